@@ -1,0 +1,40 @@
+"""Opening an installation: storage dir, secret key, database, pipeline, outbox.
+
+One place that wires the pieces so every CLI command and the daemon see the same thing.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+
+from .config import Config
+from .outbox import Outbox
+from .pipeline import Pipeline, delivery_failed_notice
+from .store import Store, load_or_create_secret, utcnow
+
+
+@dataclass
+class App:
+    cfg: Config
+    store: Store
+    secret: bytes
+    pipeline: Pipeline
+    outbox: Outbox
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
+    os.umask(0o077)  # everything cocmail writes holds personal data
+    cfg.storage.dir.mkdir(parents=True, exist_ok=True)
+    secret = load_or_create_secret(cfg.storage.secret_path)
+    store = Store(cfg.storage.db_path)
+    pipeline = Pipeline(cfg, store, secret, clock=clock)
+    outbox = Outbox(store, cfg.smtp, cfg.storage.spool_dir,
+                    on_failed=partial(delivery_failed_notice, pipeline), clock=clock)
+    return App(cfg, store, secret, pipeline, outbox)

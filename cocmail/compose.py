@@ -1,0 +1,109 @@
+"""OutMail -> a real RFC 5322 message, headers built only through the email package's API.
+
+The Message-ID carries a signed token (case, recipient role, nonce) so replies find
+their case and staff replies authenticate; it is fixed here, before the first delivery
+attempt, so a retry can never produce a second copy under a new ID.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from email.headerregistry import Address as HeaderAddress
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Any
+
+from .effects import SUBJECTS, OutMail
+from .env import Env
+from .model import Address
+from .render import Renderer
+from .screening import LOOP_HEADER
+from .tokens import Token, message_id, new_nonce, plus_address
+
+
+@dataclass(frozen=True)
+class Composed:
+    message_id: str
+    sender: str
+    recipients: list[str]
+    subject: str
+    body: str
+    raw: bytes
+
+
+def _header_address(a: Address) -> HeaderAddress:
+    # Names pass through the header API; control characters are dropped first so a
+    # crafted display name can never start a new header line.
+    name = "".join(ch for ch in a.name if ch.isprintable())
+    local, _, domain = a.email.rpartition("@")
+    return HeaderAddress(display_name=name, username=local, domain=domain)
+
+
+def role_root_id(secret: bytes, case: int, role: str, domain: str) -> str:
+    """A stable, never-sent Message-ID that threads all mail of one case to one role."""
+    return message_id(secret, Token(case, role, "root"), domain)
+
+
+class Composer:
+    def __init__(self, *, secret: bytes, renderer: Renderer, inbox: str, tag: str,
+                 event: str, plus_addressing: bool):
+        self.secret = secret
+        self.renderer = renderer
+        self.inbox = inbox
+        self.tag = tag
+        self.event = event
+        self.plus = plus_addressing
+        self.domain = inbox.rpartition("@")[2]
+        self.team = f"The {event} Code of Conduct team"
+
+    def common(self, case: int | None) -> dict[str, Any]:
+        return {"event": self.event, "case": case, "tag": self.case_tag(case),
+                "team": self.team, "inbox": self.inbox}
+
+    def case_tag(self, case: int | None) -> str:
+        return f"[{self.tag} #{case}]" if case is not None else f"[{self.tag}]"
+
+    def subject(self, mail: OutMail) -> str:
+        text = mail.subject or SUBJECTS[mail.kind].format(event=self.event)
+        return f"{self.case_tag(mail.case)} {text}"
+
+    def body(self, mail: OutMail, env: Env | None = None) -> str:
+        ctx = dict(mail.context)
+        if mail.kind == "preview":
+            inner: OutMail = ctx.pop("inner")
+            ctx.update(mail_to=inner.to.display(), mail_subject=self.subject(inner),
+                       mail_body=self.body(inner))
+        return self.renderer.render(mail.kind, **self.common(mail.case), **ctx)
+
+    def compose(self, mail: OutMail, now_date: Any) -> Composed:
+        nonce = mail.nonce or new_nonce()
+        token = Token(mail.case or 0, mail.role, nonce)
+        mid = message_id(self.secret, token, self.domain)
+        body = self.body(mail)
+        subject = self.subject(mail)
+        msg = EmailMessage()
+        msg["From"] = _header_address(Address(f"{self.event} Code of Conduct team", self.inbox))
+        msg["To"] = _header_address(mail.to)
+        if self.plus and mail.case is not None:
+            msg["Reply-To"] = _header_address(
+                Address(f"{self.event} Code of Conduct team",
+                        plus_address(self.secret, token, self.inbox)))
+        msg["Subject"] = subject
+        msg["Date"] = format_datetime(now_date)
+        msg["Message-ID"] = mid
+        refs = [r for r in mail.references if r]
+        if mail.case is not None:
+            refs.insert(0, role_root_id(self.secret, mail.case, mail.role, self.domain)[1:-1])
+        if mail.in_reply_to:
+            msg["In-Reply-To"] = f"<{mail.in_reply_to}>"
+            if mail.in_reply_to not in refs:
+                refs.append(mail.in_reply_to)
+        if refs:
+            msg["References"] = " ".join(f"<{r}>" for r in refs)
+        msg["Auto-Submitted"] = mail.auto_submitted
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg[LOOP_HEADER] = self.inbox
+        msg.set_content(body, charset="utf-8", cte="quoted-printable")
+        raw = msg.as_bytes(policy=SMTP)
+        return Composed(mid, self.inbox, [mail.to.email], subject, body, raw)

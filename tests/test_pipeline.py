@@ -1,0 +1,137 @@
+"""The whole pipeline on a real SQLite store, spool delivery: what each person receives."""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+import pytest
+
+from cocmail.app import App, open_app
+from tests.helpers import body_of, mail, make_config, spool
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> App:
+    a = open_app(make_config(tmp_path))
+    yield a
+    a.close()
+
+
+def deliver(app: App, raw: bytes) -> str:
+    inbound_id = app.store.add_inbound(raw, "test")
+    assert inbound_id is not None
+    state = app.pipeline.process(inbound_id)
+    app.outbox.deliver_due()
+    return state
+
+
+def sent(app: App) -> list:
+    return spool(app.cfg)
+
+
+REPORT = mail("Eve Example <eve@attendee.example>", "Something happened",
+              "Dan Doe touched my arm at the party.\n", message_id="<r1@attendee.example>")
+
+
+def test_report_gets_one_ack_and_one_notification_per_staff(app: App) -> None:
+    assert deliver(app, REPORT) == "done"
+    out = sent(app)
+    assert sorted(m["To"].addresses[0].addr_spec for m in out) == [
+        "ana@example.org", "ben@example.org", "eve@attendee.example"]
+    ack = next(m for m in out if "eve@" in str(m["To"]))
+    assert ack["Subject"].startswith("[CoC #1]")
+    assert ack["In-Reply-To"] == "<r1@attendee.example>"
+    assert ack["Auto-Submitted"] == "auto-replied"
+    staff = [m for m in out if "example.org>" in str(m["To"]) or "@example.org" in str(m["To"])
+             if "eve@" not in str(m["To"])]
+    for m in staff:
+        assert ".s" in m["Message-ID"] and m["Message-ID"].startswith("<cocmail.1.s")
+        assert m["Reply-To"].addresses[0].addr_spec.startswith("conduct+1.s")
+        assert "touched my arm" in body_of(m)
+        assert m["Auto-Submitted"] == "auto-generated"
+
+
+def test_same_message_twice_takes_effect_once(app: App) -> None:
+    deliver(app, REPORT)
+    assert deliver(app, REPORT) == "duplicate"
+    assert len(sent(app)) == 3
+    assert app.store.case_numbers() == [1]
+
+
+def test_reporter_followup_is_relayed_not_acknowledged(app: App) -> None:
+    deliver(app, REPORT)
+    ack = next(m for m in sent(app) if "eve@" in str(m["To"]))
+    follow = mail("Eve Example <eve@attendee.example>", "Re: " + ack["Subject"],
+                  "I remembered: it was near the bar.\n", message_id="<r2@attendee.example>",
+                  in_reply_to=ack["Message-ID"])
+    deliver(app, follow)
+    new = sent(app)[3:]
+    assert sorted(str(m["To"].addresses[0].addr_spec) for m in new) == [
+        "ana@example.org", "ben@example.org"]
+    assert all("near the bar" in body_of(m) for m in new)
+    assert app.store.case_numbers() == [1]
+
+
+def staff_reply(app: App, who: str, body: str, n: int = 1) -> bytes:
+    note = next(m for m in sent(app) if who in str(m["To"]))
+    return mail(f"Staff <{who}>", "Re: " + note["Subject"], body,
+                message_id=f"<staff{n}@example.org>", in_reply_to=note["Message-ID"])
+
+
+def test_staff_commands_run_and_the_harasser_never_learns_the_reporter(app: App) -> None:
+    deliver(app, REPORT)
+    deliver(app, staff_reply(app, "ana@example.org",
+                             "#accused Dan Doe <dan@speaker.example>\n#action Warned\n"
+                             "#notify-harasser\n#notify-victim\n\nSpoke to both.\n"))
+    out = sent(app)
+    to_dan = [m for m in out if "dan@speaker.example" in str(m["To"])]
+    assert len(to_dan) == 1
+    raw = to_dan[0].as_string()
+    for leak in ("Eve", "eve@attendee", "touched", "r1@attendee"):
+        assert leak not in raw
+    assert "Warned" in body_of(to_dan[0])
+    assert any("eve@attendee.example" in str(m["To"]) and "Warned" in body_of(m) for m in out)
+    transcript = [m for m in out if "ana@example.org" in str(m["To"])][-1]
+    assert "Commands done" in transcript["Subject"]
+    relay = [m for m in out if "ben@example.org" in str(m["To"])][-1]
+    assert "Spoke to both" in body_of(relay)
+    case = app.store.load_case(1)
+    assert case is not None and case.step("harasser_informed") is not None
+
+
+def test_forged_staff_mail_runs_nothing_and_confirm_runs_it(app: App) -> None:
+    deliver(app, REPORT)
+    forged = mail("Ana Lima <ana@example.org>", "[CoC #1] close it", "#close\n",
+                  message_id="<forged@evil.example>")
+    deliver(app, forged)
+    assert app.store.load_case(1).status == "open"  # type: ignore[union-attr]
+    held = [m for m in sent(app) if "ana@example.org" in str(m["To"])][-1]
+    assert "held" in held["Subject"].lower()
+    assert "forged" in body_of(held).lower()
+    confirm = mail("Ana Lima <ana@example.org>", "Re: " + held["Subject"], "#confirm\n",
+                   message_id="<confirm@example.org>", in_reply_to=held["Message-ID"])
+    deliver(app, confirm)
+    assert app.store.load_case(1).status == "closed"  # type: ignore[union-attr]
+
+
+def test_quoted_commands_never_run(app: App) -> None:
+    deliver(app, REPORT)
+    deliver(app, staff_reply(app, "ana@example.org",
+                             "Thanks, looking at it.\n\nOn Fri, Ana wrote:\n> #close\n"))
+    assert app.store.load_case(1).status == "open"  # type: ignore[union-attr]
+
+
+def test_auto_reply_gets_no_answer(app: App) -> None:
+    auto = mail("Away <away@x.example>", "Out of office", "I am away.\n",
+                message_id="<auto@x.example>", extra={"Auto-Submitted": "auto-replied"})
+    deliver(app, auto)
+    assert all("away@x.example" not in str(m["To"]) for m in sent(app))
+
+
+def test_files_are_private(app: App) -> None:
+    deliver(app, REPORT)
+    data = app.cfg.storage.dir
+    for p in [data / "cocmail.db", data / "secret.key", *data.glob("spool/*.eml")]:
+        assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p

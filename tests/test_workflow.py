@@ -1,0 +1,178 @@
+"""The command workflow as a pure function: gates, whole-block refusal, no leaks."""
+
+from __future__ import annotations
+
+import string
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cocmail.case import Case, Person
+from cocmail.commands import parse_command_block
+from cocmail.compose import Composer
+from cocmail.env import Env, NoHistory
+from cocmail.model import Roster, StaffMember
+from cocmail.render import Renderer
+from cocmail.workflow import apply_block
+
+NOW = datetime(2027, 6, 4, 22, 30, tzinfo=UTC)
+ANA = StaffMember(1, "Ana Lima", "ana@example.org", lead=True)
+BEN = StaffMember(2, "Ben Okafor", "ben@example.org")
+ROSTER = Roster((ANA, BEN))
+RENDERER = Renderer()
+COMPOSER = Composer(secret=b"s" * 64, renderer=RENDERER, inbox="conduct@example.org",
+                    tag="CoC", event="Example Conf", plus_addressing=True)
+
+
+class FakeHistory:
+    def earlier(self, person, exclude_case):  # type: ignore[no-untyped-def]
+        if person.email == "repeat@x.org":
+            return [{"case": 1, "person": person.display(), "outcome": "warning",
+                     "status": "closed"}]
+        return []
+
+
+def env(now: datetime = NOW, ends: date | None = None, appeal: str | None = None) -> Env:
+    return Env(event="Example Conf", event_ends=ends, tz=ZoneInfo("Europe/Berlin"),
+               inbox="conduct@example.org", dsf="conduct@djangoproject.com", appeal=appeal,
+               roster=ROSTER, now=now, history=FakeHistory())
+
+
+def new_case() -> Case:
+    return Case(number=5, opened=NOW - timedelta(hours=1),
+                reporter=Person("reporter", "Eve Example", "eve@a.org"),
+                report_text="He touched my arm repeatedly at the party.")
+
+
+def run(text: str, case: Case | None = None, e: Env | None = None, actor: StaffMember = ANA):
+    block = parse_command_block(text)
+    assert not block.errors, block.errors
+    return apply_block(case or new_case(), block.commands, block.body, actor, e or env())
+
+
+def test_phone_reply_runs_the_whole_procedure() -> None:
+    r = run("#accused Dan Doe <dan@x.org>\n#action Warned, must keep away from the reporter\n"
+            "#notify-harasser\n#notify-victim\n")
+    assert not r.rejected
+    kinds = sorted((m.kind, m.to.email) for m in r.mails)
+    assert kinds == [("harasser_response", "dan@x.org"), ("victim_decision", "eve@a.org")]
+    assert r.case.step("decision") == NOW and r.case.step("harasser_informed") == NOW
+    assert r.case.step("victim_informed") == NOW
+    assert ANA.email in r.case.handlers
+    assert [x.ok for x in r.lines] == [True, True, True, True]
+
+
+def test_gate_failure_refuses_the_whole_block_and_names_the_line() -> None:
+    case = new_case()
+    r = run("#accused Dan Doe <dan@x.org>\n#notify-harasser\n#action Warned\n", case)
+    assert r.rejected and r.mails == ()
+    assert r.case == case  # nothing half-applied
+    assert r.reason is not None and r.reason.startswith("line 2:") and "#action" in r.reason
+    assert [x.ok for x in r.lines] == [True, False, False]
+
+
+def test_notify_victim_needs_an_address_and_a_decision() -> None:
+    anon = replace(new_case(), reporter=None, reporter_anonymous=True)
+    assert run("#notify-victim\n", anon).rejected
+    r = run("#action Warned\n#notify-victim\n", anon)
+    assert r.rejected and "victim has no email address" in (r.reason or "")
+    r = run("#action Warned\n#notified-victim\n", anon)
+    assert not r.rejected and r.case.step("victim_informed") == NOW
+
+
+def test_not_a_violation_skips_harasser_steps() -> None:
+    r = run("#accused Dan <dan@x.org>\n#action Looked into it\n#outcome not-a-violation\n"
+            "#notify-harasser\n")
+    assert r.rejected and "no harasser" in (r.reason or "")
+    r = run("#accused Dan <dan@x.org>\n#action Looked into it\n#outcome not a violation\n")
+    assert not r.rejected
+    assert "harasser_informed" not in r.case.missing_steps()
+    assert "victim_informed" in r.case.missing_steps()
+
+
+def test_dsf_report_is_held_until_the_day_after_the_event() -> None:
+    e = env(ends=date(2027, 6, 5))
+    text = ("#when Friday 22:00\n#where Party\n#report-dsf\n\nHe touched someone's arm "
+            "repeatedly; he was warned.")
+    r = run(text, e=e)
+    assert not r.rejected
+    (dsf,) = r.mails
+    assert dsf.to.email == "conduct@djangoproject.com"
+    assert dsf.not_before == datetime(2027, 6, 6, 0, 0, tzinfo=ZoneInfo("Europe/Berlin"))
+    r2 = run("#report-dsf now\n\nnarrative", r.case, e)
+    assert r2.rejected and "already reported" in (r2.reason or "")
+    now = run(text.replace("#report-dsf", "#report-dsf now"), e=e)
+    assert now.mails[0].not_before is None
+
+
+def test_dsf_report_needs_when_where_and_what() -> None:
+    r = run("#report-dsf now\n")
+    assert r.rejected and "#when" in (r.reason or "") and "#where" in (r.reason or "")
+
+
+def test_repeat_offender_is_named_in_the_transcript() -> None:
+    r = run("#accused Rita Repeat <repeat@x.org>\n")
+    assert "earlier cases #1 (warning)" in r.lines[0].result
+    assert r.earlier[0]["case"] == 1
+
+
+def test_recuse_stops_mail_to_that_member() -> None:
+    r = run("#recuse ben@example.org\n#urgent\n")
+    assert not r.rejected
+    assert {m.to.email for m in r.mails} == {"ana@example.org"}
+    assert env().staff_recipients(r.case.recused) == [(ANA.address, "s1")]
+
+
+def test_close_lists_missing_steps_and_reopen() -> None:
+    r = run("#close\n")
+    assert r.case.status == "closed" and "record the decision" in r.lines[0].result
+    r2 = run("#accused X\n", r.case)
+    assert r2.rejected and "#reopen" in (r2.reason or "")
+    r3 = run("#reopen\n", r.case)
+    assert r3.case.status == "open" and r3.case.step("closed") is None
+
+
+def test_preview_sends_only_to_the_sender() -> None:
+    r = run("#accused Dan <dan@x.org>\n#action Warned\n#preview harasser\n")
+    (m,) = r.mails
+    assert m.kind == "preview" and m.to.email == ANA.email
+    body = COMPOSER.body(m)
+    assert "Warned" in body and "nothing" in body.lower()
+
+
+def test_handler_must_be_staff() -> None:
+    assert run("#handler mallory@evil.org\n").rejected
+    assert run("#handler ben@example.org\n").case.handlers == ("ben@example.org", ANA.email)
+
+
+name_st = st.text(alphabet=string.ascii_letters, min_size=4, max_size=12)
+
+
+@settings(max_examples=60, deadline=None)
+@given(reporter=name_st, victim=name_st, witness=name_st, local=name_st)
+def test_mail_to_the_accused_never_names_reporter_victim_or_witnesses(
+        reporter: str, victim: str, witness: str, local: str) -> None:
+    names = {f"Rep{reporter}", f"Vic{victim}", f"Wit{witness}"}
+    case = replace(new_case(), reporter=Person("reporter", f"Rep{reporter}",
+                                               f"r{local}@rep.org"),
+                   report_text=f"Rep{reporter} says Vic{victim} was hurt, Wit{witness} saw it")
+    text = (f"#victim Vic{victim} <v{local}@vic.org>\n#witness Wit{witness} <w{local}@wit.org>\n"
+            "#accused Dan Doe <dan@x.org>\n#notify-accused\n#action Warned\n"
+            "#notify-harasser\n")
+    r = run(text, case, env(appeal="board@example.org"))
+    assert not r.rejected
+    to_accused = [m for m in r.mails if m.to.email == "dan@x.org"]
+    assert len(to_accused) == 2
+    for m in to_accused:
+        composed = COMPOSER.compose(m, NOW)
+        raw = composed.raw.decode("utf-8", "replace")
+        for secret in names | {f"r{local}@rep.org", f"v{local}@vic.org", f"w{local}@wit.org",
+                               "touched", "hurt"}:
+            assert secret not in raw, secret
+
+
+def test_unused_history_default() -> None:
+    assert NoHistory().earlier(Person("accused", "x", None), 1) == []
