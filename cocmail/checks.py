@@ -44,9 +44,7 @@ def _templates(cfg: Config) -> tuple[str, bool, str]:
     from .render import TEMPLATE_NAMES, Renderer
 
     try:
-        r = Renderer(cfg.templates.dir)
-        for name in TEMPLATE_NAMES:
-            r.environment_source(name) if hasattr(r, "environment_source") else None
+        Renderer(cfg.templates.dir).check()
     except Exception as e:  # noqa: BLE001
         return ("templates", False, str(e))
     where = cfg.templates.dir or "built-in"

@@ -194,7 +194,7 @@ def cases_list(state: State, show_all: bool, as_json: bool) -> None:
     if not rows:
         click.echo("no open cases" if not show_all else "no cases")
     for r in rows:
-        missing = ", ".join(r["missing_steps"]) or "nothing"
+        missing = ", ".join(r["missing_steps"]) or "nothing (ready to close)"
         urgent = " URGENT" if r.get("urgent") else ""
         click.echo(f"#{r['number']:<4} {r['status']:<6} opened {r['opened'][:16]}{urgent}  "
                    f"{r['summary'] or '(no summary yet)'}  -- to do: {missing}")

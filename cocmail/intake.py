@@ -15,7 +15,7 @@ from .commands import CommandBlock, format_block, parse_command_block
 from .effects import AuditEntry, Held, OutMail
 from .env import Env
 from .identity import Identity
-from .model import Address, ParsedMessage, StaffMember
+from .model import ParsedMessage, StaffMember
 from .screening import Screening
 from .tokens import new_nonce
 from .workflow import Applied, apply_block, staff_case_context
@@ -47,10 +47,6 @@ def _sender_label(msg: ParsedMessage) -> str:
     if s is not None:
         return s.display()
     return ", ".join(a.display() for a in msg.from_) or "(no sender)"
-
-
-def _staff_member_for(identity: Identity) -> StaffMember | None:
-    return identity.staff
 
 
 def _attachments(msg: ParsedMessage) -> tuple[str, ...]:
@@ -213,7 +209,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         held_block = parse_command_block(held_entry.commands)
         commands, body, confirmed = held_block.commands, held_entry.body, held_entry.nonce
     note = body or None
-    audit = [AuditEntry("note", "staff note kept")] if note else []
+    audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if block.errors:
         return _refuse_errors(case, msg, staff, block, identity, env, note, audit)
     if not commands:
@@ -280,6 +276,3 @@ def unmatched_automatic(msg: ParsedMessage, screening: Screening) -> Decision:
     return Decision(None, False, (), (AuditEntry("ignored", screening.reason or "automatic"),),
                     "auto", state="ignored", log=f"ignored: {screening.reason}")
 
-
-def sender_address(identity: Identity) -> Address | None:
-    return identity.address

@@ -186,7 +186,7 @@ class Pipeline:
             self.store.audit(c, number, actor, entry.action, entry.detail, msg.message_id,
                              at=env.now)
         if decision.note and case is not None:
-            self.store.audit(c, number, actor, "note text", decision.note[:2000],
+            self.store.audit(c, number, actor, "note", decision.note[:2000],
                              msg.message_id, at=env.now)
         if decision.held is not None and case is not None:
             h = decision.held

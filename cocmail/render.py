@@ -239,6 +239,11 @@ class Renderer:
         self._compiled[name] = entry
         return entry
 
+    def check(self) -> None:
+        """Load and compile every template now (for `cocmail check`); raises TemplateError."""
+        for name in TEMPLATE_NAMES:
+            self._load(name)
+
     def render(self, name: str, **context: Any) -> str:
         """The body of mail `name` (without `.txt`), tidied; TemplateError on any failure."""
         template, needed = self._load(name)

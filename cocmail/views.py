@@ -100,6 +100,7 @@ def format_case_detail(d: dict[str, Any]) -> str:
     lines += ["", "Audit trail:"]
     for a in d["audit"]:
         detail = f": {a['detail']}" if a["detail"] else ""
+        detail = detail.replace("\n", "\n" + " " * 6)
         lines.append(f"  {a['at'][:16]} {a['actor']}  {a['action']}{detail}")
     return "\n".join(lines)
 
