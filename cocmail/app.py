@@ -5,7 +5,6 @@ One place that wires the pieces so every CLI command and the daemon see the same
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
@@ -30,7 +29,6 @@ class App:
 
 
 def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
-    os.umask(0o077)  # everything cocmail writes holds personal data
     cfg.storage.dir.mkdir(parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
     store = Store(cfg.storage.db_path)

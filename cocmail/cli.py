@@ -109,6 +109,9 @@ def _logging(debug: bool) -> None:
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """cocmail runs a conference's Code of Conduct inbox by email."""
+    import os
+
+    os.umask(0o077)  # everything cocmail writes holds personal data
     ctx.ensure_object(State)
 
 
@@ -176,6 +179,8 @@ def demo_cmd(state: State, directory: str | None) -> None:
 
 # ------------------------------------------------------------------ cases
 @main.group("cases")
+@debug_option
+@config_option
 def cases_group() -> None:
     """Look at cases."""
 
@@ -314,6 +319,8 @@ def stats_cmd(state: State, as_json: bool) -> None:
 
 # ------------------------------------------------------------------ operations
 @main.group("quarantine")
+@debug_option
+@config_option
 def quarantine_group() -> None:
     """Mail that could not be processed."""
 
@@ -359,6 +366,8 @@ def quarantine_release(state: State, item_id: int) -> None:
 
 
 @main.group("outbox")
+@debug_option
+@config_option
 def outbox_group() -> None:
     """Outgoing mail and its delivery state."""
 

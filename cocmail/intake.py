@@ -173,7 +173,7 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
     ctx = {"recipient_name": staff.name, "lines": lines, "rejected": False, "reason": None,
            "mailed": [], "held": True, "problems": list(identity.problems),
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
-           "note_recorded": True}
+           "note_recorded": bool(block.body.strip())}
     # Sent to the member's configured address, never to the From of the suspect mail.
     return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                    references=_refs(case), subject="Commands held: please confirm",

@@ -64,6 +64,7 @@ class _Work:
     audit: list[AuditEntry]
     mailed: list[str]
     earlier: list[dict[str, Any]]
+    urgent: bool = False
 
 
 def command_reference() -> list[tuple[str, str]]:
@@ -281,13 +282,17 @@ def do_recuse(w: _Work, cmd: Command) -> str:
 
 def do_urgent(w: _Work, cmd: Command) -> str:
     _set(w, urgent=True)
-    for address, role in w.env.staff_recipients(w.case.recused):
-        w.mails.append(OutMail("staff_new_case", address, role, w.case.number,
-                               staff_case_context(w.case, address.name, urgent=True,
-                                                  earlier=[], env=w.env),
-                               subject="URGENT: safety risk on this case"))
+    w.urgent = True  # the alert is addressed once the whole block ran (after any #recuse)
     w.mailed.append("all staff (urgent)")
     return "marked urgent; all staff notified"
+
+
+def _urgent_mails(w: _Work) -> list[OutMail]:
+    return [OutMail("staff_new_case", address, role, w.case.number,
+                    staff_case_context(w.case, address.name, urgent=True,
+                                       earlier=list(w.earlier), env=w.env),
+                    subject="URGENT: safety risk on this case")
+            for address, role in w.env.staff_recipients(w.case.recused)]
 
 
 def do_note(w: _Work, cmd: Command) -> str:
@@ -531,9 +536,12 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
         return Applied(case, tuple(lines), (), (), True,
                        f"line {failed.line}: {failed.result}", (), tuple(w.earlier))
     new = w.case
+    mails = w.mails + (_urgent_mails(w) if w.urgent else [])
+    # A member recused anywhere in the block gets nothing about the case from it.
+    mails = [m for m in mails if not (m.role.startswith("s") and new.is_recused(m.to.email))]
     if commands:
         handlers = new.handlers if actor.email in new.handlers or actor.email in new.recused \
             else new.handlers + (actor.email,)
         new = replace(new, handlers=handlers, last_staff_action=env.now, last_activity=env.now)
-    return Applied(new, tuple(lines), tuple(w.mails), tuple(w.audit), False, None,
+    return Applied(new, tuple(lines), tuple(mails), tuple(w.audit), False, None,
                    tuple(w.mailed), tuple(w.earlier))

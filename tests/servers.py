@@ -133,11 +133,15 @@ class Dovecot:
         else:  # unprivileged Dovecot: everything runs as ourselves
             mail = pwd.getpwuid(os.geteuid())
             internal = login = mail.pw_name
+        # Explicit modes: the test process may run with umask 077 (the cocmail CLI sets it),
+        # and Dovecot's unprivileged auth and mail processes must still read these.
         for sub in ("run", "state", "mail", "home"):
             (self.root / sub).mkdir()
+            (self.root / sub).chmod(0o755)
         for sub in ("mail", "home"):
             os.chown(self.root / sub, mail.pw_uid, mail.pw_gid)
         (self.root / "users").mkdir()
+        (self.root / "users").chmod(0o755)
         tls = "ssl = no"
         if self.tls_port:
             self.cert_path, key = self_signed_cert(self.root, self.host)
@@ -147,6 +151,7 @@ class Dovecot:
             root=self.root, port=self.port, tls_port=self.tls_port, tls=tls,
             internal_user=internal, login_user=login,
             mail_uid=mail.pw_uid, mail_gid=mail.pw_gid) + self.extra_conf)
+        self.conf.chmod(0o644)
 
     def start(self, timeout: float = 5.0) -> Dovecot:
         stderr = open(self.root / "stderr.log", "ab")  # noqa: SIM115 - kept by the child
@@ -234,6 +239,7 @@ class Dovecot:
         tmp = path.with_suffix(".tmp")
         # nodelay: a refused login is answered without the usual 2 s penalty
         tmp.write_text(f"{name}:{{PLAIN}}{password}::::::nodelay=yes\n")
+        tmp.chmod(0o644)
         mtime = max(time.time(), old_mtime + 1)  # Dovecot compares whole seconds
         os.utime(tmp, (mtime, mtime))
         tmp.replace(path)  # atomic: Dovecot never reads half a file
