@@ -10,11 +10,42 @@ from __future__ import annotations
 import re
 import unicodedata
 
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def name_words(text: str | None) -> list[str]:
+    """The words of `text` in order: lower case, accents and punctuation removed."""
+    if not text:
+        return []
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return re.findall(r"[^\W_]+", plain)
+
 
 def normalise_name(name: str | None) -> str | None:
-    if not name:
-        return None
-    text = unicodedata.normalize("NFKD", name)
-    text = "".join(ch for ch in text if not unicodedata.combining(ch)).lower()
-    words = re.findall(r"[^\W_]+", text)
-    return " ".join(sorted(words)) or None
+    """The comparison key of a name: its words, sorted; None for an empty name."""
+    return " ".join(sorted(name_words(name))) or None
+
+
+def addresses_in(text: str | None) -> set[str]:
+    """Every mail address written in free text, lower-cased."""
+    return {m.group(0).lower().strip(".") for m in _ADDRESS.finditer(text or "")}
+
+
+def names_in(text: str | None, norm_names: set[str]) -> set[str]:
+    """Which of `norm_names` (normalised, two words or more) `text` writes out.
+
+    A name counts when its words stand next to each other in any order ("Dan Doe",
+    "Doe, Dan"); one-word names are left out, they would match too much prose.
+    """
+    words = name_words(text)
+    found = set()
+    for norm in norm_names:
+        size = len(norm.split())
+        if size < 2:
+            continue
+        for i in range(len(words) - size + 1):
+            if " ".join(sorted(words[i:i + size])) == norm:
+                found.add(norm)
+                break
+    return found

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import csv
 import json
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -43,9 +44,10 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         " WHERE case_number=? ORDER BY id", (number,))
     audit = app.store.query("SELECT at, actor, action, detail FROM audit WHERE case_number=?"
                             " ORDER BY id", (number,))
+    expunged = app.store.scalar("SELECT purged FROM cases WHERE number=?", (number,))
     return {
         "number": case.number, "status": case.status, "opened": iso(case.opened),
-        "urgent": case.urgent,
+        "urgent": case.urgent, "expunged": expunged,
         "reporter": None if case.reporter_anonymous or case.reporter is None
         else case.reporter.as_json(),
         "reporter_anonymous": case.reporter_anonymous,
@@ -74,7 +76,8 @@ def format_case_detail(d: dict[str, Any]) -> str:
         return f"{p['name'] or ''} <{p['email'] or '-'}>".strip()
 
     lines = [f"Case #{d['number']} ({d['status']}{', URGENT' if d['urgent'] else ''}), "
-             f"opened {d['opened']}",
+             f"opened {d['opened']}"
+             + (f"; expunged {d['expunged']} (retention policy)" if d.get("expunged") else ""),
              f"  reporter:  {'anonymous' if d['reporter_anonymous'] else person(d['reporter'])}",
              f"  victim:    {person(d['victim'])}",
              f"  accused:   {'; '.join(person(p) for p in d['accused']) or '-'}",
@@ -110,24 +113,81 @@ def report_rows(app: App) -> list[dict[str, str]]:
     return [case_row(c, env) for c in _cases(app, include_closed=True)]
 
 
+class _Groups:
+    """Union-find over people rows: rows sharing an address or a normalised name merge."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def union(self, keys: list[str]) -> str:
+        roots = [self.find(k) for k in keys]
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+        return roots[0]
+
+
+def _identity_keys(row: dict[str, Any]) -> list[str]:
+    keys = []
+    if row["email"]:
+        keys.append("email:" + row["email"].lower())
+    if row["norm_name"]:
+        keys.append("name:" + row["norm_name"])
+    return keys or [f"row:{row['id']}"]
+
+
+def _case_label(role: str, status: str, outcome: str | None) -> str:
+    """What `cocmail people` shows per case: the outcome for the accused, else the role."""
+    if role != "accused":
+        return role
+    if outcome:
+        return outcome
+    return "open" if status == "open" else "closed without outcome"
+
+
 def people_rows(app: App) -> list[dict[str, Any]]:
+    """Everyone named in a live case, one entry per person, most cases first.
+
+    The same person is recognised as the repeat-offender check does it (same address,
+    case-insensitively, or same normalised name), transitively: "Doe, Dan" without an
+    address and "dan doe <dan@x>" are one entry.
+    """
     rows = app.store.query(
-        "SELECT p.role, p.name, p.email, p.norm_name, c.number, c.outcome"
+        "SELECT p.id, p.role, p.name, p.email, p.norm_name, c.number, c.status, c.outcome"
         " FROM people p JOIN cases c ON c.number=p.case_number"
-        " WHERE c.purged IS NULL ORDER BY c.number")
+        " WHERE c.purged IS NULL ORDER BY c.number, p.id")
+    groups = _Groups()
+    for r in rows:
+        groups.union(_identity_keys(r))
     people: dict[str, dict[str, Any]] = {}
     for r in rows:
-        key = (r["email"] or "").lower() or f"name:{r['norm_name']}"
-        entry = people.setdefault(key, {"name": r["name"], "email": r["email"], "roles": [],
-                                        "cases": 0, "outcomes": []})
+        entry = people.setdefault(groups.find(_identity_keys(r)[0]), {
+            "name": None, "email": None, "names": [], "emails": [], "roles": [], "cases": 0,
+            "outcomes": [], "case_roles": []})
+        for key, value in (("names", r["name"]), ("emails", (r["email"] or "").lower())):
+            if value and value not in entry[key]:
+                entry[key].append(value)
         if r["role"] not in entry["roles"]:
             entry["roles"].append(r["role"])
-        if all(c != r["number"] for c, _ in entry["outcomes"]):
-            entry["cases"] += 1
-            entry["outcomes"].append((r["number"], r["outcome"] if r["role"] == "accused"
-                                      else None))
-        entry["name"] = entry["name"] or r["name"]
-    return sorted(people.values(), key=lambda e: (-e["cases"], (e["name"] or "").lower()))
+        entry["case_roles"].append({"case": r["number"], "role": r["role"],
+                                    "status": r["status"],
+                                    "outcome": r["outcome"] if r["role"] == "accused"
+                                    else None})
+        label = _case_label(r["role"], r["status"], r["outcome"])
+        if (r["number"], label) not in entry["outcomes"]:
+            entry["outcomes"].append((r["number"], label))
+    for entry in people.values():
+        entry["name"] = entry["names"][0] if entry["names"] else None
+        entry["email"] = entry["emails"][0] if entry["emails"] else None
+        entry["cases"] = len({c["case"] for c in entry["case_roles"]})
+    return sorted(people.values(), key=lambda e: (-e["cases"], (e["name"] or "").lower(),
+                                                  e["email"] or ""))
 
 
 def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
@@ -160,21 +220,30 @@ def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
 
 
 STAT_KEYS = ("reports", "people named", "warnings", "suspensions", "bans", "not a violation",
-             "out of scope", "no action")
+             "out of scope", "no action", "no contact", "talk ended", "removed from event",
+             "other outcome", "no outcome yet")
+# Outcome category -> the count it adds to; every report adds to exactly one of these.
+_OUTCOME_KEYS = {"warning": "warnings", "suspension": "suspensions", "ban": "bans",
+                 "not-a-violation": "not a violation", "out-of-scope": "out of scope",
+                 "no-action": "no action", "no-contact": "no contact",
+                 "talk-ended": "talk ended", "removed-from-event": "removed from event",
+                 "other": "other outcome"}
 
 
 def stats(app: App) -> dict[str, Any]:
-    """Counts per year of opening; survives purges (the stats table keeps no names)."""
+    """Counts per year of opening (in the event's time zone), for a transparency report.
+
+    Read from the `stats` table, which holds no names and which purges never touch, so
+    expunging a case changes none of these numbers.
+    """
     app.store.refresh_stats()
+    tz = app.cfg.event.tz
     rows = app.store.query("SELECT opened, outcome, people_named FROM stats ORDER BY opened")
     periods: dict[str, dict[str, int]] = {}
     for r in rows:
-        p = periods.setdefault(r["opened"][:4], dict.fromkeys(STAT_KEYS, 0))
+        year = str(datetime.fromisoformat(r["opened"]).astimezone(tz).year)
+        p = periods.setdefault(year, dict.fromkeys(STAT_KEYS, 0))
         p["reports"] += 1
         p["people named"] += r["people_named"] or 0
-        key = {"warning": "warnings", "suspension": "suspensions", "ban": "bans",
-               "not-a-violation": "not a violation", "out-of-scope": "out of scope",
-               "no-action": "no action"}.get(r["outcome"] or "")
-        if key:
-            p[key] += 1
+        p[_OUTCOME_KEYS.get(r["outcome"] or "", "no outcome yet")] += 1
     return {"periods": periods, "keys": list(STAT_KEYS)}
