@@ -298,7 +298,7 @@ def check_attendees_cmd(state: State, file: str) -> None:
         click.echo("no registered attendee was named in an earlier case with a warning or worse")
     for h in hits:
         cases = ", ".join(f"#{c} ({o})" for c, o in h["cases"])
-        click.echo(f"{h['name']} <{h['email']}>: {cases}")
+        click.echo(f"{h['name'] or '-'} <{h['email'] or '-'}>: {cases}")
 
 
 @command(main, "stats")

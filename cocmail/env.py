@@ -21,9 +21,16 @@ class History(Protocol):
         """Earlier cases naming `person` as accused: [{"case", "person", "outcome", "status"}]."""
         ...
 
+    def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
+        """Earlier cases whose accused `text` writes out (by address or full name)."""
+        ...
+
 
 class NoHistory:
     def earlier(self, person: Person, exclude_case: int) -> list[dict[str, Any]]:
+        return []
+
+    def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
         return []
 
 

@@ -57,6 +57,10 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in case.accused:
         out.extend(env.history.earlier(p, case.number))
+    # A report that names someone before any #accused still warns in the first notification.
+    for hit in env.history.mentioned(case.report_text, case.number):
+        if all(e["case"] != hit["case"] for e in out):
+            out.append(hit)
     return out
 
 

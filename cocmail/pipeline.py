@@ -206,7 +206,7 @@ class Pipeline:
         oid = self.store.enqueue(c, case_number=mail.case, kind=mail.kind, role=mail.role,
                                  message_id=composed.message_id[1:-1], sender=composed.sender,
                                  recipients=composed.recipients, subject=composed.subject,
-                                 raw=composed.raw, not_before=mail.not_before)
+                                 raw=composed.raw, not_before=mail.not_before, now=env.now)
         if mail.case is not None:
             self.store.add_message(c, mail.case, "out", sender=composed.sender,
                                    recipients=composed.recipients, subject=composed.subject,

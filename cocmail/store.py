@@ -305,7 +305,8 @@ class Store:
         return None
 
     def case_exists(self, number: int) -> bool:
-        return self.scalar("SELECT 1 FROM cases WHERE number=?", (number,)) is not None
+        return self.scalar("SELECT 1 FROM cases WHERE number=? AND purged IS NULL",
+                           (number,)) is not None
 
     def load_case(self, number: int) -> Case | None:
         rows = self.query("SELECT * FROM cases WHERE number=?", (number,))
@@ -402,8 +403,9 @@ class Store:
     # ------------------------------------------------------------ outbox
     def enqueue(self, conn: sqlite3.Connection, *, case_number: int | None, kind: str,
                 role: str | None, message_id: str, sender: str, recipients: list[str],
-                subject: str, raw: bytes, not_before: datetime | None = None) -> int:
-        now = utcnow()
+                subject: str, raw: bytes, not_before: datetime | None = None,
+                now: datetime | None = None) -> int:
+        now = now or utcnow()
         cur = conn.execute(
             "INSERT INTO outbox(created, case_number, kind, role, message_id, sender, recipients,"
             " subject, raw, next_attempt) VALUES (?,?,?,?,?,?,?,?,?,?)",
@@ -436,9 +438,21 @@ class Store:
     def compact(self) -> None:
         """Rewrite the file and empty the WAL so expunged text leaves no trace on disk."""
         with self.lock:
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint()
             self.conn.execute("VACUUM")
-            self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            self._checkpoint()
+
+    def _checkpoint(self, attempts: int = 50) -> None:
+        """TRUNCATE checkpoint; retried while another process (the daemon) holds a reader."""
+        import time
+
+        for _ in range(attempts):
+            busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            if not busy:
+                return
+            time.sleep(0.1)
+        raise StoreError("could not empty the WAL: another cocmail process keeps it busy; "
+                         "stop the daemon and run the purge again")
 
     def refresh_stats(self) -> None:
         """Copy anonymous counts of live cases into `stats`, which purges never touch."""
