@@ -10,12 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from email.headerregistry import Address as HeaderAddress
 from email.message import EmailMessage
-from email.policy import SMTP
+from email.policy import SMTP, SMTPUTF8
 from email.utils import format_datetime
 from typing import Any
 
 from .effects import SUBJECTS, OutMail
 from .env import Env
+from .message import decode
 from .model import Address
 from .render import Renderer
 from .screening import LOOP_HEADER
@@ -33,9 +34,10 @@ class Composed:
 
 
 def _header_address(a: Address) -> HeaderAddress:
-    # Names pass through the header API; control characters are dropped first so a
-    # crafted display name can never start a new header line.
-    name = "".join(ch for ch in a.name if ch.isprintable())
+    # Names pass through the header API. They are decoded to the end first (a name typed
+    # as an encoded-word would otherwise be decoded again by the email package, CR/LF
+    # included), then control characters are dropped: a name can never start a header.
+    name = "".join(ch for ch in decode(a.name) if ch.isprintable())
     local, _, domain = a.email.rpartition("@")
     return HeaderAddress(display_name=name, username=local, domain=domain)
 
@@ -105,5 +107,6 @@ class Composer:
         msg["X-Auto-Response-Suppress"] = "All"
         msg[LOOP_HEADER] = self.inbox
         msg.set_content(body, charset="utf-8", cte="quoted-printable")
-        raw = msg.as_bytes(policy=SMTP)
+        # An internationalised address must stay readable (RFC 6532), never encoded-words.
+        raw = msg.as_bytes(policy=SMTP if mail.to.email.isascii() else SMTPUTF8)
         return Composed(mid, self.inbox, [mail.to.email], subject, body, raw)

@@ -31,6 +31,14 @@ from .tokens import token_from_address, token_from_message_id
 log = logging.getLogger("cocmail.pipeline")
 
 
+def human_size(n: int) -> str:
+    """Sizes for staff: MB with one decimal, KB below a megabyte."""
+    if n >= 1024 * 1024:
+        mb = n / (1024 * 1024)
+        return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
+    return f"{max(n // 1024, 1)} KB" if n >= 1024 else f"{n} bytes"
+
+
 class _Index:
     """matching.CaseIndex over the store."""
 
@@ -96,8 +104,8 @@ class Pipeline:
     def _process(self, inbound_id: int, row: dict[str, Any]) -> str:
         raw: bytes = row["raw"] or b""
         if len(raw) > self.cfg.inbox.max_message_bytes:
-            reason = (f"message is {len(raw) // (1024 * 1024)} MB, over the "
-                      f"{self.cfg.inbox.max_message_bytes // (1024 * 1024)} MB cap")
+            reason = (f"message is {human_size(len(raw))}, over the "
+                      f"{human_size(self.cfg.inbox.max_message_bytes)} cap")
             with self.store.tx() as c:
                 self.store.quarantine_now(inbound_id, reason, c)
             self._notify_quarantine(inbound_id, reason)

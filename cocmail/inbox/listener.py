@@ -3,6 +3,11 @@
 Used when there is no `[imap]` section: the MTA (or a test) delivers straight to cocmail.
 Any other recipient gets 550, so the listener can never become an open relay, and a
 message is answered 250 only after its raw bytes are committed to the database.
+
+Mail over `inbox.max_message_bytes` is still taken (up to a hard ceiling of twice the
+cap, to bound memory): the pipeline quarantines it and tells staff, exactly as for mail
+fetched by IMAP. Refusing it at the door with 552 would leave staff unaware that a
+report, perhaps with a video of the incident, never reached them.
 """
 
 from __future__ import annotations
@@ -53,13 +58,19 @@ class InboxHandler:
         return "250 OK: stored"
 
 
+def size_ceiling(max_bytes: int) -> int:
+    """The largest message the listener stores (for the pipeline to quarantine if over the cap)."""
+    return 2 * max_bytes
+
+
 def start_listener(store: Store, inbox: str, host: str, port: int, max_bytes: int,
                    on_stored: Callable[[int], None]) -> Controller:
     handler = InboxHandler(store, inbox, on_stored)
+    ceiling = size_ceiling(max_bytes)
 
     class _Controller(Controller):
         def factory(self) -> SMTPServer:
-            return SMTPServer(self.handler, data_size_limit=max_bytes, enable_SMTPUTF8=True,
+            return SMTPServer(self.handler, data_size_limit=ceiling, enable_SMTPUTF8=True,
                               hostname="cocmail")
 
     controller = _Controller(handler, hostname=host, port=port)
