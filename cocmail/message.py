@@ -114,9 +114,12 @@ def raw_headers(msg: Message, name: str) -> list[str]:
 
 def _addresses(values: list[str]) -> tuple[Address, ...]:
     out = []
-    for name, email in getaddresses([decode(v) for v in values]):
+    # Split the list first, decode each name after: an encoded "Müller, Jürgen" holds a
+    # comma that must not split one mailbox into two.
+    raw = [v if isinstance(v, str) else decode(v) for v in values]
+    for name, email in getaddresses(raw):
         if email and "@" in email:
-            out.append(Address(_CRLF.sub(" ", name).strip(), email))
+            out.append(Address(_CRLF.sub(" ", decode(name)).strip(), email))
     return tuple(out)
 
 

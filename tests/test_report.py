@@ -273,8 +273,6 @@ def test_encoded_line_break_in_a_reporters_name_stays_on_one_line(desk: Desk) ->
     assert row["Reporter name"] == "Zoë Evil"
 
 
-@pytest.mark.xfail(strict=True, reason="message.py _addresses decodes RFC 2047 words before "
-                   "splitting addresses, so an encoded 'Last, First' name loses its first half")
 def test_encoded_last_first_name_reaches_the_sheet_whole(desk: Desk) -> None:
     raw = (b"From: =?utf-8?q?M=C3=BCller=2C_J=C3=BCrgen?= <jm@attendee.example>\r\n"
            b"To: conduct@example.org\r\nSubject: help\r\nMessage-ID: <lf@attendee.example>\r\n"
