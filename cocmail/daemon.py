@@ -4,6 +4,14 @@ Threads: one mail source (the IMAP watcher, or the embedded SMTP listener) that 
 stores raw mail and wakes the worker; one worker that processes what is pending and
 delivers what is due. SIGTERM/SIGINT set a stop event; both threads finish their
 current step and exit.
+
+Why the worker goes in chunks of PROCESS_CHUNK messages, delivering after each: after a
+weekend of downtime thousands of reports are waiting, and processing all of them before
+sending anything would leave the first reporter without an acknowledgement until the
+last report is done (tens of seconds); in chunks, acknowledgements start going out after
+the first hundred, and a SIGTERM is seen between two messages, not after the backlog.
+`run --once` fetches from IMAP in a thread of its own for the same reason: each batch is
+processed as soon as it is stored, while the next one is on its way from the server.
 """
 
 from __future__ import annotations
@@ -20,6 +28,7 @@ from .store import utcnow
 log = logging.getLogger("cocmail.daemon")
 
 IDLE_WAKE_SECONDS = 30.0
+PROCESS_CHUNK = 100  # messages processed between two delivery passes (one IMAP batch)
 
 
 class Daemon:
@@ -31,10 +40,29 @@ class Daemon:
 
     # -------------------------------------------------------------- one pass
     def work_once(self) -> tuple[int, int]:
-        """Process pending inbound mail and deliver due mail; returns (processed, sent)."""
-        processed = self.app.pipeline.process_pending()
-        report = self.app.outbox.deliver_due()
-        return processed, report.sent
+        """Process pending inbound mail and deliver due mail; returns (processed, sent).
+
+        Works in chunks, delivering after each one, until nothing is pending or `stop`
+        is set; every chunk's mail is committed before it is handed to the outbox.
+        """
+        processed = sent = 0
+        while True:
+            done, more = self._process_chunk()
+            processed += done
+            sent += self.app.outbox.deliver_due().sent
+            if not more or self.stop.is_set():
+                return processed, sent
+
+    def _process_chunk(self) -> tuple[int, bool]:
+        """Up to PROCESS_CHUNK pending messages; returns (processed, maybe more pending)."""
+        ids = self.app.store.pending_inbound(limit=PROCESS_CHUNK)
+        done = 0
+        for inbound_id in ids:
+            if self.stop.is_set():
+                break
+            self.app.pipeline.process(inbound_id)
+            done += 1
+        return done, len(ids) == PROCESS_CHUNK
 
     def housekeeping(self, force: bool = False) -> None:
         """Digest when due, retention purge once a day."""
@@ -54,16 +82,31 @@ class Daemon:
             log.exception("housekeeping failed")
 
     def run_once(self) -> tuple[int, int]:
-        fetched = 0
-        if self.app.cfg.imap is not None:
-            watcher = self._watcher()
-            try:
-                fetched = watcher.catch_up()
-            finally:
-                watcher.close()
+        """Catch up on IMAP (if configured), process and deliver everything, then return.
+
+        The fetch runs beside the worker so that stored batches are processed while the
+        next ones arrive; a fetch error is raised once what was stored has been handled.
+        """
+        fetch = _Fetch(self._watcher() if self.app.cfg.imap is not None else None, self.wake)
+        fetch.start()
         self.housekeeping(force=True)
-        processed, sent = self.work_once()
-        log.info("run --once: fetched %d, processed %d, sent %d", fetched, processed, sent)
+        processed = sent = 0
+        try:
+            while True:
+                finished = fetch.done.is_set()  # read first: nothing stored later is missed
+                p, s = self.work_once()
+                processed, sent = processed + p, sent + s
+                if finished:
+                    break
+                self.wake.wait(IDLE_WAKE_SECONDS)
+                self.wake.clear()
+        except BaseException:
+            self.stop.set()  # the catch-up stops between batches; our error is the one raised
+            fetch.finish(raise_error=False)
+            raise
+        fetch.finish()
+        log.info("run --once: fetched %d, processed %d, sent %d", fetch.fetched, processed,
+                 sent)
         return processed, sent
 
     # -------------------------------------------------------------- forever
@@ -127,3 +170,40 @@ class Daemon:
                 timeout = max(0.05, min(timeout, (due - utcnow()).total_seconds()))
             self.wake.wait(timeout)
             self.wake.clear()
+
+
+class _Fetch:
+    """`run --once`'s IMAP catch-up in a thread; `done` is set (and the worker woken)
+    when it has finished, successfully or not."""
+
+    def __init__(self, watcher, wake: threading.Event):  # type: ignore[no-untyped-def]
+        self.watcher = watcher
+        self.wake = wake
+        self.done = threading.Event()
+        self.fetched = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="imap-catch-up", daemon=True)
+
+    def start(self) -> None:
+        if self.watcher is None:
+            self.done.set()
+        else:
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.fetched = self.watcher.catch_up()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            self.error = e
+        finally:
+            self.done.set()
+            self.wake.set()
+
+    def finish(self, raise_error: bool = True) -> None:
+        """Wait for the catch-up and close its connection; raise what it raised, if asked."""
+        if self.watcher is None:
+            return
+        self._thread.join()
+        self.watcher.close()
+        if raise_error and self.error is not None:
+            raise self.error
