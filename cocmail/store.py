@@ -115,6 +115,7 @@ CREATE TABLE IF NOT EXISTS outbox (
   subject TEXT, raw BLOB, state TEXT NOT NULL DEFAULT 'pending',
   attempts INTEGER NOT NULL DEFAULT 0, next_attempt TEXT NOT NULL, last_error TEXT, sent TEXT);
 CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt);
+CREATE INDEX IF NOT EXISTS outbox_acks ON outbox(kind, recipients COLLATE NOCASE, created);
 CREATE TABLE IF NOT EXISTS held (
   nonce TEXT PRIMARY KEY, case_number INTEGER NOT NULL, staff_email TEXT NOT NULL,
   commands TEXT NOT NULL, body TEXT, inbound_id INTEGER, created TEXT NOT NULL, used TEXT);
@@ -396,9 +397,11 @@ class Store:
         return [r["number"] for r in self.query(sql + " ORDER BY number")]
 
     def acks_since(self, email: str, since: datetime) -> int:
+        # An ack has exactly one recipient, so an exact match on the JSON list is enough,
+        # and the index makes it one lookup instead of a scan of every mail ever sent.
         return int(self.scalar(
-            "SELECT count(*) FROM outbox WHERE kind='ack' AND recipients LIKE ? AND created>=?",
-            (f'%"{email}"%', iso(since))) or 0)
+            "SELECT count(*) FROM outbox WHERE kind='ack' AND recipients=? COLLATE NOCASE"
+            " AND created>=?", (json.dumps([email]), iso(since))) or 0)
 
     # ------------------------------------------------------------ outbox
     def enqueue(self, conn: sqlite3.Connection, *, case_number: int | None, kind: str,
