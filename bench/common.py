@@ -24,7 +24,7 @@ import tempfile
 import textwrap
 import threading
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -258,3 +258,17 @@ def scratch_dir(prefix: str) -> Path:
 
 if __name__ == "__main__":
     pass  # a library for the other scripts; `make bench` runs it too, harmlessly
+
+
+def latency_main(title: str, doc: str, measure: Callable[[int, int], None]) -> None:
+    """The command line both latency scripts share: --reports, --warmup, wall time."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--reports", type=int, default=100)
+    parser.add_argument("--warmup", type=int, default=3)
+    args = parser.parse_args()
+    banner(title)
+    started = time.monotonic()
+    measure(args.reports, args.warmup)
+    print(f"wall time: {time.monotonic() - started:.1f} s")

@@ -13,7 +13,6 @@ p95 no more than 150 ms above the bare client's p95.
 
 from __future__ import annotations
 
-import argparse
 import threading
 import time
 
@@ -24,7 +23,7 @@ from common import (
     ImapUser,
     SmtpSink,
     acks_by_reply,
-    banner,
+    latency_main,
     pace_ms,
     report_mail,
     scratch_dir,
@@ -121,14 +120,7 @@ def measure(reports: int, warmup: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reports", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=3)
-    args = parser.parse_args()
-    banner("IMAP latency (issue 6)")
-    started = time.monotonic()
-    measure(args.reports, args.warmup)
-    print(f"wall time: {time.monotonic() - started:.1f} s")
+    latency_main("IMAP latency (issue 6)", __doc__ or "", measure)
 
 
 if __name__ == "__main__":

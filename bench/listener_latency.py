@@ -11,7 +11,6 @@ one's acknowledgement and staff notifications are delivered. Target (issue 6): p
 
 from __future__ import annotations
 
-import argparse
 import smtplib
 import time
 
@@ -21,8 +20,8 @@ from common import (
     CocmailProcess,
     SmtpSink,
     acks_by_reply,
-    banner,
     free_port,
+    latency_main,
     pace_ms,
     report_mail,
     scratch_dir,
@@ -93,14 +92,7 @@ def _accepting(port: int) -> bool:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--reports", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=3)
-    args = parser.parse_args()
-    banner("listener latency (issue 6)")
-    started = time.monotonic()
-    measure(args.reports, args.warmup)
-    print(f"wall time: {time.monotonic() - started:.1f} s")
+    latency_main("listener latency (issue 6)", __doc__ or "", measure)
 
 
 if __name__ == "__main__":
