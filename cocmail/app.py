@@ -24,6 +24,18 @@ class App:
     pipeline: Pipeline
     outbox: Outbox
 
+    def receive(self, raw: bytes, source: str) -> str:
+        """Store one raw message durably, process it and deliver what is due.
+
+        Returns the message's inbound state, or "already stored" for a copy of a message
+        already held (same IMAP key). The demo and the tests feed mail through here.
+        """
+        inbound_id = self.store.add_inbound(raw, source)
+        state = ("already stored" if inbound_id is None
+                 else self.pipeline.process(inbound_id))
+        self.outbox.deliver_due()
+        return state
+
     def close(self) -> None:
         self.store.close()
 

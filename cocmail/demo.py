@@ -103,13 +103,6 @@ def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> Non
         echo("")
 
 
-def _deliver(app: App, inbound: bytes) -> None:
-    inbound_id = app.store.add_inbound(inbound, "demo")
-    if inbound_id is not None:
-        app.pipeline.process(inbound_id)
-    app.outbox.deliver_due()
-
-
 def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
     base = directory or Path(tempfile.mkdtemp(prefix="cocmail-demo-"))
     cfg = load_config(None)
@@ -125,7 +118,7 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         echo("1. Eve writes to the conduct address. cocmail opens a case, acknowledges her,")
         echo("   and sends each staff member the report with a command cheat-sheet.")
         echo("=" * 78)
-        _deliver(app, REPORT.encode())
+        app.receive(REPORT.encode(), "demo")
         number = app.store.case_numbers()[-1]
         _show_new_mail(app, seen, echo)
 
@@ -133,14 +126,14 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         echo("2. Ana answers her notification from her phone: who, when, where, and")
         echo("   '#notify-accused'. (The '#close' in the quoted text is ignored.)")
         echo("=" * 78)
-        _deliver(app, _staff_reply(app, number, STAFF_REPLY_1, 1))
+        app.receive(_staff_reply(app, number, STAFF_REPLY_1, 1), "demo")
         _show_new_mail(app, seen, echo)
 
         echo("=" * 78)
         echo("3. After the team meeting Ana records the decision and has it sent to Dan,")
         echo("   to Eve, and to the DSF (with 'now': normally it waits until the event ends).")
         echo("=" * 78)
-        _deliver(app, _staff_reply(app, number, STAFF_REPLY_2, 2))
+        app.receive(_staff_reply(app, number, STAFF_REPLY_2, 2), "demo")
         _show_new_mail(app, seen, echo)
 
         from .report import to_csv

@@ -15,7 +15,6 @@ import sqlite3
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -487,7 +486,4 @@ def _quick_message_id(raw: bytes) -> str | None:
             return ids[0] if ids else None
     return None
 
-
-def case_with(case: Case, **changes: Any) -> Case:
-    return replace(case, **changes)
 

@@ -44,10 +44,8 @@ OWN_HEADERS = {"from", "to", "reply-to", "subject", "date", "message-id", "in-re
 
 
 def ingest(app: App, raw: bytes) -> str:
-    inbound = app.store.add_inbound(raw, "test")
-    assert inbound is not None
-    state = app.pipeline.process(inbound)
-    app.outbox.deliver_due()
+    state = app.receive(raw, "test")
+    assert state != "already stored"
     return state
 
 

@@ -20,10 +20,8 @@ def app(tmp_path: Path) -> App:
 
 
 def deliver(app: App, raw: bytes) -> str:
-    inbound_id = app.store.add_inbound(raw, "test")
-    assert inbound_id is not None
-    state = app.pipeline.process(inbound_id)
-    app.outbox.deliver_due()
+    state = app.receive(raw, "test")
+    assert state != "already stored"
     return state
 
 

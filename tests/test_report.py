@@ -84,10 +84,8 @@ class Desk:
         return f"<m{self._n}.{self.clock.now.timestamp():.0f}@{who.rpartition('@')[2]}>"
 
     def receive(self, raw: bytes) -> str:
-        inbound_id = self.app.store.add_inbound(raw, "test")
-        assert inbound_id is not None
-        state = self.app.pipeline.process(inbound_id)
-        self.app.outbox.deliver_due()
+        state = self.app.receive(raw, "test")
+        assert state != "already stored"
         return state
 
     def report(self, sender: str, body: str, subject: str = "Something happened") -> int:
