@@ -16,7 +16,6 @@ from email.utils import format_datetime
 from typing import Any
 
 from .effects import SUBJECTS, OutMail
-from .env import Env
 from .message import decode
 from .model import Address
 from .render import Renderer
@@ -96,7 +95,7 @@ class Composer:
         text = mail.subject or SUBJECTS[mail.kind].format(event=self.event)
         return f"{self.case_tag(mail.case)} {text}"
 
-    def body(self, mail: OutMail, env: Env | None = None) -> str:
+    def body(self, mail: OutMail) -> str:
         ctx = dict(mail.context)
         if mail.kind == "preview":
             inner: OutMail = ctx.pop("inner")
