@@ -163,6 +163,11 @@ class CocmailProcess:
     def __init__(self, config: Path, *args: str):
         self.config = config
         self.args = [sys.executable, "-m", "cocmail", "--config", str(config), *args]
+        profile = os.environ.get("BENCH_PROFILE")
+        if profile:  # e.g. BENCH_PROFILE=/tmp/backlog.txt: collapsed stacks from py-spy
+            spy = str(Path(sys.executable).with_name("py-spy"))
+            self.args = [spy, "record", "--rate", "250", "--format", "raw",
+                         "--output", profile, "--", *self.args]
         self.log_path = config.parent / f"cocmail-{'-'.join(a.strip('-') for a in args)}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self.started = 0.0

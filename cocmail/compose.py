@@ -7,12 +7,16 @@ attempt, so a retry can never produce a second copy under a new ID.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass
+from email.charset import QP, Charset
+from email.header import Header
 from email.headerregistry import Address as HeaderAddress
 from email.headerregistry import HeaderRegistry
-from email.message import EmailMessage
-from email.policy import SMTP, SMTPUTF8
-from email.utils import format_datetime
+from email.message import EmailMessage, Message
+from email.policy import SMTP, SMTPUTF8, compat32
+from email.utils import format_datetime, formataddr, unquote
 from typing import Any
 
 from .effects import SUBJECTS, OutMail
@@ -41,6 +45,31 @@ class _CachedRegistry(HeaderRegistry):
 
 POLICY = SMTP.clone(header_factory=_CachedRegistry())
 
+# The plain builder: compat32 messages, CRLF, lines folded at 78 like the SMTP policy.
+PLAIN_POLICY = compat32.clone(linesep="\r\n")
+_BREAKING = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_UTF8_QP = Charset("utf-8")
+_UTF8_QP.body_encoding = QP
+# Addresses the plain builder takes: an ASCII dot-atom local part and an ASCII domain.
+# Anything else (an internationalised address, a quoted local part) takes the header
+# API's road, which knows RFC 6532 and quoting.
+_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
+                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
+
+
+@dataclass(frozen=True)
+class _Headers:
+    """What one mail's headers say, before either builder writes them."""
+
+    to: Address
+    reply_to: str | None
+    subject: str
+    date: str
+    message_id: str
+    in_reply_to: str | None
+    references: str
+    auto_submitted: str
+
 
 @dataclass(frozen=True)
 class Composed:
@@ -56,9 +85,36 @@ def _header_address(a: Address) -> HeaderAddress:
     # Names pass through the header API. They are decoded to the end first (a name typed
     # as an encoded-word would otherwise be decoded again by the email package, CR/LF
     # included), then control characters are dropped: a name can never start a header.
-    name = "".join(ch for ch in decode(a.name) if ch.isprintable())
+    name = _display_name(a)
     local, _, domain = a.email.rpartition("@")
-    return HeaderAddress(display_name=name, username=local, domain=domain)
+    # A quoted local part ("a b"@x.org, as getaddresses gives it) is quoted again by
+    # the header API: hand it over unquoted.
+    return HeaderAddress(display_name=name, username=unquote(local), domain=domain)
+
+
+def _display_name(a: Address) -> str:
+    return "".join(ch for ch in decode(a.name) if ch.isprintable())
+
+
+def _one_line(text: str, header: str) -> Header | str:
+    """A header value that cannot hold a line break; non-ASCII text as RFC 2047 words.
+
+    Control characters and Unicode line and paragraph separators become spaces (the
+    compat32 policy would write a CR or LF as it is, starting a new header)."""
+    line = "".join(" " if unicodedata.category(ch) in _BREAKING else ch for ch in text)
+    return line if line.isascii() else Header(line, "utf-8", header_name=header)
+
+
+def _plain_address(name: str, email: str, header: str) -> Header | str:
+    """`Name <email>` for the plain builder. The name has no control characters left
+    (see _display_name) and the address is a dot-atom (see _PLAIN_ADDRESS). formataddr
+    quotes an ASCII name that holds specials; a non-ASCII name becomes encoded-words
+    that Header splits to fit the line, where formataddr would write one long word."""
+    if name.isascii():
+        return formataddr((name, email))
+    address = Header(name, "utf-8", header_name=header)
+    address.append(f"<{email}>", "us-ascii")
+    return address
 
 
 def role_root_id(secret: bytes, case: int, role: str, domain: str) -> str:
@@ -79,10 +135,13 @@ class Composer:
         self.team = f"The {event} Code of Conduct team"
         # Headers that never change, parsed once (the header API parses on every assignment).
         fixed = EmailMessage(policy=POLICY)
-        fixed["From"] = _header_address(Address(f"{event} Code of Conduct team", inbox))
+        self._team_name = f"{event} Code of Conduct team"
+        fixed["From"] = _header_address(Address(self._team_name, inbox))
         fixed["X-Auto-Response-Suppress"] = "All"
         fixed[LOOP_HEADER] = inbox
         self._fixed = {name: fixed[name] for name in fixed.keys()}
+        self._plain_from = _plain_address(_display_name(Address(self._team_name, inbox)),
+                                          inbox, "From")
 
     def common(self, case: int | None) -> dict[str, Any]:
         return {"event": self.event, "case": case, "tag": self.case_tag(case),
@@ -109,29 +168,60 @@ class Composer:
         mid = message_id(self.secret, token, self.domain)
         body = self.body(mail)
         subject = self.subject(mail)
-        msg = EmailMessage(policy=POLICY)
-        msg["From"] = self._fixed["From"]
-        msg["To"] = _header_address(mail.to)
-        if self.plus and mail.case is not None:
-            msg["Reply-To"] = _header_address(
-                Address(f"{self.event} Code of Conduct team",
-                        plus_address(self.secret, token, self.inbox)))
-        msg["Subject"] = subject
-        msg["Date"] = format_datetime(now_date)
-        msg["Message-ID"] = mid
+        reply_to = (plus_address(self.secret, token, self.inbox)
+                    if self.plus and mail.case is not None else None)
         refs = [r for r in mail.references if r]
         if mail.case is not None:
             refs.insert(0, role_root_id(self.secret, mail.case, mail.role, self.domain)[1:-1])
-        if mail.in_reply_to:
-            msg["In-Reply-To"] = f"<{mail.in_reply_to}>"
-            if mail.in_reply_to not in refs:
-                refs.append(mail.in_reply_to)
-        if refs:
-            msg["References"] = " ".join(f"<{r}>" for r in refs)
-        msg["Auto-Submitted"] = mail.auto_submitted
+        if mail.in_reply_to and mail.in_reply_to not in refs:
+            refs.append(mail.in_reply_to)
+        headers = _Headers(mail.to, reply_to, subject, format_datetime(now_date), mid,
+                           f"<{mail.in_reply_to}>" if mail.in_reply_to else None,
+                           " ".join(f"<{r}>" for r in refs), mail.auto_submitted)
+        plain = all(_PLAIN_ADDRESS.fullmatch(a) for a in (mail.to.email, self.inbox,
+                                                          reply_to or self.inbox))
+        raw = self._plain(headers, body) if plain else self._rich(headers, body)
+        return Composed(mid, self.inbox, [mail.to.email], subject, body, raw)
+
+    def _plain(self, h: _Headers, body: str) -> bytes:
+        """The common case, about twice as fast as the header API (issue 6's profile had
+        composing at 40% of a backlog's time): every value is made one line by hand,
+        names go through formataddr, non-ASCII text through Header."""
+        msg = Message(policy=PLAIN_POLICY)
+        msg["From"] = self._plain_from
+        msg["To"] = _plain_address(_display_name(h.to), h.to.email, "To")
+        if h.reply_to:
+            msg["Reply-To"] = _plain_address(self._team_name, h.reply_to, "Reply-To")
+        msg["Subject"] = _one_line(h.subject, "Subject")
+        msg["Date"] = h.date
+        msg["Message-ID"] = h.message_id
+        if h.in_reply_to:
+            msg["In-Reply-To"] = _one_line(h.in_reply_to, "In-Reply-To")
+        if h.references:
+            msg["References"] = _one_line(h.references, "References")
+        msg["Auto-Submitted"] = h.auto_submitted
+        msg["X-Auto-Response-Suppress"] = "All"
+        msg[LOOP_HEADER] = self.inbox
+        msg.set_payload(body, _UTF8_QP)
+        return msg.as_bytes(policy=PLAIN_POLICY)
+
+    def _rich(self, h: _Headers, body: str) -> bytes:
+        """Through the email package's header API: internationalised or unusual addresses."""
+        msg = EmailMessage(policy=POLICY)
+        msg["From"] = self._fixed["From"]
+        msg["To"] = _header_address(h.to)
+        if h.reply_to:
+            msg["Reply-To"] = _header_address(Address(self._team_name, h.reply_to))
+        msg["Subject"] = h.subject
+        msg["Date"] = h.date
+        msg["Message-ID"] = h.message_id
+        if h.in_reply_to:
+            msg["In-Reply-To"] = h.in_reply_to
+        if h.references:
+            msg["References"] = h.references
+        msg["Auto-Submitted"] = h.auto_submitted
         msg["X-Auto-Response-Suppress"] = self._fixed["X-Auto-Response-Suppress"]
         msg[LOOP_HEADER] = self._fixed[LOOP_HEADER]
         msg.set_content(body, charset="utf-8", cte="quoted-printable")
         # An internationalised address must stay readable (RFC 6532), never encoded-words.
-        raw = msg.as_bytes(policy=SMTP if mail.to.email.isascii() else SMTPUTF8)
-        return Composed(mid, self.inbox, [mail.to.email], subject, body, raw)
+        return msg.as_bytes(policy=SMTP if h.to.email.isascii() else SMTPUTF8)

@@ -60,8 +60,10 @@ class StoreHistory:
         For a report whose text names someone before any `#accused`: staff should see the
         earlier cases in the very first notification.
         """
-        addresses = addresses_in(text)
         rows = self.store.query(f"{_ACCUSED} ORDER BY c.number", (exclude_case,))
+        if not rows:  # no one accused yet: nothing to look for in the text
+            return []
+        addresses = addresses_in(text)
         named = names_in(text, {r["norm_name"] for r in rows if r["norm_name"]})
         out: list[dict[str, Any]] = []
         for r in rows:

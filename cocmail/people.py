@@ -38,14 +38,14 @@ def names_in(text: str | None, norm_names: set[str]) -> set[str]:
     A name counts when its words stand next to each other in any order ("Dan Doe",
     "Doe, Dan"); one-word names are left out, they would match too much prose.
     """
+    wanted = {n for n in norm_names if len(n.split()) >= 2}
+    if not wanted:
+        return set()
     words = name_words(text)
-    found = set()
-    for norm in norm_names:
-        size = len(norm.split())
-        if size < 2:
-            continue
-        for i in range(len(words) - size + 1):
-            if " ".join(sorted(words[i:i + size])) == norm:
-                found.add(norm)
-                break
-    return found
+    # Every run of `size` neighbouring words, sorted like a normalised name: one pass
+    # over the text per name length, however many names are on file.
+    written = set()
+    for size in {len(n.split()) for n in wanted}:
+        written.update(" ".join(sorted(words[i:i + size]))
+                       for i in range(len(words) - size + 1))
+    return wanted & written

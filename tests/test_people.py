@@ -14,6 +14,8 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cocmail.cli import main
 from cocmail.history import StoreHistory
@@ -114,6 +116,21 @@ def test_names_and_addresses_are_normalised_predictably() -> None:
     assert addresses_in("x <A.B+c@Ex-ample.org>, y@z.example.") == {"a.b+c@ex-ample.org",
                                                                     "y@z.example"}
     assert names_in("said Doe, Dan.", {"dan doe", "ann lee"}) == {"dan doe"}
+    assert names_in("Ann Lee Marie and Dan", {"ann lee marie", "lee marie", "dan"}) == {
+        "ann lee marie", "lee marie"}  # three-word names too; one-word names never
+
+
+WORD = st.sampled_from(["dan", "doe", "ann", "lee", "marie", "said", "zoe"])
+
+
+@settings(max_examples=200, deadline=None)
+@given(text=st.lists(WORD, max_size=12), names=st.sets(st.lists(WORD, min_size=1, max_size=3)
+                                                       .map(lambda w: " ".join(sorted(w)))))
+def test_names_in_finds_exactly_the_names_written_side_by_side(text: list[str],
+                                                               names: set[str]) -> None:
+    expected = {n for n in names if len(n.split()) >= 2 and any(
+        sorted(text[i:i + len(n.split())]) == n.split() for i in range(len(text)))}
+    assert names_in(", ".join(text), names) == expected
 
 
 def test_other_people_and_other_roles_raise_no_warning(desk: Desk) -> None:
