@@ -25,6 +25,7 @@ from cocmail.compose import Composer
 from cocmail.effects import OutMail
 from cocmail.model import Address
 from cocmail.render import Renderer
+from tests.test_templates import SAMPLES
 
 NOW = datetime(2026, 6, 5, 21, 30, tzinfo=UTC)
 RENDERER = Renderer(None)
@@ -114,12 +115,38 @@ def test_the_builders_agree_on_awkward_names_and_events(name: str, event: str) -
     assert seen(plain) == meant(c, mail)
 
 
+def staff_mail(report_text: str) -> OutMail:
+    ctx = {k: v for k, v in SAMPLES["staff_new_case"].items()
+           if k not in ("event", "case", "tag", "team", "inbox")}
+    return OutMail("staff_new_case", Address("Ana Staff", "ana@example.org"), "s1", 12,
+                   {**ctx, "report_text": report_text}, nonce="n0nce123")
+
+
+report_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",),
+                                              blacklist_characters="\r\x0b\x0c\x1c\x1d\x1e"
+                                                                   "\x85\u2028\u2029"),
+                       max_size=3000)
+
+
+@settings(max_examples=150, deadline=None)
+@given(text=st.one_of(report_texts, st.lists(st.sampled_from(
+    ["From the start", ".", "a=b", "trailing  ", "\ttab", "é" * 90, "x" * 1200, ""]),
+    max_size=12).map("\n".join)))
+def test_the_builders_carry_any_report_text_intact(text: str) -> None:
+    c, mail = composer(), staff_mail(text)
+    plain, rich = both(c, mail)
+    assert read(plain) == read(rich)
+    assert read(plain)[1].replace("\r\n", "\n") == c.body(mail)
+
+
 def test_mail_to_a_plain_address_uses_crlf_and_folds_long_lines() -> None:
     raw = composer().compose(ack("Zoë " + "Reporter " * 20), NOW).raw
     head, _, body = raw.partition(b"\r\n\r\n")
     assert b"\n" not in head.replace(b"\r\n", b"")
     assert all(len(line) <= 78 for line in head.split(b"\r\n"))
-    assert b"Content-Transfer-Encoding: quoted-printable" in head
+    assert b"Content-Transfer-Encoding: quoted-printable" in head  # "Hello Zoë"
+    ascii_head = composer().compose(ack("Zoe"), NOW).raw.partition(b"\r\n\r\n")[0]
+    assert b"Content-Transfer-Encoding: 7bit" in ascii_head
     assert body.endswith(b"\r\n")
 
 
