@@ -36,6 +36,20 @@ class App:
         self.outbox.deliver_due()
         return state
 
+    def delivery_outbox(self) -> Outbox:
+        """The outbox over a second database connection, for delivering in a thread of
+        its own beside the worker (courier.py).
+
+        Its own connection, because the worker holds its connection's lock for a whole
+        report; its own pipeline, because a failure notice is queued inside the
+        delivery's transaction and must not reach for the worker's connection (each
+        would wait for the other). Same transport, so tests see one SMTP client.
+        """
+        store = Store(self.cfg.storage.db_path)
+        pipeline = Pipeline(self.cfg, store, self.secret, clock=self.pipeline.clock,
+                            renderer=self.pipeline.renderer)
+        return self.outbox.using(store, partial(delivery_failed_notice, pipeline))
+
     def close(self) -> None:
         self.store.close()
 

@@ -1,17 +1,17 @@
 """`cocmail run`: sources -> pipeline -> outbox, plus the weekly digest and daily purge.
 
 Threads: one mail source (the IMAP watcher, or the embedded SMTP listener) that only
-stores raw mail and wakes the worker; one worker that processes what is pending and
-delivers what is due. SIGTERM/SIGINT set a stop event; both threads finish their
-current step and exit.
+stores raw mail and wakes the worker; one worker that processes what is pending; one
+courier (courier.py) that delivers committed mail beside the worker, over its own
+database connection. SIGTERM/SIGINT set a stop event; every thread finishes its current
+step and exits.
 
-Why the worker goes in chunks of PROCESS_CHUNK messages, delivering after each: after a
-weekend of downtime thousands of reports are waiting, and processing all of them before
-sending anything would leave the first reporter without an acknowledgement until the
-last report is done (tens of seconds); in chunks, acknowledgements start going out after
-the first hundred, and a SIGTERM is seen between two messages, not after the backlog.
-`run --once` fetches from IMAP in a thread of its own for the same reason: each batch is
-processed as soon as it is stored, while the next one is on its way from the server.
+Why the worker goes in chunks of PROCESS_CHUNK messages: after a weekend of downtime
+thousands of reports are waiting; a SIGTERM is seen between two messages, and the
+courier is poked after each one, so acknowledgements start going out with the first
+report, not after the backlog. `run --once` fetches from IMAP in a thread of its own
+for the same reason: each batch is processed as soon as it is stored, while the next
+one is on its way from the server.
 """
 
 from __future__ import annotations
@@ -23,12 +23,13 @@ import time
 from datetime import datetime, timedelta
 
 from .app import App
+from .courier import Courier
 from .store import utcnow
 
 log = logging.getLogger("cocmail.daemon")
 
 IDLE_WAKE_SECONDS = 30.0
-PROCESS_CHUNK = 100  # messages processed between two delivery passes (one IMAP batch)
+PROCESS_CHUNK = 100  # pending messages read at a time (one IMAP batch)
 
 
 class Daemon:
@@ -37,32 +38,23 @@ class Daemon:
         self.stop = threading.Event()
         self.wake = threading.Event()
         self._last_housekeeping: datetime | None = None
+        self._courier: Courier | None = None
 
     # -------------------------------------------------------------- one pass
-    def work_once(self) -> tuple[int, int]:
-        """Process pending inbound mail and deliver due mail; returns (processed, sent).
-
-        Works in chunks, delivering after each one, until nothing is pending or `stop`
-        is set; every chunk's mail is committed before it is handed to the outbox.
-        """
-        processed = sent = 0
+    def process_pending(self, courier: Courier) -> int:
+        """Process pending inbound mail until none is left, `stop` is set or the courier
+        failed; the courier is poked after each message, once it is committed."""
+        processed = 0
         while True:
-            done, more = self._process_chunk()
-            processed += done
-            sent += self.app.outbox.deliver_due().sent
-            if not more or self.stop.is_set():
-                return processed, sent
-
-    def _process_chunk(self) -> tuple[int, bool]:
-        """Up to PROCESS_CHUNK pending messages; returns (processed, maybe more pending)."""
-        ids = self.app.store.pending_inbound(limit=PROCESS_CHUNK)
-        done = 0
-        for inbound_id in ids:
-            if self.stop.is_set():
-                break
-            self.app.pipeline.process(inbound_id)
-            done += 1
-        return done, len(ids) == PROCESS_CHUNK
+            ids = self.app.store.pending_inbound(limit=PROCESS_CHUNK)
+            for inbound_id in ids:
+                if self.stop.is_set() or courier.failed.is_set():
+                    return processed
+                self.app.pipeline.process(inbound_id)
+                processed += 1
+                courier.poke()
+            if len(ids) < PROCESS_CHUNK:
+                return processed
 
     def housekeeping(self, force: bool = False) -> None:
         """Digest when due, retention purge once a day."""
@@ -85,29 +77,39 @@ class Daemon:
         """Catch up on IMAP (if configured), process and deliver everything, then return.
 
         The fetch runs beside the worker so that stored batches are processed while the
-        next ones arrive; a fetch error is raised once what was stored has been handled.
+        next ones arrive, and the courier beside both. A delivery error is raised once
+        the worker has stopped; a fetch error once what was stored has been handled.
         """
+        courier = self._start_courier(fail_fast=True)
         fetch = _Fetch(self._watcher() if self.app.cfg.imap is not None else None, self.wake)
         fetch.start()
-        self.housekeeping(force=True)
-        processed = sent = 0
+        processed = 0
         try:
+            self.housekeeping(force=True)
             while True:
                 finished = fetch.done.is_set()  # read first: nothing stored later is missed
-                p, s = self.work_once()
-                processed, sent = processed + p, sent + s
-                if finished:
+                processed += self.process_pending(courier)
+                if finished or courier.failed.is_set():
                     break
                 self.wake.wait(IDLE_WAKE_SECONDS)
                 self.wake.clear()
         except BaseException:
             self.stop.set()  # the catch-up stops between batches; our error is the one raised
+            courier.finish(raise_error=False)
             fetch.finish(raise_error=False)
             raise
-        fetch.finish()
+        try:
+            sent = courier.finish()
+        finally:
+            fetch.finish(raise_error=courier.error is None)
         log.info("run --once: fetched %d, processed %d, sent %d", fetch.fetched, processed,
                  sent)
         return processed, sent
+
+    def _start_courier(self, fail_fast: bool) -> Courier:
+        self._courier = Courier(self.app.delivery_outbox(), self.stop,
+                                fail_fast=fail_fast).start()
+        return self._courier
 
     # -------------------------------------------------------------- forever
     def _accept(self, batch: list) -> None:
@@ -130,45 +132,47 @@ class Daemon:
         source_thread = None
         controller = None
         cfg = self.app.cfg
-        if cfg.imap is not None:
-            watcher = self._watcher()
-            source_thread = threading.Thread(target=watcher.run, name="imap", daemon=True)
-            source_thread.start()
-            log.info("watching %s on %s", cfg.imap.folder, cfg.imap.host)
-        else:
-            from .inbox.listener import start_listener
-
-            controller = start_listener(self.app.store, cfg.inbox.address, cfg.listen.host,
-                                        cfg.listen.port, cfg.inbox.max_message_bytes,
-                                        lambda _id: self.wake.set())
-            log.info("listening for mail to %s on %s:%d", cfg.inbox.address, cfg.listen.host,
-                     cfg.listen.port)
+        courier = self._start_courier(fail_fast=False)
         try:
-            self._worker_loop()
+            if cfg.imap is not None:
+                watcher = self._watcher()
+                source_thread = threading.Thread(target=watcher.run, name="imap", daemon=True)
+                source_thread.start()
+                log.info("watching %s on %s", cfg.imap.folder, cfg.imap.host)
+            else:
+                from .inbox.listener import start_listener
+
+                controller = start_listener(self.app.store, cfg.inbox.address, cfg.listen.host,
+                                            cfg.listen.port, cfg.inbox.max_message_bytes,
+                                            lambda _id: self.wake.set())
+                log.info("listening for mail to %s on %s:%d", cfg.inbox.address,
+                         cfg.listen.host, cfg.listen.port)
+            self._worker_loop(courier)
         finally:
+            self.stop.set()
             if controller is not None:
                 controller.stop()
             if source_thread is not None:
                 source_thread.join(timeout=5)
+            courier.finish(raise_error=False)
             log.info("stopped")
 
     def request_stop(self) -> None:
         self.stop.set()
         self.wake.set()
+        if self._courier is not None:
+            self._courier.poke()  # out of its wait, to see `stop`
 
-    def _worker_loop(self) -> None:
+    def _worker_loop(self, courier: Courier) -> None:
         while not self.stop.is_set():
             try:
-                self.work_once()
+                self.process_pending(courier)
                 self.housekeeping()
+                courier.poke()  # a digest or a quarantine notice may have been queued
             except Exception:  # noqa: BLE001 - e.g. database locked: log, wait, go on
                 log.exception("worker pass failed; retrying")
                 time.sleep(1)
-            timeout = IDLE_WAKE_SECONDS
-            due = self.app.store.next_outbox_time()
-            if due is not None:
-                timeout = max(0.05, min(timeout, (due - utcnow()).total_seconds()))
-            self.wake.wait(timeout)
+            self.wake.wait(IDLE_WAKE_SECONDS)
             self.wake.clear()
 
 

@@ -22,6 +22,7 @@ Message-ID, so clients show it once. A second copy under a new Message-ID never 
 
 from __future__ import annotations
 
+import copy
 import json
 import logging
 import os
@@ -29,6 +30,7 @@ import random
 import re
 import smtplib
 import ssl
+import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -232,21 +234,38 @@ class Outbox:
         self.on_failed = on_failed
         self.clock = clock
 
-    def deliver_due(self) -> DeliveryReport:
-        """Send everything due now; stops early (leaving the rest due) if the server is down."""
+    def using(self, store: Store, on_failed: Callable[[Any, dict[str, Any], str], None] | None
+              ) -> Outbox:
+        """This outbox (same transport) over another database connection: for delivering
+        in a thread of its own (see courier.py)."""
+        other = copy.copy(self)
+        other.store, other.on_failed = store, on_failed
+        return other
+
+    def deliver_due(self, *, keep_open: bool = False,
+                    stop: threading.Event | None = None) -> DeliveryReport:
+        """Send everything due now; stops early (leaving the rest due) if the server is
+        down or `stop` is set. The SMTP connection is closed at the end unless
+        `keep_open` (the courier keeps it across passes and closes it when idle)."""
         report = DeliveryReport()
         try:
-            self._deliver_rounds(report)
+            self._deliver_rounds(report, stop)
         finally:
-            self.transport.close()
+            if not keep_open:
+                self.transport.close()
         return report
 
-    def _deliver_rounds(self, report: DeliveryReport) -> None:
+    def close(self) -> None:
+        self.transport.close()
+
+    def _deliver_rounds(self, report: DeliveryReport, stop: threading.Event | None) -> None:
         # Failure notices queued while delivering are due at once: keep going until a
         # round delivers nothing new.
         while rows := self.store.due_outbox(self.clock()):
             progressed = False
             for row in rows:
+                if stop is not None and stop.is_set():
+                    return
                 state = self._deliver(row)
                 if state == "unavailable":
                     report.retrying += 1

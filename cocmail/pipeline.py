@@ -13,7 +13,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .compose import Composer
+from .compose import Composed, Composer
 from .config import Config
 from .effects import OutMail
 from .env import Env
@@ -147,11 +147,11 @@ class Pipeline:
                            sender_is_staff=identity.staff is not None)
         case = self.store.load_case(match.case) if match.case is not None else None
 
-        with self.store.tx() as c:
+        def decide(conn: Any | None) -> tuple[Decision, list[Composed]]:
             if case is None and (screening.bounce or screening.loop):
                 decision = unmatched_automatic(msg, screening)
             elif case is None:
-                number = self.store.next_case_number(c)
+                number = self.store.next_case_number(conn)
                 acks = 0
                 if identity.address is not None:
                     acks = self.store.acks_since(identity.address.email,
@@ -160,9 +160,31 @@ class Pipeline:
             else:
                 held = self._held_entry(identity, case.number)
                 decision = continue_case(msg, case, env, identity, screening, held)
-            self._commit(c, inbound_id, msg, decision, identity.address, env)
+            return decision, [self.composer.compose(m, env.now) for m in decision.mails]
+
+        # Decided and composed before the write transaction, which then holds SQLite's
+        # write lock only for the inserts: the courier (another connection) marks each
+        # mail sent in between. What the decision read is checked again inside; should
+        # another process have opened a case or used the held commands meanwhile, it is
+        # decided again there.
+        decision, composed = decide(None)
+        with self.store.tx() as c:
+            if not self._still_valid(c, decision):
+                decision, composed = decide(c)
+            self._commit(c, inbound_id, msg, decision, identity.address, env, composed)
         log.info("inbound %s %s: %s", inbound_id, msg.message_id, decision.log)
         return decision.state
+
+    def _still_valid(self, c: Any, decision: Decision) -> bool:
+        if decision.created and decision.case is not None:
+            if self.store.next_case_number(c) != decision.case.number:
+                return False
+        if decision.confirmed:
+            row = c.execute("SELECT used FROM held WHERE nonce=?", (decision.confirmed,)
+                            ).fetchone()
+            if row is None or row[0] is not None:
+                return False
+        return True
 
     def _held_entry(self, identity: Any, case_number: int) -> HeldEntry | None:
         if identity.staff is None:
@@ -177,7 +199,7 @@ class Pipeline:
         return None
 
     def _commit(self, c: Any, inbound_id: int, msg: ParsedMessage, decision: Decision,
-                sender: Address | None, env: Env) -> None:
+                sender: Address | None, env: Env, composed: list[Composed]) -> None:
         case = decision.case
         actor = sender.email if sender else "unknown sender"
         number = case.number if case else None
@@ -204,13 +226,14 @@ class Pipeline:
                        iso(env.now)))
         if decision.confirmed:
             c.execute("UPDATE held SET used=? WHERE nonce=?", (iso(env.now), decision.confirmed))
-        for mail in decision.mails:
-            self.enqueue(c, mail, env)
+        for mail, done in zip(decision.mails, composed, strict=True):
+            self.enqueue(c, mail, env, done)
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
                                 subject=msg.subject, sender=actor)
 
-    def enqueue(self, c: Any, mail: OutMail, env: Env) -> int:
-        composed = self.composer.compose(mail, env.now)
+    def enqueue(self, c: Any, mail: OutMail, env: Env, composed: Composed | None = None) -> int:
+        """Queue `mail` (composed now, unless it was already) inside transaction `c`."""
+        composed = composed or self.composer.compose(mail, env.now)
         oid = self.store.enqueue(c, case_number=mail.case, kind=mail.kind, role=mail.role,
                                  message_id=composed.message_id[1:-1], sender=composed.sender,
                                  recipients=composed.recipients, subject=composed.subject,
