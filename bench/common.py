@@ -257,7 +257,8 @@ class CocmailProcess:
 def scratch_dir(prefix: str) -> Path:
     """A temp dir for one run's config, database and log, removed when the script exits."""
     path = Path(tempfile.mkdtemp(prefix=f"cocmail-bench-{prefix}-"))
-    atexit.register(shutil.rmtree, path, ignore_errors=True)
+    if not os.environ.get("BENCH_KEEP"):
+        atexit.register(shutil.rmtree, path, ignore_errors=True)
     return path
 
 

@@ -45,7 +45,7 @@ class App:
         delivery's transaction and must not reach for the worker's connection (each
         would wait for the other). Same transport, so tests see one SMTP client.
         """
-        store = Store(self.cfg.storage.db_path)
+        store = Store(self.cfg.storage.db_path, synchronous="NORMAL")
         pipeline = Pipeline(self.cfg, store, self.secret, clock=self.pipeline.clock,
                             renderer=self.pipeline.renderer)
         return self.outbox.using(store, partial(delivery_failed_notice, pipeline))

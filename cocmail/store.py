@@ -14,11 +14,11 @@ import secrets
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import sqlite_utils
 
@@ -28,6 +28,7 @@ from .model import Roster, StaffMember
 
 SCHEMA_VERSION = 1
 MAX_ATTEMPTS = 3
+T = TypeVar("T")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another connection (a CLI command, the courier)
 
 
@@ -127,24 +128,48 @@ CREATE TABLE IF NOT EXISTS stats (
 """
 
 
+def _waiting_for_writer(statement: Callable[[], T]) -> T:
+    """Run `statement`, waiting while another connection writes, in short steps.
+
+    The connections are opened with no busy timeout and wait here instead: SQLite's own
+    busy handler sleeps 1, 2, 5, 10... ms between tries, while the worker and the
+    courier (two connections of one daemon) each hold the write lock for about a
+    millisecond. In issue 6's profile those sleeps were 41% of the courier's time.
+    Here the wait starts at 0.1 ms and doubles up to 2 ms, for BUSY_TIMEOUT in all.
+    """
+    delay, deadline = 0.0001, time.monotonic() + BUSY_TIMEOUT
+    while True:
+        try:
+            return statement()
+        except sqlite3.OperationalError as e:
+            busy = getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY,
+                                                             sqlite3.SQLITE_LOCKED)
+            if not busy or time.monotonic() > deadline:
+                raise
+        time.sleep(delay)
+        delay = min(delay * 2, 0.002)
+
+
 class Store:
     """One SQLite database. Thread-safe by a lock: the daemon's threads share it."""
 
-    def __init__(self, path: Path):
+    def __init__(self, path: Path, *, synchronous: str = "FULL"):
         self.path = path
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
             os.chmod(path.parent, 0o700)
             _touch_private(path)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
-                                   timeout=BUSY_TIMEOUT)
+                                   timeout=0)  # waits in _waiting_for_writer
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open database {path}: {e}") from e
         self.conn = conn
         self.db = sqlite_utils.Database(conn)
         self.lock = threading.RLock()
-        conn.execute("PRAGMA journal_mode=WAL")
-        conn.execute("PRAGMA synchronous=FULL")
+        _waiting_for_writer(lambda: conn.execute("PRAGMA journal_mode=WAL"))
+        if synchronous not in ("FULL", "NORMAL"):
+            raise ValueError(f"synchronous must be FULL or NORMAL, not {synchronous!r}")
+        conn.execute(f"PRAGMA synchronous={synchronous}")
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA secure_delete=ON")  # purged names must not linger in free pages
         self._migrate()
@@ -156,14 +181,15 @@ class Store:
     def _migrate(self) -> None:
         # executescript manages its own transaction, so it runs outside tx().
         with self.lock:
-            self.conn.executescript(_SCHEMA)
-        row = self.conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
-        version = int(row[0]) if row else 0
+            _waiting_for_writer(lambda: self.conn.executescript(_SCHEMA))
+        row = self.scalar("SELECT value FROM meta WHERE key='schema_version'")
+        version = int(row) if row else 0
         if version > SCHEMA_VERSION:
             raise StoreError(f"{self.path} was written by a newer cocmail (schema {version})")
         if version < SCHEMA_VERSION:
-            self.conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                              (str(SCHEMA_VERSION),))
+            with self.tx() as c:
+                c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
+                          (str(SCHEMA_VERSION),))
 
     def close(self) -> None:
         with self.lock:
@@ -182,38 +208,17 @@ class Store:
             self.conn.execute("COMMIT")
 
     def _begin_immediate(self) -> None:
-        """BEGIN IMMEDIATE, waiting for another connection's write in short steps.
-
-        SQLite's own busy handler sleeps 1, 2, 5, 10... ms between tries. The worker and
-        the courier (two connections) each hold the write lock for about a millisecond,
-        so those sleeps were 41% of the courier's time in issue 6's profile; here the
-        wait starts at 0.1 ms and doubles up to 2 ms, for BUSY_TIMEOUT in all.
-        """
-        self.conn.execute("PRAGMA busy_timeout=0")
-        try:
-            delay, deadline = 0.0001, time.monotonic() + BUSY_TIMEOUT
-            while True:
-                try:
-                    self.conn.execute("BEGIN IMMEDIATE")
-                    return
-                except sqlite3.OperationalError as e:
-                    busy = getattr(e, "sqlite_errorcode", None) == sqlite3.SQLITE_BUSY
-                    if not busy or time.monotonic() > deadline:
-                        raise
-                time.sleep(delay)
-                delay = min(delay * 2, 0.002)
-        finally:
-            self.conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT * 1000)}")
+        _waiting_for_writer(lambda: self.conn.execute("BEGIN IMMEDIATE"))
 
     def query(self, sql: str, params: tuple | dict = ()) -> list[dict[str, Any]]:
         with self.lock:
-            cur = self.conn.execute(sql, params)
+            cur = _waiting_for_writer(lambda: self.conn.execute(sql, params))
             cols = [c[0] for c in cur.description or ()]
             return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
     def scalar(self, sql: str, params: tuple | dict = ()) -> Any:
         with self.lock:
-            row = self.conn.execute(sql, params).fetchone()
+            row = _waiting_for_writer(lambda: self.conn.execute(sql, params)).fetchone()
         return row[0] if row else None
 
     # ------------------------------------------------------------ staff
@@ -470,7 +475,7 @@ class Store:
         """Rewrite the file and empty the WAL so expunged text leaves no trace on disk."""
         with self.lock:
             self._checkpoint()
-            self.conn.execute("VACUUM")
+            _waiting_for_writer(lambda: self.conn.execute("VACUUM"))
             self._checkpoint()
 
     def _checkpoint(self, attempts: int = 50) -> None:
@@ -478,7 +483,8 @@ class Store:
         import time
 
         for _ in range(attempts):
-            busy = self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+            busy = _waiting_for_writer(
+                lambda: self.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")).fetchone()[0]
             if not busy:
                 return
             time.sleep(0.1)
