@@ -48,19 +48,37 @@ POLICY = SMTP.clone(header_factory=_CachedRegistry())
 
 
 class _PlainPolicy(Compat32):
-    """compat32 that writes a short one-line ASCII header value as it is.
+    """compat32 that folds a one-line printable ASCII header value at its spaces itself.
 
     compat32 runs every header through Header.encode, half of the plain builder's time;
-    most of cocmail's headers are short ASCII lines that need no folding or encoding.
-    Values reach here already made one line (see _one_line), and anything longer than
-    a line or not ASCII still goes through Header.encode.
+    cocmail's headers are mostly ASCII lines that need no encoding, at most a fold
+    (References, Reply-To). Values reach here already made one line (see _one_line);
+    anything not ASCII, or with a word too long to fold, still goes to Header.encode.
     """
 
     def fold_binary(self, name: str, value: Any) -> bytes:
-        if (isinstance(value, str) and value.isascii() and "\r" not in value
-                and "\n" not in value and len(name) + len(value) + 2 <= self.max_line_length):
-            return f"{name}: {value}{self.linesep}".encode("ascii")
+        if isinstance(value, str) and value.isascii() and value.isprintable():
+            folded = _fold_at_spaces(f"{name}: {value}", self.max_line_length or 998)
+            if folded is not None:
+                return (self.linesep.join(folded) + self.linesep).encode("ascii")
         return super().fold_binary(name, value)
+
+
+def _fold_at_spaces(line: str, width: int) -> list[str] | None:
+    """`line` as lines of at most `width`, each after the first starting with the space
+    it was folded at (RFC 5322 folding); None if a word is too long for that."""
+    words = line.split(" ")
+    if any(not w for w in words[1:]) or any(len(w) + 1 > width for w in words):
+        return None  # runs of spaces or an unbreakable word: Header.encode knows better
+    lines, current = [], words[0]
+    for word in words[1:]:
+        if len(current) + 1 + len(word) <= width:
+            current += " " + word
+        else:
+            lines.append(current)
+            current = " " + word
+    lines.append(current)
+    return lines
 
 
 # The plain builder: compat32 messages, CRLF, lines folded at 78 like the SMTP policy, and
