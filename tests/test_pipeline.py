@@ -133,3 +133,33 @@ def test_files_are_private(app: App) -> None:
     data = app.cfg.storage.dir
     for p in [data / "cocmail.db", data / "secret.key", *data.glob("spool/*.eml")]:
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
+
+
+def test_a_case_opened_by_another_process_meanwhile_is_not_overwritten(app: App) -> None:
+    """The pipeline decides and composes before its write transaction; if another
+    process (here: a second connection processing its own report) opens a case in
+    between, the report is decided again inside the transaction and gets the next
+    number, and its mail says so."""
+    other = open_app(app.cfg)
+    real_compose = app.pipeline.composer.compose
+    raced = []
+
+    def compose_while_another_process_writes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        if not raced:
+            raced.append(other.receive(mail("Zed <zed@attendee.example>", "Another thing",
+                                            "Someone shouted.\n",
+                                            message_id="<z1@attendee.example>"), "test"))
+        return real_compose(*args, **kwargs)
+
+    app.pipeline.composer.compose = compose_while_another_process_writes  # type: ignore[method-assign]
+    try:
+        assert deliver(app, REPORT) == "done"
+    finally:
+        other.close()
+    assert raced == ["done"]
+    assert app.store.case_numbers() == [1, 2]
+    acks = {m["To"].addresses[0].addr_spec: str(m["Subject"]) for m in sent(app)
+            if "attendee" in str(m["To"])}
+    assert acks["zed@attendee.example"].startswith("[CoC #1]")
+    assert acks["eve@attendee.example"].startswith("[CoC #2]")
+    assert len(sent(app)) == 6

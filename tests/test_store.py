@@ -1,0 +1,74 @@
+"""Two connections to one database: the daemon's worker and courier, or a CLI command.
+
+Each waits for the other's write instead of failing, for up to BUSY_TIMEOUT, and says
+"database is locked" after that.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from cocmail import store as store_module
+from cocmail.store import Store
+
+
+def hold_write_lock(path: Path, seconds: float, holding: threading.Event) -> threading.Thread:
+    """Another connection holding SQLite's write lock for `seconds`."""
+
+    def hold() -> None:
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")
+        other.execute("INSERT INTO meta VALUES ('held by', 'another connection')")
+        holding.set()
+        time.sleep(seconds)
+        other.execute("COMMIT")
+        other.close()
+
+    thread = threading.Thread(target=hold)
+    thread.start()
+    return thread
+
+
+def test_a_write_waits_for_another_connections_write(tmp_path: Path) -> None:
+    s = Store(tmp_path / "c.db")
+    holding = threading.Event()
+    thread = hold_write_lock(s.path, 0.3, holding)
+    holding.wait()
+    started = time.monotonic()
+    with s.tx() as c:
+        c.execute("INSERT INTO meta VALUES ('mine', 'x')")
+    waited = time.monotonic() - started
+    thread.join()
+    assert waited >= 0.2
+    assert s.scalar("SELECT value FROM meta WHERE key='held by'") == "another connection"
+    assert s.scalar("SELECT value FROM meta WHERE key='mine'") == "x"
+    s.close()
+
+
+def test_a_write_gives_up_after_the_busy_timeout(tmp_path: Path,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    s = Store(tmp_path / "c.db")
+    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.1)
+    holding = threading.Event()
+    thread = hold_write_lock(s.path, 1.0, holding)
+    holding.wait()
+    with pytest.raises(sqlite3.OperationalError, match="locked"), s.tx():
+        pass
+    thread.join()
+    s.close()
+
+
+def test_the_delivery_connection_commits_without_waiting_for_the_disk(tmp_path: Path) -> None:
+    full = Store(tmp_path / "c.db")
+    normal = Store(tmp_path / "c.db", synchronous="NORMAL")
+    assert full.scalar("PRAGMA synchronous") == 2  # FULL
+    assert normal.scalar("PRAGMA synchronous") == 1  # NORMAL
+    with pytest.raises(ValueError, match="FULL or NORMAL"):
+        Store(tmp_path / "c.db", synchronous="OFF")
+    full.close()
+    normal.close()
