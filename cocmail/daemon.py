@@ -1,10 +1,10 @@
 """`cocmail run`: sources -> pipeline -> outbox, plus the weekly digest and daily purge.
 
 Threads: one mail source (the IMAP watcher, or the embedded SMTP listener) that only
-stores raw mail and wakes the worker; one worker that processes what is pending; one
-courier (courier.py) that delivers committed mail beside the worker, over its own
-database connection. SIGTERM/SIGINT set a stop event; every thread finishes its current
-step and exits.
+stores raw mail and wakes the worker; one worker that processes what is pending. Beside
+them the courier (courier.py), a process forked first, delivers committed mail over its
+own database connection. SIGTERM/SIGINT set a stop event; every thread and the courier
+finish their current step and exit.
 
 Why the worker goes in chunks of PROCESS_CHUNK messages: after a weekend of downtime
 thousands of reports are waiting; a SIGTERM is seen between two messages, and the
@@ -95,6 +95,7 @@ class Daemon:
                 self.wake.clear()
         except BaseException:
             self.stop.set()  # the catch-up stops between batches; our error is the one raised
+            courier.request_stop()
             courier.finish(raise_error=False)
             fetch.finish(raise_error=False)
             raise
@@ -107,8 +108,7 @@ class Daemon:
         return processed, sent
 
     def _start_courier(self, fail_fast: bool) -> Courier:
-        self._courier = Courier(self.app.delivery_outbox(), self.stop,
-                                fail_fast=fail_fast).start()
+        self._courier = Courier(self.app.delivery_outbox, fail_fast=fail_fast).start()
         return self._courier
 
     # -------------------------------------------------------------- forever
@@ -149,7 +149,7 @@ class Daemon:
                          cfg.listen.host, cfg.listen.port)
             self._worker_loop(courier)
         finally:
-            self.stop.set()
+            self.request_stop()
             if controller is not None:
                 controller.stop()
             if source_thread is not None:
@@ -161,7 +161,7 @@ class Daemon:
         self.stop.set()
         self.wake.set()
         if self._courier is not None:
-            self._courier.poke()  # out of its wait, to see `stop`
+            self._courier.request_stop()
 
     def _worker_loop(self, courier: Courier) -> None:
         while not self.stop.is_set():
