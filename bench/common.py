@@ -155,9 +155,11 @@ class CocmailProcess:
     """`cocmail --config X <args>` as a child process, its log in a file.
 
     The checkout that holds this bench/ is the one measured (`python -m cocmail` with the
-    repo first on PYTHONPATH). Peak RSS is VmHWM from /proc, polled every few ms: it is
-    the high-water mark of the cocmail program alone. (wait4's ru_maxrss would not do:
-    Linux carries over the RSS the child had as a fork of this script, sink and all.)
+    repo first on PYTHONPATH). Peak RSS is VmHWM from /proc, polled every few ms: the
+    high-water mark of the cocmail program plus that of its courier process. (wait4's
+    ru_maxrss would not do: Linux carries over the RSS the child had as a fork of this
+    script, sink and all.) CPU seconds from wait4 include the courier's, which cocmail
+    reaps before it exits.
     """
 
     def __init__(self, config: Path, *args: str):
@@ -173,7 +175,9 @@ class CocmailProcess:
         self.started = 0.0
         self.ended = 0.0
         self.returncode: int | None = None
-        self.peak_rss_mb = 0.0
+        self.peak_rss_mb = 0.0  # cocmail and its courier together
+        self.main_rss_mb = 0.0
+        self.courier_rss_mb = 0.0
         self.cpu_seconds = 0.0
         self._watcher: threading.Thread | None = None
 
@@ -192,18 +196,22 @@ class CocmailProcess:
         return self
 
     def _watch_memory(self) -> None:
-        status = Path(f"/proc/{self.pid}/status")
+        """Peak RSS of cocmail and of its courier process (a fork): the two high-water
+        marks added up. Shared pages count twice, so the figure errs on the high side."""
+        children: dict[int, float] = {}
         while self.returncode is None:
+            main = _hwm_mb(self.pid)
+            if main is None:
+                return  # gone, or a zombie with no memory left to report
             try:
-                text = status.read_text()
+                kids = Path(f"/proc/{self.pid}/task/{self.pid}/children").read_text().split()
             except OSError:
-                return
-            for line in text.splitlines():
-                if line.startswith("VmHWM:"):
-                    self.peak_rss_mb = max(self.peak_rss_mb, int(line.split()[1]) / 1024)
-                    break
-            else:
-                return  # a zombie has no memory left to report
+                kids = []
+            for kid in map(int, kids):
+                children[kid] = max(children.get(kid, 0.0), _hwm_mb(kid) or 0.0)
+            self.main_rss_mb = max(self.main_rss_mb, main)
+            self.courier_rss_mb = max(children.values(), default=0.0)
+            self.peak_rss_mb = max(self.peak_rss_mb, main + sum(children.values()))
             time.sleep(0.005)
 
     @property
@@ -252,6 +260,18 @@ class CocmailProcess:
             return self.returncode or 0
         self.proc.send_signal(signal.SIGTERM)
         return self.wait(timeout)
+
+
+def _hwm_mb(pid: int) -> float | None:
+    """VmHWM of `pid` in MB; None if it is gone or a zombie."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return None
 
 
 def scratch_dir(prefix: str) -> Path:
