@@ -73,6 +73,13 @@ class Courier:
         self._report.close()  # the child's end; the parent only reads
         return self
 
+    def alive(self) -> bool:
+        return self._process is not None and self._process.is_alive()
+
+    @property
+    def exitcode(self) -> int | None:
+        return None if self._process is None else self._process.exitcode
+
     def poke(self) -> None:
         """New mail is committed: deliver it now."""
         self._due.set()

@@ -149,6 +149,7 @@ class Daemon:
                          cfg.listen.host, cfg.listen.port)
             self._worker_loop(courier)
         finally:
+            courier = self._courier or courier
             self.request_stop()
             if controller is not None:
                 controller.stop()
@@ -163,9 +164,20 @@ class Daemon:
         if self._courier is not None:
             self._courier.request_stop()
 
+    def _ensure_courier(self, courier: Courier) -> Courier:
+        """The courier, started again if its process died (killed, out of memory):
+        without it mail would pile up in the outbox unseen."""
+        if courier.alive() or self.stop.is_set():
+            return courier
+        log.error("the courier process ended (exit code %s); starting a new one",
+                  courier.exitcode)
+        courier.finish(raise_error=False)  # reap it; what it said is logged
+        return self._start_courier(fail_fast=False)
+
     def _worker_loop(self, courier: Courier) -> None:
         while not self.stop.is_set():
             try:
+                courier = self._ensure_courier(courier)
                 self.process_pending(courier)
                 self.housekeeping()
                 courier.poke()  # a digest or a quarantine notice may have been queued

@@ -16,6 +16,7 @@ import pytest
 from cocmail import courier as courier_module
 from cocmail.app import App, open_app
 from cocmail.courier import Courier, CourierDied
+from cocmail.daemon import Daemon
 from cocmail.outbox import Outbox
 from tests.helpers import mail, make_config, spool
 
@@ -138,3 +139,17 @@ def test_the_courier_dies_with_the_daemon(app: App, tmp_path: Path) -> None:
         time.sleep(0.02)
     else:
         assert not Path(f"/proc/{child}").exists(), "the courier outlived the daemon"
+
+
+def test_the_daemon_starts_a_new_courier_when_its_process_died(app: App) -> None:
+    daemon = Daemon(app)
+    first = daemon._start_courier(fail_fast=False)
+    os.kill(first._process.pid, signal.SIGKILL)
+    first._process.join(5)
+    process(app, 1)
+    second = daemon._ensure_courier(first)
+    assert second is not first and second.alive()
+    second.poke()
+    assert second.finish() == 3
+    assert len(spool(app.cfg)) == 3
+    assert isinstance(first.error, CourierDied)
