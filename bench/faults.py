@@ -231,12 +231,14 @@ def _maybe_break_servers(rng: random.Random, scenario: Scenario, dovecot: Doveco
     """While the daemon works: an SMTP fault when mail is waiting, and an IMAP fault
     every other life (the imap processes killed, or every fourth time a full restart).
 
-    An SMTP fault is queued only while plenty of mail is waiting, so the next delivery
-    meets it at once; one queued for later would meet a retry, double its backoff and
-    make the run wait minutes for nothing. Each fault costs its mail one backoff (about
-    30 s), so there are at most MAX_SMTP_FAULTS.
+    An SMTP fault is queued only while plenty of work is waiting (reports to process, or
+    mail to send), so a fresh delivery meets it at once; one queued for later would meet
+    a retry, double its backoff and make the run wait minutes for nothing. (The courier
+    sends while reports are processed, so the outbox alone is seldom long.) Each fault
+    costs its mail one backoff (about 30 s), so there are at most MAX_SMTP_FAULTS.
     """
-    busy = db_counts(db)["outbox_pending"] >= 30
+    counts = db_counts(db)
+    busy = counts["outbox_pending"] >= 30 or counts["pending"] >= 30
     if scenario.smtp_faults and busy and figures.smtp_faults < MAX_SMTP_FAULTS:
         fault = rng.choice(SMTP_FAULTS)
         if fault == "drop":

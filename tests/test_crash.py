@@ -116,13 +116,13 @@ needs_dovecot = pytest.mark.skipif(not os.path.exists(DOVECOT_BINARY),
 @pytest.mark.slow
 @needs_dovecot
 def test_sigkilled_daemon_restarted_until_done_loses_and_doubles_nothing() -> None:
-    figures = run_scenario(Scenario(reports=400, kills=12, smtp_faults=False,
+    figures = run_scenario(Scenario(reports=1000, kills=12, smtp_faults=False,
                                     imap_faults=True))
     print(figures.line())
     assert figures.problems == [], "\n".join(figures.problems)
     assert figures.kills >= 6, figures.line()  # each one while work was left
-    assert figures.cases == figures.acks == 400, figures.line()
-    assert figures.notifications == 800, figures.line()
+    assert figures.cases == figures.acks == 1000, figures.line()
+    assert figures.notifications == 2000, figures.line()
     assert figures.duplicates == 0 and figures.lost == 0, figures.line()
     assert figures.quarantined == 0, figures.line()
 
