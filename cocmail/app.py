@@ -11,6 +11,7 @@ from datetime import datetime
 from functools import partial
 
 from .config import Config
+from .courier import Courier
 from .outbox import Outbox
 from .pipeline import Pipeline, delivery_failed_notice
 from .store import Store, load_or_create_secret, utcnow
@@ -52,6 +53,25 @@ class App:
 
     def close(self) -> None:
         self.store.close()
+
+
+def delivery_outbox_for(cfg: Config, secret: bytes) -> Outbox:
+    """The courier's outbox, opened in the courier process (see start_courier)."""
+    store = Store(cfg.storage.db_path, synchronous="NORMAL")
+    pipeline = Pipeline(cfg, store, secret)
+    return Outbox(store, cfg.smtp, cfg.storage.spool_dir,
+                  on_failed=partial(delivery_failed_notice, pipeline))
+
+
+def start_courier(cfg: Config, *, fail_fast: bool) -> Courier:
+    """Fork the courier before this process touches the database (`cocmail run`).
+
+    The secret key is read (or made) first, so the two processes never race to create
+    it; everything else the courier opens itself, after the fork.
+    """
+    cfg.storage.dir.mkdir(parents=True, exist_ok=True)
+    secret = load_or_create_secret(cfg.storage.secret_path)
+    return Courier(partial(delivery_outbox_for, cfg, secret), fail_fast=fail_fast).start()
 
 
 def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:

@@ -120,9 +120,12 @@ def main(ctx: click.Context) -> None:
 @click.option("--once", is_flag=True, help="Catch up on everything pending, then exit.")
 def run_cmd(state: State, once: bool) -> None:
     """The daemon: watch the inbox, process mail, send due mail, digests, purges."""
+    from .app import start_courier
     from .daemon import Daemon
 
-    daemon = Daemon(state.app())
+    # The courier is forked before this process opens the database or starts a thread:
+    # SQLite must never be carried across a fork.
+    daemon = Daemon(state.app(), courier=start_courier(state.cfg(), fail_fast=once))
     if once:
         processed, sent = daemon.run_once()
         click.echo(f"processed {processed} message(s), delivered {sent} mail(s)", err=True)

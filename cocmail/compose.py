@@ -65,13 +65,15 @@ class _PlainPolicy(Compat32):
 
 
 def _fold_at_spaces(line: str, width: int) -> list[str] | None:
-    """`line` as lines of at most `width`, each after the first starting with the space
-    it was folded at (RFC 5322 folding); None if a word is too long for that."""
+    """`line` ("Name: value") as lines of at most `width` where the words allow, each
+    after the first starting with the space it was folded at (RFC 5322 folding). The
+    value's first word stays on the header's line; a word too long for `width` gets a
+    line of its own, up to SMTP's 998. None for runs of spaces or a longer word."""
     words = line.split(" ")
-    if any(not w for w in words[1:]) or any(len(w) + 1 > width for w in words):
-        return None  # runs of spaces or an unbreakable word: Header.encode knows better
-    lines, current = [], words[0]
-    for word in words[1:]:
+    if len(words) < 2 or any(not w for w in words[1:]) or any(len(w) > 996 for w in words):
+        return None  # Header.encode knows better
+    lines, current = [], words[0] + " " + words[1]
+    for word in words[2:]:
         if len(current) + 1 + len(word) <= width:
             current += " " + word
         else:
@@ -90,18 +92,16 @@ PLAIN_POLICY = _PlainPolicy(linesep="\r\n", mangle_from_=False)
 _PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
                             r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 _BREAKING = frozenset({"Cc", "Cs", "Zl", "Zp"})
+_LINE_ENDS = re.compile(r"\r\n|\r|\n")
 
 
 def body_cte(body: str) -> str:
     """7bit for ASCII text with lines that fit SMTP's limit; quoted-printable otherwise."""
-    if body.isascii() and all(len(line) <= 998 for line in body.splitlines()):
+    # Only CR and LF end a line on the wire (str.splitlines would also split at form
+    # feeds and other separators, and pass a 1,200-character line as 7bit).
+    if body.isascii() and all(len(line) <= 998 for line in _LINE_ENDS.split(body)):
         return "7bit"
     return "quoted-printable"
-# Addresses the plain builder takes: an ASCII dot-atom local part and an ASCII domain.
-# Anything else (an internationalised address, a quoted local part) takes the header
-# API's road, which knows RFC 6532 and quoting.
-_PLAIN_ADDRESS = re.compile(r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*"
-                            r"@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*")
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ import logging
 import multiprocessing
 import os
 import pickle
+import select
 import signal
 from collections.abc import Callable
 from typing import Any
@@ -39,6 +40,7 @@ ERROR_PAUSE_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1
 
 _FORK = multiprocessing.get_context("fork")
+POKE, FINISH, STOP = b"p", b"f", b"s"
 
 
 class CourierDied(Exception):
@@ -52,6 +54,11 @@ class Courier:
     daemon an error is logged and the pass retried a second later; in `run --once`
     (`fail_fast`) the first error stops the courier and `finish()` raises it, as
     delivering inline did.
+
+    The daemon talks to the courier by single bytes down a pipe (poke, finish, stop),
+    written without blocking: safe from a signal handler, and never stuck on a courier
+    that was killed (a multiprocessing.Event would wait for its dead sleeper for ever).
+    The courier answers once, when it stops: (mails sent, error or None) up another pipe.
     """
 
     def __init__(self, open_outbox: Callable[[], Outbox], *, fail_fast: bool):
@@ -59,18 +66,21 @@ class Courier:
         self.fail_fast = fail_fast
         self.sent = 0
         self.error: BaseException | None = None
-        self.failed = _FORK.Event()  # set when a fail-fast courier stopped on an error
-        self.stop = _FORK.Event()  # finish the current mail and exit
-        self._due = _FORK.Event()
-        self._finishing = _FORK.Event()
+        self._answered = False
+        self._commands_r, self._commands_w = os.pipe()
         self._results, self._report = _FORK.Pipe(duplex=False)
         self._process: Any = None
         self._parent = os.getpid()
+        # In the courier: what the daemon has asked for so far.
+        self._finishing = self._stopping = False
+        self._woken = False  # a command came since the current pass began
 
     def start(self) -> Courier:
         self._process = _FORK.Process(target=self._child, name="cocmail-courier", daemon=True)
         self._process.start()
-        self._report.close()  # the child's end; the parent only reads
+        self._report.close()  # the child's ends; the parent only writes commands, reads results
+        os.close(self._commands_r)
+        os.set_blocking(self._commands_w, False)
         return self
 
     def alive(self) -> bool:
@@ -82,27 +92,55 @@ class Courier:
 
     def poke(self) -> None:
         """New mail is committed: deliver it now."""
-        self._due.set()
+        self._send(POKE)
 
     def request_stop(self) -> None:
-        self.stop.set()
-        self._due.set()
+        """Finish the mail at hand and exit (safe in a signal handler: one write)."""
+        self._send(STOP)
+
+    def failed(self) -> bool:
+        """Has the courier stopped on its own (an error in `run --once`, or it died)?"""
+        if not self._answered and self._results.poll():
+            self._answer()
+        return self._answered or (self._process is not None and not self._process.is_alive())
 
     def finish(self, raise_error: bool = True) -> int:
         """Deliver everything due now, stop; returns the number of mails sent."""
-        self._finishing.set()
-        self._due.set()
-        try:
-            sent, error = self._results.recv()
-        except EOFError:
-            sent, error = 0, CourierDied(f"the courier process ended with exit code "
-                                         f"{self._process.exitcode}; see the log above")
+        self._send(FINISH)
+        if not self._answered:
+            self._answer()
         self._process.join()
+        if isinstance(self.error, CourierDied):
+            self.error = CourierDied(f"the courier process ended with exit code "
+                                     f"{self._process.exitcode}; see the log above")
+        if raise_error and self.error is not None:
+            raise self.error
+        return self.sent
+
+    def _answer(self) -> None:
+        try:
+            self.sent, self.error = self._results.recv()
+        except EOFError:  # it died without a word
+            self.sent, self.error = 0, CourierDied("the courier process ended")
+        self._answered = True
         self._results.close()
-        self.sent, self.error = sent, error
-        if raise_error and error is not None:
-            raise error
-        return sent
+
+    def _send(self, command: bytes) -> None:
+        try:
+            os.write(self._commands_w, command)
+        except BlockingIOError:  # 64 KB of unread pokes: it has plenty to wake it
+            if command != POKE:
+                self._send_blocking(command)
+        except (BrokenPipeError, OSError):
+            pass  # the courier is gone; finish() and failed() report it
+
+    def _send_blocking(self, command: bytes) -> None:
+        while self.alive():
+            try:
+                os.write(self._commands_w, command)
+                return
+            except BlockingIOError:
+                select.select([], [self._commands_w], [], 0.1)
 
     # ---------------------------------------------------------------- in the child
     def _child(self) -> None:
@@ -112,8 +150,9 @@ class Courier:
         try:
             _die_with_parent(self._parent)
             for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)  # the daemon sets `stop` when told
+                signal.signal(sig, signal.SIG_IGN)  # the daemon asks it to stop
             self._results.close()
+            os.close(self._commands_w)
             sent, error = self._deliver_until_finished()
             self._report.send((sent, _picklable(error)))
         except BaseException:  # noqa: BLE001 - the parent sees CourierDied
@@ -123,25 +162,42 @@ class Courier:
             logging.shutdown()
             os._exit(code)
 
+    def is_set(self) -> bool:
+        """Has the daemon asked to stop? (The outbox's `stop`, checked between mails.)"""
+        self._read_commands(0)
+        return self._stopping
+
+    def _read_commands(self, timeout: float | None) -> bool:
+        """Wait up to `timeout` for commands and take them all; True if any came."""
+        readable, _, _ = select.select([self._commands_r], [], [], timeout)
+        if not readable:
+            return False
+        data = os.read(self._commands_r, 65536)
+        self._woken = True
+        if not data:  # the daemon is gone (PR_SET_PDEATHSIG should have killed us)
+            self._stopping = True
+        self._finishing = self._finishing or FINISH in data
+        self._stopping = self._stopping or STOP in data
+        return True
+
     def _deliver_until_finished(self) -> tuple[int, BaseException | None]:
         outbox = self.open_outbox()
         sent = 0
         try:
             while True:
-                self._due.clear()  # before the pass: a poke during it means another pass
-                final = self._finishing.is_set()  # likewise: nothing committed is missed
+                self._read_commands(0)
+                self._woken = False  # from here, a poke (or finish) means another pass
+                final = self._finishing
                 try:
-                    sent += outbox.deliver_due(keep_open=True, stop=self.stop).sent
+                    sent += outbox.deliver_due(keep_open=True, stop=self).sent
                 except Exception as e:  # noqa: BLE001 - handed to finish(), or logged
                     if self.fail_fast:
-                        self.failed.set()
                         return sent, e
                     log.exception("delivery pass failed; retrying")
-                    self.stop.wait(ERROR_PAUSE_SECONDS)
+                    self._read_commands(ERROR_PAUSE_SECONDS)
                 except BaseException as e:  # noqa: BLE001 - never swallowed: finish() raises it
-                    self.failed.set()
                     return sent, e
-                if final or self.stop.is_set():
+                if final or self._stopping:
                     return sent, None
                 self._wait(outbox)
         finally:
@@ -151,13 +207,15 @@ class Courier:
     def _wait(self, outbox: Outbox) -> None:
         """Until poked, the next retry is due, or a while has passed; the SMTP connection
         is closed if nothing comes for KEEP_OPEN_SECONDS."""
+        if self._woken:  # poked during the pass, or told to finish: go again now
+            return
         timeout = IDLE_WAKE_SECONDS
         due = outbox.store.next_outbox_time()
         if due is not None:
             timeout = max(0.05, min(timeout, (due - outbox.clock()).total_seconds()))
-        if not self._due.wait(min(timeout, KEEP_OPEN_SECONDS)):
+        if not self._read_commands(min(timeout, KEEP_OPEN_SECONDS)):
             outbox.close()
-            self._due.wait(max(timeout - KEEP_OPEN_SECONDS, 0))
+            self._read_commands(max(timeout - KEEP_OPEN_SECONDS, 0))
 
 
 def _die_with_parent(parent: int) -> None:

@@ -23,7 +23,7 @@ import time
 from datetime import datetime, timedelta
 
 from .app import App
-from .courier import Courier
+from .courier import Courier, CourierDied
 from .store import utcnow
 
 log = logging.getLogger("cocmail.daemon")
@@ -33,8 +33,11 @@ PROCESS_CHUNK = 100  # pending messages read at a time (one IMAP batch)
 
 
 class Daemon:
-    def __init__(self, app: App):
+    def __init__(self, app: App, courier: Courier | None = None):
+        """`courier`: one already started (cocmail run forks it before opening the
+        database, see cli.py); else one is forked from this process when needed."""
         self.app = app
+        self._given_courier = courier
         self.stop = threading.Event()
         self.wake = threading.Event()
         self._last_housekeeping: datetime | None = None
@@ -48,7 +51,7 @@ class Daemon:
         while True:
             ids = self.app.store.pending_inbound(limit=PROCESS_CHUNK)
             for inbound_id in ids:
-                if self.stop.is_set() or courier.failed.is_set():
+                if self.stop.is_set() or courier.failed():
                     return processed
                 self.app.pipeline.process(inbound_id)
                 processed += 1
@@ -89,7 +92,10 @@ class Daemon:
             while True:
                 finished = fetch.done.is_set()  # read first: nothing stored later is missed
                 processed += self.process_pending(courier)
-                if finished or courier.failed.is_set():
+                if courier.failed():
+                    self.stop.set()  # the catch-up stops too; the courier's error is raised
+                    break
+                if finished:
                     break
                 self.wake.wait(IDLE_WAKE_SECONDS)
                 self.wake.clear()
@@ -108,7 +114,10 @@ class Daemon:
         return processed, sent
 
     def _start_courier(self, fail_fast: bool) -> Courier:
-        self._courier = Courier(self.app.delivery_outbox, fail_fast=fail_fast).start()
+        if self._given_courier is not None:
+            self._courier, self._given_courier = self._given_courier, None
+        else:
+            self._courier = Courier(self.app.delivery_outbox, fail_fast=fail_fast).start()
         return self._courier
 
     # -------------------------------------------------------------- forever
@@ -149,7 +158,6 @@ class Daemon:
                          cfg.listen.host, cfg.listen.port)
             self._worker_loop(courier)
         finally:
-            courier = self._courier or courier
             self.request_stop()
             if controller is not None:
                 controller.stop()
@@ -164,20 +172,19 @@ class Daemon:
         if self._courier is not None:
             self._courier.request_stop()
 
-    def _ensure_courier(self, courier: Courier) -> Courier:
-        """The courier, started again if its process died (killed, out of memory):
-        without it mail would pile up in the outbox unseen."""
-        if courier.alive() or self.stop.is_set():
-            return courier
-        log.error("the courier process ended (exit code %s); starting a new one",
-                  courier.exitcode)
-        courier.finish(raise_error=False)  # reap it; what it said is logged
-        return self._start_courier(fail_fast=False)
+    def _check_courier(self, courier: Courier) -> None:
+        """A courier whose process died (killed, out of memory) ends the daemon with an
+        error, for the service manager to restart it: mail must not pile up unseen, and
+        forking a new courier from a process whose other threads use SQLite is unsafe."""
+        if courier.failed() and not self.stop.is_set():
+            courier.finish(raise_error=False)
+            raise CourierDied(f"the courier process ended (exit code {courier.exitcode}); "
+                              "stopping so that cocmail is restarted whole")
 
     def _worker_loop(self, courier: Courier) -> None:
         while not self.stop.is_set():
+            self._check_courier(courier)
             try:
-                courier = self._ensure_courier(courier)
                 self.process_pending(courier)
                 self.housekeeping()
                 courier.poke()  # a digest or a quarantine notice may have been queued

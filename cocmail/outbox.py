@@ -30,12 +30,11 @@ import random
 import re
 import smtplib
 import ssl
-import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from .config import SmtpConfig
 from .store import Store, utcnow
@@ -219,6 +218,12 @@ def _describe(refused: dict[str, tuple[int, Any]]) -> str:
     return "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in refused.items())
 
 
+class Stoppable(Protocol):
+    """Anything that says whether to stop between two mails (the courier)."""
+
+    def is_set(self) -> bool: ...
+
+
 class Outbox:
     """Delivers due rows; `on_failed(conn, row, error)` is called inside the failing transaction.
 
@@ -243,7 +248,7 @@ class Outbox:
         return other
 
     def deliver_due(self, *, keep_open: bool = False,
-                    stop: threading.Event | None = None) -> DeliveryReport:
+                    stop: Stoppable | None = None) -> DeliveryReport:
         """Send everything due now; stops early (leaving the rest due) if the server is
         down or `stop` is set. The SMTP connection is closed at the end unless
         `keep_open` (the courier keeps it across passes and closes it when idle)."""
@@ -258,7 +263,7 @@ class Outbox:
     def close(self) -> None:
         self.transport.close()
 
-    def _deliver_rounds(self, report: DeliveryReport, stop: threading.Event | None) -> None:
+    def _deliver_rounds(self, report: DeliveryReport, stop: Stoppable | None) -> None:
         # Failure notices queued while delivering are due at once: keep going until a
         # round delivers nothing new.
         while rows := self.store.due_outbox(self.clock()):

@@ -142,8 +142,11 @@ def _waiting_for_writer(statement: Callable[[], T]) -> T:
         try:
             return statement()
         except sqlite3.OperationalError as e:
-            busy = getattr(e, "sqlite_errorcode", None) in (sqlite3.SQLITE_BUSY,
-                                                             sqlite3.SQLITE_LOCKED)
+            # Extended codes (SQLITE_BUSY_SNAPSHOT, _RECOVERY...) keep the primary
+            # code in their low byte.
+            code = getattr(e, "sqlite_errorcode", None)
+            busy = code is not None and code & 0xFF in (sqlite3.SQLITE_BUSY,
+                                                         sqlite3.SQLITE_LOCKED)
             if not busy or time.monotonic() > deadline:
                 raise
         time.sleep(delay)
