@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
+from typing import Any
 
 from .config import Config
 from .courier import Courier
@@ -38,29 +39,33 @@ class App:
         return state
 
     def delivery_outbox(self) -> Outbox:
-        """The outbox over a second database connection, for delivering in a thread of
-        its own beside the worker (courier.py).
-
-        Its own connection, because the worker holds its connection's lock for a whole
-        report; its own pipeline, because a failure notice is queued inside the
-        delivery's transaction and must not reach for the worker's connection (each
-        would wait for the other). Same transport, so tests see one SMTP client.
-        """
-        store = Store(self.cfg.storage.db_path, synchronous="NORMAL")
-        pipeline = Pipeline(self.cfg, store, self.secret, clock=self.pipeline.clock,
-                            renderer=self.pipeline.renderer)
-        return self.outbox.using(store, partial(delivery_failed_notice, pipeline))
+        """This app's outbox (same transport) over the courier's own connection: for a
+        courier forked from an open app (tests; `cocmail run` uses start_courier)."""
+        store, on_failed = _delivery_side(self.cfg, self.secret, clock=self.pipeline.clock,
+                                          renderer=self.pipeline.renderer)
+        return self.outbox.using(store, on_failed)
 
     def close(self) -> None:
         self.store.close()
 
 
+def _delivery_side(cfg: Config, secret: bytes, **pipeline: Any
+                   ) -> tuple[Store, Callable[..., None]]:
+    """The courier's database connection, and its way to tell staff a mail failed.
+
+    Its own connection, because the worker holds its connection's lock for a whole
+    report; its own pipeline, because a failure notice is queued inside the delivery's
+    transaction and must not reach for the worker's connection (each would wait for
+    the other). NORMAL sync: see Store and CHANGELOG (at-least-once stays at-least-once).
+    """
+    store = Store(cfg.storage.db_path, synchronous="NORMAL")
+    return store, partial(delivery_failed_notice, Pipeline(cfg, store, secret, **pipeline))
+
+
 def delivery_outbox_for(cfg: Config, secret: bytes) -> Outbox:
     """The courier's outbox, opened in the courier process (see start_courier)."""
-    store = Store(cfg.storage.db_path, synchronous="NORMAL")
-    pipeline = Pipeline(cfg, store, secret)
-    return Outbox(store, cfg.smtp, cfg.storage.spool_dir,
-                  on_failed=partial(delivery_failed_notice, pipeline))
+    store, on_failed = _delivery_side(cfg, secret)
+    return Outbox(store, cfg.smtp, cfg.storage.spool_dir, on_failed=on_failed)
 
 
 def start_courier(cfg: Config, *, fail_fast: bool) -> Courier:
