@@ -46,7 +46,6 @@ class _CachedRegistry(HeaderRegistry):
 POLICY = SMTP.clone(header_factory=_CachedRegistry())
 
 
-
 class _PlainPolicy(Compat32):
     """compat32 that folds a one-line printable ASCII header value at its spaces itself.
 

@@ -13,7 +13,7 @@ then ended in a wait for the lock (issue 6's profile: 4 ms a mail beside the wor
 What stays the same: each mail is marked sent in its own transaction right after the
 server took it (at-least-once, same Message-ID, a window of one mail); the courier
 only sees committed rows; one SMTP connection serves a run of mail. The courier opens
-its own database connection after the fork (App.delivery_outbox), never the worker's,
+its own database connection after the fork (app.start_courier), never the worker's,
 and dies with the daemon (PR_SET_PDEATHSIG): after a kill -9 no orphan may go on
 delivering beside the restarted daemon's courier.
 """

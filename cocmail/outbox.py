@@ -241,8 +241,8 @@ class Outbox:
 
     def using(self, store: Store, on_failed: Callable[[Any, dict[str, Any], str], None] | None
               ) -> Outbox:
-        """This outbox (same transport) over another database connection: for delivering
-        in a thread of its own (see courier.py)."""
+        """This outbox (same transport) over another database connection: for the
+        courier process (see courier.py)."""
         other = copy.copy(self)
         other.store, other.on_failed = store, on_failed
         return other
