@@ -22,13 +22,29 @@ from __future__ import annotations
 import re
 import textwrap
 from collections.abc import Iterable, Sequence
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
 import jinja2
 from jinja2 import meta
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+
+def _builtin_templates_dir() -> Path:
+    """Where the project's own templates are.
+
+    Installed (wheel, sdist, `pip install .`): inside the package, as package data
+    (`cocmail/templates/`, mapped from the top-level `templates/` by pyproject.toml),
+    found through importlib.resources so the working directory never matters. In a
+    source checkout that was not installed, the top-level `templates/` itself.
+    """
+    packaged = Path(str(resources.files("cocmail") / "templates"))
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / "templates"
+
+
+TEMPLATES_DIR = _builtin_templates_dir()
 
 TEMPLATE_NAMES: tuple[str, ...] = (
     "ack",

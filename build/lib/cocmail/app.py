@@ -1,0 +1,89 @@
+"""Opening an installation: storage dir, secret key, database, pipeline, outbox.
+
+One place that wires the pieces so every CLI command and the daemon see the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from functools import partial
+from typing import Any
+
+from .config import Config
+from .courier import Courier
+from .outbox import Outbox
+from .pipeline import Pipeline, delivery_failed_notice
+from .store import Store, load_or_create_secret, utcnow
+
+
+@dataclass
+class App:
+    cfg: Config
+    store: Store
+    secret: bytes
+    pipeline: Pipeline
+    outbox: Outbox
+
+    def receive(self, raw: bytes, source: str) -> str:
+        """Store one raw message durably, process it and deliver what is due.
+
+        Returns the message's inbound state, or "already stored" for a copy of a message
+        already held (same IMAP key). The demo and the tests feed mail through here.
+        """
+        inbound_id = self.store.add_inbound(raw, source)
+        state = ("already stored" if inbound_id is None
+                 else self.pipeline.process(inbound_id))
+        self.outbox.deliver_due()
+        return state
+
+    def delivery_outbox(self) -> Outbox:
+        """This app's outbox (same transport) over the courier's own connection: for a
+        courier forked from an open app (tests; `cocmail run` uses start_courier)."""
+        store, on_failed = _delivery_side(self.cfg, self.secret, clock=self.pipeline.clock,
+                                          renderer=self.pipeline.renderer)
+        return self.outbox.using(store, on_failed)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def _delivery_side(cfg: Config, secret: bytes, **pipeline: Any
+                   ) -> tuple[Store, Callable[..., None]]:
+    """The courier's database connection, and its way to tell staff a mail failed.
+
+    Its own connection, because the worker holds its connection's lock for a whole
+    report; its own pipeline, because a failure notice is queued inside the delivery's
+    transaction and must not reach for the worker's connection (each would wait for
+    the other). NORMAL sync: see Store and CHANGELOG (at-least-once stays at-least-once).
+    """
+    store = Store(cfg.storage.db_path, synchronous="NORMAL")
+    return store, partial(delivery_failed_notice, Pipeline(cfg, store, secret, **pipeline))
+
+
+def delivery_outbox_for(cfg: Config, secret: bytes) -> Outbox:
+    """The courier's outbox, opened in the courier process (see start_courier)."""
+    store, on_failed = _delivery_side(cfg, secret)
+    return Outbox(store, cfg.smtp, cfg.storage.spool_dir, on_failed=on_failed)
+
+
+def start_courier(cfg: Config, *, fail_fast: bool) -> Courier:
+    """Fork the courier before this process touches the database (`cocmail run`).
+
+    The secret key is read (or made) first, so the two processes never race to create
+    it; everything else the courier opens itself, after the fork.
+    """
+    cfg.storage.dir.mkdir(parents=True, exist_ok=True)
+    secret = load_or_create_secret(cfg.storage.secret_path)
+    return Courier(partial(delivery_outbox_for, cfg, secret), fail_fast=fail_fast).start()
+
+
+def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
+    cfg.storage.dir.mkdir(parents=True, exist_ok=True)
+    secret = load_or_create_secret(cfg.storage.secret_path)
+    store = Store(cfg.storage.db_path)
+    pipeline = Pipeline(cfg, store, secret, clock=clock)
+    outbox = Outbox(store, cfg.smtp, cfg.storage.spool_dir,
+                    on_failed=partial(delivery_failed_notice, pipeline), clock=clock)
+    return App(cfg, store, secret, pipeline, outbox)

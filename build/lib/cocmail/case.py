@@ -1,0 +1,139 @@
+"""The case as the pure core sees it: an immutable value, changed only by `replace`.
+
+The store loads and saves it whole; the workflow returns a new one. Steps are times
+(or None) so the sheet, the digest and `cases show` all read the same facts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+
+STEPS = ("acknowledged", "accused_informed", "decision", "harasser_informed",
+         "victim_informed", "dsf_reported", "closed")
+STEP_LABELS = {
+    "acknowledged": "acknowledge the reporter",
+    "accused_informed": "tell the accused about the complaint "
+                        "(#notify-accused / #notified-accused)",
+    "decision": "record the decision (#action)",
+    "harasser_informed": "tell the harasser the response (#notify-harasser / #notified-harasser)",
+    "victim_informed": "tell the victim the decision (#notify-victim / #notified-victim)",
+    "dsf_reported": "report to the DSF (#report-dsf / #reported-dsf)",
+    "closed": "close the case (#close)",
+}
+# Outcomes after which there is no "harasser" to tell (process.md).
+NO_HARASSER_OUTCOMES = ("not-a-violation", "out-of-scope")
+OUTCOME_LABELS = {
+    "not-a-violation": "not a violation of the Code of Conduct",
+    "out-of-scope": "outside the scope of the Code of Conduct",
+    "no-action": "no further action",
+    "warning": "a warning",
+    "no-contact": "a no-contact request",
+    "talk-ended": "the talk was ended",
+    "removed-from-event": "removal from the event",
+    "suspension": "a suspension",
+    "ban": "a ban",
+    "other": "other measures",
+}
+# Outcomes that count as "warning or worse" for repeat-offender checks.
+SANCTION_OUTCOMES = ("warning", "no-contact", "talk-ended", "removed-from-event",
+                     "suspension", "ban")
+
+
+@dataclass(frozen=True)
+class Person:
+    role: str  # reporter | victim | accused | witness
+    name: str
+    email: str | None
+
+    def display(self) -> str:
+        if self.name and self.email:
+            return f"{self.name} <{self.email}>"
+        return self.name or self.email or "(unnamed)"
+
+    def as_json(self) -> dict[str, str | None]:
+        return {"name": self.name or None, "email": self.email}
+
+
+@dataclass(frozen=True)
+class Case:
+    number: int
+    opened: datetime
+    status: str = "open"
+    subject: str = ""
+    urgent: bool = False
+    reporter: Person | None = None
+    reporter_anonymous: bool = False
+    victim: Person | None = None  # None: the victim is the reporter
+    victim_is_reporter: bool = True
+    accused: tuple[Person, ...] = ()
+    witnesses: tuple[Person, ...] = ()
+    when: str | None = None
+    where: str | None = None
+    summary: str | None = None
+    action: str | None = None
+    outcome: str | None = None
+    others: str | None = None
+    received_by: str | None = None
+    handlers: tuple[str, ...] = ()
+    recused: tuple[str, ...] = ()
+    steps: tuple[tuple[str, datetime | None], ...] = field(
+        default_factory=lambda: tuple((s, None) for s in STEPS))
+    dsf_hold_until: datetime | None = None
+    report_text: str = ""
+    root_message_id: str | None = None
+    last_activity: datetime | None = None
+    last_staff_action: datetime | None = None
+
+    # -- steps -------------------------------------------------------------
+    def step(self, name: str) -> datetime | None:
+        return dict(self.steps)[name]
+
+    def with_step(self, name: str, at: datetime | None) -> Case:
+        return replace(self, steps=tuple((s, at if s == name else t) for s, t in self.steps))
+
+    def effective_victim(self) -> Person | None:
+        if self.victim_is_reporter:
+            if self.reporter is None or self.reporter_anonymous:
+                return None
+            return Person("victim", self.reporter.name, self.reporter.email)
+        return self.victim
+
+    def harasser_steps_apply(self) -> bool:
+        return self.outcome not in NO_HARASSER_OUTCOMES
+
+    def missing_steps(self) -> list[str]:
+        """Steps still to do, in procedure order, as `STEPS` names."""
+        missing = []
+        for name in STEPS:
+            if self.step(name) is not None:
+                continue
+            if name == "acknowledged" and (self.received_by or self.reporter_anonymous
+                                           or self.reporter is None):
+                continue
+            if name in ("accused_informed", "harasser_informed") and (
+                    not self.accused or not self.harasser_steps_apply()):
+                continue
+            if name == "closed":
+                continue
+            missing.append(name)
+        return missing
+
+    def people(self) -> tuple[Person, ...]:
+        out: list[Person] = []
+        if self.reporter:
+            out.append(self.reporter)
+        if self.victim and not self.victim_is_reporter:
+            out.append(self.victim)
+        return tuple(out) + self.accused + self.witnesses
+
+    def role_of(self, email: str) -> str | None:
+        """The role of `email` on this case, if any (reporter first)."""
+        email = email.lower()
+        for p in self.people():
+            if p.email and p.email.lower() == email:
+                return p.role
+        return None
+
+    def is_recused(self, email: str) -> bool:
+        return email.lower() in self.recused

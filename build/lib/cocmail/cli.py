@@ -1,0 +1,414 @@
+"""The `cocmail` command: thin click wrappers over the library; no logic of its own.
+
+Imports of the heavy modules happen inside each command so `cocmail --help` stays fast.
+Library errors become one clear line and a non-zero exit; `--debug` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from collections.abc import Callable
+from functools import wraps
+from pathlib import Path
+from typing import Any
+
+import click
+
+EX_TEMPFAIL = 75
+
+
+class State:
+    def __init__(self) -> None:
+        self.config_path: str | None = None
+        self.debug = False
+        self._cfg: Any = None
+        self._app: Any = None
+
+    def cfg(self) -> Any:
+        if self._cfg is None:
+            from .config import find_config_path, load_config
+
+            self._cfg = load_config(find_config_path(self.config_path))
+        return self._cfg
+
+    def app(self) -> Any:
+        if self._app is None:
+            from .app import open_app
+
+            self._app = open_app(self.cfg())
+        return self._app
+
+
+def _set_config(ctx: click.Context, param: click.Parameter, value: str | None) -> None:
+    if value:
+        ctx.ensure_object(State).config_path = value
+
+
+def _set_debug(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value:
+        ctx.ensure_object(State).debug = True
+
+
+config_option = click.option("--config", "config", metavar="PATH", expose_value=False,
+                             callback=_set_config, is_eager=True,
+                             help="Config file (default: $COCMAIL_CONFIG, ./cocmail.toml, "
+                                  "else the embedded defaults).")
+debug_option = click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug,
+                            is_eager=True, help="Show tracebacks and debug logs.")
+
+
+def command(group: click.Group, name: str | None = None, **kw: Any
+            ) -> Callable[[Callable[..., Any]], click.Command]:
+    """A subcommand that also accepts --config/--debug and turns library errors into one line."""
+
+    def deco(fn: Callable[..., Any]) -> click.Command:
+        @wraps(fn)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            state = click.get_current_context().ensure_object(State)
+            _logging(state.debug)
+            try:
+                return fn(state, *args, **kwargs)
+            except click.ClickException:
+                raise
+            except Exception as e:
+                from .config import ConfigError
+                from .store import StoreError
+
+                if state.debug or not isinstance(e, ConfigError | StoreError | OSError
+                                                 | UserError):
+                    if state.debug:
+                        raise
+                    raise click.ClickException(f"{type(e).__name__}: {e} (use --debug for "
+                                               "details)") from e
+                raise click.ClickException(str(e)) from e
+
+        return group.command(name, **kw)(debug_option(config_option(wrapper)))
+
+    return deco
+
+
+class UserError(Exception):
+    """Bad input from the person at the keyboard (unknown case number, bad file...)."""
+
+
+def _logging(debug: bool) -> None:
+    level = logging.DEBUG if debug else logging.INFO
+    logging.basicConfig(level=level, stream=sys.stderr,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option("--config", "config", metavar="PATH", expose_value=False, callback=_set_config,
+              help="Config file (default: $COCMAIL_CONFIG, ./cocmail.toml, else embedded "
+                   "defaults).")
+@click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug,
+              help="Show tracebacks and debug logs.")
+@click.version_option(package_name="cocmail")
+@click.pass_context
+def main(ctx: click.Context) -> None:
+    """cocmail runs a conference's Code of Conduct inbox by email."""
+    import os
+
+    os.umask(0o077)  # everything cocmail writes holds personal data
+    ctx.ensure_object(State)
+
+
+# ------------------------------------------------------------------ mail flow
+@command(main, "run")
+@click.option("--once", is_flag=True, help="Catch up on everything pending, then exit.")
+def run_cmd(state: State, once: bool) -> None:
+    """The daemon: watch the inbox, process mail, send due mail, digests, purges."""
+    from .app import start_courier
+    from .daemon import Daemon
+
+    # The courier is forked before this process opens the database or starts a thread:
+    # SQLite must never be carried across a fork.
+    daemon = Daemon(state.app(), courier=start_courier(state.cfg(), fail_fast=once))
+    if once:
+        processed, sent = daemon.run_once()
+        click.echo(f"processed {processed} message(s), delivered {sent} mail(s)", err=True)
+    else:
+        daemon.run()
+
+
+@command(main, "ingest")
+@click.argument("file", default="-", type=click.Path(allow_dash=True, dir_okay=False))
+def ingest_cmd(state: State, file: str) -> None:
+    """Process one raw message (FILE or - for stdin), e.g. from an MTA pipe.
+
+    Exits 0 once the message is stored (processed or quarantined), 75 when it could not
+    be stored, so the MTA keeps it and retries.
+    """
+    raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
+    try:
+        app = state.app()
+        inbound_id = app.store.add_inbound(raw, "ingest")
+    except Exception as e:  # noqa: BLE001 - anything here means "not stored"
+        click.echo(f"cocmail: could not store the message: {e}", err=True)
+        sys.exit(EX_TEMPFAIL)
+    if inbound_id is None:
+        click.echo("already stored", err=True)
+        return
+    result = app.pipeline.process(inbound_id)
+    app.outbox.deliver_due()
+    click.echo(f"message {inbound_id}: {result}", err=True)
+
+
+@command(main, "check")
+def check_cmd(state: State) -> None:
+    """Validate the config and try the IMAP login and the SMTP connection."""
+    from .checks import run_checks
+
+    cfg = state.cfg()
+    ok = True
+    for name, good, detail in run_checks(cfg):
+        click.echo(f"{'ok  ' if good else 'FAIL'}  {name}: {detail}")
+        ok = ok and good
+    if not ok:
+        raise click.ClickException("some checks failed (see above)")
+
+
+@command(main, "demo")
+@click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
+              help="Where to keep the demo's data (default: a new temporary directory).")
+def demo_cmd(state: State, directory: str | None) -> None:
+    """A scripted walkthrough: a report arrives, staff answer, every mail is shown."""
+    from .demo import run_demo
+
+    run_demo(Path(directory) if directory else None, click.echo)
+
+
+# ------------------------------------------------------------------ cases
+@main.group("cases")
+@debug_option
+@config_option
+def cases_group() -> None:
+    """Look at cases."""
+
+
+@command(cases_group, "list")
+@click.option("--all", "show_all", is_flag=True, help="Include closed cases.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cases_list(state: State, show_all: bool, as_json: bool) -> None:
+    """Open cases (all with --all)."""
+    from .views import case_summaries
+
+    rows = case_summaries(state.app(), include_closed=show_all)
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no open cases" if not show_all else "no cases")
+    for r in rows:
+        missing = ", ".join(r["missing_steps"]) or "nothing (ready to close)"
+        urgent = " URGENT" if r.get("urgent") else ""
+        click.echo(f"#{r['number']:<4} {r['status']:<6} opened {r['opened'][:16]}{urgent}  "
+                   f"{r['summary'] or '(no summary yet)'}  -- to do: {missing}")
+
+
+@command(cases_group, "show")
+@click.argument("number", type=int)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+def cases_show(state: State, number: int, as_json: bool) -> None:
+    """One case: people, facts, steps done and missing, messages, audit trail."""
+    from .views import case_detail, format_case_detail
+
+    detail = case_detail(state.app(), number)
+    if detail is None:
+        raise UserError(f"no case #{number}")
+    click.echo(json.dumps(detail, indent=2, ensure_ascii=False) if as_json
+               else format_case_detail(detail))
+
+
+# ------------------------------------------------------------------ memory
+@command(main, "report")
+@click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (required for xlsx; default stdout).")
+def report_cmd(state: State, fmt: str, output: str | None) -> None:
+    """The internal report (the central sheet), one row per case."""
+    from .report import to_csv, to_json, write_xlsx
+    from .views import report_rows
+
+    app = state.app()
+    rows = report_rows(app)
+    if fmt == "xlsx":
+        if not output:
+            raise UserError("--format xlsx needs -o FILE")
+        write_xlsx(rows, Path(output), f"{app.cfg.event.name} incidents")
+        _private(Path(output))
+        click.echo(f"wrote {len(rows)} case(s) to {output}", err=True)
+        return
+    text = to_csv(rows) if fmt == "csv" else to_json(rows) + "\n"
+    if output:
+        Path(output).write_text(text, encoding="utf-8", newline="")
+        _private(Path(output))
+        click.echo(f"wrote {len(rows)} case(s) to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
+
+
+def _private(path: Path) -> None:
+    path.chmod(0o600)
+
+
+@command(main, "digest")
+@click.option("--print", "mode", flag_value="print", default=True, help="Show it (default).")
+@click.option("--send", "mode", flag_value="send", help="Mail it to the leads now.")
+def digest_cmd(state: State, mode: str) -> None:
+    """The weekly digest, now."""
+    from .digest import build_digest, queue_digest
+    from .store import utcnow
+
+    app = state.app()
+    if mode == "send":
+        n = queue_digest(app, utcnow(), record_week=False)
+        report = app.outbox.deliver_due()
+        click.echo(f"digest queued for {n} lead(s); delivered {report.sent} mail(s)", err=True)
+    else:
+        click.echo(build_digest(app, utcnow()), nl=False)
+
+
+@command(main, "people")
+@click.option("--json", "as_json", is_flag=True)
+def people_cmd(state: State, as_json: bool) -> None:
+    """People named in cases, with case counts and outcomes."""
+    from .views import people_rows
+
+    rows = people_rows(state.app())
+    if as_json:
+        click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("nobody is named in a case")
+    for r in rows:
+        outcomes = ", ".join(f"#{c}: {o or 'open'}" for c, o in r["outcomes"])
+        click.echo(f"{r['name'] or '-'} <{r['email'] or '-'}>  roles: {', '.join(r['roles'])}"
+                   f"  cases: {r['cases']}  ({outcomes})")
+
+
+@command(main, "check-attendees")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+def check_attendees_cmd(state: State, file: str) -> None:
+    """Attendees (CSV with name,email) named in earlier cases with a warning or worse."""
+    from .views import check_attendees
+
+    hits = check_attendees(state.app(), Path(file))
+    if not hits:
+        click.echo("no registered attendee was named in an earlier case with a warning or worse")
+    for h in hits:
+        cases = ", ".join(f"#{c} ({o})" for c, o in h["cases"])
+        click.echo(f"{h['name'] or '-'} <{h['email'] or '-'}>: {cases}")
+
+
+@command(main, "stats")
+@click.option("--json", "as_json", is_flag=True)
+def stats_cmd(state: State, as_json: bool) -> None:
+    """Anonymised counts for a transparency report."""
+    from .views import stats
+
+    data = stats(state.app())
+    if as_json:
+        click.echo(json.dumps(data, indent=2))
+        return
+    for period, counts in data["periods"].items():
+        click.echo(f"{period}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    if not data["periods"]:
+        click.echo("no cases yet")
+
+
+# ------------------------------------------------------------------ operations
+@main.group("quarantine")
+@debug_option
+@config_option
+def quarantine_group() -> None:
+    """Mail that could not be processed."""
+
+
+@command(quarantine_group, "list")
+def quarantine_list(state: State) -> None:
+    """Quarantined messages and why."""
+    rows = state.app().store.query(
+        "SELECT id, received_at, size, error FROM inbound WHERE state='quarantined' ORDER BY id")
+    if not rows:
+        click.echo("quarantine is empty")
+    for r in rows:
+        click.echo(f"{r['id']:>6}  {r['received_at'][:16]}  {r['size']:>9} bytes  {r['error']}")
+
+
+@command(quarantine_group, "show")
+@click.argument("item_id", type=int)
+@click.option("--raw", is_flag=True, help="Print the raw message.")
+def quarantine_show(state: State, item_id: int, raw: bool) -> None:
+    """One quarantined message: its reason and headers (or --raw)."""
+    row = state.app().store.inbound(item_id)
+    if row is None or row["state"] != "quarantined":
+        raise UserError(f"no quarantined message {item_id}")
+    if raw:
+        sys.stdout.buffer.write(row["raw"] or b"")
+        return
+    head = (row["raw"] or b"").split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
+    click.echo(f"id: {row['id']}\nreceived: {row['received_at']}\nsize: {row['size']} bytes\n"
+               f"attempts: {row['attempts']}\nreason: {row['error']}\n\n"
+               + head.decode("utf-8", "replace")[:5000])
+
+
+@command(quarantine_group, "release")
+@click.argument("item_id", type=int)
+def quarantine_release(state: State, item_id: int) -> None:
+    """Retry a quarantined message now."""
+    app = state.app()
+    if not app.store.release(item_id):
+        raise UserError(f"no quarantined message {item_id}")
+    result = app.pipeline.process(item_id)
+    app.outbox.deliver_due()
+    click.echo(f"message {item_id}: {result}")
+
+
+@main.group("outbox")
+@debug_option
+@config_option
+def outbox_group() -> None:
+    """Outgoing mail and its delivery state."""
+
+
+@command(outbox_group, "list")
+@click.option("--pending", is_flag=True, help="Only mail not delivered yet.")
+def outbox_list(state: State, pending: bool) -> None:
+    """Outgoing mail and its delivery state."""
+    sql = ("SELECT id, created, case_number, kind, state, attempts, next_attempt, last_error"
+           " FROM outbox")
+    if pending:
+        sql += " WHERE state='pending'"
+    rows = state.app().store.query(sql + " ORDER BY id")
+    if not rows:
+        click.echo("nothing pending" if pending else "outbox is empty")
+    for r in rows:
+        case = f"#{r['case_number']}" if r["case_number"] else "-"
+        extra = ""
+        if r["state"] == "pending":
+            extra = f" next attempt {r['next_attempt'][:16]}"
+        if r["last_error"]:
+            extra += f" ({r['last_error']})"
+        click.echo(f"{r['id']:>6}  {r['created'][:16]}  {case:<6} {r['kind']:<18} "
+                   f"{r['state']:<8} attempts {r['attempts']}{extra}")
+
+
+@command(main, "purge")
+@click.option("--dry-run", is_flag=True, help="List what would be expunged; change nothing.")
+def purge_cmd(state: State, dry_run: bool) -> None:
+    """Expunge what the retention policy says is due."""
+    from .retention import purge_due
+    from .store import utcnow
+
+    numbers = purge_due(state.app(), utcnow(), dry_run=dry_run)
+    verb = "would expunge" if dry_run else "expunged"
+    click.echo(f"{verb} {len(numbers)} case(s)" + (": " + ", ".join(f"#{n}" for n in numbers)
+                                                   if numbers else ""))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,513 @@
+"""TOML configuration -> frozen dataclasses, validated key by key.
+
+Every error names the key (and the line in the file when it can be found), because
+the person reading it is a CoC volunteer at a conference, not the author of the code.
+Secrets are never stored here in clear unless the operator chose `password = "..."`;
+`password_env` and `password_file` are resolved only when a connection needs them.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import date, time
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .model import Address
+
+WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
+SECURITY_MODES = ("ssl", "starttls", "none")
+
+
+class ConfigError(Exception):
+    """A problem in the configuration; the message names the key and, if known, the line."""
+
+
+@dataclass(frozen=True)
+class EventConfig:
+    name: str = "Example Conference 2027"
+    ends: date | None = None
+    timezone: str = "UTC"
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+@dataclass(frozen=True)
+class InboxConfig:
+    address: str = "conduct@example.org"
+    subject_tag: str = "CoC"
+    plus_addressing: bool = True
+    max_message_bytes: int = 25 * 1024 * 1024
+    ack_limit_per_day: int = 5
+
+    @property
+    def domain(self) -> str:
+        return self.address.rpartition("@")[2]
+
+    @property
+    def local_part(self) -> str:
+        return self.address.rpartition("@")[0]
+
+
+@dataclass(frozen=True)
+class Secret:
+    """Where a password comes from. `resolve()` reads it only when needed."""
+
+    env: str | None = None
+    file: Path | None = None
+    value: str | None = None
+
+    def resolve(self) -> str | None:
+        if self.value is not None:
+            return self.value
+        if self.env:
+            if self.env not in os.environ:
+                raise ConfigError(f"password_env: environment variable {self.env} is not set")
+            return os.environ[self.env]
+        if self.file:
+            try:
+                return self.file.read_text().strip()
+            except OSError as e:
+                raise ConfigError(f"password_file: cannot read {self.file}: {e.strerror}") from e
+        return None
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        return f"Secret(env={self.env!r}, file={str(self.file) if self.file else None!r})"
+
+
+@dataclass(frozen=True)
+class ImapConfig:
+    host: str
+    port: int = 993
+    security: str = "ssl"
+    username: str = ""
+    password: Secret = field(default_factory=Secret)
+    folder: str = "INBOX"
+    idle_seconds: int = 540  # re-IDLE before the 10-minute mark; servers drop at 30
+    batch_size: int = 100
+
+
+@dataclass(frozen=True)
+class SmtpConfig:
+    host: str
+    port: int = 587
+    security: str = "starttls"
+    username: str | None = None
+    password: Secret = field(default_factory=Secret)
+    timeout: float = 30.0
+
+
+@dataclass(frozen=True)
+class ListenConfig:
+    host: str = "127.0.0.1"
+    port: int = 8025
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    dir: Path = Path("cocmail-data")
+
+    @property
+    def db_path(self) -> Path:
+        return self.dir / "cocmail.db"
+
+    @property
+    def spool_dir(self) -> Path:
+        return self.dir / "spool"
+
+    @property
+    def secret_path(self) -> Path:
+        return self.dir / "secret.key"
+
+
+@dataclass(frozen=True)
+class StaffConfig:
+    name: str
+    email: str
+    aliases: tuple[str, ...] = ()
+    lead: bool = False
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    trusted_authserv_ids: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class DsfConfig:
+    address: str = "conduct@djangoproject.com"
+
+
+@dataclass(frozen=True)
+class AppealConfig:
+    contact: str | None = None
+
+
+@dataclass(frozen=True)
+class DigestConfig:
+    weekday: str = "monday"
+    time: time = time(9, 0)
+
+
+@dataclass(frozen=True)
+class RetentionConfig:
+    warning_days: int = 730
+    not_a_violation_days: int = 180
+    sanction_extra_days: int | None = None  # None: suspension/ban cases are kept indefinitely
+
+
+@dataclass(frozen=True)
+class TemplatesConfig:
+    dir: Path | None = None
+
+
+@dataclass(frozen=True)
+class Config:
+    event: EventConfig
+    inbox: InboxConfig
+    imap: ImapConfig | None
+    smtp: SmtpConfig | None
+    listen: ListenConfig
+    storage: StorageConfig
+    staff: tuple[StaffConfig, ...]
+    security: SecurityConfig
+    dsf: DsfConfig
+    appeal: AppealConfig
+    digest: DigestConfig
+    retention: RetentionConfig
+    templates: TemplatesConfig
+    source: str = "<embedded defaults>"
+
+    @property
+    def inbox_address(self) -> Address:
+        return Address(f"{self.event.name} Code of Conduct team", self.inbox.address)
+
+
+# ---------------------------------------------------------------- validation
+
+_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+
+
+class _Reader:
+    """Walks one TOML table, consuming keys, so that leftovers are reported as unknown."""
+
+    def __init__(self, data: dict[str, Any], section: str, loader: _Loader):
+        self.data = dict(data)
+        self.section = section
+        self.loader = loader
+
+    def _key(self, key: str) -> str:
+        return f"{self.section}.{key}" if self.section else key
+
+    def fail(self, key: str, why: str) -> ConfigError:
+        return self.loader.error(self._key(key), why)
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        if key not in self.data:
+            return default
+        value = self.data.pop(key)
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if bool not in kinds and isinstance(value, bool):
+            raise self.fail(key, f"must be {_kind_name(kinds)}, not true/false")
+        if not isinstance(value, kinds):
+            raise self.fail(key, f"must be {_kind_name(kinds)}, not {type(value).__name__}")
+        return value
+
+    def email(self, key: str, default: str | None = None, required: bool = False) -> str | None:
+        value = self.get(key, str, default)
+        if value is None:
+            if required:
+                raise self.fail(key, "is required")
+            return None
+        if not _EMAIL.match(value):
+            raise self.fail(key, f"{value!r} is not an email address")
+        return value.lower()
+
+    def choice(self, key: str, choices: tuple[str, ...], default: str) -> str:
+        value = self.get(key, str, default).lower()
+        if value not in choices:
+            raise self.fail(key, f"must be one of {', '.join(choices)}, not {value!r}")
+        return value
+
+    def port(self, key: str, default: int) -> int:
+        value = self.get(key, int, default)
+        if not 0 < value < 65536:
+            raise self.fail(key, f"{value} is not a TCP port")
+        return value
+
+    def positive(self, key: str, default: int) -> int:
+        value = self.get(key, int, default)
+        if value <= 0:
+            raise self.fail(key, "must be a positive number")
+        return value
+
+    def path(self, key: str, default: str | None) -> Path | None:
+        value = self.get(key, str, default)
+        return None if value is None else self.loader.resolve(value)
+
+    def secret(self) -> Secret:
+        env = self.get("password_env", str)
+        file = self.path("password_file", None)
+        value = self.get("password", str)
+        if sum(x is not None for x in (env, file, value)) > 1:
+            raise self.fail("password", "set only one of password_env, password_file, password")
+        return Secret(env=env, file=file, value=value)
+
+    def done(self) -> None:
+        for key in self.data:
+            raise self.fail(key, "is not a known setting (see config.example.toml)")
+
+
+def _kind_name(kinds: tuple[type, ...]) -> str:
+    names = {str: "a string", int: "a number", bool: "true or false", list: "a list",
+             date: "a date (YYYY-MM-DD)", time: "a time (HH:MM)", float: "a number",
+             dict: "a table"}
+    return " or ".join(names.get(k, k.__name__) for k in kinds)
+
+
+class _Loader:
+    def __init__(self, text: str, source: str, base: Path):
+        self.text = text
+        self.source = source
+        self.base = base
+
+    def resolve(self, value: str) -> Path:
+        p = Path(value).expanduser()
+        return p if p.is_absolute() else (self.base / p)
+
+    def line_of(self, dotted: str) -> int | None:
+        """Best-effort line number of a dotted key: its section header, then the key."""
+        parts = dotted.split(".")
+        key = parts[-1]
+        section = parts[0] if len(parts) > 1 else None
+        in_section = section is None
+        for n, line in enumerate(self.text.splitlines(), 1):
+            s = line.strip()
+            if s.startswith("["):
+                name = s.strip("[]").strip()
+                in_section = section is not None and name == section
+                if section is None:
+                    in_section = False
+                if in_section and key == section:
+                    return n
+                continue
+            if in_section and re.match(rf"^\s*{re.escape(key)}\s*=", line):
+                return n
+        return None
+
+    def error(self, dotted: str, why: str) -> ConfigError:
+        line = self.line_of(dotted)
+        where = f"{self.source}, line {line}" if line else self.source
+        return ConfigError(f"{where}: {dotted} {why}")
+
+
+def load_config(path: Path | None = None) -> Config:
+    """Load the config at `path`; None means the embedded defaults (a runnable demo setup)."""
+    if path is None:
+        text = DEFAULT_TOML
+        source, base = "<embedded defaults>", Path.cwd()
+    else:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"{path}: cannot read config: {e.strerror}") from e
+        source, base = str(path), path.resolve().parent
+    return parse_config(text, source, base)
+
+
+def find_config_path(explicit: str | None) -> Path | None:
+    """--config, else $COCMAIL_CONFIG, else ./cocmail.toml, else None (embedded defaults)."""
+    if explicit:
+        return Path(explicit)
+    env = os.environ.get("COCMAIL_CONFIG")
+    if env:
+        return Path(env)
+    local = Path("cocmail.toml")
+    return local if local.exists() else None
+
+
+def parse_config(text: str, source: str = "<string>", base: Path | None = None) -> Config:
+    loader = _Loader(text, source, base or Path.cwd())
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{source}: not valid TOML: {e}") from e
+    top = _Reader(data, "", loader)
+
+    def table(name: str, required: bool = False) -> _Reader | None:
+        value = top.get(name, dict)
+        if value is None:
+            if required:
+                raise loader.error(name, "section is required")
+            return None
+        return _Reader(value, name, loader)
+
+    r = table("event") or _Reader({}, "event", loader)
+    tz = r.get("timezone", str, "UTC")
+    try:
+        ZoneInfo(tz)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise r.fail("timezone", f"{tz!r} is not a known time zone (e.g. Europe/Berlin)") from None
+    event = EventConfig(name=r.get("name", str, EventConfig.name), ends=r.get("ends", date),
+                        timezone=tz)
+    r.done()
+
+    r = table("inbox") or _Reader({}, "inbox", loader)
+    inbox = InboxConfig(
+        address=r.email("address", InboxConfig.address),
+        subject_tag=r.get("subject_tag", str, "CoC"),
+        plus_addressing=r.get("plus_addressing", bool, True),
+        max_message_bytes=r.positive("max_message_bytes", InboxConfig.max_message_bytes),
+        ack_limit_per_day=r.positive("ack_limit_per_day", 5),
+    )
+    if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", inbox.subject_tag):
+        raise r.fail("subject_tag", "must be 1-20 letters, digits, - or _")
+    r.done()
+
+    imap = None
+    if (r := table("imap")) is not None:
+        host = r.get("host", str)
+        if not host:
+            raise r.fail("host", "is required in [imap]")
+        security = r.choice("security", SECURITY_MODES, "ssl")
+        imap = ImapConfig(
+            host=host,
+            port=r.port("port", {"ssl": 993}.get(security, 143)),
+            security=security,
+            username=r.get("username", str, inbox.address),
+            password=r.secret(),
+            folder=r.get("folder", str, "INBOX"),
+            idle_seconds=r.positive("idle_seconds", 540),
+            batch_size=r.positive("batch_size", 100),
+        )
+        if imap.idle_seconds > 600:
+            raise r.fail("idle_seconds", "must be at most 600 (re-IDLE every 10 minutes)")
+        r.done()
+
+    smtp = None
+    if (r := table("smtp")) is not None:
+        host = r.get("host", str)
+        if not host:
+            raise r.fail("host", "is required in [smtp]")
+        security = r.choice("security", SECURITY_MODES, "starttls")
+        smtp = SmtpConfig(
+            host=host,
+            port=r.port("port", {"ssl": 465, "starttls": 587}.get(security, 25)),
+            security=security,
+            username=r.get("username", str),
+            password=r.secret(),
+            timeout=float(r.get("timeout", (int, float), 30.0)),
+        )
+        r.done()
+
+    r = table("listen") or _Reader({}, "listen", loader)
+    listen = ListenConfig(host=r.get("host", str, "127.0.0.1"), port=r.port("port", 8025))
+    r.done()
+
+    r = table("storage") or _Reader({}, "storage", loader)
+    storage = StorageConfig(dir=r.path("dir", "cocmail-data"))
+    r.done()
+
+    staff_list = top.get("staff", list, [])
+    staff: list[StaffConfig] = []
+    seen: set[str] = set()
+    for i, entry in enumerate(staff_list):
+        if not isinstance(entry, dict):
+            raise loader.error("staff", "must be [[staff]] tables")
+        r = _Reader(entry, "staff", loader)
+        name = r.get("name", str)
+        if not name:
+            raise loader.error("staff", f"entry {i + 1}: name is required")
+        email = r.email("email", required=True)
+        aliases = r.get("aliases", list, [])
+        for a in aliases:
+            if not isinstance(a, str) or not _EMAIL.match(a):
+                raise r.fail("aliases", f"{a!r} is not an email address")
+        member = StaffConfig(name=name, email=email,
+                             aliases=tuple(a.lower() for a in aliases),
+                             lead=r.get("lead", bool, False))
+        for addr in (member.email, *member.aliases):
+            if addr in seen:
+                raise r.fail("email", f"{addr} is listed for two staff members")
+            if addr == inbox.address:
+                raise r.fail("email", "a staff member cannot use the inbox address")
+            seen.add(addr)
+        staff.append(member)
+        r.done()
+
+    r = table("security") or _Reader({}, "security", loader)
+    ids = r.get("trusted_authserv_ids", list, [])
+    if not all(isinstance(x, str) for x in ids):
+        raise r.fail("trusted_authserv_ids", "must be a list of strings")
+    security = SecurityConfig(trusted_authserv_ids=tuple(x.lower() for x in ids))
+    r.done()
+
+    r = table("dsf") or _Reader({}, "dsf", loader)
+    dsf = DsfConfig(address=r.email("address", DsfConfig.address))
+    r.done()
+
+    r = table("appeal") or _Reader({}, "appeal", loader)
+    appeal = AppealConfig(contact=r.get("contact", str))
+    r.done()
+
+    r = table("digest") or _Reader({}, "digest", loader)
+    weekday = r.choice("weekday", WEEKDAYS, "monday")
+    at = r.get("time", (str, time), "09:00")
+    if isinstance(at, str):
+        m = re.fullmatch(r"(\d{1,2}):(\d{2})", at)
+        if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
+            raise r.fail("time", f"{at!r} is not a time like 09:00")
+        at = time(int(m.group(1)), int(m.group(2)))
+    digest = DigestConfig(weekday=weekday, time=at)
+    r.done()
+
+    r = table("retention") or _Reader({}, "retention", loader)
+    retention = RetentionConfig(
+        warning_days=r.positive("warning_days", 730),
+        not_a_violation_days=r.positive("not_a_violation_days", 180),
+        sanction_extra_days=r.get("sanction_extra_days", int),
+    )
+    r.done()
+
+    r = table("templates") or _Reader({}, "templates", loader)
+    templates = TemplatesConfig(dir=r.path("dir", None))
+    r.done()
+
+    top.done()
+    return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, listen=listen,
+                  storage=storage, staff=tuple(staff), security=security, dsf=dsf,
+                  appeal=appeal, digest=digest, retention=retention, templates=templates,
+                  source=source)
+
+
+DEFAULT_TOML = """\
+# cocmail's embedded defaults: a runnable setup with no mail servers.
+# Mail arrives through the embedded SMTP listener on 127.0.0.1:8025 (or `cocmail ingest`),
+# outgoing mail is written to cocmail-data/spool/ as .eml files.
+[event]
+name = "Example Conference 2027"
+timezone = "Europe/Berlin"
+
+[inbox]
+address = "conduct@example.org"
+subject_tag = "CoC"
+plus_addressing = true
+
+[storage]
+dir = "cocmail-data"
+
+[[staff]]
+name = "Ana Lima"
+email = "ana@example.org"
+lead = true
+
+[[staff]]
+name = "Ben Okafor"
+email = "ben@example.org"
+"""

@@ -1,0 +1,232 @@
+"""`cocmail run`: sources -> pipeline -> outbox, plus the weekly digest and daily purge.
+
+Threads: one mail source (the IMAP watcher, or the embedded SMTP listener) that only
+stores raw mail and wakes the worker; one worker that processes what is pending. Beside
+them the courier (courier.py), a process forked first, delivers committed mail over its
+own database connection. SIGTERM/SIGINT set a stop event; every thread and the courier
+finish their current step and exit.
+
+Why the worker goes in chunks of PROCESS_CHUNK messages: after a weekend of downtime
+thousands of reports are waiting; a SIGTERM is seen between two messages, and the
+courier is poked after each one, so acknowledgements start going out with the first
+report, not after the backlog. `run --once` fetches from IMAP in a thread of its own
+for the same reason: each batch is processed as soon as it is stored, while the next
+one is on its way from the server.
+"""
+
+from __future__ import annotations
+
+import logging
+import signal
+import threading
+import time
+from datetime import datetime, timedelta
+
+from .app import App
+from .courier import Courier, CourierDied
+from .store import utcnow
+
+log = logging.getLogger("cocmail.daemon")
+
+IDLE_WAKE_SECONDS = 30.0
+PROCESS_CHUNK = 100  # pending messages read at a time (one IMAP batch)
+
+
+class Daemon:
+    def __init__(self, app: App, courier: Courier | None = None):
+        """`courier`: one already started (cocmail run forks it before opening the
+        database, see cli.py); else one is forked from this process when needed."""
+        self.app = app
+        self._given_courier = courier
+        self.stop = threading.Event()
+        self.wake = threading.Event()
+        self._last_housekeeping: datetime | None = None
+        self._courier: Courier | None = None
+
+    # -------------------------------------------------------------- one pass
+    def process_pending(self, courier: Courier) -> int:
+        """Process pending inbound mail until none is left, `stop` is set or the courier
+        failed; the courier is poked after each message, once it is committed."""
+        processed = 0
+        while True:
+            ids = self.app.store.pending_inbound(limit=PROCESS_CHUNK)
+            for inbound_id in ids:
+                if self.stop.is_set() or courier.failed():
+                    return processed
+                self.app.pipeline.process(inbound_id)
+                processed += 1
+                courier.poke()
+            if len(ids) < PROCESS_CHUNK:
+                return processed
+
+    def housekeeping(self, force: bool = False) -> None:
+        """Digest when due, retention purge once a day."""
+        now = utcnow()
+        if not force and self._last_housekeeping and now - self._last_housekeeping < timedelta(
+                minutes=1):
+            return
+        self._last_housekeeping = now
+        try:
+            from .digest import send_due_digest
+            from .retention import purge_due
+
+            if send_due_digest(self.app, now):
+                log.info("weekly digest queued")
+            purge_due(self.app, now, daily=True)
+        except Exception:  # noqa: BLE001 - housekeeping must not stop mail handling
+            log.exception("housekeeping failed")
+
+    def run_once(self) -> tuple[int, int]:
+        """Catch up on IMAP (if configured), process and deliver everything, then return.
+
+        The fetch runs beside the worker so that stored batches are processed while the
+        next ones arrive, and the courier beside both. A delivery error is raised once
+        the worker has stopped; a fetch error once what was stored has been handled.
+        """
+        courier = self._start_courier(fail_fast=True)
+        fetch = _Fetch(self._watcher() if self.app.cfg.imap is not None else None, self.wake)
+        fetch.start()
+        processed = 0
+        try:
+            self.housekeeping(force=True)
+            while True:
+                finished = fetch.done.is_set()  # read first: nothing stored later is missed
+                processed += self.process_pending(courier)
+                if courier.failed():
+                    self.stop.set()  # the catch-up stops too; the courier's error is raised
+                    break
+                if finished:
+                    break
+                self.wake.wait(IDLE_WAKE_SECONDS)
+                self.wake.clear()
+        except BaseException:
+            self.stop.set()  # the catch-up stops between batches; our error is the one raised
+            courier.request_stop()
+            courier.finish(raise_error=False)
+            fetch.finish(raise_error=False)
+            raise
+        try:
+            sent = courier.finish()
+        finally:
+            fetch.finish(raise_error=courier.error is None)
+        log.info("run --once: fetched %d, processed %d, sent %d", fetch.fetched, processed,
+                 sent)
+        return processed, sent
+
+    def _start_courier(self, fail_fast: bool) -> Courier:
+        if self._given_courier is not None:
+            self._courier, self._given_courier = self._given_courier, None
+        else:
+            self._courier = Courier(self.app.delivery_outbox, fail_fast=fail_fast).start()
+        return self._courier
+
+    # -------------------------------------------------------------- forever
+    def _accept(self, batch: list) -> None:
+        self.app.store.add_inbound_batch(
+            [(f.raw, "imap", f.folder, f.uidvalidity, f.uid) for f in batch])
+        self.wake.set()
+
+    def _watcher(self):  # type: ignore[no-untyped-def]
+        from .inbox.imap import ImapWatcher
+
+        cfg = self.app.cfg.imap
+        assert cfg is not None
+        return ImapWatcher(cfg, cfg.password.resolve(), last_uid=self.app.store.last_uid,
+                           accept=self._accept, stop=self.stop,
+                           log=logging.getLogger("cocmail.imap"))
+
+    def run(self) -> None:
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            signal.signal(sig, lambda *_: self.request_stop())
+        source_thread = None
+        controller = None
+        cfg = self.app.cfg
+        courier = self._start_courier(fail_fast=False)
+        try:
+            if cfg.imap is not None:
+                watcher = self._watcher()
+                source_thread = threading.Thread(target=watcher.run, name="imap", daemon=True)
+                source_thread.start()
+                log.info("watching %s on %s", cfg.imap.folder, cfg.imap.host)
+            else:
+                from .inbox.listener import start_listener
+
+                controller = start_listener(self.app.store, cfg.inbox.address, cfg.listen.host,
+                                            cfg.listen.port, cfg.inbox.max_message_bytes,
+                                            lambda _id: self.wake.set())
+                log.info("listening for mail to %s on %s:%d", cfg.inbox.address,
+                         cfg.listen.host, cfg.listen.port)
+            self._worker_loop(courier)
+        finally:
+            self.request_stop()
+            if controller is not None:
+                controller.stop()
+            if source_thread is not None:
+                source_thread.join(timeout=5)
+            courier.finish(raise_error=False)
+            log.info("stopped")
+
+    def request_stop(self) -> None:
+        self.stop.set()
+        self.wake.set()
+        if self._courier is not None:
+            self._courier.request_stop()
+
+    def _check_courier(self, courier: Courier) -> None:
+        """A courier whose process died (killed, out of memory) ends the daemon with an
+        error, for the service manager to restart it: mail must not pile up unseen, and
+        forking a new courier from a process whose other threads use SQLite is unsafe."""
+        if courier.failed() and not self.stop.is_set():
+            courier.finish(raise_error=False)
+            raise CourierDied(f"the courier process ended (exit code {courier.exitcode}); "
+                              "stopping so that cocmail is restarted whole")
+
+    def _worker_loop(self, courier: Courier) -> None:
+        while not self.stop.is_set():
+            self._check_courier(courier)
+            try:
+                self.process_pending(courier)
+                self.housekeeping()
+                courier.poke()  # a digest or a quarantine notice may have been queued
+            except Exception:  # noqa: BLE001 - e.g. database locked: log, wait, go on
+                log.exception("worker pass failed; retrying")
+                time.sleep(1)
+            self.wake.wait(IDLE_WAKE_SECONDS)
+            self.wake.clear()
+
+
+class _Fetch:
+    """`run --once`'s IMAP catch-up in a thread; `done` is set (and the worker woken)
+    when it has finished, successfully or not."""
+
+    def __init__(self, watcher, wake: threading.Event):  # type: ignore[no-untyped-def]
+        self.watcher = watcher
+        self.wake = wake
+        self.done = threading.Event()
+        self.fetched = 0
+        self.error: BaseException | None = None
+        self._thread = threading.Thread(target=self._run, name="imap-catch-up", daemon=True)
+
+    def start(self) -> None:
+        if self.watcher is None:
+            self.done.set()
+        else:
+            self._thread.start()
+
+    def _run(self) -> None:
+        try:
+            self.fetched = self.watcher.catch_up()
+        except BaseException as e:  # noqa: BLE001 - re-raised in the caller's thread
+            self.error = e
+        finally:
+            self.done.set()
+            self.wake.set()
+
+    def finish(self, raise_error: bool = True) -> None:
+        """Wait for the catch-up and close its connection; raise what it raised, if asked."""
+        if self.watcher is None:
+            return
+        self._thread.join()
+        self.watcher.close()
+        if raise_error and self.error is not None:
+            raise self.error

@@ -1,0 +1,154 @@
+"""`cocmail demo`: a scripted walkthrough on the embedded defaults, with nothing to set up.
+
+A report arrives, a staff member answers from their phone with commands, and every
+mail cocmail sends is printed as its recipient would see it; then the internal report
+and the weekly digest. It runs the real pipeline and outbox (spool mode) in a
+throw-away directory, so what you read is exactly what cocmail would send.
+"""
+
+from __future__ import annotations
+
+import email
+import tempfile
+from collections.abc import Callable
+from dataclasses import replace
+from email.policy import default as default_policy
+from pathlib import Path
+
+from .app import App, open_app
+from .config import StorageConfig, load_config
+
+REPORT = """\
+From: Eve Example <eve@attendee.example>
+To: conduct@example.org
+Subject: Something happened at the party last night
+Message-ID: <report-1@attendee.example>
+Date: Fri, 04 Jun 2027 23:40:00 +0200
+
+Hello,
+
+At the party at the Brauhaus last night, around 22:00, a man called Dan
+(I think Dan Doe, he gave the talk on async views) kept touching my arm and
+shoulder after I had asked him twice to stop. He followed me to the bar.
+A friend, Wanda Witness, saw it.
+
+I do not feel safe if he is around tomorrow.
+
+Eve
+"""
+
+STAFF_REPLY_1 = """\
+#accused Dan Doe <dan@speaker.example>
+#witness Wanda Witness <wanda@attendee.example>
+#when Friday 4 June 2027, about 22:00
+#where Conference party, Brauhaus, near the bar
+#summary Unwanted touching after being asked to stop; followed the reporter
+#notify-accused
+
+Talked to Eve at breakfast, she is OK and has a friend with her today.
+Ben and I will talk to Dan at 10:00.
+
+Sent from my iPhone
+
+> (the notification, quoted by the phone)
+> #close
+"""
+
+STAFF_REPLY_2 = """\
+#notified-accused He says he did not realise it bothered her; apologised.
+#action A formal warning; no contact with the person concerned for the rest of the event
+#outcome warning
+#notify-harasser
+#notify-victim
+#report-dsf now
+
+At the conference party, an attendee repeatedly touched another attendee's
+arm and shoulder after being asked to stop, and followed them to the bar.
+A witness confirmed the account. Two team members spoke with him the next
+morning; he apologised and accepted a formal warning and a no-contact
+request for the rest of the event. The team checked in with the person
+affected afterwards.
+
+--
+Ana
+"""
+
+
+def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
+    """A reply from Ana to her own notification on `number` (as a phone would write it)."""
+    row = app.store.query("SELECT message_id, subject FROM outbox WHERE case_number=? AND"
+                          " recipients LIKE '%ana@example.org%' ORDER BY id DESC LIMIT 1",
+                          (number,))[0]
+    return (f"From: Ana Lima <ana@example.org>\nTo: conduct@example.org\n"
+            f"Subject: Re: {row['subject']}\nMessage-ID: <ana-{n}@example.org>\n"
+            f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>\n"
+            f"\n{body}").encode()
+
+
+def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> None:
+    for row in app.store.query("SELECT id, raw FROM outbox ORDER BY id"):
+        if row["id"] in seen:
+            continue
+        seen.add(row["id"])
+        msg = email.message_from_bytes(row["raw"], policy=default_policy)
+        echo("+" + "-" * 76)
+        for h in ("From", "To", "Reply-To", "Subject"):
+            if msg[h]:
+                echo(f"| {h}: {msg[h]}")
+        echo("+" + "-" * 76)
+        body = msg.get_body(("plain",))
+        text = body.get_content() if body is not None else ""
+        for line in text.rstrip().splitlines():
+            echo(f"| {line}")
+        echo("")
+
+
+def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
+    base = directory or Path(tempfile.mkdtemp(prefix="cocmail-demo-"))
+    cfg = load_config(None)
+    cfg = replace(cfg, storage=StorageConfig(dir=base / "data"), source="demo")
+    app = open_app(cfg)
+    seen: set[int] = set()
+    try:
+        echo(f"cocmail demo: {cfg.event.name}, inbox {cfg.inbox.address}, staff "
+             + ", ".join(f"{s.name} <{s.email}>" for s in cfg.staff))
+        echo(f"(data in {base}; outgoing mail is written to {cfg.storage.spool_dir})\n")
+
+        echo("=" * 78)
+        echo("1. Eve writes to the conduct address. cocmail opens a case, acknowledges her,")
+        echo("   and sends each staff member the report with a command cheat-sheet.")
+        echo("=" * 78)
+        app.receive(REPORT.encode(), "demo")
+        number = app.store.case_numbers()[-1]
+        _show_new_mail(app, seen, echo)
+
+        echo("=" * 78)
+        echo("2. Ana answers her notification from her phone: who, when, where, and")
+        echo("   '#notify-accused'. (The '#close' in the quoted text is ignored.)")
+        echo("=" * 78)
+        app.receive(_staff_reply(app, number, STAFF_REPLY_1, 1), "demo")
+        _show_new_mail(app, seen, echo)
+
+        echo("=" * 78)
+        echo("3. After the team meeting Ana records the decision and has it sent to Dan,")
+        echo("   to Eve, and to the DSF (with 'now': normally it waits until the event ends).")
+        echo("=" * 78)
+        app.receive(_staff_reply(app, number, STAFF_REPLY_2, 2), "demo")
+        _show_new_mail(app, seen, echo)
+
+        from .report import to_csv
+        from .views import report_rows
+
+        echo("=" * 78)
+        echo("4. The internal report (cocmail report), as CSV:")
+        echo("=" * 78)
+        echo(to_csv(report_rows(app)))
+        from .digest import build_digest
+        from .store import utcnow
+
+        echo("=" * 78)
+        echo("5. The weekly digest the leads get (cocmail digest --print):")
+        echo("=" * 78)
+        echo(build_digest(app, utcnow()))
+    finally:
+        app.close()

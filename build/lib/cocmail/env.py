@@ -1,0 +1,77 @@
+"""Everything the pure core may know of the world, passed in explicitly.
+
+The clock, the roster and read-only look-ups into earlier cases arrive here so that
+the workflow can be tested with a frozen time and a dict for history.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+from typing import Any, Protocol
+from zoneinfo import ZoneInfo
+
+from .case import Person
+from .config import Config
+from .model import Address, Roster
+
+
+class History(Protocol):
+    def earlier(self, person: Person, exclude_case: int) -> list[dict[str, Any]]:
+        """Earlier cases naming `person` as accused: [{"case", "person", "outcome", "status"}]."""
+        ...
+
+    def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
+        """Earlier cases whose accused `text` writes out (by address or full name)."""
+        ...
+
+
+class NoHistory:
+    def earlier(self, person: Person, exclude_case: int) -> list[dict[str, Any]]:
+        return []
+
+    def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
+        return []
+
+
+@dataclass(frozen=True)
+class Env:
+    event: str
+    event_ends: date | None
+    tz: ZoneInfo
+    inbox: str
+    dsf: str
+    appeal: str | None
+    roster: Roster
+    now: datetime
+    history: History
+    ack_limit: int = 5
+
+    @classmethod
+    def from_config(cls, cfg: Config, roster: Roster, now: datetime,
+                    history: History | None = None) -> Env:
+        return cls(event=cfg.event.name, event_ends=cfg.event.ends, tz=cfg.event.tz,
+                   inbox=cfg.inbox.address, dsf=cfg.dsf.address, appeal=cfg.appeal.contact,
+                   roster=roster, now=now, history=history or NoHistory(),
+                   ack_limit=cfg.inbox.ack_limit_per_day)
+
+    def dsf_release_time(self) -> datetime | None:
+        """Midnight starting the day after the event, in the event's time zone."""
+        if self.event_ends is None:
+            return None
+        return datetime.combine(self.event_ends + timedelta(days=1), time(0, 0), self.tz)
+
+    def staff_recipients(self, recused: tuple[str, ...], exclude: str | None = None
+                         ) -> list[tuple[Address, str]]:
+        """(address, role) for every staff member who may get mail about a case."""
+        out = []
+        for m in self.roster.members:
+            if m.email in recused or (exclude and m.owns(exclude)):
+                continue
+            if any(a in recused for a in m.aliases):
+                continue
+            out.append((m.address, f"s{m.sid}"))
+        return out
+
+    def local(self, dt: datetime | None) -> str:
+        return dt.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if dt else ""

@@ -1,0 +1,1 @@
+"""Mail sources: the IMAP IDLE watcher and the embedded SMTP listener."""

@@ -1,0 +1,123 @@
+"""Immutable values shared by the pure core: addresses, parsed messages, staff.
+
+Kept in one small module so every core module can import them without pulling in
+I/O, and so tests can build them by hand.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True)
+class Address:
+    """One mailbox. `email` is always lower-cased; `name` may be empty."""
+
+    name: str
+    email: str
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "email", self.email.strip().lower())
+
+    @property
+    def domain(self) -> str:
+        return self.email.rpartition("@")[2]
+
+    def display(self) -> str:
+        return f"{self.name} <{self.email}>" if self.name else self.email
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    """What the core needs to know of one inbound message, decoded once.
+
+    `headers` maps lower-cased header names to every value in order (top first),
+    decoded to str. `text` is the newest-first plain text body (HTML converted when
+    there is no text part). `defects` lists parse problems (never raised).
+    """
+
+    raw_sha256: str
+    message_id: str | None
+    from_: tuple[Address, ...]
+    from_header_count: int
+    to: tuple[Address, ...]
+    cc: tuple[Address, ...]
+    subject: str
+    date: datetime | None
+    in_reply_to: tuple[str, ...]
+    references: tuple[str, ...]
+    headers: dict[str, tuple[str, ...]]
+    text: str
+    content_type: str = "text/plain"
+    attachments: tuple[tuple[str, str, int], ...] = ()
+    defects: tuple[str, ...] = ()
+    size: int = 0
+
+    def header(self, name: str) -> tuple[str, ...]:
+        return self.headers.get(name.lower(), ())
+
+    def first(self, name: str) -> str | None:
+        values = self.header(name)
+        return values[0] if values else None
+
+    @property
+    def sender(self) -> Address | None:
+        """The single From mailbox, or None when From is missing or ambiguous."""
+        if self.from_header_count == 1 and len(self.from_) == 1:
+            return self.from_[0]
+        return None
+
+    def recipient_addresses(self) -> tuple[str, ...]:
+        """Every address the message was delivered to (To, Cc, Delivered-To, X-Original-To)."""
+        out = [a.email for a in self.to + self.cc]
+        for name in ("delivered-to", "x-original-to"):
+            for value in self.header(name):
+                out.append(value.strip().strip("<>").lower())
+        return tuple(out)
+
+    def thread_ids(self) -> tuple[str, ...]:
+        """In-Reply-To then References, newest first, without duplicates."""
+        seen: list[str] = []
+        for mid in self.in_reply_to + tuple(reversed(self.references)):
+            if mid not in seen:
+                seen.append(mid)
+        return tuple(seen)
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A CoC team member. `sid` is their stable number in tokens (`s<sid>`)."""
+
+    sid: int
+    name: str
+    email: str
+    aliases: tuple[str, ...] = ()
+    lead: bool = False
+
+    @property
+    def address(self) -> Address:
+        return Address(self.name, self.email)
+
+    def owns(self, email: str) -> bool:
+        email = email.lower()
+        return email == self.email.lower() or email in (a.lower() for a in self.aliases)
+
+
+@dataclass(frozen=True)
+class Roster:
+    """The staff list, looked up by any of a member's addresses."""
+
+    members: tuple[StaffMember, ...] = field(default_factory=tuple)
+
+    def by_email(self, email: str) -> StaffMember | None:
+        for m in self.members:
+            if m.owns(email):
+                return m
+        return None
+
+    def by_sid(self, sid: int) -> StaffMember | None:
+        for m in self.members:
+            if m.sid == sid:
+                return m
+        return None

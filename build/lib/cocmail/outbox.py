@@ -1,0 +1,328 @@
+"""Delivering queued mail: over SMTP when `[smtp]` is set, else into the spool directory.
+
+The outbox row already holds the final bytes and Message-ID, so a retry re-sends the
+same message. 4xx replies and network errors retry with exponential backoff and
+jitter; 5xx replies mark the mail failed and staff are told. One SMTP connection is
+reused across a run of due mail.
+
+Why the failure cases are kept apart:
+
+* A mail-level refusal (451 greylisting, 550 no such user) concerns that mail only;
+  the run goes on with the next one.
+* A server-level failure (cannot connect, dropped connection, 421, refused login) would
+  hit every mail the same way, so the mail at hand is retried with backoff and the run
+  stops: a dead server costs one timeout per pass, not one per queued mail.
+* Anything else (say, an address no SMTP server can take) fails that mail alone and
+  tells staff, instead of raising on every pass and holding up the whole queue.
+
+Delivery is at-least-once: if the process dies after the server took a mail and before
+the outbox recorded it, the mail goes again after the restart, under the same
+Message-ID, so clients show it once. A second copy under a new Message-ID never happens.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import logging
+import os
+import random
+import re
+import smtplib
+import ssl
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any, Protocol
+
+from .config import SmtpConfig
+from .store import Store, utcnow
+
+log = logging.getLogger("cocmail.outbox")
+
+MAX_TEMP_FAILURES = 30  # about two days of backoff capped at two hours
+BASE_BACKOFF = 30.0
+MAX_BACKOFF = 7200.0
+
+
+@dataclass
+class DeliveryReport:
+    sent: int = 0
+    retrying: int = 0
+    failed: int = 0
+
+
+def backoff(attempts: int, rng: random.Random | None = None) -> float:
+    """Seconds before attempt `attempts + 1`: doubling from 30 s, capped at 2 h, +-20% jitter."""
+    rng = rng or random.Random()
+    base = min(BASE_BACKOFF * (2 ** max(attempts - 1, 0)), MAX_BACKOFF)
+    return base * rng.uniform(0.8, 1.2)
+
+
+class SpoolTransport:
+    """Writes each mail as an .eml file (mode 0600) in the spool directory, atomically."""
+
+    def __init__(self, spool: Path):
+        self.spool = spool
+        spool.mkdir(parents=True, exist_ok=True)
+        os.chmod(spool, 0o700)
+
+    def send(self, row: dict[str, Any]) -> None:
+        name = f"{row['id']:06d}-{row['kind']}.eml"
+        tmp = self.spool / f".{name}.tmp"
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(row["raw"])
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.spool / name)
+
+    def close(self) -> None:
+        pass
+
+
+class PermanentFailure(Exception):
+    """The server refused this mail for good (5xx), or it can never be sent as it is."""
+
+
+class ServerUnavailable(Exception):
+    """The server cannot take any mail right now (no connection, dropped, 421, bad login).
+
+    Not this mail's fault: it is retried with backoff, and the rest of the run is left
+    for the next pass, so an unreachable server costs one timeout per pass, not one per
+    queued mail, and incoming reports keep being processed meanwhile.
+    """
+
+
+class SmtpTransport:
+    """One SMTP connection, opened on first use and reused across a run of due mail."""
+
+    def __init__(self, cfg: SmtpConfig):
+        self.cfg = cfg
+        self.conn: smtplib.SMTP | None = None
+
+    def _connect(self) -> smtplib.SMTP:
+        cfg = self.cfg
+        try:
+            if cfg.security == "ssl":
+                conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
+                                                      context=ssl.create_default_context())
+            else:
+                conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
+        except (OSError, smtplib.SMTPException) as e:
+            raise ServerUnavailable(f"cannot connect: {_error(e)}") from None
+        try:
+            if cfg.security == "starttls":
+                conn.starttls(context=ssl.create_default_context())
+            if cfg.username:
+                conn.login(cfg.username, cfg.password.resolve() or "")
+            conn.ehlo_or_helo_if_needed()
+        except (OSError, smtplib.SMTPException) as e:
+            _abandon(conn)
+            raise ServerUnavailable(f"connection set-up failed: {_error(e)}") from None
+        return conn
+
+    def send(self, row: dict[str, Any]) -> None:
+        """Send one outbox row; raises PermanentFailure, ServerUnavailable or a 4xx error."""
+        recipients = json.loads(row["recipients"])
+        for attempt in (1, 2):
+            reused = self.conn is not None
+            if self.conn is None:
+                self.conn = self._connect()
+            sender, rcpts, options = _envelope(self.conn, row["sender"], recipients)
+            try:
+                refused = self.conn.sendmail(sender, rcpts, row["raw"], mail_options=options)
+            except smtplib.SMTPServerDisconnected as e:
+                self.close()
+                if reused and attempt == 1:
+                    continue  # an idle reused connection may have timed out: reconnect once
+                raise ServerUnavailable(f"connection dropped: {_error(e)}") from None
+            except smtplib.SMTPRecipientsRefused as e:
+                codes = [code for code, _ in e.recipients.values()]
+                if all(code >= 500 for code in codes):
+                    raise PermanentFailure(_describe(e.recipients)) from None
+                raise
+            except smtplib.SMTPResponseException as e:
+                self.close()
+                if e.smtp_code >= 500:
+                    raise PermanentFailure(f"{e.smtp_code} {_text(e.smtp_error)}") from None
+                if e.smtp_code == 421:  # the server is closing the channel: not this mail
+                    raise ServerUnavailable(f"421 {_text(e.smtp_error)}") from None
+                raise
+            except OSError as e:  # timeouts and resets in the middle of a conversation
+                self.close()
+                raise ServerUnavailable(f"connection lost: {_error(e)}") from None
+            if refused:
+                raise PermanentFailure(_describe(refused))
+            return
+
+    def close(self) -> None:
+        if self.conn is not None:
+            try:
+                self.conn.quit()
+            except (smtplib.SMTPException, OSError):
+                _abandon(self.conn)
+            self.conn = None
+
+
+def _envelope(conn: smtplib.SMTP, sender: str, recipients: list[str]
+              ) -> tuple[str, list[str], list[str]]:
+    """Envelope addresses the server can take: ASCII as they are; an internationalised
+    domain as IDNA; a non-ASCII local part only over SMTPUTF8 (RFC 6531).
+
+    Without this, smtplib raises UnicodeEncodeError on such an address, which is no
+    SMTP error at all, and one reporter with an address like josé@example.org would
+    stop every later mail in the queue.
+    """
+    addresses = [sender, *recipients]
+    if all(a.isascii() for a in addresses):
+        return sender, recipients, []
+    if conn.has_extn("smtputf8"):
+        return sender, recipients, ["SMTPUTF8"]
+    try:
+        converted = [_idna_address(a) for a in addresses]
+    except ValueError as e:
+        raise PermanentFailure(f"{e}, and the mail server does not offer SMTPUTF8") from None
+    return converted[0], converted[1:], []
+
+
+def _idna_address(address: str) -> str:
+    local, _, domain = address.rpartition("@")
+    if not local.isascii():
+        raise ValueError(f"the address {address} has a non-ASCII local part")
+    try:
+        return f"{local}@{domain.encode('idna').decode('ascii')}"
+    except UnicodeError:
+        raise ValueError(f"the domain of {address} is not a valid internationalised name"
+                         ) from None
+
+
+def _abandon(conn: smtplib.SMTP) -> None:
+    """Drop a connection without talking to the server again."""
+    try:
+        conn.close()
+    except OSError:
+        pass
+
+
+def _error(e: BaseException) -> str:
+    return f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
+
+
+def _text(value: Any) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _describe(refused: dict[str, tuple[int, Any]]) -> str:
+    return "; ".join(f"{addr}: {code} {_text(msg)}" for addr, (code, msg) in refused.items())
+
+
+class Stoppable(Protocol):
+    """Anything that says whether to stop between two mails (the courier)."""
+
+    def is_set(self) -> bool: ...
+
+
+class Outbox:
+    """Delivers due rows; `on_failed(conn, row, error)` is called inside the failing transaction.
+
+    `clock` decides what is due and when a retry is due; tests pass one they control.
+    """
+
+    def __init__(self, store: Store, smtp: SmtpConfig | None, spool: Path,
+                 on_failed: Callable[[Any, dict[str, Any], str], None] | None = None,
+                 clock: Callable[[], datetime] = utcnow):
+        self.store = store
+        self.transport: SmtpTransport | SpoolTransport = (
+            SmtpTransport(smtp) if smtp else SpoolTransport(spool))
+        self.on_failed = on_failed
+        self.clock = clock
+
+    def using(self, store: Store, on_failed: Callable[[Any, dict[str, Any], str], None] | None
+              ) -> Outbox:
+        """This outbox (same transport) over another database connection: for the
+        courier process (see courier.py)."""
+        other = copy.copy(self)
+        other.store, other.on_failed = store, on_failed
+        return other
+
+    def deliver_due(self, *, keep_open: bool = False,
+                    stop: Stoppable | None = None) -> DeliveryReport:
+        """Send everything due now; stops early (leaving the rest due) if the server is
+        down or `stop` is set. The SMTP connection is closed at the end unless
+        `keep_open` (the courier keeps it across passes and closes it when idle)."""
+        report = DeliveryReport()
+        try:
+            self._deliver_rounds(report, stop)
+        finally:
+            if not keep_open:
+                self.transport.close()
+        return report
+
+    def close(self) -> None:
+        self.transport.close()
+
+    def _deliver_rounds(self, report: DeliveryReport, stop: Stoppable | None) -> None:
+        # Failure notices queued while delivering are due at once: keep going until a
+        # round delivers nothing new.
+        while rows := self.store.due_outbox(self.clock()):
+            progressed = False
+            for row in rows:
+                if stop is not None and stop.is_set():
+                    return
+                state = self._deliver(row)
+                if state == "unavailable":
+                    report.retrying += 1
+                    return
+                setattr(report, state, getattr(report, state) + 1)
+                progressed = progressed or state != "retrying"
+            if not progressed:
+                return
+
+    def _deliver(self, row: dict[str, Any]) -> str:
+        try:
+            self.transport.send(row)
+        except PermanentFailure as e:
+            log.warning("outbox %s (%s, case %s) failed permanently: %s", row["id"],
+                        row["message_id"], row["case_number"], _redact(str(e)))
+            self._fail(row, str(e))
+            return "failed"
+        except ServerUnavailable as e:
+            self._retry(row, f"server unavailable: {e}")
+            return "unavailable"
+        except (TimeoutError, smtplib.SMTPException, OSError) as e:
+            return self._retry(row, _error(e))
+        except Exception as e:  # noqa: BLE001 - one unsendable mail must not block the queue
+            log.error("outbox %s (%s, case %s) cannot be sent: %s", row["id"],
+                      row["message_id"], row["case_number"], type(e).__name__)
+            self._fail(row, f"cannot be sent: {_error(e)}")
+            return "failed"
+        self.store.outbox_sent(row["id"])
+        log.info("outbox %s sent: %s (case %s)", row["id"], row["kind"], row["case_number"])
+        return "sent"
+
+    def _retry(self, row: dict[str, Any], error: str) -> str:
+        attempts = row["attempts"] + 1
+        if attempts >= MAX_TEMP_FAILURES:
+            self._fail(row, f"gave up after {attempts} attempts: {error}")
+            return "failed"
+        delay = backoff(attempts)
+        log.info("outbox %s (%s) will retry in %.0f s: %s", row["id"], row["message_id"],
+                 delay, _redact(error))
+        self.store.outbox_retry(row["id"], error[:500], self.clock() + timedelta(seconds=delay))
+        return "retrying"
+
+    def _fail(self, row: dict[str, Any], error: str) -> None:
+        with self.store.tx() as c:
+            self.store.outbox_failed(row["id"], error[:500], c)
+            if self.on_failed is not None and row["kind"] not in ("delivery_failed",):
+                self.on_failed(c, row, error)
+
+
+_ADDRESS = re.compile(r"[^\s<>()\[\]@,;:\"']+@[\w-]+(\.[\w-]+)+")
+
+
+def _redact(text: str) -> str:
+    """Logs carry case numbers and Message-IDs, not addresses."""
+    return _ADDRESS.sub("<address>", text)

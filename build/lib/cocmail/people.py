@@ -1,0 +1,51 @@
+"""Recognising the same person across cases: normalised names and addresses.
+
+Repeat-offender warnings rely on this, so it is deliberately simple and predictable:
+lower case, accents removed, punctuation dropped, words sorted (so "Doe, Dan" and
+"Dan Doe" meet). Addresses compare case-insensitively.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+
+
+def name_words(text: str | None) -> list[str]:
+    """The words of `text` in order: lower case, accents and punctuation removed."""
+    if not text:
+        return []
+    decomposed = unicodedata.normalize("NFKD", text)
+    plain = "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+    return re.findall(r"[^\W_]+", plain)
+
+
+def normalise_name(name: str | None) -> str | None:
+    """The comparison key of a name: its words, sorted; None for an empty name."""
+    return " ".join(sorted(name_words(name))) or None
+
+
+def addresses_in(text: str | None) -> set[str]:
+    """Every mail address written in free text, lower-cased."""
+    return {m.group(0).lower().strip(".") for m in _ADDRESS.finditer(text or "")}
+
+
+def names_in(text: str | None, norm_names: set[str]) -> set[str]:
+    """Which of `norm_names` (normalised, two words or more) `text` writes out.
+
+    A name counts when its words stand next to each other in any order ("Dan Doe",
+    "Doe, Dan"); one-word names are left out, they would match too much prose.
+    """
+    wanted = {n for n in norm_names if len(n.split()) >= 2}
+    if not wanted:
+        return set()
+    words = name_words(text)
+    # Every run of `size` neighbouring words, sorted like a normalised name: one pass
+    # over the text per name length, however many names are on file.
+    written = set()
+    for size in {len(n.split()) for n in wanted}:
+        written.update(" ".join(sorted(words[i:i + size]))
+                       for i in range(len(words) - size + 1))
+    return wanted & written

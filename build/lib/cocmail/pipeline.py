@@ -1,0 +1,287 @@
+"""The shell around the pure core: one stored inbound message -> one committed decision.
+
+raw (already durable) -> parse -> de-duplicate -> screen -> identify -> match ->
+decide (pure) -> compose -> ONE transaction: case, people, messages, audit, outbox,
+inbound marked done. Anything that raises is counted; the third failure quarantines
+the message and tells staff. Nothing here decides what a message means.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Any
+
+from .compose import Composed, Composer
+from .config import Config
+from .effects import OutMail
+from .env import Env
+from .history import StoreHistory
+from .identity import identify
+from .intake import Decision, HeldEntry, continue_case, open_case, unmatched_automatic
+from .matching import match_case
+from .message import MessageError, body_sha256, parse_message
+from .model import Address, ParsedMessage
+from .render import Renderer
+from .screening import bounced_message_ids, screen
+from .store import Store, iso, utcnow
+from .tokens import token_from_address, token_from_message_id
+
+log = logging.getLogger("cocmail.pipeline")
+
+
+def human_size(n: int) -> str:
+    """Sizes for staff: MB with one decimal, KB below a megabyte."""
+    if n >= 1024 * 1024:
+        mb = n / (1024 * 1024)
+        return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
+    return f"{max(n // 1024, 1)} KB" if n >= 1024 else f"{n} bytes"
+
+
+class _Index:
+    """matching.CaseIndex over the store."""
+
+    def __init__(self, store: Store):
+        self.store = store
+
+    def case_for_message_ids(self, mids: tuple[str, ...]) -> int | None:
+        return self.store.case_for_message_ids(mids)
+
+    def case_exists(self, number: int) -> bool:
+        return self.store.case_exists(number)
+
+    def is_on_case(self, number: int, email: str) -> bool:
+        case = self.store.load_case(number)
+        return case is not None and case.role_of(email) is not None
+
+
+class Pipeline:
+    def __init__(self, cfg: Config, store: Store, secret: bytes,
+                 clock: Callable[[], datetime] = utcnow, renderer: Renderer | None = None):
+        self.cfg = cfg
+        self.store = store
+        self.secret = secret
+        self.clock = clock
+        self.roster = store.roster(cfg.staff)
+        self.renderer = renderer or Renderer(cfg.templates.dir)
+        self.composer = Composer(secret=secret, renderer=self.renderer, inbox=cfg.inbox.address,
+                                 tag=cfg.inbox.subject_tag, event=cfg.event.name,
+                                 plus_addressing=cfg.inbox.plus_addressing)
+        self.history = StoreHistory(store)
+
+    def env(self) -> Env:
+        return Env.from_config(self.cfg, self.roster, self.clock(), self.history)
+
+    # ------------------------------------------------------------ processing
+    def process_pending(self, progress: Callable[[int], None] | None = None) -> int:
+        done = 0
+        while True:
+            ids = self.store.pending_inbound(limit=500)
+            if not ids:
+                return done
+            for inbound_id in ids:
+                self.process(inbound_id)
+                done += 1
+                if progress:
+                    progress(done)
+
+    def process(self, inbound_id: int) -> str:
+        row = self.store.inbound(inbound_id)
+        if row is None or row["state"] != "pending":
+            return row["state"] if row else "missing"
+        try:
+            return self._process(inbound_id, row)
+        except Exception as e:  # noqa: BLE001 - poison mail must never stop the daemon
+            reason = f"{type(e).__name__}: {e}"
+            log.warning("inbound %s failed: %s", inbound_id, reason,
+                        exc_info=log.isEnabledFor(logging.DEBUG))
+            if self.store.record_failure(inbound_id, reason[:500]):
+                self._notify_quarantine(inbound_id, reason)
+                return "quarantined"
+            return "pending"
+
+    def _process(self, inbound_id: int, row: dict[str, Any]) -> str:
+        raw: bytes = row["raw"] or b""
+        if len(raw) > self.cfg.inbox.max_message_bytes:
+            reason = (f"message is {human_size(len(raw))}, over the "
+                      f"{human_size(self.cfg.inbox.max_message_bytes)} cap")
+            with self.store.tx() as c:
+                self.store.quarantine_now(inbound_id, reason, c)
+            self._notify_quarantine(inbound_id, reason)
+            return "quarantined"
+        try:
+            msg = parse_message(raw)
+        except MessageError as e:
+            with self.store.tx() as c:
+                self.store.quarantine_now(inbound_id, str(e), c)
+            self._notify_quarantine(inbound_id, str(e))
+            return "quarantined"
+        earlier = self.store.seen_before(inbound_id, msg.message_id, body_sha256(raw),
+                                         msg.raw_sha256)
+        if earlier is not None:
+            with self.store.tx() as c:
+                self.store.mark_inbound(c, inbound_id, "duplicate", error=f"copy of #{earlier}",
+                                        drop_raw=True)
+            log.info("inbound %s is a copy of %s (%s): skipped", inbound_id, earlier,
+                     msg.message_id)
+            return "duplicate"
+
+        env = self.env()
+        screening = screen(msg, self.cfg.inbox.address)
+        identity = identify(msg, self.roster, self.secret, inbox_address=self.cfg.inbox.address,
+                            trusted_authserv_ids=self.cfg.security.trusted_authserv_ids,
+                            plus_addressing=self.cfg.inbox.plus_addressing)
+        thread_tokens = tuple(t for t in (token_from_message_id(self.secret, m)
+                                          for m in msg.thread_ids()) if t)
+        if screening.bounce:
+            thread_tokens += tuple(t for t in (token_from_message_id(self.secret, m)
+                                               for m in bounced_message_ids(raw)) if t)
+        address_tokens: tuple = ()
+        if self.cfg.inbox.plus_addressing:
+            address_tokens = tuple(t for t in (
+                token_from_address(self.secret, a, self.cfg.inbox.address)
+                for a in msg.recipient_addresses()) if t)
+        match = match_case(msg, thread_tokens=thread_tokens, address_tokens=address_tokens,
+                           index=_Index(self.store), tag=self.cfg.inbox.subject_tag,
+                           sender_is_staff=identity.staff is not None)
+        case = self.store.load_case(match.case) if match.case is not None else None
+
+        def decide(conn: Any | None) -> tuple[Decision, list[Composed]]:
+            if case is None and (screening.bounce or screening.loop):
+                decision = unmatched_automatic(msg, screening)
+            elif case is None:
+                number = self.store.next_case_number(conn)
+                acks = 0
+                if identity.address is not None:
+                    acks = self.store.acks_since(identity.address.email,
+                                                 env.now - timedelta(days=1))
+                decision = open_case(msg, number, env, identity, screening, acks)
+            else:
+                held = self._held_entry(identity, case.number)
+                decision = continue_case(msg, case, env, identity, screening, held)
+            return decision, [self.composer.compose(m, env.now) for m in decision.mails]
+
+        # Decided and composed before the write transaction, which then holds SQLite's
+        # write lock only for the inserts: the courier (another connection) marks each
+        # mail sent in between. What the decision read is checked again inside; should
+        # another process have opened a case or used the held commands meanwhile, it is
+        # decided again there.
+        decision, composed = decide(None)
+        with self.store.tx() as c:
+            if not self._still_valid(c, decision):
+                decision, composed = decide(c)
+            self._commit(c, inbound_id, msg, decision, identity.address, env, composed)
+        log.info("inbound %s %s: %s", inbound_id, msg.message_id, decision.log)
+        return decision.state
+
+    def _still_valid(self, c: Any, decision: Decision) -> bool:
+        if decision.created and decision.case is not None:
+            if self.store.next_case_number(c) != decision.case.number:
+                return False
+        if decision.confirmed:
+            row = c.execute("SELECT used FROM held WHERE nonce=?", (decision.confirmed,)
+                            ).fetchone()
+            if row is None or row[0] is not None:
+                return False
+        return True
+
+    def _held_entry(self, identity: Any, case_number: int) -> HeldEntry | None:
+        if identity.staff is None:
+            return None
+        for token in identity.tokens:
+            if token.staff_sid != identity.staff.sid or token.case != case_number:
+                continue
+            rows = self.store.query("SELECT * FROM held WHERE nonce=? AND case_number=? AND"
+                                    " used IS NULL", (token.nonce, case_number))
+            if rows:
+                return HeldEntry(rows[0]["nonce"], rows[0]["commands"], rows[0]["body"] or "")
+        return None
+
+    def _commit(self, c: Any, inbound_id: int, msg: ParsedMessage, decision: Decision,
+                sender: Address | None, env: Env, composed: list[Composed]) -> None:
+        case = decision.case
+        actor = sender.email if sender else "unknown sender"
+        number = case.number if case else None
+        if case is not None:
+            self.store.save_case(c, case)
+            self.store.add_message(c, case.number, "in", sender=actor,
+                                   recipients=[a.email for a in msg.to + msg.cc],
+                                   subject=msg.subject, date=msg.date or env.now,
+                                   message_id=msg.message_id, kind=decision.kind,
+                                   body=decision.note if decision.kind == "staff" and
+                                   decision.note is not None else msg.text,
+                                   inbound_id=inbound_id)
+        for entry in decision.audit:
+            self.store.audit(c, number, actor, entry.action, entry.detail, msg.message_id,
+                             at=env.now)
+        if decision.note and case is not None:
+            self.store.audit(c, number, actor, "note", decision.note[:2000],
+                             msg.message_id, at=env.now)
+        if decision.held is not None and case is not None:
+            h = decision.held
+            c.execute("INSERT INTO held(nonce, case_number, staff_email, commands, body,"
+                      " inbound_id, created) VALUES (?,?,?,?,?,?,?)",
+                      (h.nonce, case.number, h.staff_email, h.commands, h.body, inbound_id,
+                       iso(env.now)))
+        if decision.confirmed:
+            c.execute("UPDATE held SET used=? WHERE nonce=?", (iso(env.now), decision.confirmed))
+        for mail, done in zip(decision.mails, composed, strict=True):
+            self.enqueue(c, mail, env, done)
+        self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
+                                subject=msg.subject, sender=actor)
+
+    def enqueue(self, c: Any, mail: OutMail, env: Env, composed: Composed | None = None) -> int:
+        """Queue `mail` (composed now, unless it was already) inside transaction `c`."""
+        composed = composed or self.composer.compose(mail, env.now)
+        oid = self.store.enqueue(c, case_number=mail.case, kind=mail.kind, role=mail.role,
+                                 message_id=composed.message_id[1:-1], sender=composed.sender,
+                                 recipients=composed.recipients, subject=composed.subject,
+                                 raw=composed.raw, not_before=mail.not_before, now=env.now)
+        if mail.case is not None:
+            self.store.add_message(c, mail.case, "out", sender=composed.sender,
+                                   recipients=composed.recipients, subject=composed.subject,
+                                   date=env.now, message_id=composed.message_id[1:-1],
+                                   kind=mail.kind, body=composed.body, outbox_id=oid)
+        return oid
+
+    # ------------------------------------------------------------ staff notices
+    def staff_notice(self, kind: str, context: dict[str, Any], case: int | None) -> None:
+        """Queue one notice per staff member (not recused from `case`)."""
+        env = self.env()
+        recused: tuple[str, ...] = ()
+        if case is not None:
+            loaded = self.store.load_case(case)
+            recused = loaded.recused if loaded else ()
+        with self.store.tx() as c:
+            for address, role in env.staff_recipients(recused):
+                self.enqueue(c, OutMail(kind, address, role, case, context), env)
+
+    def _notify_quarantine(self, inbound_id: int, reason: str) -> None:
+        row = self.store.inbound(inbound_id) or {}
+        log.warning("inbound %s quarantined: %s", inbound_id, reason)
+        self.staff_notice("quarantined", {"item_id": inbound_id, "reason": reason,
+                                          "subject": row.get("subject") or "(unknown)",
+                                          "sender": row.get("sender") or "(unknown)"}, None)
+
+
+ROLE_NAMES = {"r": "the reporter", "v": "the victim", "a": "the accused", "d": "the DSF",
+              "w": "a witness", "x": "someone"}
+
+
+def role_name(role: str | None) -> str:
+    if role and role.startswith("s"):
+        return "a staff member"
+    return ROLE_NAMES.get(role or "", "someone")
+
+
+def delivery_failed_notice(pipeline: Pipeline, c: Any, row: dict[str, Any], error: str) -> None:
+    """Outbox.on_failed: tell staff (inside the failing transaction) that a mail bounced."""
+    env = pipeline.env()
+    case = pipeline.store.load_case(row["case_number"]) if row["case_number"] else None
+    recused = case.recused if case else ()
+    for address, role in env.staff_recipients(recused):
+        pipeline.enqueue(c, OutMail("delivery_failed", address, role, row["case_number"],
+                                    {"recipient_role": role_name(row["role"]),
+                                     "subject": row["subject"] or "",
+                                     "error": error}), env)

@@ -1,0 +1,129 @@
+"""The internal report ("the central spreadsheet"): one row per case, fixed columns.
+
+Columns and order are a contract (interface.md). The CSV is meant to be opened as-is in
+Google Sheets, LibreOffice and Excel and handed to a colleague, so:
+
+- every value is one physical line (line breaks in a staff command or a header become
+  spaces), and multi-person cells are joined with "; ";
+- values come from mail (a reporter's display name, a subject) and may start with `=`,
+  `+`, `-` or `@`; a spreadsheet would run them as formulas (CSV injection), so such
+  CSV values get a leading apostrophe, the spreadsheets' own "this is text" marker. The
+  XLSX writer stores every value as a string cell instead, and JSON keeps values as they are.
+
+The CSV is plain UTF-8 without a byte-order mark, so scripts and the csv module read the
+header as written. Google Sheets and LibreOffice detect UTF-8; Excel opens it correctly
+through Data > From Text/CSV (a double-click may assume the local code page for
+non-ASCII names): for Excel users, `--format xlsx` is the one to hand over.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from pathlib import Path
+
+from .case import Case
+from .env import Env
+
+COLUMNS = ("Case", "Status", "Opened", "Reporter name", "Reporter email", "Received by",
+           "Handled by", "When", "Where", "Details", "Action taken", "Outcome",
+           "Others aware", "Reported to DSF")
+JOIN = "; "
+# First characters that make Excel, LibreOffice or Google Sheets read a cell as a formula.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _one_line(value: str | None) -> str:
+    """Collapse all whitespace (line breaks included) so a row stays one line everywhere."""
+    return " ".join((value or "").split())
+
+
+def _staff_label(env: Env, email: str) -> str:
+    m = env.roster.by_email(email)
+    return f"{m.name} <{m.email}>" if m else email
+
+
+def _reporter(case: Case) -> tuple[str, str]:
+    if case.reporter_anonymous:
+        return "anonymous", ""
+    if case.reporter:
+        return case.reporter.name, case.reporter.email or ""
+    return "", ""
+
+
+def _received_by(case: Case, env: Env) -> str:
+    """A staff member who entered an in-person report, else the inbox it came to."""
+    if case.received_by:
+        return _staff_label(env, case.received_by)
+    return f"{env.inbox} (by email)"
+
+
+def _dsf_cell(case: Case, env: Env) -> str:
+    dsf = case.step("dsf_reported")
+    if dsf is None:
+        return "no"
+    if case.dsf_hold_until and env.now < case.dsf_hold_until:
+        return f"scheduled for {env.local(dsf)}"
+    return f"yes, {env.local(dsf)}"
+
+
+def case_row(case: Case, env: Env) -> dict[str, str]:
+    """One sheet row: every column present, every value a single-line string."""
+    rname, remail = _reporter(case)
+    row = {
+        "Case": str(case.number),
+        "Status": case.status,
+        "Opened": env.local(case.opened),
+        "Reporter name": rname,
+        "Reporter email": remail,
+        "Received by": _received_by(case, env),
+        "Handled by": JOIN.join(_staff_label(env, h) for h in case.handlers),
+        "When": case.when or "",
+        "Where": case.where or "",
+        "Details": case.summary or "",
+        "Action taken": case.action or "",
+        "Outcome": case.outcome or "",
+        "Others aware": case.others or "",
+        "Reported to DSF": _dsf_cell(case, env),
+    }
+    return {k: _one_line(v) for k, v in row.items()}
+
+
+def _csv_safe(value: str) -> str:
+    """Neutralise a value a spreadsheet would evaluate as a formula."""
+    return "'" + value if value.startswith(FORMULA_START) else value
+
+
+def to_csv(rows: list[dict[str, str]]) -> str:
+    """RFC 4180 CSV (CRLF, quoted where needed), header row first; UTF-8 when written."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: _csv_safe(_one_line(str(row[k]))) for k in COLUMNS})
+    return buf.getvalue()
+
+
+def to_json(rows: list[dict[str, str]]) -> str:
+    return json.dumps(rows, indent=2, ensure_ascii=False)
+
+
+def write_xlsx(rows: list[dict[str, str]], path: Path, title: str) -> None:
+    """One sheet, header row frozen; every value a text cell (never a formula)."""
+    from openpyxl import Workbook  # lazy: only this command needs it
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "Incidents"
+    ws.append(list(COLUMNS))
+    for r, row in enumerate(rows, start=2):
+        for c, column in enumerate(COLUMNS, start=1):
+            cell = ws.cell(row=r, column=c, value=row[column])
+            cell.data_type = "s"  # openpyxl would store "=..." as a formula otherwise
+    ws.freeze_panes = "A2"
+    for c, column in enumerate(COLUMNS, start=1):
+        width = max([len(column)] + [len(row[column]) for row in rows])
+        ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = min(width + 2, 60)
+    wb.properties.title = title
+    wb.save(path)

@@ -1,0 +1,147 @@
+"""Expunging what the retention policy says is due (process.md, Retention).
+
+Closed cases that ended with a warning or less go `warning_days` after they closed
+("not a violation" after `not_a_violation_days`); removals, suspensions and bans are
+kept (indefinitely, or `sanction_extra_days` when set). Open cases are never expunged.
+
+The clock restarts when another case names the same accused person (same address or
+normalised name): it then runs from that case's closing, and not at all while that
+case is open. So a person's history goes as a whole, never the older half first.
+
+Expunging removes names, addresses, bodies and raw mail: people, messages, held
+commands and their text, the audit details, the case's facts, the stored inbound and
+outgoing mail (and its copies in the spool directory, which in spool mode is the only
+"sent" folder and lives in cocmail's own storage). The case number, its dates, its
+outcome and the anonymous `stats` row stay, so `cocmail stats` does not change. Then
+the database is rewritten and its WAL emptied, so the text is gone from disk too.
+"""
+
+from __future__ import annotations
+
+import logging
+import sqlite3
+from datetime import datetime, timedelta
+from pathlib import Path
+
+from .app import App
+from .case import Case
+from .people import normalise_name
+from .store import iso
+
+log = logging.getLogger("cocmail.retention")
+
+KEPT_OUTCOMES = ("removed-from-event", "suspension", "ban")
+
+
+def retention_days(app: App, case: Case) -> int | None:
+    """Days a closed case is kept after its clock starts; None: kept indefinitely."""
+    r = app.cfg.retention
+    if case.outcome == "not-a-violation":
+        return r.not_a_violation_days
+    if case.outcome in KEPT_OUTCOMES:
+        return r.sanction_extra_days
+    return r.warning_days
+
+
+def _related_cases(app: App, case: Case) -> list[dict[str, str | None]]:
+    """Other live cases naming one of this case's accused people (address or name)."""
+    out: list[dict[str, str | None]] = []
+    for p in case.accused:
+        out += app.store.query(
+            "SELECT DISTINCT c.number, c.status, c.closed FROM people p"
+            " JOIN cases c ON c.number=p.case_number"
+            " WHERE p.role='accused' AND c.number<>? AND c.purged IS NULL AND"
+            " ((p.email IS NOT NULL AND lower(p.email)=?) OR (p.norm_name IS NOT NULL AND"
+            " p.norm_name=?))",
+            (case.number, (p.email or "").lower(), normalise_name(p.name)))
+    return out
+
+
+def clock_start(app: App, case: Case) -> datetime | None:
+    """When the retention period starts; None while the case (or a related one) is open."""
+    start = case.step("closed")
+    if case.status != "closed" or start is None:
+        return None
+    for other in _related_cases(app, case):
+        if other["status"] != "closed" or not other["closed"]:
+            return None  # the person is named in an open case: keep their history
+        start = max(start, datetime.fromisoformat(other["closed"]))
+    return start
+
+
+def due_cases(app: App, now: datetime) -> list[int]:
+    """Numbers of the cases whose retention period has run out at `now`."""
+    due = []
+    for n in app.store.case_numbers(include_closed=True):
+        case = app.store.load_case(n)
+        if case is None:
+            continue
+        days = retention_days(app, case)
+        start = clock_start(app, case)
+        if days is not None and start is not None and now - start >= timedelta(days=days):
+            due.append(n)
+    return due
+
+
+def _spool_files(spool: Path, outbox_ids: list[int]) -> list[Path]:
+    if not spool.is_dir():
+        return []
+    return [p for oid in outbox_ids for p in spool.glob(f"{oid:06d}-*.eml")]
+
+
+def _expunge_rows(c: sqlite3.Connection, number: int, now: datetime) -> None:
+    mids = [r[0] for r in c.execute(
+        "SELECT message_id FROM inbound WHERE case_number=? AND message_id IS NOT NULL",
+        (number,))]
+    c.execute("DELETE FROM people WHERE case_number=?", (number,))
+    c.execute("DELETE FROM messages WHERE case_number=?", (number,))
+    c.execute("DELETE FROM held WHERE case_number=?", (number,))
+    c.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
+              " WHERE case_number=?", (number,))
+    c.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
+              " error=NULL WHERE case_number=?", (number,))
+    # Duplicate copies are stored without a case, keyed by the same Message-ID.
+    c.executemany("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
+                  " error=NULL WHERE case_number IS NULL AND message_id=?",
+                  [(m,) for m in mids])
+    # Mail still waiting would go out with nothing in it: it is cancelled, not sent.
+    c.execute("UPDATE outbox SET raw=NULL, recipients='[]', subject=NULL, sender='',"
+              " last_error=NULL, state=CASE WHEN state='pending' THEN 'cancelled' ELSE state"
+              " END WHERE case_number=?", (number,))
+    c.execute("UPDATE cases SET subject=NULL, when_text=NULL, where_text=NULL, summary=NULL,"
+              " action=NULL, others=NULL, received_by=NULL, handlers='[]', recused='[]',"
+              " report_text=NULL, root_message_id=NULL, purged=? WHERE number=?",
+              (iso(now), number))
+
+
+def expunge(app: App, number: int, now: datetime) -> None:
+    """Remove every name, address and text of case `number`; keep its anonymous shape."""
+    outbox_ids = [r["id"] for r in app.store.query(
+        "SELECT id FROM outbox WHERE case_number=?", (number,))]
+    with app.store.tx() as c:
+        _expunge_rows(c, number, now)
+    for path in _spool_files(app.cfg.storage.spool_dir, outbox_ids):
+        path.unlink(missing_ok=True)
+    log.info("case #%d expunged", number)
+
+
+def purge_due(app: App, now: datetime, *, dry_run: bool = False, daily: bool = False) -> list[int]:
+    """Expunge the due cases (or, with `dry_run`, only list them); returns their numbers.
+
+    `daily` (the daemon) does nothing when the last purge was less than a day ago.
+    """
+    if daily:
+        last = app.store.scalar("SELECT value FROM meta WHERE key='last_purge'")
+        if last and now - datetime.fromisoformat(last) < timedelta(days=1):
+            return []
+    numbers = due_cases(app, now)
+    if dry_run:
+        return numbers
+    app.store.refresh_stats()  # the anonymous counts first, while the cases are whole
+    for n in numbers:
+        expunge(app, n, now)
+    with app.store.tx() as c:
+        c.execute("INSERT OR REPLACE INTO meta VALUES ('last_purge', ?)", (iso(now),))
+    if numbers:
+        app.store.compact()
+    return numbers

@@ -1,0 +1,89 @@
+"""Signed case tokens: the thread key in every Message-ID and plus-address cocmail issues.
+
+A token is `<case>.<role>.<nonce>.<mac>`, e.g. `12.s3.k2v9q.7f3a1c9d2e`: case 12, issued to
+staff member 3 (or a role: r reporter, v victim, a accused, d DSF, w witness, x other),
+a random nonce, and a truncated HMAC-SHA256 over the rest with the installation secret.
+Only a valid MAC makes a token count, so a forged or edited token is just text.
+A staff token proves the mail answers something sent *to that member*; role tokens
+only ever match a case, never authenticate.
+"""
+
+from __future__ import annotations
+
+import hmac
+import re
+import secrets
+from dataclasses import dataclass
+from hashlib import sha256
+
+MAC_LEN = 10
+_BODY = r"(\d{1,9})\.(s\d{1,6}|[rvadwx])\.([a-z0-9]{4,12})\.([0-9a-f]{" + str(MAC_LEN) + "})"
+_TOKEN = re.compile(_BODY)
+_MSGID = re.compile(r"cocmail\.(" + _BODY.replace("(", "(?:").replace("(?:?:", "(?:") + ")@",
+                    re.IGNORECASE)
+
+
+@dataclass(frozen=True)
+class Token:
+    case: int
+    role: str  # "s<N>" or one letter
+    nonce: str
+
+    @property
+    def staff_sid(self) -> int | None:
+        return int(self.role[1:]) if self.role.startswith("s") else None
+
+    def text(self, secret: bytes) -> str:
+        body = f"{self.case}.{self.role}.{self.nonce}"
+        return f"{body}.{_mac(secret, body)}"
+
+
+def _mac(secret: bytes, body: str) -> str:
+    return hmac.new(secret, body.encode(), sha256).hexdigest()[:MAC_LEN]
+
+
+_NONCE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+
+
+def new_nonce() -> str:
+    """8 random letters and digits (41 bits), from one read of the OS's random source
+    (secrets.choice reads it once per character). Bytes from 252 up are dropped so every
+    character is equally likely (252 = 7 x 36)."""
+    chars: list[str] = []
+    while len(chars) < 8:
+        chars.extend(_NONCE_ALPHABET[b % 36] for b in secrets.token_bytes(12) if b < 252)
+    return "".join(chars[:8])
+
+
+def parse_token(secret: bytes, text: str) -> Token | None:
+    """A Token when `text` is exactly a token with a valid MAC, else None."""
+    m = _TOKEN.fullmatch(text.strip().lower())
+    if not m:
+        return None
+    case, role, nonce, mac = m.groups()
+    if not hmac.compare_digest(mac, _mac(secret, f"{case}.{role}.{nonce}")):
+        return None
+    return Token(int(case), role, nonce)
+
+
+def message_id(secret: bytes, token: Token, domain: str) -> str:
+    return f"<cocmail.{token.text(secret)}@{domain}>"
+
+
+def token_from_message_id(secret: bytes, mid: str) -> Token | None:
+    m = _MSGID.search(mid)
+    return parse_token(secret, m.group(1)) if m else None
+
+
+def token_from_address(secret: bytes, address: str, inbox_address: str) -> Token | None:
+    """The token in `conduct+<token>@domain`, if `address` is a plus form of the inbox."""
+    local, _, domain = address.lower().rpartition("@")
+    ilocal, _, idomain = inbox_address.lower().rpartition("@")
+    if domain != idomain or not local.startswith(ilocal + "+"):
+        return None
+    return parse_token(secret, local[len(ilocal) + 1:])
+
+
+def plus_address(secret: bytes, token: Token, inbox_address: str) -> str:
+    local, _, domain = inbox_address.rpartition("@")
+    return f"{local}+{token.text(secret)}@{domain}"

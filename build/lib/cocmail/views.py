@@ -1,0 +1,249 @@
+"""Read-only views over the store for the CLI: case lists, details, the sheet, people, stats.
+
+Stable JSON keys are a contract (interface.md); text output is for a person at a terminal.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from .app import App
+from .case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
+from .people import normalise_name
+from .report import case_row
+from .store import iso
+
+
+def _cases(app: App, include_closed: bool) -> list[Case]:
+    out = []
+    for n in app.store.case_numbers(include_closed=include_closed):
+        case = app.store.load_case(n)
+        if case is not None:
+            out.append(case)
+    return out
+
+
+def case_summaries(app: App, include_closed: bool = False) -> list[dict[str, Any]]:
+    return [{"number": c.number, "status": c.status, "opened": iso(c.opened),
+             "summary": c.summary, "urgent": c.urgent,
+             "missing_steps": c.missing_steps() if c.status == "open" else []}
+            for c in _cases(app, include_closed)]
+
+
+def case_detail(app: App, number: int) -> dict[str, Any] | None:
+    case = app.store.load_case(number)
+    if case is None:
+        return None
+    victim = case.effective_victim()
+    messages = app.store.query(
+        "SELECT direction, sender, recipients, subject, date, message_id, kind FROM messages"
+        " WHERE case_number=? ORDER BY id", (number,))
+    audit = app.store.query("SELECT at, actor, action, detail FROM audit WHERE case_number=?"
+                            " ORDER BY id", (number,))
+    expunged = app.store.scalar("SELECT purged FROM cases WHERE number=?", (number,))
+    return {
+        "number": case.number, "status": case.status, "opened": iso(case.opened),
+        "urgent": case.urgent, "expunged": expunged,
+        "reporter": None if case.reporter_anonymous or case.reporter is None
+        else case.reporter.as_json(),
+        "reporter_anonymous": case.reporter_anonymous,
+        "victim": victim.as_json() if victim else None,
+        "accused": [p.as_json() for p in case.accused],
+        "witnesses": [p.as_json() for p in case.witnesses],
+        "when": case.when, "where": case.where, "summary": case.summary,
+        "action": case.action, "outcome": case.outcome, "others": case.others,
+        "received_by": case.received_by,
+        "handlers": list(case.handlers), "recused": list(case.recused),
+        "steps": {s: iso(case.step(s)) for s in STEPS},
+        "missing_steps": case.missing_steps(),
+        "dsf_hold_until": iso(case.dsf_hold_until),
+        "messages": [{"direction": m["direction"], "from": m["sender"],
+                      "to": json.loads(m["recipients"] or "[]"), "subject": m["subject"],
+                      "date": m["date"], "message_id": m["message_id"], "kind": m["kind"]}
+                     for m in messages],
+        "audit": audit,
+    }
+
+
+def format_case_detail(d: dict[str, Any]) -> str:
+    def person(p: dict[str, Any] | None) -> str:
+        if p is None:
+            return "-"
+        return f"{p['name'] or ''} <{p['email'] or '-'}>".strip()
+
+    lines = [f"Case #{d['number']} ({d['status']}{', URGENT' if d['urgent'] else ''}), "
+             f"opened {d['opened']}"
+             + (f"; expunged {d['expunged']} (retention policy)" if d.get("expunged") else ""),
+             f"  reporter:  {'anonymous' if d['reporter_anonymous'] else person(d['reporter'])}",
+             f"  victim:    {person(d['victim'])}",
+             f"  accused:   {'; '.join(person(p) for p in d['accused']) or '-'}",
+             f"  witnesses: {'; '.join(person(p) for p in d['witnesses']) or '-'}",
+             f"  when:      {d['when'] or '-'}",
+             f"  where:     {d['where'] or '-'}",
+             f"  summary:   {d['summary'] or '-'}",
+             f"  action:    {d['action'] or '-'}",
+             f"  outcome:   {d['outcome'] or '-'}",
+             f"  others:    {d['others'] or '-'}",
+             f"  handlers:  {', '.join(d['handlers']) or '-'}",
+             f"  recused:   {', '.join(d['recused']) or '-'}",
+             "", "Steps:"]
+    for s in STEPS:
+        lines.append(f"  {s:<18} {d['steps'][s] or '-'}")
+    if d["missing_steps"] and d["status"] == "open":
+        lines += ["", "Still to do:"] + [f"  - {STEP_LABELS[m]}" for m in d["missing_steps"]]
+    lines += ["", "Messages:"]
+    for m in d["messages"]:
+        arrow = "<-" if m["direction"] == "in" else "->"
+        who = m["from"] if m["direction"] == "in" else ", ".join(m["to"])
+        lines.append(f"  {(m['date'] or '')[:16]} {arrow} {m['kind']:<17} {who}  {m['subject']}")
+    lines += ["", "Audit trail:"]
+    for a in d["audit"]:
+        detail = f": {a['detail']}" if a["detail"] else ""
+        detail = detail.replace("\n", "\n" + " " * 6)
+        lines.append(f"  {a['at'][:16]} {a['actor']}  {a['action']}{detail}")
+    return "\n".join(lines)
+
+
+def report_rows(app: App) -> list[dict[str, str]]:
+    env = app.pipeline.env()
+    return [case_row(c, env) for c in _cases(app, include_closed=True)]
+
+
+class _Groups:
+    """Union-find over people rows: rows sharing an address or a normalised name merge."""
+
+    def __init__(self) -> None:
+        self.parent: dict[str, str] = {}
+
+    def find(self, key: str) -> str:
+        self.parent.setdefault(key, key)
+        while self.parent[key] != key:
+            self.parent[key] = self.parent[self.parent[key]]
+            key = self.parent[key]
+        return key
+
+    def union(self, keys: list[str]) -> str:
+        roots = [self.find(k) for k in keys]
+        for r in roots[1:]:
+            self.parent[r] = roots[0]
+        return roots[0]
+
+
+def _identity_keys(row: dict[str, Any]) -> list[str]:
+    keys = []
+    if row["email"]:
+        keys.append("email:" + row["email"].lower())
+    if row["norm_name"]:
+        keys.append("name:" + row["norm_name"])
+    return keys or [f"row:{row['id']}"]
+
+
+def _case_label(role: str, status: str, outcome: str | None) -> str:
+    """What `cocmail people` shows per case: the outcome for the accused, else the role."""
+    if role != "accused":
+        return role
+    if outcome:
+        return outcome
+    return "open" if status == "open" else "closed without outcome"
+
+
+def people_rows(app: App) -> list[dict[str, Any]]:
+    """Everyone named in a live case, one entry per person, most cases first.
+
+    The same person is recognised as the repeat-offender check does it (same address,
+    case-insensitively, or same normalised name), transitively: "Doe, Dan" without an
+    address and "dan doe <dan@x>" are one entry.
+    """
+    rows = app.store.query(
+        "SELECT p.id, p.role, p.name, p.email, p.norm_name, c.number, c.status, c.outcome"
+        " FROM people p JOIN cases c ON c.number=p.case_number"
+        " WHERE c.purged IS NULL ORDER BY c.number, p.id")
+    groups = _Groups()
+    for r in rows:
+        groups.union(_identity_keys(r))
+    people: dict[str, dict[str, Any]] = {}
+    for r in rows:
+        entry = people.setdefault(groups.find(_identity_keys(r)[0]), {
+            "name": None, "email": None, "names": [], "emails": [], "roles": [], "cases": 0,
+            "outcomes": [], "case_roles": []})
+        for key, value in (("names", r["name"]), ("emails", (r["email"] or "").lower())):
+            if value and value not in entry[key]:
+                entry[key].append(value)
+        if r["role"] not in entry["roles"]:
+            entry["roles"].append(r["role"])
+        entry["case_roles"].append({"case": r["number"], "role": r["role"],
+                                    "status": r["status"],
+                                    "outcome": r["outcome"] if r["role"] == "accused"
+                                    else None})
+        label = _case_label(r["role"], r["status"], r["outcome"])
+        if (r["number"], label) not in entry["outcomes"]:
+            entry["outcomes"].append((r["number"], label))
+    for entry in people.values():
+        entry["name"] = entry["names"][0] if entry["names"] else None
+        entry["email"] = entry["emails"][0] if entry["emails"] else None
+        entry["cases"] = len({c["case"] for c in entry["case_roles"]})
+    return sorted(people.values(), key=lambda e: (-e["cases"], (e["name"] or "").lower(),
+                                                  e["email"] or ""))
+
+
+def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
+    """Registered attendees named as accused in a case whose outcome was a warning or worse."""
+    from .cli import UserError
+
+    with path.open(newline="", encoding="utf-8-sig") as f:
+        reader = csv.DictReader(f)
+        fields = [h.strip().lower() for h in reader.fieldnames or []]
+        if "name" not in fields or "email" not in fields:
+            raise UserError(f"{path}: needs a header row with the columns name and email "
+                            f"(found: {', '.join(fields) or 'nothing'})")
+        attendees = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
+                     for row in reader]
+    marks = ",".join("?" for _ in SANCTION_OUTCOMES)
+    sanctioned = app.store.query(
+        "SELECT p.email, p.norm_name, c.number, c.outcome FROM people p JOIN cases c"
+        f" ON c.number=p.case_number WHERE p.role='accused' AND c.outcome IN ({marks})"
+        " AND c.purged IS NULL", SANCTION_OUTCOMES)
+    hits = []
+    for a in attendees:
+        email, norm = a.get("email", "").lower(), normalise_name(a.get("name"))
+        cases = [(s["number"], s["outcome"]) for s in sanctioned
+                 if (email and (s["email"] or "").lower() == email)
+                 or (norm and s["norm_name"] == norm)]
+        if cases:
+            hits.append({"name": a.get("name", ""), "email": a.get("email", ""),
+                         "cases": sorted(set(cases))})
+    return hits
+
+
+STAT_KEYS = ("reports", "people named", "warnings", "suspensions", "bans", "not a violation",
+             "out of scope", "no action", "no contact", "talk ended", "removed from event",
+             "other outcome", "no outcome yet")
+# Outcome category -> the count it adds to; every report adds to exactly one of these.
+_OUTCOME_KEYS = {"warning": "warnings", "suspension": "suspensions", "ban": "bans",
+                 "not-a-violation": "not a violation", "out-of-scope": "out of scope",
+                 "no-action": "no action", "no-contact": "no contact",
+                 "talk-ended": "talk ended", "removed-from-event": "removed from event",
+                 "other": "other outcome"}
+
+
+def stats(app: App) -> dict[str, Any]:
+    """Counts per year of opening (in the event's time zone), for a transparency report.
+
+    Read from the `stats` table, which holds no names and which purges never touch, so
+    expunging a case changes none of these numbers.
+    """
+    app.store.refresh_stats()
+    tz = app.cfg.event.tz
+    rows = app.store.query("SELECT opened, outcome, people_named FROM stats ORDER BY opened")
+    periods: dict[str, dict[str, int]] = {}
+    for r in rows:
+        year = str(datetime.fromisoformat(r["opened"]).astimezone(tz).year)
+        p = periods.setdefault(year, dict.fromkeys(STAT_KEYS, 0))
+        p["reports"] += 1
+        p["people named"] += r["people_named"] or 0
+        p[_OUTCOME_KEYS.get(r["outcome"] or "", "no outcome yet")] += 1
+    return {"periods": periods, "keys": list(STAT_KEYS)}

@@ -1,0 +1,547 @@
+"""Staff commands -> a new case state and the mails they cause (process.md's steps and gates).
+
+Pure. A block is run line by line on a working copy of the case; the first line that
+fails refuses the whole block and the original case is kept, so a typo can never
+half-apply. Every line gets a result for the transcript.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .case import NO_HARASSER_OUTCOMES, OUTCOME_LABELS, STEP_LABELS, Case, Person
+from .commands import (
+    KNOWN_COMMANDS,
+    PREVIEW_TARGETS,
+    Command,
+    CommandValueError,
+    normalise_outcome,
+    parse_person,
+)
+from .effects import AuditEntry, OutMail
+from .env import Env
+from .model import Address, StaffMember
+
+
+class Refused(Exception):
+    """A command's gate or value is wrong; the message is the transcript's reason."""
+
+
+@dataclass(frozen=True)
+class LineResult:
+    line: int
+    raw: str
+    ok: bool
+    result: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"line": self.line, "raw": self.raw, "ok": self.ok, "result": self.result}
+
+
+@dataclass(frozen=True)
+class Applied:
+    case: Case
+    lines: tuple[LineResult, ...]
+    mails: tuple[OutMail, ...]
+    audit: tuple[AuditEntry, ...]
+    rejected: bool
+    reason: str | None
+    mailed: tuple[str, ...]
+    earlier: tuple[dict[str, Any], ...]
+
+
+@dataclass
+class _Work:
+    """Mutable scratch state while one block runs."""
+
+    case: Case
+    actor: StaffMember
+    env: Env
+    body: str
+    mails: list[OutMail]
+    audit: list[AuditEntry]
+    mailed: list[str]
+    earlier: list[dict[str, Any]]
+    urgent: bool = False
+
+
+def command_reference() -> list[tuple[str, str]]:
+    return [(syntax, text) for syntax, text in KNOWN_COMMANDS.values()]
+
+
+# ------------------------------------------------------------------ mail builders
+def mail_accused_complaint(case: Case, person: Person) -> OutMail:
+    assert person.email
+    return OutMail("accused_complaint", Address(person.name, person.email), "a", case.number,
+                   {"accused_name": person.name})
+
+
+def mail_harasser_response(case: Case, person: Person, env: Env) -> OutMail:
+    assert person.email
+    return OutMail("harasser_response", Address(person.name, person.email), "a", case.number,
+                   {"accused_name": person.name, "action": case.action or "",
+                    "appeal_contact": env.appeal})
+
+
+def mail_victim_decision(case: Case, victim: Person) -> OutMail:
+    assert victim.email
+    return OutMail("victim_decision", Address(victim.name, victim.email), "v", case.number,
+                   {"victim_name": victim.name, "action": case.action or "",
+                    "outcome": OUTCOME_LABELS.get(case.outcome or "")})
+
+
+def dsf_narrative(case: Case, body: str) -> str:
+    return body.strip() or (case.summary or "").strip()
+
+
+def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool) -> OutMail:
+    return OutMail("dsf_report", Address("DSF Code of Conduct committee", env.dsf), "d",
+                   case.number,
+                   {"when": case.when or "", "where": case.where or "",
+                    "what_happened": narrative, "action": case.action,
+                    "outcome": OUTCOME_LABELS.get(case.outcome or "")},
+                   not_before=env.dsf_release_time() if hold else None)
+
+
+def mail_reporter_reply(case: Case, text: str) -> OutMail:
+    assert case.reporter and case.reporter.email
+    return OutMail("reporter_reply", Address(case.reporter.name, case.reporter.email), "r",
+                   case.number, {"reporter_name": case.reporter.name, "text": text})
+
+
+def status_row(case: Case, env: Env) -> list[tuple[str, str]]:
+    from .report import case_row  # the sheet's own column logic
+
+    return list(case_row(case, env).items())
+
+
+# ------------------------------------------------------------------ gates
+def _accused_with_address(case: Case) -> list[Person]:
+    return [p for p in case.accused if p.email]
+
+
+def _need_decision(case: Case) -> None:
+    if not case.action:
+        raise Refused("no decision recorded yet: add #action <what was decided> first "
+                      "(it may be an earlier line of the same mail)")
+
+
+def _need_accused(case: Case) -> None:
+    if not case.accused:
+        raise Refused("no accused person on the case: add #accused Name <address> first")
+
+
+def _harasser_gate(case: Case, by_mail: bool) -> list[Person]:
+    _need_decision(case)
+    if case.outcome in NO_HARASSER_OUTCOMES:
+        raise Refused(f"the outcome is {case.outcome}: there is no harasser to tell")
+    _need_accused(case)
+    people = _accused_with_address(case)
+    if by_mail and not people:
+        raise Refused("no accused person has an email address; tell them in person and "
+                      "use #notified-harasser")
+    return people
+
+
+def _victim_gate(case: Case, by_mail: bool) -> Person | None:
+    _need_decision(case)
+    victim = case.effective_victim()
+    if by_mail and (victim is None or not victim.email):
+        raise Refused("the victim has no email address (set #victim Name <address>, or tell "
+                      "them in person and use #notified-victim)")
+    return victim
+
+
+def _dsf_gate(case: Case, body: str) -> str:
+    missing = [n for n, v in (("#when", case.when), ("#where", case.where)) if not v]
+    narrative = dsf_narrative(case, body)
+    if not narrative:
+        missing.append("what happened (write it below the commands, or #summary)")
+    if missing:
+        raise Refused("the DSF report needs " + ", ".join(missing))
+    return narrative
+
+
+def _reporter_mail_gate(case: Case) -> None:
+    if case.reporter is None or not case.reporter.email:
+        raise Refused("the reporter has no email address (anonymous or taken in person)")
+
+
+# ------------------------------------------------------------------ handlers
+def _person(value: str, role: str) -> Person:
+    try:
+        name, email = parse_person(value)
+    except CommandValueError as e:
+        raise Refused(str(e)) from None
+    return Person(role, name, email.lower() if email else None)
+
+
+def _need_value(cmd: Command) -> str:
+    if not cmd.value.strip():
+        raise Refused(f"#{cmd.name} needs a value: {KNOWN_COMMANDS[cmd.name][0]}")
+    return cmd.value.strip()
+
+
+def _staff(w: _Work, value: str) -> StaffMember:
+    try:
+        _, email = parse_person(value)
+    except CommandValueError as e:
+        raise Refused(str(e)) from None
+    member = w.env.roster.by_email(email or "")
+    if member is None:
+        raise Refused(f"{value.strip()} is not on the staff list")
+    return member
+
+
+def _set(w: _Work, **changes: Any) -> None:
+    w.case = replace(w.case, **changes)
+
+
+def _mail(w: _Work, mail: OutMail, label: str) -> None:
+    w.mails.append(mail)
+    w.mailed.append(label)
+
+
+def _same(a: Person, b: Person) -> bool:
+    if a.email and b.email:
+        return a.email.lower() == b.email.lower()
+    from .people import normalise_name
+
+    return bool(a.name) and normalise_name(a.name) == normalise_name(b.name)
+
+
+def do_reporter(w: _Work, cmd: Command) -> str:
+    value = _need_value(cmd)
+    if value.lower() == "anonymous":
+        _set(w, reporter=None, reporter_anonymous=True)
+        return "reporter set to anonymous"
+    p = _person(value, "reporter")
+    _set(w, reporter=p, reporter_anonymous=False)
+    return f"reporter set to {p.display()}"
+
+
+def do_victim(w: _Work, cmd: Command) -> str:
+    value = _need_value(cmd)
+    if value.lower() == "reporter":
+        _set(w, victim=None, victim_is_reporter=True)
+        return "the victim is the reporter"
+    p = _person(value, "victim")
+    _set(w, victim=p, victim_is_reporter=False)
+    return f"victim set to {p.display()}"
+
+
+def do_accused(w: _Work, cmd: Command) -> str:
+    p = _person(_need_value(cmd), "accused")
+    if any(_same(p, q) for q in w.case.accused):
+        return f"{p.display()} is already named as accused"
+    _set(w, accused=w.case.accused + (p,))
+    earlier = w.env.history.earlier(p, w.case.number)
+    w.earlier.extend(earlier)
+    text = f"accused added: {p.display()}"
+    if earlier:
+        cases = ", ".join(f"#{e['case']} ({e['outcome'] or 'no outcome yet'})" for e in earlier)
+        text += f". WARNING: named in earlier cases {cases}"
+    return text
+
+
+def do_witness(w: _Work, cmd: Command) -> str:
+    p = _person(_need_value(cmd), "witness")
+    if any(_same(p, q) for q in w.case.witnesses):
+        return f"{p.display()} is already a witness"
+    _set(w, witnesses=w.case.witnesses + (p,))
+    return f"witness added: {p.display()}"
+
+
+def _field(name: str, attr: str) -> Callable[[_Work, Command], str]:
+    def handler(w: _Work, cmd: Command) -> str:
+        value = _need_value(cmd)
+        _set(w, **{attr: value})
+        return f"{name} set"
+
+    return handler
+
+
+def do_handler(w: _Work, cmd: Command) -> str:
+    m = _staff(w, _need_value(cmd))
+    if m.email in w.case.recused:
+        raise Refused(f"{m.name} is recused from this case")
+    if m.email not in w.case.handlers:
+        _set(w, handlers=w.case.handlers + (m.email,))
+    return f"handler added: {m.name}"
+
+
+def do_recuse(w: _Work, cmd: Command) -> str:
+    m = _staff(w, _need_value(cmd))
+    if m.email not in w.case.recused:
+        _set(w, recused=w.case.recused + (m.email,),
+             handlers=tuple(h for h in w.case.handlers if h != m.email))
+    return f"{m.name} is excluded from this case and gets no more mail about it"
+
+
+def do_urgent(w: _Work, cmd: Command) -> str:
+    _set(w, urgent=True)
+    w.urgent = True  # the alert is addressed once the whole block ran (after any #recuse)
+    w.mailed.append("all staff (urgent)")
+    return "marked urgent; all staff notified"
+
+
+def _urgent_mails(w: _Work) -> list[OutMail]:
+    return [OutMail("staff_new_case", address, role, w.case.number,
+                    staff_case_context(w.case, address.name, urgent=True,
+                                       earlier=list(w.earlier), env=w.env),
+                    subject="URGENT: safety risk on this case")
+            for address, role in w.env.staff_recipients(w.case.recused)]
+
+
+def do_note(w: _Work, cmd: Command) -> str:
+    w.audit.append(AuditEntry("note", _need_value(cmd)))
+    return "note recorded"
+
+
+def do_notify_accused(w: _Work, cmd: Command) -> str:
+    _need_accused(w.case)
+    people = _accused_with_address(w.case)
+    if not people:
+        raise Refused("no accused person has an email address; talk to them and use "
+                      "#notified-accused")
+    for p in people:
+        _mail(w, mail_accused_complaint(w.case, p), f"the accused ({p.display()})")
+    w.case = w.case.with_step("accused_informed", w.env.now)
+    skipped = len(w.case.accused) - len(people)
+    return "complaint notice sent" + (f"; {skipped} accused without address not mailed"
+                                      if skipped else "")
+
+
+def do_notified_accused(w: _Work, cmd: Command) -> str:
+    _need_accused(w.case)
+    w.case = w.case.with_step("accused_informed", w.env.now)
+    if cmd.value.strip():
+        w.audit.append(AuditEntry("their side", cmd.value.strip()))
+        return "recorded: accused informed in person; their side noted"
+    return "recorded: accused informed in person"
+
+
+def do_action(w: _Work, cmd: Command) -> str:
+    _set(w, action=_need_value(cmd))
+    w.case = w.case.with_step("decision", w.env.now)
+    return "decision recorded"
+
+
+def do_outcome(w: _Work, cmd: Command) -> str:
+    try:
+        outcome = normalise_outcome(_need_value(cmd))
+    except CommandValueError as e:
+        raise Refused(str(e)) from None
+    _set(w, outcome=outcome)
+    return f"outcome set to {outcome}"
+
+
+def do_notify_harasser(w: _Work, cmd: Command) -> str:
+    for p in _harasser_gate(w.case, by_mail=True):
+        _mail(w, mail_harasser_response(w.case, p, w.env), f"the harasser ({p.display()})")
+    w.case = w.case.with_step("harasser_informed", w.env.now)
+    return "response sent to the harasser"
+
+
+def do_notified_harasser(w: _Work, cmd: Command) -> str:
+    _harasser_gate(w.case, by_mail=False)
+    w.case = w.case.with_step("harasser_informed", w.env.now)
+    return "recorded: harasser told in person"
+
+
+def do_notify_victim(w: _Work, cmd: Command) -> str:
+    victim = _victim_gate(w.case, by_mail=True)
+    assert victim is not None
+    _mail(w, mail_victim_decision(w.case, victim), f"the victim ({victim.display()})")
+    w.case = w.case.with_step("victim_informed", w.env.now)
+    return "decision sent to the victim"
+
+
+def do_notified_victim(w: _Work, cmd: Command) -> str:
+    _victim_gate(w.case, by_mail=False)
+    w.case = w.case.with_step("victim_informed", w.env.now)
+    return "recorded: victim told in person"
+
+
+def do_report_dsf(w: _Work, cmd: Command) -> str:
+    value = cmd.value.strip().lower()
+    if value not in ("", "now"):
+        raise Refused("#report-dsf takes no value, or 'now' to send before the event ends")
+    if w.case.step("dsf_reported"):
+        raise Refused("this case was already reported to the DSF "
+                      f"({w.env.local(w.case.step('dsf_reported'))}); one report per incident")
+    narrative = _dsf_gate(w.case, w.body)
+    release = w.env.dsf_release_time()
+    hold = value != "now" and release is not None and w.env.now < release
+    _mail(w, mail_dsf_report(w.case, w.env, narrative, hold), "the DSF Code of Conduct committee")
+    w.case = w.case.with_step("dsf_reported", release if hold else w.env.now)
+    _set(w, dsf_hold_until=release if hold else None)
+    if hold:
+        return f"DSF report queued; it goes out on {w.env.local(release)} (after the event)"
+    return "DSF report sent"
+
+
+def do_reported_dsf(w: _Work, cmd: Command) -> str:
+    if w.case.step("dsf_reported"):
+        raise Refused("this case is already marked as reported to the DSF")
+    _dsf_gate(w.case, w.body)
+    w.case = w.case.with_step("dsf_reported", w.env.now)
+    return "recorded: reported to the DSF by hand"
+
+
+def do_reply(w: _Work, cmd: Command) -> str:
+    _reporter_mail_gate(w.case)
+    if not w.body.strip():
+        raise Refused("#reply needs text: write the reply below the commands")
+    assert w.case.reporter
+    _mail(w, mail_reporter_reply(w.case, w.body.strip()),
+          f"the reporter ({w.case.reporter.display()})")
+    return "reply sent to the reporter"
+
+
+def preview_mail(case: Case, env: Env, target: str, body: str) -> OutMail:
+    """The exact mail `target` would get now; raises Refused when it could not be sent."""
+    if target == "accused":
+        _need_accused(case)
+        people = _accused_with_address(case) or [case.accused[0]]
+        return mail_accused_complaint(case, replace(people[0], email=people[0].email or "?"))
+    if target == "harasser":
+        people = _harasser_gate(case, by_mail=False)
+        p = people[0] if people else case.accused[0]
+        return mail_harasser_response(case, replace(p, email=p.email or "?"), env)
+    if target == "victim":
+        victim = _victim_gate(case, by_mail=False)
+        if victim is None:
+            victim = Person("victim", "", "?")
+        return mail_victim_decision(case, replace(victim, email=victim.email or "?"))
+    if target == "dsf":
+        return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False)
+    _reporter_mail_gate(case)
+    return mail_reporter_reply(case, body.strip() or "(your text below the commands)")
+
+
+def do_preview(w: _Work, cmd: Command) -> str:
+    target = cmd.value.strip().lower()
+    if target not in PREVIEW_TARGETS:
+        raise Refused(f"#preview needs one of: {', '.join(PREVIEW_TARGETS)}")
+    mail = preview_mail(w.case, w.env, target, w.body)
+    w.mails.append(OutMail("preview", w.actor.address, f"s{w.actor.sid}", w.case.number,
+                           {"target": target, "inner": mail}))
+    return f"preview of the mail to the {target} sent to you; nothing else was sent"
+
+
+def do_status(w: _Work, cmd: Command) -> str:
+    w.mails.append(OutMail("status", w.actor.address, f"s{w.actor.sid}", w.case.number,
+                           {"row": status_row(w.case, w.env), "status": w.case.status,
+                            "missing_steps": [STEP_LABELS[m] for m in w.case.missing_steps()]}))
+    return "status sent to you"
+
+
+def do_close(w: _Work, cmd: Command) -> str:
+    if w.case.status == "closed":
+        return "the case was already closed"
+    missing = w.case.missing_steps()
+    _set(w, status="closed")
+    w.case = w.case.with_step("closed", w.env.now)
+    if missing:
+        return "case closed; steps not done: " + "; ".join(STEP_LABELS[m] for m in missing)
+    return "case closed; all steps done"
+
+
+def do_reopen(w: _Work, cmd: Command) -> str:
+    if w.case.status == "open":
+        return "the case is already open"
+    _set(w, status="open")
+    w.case = w.case.with_step("closed", None)
+    return "case reopened"
+
+
+def do_help(w: _Work, cmd: Command) -> str:
+    w.mails.append(OutMail("help", w.actor.address, f"s{w.actor.sid}", w.case.number,
+                           {"commands": command_reference()}))
+    return "command reference sent to you"
+
+
+def do_confirm(w: _Work, cmd: Command) -> str:
+    raise Refused("#confirm only works as the only command in a reply to a transcript "
+                  "that holds commands")
+
+
+def do_end(w: _Work, cmd: Command) -> str:
+    return "end of commands"
+
+
+HANDLERS: dict[str, Callable[[_Work, Command], str]] = {
+    "reporter": do_reporter, "victim": do_victim, "accused": do_accused,
+    "witness": do_witness, "when": _field("when", "when"), "where": _field("where", "where"),
+    "summary": _field("summary", "summary"), "others": _field("others aware", "others"),
+    "handler": do_handler, "recuse": do_recuse, "urgent": do_urgent, "note": do_note,
+    "notify-accused": do_notify_accused, "notified-accused": do_notified_accused,
+    "action": do_action, "outcome": do_outcome,
+    "notify-harasser": do_notify_harasser, "notified-harasser": do_notified_harasser,
+    "notify-victim": do_notify_victim, "notified-victim": do_notified_victim,
+    "report-dsf": do_report_dsf, "reported-dsf": do_reported_dsf, "reply": do_reply,
+    "preview": do_preview, "status": do_status, "close": do_close, "reopen": do_reopen,
+    "help": do_help, "confirm": do_confirm, "end": do_end,
+}
+
+
+def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
+                       earlier: list[dict[str, Any]], env: Env, report_from: str = "",
+                       report_subject: str = "", report_date: str = "",
+                       attachments: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Context of `staff_new_case`; used at intake and for #urgent re-notification."""
+    if case.reporter_anonymous:
+        reporter = "anonymous"
+    else:
+        reporter = case.reporter.display() if case.reporter else "unknown"
+    received = env.roster.by_email(case.received_by) if case.received_by else None
+    quick = command_reference()  # the template picks the few that matter on a new case
+    return {"recipient_name": recipient_name, "reporter": reporter,
+            "received_by": received.name if received else None,
+            "report_from": report_from, "report_subject": report_subject,
+            "report_date": report_date, "report_text": case.report_text,
+            "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
+            "commands": quick}
+
+
+def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
+                env: Env) -> Applied:
+    """Run a whole command block for `actor` (already authenticated) on `case`."""
+    w = _Work(case=case, actor=actor, env=env, body=body, mails=[], audit=[], mailed=[],
+              earlier=[])
+    lines: list[LineResult] = []
+    failed: LineResult | None = None
+    for cmd in commands:
+        if failed is not None:
+            lines.append(LineResult(cmd.line, cmd.raw, False, "not run: the mail was refused"))
+            continue
+        handler = HANDLERS.get(cmd.name)
+        try:
+            if handler is None:
+                raise Refused(f"unknown command #{cmd.name}")
+            if w.case.status == "closed" and cmd.name not in ("reopen", "status", "help",
+                                                              "note", "preview"):
+                raise Refused("the case is closed: #reopen it first")
+            result = handler(w, cmd)
+        except Refused as e:
+            failed = LineResult(cmd.line, cmd.raw, False, str(e))
+            lines.append(failed)
+            continue
+        lines.append(LineResult(cmd.line, cmd.raw, True, result))
+        w.audit.append(AuditEntry(cmd.name, cmd.value.strip()))
+    if failed is not None:
+        return Applied(case, tuple(lines), (), (), True,
+                       f"line {failed.line}: {failed.result}", (), tuple(w.earlier))
+    new = w.case
+    mails = w.mails + (_urgent_mails(w) if w.urgent else [])
+    # A member recused anywhere in the block gets nothing about the case from it.
+    mails = [m for m in mails if not (m.role.startswith("s") and new.is_recused(m.to.email))]
+    if commands:
+        handlers = new.handlers if actor.email in new.handlers or actor.email in new.recused \
+            else new.handlers + (actor.email,)
+        new = replace(new, handlers=handlers, last_staff_action=env.now, last_activity=env.now)
+    return Applied(new, tuple(lines), tuple(mails), tuple(w.audit), False, None,
+                   tuple(w.mailed), tuple(w.earlier))
