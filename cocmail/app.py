@@ -74,13 +74,13 @@ def start_courier(cfg: Config, *, fail_fast: bool) -> Courier:
     The secret key is read (or made) first, so the two processes never race to create
     it; everything else the courier opens itself, after the fork.
     """
-    cfg.storage.dir.mkdir(parents=True, exist_ok=True)
+    cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
     return Courier(partial(delivery_outbox_for, cfg, secret), fail_fast=fail_fast).start()
 
 
 def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
-    cfg.storage.dir.mkdir(parents=True, exist_ok=True)
+    cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
     store = Store(cfg.storage.db_path)
     pipeline = Pipeline(cfg, store, secret, clock=clock)

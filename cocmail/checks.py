@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import os
+import pwd
 import smtplib
-import ssl
+import sqlite3
+import stat
 from collections.abc import Iterator
+from pathlib import Path
 
 from .config import Config, ConfigError
+from .tls import client_context, explain
 
 
 def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
@@ -16,7 +20,8 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield ("staff", False, "no [[staff]] entries: nobody would be told about reports")
     elif not any(s.lead for s in cfg.staff):
         yield ("staff", True, "warning: no lead (lead = true), so no weekly digest is sent")
-    yield _storage(cfg)
+    yield _who()
+    yield from _storage(cfg)
     yield _templates(cfg)
     if cfg.imap is None:
         yield ("inbox", True, f"no [imap]: the embedded listener takes mail on "
@@ -29,15 +34,105 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield _smtp(cfg)
 
 
-def _storage(cfg: Config) -> tuple[str, bool, str]:
-    d = cfg.storage.dir
+def _who() -> tuple[str, bool, str]:
     try:
-        d.mkdir(parents=True, exist_ok=True)
+        name = pwd.getpwuid(os.geteuid()).pw_name
+    except KeyError:
+        name = "(no name)"
+    return ("user", True, f"checking as {name} (uid {os.geteuid()}): `cocmail run` must run "
+                          "as this user for these results to hold")
+
+
+def _storage(cfg: Config) -> Iterator[tuple[str, bool, str]]:
+    """Can `run` start here, as this user? Looked at only: check never creates anything
+    (a check run as root must not leave a root-owned storage dir for the daemon)."""
+    d = cfg.storage.dir
+    if not d.exists():
+        parent = next((p for p in d.parents if p.exists()), None)
+        if parent is None or not os.access(parent, os.W_OK | os.X_OK):
+            yield ("storage", False, f"{d} does not exist and {parent} is not writable by "
+                                     "this user: create it, owned by the user cocmail runs as")
+        else:
+            yield ("storage", True, f"{d} does not exist yet; `cocmail run` creates it")
+        return
+    if not d.is_dir():
+        yield ("storage", False, f"{d} is not a directory")
+        return
+    if not os.access(d, os.W_OK | os.X_OK):
+        yield ("storage", False, f"{d} is not writable by this user ({_owner(d)} owns it)")
+        return
+    mode = stat.S_IMODE(d.stat().st_mode)
+    if mode & 0o007:
+        yield ("storage", True, f"warning: {d} is open to every user (mode {mode:04o}); "
+                                f"it holds reports: chmod 700 {d}")
+    else:
+        yield ("storage", True, f"{d} is writable (owner {_owner(d)}, mode {mode:04o})")
+    for name in ("secret.key", "cocmail.db", "cocmail.db-wal", "cocmail.db-shm", "spool",
+                 "run.lock"):
+        p = d / name
+        if p.exists() and not _usable(p):
+            yield ("storage", False, f"{p} belongs to {_owner(p)} and this user cannot "
+                                     f"use it: chown it to the user cocmail runs as")
+    yield _secret(cfg)
+    yield _database(cfg)
+
+
+def _usable(p: Path) -> bool:
+    """What run needs of a file: read and write it (and chmod it 0600: only its owner
+    or root may)."""
+    if os.geteuid() != 0 and p.stat().st_uid != os.geteuid():
+        return False
+    want = os.R_OK | os.W_OK | (os.X_OK if p.is_dir() else 0)
+    return os.access(p, want)
+
+
+def _owner(p: Path) -> str:
+    uid = p.stat().st_uid
+    try:
+        return pwd.getpwuid(uid).pw_name
+    except KeyError:
+        return f"uid {uid}"
+
+
+def _secret(cfg: Config) -> tuple[str, bool, str]:
+    p = cfg.storage.secret_path
+    if not p.exists():
+        return ("secret key", True, f"{p} does not exist yet; `cocmail run` makes it. If "
+                                    "this installation sent mail before, restore it from a "
+                                    "backup first: replies to older mail match through it")
+    try:
+        key = p.read_bytes().strip()
     except OSError as e:
-        return ("storage", False, f"cannot create {d}: {e.strerror}")
-    if not os.access(d, os.W_OK):
-        return ("storage", False, f"{d} is not writable by this user")
-    return ("storage", True, f"{d} is writable")
+        return ("secret key", False, f"cannot read {p}: {e.strerror}")
+    if len(key) < 32:
+        return ("secret key", False, f"{p} is too short to be cocmail's key")
+    return ("secret key", True, f"{p} is readable")
+
+
+def _database(cfg: Config) -> tuple[str, bool, str]:
+    from . import migrations
+
+    p = cfg.storage.db_path
+    if not p.exists():
+        return ("database", True, f"{p} does not exist yet; `cocmail run` creates it")
+    try:
+        conn = sqlite3.connect(f"file:{p}?mode=rw", uri=True, timeout=5)
+    except sqlite3.Error as e:
+        return ("database", False, f"cannot open {p} for writing: {e}")
+    try:
+        conn.execute("BEGIN IMMEDIATE")  # proves a write lock can be taken; nothing written
+        conn.execute("ROLLBACK")
+        version = migrations.version_of(conn)
+        migrations.refuse_newer(version, p)
+    except (sqlite3.Error, migrations.SchemaError) as e:
+        return ("database", False, f"{p}: {e}")
+    finally:
+        conn.close()
+    if version < migrations.LATEST:
+        return ("database", True, f"{p} is writable; schema {version} is upgraded to "
+                                  f"{migrations.LATEST} when cocmail next opens it (a copy "
+                                  "is kept beside it)")
+    return ("database", True, f"{p} is writable (schema {version})")
 
 
 def _templates(cfg: Config) -> tuple[str, bool, str]:
@@ -63,11 +158,12 @@ def _imap(cfg: Config) -> tuple[str, bool, str]:
     where = f"{imap.host}:{imap.port} ({imap.security})"
     try:
         client = IMAPClient(imap.host, port=imap.port, ssl=imap.security == "ssl",
-                            ssl_context=ssl.create_default_context(), timeout=15)
+                            ssl_context=client_context(imap.ca_file), timeout=15)
         if imap.security == "starttls":
-            client.starttls(ssl.create_default_context())
-    except OSError as e:
-        return ("imap", False, f"cannot connect to {where}: {e}")
+            client.starttls(client_context(imap.ca_file))
+    except Exception as e:  # noqa: BLE001 - any failure here is "cannot connect"
+        return ("imap", False, f"cannot connect to {where}: "
+                               f"{explain(imap.security, imap.port, e)}{_placeholder(imap.host)}")
     try:
         client.login(imap.username, password or "")
     except Exception:  # noqa: BLE001 - never echo the server's reply: it may contain secrets
@@ -96,13 +192,14 @@ def _smtp(cfg: Config) -> tuple[str, bool, str]:
     try:
         if smtp.security == "ssl":
             conn: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=15,
-                                                  context=ssl.create_default_context())
+                                                  context=client_context(smtp.ca_file))
         else:
             conn = smtplib.SMTP(smtp.host, smtp.port, timeout=15)
             if smtp.security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=client_context(smtp.ca_file))
     except (OSError, smtplib.SMTPException) as e:
-        return ("smtp", False, f"cannot connect to {where}: {e}")
+        return ("smtp", False, f"cannot connect to {where}: "
+                               f"{explain(smtp.security, smtp.port, e)}{_placeholder(smtp.host)}")
     try:
         if smtp.username:
             try:
@@ -116,3 +213,10 @@ def _smtp(cfg: Config) -> tuple[str, bool, str]:
             conn.quit()
         except (OSError, smtplib.SMTPException):
             pass
+
+
+def _placeholder(host: str) -> str:
+    """config.example.toml's servers are placeholders; say so when a copy still has them."""
+    if host.endswith(("example.org", "example.com", "example.net")):
+        return f" ({host} is the example config's placeholder: put your mail server here)"
+    return ""

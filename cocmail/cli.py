@@ -30,7 +30,14 @@ class State:
         if self._cfg is None:
             from .config import find_config_path, load_config
 
-            self._cfg = load_config(find_config_path(self.config_path))
+            path = find_config_path(self.config_path)
+            self._cfg = load_config(path)
+            if path is None:
+                # Never silently: a command run in the wrong directory would otherwise
+                # show "no cases" and start a fresh database with the demo's fake staff.
+                click.echo("cocmail: no config file (no --config, no $COCMAIL_CONFIG, no "
+                           f"{Path.cwd() / 'cocmail.toml'}): using the embedded demo "
+                           f"defaults, data in {self._cfg.storage.dir}", err=True)
         return self._cfg
 
     def app(self) -> Any:
@@ -73,11 +80,12 @@ def command(group: click.Group, name: str | None = None, **kw: Any
             except click.ClickException:
                 raise
             except Exception as e:
+                from .backup import BackupError
                 from .config import ConfigError
                 from .store import StoreError
 
                 if state.debug or not isinstance(e, ConfigError | StoreError | OSError
-                                                 | UserError):
+                                                 | UserError | BackupError):
                     if state.debug:
                         raise
                     raise click.ClickException(f"{type(e).__name__}: {e} (use --debug for "
@@ -93,10 +101,33 @@ class UserError(Exception):
     """Bad input from the person at the keyboard (unknown case number, bad file...)."""
 
 
+# Loggers of the protocol libraries. Theirs log what crosses the wire: aiosmtpd's
+# `mail.log` every MAIL FROM/RCPT TO at INFO and every DATA line at DEBUG, imapclient
+# (with imaplib's debug) every command and literal. That is reporters' addresses and
+# report text, so they stay at WARNING whatever --debug says.
+PROTOCOL_LOGGERS = ("mail.log", "mail.debug", "imapclient", "imapclient.imaplib")
+
+
 def _logging(debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for name in PROTOCOL_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.setLevel(logging.WARNING)
+        if not any(isinstance(f, _RedactAddresses) for f in logger.filters):
+            logger.addFilter(_RedactAddresses())
+
+
+class _RedactAddresses(logging.Filter):
+    """What the protocol libraries still log (warnings: `unrecognised: <command>`) may
+    quote a client's line; addresses in it are replaced before any handler sees it."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        from .outbox import redact_addresses
+
+        record.msg, record.args = redact_addresses(record.getMessage()), ()
+        return True
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -122,15 +153,49 @@ def run_cmd(state: State, once: bool) -> None:
     """The daemon: watch the inbox, process mail, send due mail, digests, purges."""
     from .app import start_courier
     from .daemon import Daemon
+    from .runlock import AlreadyRunning, RunLock
 
-    # The courier is forked before this process opens the database or starts a thread:
-    # SQLite must never be carried across a fork.
-    daemon = Daemon(state.app(), courier=start_courier(state.cfg(), fail_fast=once))
-    if once:
-        processed, sent = daemon.run_once()
-        click.echo(f"processed {processed} message(s), delivered {sent} mail(s)", err=True)
-    else:
-        daemon.run()
+    cfg = state.cfg()
+    make_storage_dir(cfg.storage.dir)
+    # One daemon per storage dir. `--once` is a catch-up like `ingest` and may run
+    # beside it: messages and outgoing mail are claimed atomically in the database.
+    lock = RunLock(cfg.storage.dir)
+    if not once:
+        try:
+            lock.acquire()
+        except AlreadyRunning as e:
+            raise UserError(str(e)) from None
+    try:
+        _startup_line(cfg, once)
+        # The courier is forked before this process opens the database or starts a
+        # thread: SQLite must never be carried across a fork.
+        daemon = Daemon(state.app(), courier=start_courier(cfg, fail_fast=once))
+        if once:
+            processed, sent = daemon.run_once()
+            click.echo(f"processed {processed} message(s), delivered {sent} mail(s)", err=True)
+        else:
+            daemon.run()
+    finally:
+        lock.release()
+
+
+def _startup_line(cfg: Any, once: bool) -> None:
+    """One line that tells a mail admin reading the journal what this daemon is."""
+    from importlib.metadata import version
+
+    source = (f"IMAP {cfg.imap.host}:{cfg.imap.port} folder {cfg.imap.folder}" if cfg.imap
+              else f"the embedded SMTP listener on {cfg.listen.host}:{cfg.listen.port}")
+    out = (f"SMTP {cfg.smtp.host}:{cfg.smtp.port}" if cfg.smtp
+           else f"the spool {cfg.storage.spool_dir}")
+    logging.getLogger("cocmail.daemon").info(
+        "cocmail %s %s: config %s, storage %s, mail in from %s, out to %s",
+        version("cocmail"), "catching up (--once)" if once else "starting", cfg.source,
+        cfg.storage.dir, source, out)
+
+
+def make_storage_dir(path: Path) -> None:
+    """Create the storage dir mode 0700; an existing one keeps the mode its admin gave it."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
 
 
 @command(main, "ingest")
@@ -273,7 +338,7 @@ def digest_cmd(state: State, mode: str) -> None:
 
 
 @command(main, "people")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def people_cmd(state: State, as_json: bool) -> None:
     """People named in cases, with case counts and outcomes."""
     from .views import people_rows
@@ -305,7 +370,7 @@ def check_attendees_cmd(state: State, file: str) -> None:
 
 
 @command(main, "stats")
-@click.option("--json", "as_json", is_flag=True)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
 def stats_cmd(state: State, as_json: bool) -> None:
     """Anonymised counts for a transparency report."""
     from .views import stats
@@ -395,6 +460,19 @@ def outbox_list(state: State, pending: bool) -> None:
             extra += f" ({r['last_error']})"
         click.echo(f"{r['id']:>6}  {r['created'][:16]}  {case:<6} {r['kind']:<18} "
                    f"{r['state']:<8} attempts {r['attempts']}{extra}")
+
+
+@command(main, "backup")
+@click.argument("directory", type=click.Path(file_okay=False))
+def backup_cmd(state: State, directory: str) -> None:
+    """A consistent copy of the database and secret.key into DIRECTORY (safe while
+    `cocmail run` runs); files mode 0600."""
+    from .backup import make_backup
+
+    result = make_backup(state.cfg(), Path(directory))
+    click.echo(f"backed up {result.cases} case(s) to {result.database}"
+               + (f" and the key to {result.secret}" if result.secret else
+                  " (no secret.key yet: nothing has been sent)"), err=True)
 
 
 @command(main, "purge")

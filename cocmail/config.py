@@ -88,6 +88,7 @@ class ImapConfig:
     security: str = "ssl"
     username: str = ""
     password: Secret = field(default_factory=Secret)
+    ca_file: Path | None = None  # a private CA's certificate; the system's CAs otherwise
     folder: str = "INBOX"
     idle_seconds: int = 540  # re-IDLE before the 10-minute mark; servers drop at 30
     batch_size: int = 100
@@ -100,6 +101,7 @@ class SmtpConfig:
     security: str = "starttls"
     username: str | None = None
     password: Secret = field(default_factory=Secret)
+    ca_file: Path | None = None
     timeout: float = 30.0
 
 
@@ -197,16 +199,18 @@ _EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
 class _Reader:
     """Walks one TOML table, consuming keys, so that leftovers are reported as unknown."""
 
-    def __init__(self, data: dict[str, Any], section: str, loader: _Loader):
+    def __init__(self, data: dict[str, Any], section: str, loader: _Loader,
+                 occurrence: int = 0):
         self.data = dict(data)
         self.section = section
         self.loader = loader
+        self.occurrence = occurrence  # which [[section]] of an array of tables
 
     def _key(self, key: str) -> str:
         return f"{self.section}.{key}" if self.section else key
 
     def fail(self, key: str, why: str) -> ConfigError:
-        return self.loader.error(self._key(key), why)
+        return self.loader.error(self._key(key), why, self.occurrence)
 
     def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
         if key not in self.data:
@@ -251,6 +255,12 @@ class _Reader:
         value = self.get(key, str, default)
         return None if value is None else self.loader.resolve(value)
 
+    def existing_file(self, key: str) -> Path | None:
+        path = self.path(key, None)
+        if path is not None and not path.is_file():
+            raise self.fail(key, f"{str(path)!r} is not a readable file")
+        return path
+
     def secret(self) -> Secret:
         env = self.get("password_env", str)
         file = self.path("password_file", None)
@@ -281,28 +291,47 @@ class _Loader:
         p = Path(value).expanduser()
         return p if p.is_absolute() else (self.base / p)
 
-    def line_of(self, dotted: str) -> int | None:
-        """Best-effort line number of a dotted key: its section header, then the key."""
+    def line_of(self, dotted: str, occurrence: int = 0) -> int | None:
+        """Best-effort line number of a dotted key: its section header, then the key.
+
+        `occurrence` picks the n-th table of an array of tables (the second
+        `[[staff]]`); a top-level name that is a section finds its header line.
+        """
         parts = dotted.split(".")
         key = parts[-1]
         section = parts[0] if len(parts) > 1 else None
         in_section = section is None
+        seen = -1
         for n, line in enumerate(self.text.splitlines(), 1):
-            s = line.strip()
+            s = line.split("#", 1)[0].strip()
             if s.startswith("["):
                 name = s.strip("[]").strip()
-                in_section = section is not None and name == section
                 if section is None:
+                    if name == key or name.startswith(key + "."):
+                        return n
                     in_section = False
-                if in_section and key == section:
-                    return n
+                    continue
+                if name == section:
+                    seen += 1
+                in_section = name == section and seen == occurrence
                 continue
             if in_section and re.match(rf"^\s*{re.escape(key)}\s*=", line):
                 return n
+        if section is not None and seen >= occurrence:
+            return self._header_line(section, occurrence)
         return None
 
-    def error(self, dotted: str, why: str) -> ConfigError:
-        line = self.line_of(dotted)
+    def _header_line(self, section: str, occurrence: int) -> int | None:
+        seen = -1
+        for n, line in enumerate(self.text.splitlines(), 1):
+            if line.split("#", 1)[0].strip().strip("[]").strip() == section:
+                seen += 1
+                if seen == occurrence:
+                    return n
+        return None
+
+    def error(self, dotted: str, why: str, occurrence: int = 0) -> ConfigError:
+        line = self.line_of(dotted, occurrence)
         where = f"{self.source}, line {line}" if line else self.source
         return ConfigError(f"{where}: {dotted} {why}")
 
@@ -382,6 +411,7 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
             security=security,
             username=r.get("username", str, inbox.address),
             password=r.secret(),
+            ca_file=r.existing_file("ca_file"),
             folder=r.get("folder", str, "INBOX"),
             idle_seconds=r.positive("idle_seconds", 540),
             batch_size=r.positive("batch_size", 100),
@@ -402,6 +432,7 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
             security=security,
             username=r.get("username", str),
             password=r.secret(),
+            ca_file=r.existing_file("ca_file"),
             timeout=float(r.get("timeout", (int, float), 30.0)),
         )
         r.done()
@@ -420,10 +451,10 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     for i, entry in enumerate(staff_list):
         if not isinstance(entry, dict):
             raise loader.error("staff", "must be [[staff]] tables")
-        r = _Reader(entry, "staff", loader)
+        r = _Reader(entry, "staff", loader, occurrence=i)
         name = r.get("name", str)
         if not name:
-            raise loader.error("staff", f"entry {i + 1}: name is required")
+            raise loader.error("staff", f"entry {i + 1}: name is required", i)
         email = r.email("email", required=True)
         aliases = r.get("aliases", list, [])
         for a in aliases:

@@ -29,7 +29,6 @@ import os
 import random
 import re
 import smtplib
-import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -38,12 +37,35 @@ from typing import Any, Protocol
 
 from .config import SmtpConfig
 from .store import Store, utcnow
+from .tls import client_context, explain
 
 log = logging.getLogger("cocmail.outbox")
 
 MAX_TEMP_FAILURES = 30  # about two days of backoff capped at two hours
 BASE_BACKOFF = 30.0
 MAX_BACKOFF = 7200.0
+MIN_CLAIM_LEASE = 120.0  # seconds a claimed row stays invisible to other senders
+
+
+def claim_lease_seconds(transport: object) -> float:
+    """How long a claim on a row lasts: longer than the slowest send can take (a
+    connection set-up, STARTTLS, AUTH and DATA, each up to the SMTP timeout)."""
+    cfg = getattr(transport, "cfg", None)
+    timeout = float(getattr(cfg, "timeout", 0.0) or 0.0)
+    return max(MIN_CLAIM_LEASE, 5 * timeout)
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process `pid` still runs on this machine (claims are per process)."""
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True  # it exists, owned by another user
+    return True
 
 
 @dataclass
@@ -51,6 +73,7 @@ class DeliveryReport:
     sent: int = 0
     retrying: int = 0
     failed: int = 0
+    skipped: int = 0  # due, but another process was already sending it
 
 
 def backoff(attempts: int, rng: random.Random | None = None) -> float:
@@ -65,8 +88,7 @@ class SpoolTransport:
 
     def __init__(self, spool: Path):
         self.spool = spool
-        spool.mkdir(parents=True, exist_ok=True)
-        os.chmod(spool, 0o700)
+        spool.mkdir(mode=0o700, parents=True, exist_ok=True)
 
     def send(self, row: dict[str, Any]) -> None:
         name = f"{row['id']:06d}-{row['kind']}.eml"
@@ -107,20 +129,22 @@ class SmtpTransport:
         try:
             if cfg.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
-                                                      context=ssl.create_default_context())
+                                                      context=client_context(cfg.ca_file))
             else:
                 conn = smtplib.SMTP(cfg.host, cfg.port, timeout=cfg.timeout)
         except (OSError, smtplib.SMTPException) as e:
-            raise ServerUnavailable(f"cannot connect: {_error(e)}") from None
+            raise ServerUnavailable(f"cannot connect: {explain(cfg.security, cfg.port, e)}"
+                                    ) from None
         try:
             if cfg.security == "starttls":
-                conn.starttls(context=ssl.create_default_context())
+                conn.starttls(context=client_context(cfg.ca_file))
             if cfg.username:
                 conn.login(cfg.username, cfg.password.resolve() or "")
             conn.ehlo_or_helo_if_needed()
         except (OSError, smtplib.SMTPException) as e:
             _abandon(conn)
-            raise ServerUnavailable(f"connection set-up failed: {_error(e)}") from None
+            raise ServerUnavailable("connection set-up failed: "
+                                    f"{explain(cfg.security, cfg.port, e)}") from None
         return conn
 
     def send(self, row: dict[str, Any]) -> None:
@@ -238,6 +262,10 @@ class Outbox:
             SmtpTransport(smtp) if smtp else SpoolTransport(spool))
         self.on_failed = on_failed
         self.clock = clock
+        # Claims this process holds can only be left by an earlier outbox of this same
+        # process that stopped mid-send (a test's simulated crash): due again now.
+        me = os.getpid()
+        store.release_dead_claims(clock(), lambda pid: pid != me)
 
     def using(self, store: Store, on_failed: Callable[[Any, dict[str, Any], str], None] | None
               ) -> Outbox:
@@ -266,6 +294,7 @@ class Outbox:
     def _deliver_rounds(self, report: DeliveryReport, stop: Stoppable | None) -> None:
         # Failure notices queued while delivering are due at once: keep going until a
         # round delivers nothing new.
+        self.store.release_dead_claims(self.clock(), process_alive)
         while rows := self.store.due_outbox(self.clock()):
             progressed = False
             for row in rows:
@@ -276,16 +305,20 @@ class Outbox:
                     report.retrying += 1
                     return
                 setattr(report, state, getattr(report, state) + 1)
-                progressed = progressed or state != "retrying"
+                progressed = progressed or state not in ("retrying", "skipped")
             if not progressed:
                 return
 
     def _deliver(self, row: dict[str, Any]) -> str:
+        now = self.clock()
+        lease = timedelta(seconds=claim_lease_seconds(self.transport))
+        if not self.store.claim_outbox(row["id"], now, now + lease, os.getpid()):
+            return "skipped"  # another process (the daemon's courier, an ingest) took it
         try:
             self.transport.send(row)
         except PermanentFailure as e:
             log.warning("outbox %s (%s, case %s) failed permanently: %s", row["id"],
-                        row["message_id"], row["case_number"], _redact(str(e)))
+                        row["message_id"], row["case_number"], redact_addresses(str(e)))
             self._fail(row, str(e))
             return "failed"
         except ServerUnavailable as e:
@@ -309,7 +342,7 @@ class Outbox:
             return "failed"
         delay = backoff(attempts)
         log.info("outbox %s (%s) will retry in %.0f s: %s", row["id"], row["message_id"],
-                 delay, _redact(error))
+                 delay, redact_addresses(error))
         self.store.outbox_retry(row["id"], error[:500], self.clock() + timedelta(seconds=delay))
         return "retrying"
 
@@ -323,6 +356,6 @@ class Outbox:
 _ADDRESS = re.compile(r"[^\s<>()\[\]@,;:\"']+@[\w-]+(\.[\w-]+)+")
 
 
-def _redact(text: str) -> str:
+def redact_addresses(text: str) -> str:
     """Logs carry case numbers and Message-IDs, not addresses."""
     return _ADDRESS.sub("<address>", text)

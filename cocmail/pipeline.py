@@ -106,26 +106,15 @@ class Pipeline:
         if len(raw) > self.cfg.inbox.max_message_bytes:
             reason = (f"message is {human_size(len(raw))}, over the "
                       f"{human_size(self.cfg.inbox.max_message_bytes)} cap")
-            with self.store.tx() as c:
-                self.store.quarantine_now(inbound_id, reason, c)
-            self._notify_quarantine(inbound_id, reason)
-            return "quarantined"
+            return self._quarantine(inbound_id, reason)
         try:
             msg = parse_message(raw)
         except MessageError as e:
+            return self._quarantine(inbound_id, str(e))
+        body_sha = body_sha256(raw)
+        if self.store.seen_before(inbound_id, msg.message_id, body_sha, msg.raw_sha256):
             with self.store.tx() as c:
-                self.store.quarantine_now(inbound_id, str(e), c)
-            self._notify_quarantine(inbound_id, str(e))
-            return "quarantined"
-        earlier = self.store.seen_before(inbound_id, msg.message_id, body_sha256(raw),
-                                         msg.raw_sha256)
-        if earlier is not None:
-            with self.store.tx() as c:
-                self.store.mark_inbound(c, inbound_id, "duplicate", error=f"copy of #{earlier}",
-                                        drop_raw=True)
-            log.info("inbound %s is a copy of %s (%s): skipped", inbound_id, earlier,
-                     msg.message_id)
-            return "duplicate"
+                return self._claim(c, inbound_id, msg, body_sha) or "duplicate"
 
         env = self.env()
         screening = screen(msg, self.cfg.inbox.address)
@@ -142,12 +131,15 @@ class Pipeline:
             address_tokens = tuple(t for t in (
                 token_from_address(self.secret, a, self.cfg.inbox.address)
                 for a in msg.recipient_addresses()) if t)
-        match = match_case(msg, thread_tokens=thread_tokens, address_tokens=address_tokens,
-                           index=_Index(self.store), tag=self.cfg.inbox.subject_tag,
-                           sender_is_staff=identity.staff is not None)
-        case = self.store.load_case(match.case) if match.case is not None else None
 
-        def decide(conn: Any | None) -> tuple[Decision, list[Composed]]:
+        def decide(conn: Any | None) -> tuple[Decision, list[Composed], Any]:
+            # Matched and loaded again when decided again inside the transaction: another
+            # process may have opened this thread's case or changed it meanwhile.
+            match = match_case(msg, thread_tokens=thread_tokens,
+                               address_tokens=address_tokens, index=_Index(self.store),
+                               tag=self.cfg.inbox.subject_tag,
+                               sender_is_staff=identity.staff is not None)
+            case = self.store.load_case(match.case) if match.case is not None else None
             if case is None and (screening.bounce or screening.loop):
                 decision = unmatched_automatic(msg, screening)
             elif case is None:
@@ -160,22 +152,57 @@ class Pipeline:
             else:
                 held = self._held_entry(identity, case.number)
                 decision = continue_case(msg, case, env, identity, screening, held)
-            return decision, [self.composer.compose(m, env.now) for m in decision.mails]
+            return decision, [self.composer.compose(m, env.now) for m in decision.mails], case
 
         # Decided and composed before the write transaction, which then holds SQLite's
         # write lock only for the inserts: the courier (another connection) marks each
         # mail sent in between. What the decision read is checked again inside; should
         # another process have opened a case or used the held commands meanwhile, it is
         # decided again there.
-        decision, composed = decide(None)
+        decision, composed, seen = decide(None)
         with self.store.tx() as c:
-            if not self._still_valid(c, decision):
-                decision, composed = decide(c)
+            taken = self._claim(c, inbound_id, msg, body_sha)
+            if taken is not None:
+                return taken
+            if not self._still_valid(c, decision, seen):
+                decision, composed, _ = decide(c)
             self._commit(c, inbound_id, msg, decision, identity.address, env, composed)
-        log.info("inbound %s %s: %s", inbound_id, msg.message_id, decision.log)
+        log.info("inbound %s %s: %s", inbound_id, msg.message_id or "(no Message-ID)",
+                 decision.log)
         return decision.state
 
-    def _still_valid(self, c: Any, decision: Decision) -> bool:
+    def _claim(self, c: Any, inbound_id: int, msg: ParsedMessage, body_sha: str) -> str | None:
+        """Inside the committing transaction: may this process record this message?
+
+        Several processes may process mail at once (the daemon, `ingest` from an MTA,
+        `run --once`, `quarantine release`), each deciding outside the write lock. Only
+        the one whose transaction finds the row still pending, and no other copy of
+        the message already processed, records its decision: None means go ahead;
+        otherwise the state to report, and nothing of this decision is written.
+        """
+        state = self.store.inbound_state(c, inbound_id)
+        if state != "pending":
+            return state or "missing"
+        earlier = self.store.seen_before(inbound_id, msg.message_id, body_sha, msg.raw_sha256)
+        if earlier is None:
+            return None
+        self.store.mark_inbound(c, inbound_id, "duplicate", error=f"copy of #{earlier}",
+                                drop_raw=True)
+        log.info("inbound %s is a copy of %s (%s): skipped", inbound_id, earlier,
+                 msg.message_id or "(no Message-ID)")
+        return "duplicate"
+
+    def _quarantine(self, inbound_id: int, reason: str) -> str:
+        with self.store.tx() as c:
+            claimed = self.store.quarantine_now(inbound_id, reason, c)
+        if not claimed:
+            return self.store.inbound_state(None, inbound_id) or "missing"
+        self._notify_quarantine(inbound_id, reason)
+        return "quarantined"
+
+    def _still_valid(self, c: Any, decision: Decision, seen: Any) -> bool:
+        if seen is not None and self.store.load_case(seen.number) != seen:
+            return False  # another process changed the case since it was read
         if decision.created and decision.case is not None:
             if self.store.next_case_number(c) != decision.case.number:
                 return False

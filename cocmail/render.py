@@ -216,6 +216,7 @@ class Renderer:
     """Renders mail bodies; an override directory wins over the project's templates."""
 
     def __init__(self, override_dir: Path | None = None):
+        self.override_dir = override_dir
         search = [str(override_dir)] if override_dir is not None else []
         search.append(str(TEMPLATES_DIR))
         self.env = jinja2.Environment(
@@ -256,9 +257,20 @@ class Renderer:
         return entry
 
     def check(self) -> None:
-        """Load and compile every template now (for `cocmail check`); raises TemplateError."""
+        """Load and compile every template now (for `cocmail check`); raises TemplateError.
+
+        A team's own template may only use variables the project's template of the same
+        name gets: any other one would fail the day that mail is sent.
+        """
+        builtin = Renderer(None) if self.override_dir is not None else None
         for name in TEMPLATE_NAMES:
-            self._load(name)
+            _, needed = self._load(name)
+            if builtin is not None:
+                unknown = sorted(needed - builtin._load(name)[1])
+                if unknown:
+                    raise TemplateError(
+                        f"template {name!r} in {self.override_dir}: cocmail passes no "
+                        + ", ".join(repr(u) for u in unknown))
 
     def render(self, name: str, **context: Any) -> str:
         """The body of mail `name` (without `.txt`), tidied; TemplateError on any failure."""

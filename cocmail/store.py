@@ -22,11 +22,12 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from . import migrations
 from .case import STEPS, Case, Person
 from .config import StaffConfig
 from .model import Roster, StaffMember
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = migrations.LATEST
 MAX_ATTEMPTS = 3
 T = TypeVar("T")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another connection (a CLI command, the courier)
@@ -57,7 +58,7 @@ def _touch_private(path: Path) -> None:
 
 def load_or_create_secret(path: Path) -> bytes:
     """The installation's HMAC key: 32 random bytes, generated once, mode 0600."""
-    path.parent.mkdir(parents=True, exist_ok=True)
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if path.exists():
         data = path.read_bytes().strip()
         if len(data) < 32:
@@ -72,60 +73,23 @@ def load_or_create_secret(path: Path) -> bytes:
     return key
 
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
-CREATE TABLE IF NOT EXISTS staff_ids (sid INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL);
-CREATE TABLE IF NOT EXISTS inbound (
-  id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, source TEXT NOT NULL,
-  folder TEXT, uidvalidity INTEGER, uid INTEGER,
-  message_id TEXT, raw_sha256 TEXT NOT NULL, body_sha256 TEXT NOT NULL, size INTEGER NOT NULL,
-  raw BLOB, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
-  error TEXT, case_number INTEGER, subject TEXT, sender TEXT, processed_at TEXT);
-CREATE UNIQUE INDEX IF NOT EXISTS inbound_imap ON inbound(folder, uidvalidity, uid)
-  WHERE folder IS NOT NULL;
-CREATE INDEX IF NOT EXISTS inbound_mid ON inbound(message_id);
-CREATE INDEX IF NOT EXISTS inbound_state ON inbound(state);
-CREATE TABLE IF NOT EXISTS cases (
-  number INTEGER PRIMARY KEY, status TEXT NOT NULL, opened TEXT NOT NULL, subject TEXT,
-  urgent INTEGER NOT NULL DEFAULT 0, reporter_anonymous INTEGER NOT NULL DEFAULT 0,
-  victim_is_reporter INTEGER NOT NULL DEFAULT 1,
-  when_text TEXT, where_text TEXT, summary TEXT, action TEXT, outcome TEXT, others TEXT,
-  received_by TEXT, handlers TEXT NOT NULL DEFAULT '[]', recused TEXT NOT NULL DEFAULT '[]',
-  acknowledged TEXT, accused_informed TEXT, decision TEXT, harasser_informed TEXT,
-  victim_informed TEXT, dsf_reported TEXT, closed TEXT, dsf_hold_until TEXT,
-  report_text TEXT, root_message_id TEXT, last_activity TEXT, last_staff_action TEXT,
-  purged TEXT, retain_from TEXT);
-CREATE TABLE IF NOT EXISTS people (
-  id INTEGER PRIMARY KEY, case_number INTEGER NOT NULL, role TEXT NOT NULL,
-  name TEXT, email TEXT, norm_name TEXT);
-CREATE INDEX IF NOT EXISTS people_case ON people(case_number);
-CREATE INDEX IF NOT EXISTS people_email ON people(email);
-CREATE INDEX IF NOT EXISTS people_norm ON people(norm_name);
-CREATE TABLE IF NOT EXISTS messages (
-  id INTEGER PRIMARY KEY, case_number INTEGER NOT NULL, direction TEXT NOT NULL,
-  sender TEXT, recipients TEXT, subject TEXT, date TEXT, message_id TEXT, kind TEXT,
-  body TEXT, inbound_id INTEGER, outbox_id INTEGER);
-CREATE INDEX IF NOT EXISTS messages_case ON messages(case_number);
-CREATE INDEX IF NOT EXISTS messages_mid ON messages(message_id);
-CREATE TABLE IF NOT EXISTS audit (
-  id INTEGER PRIMARY KEY, at TEXT NOT NULL, case_number INTEGER, actor TEXT NOT NULL,
-  action TEXT NOT NULL, detail TEXT, message_id TEXT);
-CREATE INDEX IF NOT EXISTS audit_case ON audit(case_number);
-CREATE TABLE IF NOT EXISTS outbox (
-  id INTEGER PRIMARY KEY, created TEXT NOT NULL, case_number INTEGER, kind TEXT NOT NULL,
-  role TEXT, message_id TEXT UNIQUE NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,
-  subject TEXT, raw BLOB, state TEXT NOT NULL DEFAULT 'pending',
-  attempts INTEGER NOT NULL DEFAULT 0, next_attempt TEXT NOT NULL, last_error TEXT, sent TEXT);
-CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt);
-CREATE INDEX IF NOT EXISTS outbox_acks ON outbox(kind, recipients COLLATE NOCASE, created);
-CREATE TABLE IF NOT EXISTS held (
-  nonce TEXT PRIMARY KEY, case_number INTEGER NOT NULL, staff_email TEXT NOT NULL,
-  commands TEXT NOT NULL, body TEXT, inbound_id INTEGER, created TEXT NOT NULL, used TEXT);
-CREATE TABLE IF NOT EXISTS digests (week TEXT PRIMARY KEY, sent TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS stats (
-  case_number INTEGER PRIMARY KEY, opened TEXT NOT NULL, outcome TEXT, people_named INTEGER,
-  closed TEXT);
-"""
+def backup_database(conn: sqlite3.Connection, target: Path) -> None:
+    """A consistent copy of the open database `conn` at `target` (mode 0600).
+
+    SQLite's online backup API copies page by page under a read transaction, so the
+    copy holds everything committed, WAL included, while the daemon goes on writing.
+    Written to a temporary name and renamed, so a half-written copy never looks whole.
+    """
+    tmp = target.with_name(f".{target.name}.tmp")
+    tmp.unlink(missing_ok=True)
+    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
+    dest = sqlite3.connect(str(tmp))
+    try:
+        conn.backup(dest)
+        dest.execute("PRAGMA journal_mode=DELETE")
+    finally:
+        dest.close()
+    os.replace(tmp, target)
 
 
 def _waiting_for_writer(statement: Callable[[], T]) -> T:
@@ -159,8 +123,7 @@ class Store:
     def __init__(self, path: Path, *, synchronous: str = "FULL"):
         self.path = path
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            os.chmod(path.parent, 0o700)
+            path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             _touch_private(path)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                    timeout=0)  # waits in _waiting_for_writer
@@ -182,17 +145,34 @@ class Store:
                 os.chmod(p, 0o600)
 
     def _migrate(self) -> None:
-        # executescript manages its own transaction, so it runs outside tx().
-        with self.lock:
-            _waiting_for_writer(lambda: self.conn.executescript(_SCHEMA))
-        row = self.scalar("SELECT value FROM meta WHERE key='schema_version'")
-        version = int(row) if row else 0
-        if version > SCHEMA_VERSION:
-            raise StoreError(f"{self.path} was written by a newer cocmail (schema {version})")
-        if version < SCHEMA_VERSION:
+        """Bring the schema up to date, one transaction per version (migrations.py).
+
+        A database that already holds data is copied first (online backup API) to
+        `cocmail.db.before-v<N>`, mode 0600: an upgrade must never be the day the
+        team's records are lost.
+        """
+        version = self._schema_version()
+        try:
+            migrations.refuse_newer(version, self.path)
+        except migrations.SchemaError as e:
+            raise StoreError(str(e)) from None
+        todo = migrations.pending(version)
+        if todo and version > 0:
+            backup_database(self.conn, self.path.with_name(
+                f"{self.path.name}.before-v{migrations.LATEST}"))
+        for target in todo:
             with self.tx() as c:
-                c.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)",
-                          (str(SCHEMA_VERSION),))
+                # Checked again under the write lock: another process may have migrated.
+                if migrations.version_of(c) >= target:
+                    continue
+                migrations.apply(c, target)
+
+    def _schema_version(self) -> int:
+        try:
+            with self.lock:
+                return _waiting_for_writer(lambda: migrations.version_of(self.conn))
+        except migrations.SchemaError as e:
+            raise StoreError(f"{self.path}: {e}") from None
 
     def close(self) -> None:
         with self.lock:
@@ -294,11 +274,21 @@ class Store:
                " state IN ('done','duplicate','ignored','quarantined') LIMIT 1")
         return self.scalar(sql, (inbound_id, raw_sha))
 
+    def inbound_state(self, conn: sqlite3.Connection | None, inbound_id: int) -> str | None:
+        """The message's state: inside transaction `conn` (for a claim), or as of now."""
+        sql = "SELECT state FROM inbound WHERE id=?"
+        if conn is None:
+            return self.scalar(sql, (inbound_id,))
+        row = conn.execute(sql, (inbound_id,)).fetchone()
+        return row[0] if row else None
+
     def record_failure(self, inbound_id: int, reason: str) -> bool:
         """Count a failed attempt; True when the message is now quarantined."""
         with self.tx() as c:
-            c.execute("UPDATE inbound SET attempts=attempts+1, error=? WHERE id=?",
-                      (reason, inbound_id))
+            cur = c.execute("UPDATE inbound SET attempts=attempts+1, error=? WHERE id=?"
+                            " AND state='pending'", (reason, inbound_id))
+            if cur.rowcount == 0:
+                return False  # another process recorded it meanwhile
             attempts = c.execute("SELECT attempts FROM inbound WHERE id=?",
                                  (inbound_id,)).fetchone()[0]
             if attempts >= MAX_ATTEMPTS:
@@ -307,9 +297,12 @@ class Store:
         return False
 
     def quarantine_now(self, inbound_id: int, reason: str,
-                       conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE inbound SET state='quarantined', error=?, attempts=? WHERE id=?",
-                     (reason, MAX_ATTEMPTS, inbound_id))
+                       conn: sqlite3.Connection) -> bool:
+        """Quarantine a pending message; False when another process already took it."""
+        cur = conn.execute("UPDATE inbound SET state='quarantined', error=?, attempts=?"
+                           " WHERE id=? AND state='pending'",
+                           (reason, MAX_ATTEMPTS, inbound_id))
+        return cur.rowcount == 1
 
     def release(self, inbound_id: int) -> bool:
         with self.tx() as c:
@@ -460,19 +453,51 @@ class Store:
         return parse_iso(self.scalar(
             "SELECT min(next_attempt) FROM outbox WHERE state='pending'"))
 
+    def claim_outbox(self, outbox_id: int, now: datetime, lease_until: datetime,
+                     pid: int) -> bool:
+        """Take one due row for sending; False when another process took it first.
+
+        The claim moves `next_attempt` to the end of the lease, so no other sender sees
+        the row as due while this one talks to the server; should this process die
+        mid-send, the row is due again when the lease ends (or at once, once
+        release_dead_claims sees the process is gone).
+        """
+        with self.tx() as c:
+            cur = c.execute("UPDATE outbox SET next_attempt=?, claimed_by=? WHERE id=? AND"
+                            " state='pending' AND next_attempt<=?",
+                            (iso(lease_until), pid, outbox_id, iso(now)))
+            return cur.rowcount == 1
+
+    def release_dead_claims(self, now: datetime, alive: Callable[[int], bool]) -> int:
+        """Make rows claimed by processes that no longer run (`alive(pid)` is False)
+        due again now."""
+        pids = [r["claimed_by"] for r in self.query(
+            "SELECT DISTINCT claimed_by FROM outbox WHERE state='pending'"
+            " AND claimed_by IS NOT NULL")]
+        dead = [p for p in pids if not alive(p)]
+        if not dead:
+            return 0
+        with self.tx() as c:
+            marks = ",".join("?" for _ in dead)
+            cur = c.execute(f"UPDATE outbox SET next_attempt=?, claimed_by=NULL WHERE"
+                            f" state='pending' AND claimed_by IN ({marks})",
+                            (iso(now), *dead))
+            return cur.rowcount
+
     def outbox_sent(self, outbox_id: int) -> None:
         with self.tx() as c:
             c.execute("UPDATE outbox SET state='sent', sent=?, attempts=attempts+1,"
-                      " last_error=NULL WHERE id=?", (iso(utcnow()), outbox_id))
+                      " last_error=NULL, claimed_by=NULL WHERE id=?",
+                      (iso(utcnow()), outbox_id))
 
     def outbox_retry(self, outbox_id: int, error: str, next_attempt: datetime) -> None:
         with self.tx() as c:
-            c.execute("UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt=?"
-                      " WHERE id=?", (error, iso(next_attempt), outbox_id))
+            c.execute("UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt=?,"
+                      " claimed_by=NULL WHERE id=?", (error, iso(next_attempt), outbox_id))
 
     def outbox_failed(self, outbox_id: int, error: str, conn: sqlite3.Connection) -> None:
-        conn.execute("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=?"
-                     " WHERE id=?", (error, outbox_id))
+        conn.execute("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=?,"
+                     " claimed_by=NULL WHERE id=?", (error, outbox_id))
 
     def compact(self) -> None:
         """Rewrite the file and empty the WAL so expunged text leaves no trace on disk."""

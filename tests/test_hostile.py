@@ -413,6 +413,8 @@ def test_refused_login_in_process_logs_no_password(
     wrong = "Wr0ng-" + secrets.token_urlsafe(12)
     monkeypatch.setenv(PASSWORD_ENV, wrong)
     caplog.set_level(logging.DEBUG)
+    # Even with the protocol library's own logger opened up (cocmail keeps it at WARNING).
+    caplog.set_level(logging.DEBUG, logger="imapclient")
     app = open_app(make_config(tmp_path, imap=imap_toml(dovecot, imap_user.name)))
     try:
         with pytest.raises(Exception) as refused:

@@ -24,7 +24,6 @@ from __future__ import annotations
 import imaplib
 import logging
 import random
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -34,6 +33,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from ..config import ImapConfig
+from ..tls import client_context, hint
 
 IDLE_POLL_SECONDS = 0.5  # how long one idle_check may block: bounds how late `stop` is seen
 FIRST_BACKOFF_SECONDS = 1.0  # delay after the first failure; doubles up to max_backoff
@@ -159,7 +159,8 @@ class ImapWatcher:
                 except LoginError as e:
                     self.log.error("IMAP login to %s refused: %s", self.where, _text(e))
                 except CONNECTION_ERRORS as e:
-                    self.log.warning("IMAP connection to %s failed: %s", self.where, _text(e))
+                    self.log.warning("IMAP connection to %s failed: %s", self.where,
+                                     _text(e) + _hint(self.cfg, e))
                 except Exception:  # noqa: BLE001 - the watcher thread must never die
                     self.log.exception("unexpected error while watching %s", self.where)
                 self._drop()
@@ -219,7 +220,7 @@ class ImapWatcher:
 
     def _connect(self) -> IMAPClient:
         cfg = self.cfg
-        context = ssl.create_default_context() if cfg.security != "none" else None
+        context = client_context(cfg.ca_file) if cfg.security != "none" else None
         client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "ssl",
                             ssl_context=context, timeout=self.io_timeout)
         try:
@@ -310,3 +311,8 @@ def _shut(client: IMAPClient) -> None:
         client.shutdown()
     except Exception:  # noqa: BLE001 - closing a broken socket may fail; nothing to do
         pass
+
+
+def _hint(cfg: ImapConfig, error: BaseException) -> str:
+    h = hint(cfg.security, cfg.port, error)
+    return f" ({h})" if h else ""

@@ -1,0 +1,66 @@
+"""`cocmail backup DIR`: the database and the secret key, consistent, while the daemon runs.
+
+Copying `cocmail.db` with cp is not a backup: in WAL mode the recent commits live in
+`cocmail.db-wal` until a checkpoint, so a copy of the main file alone may hold no
+tables at all. SQLite's online backup API copies a consistent snapshot instead, and
+the copy is written as a self-contained file (no WAL). The secret key goes along:
+without it, replies to mail cocmail sent earlier no longer match their case.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from dataclasses import dataclass
+from pathlib import Path
+
+from .config import Config
+from .store import backup_database
+
+
+class BackupError(Exception):
+    """The backup could not be made; the message says why."""
+
+
+@dataclass(frozen=True)
+class Backup:
+    database: Path
+    secret: Path | None
+    cases: int
+
+
+def make_backup(cfg: Config, directory: Path) -> Backup:
+    db = cfg.storage.db_path
+    if not db.exists():
+        raise BackupError(f"there is no database at {db} to back up")
+    directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+    target = directory / db.name
+    if target.exists():
+        raise BackupError(f"{target} exists already: back up into a new directory")
+    # Read-only: a backup must never create, migrate or change the database it copies.
+    source = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=30)
+    try:
+        backup_database(source, target)
+    except sqlite3.Error as e:
+        raise BackupError(f"cannot copy {db}: {e}") from e
+    finally:
+        source.close()
+    copy = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
+    try:
+        ok = copy.execute("PRAGMA integrity_check").fetchone()[0]
+        cases = copy.execute("SELECT count(*) FROM cases").fetchone()[0]
+    finally:
+        copy.close()
+    if ok != "ok":
+        target.unlink()
+        raise BackupError(f"the copy of {db} failed SQLite's integrity check: {ok}")
+    secret = None
+    if cfg.storage.secret_path.exists():
+        secret = directory / cfg.storage.secret_path.name
+        data = cfg.storage.secret_path.read_bytes()
+        fd = os.open(secret, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    return Backup(target, secret, int(cases))

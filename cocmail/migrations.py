@@ -1,0 +1,133 @@
+"""Versioned schema migrations: an upgrade keeps every row, a newer database is refused.
+
+Each migration takes the database from version N-1 to N inside one transaction
+(SQLite's DDL is transactional), so a failed upgrade leaves the old database as it
+was. Version 1 is the schema of the first release, written out as it was then:
+`CREATE TABLE IF NOT EXISTS` can create a missing table but never change one, so
+every later change is a migration of its own below, never an edit of version 1.
+
+sqlite-utils does the table surgery (`add_column`, and `transform()` for changes
+SQLite's ALTER TABLE cannot make: it copies the table into a new one and renames it,
+keeping the rows); plain SQL does the rest.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+
+import sqlite_utils
+
+SCHEMA_V1 = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
+CREATE TABLE IF NOT EXISTS staff_ids (sid INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL);
+CREATE TABLE IF NOT EXISTS inbound (
+  id INTEGER PRIMARY KEY, received_at TEXT NOT NULL, source TEXT NOT NULL,
+  folder TEXT, uidvalidity INTEGER, uid INTEGER,
+  message_id TEXT, raw_sha256 TEXT NOT NULL, body_sha256 TEXT NOT NULL, size INTEGER NOT NULL,
+  raw BLOB, state TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0,
+  error TEXT, case_number INTEGER, subject TEXT, sender TEXT, processed_at TEXT);
+CREATE UNIQUE INDEX IF NOT EXISTS inbound_imap ON inbound(folder, uidvalidity, uid)
+  WHERE folder IS NOT NULL;
+CREATE INDEX IF NOT EXISTS inbound_mid ON inbound(message_id);
+CREATE INDEX IF NOT EXISTS inbound_state ON inbound(state);
+CREATE TABLE IF NOT EXISTS cases (
+  number INTEGER PRIMARY KEY, status TEXT NOT NULL, opened TEXT NOT NULL, subject TEXT,
+  urgent INTEGER NOT NULL DEFAULT 0, reporter_anonymous INTEGER NOT NULL DEFAULT 0,
+  victim_is_reporter INTEGER NOT NULL DEFAULT 1,
+  when_text TEXT, where_text TEXT, summary TEXT, action TEXT, outcome TEXT, others TEXT,
+  received_by TEXT, handlers TEXT NOT NULL DEFAULT '[]', recused TEXT NOT NULL DEFAULT '[]',
+  acknowledged TEXT, accused_informed TEXT, decision TEXT, harasser_informed TEXT,
+  victim_informed TEXT, dsf_reported TEXT, closed TEXT, dsf_hold_until TEXT,
+  report_text TEXT, root_message_id TEXT, last_activity TEXT, last_staff_action TEXT,
+  purged TEXT, retain_from TEXT);
+CREATE TABLE IF NOT EXISTS people (
+  id INTEGER PRIMARY KEY, case_number INTEGER NOT NULL, role TEXT NOT NULL,
+  name TEXT, email TEXT, norm_name TEXT);
+CREATE INDEX IF NOT EXISTS people_case ON people(case_number);
+CREATE INDEX IF NOT EXISTS people_email ON people(email);
+CREATE INDEX IF NOT EXISTS people_norm ON people(norm_name);
+CREATE TABLE IF NOT EXISTS messages (
+  id INTEGER PRIMARY KEY, case_number INTEGER NOT NULL, direction TEXT NOT NULL,
+  sender TEXT, recipients TEXT, subject TEXT, date TEXT, message_id TEXT, kind TEXT,
+  body TEXT, inbound_id INTEGER, outbox_id INTEGER);
+CREATE INDEX IF NOT EXISTS messages_case ON messages(case_number);
+CREATE INDEX IF NOT EXISTS messages_mid ON messages(message_id);
+CREATE TABLE IF NOT EXISTS audit (
+  id INTEGER PRIMARY KEY, at TEXT NOT NULL, case_number INTEGER, actor TEXT NOT NULL,
+  action TEXT NOT NULL, detail TEXT, message_id TEXT);
+CREATE INDEX IF NOT EXISTS audit_case ON audit(case_number);
+CREATE TABLE IF NOT EXISTS outbox (
+  id INTEGER PRIMARY KEY, created TEXT NOT NULL, case_number INTEGER, kind TEXT NOT NULL,
+  role TEXT, message_id TEXT UNIQUE NOT NULL, sender TEXT NOT NULL, recipients TEXT NOT NULL,
+  subject TEXT, raw BLOB, state TEXT NOT NULL DEFAULT 'pending',
+  attempts INTEGER NOT NULL DEFAULT 0, next_attempt TEXT NOT NULL, last_error TEXT, sent TEXT);
+CREATE INDEX IF NOT EXISTS outbox_due ON outbox(state, next_attempt);
+CREATE INDEX IF NOT EXISTS outbox_acks ON outbox(kind, recipients COLLATE NOCASE, created);
+CREATE TABLE IF NOT EXISTS held (
+  nonce TEXT PRIMARY KEY, case_number INTEGER NOT NULL, staff_email TEXT NOT NULL,
+  commands TEXT NOT NULL, body TEXT, inbound_id INTEGER, created TEXT NOT NULL, used TEXT);
+CREATE TABLE IF NOT EXISTS digests (week TEXT PRIMARY KEY, sent TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS stats (
+  case_number INTEGER PRIMARY KEY, opened TEXT NOT NULL, outcome TEXT, people_named INTEGER,
+  closed TEXT);
+"""
+
+
+class SchemaError(Exception):
+    """The database's schema is one this cocmail cannot use (newer, or unreadable)."""
+
+
+def _v1(conn: sqlite3.Connection) -> None:
+    for statement in SCHEMA_V1.split(";"):
+        if statement.strip():
+            conn.execute(statement)
+
+
+def _v2(conn: sqlite3.Connection) -> None:
+    """Delivery claims: which process is sending an outbox row right now.
+
+    Several processes may deliver (the daemon's courier, `ingest`, `quarantine
+    release`); a row is claimed atomically before it is sent, and a claim held by a
+    process that died is released, so no mail goes out twice from two senders.
+    """
+    db = sqlite_utils.Database(conn)
+    db["outbox"].add_column("claimed_by", int)  # type: ignore[union-attr]
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+LATEST = len(MIGRATIONS)
+
+
+def version_of(conn: sqlite3.Connection) -> int:
+    """The schema version written in the database (0: a new, empty database)."""
+    has_meta = conn.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+                            ).fetchone()
+    if not has_meta:
+        tables = conn.execute("SELECT count(*) FROM sqlite_master WHERE type='table'"
+                              ).fetchone()[0]
+        if tables:
+            raise SchemaError("this is not a cocmail database (it has tables but no meta)")
+        return 0
+    row = conn.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+    try:
+        return int(row[0]) if row else 0
+    except ValueError:
+        raise SchemaError(f"unreadable schema version {row[0]!r}") from None
+
+
+def refuse_newer(version: int, where: object) -> None:
+    if version > LATEST:
+        raise SchemaError(f"{where} was written by a newer cocmail (schema {version}; this "
+                          f"version knows up to {LATEST}): upgrade cocmail, do not downgrade")
+
+
+def pending(version: int) -> range:
+    """The migration versions still to apply to a database at `version`."""
+    return range(version + 1, LATEST + 1)
+
+
+def apply(conn: sqlite3.Connection, version: int) -> None:
+    """Run migration `version` inside the caller's transaction and record it."""
+    MIGRATIONS[version - 1](conn)
+    conn.execute("INSERT OR REPLACE INTO meta VALUES ('schema_version', ?)", (str(version),))
