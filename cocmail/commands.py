@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .replytext import newest_text, split_lines
+from .replytext import sender_runs, split_lines
 
 OUTCOMES: tuple[str, ...] = (
     "not-a-violation",
@@ -105,12 +105,29 @@ class CommandError:
 
 
 @dataclass(frozen=True)
+class IgnoredLine:
+    """A line that looks like a command but was not run, and why: the sender is told."""
+
+    line: int
+    raw: str
+    reason: str
+
+
+@dataclass(frozen=True)
 class CommandBlock:
     """The commands at the top of a reply, the reply's body, and any bad lines."""
 
     commands: tuple[Command, ...]
     body: str
     errors: tuple[CommandError, ...]
+    ignored: tuple[IgnoredLine, ...] = ()
+
+
+IGNORED_BELOW_BLOCK = ("below the command block: a block ends at the first line that is "
+                       "not a command (a blank line, text); put all commands together at "
+                       "the top of your text")
+IGNORED_LATER_PART = ("in a later part of your reply: commands are read only from the "
+                      "first part you wrote, before or after the quoted mail")
 
 
 # ------------------------------------------------------------------ the block
@@ -163,14 +180,20 @@ def parse_line(stripped: str, line_no: int) -> Command | CommandError:
 def parse_command_block(text: str) -> CommandBlock:
     """Split a staff mail's plain text into its command block and its body.
 
-    The block is the run of command lines at the top (after blank lines); it ends at the
-    first other line, or after `#end`, which is not returned as a command. `body` is the
-    newest text below the block, without quotes, attribution and signature.
+    The sender's own text is found wherever the client put it (replytext.sender_runs:
+    above the quote, below it, or between quoted blocks). The block is the run of
+    command lines at the top of the first part the sender wrote; it ends at the first
+    other line, or after `#end`, which is not returned as a command. `body` is all of
+    the sender's own text below the block, without quotes, attribution and signature.
+    Command lines elsewhere in the sender's text are not run, and are listed in
+    `ignored` so that the sender hears of them. Line numbers count in `text`.
     """
-    lines = split_lines(text)
+    runs = sender_runs(text)
+    if not runs:
+        return CommandBlock((), "", ())
+    first = runs[0]
+    lines = list(first.lines)
     i = 0
-    while i < len(lines) and not _clean(lines[i]):
-        i += 1
     commands: list[Command] = []
     errors: list[CommandError] = []
     while i < len(lines):
@@ -178,15 +201,21 @@ def parse_command_block(text: str) -> CommandBlock:
         if stripped is None:
             break
         i += 1
-        parsed = parse_line(stripped, i)
+        parsed = parse_line(stripped, first.first_line + i - 1)
         if isinstance(parsed, CommandError):
             errors.append(parsed)
         elif parsed.name == "end":
             break
         else:
             commands.append(parsed)
-    body = newest_text("\n".join(lines[i:])).strip()
-    return CommandBlock(tuple(commands), body, tuple(errors))
+    ignored = [IgnoredLine(first.first_line + k, stripped, IGNORED_BELOW_BLOCK)
+               for k in range(i, len(lines)) if (stripped := _command_line(lines[k]))]
+    for run in runs[1:]:
+        ignored += [IgnoredLine(run.first_line + k, stripped, IGNORED_LATER_PART)
+                    for k, line in enumerate(run.lines) if (stripped := _command_line(line))]
+    parts = ["\n".join(lines[i:]).strip(), *(run.text.strip() for run in runs[1:])]
+    body = "\n\n".join(p for p in parts if p)
+    return CommandBlock(tuple(commands), body, tuple(errors), tuple(ignored))
 
 
 def format_block(commands: Iterable[Command]) -> str:

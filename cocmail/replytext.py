@@ -13,42 +13,58 @@ must not stall the daemon (no pattern here can backtrack catastrophically).
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+
+from .reply_languages import all_of
 
 # An attribution is at most a few wrapped lines; a longer run of text is a paragraph.
 _ATTRIBUTION_MAX_LINES = 3
 _ATTRIBUTION_MAX_CHARS = 400
 
-# Words that open an attribution in the languages staff are likely to use:
-# "On …", "Am …", "Le …", "El …", "Op …", "Den …" (Danish/Swedish), "Il …", "Em …".
-# A leading digit covers Danish Gmail's "15. marts 2017 kl. 11.00 skrev …:".
-_OPENER = re.compile(r"[ \t]*(?:(?:On|Am|Le|El|Op|Den|Il|Em)[ \t]|\d)")
+def _alternation(words: tuple[str, ...]) -> str:
+    """A regex alternation of literal words; a word in an alphabet with spaces between
+    words (Latin, Cyrillic, Greek, Hebrew) must stand alone, a CJK word need not."""
+    out = []
+    for w in words:
+        lit = re.escape(w)
+        out.append(lit if ord(w[0]) >= 0x2E80 else rf"(?<!\w){lit}(?!\w)")
+    return "(?:" + "|".join(out) + ")"
 
-# The verb of an attribution; the "=C3=A9" forms are what a quoted-printable attribution
-# looks like when a client or a forwarding hop failed to decode it.
-_VERB = re.compile(
-    r"\b(?:wrote|schrieb|a (?:é|=C3=A9)crit|escribi(?:ó|=C3=B3)|schreef|skrev|har skrivit"
-    r"|ha scritto|escreveu|napisa[lł])\b",
-    re.IGNORECASE,
-)
+
+# An attribution starts with an opener word of some language ("On …", "Am …", "Le …",
+# "W dniu …", "Στις …"), or a date: a digit ("15. marts 2017 kl. 11.00 skrev …:") or a
+# short weekday before one ("пн, 2 апр. 2012 г. …", "pon., 2 kwi …", "ma 2. huhtik. …").
+_OPENER = re.compile(
+    rf"[ \t\u200e\u200f\u202a-\u202e]*(?:{_alternation(all_of('openers'))}[ \t]"
+    r"|\d|\w{1,4}\.?,?[ \t]+\d)", re.IGNORECASE)
+
+# The verb of an attribution, in every language of reply_languages.
+_VERB = re.compile(_alternation(all_of("verbs")), re.IGNORECASE)
 
 # What every client puts in a dated attribution: a time ("22:31", "kl. 11.00") or an address.
 _STAMP = re.compile(r"\d[:.]\d\d|\w@\w")
+_ADDRESS = re.compile(r"\w@\w")
+# Gmail in Japanese, Russian or Hebrew writes no verb: "2012年4月2日(月) 14:20 Bob <bob@x>:".
+_ENDS_WITH_ADDRESS = re.compile(r"<[^<>\s]{1,200}@[^<>\s]{1,200}>[ \t)]*[:：]$")
+# Direction marks Gmail puts around names and addresses in right-to-left languages.
+_BIDI = re.compile(r"[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 _ORIGINAL_MESSAGE = re.compile(
-    r"[ \t]*-{2,}[ \t]*(?:Original Message|Ursprüngliche Nachricht|Message d'origine"
-    r"|Mensaje original|Oorspronkelijk bericht|Oprindelig meddelelse|Ursprungligt meddelande"
-    r"|Messaggio originale)[ \t]*-{2,}[ \t]*",
+    rf"[ \t]*-{{2,}}[ \t]*{_alternation(all_of('separators'))}[ \t]*-{{2,}}[ \t]*",
     re.IGNORECASE,
 )
 
-# Outlook's header block: "From: …" followed closely by "Sent: …" (or "Date: …"), in
-# English, German, French, Spanish, Dutch, Danish/Swedish; the names may be bold (*From:*).
-_HEADER_FROM = re.compile(r"[ \t]*\*?(?:From|Von|De|Van|Fra|Från)[ \t]?:", re.IGNORECASE)
-_HEADER_SENT = re.compile(
-    r"[ \t]*\*?(?:Sent|Date|Gesendet|Datum|Envoyé|Date d'envoi|Enviado|Fecha|Verzonden"
-    r"|Sendt|Skickat)[ \t]?:",
-    re.IGNORECASE,
-)
+# Outlook's header block: "From: …" followed closely by "Sent: …" (or "Date: …"), in every
+# language of reply_languages; the names may be bold (*From:* or **From:**), the colon
+# full-width (差出人：).
+_FIELD_END = r"[ \t]?\**[ \t]?[:：]"
+_HEADER_FROM = re.compile(rf"[ \t]*\**{_alternation(all_of('header_from'))}{_FIELD_END}",
+                          re.IGNORECASE)
+_HEADER_SENT = re.compile(rf"[ \t]*\**{_alternation(all_of('header_sent'))}{_FIELD_END}",
+                          re.IGNORECASE)
+# BlackBerry's HTML-only replies, converted to text, run the fields into one line.
+_HEADER_SENT_INLINE = re.compile(rf"[ \t]\**{_alternation(all_of('header_sent'))}{_FIELD_END}",
+                                 re.IGNORECASE)
 _HEADER_LOOKAHEAD = 3
 
 # Mobile clients' one-line footers. "Sent from my desk, is much easier …" is a sentence,
@@ -56,11 +72,10 @@ _HEADER_LOOKAHEAD = 3
 _DEVICE = r"[\w'&()+-]+(?:[ \t]+[\w'&()+-]+){0,5}"
 _LINK = r"(?:[ \t]*<[^<>\s]{1,200}>)?"
 _SENT_FROM = re.compile(
-    rf"[ \t]*(?:Sent from my {_DEVICE}|Sent from (?:Mail|Outlook|Yahoo Mail)(?: for {_DEVICE})?"
+    rf"[ \t]*(?:{_alternation(all_of('footers'))}[ \t]+{_DEVICE}"
+    rf"|Sent from (?:Mail|Outlook|Yahoo Mail)(?: for {_DEVICE})?"
     rf"|Get Outlook for (?:iOS|Android|Mac|Windows){_LINK}"
-    rf"|Von meinem {_DEVICE} gesendet|Gesendet von meinem {_DEVICE}"
-    rf"|Envoyé de mon {_DEVICE}|Enviado desde mi {_DEVICE}|Verstuurd vanaf mijn {_DEVICE}"
-    rf"|Sendt fra min {_DEVICE}|Skickat från min {_DEVICE})[ \t]*\.?[ \t]*",
+    rf"|Von meinem {_DEVICE} gesendet)[ \t]*\.?[ \t]*",
     re.IGNORECASE,
 )
 
@@ -98,11 +113,11 @@ def is_original_message(line: str) -> bool:
 
 
 def _looks_like_attribution(joined: str) -> bool:
-    joined = joined.strip()
+    joined = _BIDI.sub("", joined).strip()
     return (
         len(joined) <= _ATTRIBUTION_MAX_CHARS
-        and joined.endswith(":")
-        and _VERB.search(joined) is not None
+        and joined.endswith((":", "："))
+        and (_VERB.search(joined) is not None or _ENDS_WITH_ADDRESS.search(joined) is not None)
     )
 
 
@@ -130,9 +145,12 @@ def attribution_length(lines: list[str], i: int) -> int:
 
 
 def is_header_block(lines: list[str], i: int) -> bool:
-    """An Outlook-style "From: …" line followed closely by "Sent: …" (or a translation)."""
-    if len(lines[i]) > _ATTRIBUTION_MAX_CHARS or not _HEADER_FROM.match(lines[i]):
+    """An Outlook-style "From: …" line followed closely by "Sent: …" (or a translation),
+    or both on one line, as BlackBerry's HTML reads once converted to text."""
+    if len(lines[i]) > 2000 or not _HEADER_FROM.match(lines[i]):
         return False
+    if _HEADER_SENT_INLINE.search(lines[i]):
+        return True
     following = lines[i + 1 : i + 1 + _HEADER_LOOKAHEAD]
     return any(_HEADER_SENT.match(line) for line in following if len(line) <= 1000)
 
@@ -202,6 +220,121 @@ def newest_text(text: str) -> str:
     """
     lines = split_lines(text)
     return _join(lines[: newest_cut(lines)])
+
+
+@dataclass(frozen=True)
+class Run:
+    """A stretch of the sender's own lines, between quoted blocks."""
+
+    first_line: int  # 1-based line number of lines[0] in the whole text
+    lines: tuple[str, ...]
+
+    @property
+    def text(self) -> str:
+        return "\n".join(self.lines)
+
+
+def _is_hard_stop(lines: list[str], i: int) -> bool:
+    """Below this line nothing is the sender's: a signature, a mobile footer, an
+    Outlook separator or header block (the original follows unquoted)."""
+    line = lines[i]
+    return (is_signature_delimiter(line) or is_sent_from(line) or is_original_message(line)
+            or is_header_block(lines, i))
+
+
+def _next_non_blank(lines: list[str], j: int) -> int:
+    while j < len(lines) and is_blank(lines[j]):
+        j += 1
+    return j
+
+
+def _trimmed(first: int, lines: list[str]) -> Run | None:
+    start, end = 0, len(lines)
+    while start < end and is_blank(lines[start]):
+        start += 1
+    while end > start and (is_blank(lines[end - 1]) or _RULE.fullmatch(lines[end - 1])):
+        end -= 1
+    if start == end:
+        return None
+    return Run(first + start + 1, tuple(lines[start:end]))
+
+
+def sender_runs(text: str) -> tuple[Run, ...]:
+    """The sender's own text of a reply, wherever the client put it, run by run.
+
+    Top-posted: one run above the quote. Bottom-posted (an attribution and a quoted
+    block first, the answer below): the run below. Interleaved: the runs between the
+    quoted blocks, in order. Attribution lines go with the quote they introduce; the
+    scan ends at a signature, a mobile footer, an Outlook separator or header block,
+    or an attribution with no quote below it (the original follows unquoted), because
+    whatever comes after those is the earlier mail, never the sender's.
+    Linear in the length of the text, like newest_cut.
+    """
+    lines = split_lines(text)
+    runs: list[tuple[int, Run]] = []  # (quoted blocks above the run, run)
+    quotes = 0
+    start, current = 0, []
+    i = 0
+
+    def flush(upto_quote: bool) -> None:
+        nonlocal current
+        body = list(current)
+        if upto_quote:  # an undated "Jane Doe wrote:" just above the quote goes with it
+            cut = _back_over_attribution(body, len(body))
+            body = body[:cut]
+        run = _trimmed(start, body)
+        if run is not None:
+            runs.append((quotes, run))
+        current = []
+
+    while i < len(lines):
+        line = lines[i]
+        if is_quote(line):
+            flush(upto_quote=True)
+            quotes += 1
+            while i < len(lines) and (is_quote(lines[i]) or (
+                    is_blank(lines[i]) and _next_non_blank(lines, i) < len(lines)
+                    and is_quote(lines[_next_non_blank(lines, i)]))):
+                i = _next_non_blank(lines, i) if is_blank(lines[i]) else i + 1
+            start = i
+            continue
+        if _is_hard_stop(lines, i):
+            break
+        span = attribution_length(lines, i)
+        if span:
+            after = _next_non_blank(lines, i + span)
+            if after < len(lines) and is_quote(lines[after]):
+                flush(upto_quote=False)
+                i = after
+                continue
+            break  # the original follows, unquoted
+        if not current:
+            start = i
+        current.append(line)
+        i += 1
+    flush(upto_quote=False)
+    return _answers(runs, quotes)
+
+
+def _answers(runs: list[tuple[int, Run]], quotes: int) -> tuple[Run, ...]:
+    """Which runs the sender wrote as an answer.
+
+    Text below the last quoted block is the answer of a bottom-post (nothing above the
+    quote) or the last answer of an interleaved reply (answers between quoted blocks).
+    Below a top-posted reply's one quote it is a footer a server or list added, or
+    the tail of a quote the client wrapped without `>`: not the sender's.
+    """
+    top = any(q == 0 for q, _ in runs)
+    between = any(0 < q < quotes for q, _ in runs)
+    keep_tail = not top or between
+
+    def kept(q: int, run: Run) -> bool:
+        if q < quotes or quotes == 0:
+            return True
+        # A list's footer ("_____" and "riak-users mailing list") is nobody's answer.
+        return keep_tail and not _RULE.fullmatch(run.lines[0])
+
+    return tuple(run for q, run in runs if kept(q, run))
 
 
 def strip_signature(text: str) -> str:

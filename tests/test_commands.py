@@ -36,7 +36,11 @@ def read(path: Path) -> str:
 
 
 def expected_body(path: Path) -> str:
-    return path.with_suffix(".newest").read_text(encoding="utf-8").strip()
+    """The note: the newest text, or for an interleaved reply (`<name>.note`) all of the
+    sender's answers between the quoted blocks."""
+    note = path.with_suffix(".note")
+    source = note if note.exists() else path.with_suffix(".newest")
+    return source.read_text(encoding="utf-8").strip()
 
 
 def cmds(text: str) -> list[tuple[str, str]]:
@@ -122,7 +126,9 @@ def test_end_is_not_a_command_and_text_below_it_is_the_body() -> None:
     block = parse_command_block("#close\n#end\nWe met and agreed.\n\n-- \nAna\n")
     assert cmds("#close\n#end\n") == [("close", "")]
     assert block.body == "We met and agreed."
-    assert parse_command_block("#end\n#close\n") == CommandBlock((), "#close", ())
+    after_end = parse_command_block("#end\n#close\n")
+    assert (after_end.commands, after_end.body, after_end.errors) == ((), "#close", ())
+    assert [(x.line, x.raw) for x in after_end.ignored] == [(2, "#close")]  # and told so
 
 
 def test_text_right_below_the_commands_is_the_body() -> None:
@@ -133,7 +139,8 @@ def test_text_right_below_the_commands_is_the_body() -> None:
 
 def test_commands_below_a_greeting_are_not_commands() -> None:
     block = parse_command_block("Hi team,\n#close\n")
-    assert block == CommandBlock((), "Hi team,\n#close", ())
+    assert (block.commands, block.body, block.errors) == ((), "Hi team,\n#close", ())
+    assert [(x.line, x.raw) for x in block.ignored] == [(2, "#close")]  # and told so
 
 
 def test_html_mail_converted_to_text() -> None:
