@@ -44,15 +44,17 @@ log = logging.getLogger("cocmail.outbox")
 MAX_TEMP_FAILURES = 30  # about two days of backoff capped at two hours
 BASE_BACKOFF = 30.0
 MAX_BACKOFF = 7200.0
-MIN_CLAIM_LEASE = 120.0  # seconds a claimed row stays invisible to other senders
+MIN_CLAIM_LEASE = 600.0  # seconds a claimed row stays invisible to other senders
+CLAIM_BATCH = 20  # rows claimed in one transaction
 
 
 def claim_lease_seconds(transport: object) -> float:
-    """How long a claim on a row lasts: longer than the slowest send can take (a
-    connection set-up, STARTTLS, AUTH and DATA, each up to the SMTP timeout)."""
+    """How long a claim on a chunk lasts: rows are sent only in its first half, and a
+    send (connection set-up, STARTTLS, AUTH and DATA, each up to the SMTP timeout)
+    takes less than the other half."""
     cfg = getattr(transport, "cfg", None)
     timeout = float(getattr(cfg, "timeout", 0.0) or 0.0)
-    return max(MIN_CLAIM_LEASE, 5 * timeout)
+    return max(MIN_CLAIM_LEASE, 10 * timeout)
 
 
 def process_alive(pid: int) -> bool:
@@ -297,23 +299,45 @@ class Outbox:
         self.store.release_dead_claims(self.clock(), process_alive)
         while rows := self.store.due_outbox(self.clock()):
             progressed = False
-            for row in rows:
-                if stop is not None and stop.is_set():
+            for start in range(0, len(rows), CLAIM_BATCH):
+                chunk = rows[start:start + CLAIM_BATCH]
+                outcome = self._deliver_claimed(chunk, report, stop)
+                if outcome == "stop":
                     return
-                state = self._deliver(row)
-                if state == "unavailable":
-                    report.retrying += 1
-                    return
-                setattr(report, state, getattr(report, state) + 1)
-                progressed = progressed or state not in ("retrying", "skipped")
+                progressed = progressed or outcome == "progressed"
             if not progressed:
                 return
 
-    def _deliver(self, row: dict[str, Any]) -> str:
+    def _deliver_claimed(self, chunk: list[dict[str, Any]], report: DeliveryReport,
+                         stop: Stoppable | None) -> str:
+        """Claim a chunk of due rows in one transaction, send the ones this process got,
+        and hand back (due at once) any it could not get to."""
         now = self.clock()
-        lease = timedelta(seconds=claim_lease_seconds(self.transport))
-        if not self.store.claim_outbox(row["id"], now, now + lease, os.getpid()):
-            return "skipped"  # another process (the daemon's courier, an ingest) took it
+        lease = claim_lease_seconds(self.transport)
+        until = now + timedelta(seconds=lease)
+        mine = self.store.claim_outbox([r["id"] for r in chunk], now, until, os.getpid())
+        report.skipped += len(chunk) - len(mine)  # another process is sending those
+        todo = [r for r in chunk if r["id"] in mine]
+        progressed, outcome = False, ""
+        for k, row in enumerate(todo):
+            if stop is not None and stop.is_set():
+                outcome = "stop"
+            elif self.clock() > until - timedelta(seconds=lease / 2):
+                outcome = "late"  # the claim would run out mid-send: take it again later
+            if outcome:
+                self.store.release_claims([r["id"] for r in todo[k:]], self.clock())
+                return "stop" if outcome == "stop" else "progressed"
+            state = self._deliver(row)
+            if state == "unavailable":
+                report.retrying += 1
+                self.store.release_claims([r["id"] for r in todo[k + 1:]], self.clock())
+                return "stop"
+            setattr(report, state, getattr(report, state) + 1)
+            progressed = progressed or state != "retrying"
+        return "progressed" if progressed else ""
+
+    def _deliver(self, row: dict[str, Any]) -> str:
+        """Send one row this process has claimed."""
         try:
             self.transport.send(row)
         except PermanentFailure as e:

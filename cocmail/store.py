@@ -453,20 +453,33 @@ class Store:
         return parse_iso(self.scalar(
             "SELECT min(next_attempt) FROM outbox WHERE state='pending'"))
 
-    def claim_outbox(self, outbox_id: int, now: datetime, lease_until: datetime,
-                     pid: int) -> bool:
-        """Take one due row for sending; False when another process took it first.
+    def claim_outbox(self, ids: list[int], now: datetime, lease_until: datetime,
+                     pid: int) -> set[int]:
+        """Take due rows for sending; returns those this process got (another process
+        may have taken some first).
 
         The claim moves `next_attempt` to the end of the lease, so no other sender sees
         the row as due while this one talks to the server; should this process die
         mid-send, the row is due again when the lease ends (or at once, once
         release_dead_claims sees the process is gone).
         """
+        if not ids:
+            return set()
+        marks = ",".join("?" for _ in ids)
         with self.tx() as c:
-            cur = c.execute("UPDATE outbox SET next_attempt=?, claimed_by=? WHERE id=? AND"
-                            " state='pending' AND next_attempt<=?",
-                            (iso(lease_until), pid, outbox_id, iso(now)))
-            return cur.rowcount == 1
+            cur = c.execute(f"UPDATE outbox SET next_attempt=?, claimed_by=? WHERE"
+                            f" id IN ({marks}) AND state='pending' AND next_attempt<=?"
+                            f" RETURNING id", (iso(lease_until), pid, *ids, iso(now)))
+            return {row[0] for row in cur.fetchall()}
+
+    def release_claims(self, ids: list[int], now: datetime) -> None:
+        """Hand back claimed rows this process did not send: due again at once."""
+        if not ids:
+            return
+        marks = ",".join("?" for _ in ids)
+        with self.tx() as c:
+            c.execute(f"UPDATE outbox SET next_attempt=?, claimed_by=NULL WHERE"
+                      f" id IN ({marks}) AND state='pending'", (iso(now), *ids))
 
     def release_dead_claims(self, now: datetime, alive: Callable[[int], bool]) -> int:
         """Make rows claimed by processes that no longer run (`alive(pid)` is False)
