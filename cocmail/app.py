@@ -83,7 +83,18 @@ def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
     cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
     store = Store(cfg.storage.db_path)
+    store.file_cases_under(event_row(cfg), clock())
     pipeline = Pipeline(cfg, store, secret, clock=clock)
     outbox = Outbox(store, cfg.smtp, cfg.storage.spool_dir,
                     on_failed=partial(delivery_failed_notice, pipeline), clock=clock)
     return App(cfg, store, secret, pipeline, outbox)
+
+
+def event_row(cfg: Config) -> dict[str, Any]:
+    """The configured event as the store records it."""
+    e = cfg.event
+    return {"name": e.name, "starts": e.starts.isoformat() if e.starts else None,
+            "ends": e.ends.isoformat() if e.ends else None,
+            "attendees_in_person": e.attendees_in_person,
+            "attendees_online": e.attendees_online,
+            "reporting_channels": e.reporting_channels}

@@ -15,10 +15,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
+from .errors import UserError
 from .store import backup_database
 
 
-class BackupError(Exception):
+class BackupError(UserError):
     """The backup could not be made; the message says why."""
 
 

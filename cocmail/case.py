@@ -84,6 +84,8 @@ class Case:
     root_message_id: str | None = None
     last_activity: datetime | None = None
     last_staff_action: datetime | None = None
+    event: str | None = None  # the event the case was opened under ([event] name)
+    public_summary: str | None = None  # #public-summary: a line for the transparency report
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:

@@ -16,6 +16,8 @@ from typing import Any
 
 import click
 
+from .errors import UserError
+
 EX_TEMPFAIL = 75
 
 
@@ -97,8 +99,6 @@ def command(group: click.Group, name: str | None = None, **kw: Any
     return deco
 
 
-class UserError(Exception):
-    """Bad input from the person at the keyboard (unknown case number, bad file...)."""
 
 
 # Loggers of the protocol libraries. Theirs log what crosses the wire: aiosmtpd's
@@ -144,6 +144,29 @@ def main(ctx: click.Context) -> None:
 
     os.umask(0o077)  # everything cocmail writes holds personal data
     ctx.ensure_object(State)
+
+
+def event_options(fn: Callable[..., Any]) -> Callable[..., Any]:
+    """--event NAME / --all-events: which event's cases (default: the current event)."""
+    fn = click.option("--all-events", is_flag=True,
+                      help="Cases of every event, not only the current one.")(fn)
+    return click.option("--event", "event", metavar="NAME", default=None,
+                        help="Cases of this event (default: the current [event] name).")(fn)
+
+
+def chosen_events(state: State, event: str | None, all_events: bool) -> list[str] | None:
+    """None for every event; else the one asked for (an unknown name is an error)."""
+    from .views import known_events
+
+    if all_events:
+        if event:
+            raise UserError("give either --event NAME or --all-events, not both")
+        return None
+    name = event or state.cfg().event.name
+    known = known_events(state.app())
+    if name not in known:
+        raise UserError(f"no event {name!r}; known: {', '.join(known) or 'none'}")
+    return [name]
 
 
 # ------------------------------------------------------------------ mail flow
@@ -256,11 +279,14 @@ def cases_group() -> None:
 @command(cases_group, "list")
 @click.option("--all", "show_all", is_flag=True, help="Include closed cases.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def cases_list(state: State, show_all: bool, as_json: bool) -> None:
-    """Open cases (all with --all)."""
+@event_options
+def cases_list(state: State, show_all: bool, as_json: bool, event: str | None,
+               all_events: bool) -> None:
+    """Open cases (all with --all) of the current event (or --event NAME, --all-events)."""
     from .views import case_summaries
 
-    rows = case_summaries(state.app(), include_closed=show_all)
+    rows = case_summaries(state.app(), include_closed=show_all,
+                          events=chosen_events(state, event, all_events))
     if as_json:
         click.echo(json.dumps(rows, indent=2, ensure_ascii=False))
         return
@@ -293,13 +319,15 @@ def cases_show(state: State, number: int, as_json: bool) -> None:
               show_default=True)
 @click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
               help="Write to this file (required for xlsx; default stdout).")
-def report_cmd(state: State, fmt: str, output: str | None) -> None:
-    """The internal report (the central sheet), one row per case."""
+@event_options
+def report_cmd(state: State, fmt: str, output: str | None, event: str | None,
+               all_events: bool) -> None:
+    """The internal report (the central sheet), one row per case of the event."""
     from .report import to_csv, to_json, write_xlsx
     from .views import report_rows
 
     app = state.app()
-    rows = report_rows(app)
+    rows = report_rows(app, chosen_events(state, event, all_events))
     if fmt == "xlsx":
         if not output:
             raise UserError("--format xlsx needs -o FILE")
@@ -323,18 +351,22 @@ def _private(path: Path) -> None:
 @command(main, "digest")
 @click.option("--print", "mode", flag_value="print", default=True, help="Show it (default).")
 @click.option("--send", "mode", flag_value="send", help="Mail it to the leads now.")
-def digest_cmd(state: State, mode: str) -> None:
-    """The weekly digest, now."""
+@event_options
+def digest_cmd(state: State, mode: str, event: str | None, all_events: bool) -> None:
+    """The weekly digest, now, of the current event's cases (or --event, --all-events).
+
+    The digest the daemon mails each week covers every event's cases."""
     from .digest import build_digest, queue_digest
     from .store import utcnow
 
     app = state.app()
+    events = chosen_events(state, event, all_events)
     if mode == "send":
-        n = queue_digest(app, utcnow(), record_week=False)
+        n = queue_digest(app, utcnow(), record_week=False, events=events)
         report = app.outbox.deliver_due()
         click.echo(f"digest queued for {n} lead(s); delivered {report.sent} mail(s)", err=True)
     else:
-        click.echo(build_digest(app, utcnow()), nl=False)
+        click.echo(build_digest(app, utcnow(), events), nl=False)
 
 
 @command(main, "people")
@@ -371,18 +403,47 @@ def check_attendees_cmd(state: State, file: str) -> None:
 
 @command(main, "stats")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
-def stats_cmd(state: State, as_json: bool) -> None:
-    """Anonymised counts for a transparency report."""
+@event_options
+def stats_cmd(state: State, as_json: bool, event: str | None, all_events: bool) -> None:
+    """Anonymised counts per year and per event, for a transparency report."""
     from .views import stats
 
-    data = stats(state.app())
+    data = stats(state.app(), chosen_events(state, event, all_events))
     if as_json:
-        click.echo(json.dumps(data, indent=2))
+        click.echo(json.dumps(data, indent=2, ensure_ascii=False))
         return
     for period, counts in data["periods"].items():
         click.echo(f"{period}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    for name, counts in data["events"].items():
+        click.echo(f"{name}: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
     if not data["periods"]:
         click.echo("no cases yet")
+
+
+@command(main, "transparency")
+@click.option("--event", "event", metavar="NAME", default=None,
+              help="The event to report on (default: the current [event] name).")
+@click.option("--initial", is_flag=True,
+              help="The closing-ceremony version: open cases are shown as in progress.")
+@click.option("--format", "fmt", type=click.Choice(["md", "html"]), default="md",
+              show_default=True)
+@click.option("-o", "--output", type=click.Path(dir_okay=False), default=None,
+              help="Write to this file (default stdout).")
+def transparency_cmd(state: State, event: str | None, initial: bool, fmt: str,
+                     output: str | None) -> None:
+    """The public transparency report of an event: no names, one line per report."""
+    from .views import transparency
+
+    name = event or state.cfg().event.name
+    text, withheld = transparency(state.app(), name, initial=initial, fmt=fmt)
+    if withheld:
+        click.echo("cases without a #public-summary, listed as 'details withheld': "
+                   + ", ".join(f"#{n}" for n in withheld), err=True)
+    if output:
+        Path(output).write_text(text, encoding="utf-8")
+        click.echo(f"wrote the transparency report of {name} to {output}", err=True)
+    else:
+        click.echo(text, nl=False)
 
 
 # ------------------------------------------------------------------ operations

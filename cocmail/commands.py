@@ -44,6 +44,8 @@ KNOWN_COMMANDS: dict[str, tuple[str, str]] = {
     "where": ("#where ...", "where it happened"),
     "summary": ("#summary ...", "what happened, in a few words"),
     "others": ("#others ...", "who else knows about the incident"),
+    "public-summary": ("#public-summary ...",
+                       "one line for the public transparency report, naming no one"),
     "handler": ("#handler <staff addr>", "add a team member who handles the case"),
     "recuse": ("#recuse <staff addr>", "keep a team member out of this case (conflict)"),
     "urgent": ("#urgent", "someone may be unsafe: mark the case urgent and alert all staff again"),

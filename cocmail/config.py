@@ -32,6 +32,10 @@ class EventConfig:
     name: str = "Example Conference 2027"
     ends: date | None = None
     timezone: str = "UTC"
+    starts: date | None = None
+    attendees_in_person: int | None = None  # for the transparency report
+    attendees_online: int | None = None
+    reporting_channels: str | None = None
 
     @property
     def tz(self) -> ZoneInfo:
@@ -134,6 +138,7 @@ class StaffConfig:
     email: str
     aliases: tuple[str, ...] = ()
     lead: bool = False
+    public: bool = False  # named in the transparency report's list of the team
 
 
 @dataclass(frozen=True)
@@ -384,7 +389,17 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     except (ZoneInfoNotFoundError, ValueError):
         raise r.fail("timezone", f"{tz!r} is not a known time zone (e.g. Europe/Berlin)") from None
     event = EventConfig(name=r.get("name", str, EventConfig.name), ends=r.get("ends", date),
-                        timezone=tz)
+                        timezone=tz, starts=r.get("starts", date),
+                        attendees_in_person=r.get("attendees_in_person", int),
+                        attendees_online=r.get("attendees_online", int),
+                        reporting_channels=r.get("reporting_channels", str))
+    if event.starts and event.ends and event.starts > event.ends:
+        raise r.fail("starts", f"{event.starts} is after ends ({event.ends})")
+    for key in ("attendees_in_person", "attendees_online"):
+        if (getattr(event, key) or 0) < 0:
+            raise r.fail(key, "cannot be negative")
+    if not event.name.strip():
+        raise r.fail("name", "cannot be empty: cases are filed under the event's name")
     r.done()
 
     r = table("inbox") or _Reader({}, "inbox", loader)
@@ -462,7 +477,8 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
                 raise r.fail("aliases", f"{a!r} is not an email address")
         member = StaffConfig(name=name, email=email,
                              aliases=tuple(a.lower() for a in aliases),
-                             lead=r.get("lead", bool, False))
+                             lead=r.get("lead", bool, False),
+                             public=r.get("public", bool, False))
         for addr in (member.email, *member.aliases):
             if addr in seen:
                 raise r.fail("email", f"{addr} is listed for two staff members")

@@ -81,11 +81,13 @@ def digest_context(cases: list[Case], env: Env, period_start: datetime,
     }
 
 
-def _all_cases(app: App) -> list[Case]:
+def _all_cases(app: App, events: list[str] | None = None) -> list[Case]:
+    """Every live case; of these events only (None: all, as the weekly digest has it, so
+    that an open case of last year's event is never out of the leads' sight)."""
     cases = []
     for n in app.store.case_numbers(include_closed=True):
         c = app.store.load_case(n)
-        if c is not None:
+        if c is not None and (events is None or c.event in events):
             cases.append(c)
     return cases
 
@@ -95,24 +97,25 @@ def visible_to(member: StaffMember, cases: list[Case]) -> list[Case]:
     return [k for k in cases if not any(member.owns(r) for r in k.recused)]
 
 
-def build_digest(app: App, now: datetime) -> str:
-    """The digest as text (what `cocmail digest --print` shows), for all cases."""
+def build_digest(app: App, now: datetime, events: list[str] | None = None) -> str:
+    """The digest as text (what `cocmail digest --print` shows), for these events' cases."""
     env = app.pipeline.env()
     mail = OutMail("digest", app.cfg.inbox_address, "x", None,
-                   digest_context(_all_cases(app), env, now - WEEK, now))
+                   digest_context(_all_cases(app, events), env, now - WEEK, now))
     composer = app.pipeline.composer
     return f"Subject: {composer.subject(mail)}\n\n{composer.body(mail)}"
 
 
 def queue_digest(app: App, now: datetime, *, record_week: str | bool = False,
-                 period_start: datetime | None = None) -> int:
+                 period_start: datetime | None = None,
+                 events: list[str] | None = None) -> int:
     """Queue one digest per lead (each without the cases they are recused from).
 
     With `record_week`, the week is claimed in the same transaction; a week already
     claimed queues nothing and returns 0. Returns the number of digests queued.
     """
     env = app.pipeline.env()
-    cases = _all_cases(app)
+    cases = _all_cases(app, events)
     start = period_start or now - WEEK
     leads = [m for m in app.pipeline.roster.members if m.lead]
     with app.store.tx() as c:

@@ -105,7 +105,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     """A new thread: a new case, an acknowledgement when it is due, staff notified."""
     staff = identity.staff
     sender = identity.address
-    case = Case(number=number, opened=env.now, subject=msg.subject,
+    case = Case(number=number, opened=env.now, subject=msg.subject, event=env.event,
                 report_text=msg.text.strip(), root_message_id=msg.message_id,
                 last_activity=env.now)
     audit = [AuditEntry("opened", f"case opened from {msg.message_id or 'a message without ID'}")]

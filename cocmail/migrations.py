@@ -95,7 +95,24 @@ def _v2(conn: sqlite3.Connection) -> None:
     db["outbox"].add_column("claimed_by", int)  # type: ignore[union-attr]
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2)
+def _v3(conn: sqlite3.Connection) -> None:
+    """Events: every case belongs to the event it was opened under, year after year.
+
+    Cases from before are given the configured event when cocmail next opens the
+    database (Store.file_cases_under); the anonymous `stats` rows carry the event too,
+    so a transparency report can compare events after their cases are purged.
+    """
+    db = sqlite_utils.Database(conn)
+    db["cases"].add_column("event", str)  # type: ignore[union-attr]
+    db["cases"].add_column("public_summary", str)  # type: ignore[union-attr]
+    db["stats"].add_column("event", str)  # type: ignore[union-attr]
+    conn.execute("CREATE TABLE events (name TEXT PRIMARY KEY, starts TEXT, ends TEXT,"
+                 " attendees_in_person INTEGER, attendees_online INTEGER,"
+                 " reporting_channels TEXT, first_seen TEXT NOT NULL)")
+    conn.execute("CREATE INDEX cases_event ON cases(event)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
 LATEST = len(MIGRATIONS)
 
 

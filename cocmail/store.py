@@ -368,6 +368,7 @@ class Store:
             dsf_hold_until=parse_iso(r["dsf_hold_until"]), report_text=r["report_text"] or "",
             root_message_id=r["root_message_id"], last_activity=parse_iso(r["last_activity"]),
             last_staff_action=parse_iso(r["last_staff_action"]),
+            event=r["event"], public_summary=r["public_summary"],
         )
 
     def save_case(self, conn: sqlite3.Connection, case: Case) -> None:
@@ -385,6 +386,7 @@ class Store:
             "report_text": case.report_text, "root_message_id": case.root_message_id,
             "last_activity": iso(case.last_activity),
             "last_staff_action": iso(case.last_staff_action),
+            "event": case.event, "public_summary": case.public_summary,
         }
         for s, at in case.steps:
             row[s] = iso(at)
@@ -536,12 +538,42 @@ class Store:
         """Copy anonymous counts of live cases into `stats`, which purges never touch."""
         with self.tx() as c:
             c.execute(
-                "INSERT INTO stats(case_number, opened, outcome, people_named, closed)"
+                "INSERT INTO stats(case_number, opened, outcome, people_named, closed, event)"
                 " SELECT c.number, c.opened, c.outcome,"
                 " (SELECT count(*) FROM people p WHERE p.case_number=c.number"
-                " AND p.role='accused'), c.closed FROM cases c WHERE c.purged IS NULL"
+                " AND p.role='accused'), c.closed, c.event FROM cases c WHERE c.purged IS NULL"
                 " ON CONFLICT(case_number) DO UPDATE SET outcome=excluded.outcome,"
-                " people_named=excluded.people_named, closed=excluded.closed")
+                " people_named=excluded.people_named, closed=excluded.closed,"
+                " event=excluded.event")
+
+    # ------------------------------------------------------------ events
+    def file_cases_under(self, event: dict[str, Any], now: datetime) -> None:
+        """Record the configured event (its facts as of now), and give it every case
+        that has none: those opened before cases had events (schema 3)."""
+        with self.tx() as c:
+            c.execute("INSERT INTO events(name, starts, ends, attendees_in_person,"
+                      " attendees_online, reporting_channels, first_seen)"
+                      " VALUES (:name, :starts, :ends, :attendees_in_person,"
+                      " :attendees_online, :reporting_channels, :first_seen)"
+                      " ON CONFLICT(name) DO UPDATE SET starts=excluded.starts,"
+                      " ends=excluded.ends, attendees_in_person=excluded.attendees_in_person,"
+                      " attendees_online=excluded.attendees_online,"
+                      " reporting_channels=excluded.reporting_channels",
+                      {**event, "first_seen": iso(now)})
+            c.execute("UPDATE cases SET event=? WHERE event IS NULL", (event["name"],))
+            c.execute("UPDATE stats SET event=? WHERE event IS NULL", (event["name"],))
+
+    def events(self) -> list[dict[str, Any]]:
+        """Every event cocmail has filed cases under, oldest first."""
+        return self.query("SELECT * FROM events ORDER BY coalesce(starts, first_seen), name")
+
+    def stats_rows(self, events: list[str] | None) -> list[dict[str, Any]]:
+        """The anonymous per-case counts, of these events (None: all)."""
+        sql = "SELECT event, opened, outcome, people_named, closed FROM stats"
+        if events is None:
+            return self.query(sql + " ORDER BY opened")
+        marks = ",".join("?" for _ in events) or "NULL"
+        return self.query(sql + f" WHERE event IN ({marks}) ORDER BY opened", tuple(events))
 
 
 

@@ -13,25 +13,28 @@ from typing import Any
 
 from .app import App
 from .case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
+from .errors import UserError
 from .people import normalise_name
 from .report import case_row
 from .store import iso
 
 
-def _cases(app: App, include_closed: bool) -> list[Case]:
+def _cases(app: App, include_closed: bool, events: list[str] | None = None) -> list[Case]:
+    """Live cases; of these events only (None: every event)."""
     out = []
     for n in app.store.case_numbers(include_closed=include_closed):
         case = app.store.load_case(n)
-        if case is not None:
+        if case is not None and (events is None or case.event in events):
             out.append(case)
     return out
 
 
-def case_summaries(app: App, include_closed: bool = False) -> list[dict[str, Any]]:
+def case_summaries(app: App, include_closed: bool = False,
+                   events: list[str] | None = None) -> list[dict[str, Any]]:
     return [{"number": c.number, "status": c.status, "opened": iso(c.opened),
-             "summary": c.summary, "urgent": c.urgent,
+             "summary": c.summary, "urgent": c.urgent, "event": c.event,
              "missing_steps": c.missing_steps() if c.status == "open" else []}
-            for c in _cases(app, include_closed)]
+            for c in _cases(app, include_closed, events)]
 
 
 def case_detail(app: App, number: int) -> dict[str, Any] | None:
@@ -57,6 +60,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "when": case.when, "where": case.where, "summary": case.summary,
         "action": case.action, "outcome": case.outcome, "others": case.others,
         "received_by": case.received_by,
+        "event": case.event, "public_summary": case.public_summary,
         "handlers": list(case.handlers), "recused": list(case.recused),
         "steps": {s: iso(case.step(s)) for s in STEPS},
         "missing_steps": case.missing_steps(),
@@ -108,9 +112,31 @@ def format_case_detail(d: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def report_rows(app: App) -> list[dict[str, str]]:
+def report_rows(app: App, events: list[str] | None = None) -> list[dict[str, str]]:
     env = app.pipeline.env()
-    return [case_row(c, env) for c in _cases(app, include_closed=True)]
+    return [case_row(c, env) for c in _cases(app, include_closed=True, events=events)]
+
+
+def known_events(app: App) -> list[str]:
+    return [e["name"] for e in app.store.events()]
+
+
+def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str, list[int]]:
+    """The public report of `event`, and the numbers of its cases without a public summary."""
+    from .transparency import render_report, report_context
+
+    app.store.refresh_stats()
+    events = app.store.events()
+    names = [e["name"] for e in events]
+    if event not in names:
+        raise UserError(f"no event {event!r}; known: {', '.join(names) or 'none'}")
+    at = names.index(event)
+    cases = _cases(app, include_closed=True, events=[event])
+    team = [s.name for s in app.cfg.staff if s.public] if event == app.cfg.event.name else []
+    context = report_context(events[at], events[:at], cases,
+                             app.store.stats_rows(names[: at + 1]), team, initial=initial)
+    withheld = [c.number for c in cases if not c.public_summary]
+    return render_report(context, fmt), withheld
 
 
 class _Groups:
@@ -192,7 +218,6 @@ def people_rows(app: App) -> list[dict[str, Any]]:
 
 def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
     """Registered attendees named as accused in a case whose outcome was a warning or worse."""
-    from .cli import UserError
 
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -230,15 +255,19 @@ _OUTCOME_KEYS = {"warning": "warnings", "suspension": "suspensions", "ban": "ban
                  "other": "other outcome"}
 
 
-def stats(app: App) -> dict[str, Any]:
-    """Counts per year of opening (in the event's time zone), for a transparency report.
+def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:
+    """Counts per year of opening (in the event's time zone) and per event, for a
+    transparency report; of these events only (None: all).
 
     Read from the `stats` table, which holds no names and which purges never touch, so
-    expunging a case changes none of these numbers.
+    expunging a case changes none of these numbers. The per-event counts are those of
+    `cocmail transparency`'s table.
     """
+    from .transparency import count
+
     app.store.refresh_stats()
     tz = app.cfg.event.tz
-    rows = app.store.query("SELECT opened, outcome, people_named FROM stats ORDER BY opened")
+    rows = app.store.stats_rows(events)
     periods: dict[str, dict[str, int]] = {}
     for r in rows:
         year = str(datetime.fromisoformat(r["opened"]).astimezone(tz).year)
@@ -246,4 +275,6 @@ def stats(app: App) -> dict[str, Any]:
         p["reports"] += 1
         p["people named"] += r["people_named"] or 0
         p[_OUTCOME_KEYS.get(r["outcome"] or "", "no outcome yet")] += 1
-    return {"periods": periods, "keys": list(STAT_KEYS)}
+    names = [e["name"] for e in app.store.events() if events is None or e["name"] in events]
+    per_event = {n: count(n, rows).as_json() for n in names}
+    return {"periods": periods, "keys": list(STAT_KEYS), "events": per_event}

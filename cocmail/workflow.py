@@ -23,6 +23,7 @@ from .commands import (
 from .effects import AuditEntry, OutMail
 from .env import Env
 from .model import Address, StaffMember
+from .public_text import identifying_words
 
 
 class Refused(Exception):
@@ -263,6 +264,16 @@ def _field(name: str, attr: str) -> Callable[[_Work, Command], str]:
     return handler
 
 
+def do_public_summary(w: _Work, cmd: Command) -> str:
+    value = _need_value(cmd)
+    named = identifying_words(value, w.case)
+    if named:
+        raise Refused("a public summary must not name anyone on the case; it contains "
+                      + ", ".join(f"'{word}'" for word in named))
+    _set(w, public_summary=value)
+    return "public summary set (for the transparency report)"
+
+
 def do_handler(w: _Work, cmd: Command) -> str:
     m = _staff(w, _need_value(cmd))
     if m.email in w.case.recused:
@@ -477,6 +488,7 @@ HANDLERS: dict[str, Callable[[_Work, Command], str]] = {
     "reporter": do_reporter, "victim": do_victim, "accused": do_accused,
     "witness": do_witness, "when": _field("when", "when"), "where": _field("where", "where"),
     "summary": _field("summary", "summary"), "others": _field("others aware", "others"),
+    "public-summary": do_public_summary,
     "handler": do_handler, "recuse": do_recuse, "urgent": do_urgent, "note": do_note,
     "notify-accused": do_notify_accused, "notified-accused": do_notified_accused,
     "action": do_action, "outcome": do_outcome,
