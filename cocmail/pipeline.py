@@ -18,7 +18,7 @@ from .config import Config
 from .effects import OutMail
 from .env import Env
 from .history import StoreHistory
-from .identity import identify
+from .identity import arrival_path, identify
 from .intake import Decision, HeldEntry, continue_case, open_case, unmatched_automatic
 from .matching import match_case
 from .message import MessageError, body_sha256, parse_message
@@ -131,7 +131,9 @@ class Pipeline:
         screening = screen(msg, self.cfg.inbox.address)
         identity = identify(msg, self.roster, self.secret, inbox_address=self.cfg.inbox.address,
                             trusted_authserv_ids=self.cfg.security.trusted_authserv_ids,
-                            plus_addressing=self.cfg.inbox.plus_addressing)
+                            plus_addressing=self.cfg.inbox.plus_addressing,
+                            arrived_via=arrival_path(row["source"]),
+                            authres_via=self.cfg.security.authentication_results_via)
         thread_tokens = tuple(t for t in (token_from_message_id(self.secret, m)
                                           for m in msg.thread_ids()) if t)
         if screening.bounce:
