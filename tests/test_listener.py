@@ -8,6 +8,8 @@ real SMTP to the real listener (or runs the real `cocmail ingest`).
 from __future__ import annotations
 
 import smtplib
+import socket
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,9 +20,9 @@ from cocmail.app import App, open_app
 from cocmail.checks import run_checks
 from cocmail.cli import main
 from cocmail.config import Config, ConfigError, parse_config
-from cocmail.inbox.listener import start_listener
+from cocmail.inbox.listener import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, start_listener
 from tests.helpers import mail, make_config
-from tests.servers import free_port
+from tests.servers import free_port, wait_until
 
 TRUSTED_AUTHRES = "mx.example.org; dmarc=pass header.from=example.org"
 
@@ -136,6 +138,74 @@ def test_check_warns_of_an_open_listener_that_ignores_authentication_results(
     assert bool(lines) == warned, lines
     if warned:
         assert lines[0][1] and "authentication_results_via" in lines[0][2]
+
+
+# ------------------------------------------------------------ connection limits
+
+def idle_connections(port: int, count: int, source: str) -> list[socket.socket]:
+    """Open `count` sessions that read the greeting and then say nothing."""
+    out = []
+    for _ in range(count):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10,
+                                     source_address=(source, 0))
+        out.append(s)
+    for s in out:
+        assert s.recv(512).startswith(b"220"), "an admitted session is greeted"
+    return out
+
+
+def refused(port: int, source: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10,
+                                  source_address=(source, 0)) as s:
+        return s.recv(512)
+
+
+def test_one_client_cannot_hold_the_listener(listening: tuple[App, int]) -> None:
+    app, port = listening
+    held = idle_connections(port, MAX_CONNECTIONS_PER_CLIENT, "127.0.0.1")
+    try:
+        assert refused(port, "127.0.0.1").startswith(b"421 ")
+        send(port, mail("Zoe <zoe@attendee.example>", "Report 2", "It happened again.\n",
+                        message_id="<report-2@attendee.example>"), source="127.0.0.2")
+        assert app.pipeline.process_pending() == 1
+        assert app.store.case_numbers() == [1, 2]
+    finally:
+        for s in held:
+            s.close()
+    # Once the idle sessions are gone, the first client is welcome again.
+    assert wait_until(lambda: refused(port, "127.0.0.1").startswith(b"220"), 5)
+
+
+def test_total_connections_are_capped(listening: tuple[App, int]) -> None:
+    _, port = listening
+    clients = MAX_CONNECTIONS // MAX_CONNECTIONS_PER_CLIENT
+    held = [s for n in range(clients)
+            for s in idle_connections(port, MAX_CONNECTIONS_PER_CLIENT, f"127.0.1.{n + 1}")]
+    try:
+        assert len(held) == MAX_CONNECTIONS
+        assert refused(port, "127.0.2.1").startswith(b"421 ")
+    finally:
+        for s in held:
+            s.close()
+    assert wait_until(lambda: refused(port, "127.0.2.1").startswith(b"220"), 5)
+
+
+def test_a_silent_session_is_closed_after_the_command_timeout(tmp_path: Path) -> None:
+    app = open_app(make_config(tmp_path))
+    port = free_port()
+    controller = start_listener(app.store, app.cfg.inbox.address, "127.0.0.1", port,
+                                app.cfg.inbox.max_message_bytes, lambda _id: None,
+                                timeout=0.5)
+    try:
+        [s] = idle_connections(port, 1, "127.0.0.1")
+        started = time.monotonic()
+        s.settimeout(10)
+        assert s.recv(512) == b""  # closed by the server
+        assert time.monotonic() - started < 5
+        s.close()
+    finally:
+        controller.stop()
+        app.close()
 
 
 def test_dmarc_pass_for_no_named_domain_runs_no_command(tmp_path: Path) -> None:
