@@ -30,6 +30,9 @@ SUBJECTS = {
     "delivery_failed": "A mail could not be delivered",
     "quarantined": "A message could not be processed",
 }
+# The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
+# store finds who was already told of automatic mail on a case today (issue 11, item 2).
+AUTO_NOTICE_SUBJECT = "Automatic mail on the case"
 # Replies to a message get auto-replied; everything else auto-generated (mail.md).
 REPLY_KINDS = ("ack", "transcript", "help", "status", "preview")
 

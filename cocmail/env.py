@@ -73,5 +73,9 @@ class Env:
             out.append((m.address, f"s{m.sid}"))
         return out
 
+    def day_start(self) -> datetime:
+        """Midnight that began today in the event's time zone: "per day" means its day."""
+        return datetime.combine(self.now.astimezone(self.tz).date(), time(0, 0), self.tz)
+
     def local(self, dt: datetime | None) -> str:
         return dt.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if dt else ""

@@ -12,12 +12,12 @@ from typing import Any
 
 from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, format_block, parse_command_block
-from .effects import AuditEntry, Held, OutMail
+from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail
 from .env import Env
 from .identity import Identity
-from .model import ParsedMessage, StaffMember
+from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
-from .tokens import new_nonce
+from .tokens import Token, new_nonce
 from .workflow import Applied, apply_block, staff_case_context
 
 
@@ -84,15 +84,48 @@ def _refs(case: Case) -> tuple[str, ...]:
 
 def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: str,
            exclude: str | None, automatic: str | None = None,
-           transcript: tuple[dict[str, Any], ...] = ()) -> list[OutMail]:
+           transcript: tuple[dict[str, Any], ...] = (),
+           recipients: list[tuple[Address, str]] | None = None) -> list[OutMail]:
     mails = []
-    for address, role in env.staff_recipients(case.recused, exclude=exclude):
+    if recipients is None:
+        recipients = env.staff_recipients(case.recused, exclude=exclude)
+    for address, role in recipients:
         ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
                "sender_role": sender_role, "subject": msg.subject, "text": text,
                "automatic_reason": automatic, "transcript": list(transcript)}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
-                             references=_refs(case)))
+                             references=_refs(case),
+                             subject=AUTO_NOTICE_SUBJECT if automatic else None))
     return mails
+
+
+def _automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
+                       screening: Screening, quoted: tuple[Token, ...],
+                       noticed_today: frozenset[str]) -> Decision:
+    """A bounce or auto-reply on a case: shown to staff, but never so that it can loop.
+
+    Never to the address that wrote it, nor to the staff member whose mail it answers or
+    quotes (their mailbox made it and would answer again); and when it concerns staff
+    mail, to each other member at most once per case a day (two vacation responders
+    would otherwise answer each other's notices forever).
+    """
+    reason = screening.reason or "automatic mail"
+    kind = "bounce" if screening.bounce else "auto"
+    sender = identity.address.email if identity.address else None
+    quoted_sids = {t.staff_sid for t in quoted if t.staff_sid is not None}
+    recipients = [(a, role) for a, role in env.staff_recipients(case.recused, exclude=sender)
+                  if int(role[1:]) not in quoted_sids]
+    audit = [AuditEntry("automatic mail", reason)]
+    if identity.staff is not None or quoted_sids:
+        told = [(a, role) for a, role in recipients if a.email.lower() in noticed_today]
+        recipients = [r for r in recipients if r not in told]
+        if told:
+            audit.append(AuditEntry("no notice", f"{len(told)} staff member(s) already told"
+                                                 " of automatic mail on this case today"))
+    mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.text.strip(),
+                   exclude=None, automatic=reason, recipients=recipients)
+    return Decision(case, False, tuple(mails), tuple(audit), kind,
+                    log=f"case #{case.number}: automatic mail recorded")
 
 
 def _role_label(case: Case, email: str | None) -> str:
@@ -185,18 +218,19 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
 
 
 def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
-                  screening: Screening, held_entry: HeldEntry | None = None) -> Decision:
-    """A message on an existing case: relay it, and run staff commands when authenticated."""
+                  screening: Screening, held_entry: HeldEntry | None = None, *,
+                  quoted: tuple[Token, ...] = (),
+                  noticed_today: frozenset[str] = frozenset()) -> Decision:
+    """A message on an existing case: relay it, and run staff commands when authenticated.
+
+    `quoted`: every valid token the mail answers or (a bounce) quotes; `noticed_today`:
+    staff addresses already told of automatic mail on this case today.
+    """
     staff = identity.staff
     email = identity.address.email if identity.address else None
     case = replace(case, last_activity=env.now)
     if screening.automatic or screening.bounce:
-        reason = screening.reason or "automatic mail"
-        mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.text.strip(),
-                       exclude=None, automatic=reason)
-        kind = "bounce" if screening.bounce else "auto"
-        return Decision(case, False, tuple(mails), (AuditEntry("automatic mail", reason),),
-                        kind, log=f"case #{case.number}: automatic mail recorded")
+        return _automatic_on_case(msg, case, env, identity, screening, quoted, noticed_today)
     if staff is None or case.is_recused(staff.email):
         role = _role_label(case, email)
         if staff is not None:

@@ -15,7 +15,7 @@ from typing import Any
 
 from .compose import Composed, Composer
 from .config import Config
-from .effects import OutMail
+from .effects import AUTO_NOTICE_SUBJECT, OutMail
 from .env import Env
 from .history import StoreHistory
 from .identity import arrival_path, identify
@@ -161,7 +161,13 @@ class Pipeline:
                 decision = open_case(msg, number, env, identity, screening, acks)
             else:
                 held = self._held_entry(identity, case.number)
-                decision = continue_case(msg, case, env, identity, screening, held)
+                noticed = frozenset[str]()
+                if screening.automatic or screening.bounce:
+                    noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
+                                                       env.day_start())
+                decision = continue_case(msg, case, env, identity, screening, held,
+                                         quoted=thread_tokens + address_tokens,
+                                         noticed_today=noticed)
             return decision, [self.composer.compose(m, env.now) for m in decision.mails]
 
         # Decided and composed before the write transaction, which then holds SQLite's

@@ -439,6 +439,15 @@ class Store:
             "SELECT count(*) FROM outbox WHERE kind='ack' AND recipients=? COLLATE NOCASE"
             " AND created>=?", (json.dumps([email]), iso(since))) or 0)
 
+    def noticed_since(self, case_number: int, subject_suffix: str, since: datetime
+                      ) -> frozenset[str]:
+        """Addresses that got a staff_relay on the case since `since` whose subject ends
+        in `subject_suffix` (lower-cased): who was already told of automatic mail."""
+        rows = self.query("SELECT recipients FROM outbox WHERE case_number=? AND"
+                          " kind='staff_relay' AND created>=? AND subject LIKE ?",
+                          (case_number, iso(since), "%" + subject_suffix))
+        return frozenset(a.lower() for r in rows for a in json.loads(r["recipients"]))
+
     # ------------------------------------------------------------ outbox
     def enqueue(self, conn: sqlite3.Connection, *, case_number: int | None, kind: str,
                 role: str | None, message_id: str, sender: str, recipients: list[str],

@@ -1,0 +1,123 @@
+"""Staff mailboxes and staff names in hostile hands (issue 11, items 2, 5, 6 and 8).
+
+A staff mailbox that bounces or answers every mail must not start a loop; mail that only
+claims to be from staff must say so wherever it goes; recusal must stop mail already
+queued and facts of earlier cases. Everything goes through App.receive and the outbox.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from cocmail.app import App, open_app
+from tests.helpers import body_of, mail, make_config, parse
+
+CY = '\n[[staff]]\nname = "Cy Park"\nemail = "cy@example.org"\n'
+ROUNDS = 25
+
+
+@pytest.fixture
+def app(tmp_path: Path) -> Iterator[App]:
+    """Three staff (Ana, Ben, Cy); outgoing mail goes to the spool and the outbox table."""
+    a = open_app(make_config(tmp_path, CY))
+    yield a
+    a.close()
+
+
+def report(n: int = 1, text: str = "Dan Doe was rude to me.\n") -> bytes:
+    return mail(f"Eve <eve{n}@attendee.example>", f"Report {n}", text,
+                message_id=f"<report-{n}@attendee.example>")
+
+
+def outbox(app: App, after: int = 0) -> list[dict]:
+    return app.store.query("SELECT id, kind, recipients, subject, raw FROM outbox WHERE id>?"
+                           " ORDER BY id", (after,))
+
+
+def to(row: dict) -> str:
+    [address] = json.loads(row["recipients"])
+    return address
+
+
+def dsn(original: EmailMessage) -> bytes:
+    """What Ben's MX sends back for every mail to him: a DSN quoting its headers."""
+    quoted = "".join(f"{k}: {original[k]}\r\n" for k in ("From", "To", "Subject",
+                                                          "Message-ID"))
+    return ("Return-Path: <>\r\nFrom: MAILER-DAEMON@mx.example.org\r\n"
+            "To: conduct@example.org\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+            f"Message-ID: <bounce-{original['Message-ID'].strip('<>')}>\r\n"
+            "Auto-Submitted: auto-replied\r\nMIME-Version: 1.0\r\n"
+            "Content-Type: multipart/report; report-type=delivery-status; boundary=\"B\"\r\n"
+            "\r\n--B\r\nContent-Type: text/plain\r\n\r\nMailbox full.\r\n"
+            "--B\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; mx\r\n"
+            "\r\nFinal-Recipient: rfc822; ben@example.org\r\nAction: failed\r\n"
+            "Status: 5.2.2\r\n\r\n--B\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+            + quoted + "\r\n--B--\r\n").encode()
+
+
+def vacation(who: str) -> Callable[[EmailMessage], bytes]:
+    def reply(original: EmailMessage) -> bytes:
+        return mail(f"<{who}>", "Out of office: " + str(original["Subject"]),
+                    "I am away until Monday.\n",
+                    message_id=f"<away-{original['Message-ID'].strip('<>')}>",
+                    in_reply_to=str(original["Message-ID"]),
+                    extra={"Auto-Submitted": "auto-replied"})
+    return reply
+
+
+def run_mailboxes(app: App, answer: dict[str, Callable[[EmailMessage], bytes]],
+                  rounds: int = ROUNDS) -> list[int]:
+    """Each round, every new mail to a mailbox in `answer` is answered through
+    App.receive; returns how many mails cocmail queued in each round (stopping early
+    once a loop is plain: over 100 mails)."""
+    last = max((r["id"] for r in outbox(app)), default=0)
+    per_round = []
+    pending = outbox(app)
+    for _ in range(rounds):
+        for row in pending:
+            if to(row) in answer:
+                app.receive(answer[to(row)](parse(row["raw"])), "test")
+        pending = outbox(app, last)
+        last = max((r["id"] for r in pending), default=last)
+        per_round.append(len(pending))
+        if sum(per_round) > 100:
+            break
+    return per_round
+
+
+# ------------------------------------------------------------ item 2: no loops
+
+def test_a_bouncing_staff_mailbox_does_not_loop(app: App) -> None:
+    app.receive(report(), "test")
+    before = len(outbox(app))
+    per_round = run_mailboxes(app, {"ben@example.org": dsn})
+    assert sum(per_round) <= 2, per_round  # the one bounce, shown to Ana and Cy once
+    assert per_round[-1] == 0
+    shown = outbox(app, 0)[before:]
+    assert sorted(to(r) for r in shown) == ["ana@example.org", "cy@example.org"]
+    assert all("Mailbox full" in body_of(parse(r["raw"])) for r in shown)
+
+
+def test_two_vacation_responders_do_not_answer_each_other(app: App) -> None:
+    app.receive(report(), "test")
+    per_round = run_mailboxes(app, {"ana@example.org": vacation("ana@example.org"),
+                                    "ben@example.org": vacation("ben@example.org")})
+    # Each member hears of automatic mail on case 1 at most once today.
+    assert sum(per_round) <= 3, per_round
+    assert per_round[-1] == 0
+    told = [to(r) for r in outbox(app) if "Automatic mail" in r["subject"]]
+    assert len(told) == len(set(told))
+
+
+def test_a_vacation_reply_goes_to_the_others_only(app: App) -> None:
+    app.receive(report(), "test")
+    notice = next(r for r in outbox(app) if to(r) == "ben@example.org")
+    before = len(outbox(app))
+    app.receive(vacation("ben@example.org")(parse(notice["raw"])), "test")
+    assert sorted(to(r) for r in outbox(app)[before:]) == ["ana@example.org",
+                                                           "cy@example.org"]
