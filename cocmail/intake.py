@@ -33,6 +33,7 @@ class Decision:
     held: Held | None = None
     confirmed: str | None = None  # nonce of held commands now run
     log: str = ""
+    actor: str | None = None  # who the audit names, when not simply the From address
 
 
 @dataclass(frozen=True)
@@ -64,13 +65,13 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
     return out
 
 
-def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None
-                    ) -> list[OutMail]:
+def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
+                    report_from: str) -> list[OutMail]:
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
         ctx = staff_case_context(case, address.name, urgent=case.urgent, earlier=earlier, env=env,
-                                 report_from=_sender_label(msg), report_subject=msg.subject,
+                                 report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
@@ -133,6 +134,32 @@ def _role_label(case: Case, email: str | None) -> str:
     return role or "someone not yet on the case"
 
 
+UNAUTHENTICATED = "staff member (NOT authenticated)"
+
+
+def _claimed(identity: Identity, case_number: int) -> StaffMember | None:
+    """The staff member an unauthenticated mail's From names, else None.
+
+    Such mail may be anyone's, so it is marked wherever it goes, never recorded as the
+    member's own, and the member hears of it at their configured address.
+    """
+    if identity.staff is not None and not identity.authenticated_for(case_number):
+        return identity.staff
+    return None
+
+
+def _unauthenticated_actor(identity: Identity) -> str:
+    email = identity.address.email if identity.address else "unknown sender"
+    return f"{email} (not authenticated)"
+
+
+def _sent_as_you(case: Case, msg: ParsedMessage, staff: StaffMember) -> OutMail:
+    """Tell `staff` (at their configured address, never the From) that mail used their name."""
+    return OutMail("sent_as_you", staff.address, f"s{staff.sid}", case.number,
+                   {"recipient_name": staff.name, "subject": msg.subject},
+                   references=_refs(case))
+
+
 def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
               screening: Screening, acks_today: int) -> Decision:
     """A new thread: a new case, an acknowledgement when it is due, staff notified."""
@@ -143,7 +170,12 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                 last_activity=env.now)
     audit = [AuditEntry("opened", f"case opened from {msg.message_id or 'a message without ID'}")]
     mails: list[OutMail] = []
-    if staff is not None:
+    claimed = _claimed(identity, number)
+    report_from = _sender_label(msg) + (" (NOT authenticated)" if claimed else "")
+    if claimed is not None:
+        audit.append(AuditEntry("not authenticated",
+                                "sent as a staff member, not proven: no received-by recorded"))
+    elif staff is not None:
         case = replace(case, received_by=staff.email, handlers=(staff.email,))
         audit.append(AuditEntry("received", f"report entered by staff ({staff.email})"))
     elif sender is not None:
@@ -174,7 +206,10 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
             else:
                 held = Held(new_nonce(), staff.email, format_block(block.commands), block.body)
 
-    mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None))
+    mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None,
+                                 report_from=report_from))
+    if claimed is not None and held is None:
+        mails.append(_sent_as_you(case, msg, claimed))
     if applied is not None:
         mails.extend(applied.mails if not applied.rejected else ())
         audit.extend(applied.audit if not applied.rejected else ())
@@ -183,7 +218,8 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         mails.append(_held_transcript(case, msg, staff, block, held, identity))
         audit.append(AuditEntry("held", "commands held: sender not authenticated"))
     return Decision(case, True, tuple(mails), tuple(audit), "report", held=held,
-                    log=f"case #{number} opened")
+                    log=f"case #{number} opened",
+                    actor=_unauthenticated_actor(identity) if claimed else None)
 
 
 def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: Applied,
@@ -231,13 +267,16 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     case = replace(case, last_activity=env.now)
     if screening.automatic or screening.bounce:
         return _automatic_on_case(msg, case, env, identity, screening, quoted, noticed_today)
+    claimed = _claimed(identity, case.number)
+    actor = _unauthenticated_actor(identity) if claimed else None
     if staff is None or case.is_recused(staff.email):
         role = _role_label(case, email)
         if staff is not None:
-            role = "staff member (recused from this case)"
+            role = "staff member (recused from this case" + (
+                ", NOT authenticated)" if claimed else ")")
         mails = _relay(case, msg, env, sender_role=role, text=msg.text.strip(), exclude=email)
         return Decision(case, False, tuple(mails), (AuditEntry("message", f"from the {role}"),),
-                        "followup", log=f"case #{case.number}: message relayed")
+                        "followup", log=f"case #{case.number}: message relayed", actor=actor)
 
     block = parse_command_block(msg.text)
     commands = block.commands
@@ -249,20 +288,26 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     note = body or None
     audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if block.errors:
-        return _refuse_errors(case, msg, staff, block, identity, env, note, audit)
+        refused = _refuse_errors(case, msg, staff, block, identity, env, note, audit,
+                                 claimed is not None)
+        return replace(refused, actor=actor)
     if not commands:
-        mails = _relay(case, msg, env, sender_role="staff member", text=body, exclude=staff.email)
+        mails = _relay(case, msg, env, sender_role=UNAUTHENTICATED if claimed else "staff member",
+                       text=body, exclude=staff.email)
+        if claimed is not None:
+            mails.append(_sent_as_you(case, msg, claimed))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
-                        log=f"case #{case.number}: staff note relayed")
+                        log=f"case #{case.number}: staff note relayed", actor=actor)
     if not identity.authenticated_for(case.number):
         held = Held(new_nonce(), staff.email, format_block(commands), body)
         mails = [_held_transcript(case, msg, staff, replace(block, commands=commands), held,
                                   identity)]
-        mails += _relay(case, msg, env, sender_role="staff member (NOT authenticated)",
-                        text=body, exclude=staff.email)
+        mails += _relay(case, msg, env, sender_role=UNAUTHENTICATED, text=body,
+                        exclude=staff.email)
         audit.append(AuditEntry("held", "commands held: " + "; ".join(identity.problems)))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note, held=held,
-                        log=f"case #{case.number}: unauthenticated staff commands held")
+                        log=f"case #{case.number}: unauthenticated staff commands held",
+                        actor=actor)
     applied = apply_block(case, commands, body, staff, env)
     new = applied.case if not applied.rejected else case
     mails = list(applied.mails) if not applied.rejected else []
@@ -281,7 +326,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
 
 def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: CommandBlock,
                    identity: Identity, env: Env, note: str | None,
-                   audit: list[AuditEntry]) -> Decision:
+                   audit: list[AuditEntry], unauthenticated: bool) -> Decision:
     """Unknown commands refuse the whole block, and the transcript says which line."""
     errors = {e.line: e for e in block.errors}
     lines = []
@@ -302,8 +347,11 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     mails = [OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                      subject="Commands refused")]
-    mails += _relay(case, msg, env, sender_role="staff member", text=note or "",
-                    exclude=staff.email, transcript=tuple(lines))
+    mails += _relay(case, msg, env, text=note or "", exclude=staff.email,
+                    sender_role=UNAUTHENTICATED if unauthenticated else "staff member",
+                    transcript=tuple(lines))
+    if unauthenticated:
+        mails.append(_sent_as_you(case, msg, staff))
     audit = audit + [AuditEntry("refused", reason)]
     return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
                     log=f"case #{case.number}: command block refused")

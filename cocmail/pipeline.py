@@ -209,7 +209,7 @@ class Pipeline:
     def _commit(self, c: Any, inbound_id: int, msg: ParsedMessage, decision: Decision,
                 sender: Address | None, env: Env, composed: list[Composed]) -> None:
         case = decision.case
-        actor = sender.email if sender else "unknown sender"
+        actor = decision.actor or (sender.email if sender else "unknown sender")
         number = case.number if case else None
         if case is not None:
             self.store.save_case(c, case)

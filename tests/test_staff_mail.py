@@ -121,3 +121,61 @@ def test_a_vacation_reply_goes_to_the_others_only(app: App) -> None:
     app.receive(vacation("ben@example.org")(parse(notice["raw"])), "test")
     assert sorted(to(r) for r in outbox(app)[before:]) == ["ana@example.org",
                                                            "cy@example.org"]
+
+
+# ------------------------------------------------------------ item 5: forged staff mail
+
+def forged_from_ana(subject: str, text: str, n: int = 1) -> bytes:
+    """Ana's address, no token of hers, no Authentication-Results: anyone can send it."""
+    return mail("Ana Lima <ana@example.org>", subject, text,
+                message_id=f"<forged-{n}@evil.example>")
+
+
+def bodies_to(app: App, address: str, after: int = 0) -> list[str]:
+    return [body_of(parse(r["raw"])) for r in outbox(app)[after:] if to(r) == address]
+
+
+def test_forged_staff_note_is_marked_everywhere_and_ana_is_told(app: App) -> None:
+    app.receive(report(), "test")
+    before = len(outbox(app))
+    app.receive(forged_from_ana("Re: [CoC #1] New report", "Dan apologised, all fine.\n"),
+                "test")
+    for member in ("ben@example.org", "cy@example.org"):
+        [relay] = bodies_to(app, member, before)
+        assert "NOT authenticated" in relay and "A team member wrote" not in relay
+    [notice] = [r for r in outbox(app)[before:] if to(r) == "ana@example.org"]
+    assert "Mail in your name, not authenticated" in notice["subject"]
+    assert "case 1" in body_of(parse(notice["raw"]))
+    actors = {r["actor"] for r in app.store.query("SELECT actor FROM audit WHERE"
+                                                  " case_number=1 AND action='note'")}
+    assert actors == {"ana@example.org (not authenticated)"}
+
+
+def test_forged_staff_report_is_not_recorded_as_taken_by_her(app: App) -> None:
+    app.receive(forged_from_ana("Report from the party", "Dan Doe was rude to Kim.\n"),
+                "test")
+    case = app.store.load_case(1)
+    assert case is not None and case.received_by is None and case.handlers == ()
+    for member in ("ben@example.org", "cy@example.org"):
+        [note] = bodies_to(app, member)
+        assert "Ana Lima took a report" not in note and "NOT authenticated" in note
+    [notice] = bodies_to(app, "ana@example.org")
+    assert "could not confirm that you sent it" in notice
+    actors = {r["actor"] for r in app.store.query("SELECT actor FROM audit WHERE"
+                                                  " case_number=1")}
+    assert actors == {"ana@example.org (not authenticated)"}
+
+
+def test_a_real_staff_note_is_still_hers(app: App) -> None:
+    app.receive(report(), "test")
+    notice = next(r for r in outbox(app) if to(r) == "ana@example.org")
+    before = len(outbox(app))
+    reply = mail("Ana Lima <ana@example.org>", "Re: [CoC #1] New report", "Spoke to Dan.\n",
+                 message_id="<ana-1@example.org>",
+                 in_reply_to=str(parse(notice["raw"])["Message-ID"]))
+    app.receive(reply, "test")
+    assert [to(r) for r in outbox(app)[before:]] == ["ben@example.org", "cy@example.org"]
+    assert "A team member wrote" in bodies_to(app, "ben@example.org", before)[0]
+    actors = {r["actor"] for r in app.store.query("SELECT actor FROM audit WHERE"
+                                                  " action='note'")}
+    assert actors == {"ana@example.org"}
