@@ -34,6 +34,7 @@ class Decision:
     confirmed: str | None = None  # nonce of held commands now run
     log: str = ""
     actor: str | None = None  # who the audit names, when not simply the From address
+    cancel_mail_to: tuple[str, ...] = ()  # every address of members recused just now
 
 
 @dataclass(frozen=True)
@@ -319,9 +320,21 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     if applied.rejected:
         audit.append(AuditEntry("refused", applied.reason or ""))
     return Decision(new, False, tuple(mails), tuple(audit), "staff", note=note,
-                    confirmed=confirmed,
+                    confirmed=confirmed, cancel_mail_to=_addresses_recused(case, new, env),
                     log=f"case #{case.number}: {len(commands)} command(s) "
                         + ("refused" if applied.rejected else "applied"))
+
+
+def _addresses_recused(old: Case, new: Case, env: Env) -> tuple[str, ...]:
+    """All addresses (email and aliases) of members recused by this mail: mail queued
+    for them about the case is cancelled with the recusal, in the same transaction."""
+    out: list[str] = []
+    for email in new.recused:
+        if email in old.recused:
+            continue
+        member = env.roster.by_email(email)
+        out += [email] if member is None else [member.email, *member.aliases]
+    return tuple(dict.fromkeys(a.lower() for a in out))
 
 
 def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: CommandBlock,

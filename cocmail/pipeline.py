@@ -234,6 +234,8 @@ class Pipeline:
                        iso(env.now)))
         if decision.confirmed:
             c.execute("UPDATE held SET used=? WHERE nonce=?", (iso(env.now), decision.confirmed))
+        if decision.cancel_mail_to and case is not None:
+            self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
         for mail, done in zip(decision.mails, composed, strict=True):
             self.enqueue(c, mail, env, done)
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,

@@ -448,6 +448,19 @@ class Store:
                           (case_number, iso(since), "%" + subject_suffix))
         return frozenset(a.lower() for r in rows for a in json.loads(r["recipients"]))
 
+    def cancel_pending(self, conn: sqlite3.Connection, case_number: int,
+                       addresses: tuple[str, ...]) -> int:
+        """Cancel mail about the case still waiting to go to any of `addresses` (a member
+        just recused must not get what was queued before). Returns how many."""
+        if not addresses:
+            return 0
+        marks = ",".join("?" * len(addresses))
+        cur = conn.execute(
+            f"UPDATE outbox SET state='cancelled' WHERE case_number=? AND state='pending'"
+            f" AND recipients COLLATE NOCASE IN ({marks})",
+            (case_number, *(json.dumps([a]) for a in addresses)))
+        return cur.rowcount
+
     # ------------------------------------------------------------ outbox
     def enqueue(self, conn: sqlite3.Connection, *, case_number: int | None, kind: str,
                 role: str | None, message_id: str, sender: str, recipients: list[str],

@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterator
+from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
 
 from cocmail.app import App, open_app
+from cocmail.store import utcnow
 from tests.helpers import body_of, mail, make_config, parse
+from tests.servers import SmtpSink
 
 CY = '\n[[staff]]\nname = "Cy Park"\nemail = "cy@example.org"\n'
 ROUNDS = 25
@@ -179,3 +182,33 @@ def test_a_real_staff_note_is_still_hers(app: App) -> None:
     actors = {r["actor"] for r in app.store.query("SELECT actor FROM audit WHERE"
                                                   " action='note'")}
     assert actors == {"ana@example.org"}
+
+
+# ------------------------------------------------------------ item 6: recusal and the queue
+
+def test_recusal_cancels_mail_already_queued_for_the_member(tmp_path: Path) -> None:
+    sink = SmtpSink()  # not started yet: every mail waits in the outbox, retrying
+    now = [utcnow()]
+    app = open_app(make_config(tmp_path, CY, smtp=sink.smtp_toml()), clock=lambda: now[0])
+    try:
+        app.receive(report(), "test")
+        notice = next(r for r in outbox(app) if to(r) == "ana@example.org")
+        recusal = mail("Ana Lima <ana@example.org>", "Re: [CoC #1] New report",
+                       "#recuse ben@example.org\n\nBen knows Dan well.\n",
+                       message_id="<ana-1@example.org>",
+                       in_reply_to=str(parse(notice["raw"])["Message-ID"]))
+        app.receive(recusal, "test")
+        case = app.store.load_case(1)
+        assert case is not None and case.recused == ("ben@example.org",)
+        states = {to(r): r["state"] for r in app.store.query(
+            "SELECT recipients, state FROM outbox WHERE kind='staff_new_case'")}
+        assert states["ben@example.org"] == "cancelled"
+        assert states["cy@example.org"] == "pending"
+        with sink:
+            now[0] += timedelta(days=1)
+            app.outbox.deliver_due()
+            got = {r for m in sink.messages for r in m.rcpt_tos}
+        assert "ben@example.org" not in got
+        assert {"ana@example.org", "cy@example.org", "eve1@attendee.example"} <= got
+    finally:
+        app.close()
