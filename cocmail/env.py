@@ -18,7 +18,8 @@ from .model import Address, Roster
 
 class History(Protocol):
     def earlier(self, person: Person, exclude_case: int) -> list[dict[str, Any]]:
-        """Earlier cases naming `person` as accused: [{"case", "person", "outcome", "status"}]."""
+        """Earlier cases naming `person` as accused:
+        [{"case", "person", "outcome", "status", "recused"}] (recused: staff emails)."""
         ...
 
     def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:

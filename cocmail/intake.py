@@ -18,7 +18,7 @@ from .identity import Identity
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
 from .tokens import Token, new_nonce
-from .workflow import Applied, apply_block, staff_case_context
+from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
 
 
 @dataclass(frozen=True)
@@ -71,7 +71,8 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
-        ctx = staff_case_context(case, address.name, urgent=case.urgent, earlier=earlier, env=env,
+        ctx = staff_case_context(case, address.name, urgent=case.urgent,
+                                 earlier=list(filter(shown_to(address.email), earlier)), env=env,
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
@@ -86,15 +87,16 @@ def _refs(case: Case) -> tuple[str, ...]:
 
 def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: str,
            exclude: str | None, automatic: str | None = None,
-           transcript: tuple[dict[str, Any], ...] = (),
+           transcript: tuple[LineResult, ...] = (),
            recipients: list[tuple[Address, str]] | None = None) -> list[OutMail]:
     mails = []
     if recipients is None:
         recipients = env.staff_recipients(case.recused, exclude=exclude)
     for address, role in recipients:
+        lines = [line.as_dict(shown_to(address.email)) for line in transcript]
         ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
                "sender_role": sender_role, "subject": msg.subject, "text": text,
-               "automatic_reason": automatic, "transcript": list(transcript)}
+               "automatic_reason": automatic, "transcript": lines}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic else None))
@@ -225,11 +227,12 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
 
 def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: Applied,
                 identity: Identity) -> OutMail:
-    ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in applied.lines],
+    shown = shown_to(staff.email)
+    ctx = {"recipient_name": staff.name, "lines": [x.as_dict(shown) for x in applied.lines],
            "rejected": applied.rejected, "reason": applied.reason,
            "mailed": list(applied.mailed), "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in applied.case.missing_steps()],
-           "earlier": list(applied.earlier), "note_recorded": False}
+           "earlier": list(filter(shown, applied.earlier)), "note_recorded": False}
     subject = "Commands refused" if applied.rejected else "Commands done"
     return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                    in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
@@ -315,7 +318,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     transcript = _transcript(new, msg, staff, applied, identity)
     mails.append(transcript)
     mails += _relay(new, msg, env, sender_role="staff member", text=body, exclude=staff.email,
-                    transcript=tuple(transcript.context["lines"]))
+                    transcript=applied.lines)
     audit += list(applied.audit)
     if applied.rejected:
         audit.append(AuditEntry("refused", applied.reason or ""))
@@ -345,15 +348,12 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     lines = []
     for line_no, raw in sorted([(c.line, c.raw) for c in block.commands]
                                + [(e.line, e.raw) for e in block.errors]):
-        if line_no in errors:
-            lines.append({"line": line_no, "raw": raw, "ok": False,
-                          "result": errors[line_no].reason})
-        else:
-            lines.append({"line": line_no, "raw": raw, "ok": False,
-                          "result": "not run: the mail was refused"})
+        result = errors[line_no].reason if line_no in errors else "not run: the mail was refused"
+        lines.append(LineResult(line_no, raw, False, result))
     first = min(errors)
     reason = f"line {first}: {errors[first].reason}"
-    ctx = {"recipient_name": staff.name, "lines": lines, "rejected": True, "reason": reason,
+    ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in lines],
+           "rejected": True, "reason": reason,
            "mailed": [], "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
            "note_recorded": bool(note)}

@@ -212,3 +212,39 @@ def test_recusal_cancels_mail_already_queued_for_the_member(tmp_path: Path) -> N
         assert {"ana@example.org", "cy@example.org", "eve1@attendee.example"} <= got
     finally:
         app.close()
+
+
+# ------------------------------------------------------------ item 8: recusal and history
+
+def reply_as(app: App, who: str, case: int, text: str, n: int) -> None:
+    """`who` answers the newest mail cocmail sent them about `case` (so it is theirs)."""
+    notice = [r for r in outbox(app) if to(r) == who and f"[CoC #{case}]" in r["subject"]][-1]
+    raw = mail(f"<{who}>", "Re: " + notice["subject"], text,
+               message_id=f"<staff-{n}@example.org>",
+               in_reply_to=str(parse(notice["raw"])["Message-ID"]))
+    assert app.receive(raw, "test") == "done"
+
+
+def test_a_recused_member_learns_nothing_of_the_case_through_later_cases(app: App) -> None:
+    app.receive(report(1, "Dan Doe grabbed my arm.\n"), "test")
+    reply_as(app, "ana@example.org", 1, "#recuse ben@example.org\n#accused Dan Doe"
+             " <dan@x.example>\n#action Warned\n#outcome warning\n#close\n", 1)
+    before = len(outbox(app))
+    app.receive(report(2, "Dan Doe was rude to me at lunch.\n"), "test")
+    for member in ("ana@example.org", "cy@example.org"):
+        [note] = bodies_to(app, member, before)
+        assert "NAMED IN EARLIER CASES" in note and "case 1" in note
+    [ben] = bodies_to(app, "ben@example.org", before)
+    assert "NAMED IN EARLIER CASES" not in ben and "case 1" not in ben
+
+    before = len(outbox(app))
+    reply_as(app, "cy@example.org", 2, "#accused Dan Doe <dan@x.example>\n#urgent\n", 2)
+    cy = "\n".join(bodies_to(app, "cy@example.org", before))  # transcript, urgent alert
+    assert "named in earlier cases #1 (warning)" in cy
+    ana = "\n".join(bodies_to(app, "ana@example.org", before))
+    assert "named in earlier cases #1" in ana and "NAMED IN EARLIER CASES" in ana
+    ben_mails = bodies_to(app, "ben@example.org", before)
+    assert len(ben_mails) == 2  # the relay with its transcript, and the urgent alert
+    for text in ben_mails:
+        assert "#1" not in text and "case 1" not in text and "EARLIER" not in text
+    assert any("accused added: Dan Doe" in text for text in ben_mails)
