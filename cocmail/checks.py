@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import pwd
 import smtplib
@@ -26,12 +27,28 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     if cfg.imap is None:
         yield ("inbox", True, f"no [imap]: the embedded listener takes mail on "
                               f"{cfg.listen.host}:{cfg.listen.port}")
+        yield from _listener_trust(cfg)
     else:
         yield _imap(cfg)
     if cfg.smtp is None:
         yield ("smtp", True, f"no [smtp]: outgoing mail goes to {cfg.storage.spool_dir}")
     else:
         yield _smtp(cfg)
+
+
+def _listener_trust(cfg: Config) -> Iterator[tuple[str, bool, str]]:
+    """Warn when the listener is reachable beyond this host but its mail's
+    Authentication-Results are ignored: staff mail through the MX then needs a token."""
+    host = cfg.listen.host.strip("[]")
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = host.lower() == "localhost"
+    if not loopback and "listener" not in cfg.security.authentication_results_via:
+        yield ("listener", True, f"warning: the listener takes mail on {host}, but"
+               " security.authentication_results_via has no \"listener\": staff commands"
+               " sent through your MX run only as replies to cocmail's mail. Add it if"
+               " only the MX can reach this address.")
 
 
 def _who() -> tuple[str, bool, str]:

@@ -141,9 +141,16 @@ class StaffConfig:
     public: bool = False  # named in the transparency report's list of the team
 
 
+AUTHRES_PATHS = ("imap", "listener", "ingest")
+
+
 @dataclass(frozen=True)
 class SecurityConfig:
     trusted_authserv_ids: tuple[str, ...] = ()
+    # The ways in on which the trusted MX has written the Authentication-Results: only
+    # IMAP by default, since anyone who can reach the listener or run ingest on a file
+    # can write any header they like.
+    authentication_results_via: tuple[str, ...] = ("imap",)
 
 
 @dataclass(frozen=True)
@@ -492,7 +499,13 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     ids = r.get("trusted_authserv_ids", list, [])
     if not all(isinstance(x, str) for x in ids):
         raise r.fail("trusted_authserv_ids", "must be a list of strings")
-    security = SecurityConfig(trusted_authserv_ids=tuple(x.lower() for x in ids))
+    via = r.get("authentication_results_via", list, ["imap"])
+    bad = [x for x in via if not isinstance(x, str) or x.lower() not in AUTHRES_PATHS]
+    if bad:
+        raise r.fail("authentication_results_via", f"must list only {', '.join(AUTHRES_PATHS)}"
+                     f", not {bad[0]!r}")
+    security = SecurityConfig(trusted_authserv_ids=tuple(x.lower() for x in ids),
+                              authentication_results_via=tuple(x.lower() for x in via))
     r.done()
 
     r = table("dsf") or _Reader({}, "dsf", loader)

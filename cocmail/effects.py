@@ -29,7 +29,11 @@ SUBJECTS = {
     "digest": "Weekly Code of Conduct digest",
     "delivery_failed": "A mail could not be delivered",
     "quarantined": "A message could not be processed",
+    "sent_as_you": "Mail in your name, not authenticated",
 }
+# The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
+# store finds who was already told of automatic mail on a case today (issue 11, item 2).
+AUTO_NOTICE_SUBJECT = "Automatic mail on the case"
 # Replies to a message get auto-replied; everything else auto-generated (mail.md).
 REPLY_KINDS = ("ack", "transcript", "help", "status", "preview")
 

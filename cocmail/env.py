@@ -18,7 +18,8 @@ from .model import Address, Roster
 
 class History(Protocol):
     def earlier(self, person: Person, exclude_case: int) -> list[dict[str, Any]]:
-        """Earlier cases naming `person` as accused: [{"case", "person", "outcome", "status"}]."""
+        """Earlier cases naming `person` as accused:
+        [{"case", "person", "outcome", "status", "recused"}] (recused: staff emails)."""
         ...
 
     def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
@@ -72,6 +73,10 @@ class Env:
                 continue
             out.append((m.address, f"s{m.sid}"))
         return out
+
+    def day_start(self) -> datetime:
+        """Midnight that began today in the event's time zone: "per day" means its day."""
+        return datetime.combine(self.now.astimezone(self.tz).date(), time(0, 0), self.tz)
 
     def local(self, dt: datetime | None) -> str:
         return dt.astimezone(self.tz).strftime("%Y-%m-%d %H:%M") if dt else ""

@@ -6,20 +6,23 @@ the team can still read, and an expunged case must not follow anyone around.
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from .case import Person
 from .people import addresses_in, names_in, normalise_name
 from .store import Store
 
-_ACCUSED = ("SELECT DISTINCT c.number, c.outcome, c.status, p.name, p.email, p.norm_name"
+_ACCUSED = ("SELECT DISTINCT c.number, c.outcome, c.status, c.recused, p.name, p.email,"
+            " p.norm_name"
             " FROM people p JOIN cases c ON c.number=p.case_number"
             " WHERE p.role='accused' AND c.purged IS NULL AND c.number<>?")
 
 
 def _entry(row: dict[str, Any], person: str) -> dict[str, Any]:
+    """One warning; `recused` (staff emails) lets each recipient see only their cases."""
     return {"case": row["number"], "person": person, "outcome": row["outcome"],
-            "status": row["status"]}
+            "status": row["status"], "recused": tuple(json.loads(row["recused"] or "[]"))}
 
 
 def _display(row: dict[str, Any]) -> str:

@@ -31,6 +31,12 @@ _ROLE_NAMES = {"r": "the reporter", "v": "the victim", "a": "an accused person",
 # by hand too so that an unparseable header from a trusted server still stops the search
 # instead of letting a lower (possibly forged) header decide.
 _AUTHSERV_ID = re.compile(r"\s*(?:\([^()]*\)\s*)*([^\s;()]+)")
+# inbound.source -> the way in, as `security.authentication_results_via` names it. Any
+# other source (the IMAP watcher's "imap", the demo, a test calling App.receive) is mail
+# taken from the mailbox the MX delivered to.
+_ARRIVAL_PATHS = {"smtp": "listener", "ingest": "ingest"}
+_PATH_NAMES = {"imap": "IMAP", "listener": "the embedded SMTP listener",
+               "ingest": "cocmail ingest"}
 _SHOWN_CHARS = 60
 _MAX_AUTHRES_CHARS = 8000  # a real header with several signatures stays far below
 
@@ -54,9 +60,20 @@ class Identity:
         return self.domain_pass is not None or (case is not None and case in self.token_cases)
 
 
+def arrival_path(source: str) -> str:
+    """The way in ("imap", "listener", "ingest") of an inbound row's `source`."""
+    return _ARRIVAL_PATHS.get(source, "imap")
+
+
 def identify(msg: ParsedMessage, roster: Roster, secret: bytes, *, inbox_address: str,
-             trusted_authserv_ids: tuple[str, ...], plus_addressing: bool) -> Identity:
-    """Work out the sender of `msg` and every proof that it is the staff member it claims."""
+             trusted_authserv_ids: tuple[str, ...], plus_addressing: bool,
+             arrived_via: str = "imap", authres_via: tuple[str, ...] = ("imap",)) -> Identity:
+    """Work out the sender of `msg` and every proof that it is the staff member it claims.
+
+    `arrived_via` is how the mail came in (see `arrival_path`); Authentication-Results
+    count only when that way is listed in `authres_via`, because a header is only as
+    good as the certainty that our MX, and not the sender, wrote it.
+    """
     problems: list[str] = []
     address = _single_from(msg, problems)
     staff = roster.by_email(address.email) if address is not None else None
@@ -69,7 +86,14 @@ def identify(msg: ParsedMessage, roster: Roster, secret: bytes, *, inbox_address
     if staff is not None and address is not None:
         token_cases = frozenset(t.case for t in tokens if t.staff_sid == staff.sid)
         domain_problems: list[str] = []
-        domain_pass = _domain_pass(msg, address.domain, trusted_authserv_ids, domain_problems)
+        if arrived_via in authres_via:
+            domain_pass = _domain_pass(msg, address.domain, trusted_authserv_ids,
+                                       domain_problems)
+        else:
+            domain_problems.append(
+                f"Authentication-Results are not trusted on mail that arrives through"
+                f" {_PATH_NAMES.get(arrived_via, arrived_via)}"
+                " (security.authentication_results_via)")
         if domain_pass is None:
             problems += domain_problems
             problems += _token_problems(msg, tokens, staff, token_cases, secret, inbox_address,
@@ -228,8 +252,13 @@ def _verdict(results: list, from_domain: str, problems: list[str]) -> str | None
         if _result(result) != "pass":
             continue
         header_from = _prop(result, "header", "from")
-        if header_from is None or header_from == from_domain:
+        if header_from == from_domain:
             return "dmarc"
+        if header_from is None:
+            # A pass without the domain it is for may vouch for any domain at all.
+            problems.append("DMARC passed, but the header does not say for which domain"
+                            " (header.from)")
+            continue
         problems.append(f"DMARC passed for {_show(header_from)}, not for the From domain"
                         f" {from_domain}")
     failed = [r for r in dmarc if _result(r) == "fail"]

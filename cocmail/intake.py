@@ -12,13 +12,13 @@ from typing import Any
 
 from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, format_block, parse_command_block
-from .effects import AuditEntry, Held, OutMail
+from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail
 from .env import Env
 from .identity import Identity
-from .model import ParsedMessage, StaffMember
+from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
-from .tokens import new_nonce
-from .workflow import Applied, apply_block, staff_case_context
+from .tokens import Token, new_nonce
+from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
 
 
 @dataclass(frozen=True)
@@ -33,6 +33,8 @@ class Decision:
     held: Held | None = None
     confirmed: str | None = None  # nonce of held commands now run
     log: str = ""
+    actor: str | None = None  # who the audit names, when not simply the From address
+    cancel_mail_to: tuple[str, ...] = ()  # every address of members recused just now
 
 
 @dataclass(frozen=True)
@@ -64,13 +66,14 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
     return out
 
 
-def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None
-                    ) -> list[OutMail]:
+def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
+                    report_from: str) -> list[OutMail]:
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
-        ctx = staff_case_context(case, address.name, urgent=case.urgent, earlier=earlier, env=env,
-                                 report_from=_sender_label(msg), report_subject=msg.subject,
+        ctx = staff_case_context(case, address.name, urgent=case.urgent,
+                                 earlier=list(filter(shown_to(address.email), earlier)), env=env,
+                                 report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
@@ -84,20 +87,80 @@ def _refs(case: Case) -> tuple[str, ...]:
 
 def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: str,
            exclude: str | None, automatic: str | None = None,
-           transcript: tuple[dict[str, Any], ...] = ()) -> list[OutMail]:
+           transcript: tuple[LineResult, ...] = (),
+           recipients: list[tuple[Address, str]] | None = None) -> list[OutMail]:
     mails = []
-    for address, role in env.staff_recipients(case.recused, exclude=exclude):
+    if recipients is None:
+        recipients = env.staff_recipients(case.recused, exclude=exclude)
+    for address, role in recipients:
+        lines = [line.as_dict(shown_to(address.email)) for line in transcript]
         ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
                "sender_role": sender_role, "subject": msg.subject, "text": text,
-               "automatic_reason": automatic, "transcript": list(transcript)}
+               "automatic_reason": automatic, "transcript": lines}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
-                             references=_refs(case)))
+                             references=_refs(case),
+                             subject=AUTO_NOTICE_SUBJECT if automatic else None))
     return mails
+
+
+def _automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
+                       screening: Screening, quoted: tuple[Token, ...],
+                       noticed_today: frozenset[str]) -> Decision:
+    """A bounce or auto-reply on a case: shown to staff, but never so that it can loop.
+
+    Never to the address that wrote it, nor to the staff member whose mail it answers or
+    quotes (their mailbox made it and would answer again); and when it concerns staff
+    mail, to each other member at most once per case a day (two vacation responders
+    would otherwise answer each other's notices forever).
+    """
+    reason = screening.reason or "automatic mail"
+    kind = "bounce" if screening.bounce else "auto"
+    sender = identity.address.email if identity.address else None
+    quoted_sids = {t.staff_sid for t in quoted if t.staff_sid is not None}
+    recipients = [(a, role) for a, role in env.staff_recipients(case.recused, exclude=sender)
+                  if int(role[1:]) not in quoted_sids]
+    audit = [AuditEntry("automatic mail", reason)]
+    if identity.staff is not None or quoted_sids:
+        told = [(a, role) for a, role in recipients if a.email.lower() in noticed_today]
+        recipients = [r for r in recipients if r not in told]
+        if told:
+            audit.append(AuditEntry("no notice", f"{len(told)} staff member(s) already told"
+                                                 " of automatic mail on this case today"))
+    mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.text.strip(),
+                   exclude=None, automatic=reason, recipients=recipients)
+    return Decision(case, False, tuple(mails), tuple(audit), kind,
+                    log=f"case #{case.number}: automatic mail recorded")
 
 
 def _role_label(case: Case, email: str | None) -> str:
     role = case.role_of(email) if email else None
     return role or "someone not yet on the case"
+
+
+UNAUTHENTICATED = "staff member (NOT authenticated)"
+
+
+def _claimed(identity: Identity, case_number: int) -> StaffMember | None:
+    """The staff member an unauthenticated mail's From names, else None.
+
+    Such mail may be anyone's, so it is marked wherever it goes, never recorded as the
+    member's own, and the member hears of it at their configured address.
+    """
+    if identity.staff is not None and not identity.authenticated_for(case_number):
+        return identity.staff
+    return None
+
+
+def _unauthenticated_actor(identity: Identity) -> str:
+    email = identity.address.email if identity.address else "unknown sender"
+    return f"{email} (not authenticated)"
+
+
+def _sent_as_you(case: Case, msg: ParsedMessage, staff: StaffMember) -> OutMail:
+    """Tell `staff` (at their configured address, never the From) that mail used their name."""
+    return OutMail("sent_as_you", staff.address, f"s{staff.sid}", case.number,
+                   {"recipient_name": staff.name, "subject": msg.subject},
+                   references=_refs(case))
 
 
 def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
@@ -110,7 +173,12 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                 last_activity=env.now)
     audit = [AuditEntry("opened", f"case opened from {msg.message_id or 'a message without ID'}")]
     mails: list[OutMail] = []
-    if staff is not None:
+    claimed = _claimed(identity, number)
+    report_from = _sender_label(msg) + (" (NOT authenticated)" if claimed else "")
+    if claimed is not None:
+        audit.append(AuditEntry("not authenticated",
+                                "sent as a staff member, not proven: no received-by recorded"))
+    elif staff is not None:
         case = replace(case, received_by=staff.email, handlers=(staff.email,))
         audit.append(AuditEntry("received", f"report entered by staff ({staff.email})"))
     elif sender is not None:
@@ -141,7 +209,10 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
             else:
                 held = Held(new_nonce(), staff.email, format_block(block.commands), block.body)
 
-    mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None))
+    mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None,
+                                 report_from=report_from))
+    if claimed is not None and held is None:
+        mails.append(_sent_as_you(case, msg, claimed))
     if applied is not None:
         mails.extend(applied.mails if not applied.rejected else ())
         audit.extend(applied.audit if not applied.rejected else ())
@@ -150,16 +221,18 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         mails.append(_held_transcript(case, msg, staff, block, held, identity))
         audit.append(AuditEntry("held", "commands held: sender not authenticated"))
     return Decision(case, True, tuple(mails), tuple(audit), "report", held=held,
-                    log=f"case #{number} opened")
+                    log=f"case #{number} opened",
+                    actor=_unauthenticated_actor(identity) if claimed else None)
 
 
 def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: Applied,
                 identity: Identity) -> OutMail:
-    ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in applied.lines],
+    shown = shown_to(staff.email)
+    ctx = {"recipient_name": staff.name, "lines": [x.as_dict(shown) for x in applied.lines],
            "rejected": applied.rejected, "reason": applied.reason,
            "mailed": list(applied.mailed), "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in applied.case.missing_steps()],
-           "earlier": list(applied.earlier), "note_recorded": False}
+           "earlier": list(filter(shown, applied.earlier)), "note_recorded": False}
     subject = "Commands refused" if applied.rejected else "Commands done"
     return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                    in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
@@ -185,25 +258,29 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
 
 
 def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
-                  screening: Screening, held_entry: HeldEntry | None = None) -> Decision:
-    """A message on an existing case: relay it, and run staff commands when authenticated."""
+                  screening: Screening, held_entry: HeldEntry | None = None, *,
+                  quoted: tuple[Token, ...] = (),
+                  noticed_today: frozenset[str] = frozenset()) -> Decision:
+    """A message on an existing case: relay it, and run staff commands when authenticated.
+
+    `quoted`: every valid token the mail answers or (a bounce) quotes; `noticed_today`:
+    staff addresses already told of automatic mail on this case today.
+    """
     staff = identity.staff
     email = identity.address.email if identity.address else None
     case = replace(case, last_activity=env.now)
     if screening.automatic or screening.bounce:
-        reason = screening.reason or "automatic mail"
-        mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.text.strip(),
-                       exclude=None, automatic=reason)
-        kind = "bounce" if screening.bounce else "auto"
-        return Decision(case, False, tuple(mails), (AuditEntry("automatic mail", reason),),
-                        kind, log=f"case #{case.number}: automatic mail recorded")
+        return _automatic_on_case(msg, case, env, identity, screening, quoted, noticed_today)
+    claimed = _claimed(identity, case.number)
+    actor = _unauthenticated_actor(identity) if claimed else None
     if staff is None or case.is_recused(staff.email):
         role = _role_label(case, email)
         if staff is not None:
-            role = "staff member (recused from this case)"
+            role = "staff member (recused from this case" + (
+                ", NOT authenticated)" if claimed else ")")
         mails = _relay(case, msg, env, sender_role=role, text=msg.text.strip(), exclude=email)
         return Decision(case, False, tuple(mails), (AuditEntry("message", f"from the {role}"),),
-                        "followup", log=f"case #{case.number}: message relayed")
+                        "followup", log=f"case #{case.number}: message relayed", actor=actor)
 
     block = parse_command_block(msg.text)
     commands = block.commands
@@ -215,61 +292,79 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     note = body or None
     audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if block.errors:
-        return _refuse_errors(case, msg, staff, block, identity, env, note, audit)
+        refused = _refuse_errors(case, msg, staff, block, identity, env, note, audit,
+                                 claimed is not None)
+        return replace(refused, actor=actor)
     if not commands:
-        mails = _relay(case, msg, env, sender_role="staff member", text=body, exclude=staff.email)
+        mails = _relay(case, msg, env, sender_role=UNAUTHENTICATED if claimed else "staff member",
+                       text=body, exclude=staff.email)
+        if claimed is not None:
+            mails.append(_sent_as_you(case, msg, claimed))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
-                        log=f"case #{case.number}: staff note relayed")
+                        log=f"case #{case.number}: staff note relayed", actor=actor)
     if not identity.authenticated_for(case.number):
         held = Held(new_nonce(), staff.email, format_block(commands), body)
         mails = [_held_transcript(case, msg, staff, replace(block, commands=commands), held,
                                   identity)]
-        mails += _relay(case, msg, env, sender_role="staff member (NOT authenticated)",
-                        text=body, exclude=staff.email)
+        mails += _relay(case, msg, env, sender_role=UNAUTHENTICATED, text=body,
+                        exclude=staff.email)
         audit.append(AuditEntry("held", "commands held: " + "; ".join(identity.problems)))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note, held=held,
-                        log=f"case #{case.number}: unauthenticated staff commands held")
+                        log=f"case #{case.number}: unauthenticated staff commands held",
+                        actor=actor)
     applied = apply_block(case, commands, body, staff, env)
     new = applied.case if not applied.rejected else case
     mails = list(applied.mails) if not applied.rejected else []
     transcript = _transcript(new, msg, staff, applied, identity)
     mails.append(transcript)
     mails += _relay(new, msg, env, sender_role="staff member", text=body, exclude=staff.email,
-                    transcript=tuple(transcript.context["lines"]))
+                    transcript=applied.lines)
     audit += list(applied.audit)
     if applied.rejected:
         audit.append(AuditEntry("refused", applied.reason or ""))
     return Decision(new, False, tuple(mails), tuple(audit), "staff", note=note,
-                    confirmed=confirmed,
+                    confirmed=confirmed, cancel_mail_to=_addresses_recused(case, new, env),
                     log=f"case #{case.number}: {len(commands)} command(s) "
                         + ("refused" if applied.rejected else "applied"))
 
 
+def _addresses_recused(old: Case, new: Case, env: Env) -> tuple[str, ...]:
+    """All addresses (email and aliases) of members recused by this mail: mail queued
+    for them about the case is cancelled with the recusal, in the same transaction."""
+    out: list[str] = []
+    for email in new.recused:
+        if email in old.recused:
+            continue
+        member = env.roster.by_email(email)
+        out += [email] if member is None else [member.email, *member.aliases]
+    return tuple(dict.fromkeys(a.lower() for a in out))
+
+
 def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: CommandBlock,
                    identity: Identity, env: Env, note: str | None,
-                   audit: list[AuditEntry]) -> Decision:
+                   audit: list[AuditEntry], unauthenticated: bool) -> Decision:
     """Unknown commands refuse the whole block, and the transcript says which line."""
     errors = {e.line: e for e in block.errors}
     lines = []
     for line_no, raw in sorted([(c.line, c.raw) for c in block.commands]
                                + [(e.line, e.raw) for e in block.errors]):
-        if line_no in errors:
-            lines.append({"line": line_no, "raw": raw, "ok": False,
-                          "result": errors[line_no].reason})
-        else:
-            lines.append({"line": line_no, "raw": raw, "ok": False,
-                          "result": "not run: the mail was refused"})
+        result = errors[line_no].reason if line_no in errors else "not run: the mail was refused"
+        lines.append(LineResult(line_no, raw, False, result))
     first = min(errors)
     reason = f"line {first}: {errors[first].reason}"
-    ctx = {"recipient_name": staff.name, "lines": lines, "rejected": True, "reason": reason,
+    ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in lines],
+           "rejected": True, "reason": reason,
            "mailed": [], "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
            "note_recorded": bool(note)}
     mails = [OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                      subject="Commands refused")]
-    mails += _relay(case, msg, env, sender_role="staff member", text=note or "",
-                    exclude=staff.email, transcript=tuple(lines))
+    mails += _relay(case, msg, env, text=note or "", exclude=staff.email,
+                    sender_role=UNAUTHENTICATED if unauthenticated else "staff member",
+                    transcript=tuple(lines))
+    if unauthenticated:
+        mails.append(_sent_as_you(case, msg, staff))
     audit = audit + [AuditEntry("refused", reason)]
     return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
                     log=f"case #{case.number}: command block refused")

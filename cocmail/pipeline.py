@@ -15,10 +15,10 @@ from typing import Any
 
 from .compose import Composed, Composer
 from .config import Config
-from .effects import OutMail
+from .effects import AUTO_NOTICE_SUBJECT, OutMail
 from .env import Env
 from .history import StoreHistory
-from .identity import identify
+from .identity import arrival_path, identify
 from .intake import Decision, HeldEntry, continue_case, open_case, unmatched_automatic
 from .matching import match_case
 from .message import MessageError, body_sha256, parse_message
@@ -120,7 +120,9 @@ class Pipeline:
         screening = screen(msg, self.cfg.inbox.address)
         identity = identify(msg, self.roster, self.secret, inbox_address=self.cfg.inbox.address,
                             trusted_authserv_ids=self.cfg.security.trusted_authserv_ids,
-                            plus_addressing=self.cfg.inbox.plus_addressing)
+                            plus_addressing=self.cfg.inbox.plus_addressing,
+                            arrived_via=arrival_path(row["source"]),
+                            authres_via=self.cfg.security.authentication_results_via)
         thread_tokens = tuple(t for t in (token_from_message_id(self.secret, m)
                                           for m in msg.thread_ids()) if t)
         if screening.bounce:
@@ -151,7 +153,13 @@ class Pipeline:
                 decision = open_case(msg, number, env, identity, screening, acks)
             else:
                 held = self._held_entry(identity, case.number)
-                decision = continue_case(msg, case, env, identity, screening, held)
+                noticed = frozenset[str]()
+                if screening.automatic or screening.bounce:
+                    noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
+                                                       env.day_start())
+                decision = continue_case(msg, case, env, identity, screening, held,
+                                         quoted=thread_tokens + address_tokens,
+                                         noticed_today=noticed)
             return decision, [self.composer.compose(m, env.now) for m in decision.mails], case
 
         # Decided and composed before the write transaction, which then holds SQLite's
@@ -228,7 +236,7 @@ class Pipeline:
     def _commit(self, c: Any, inbound_id: int, msg: ParsedMessage, decision: Decision,
                 sender: Address | None, env: Env, composed: list[Composed]) -> None:
         case = decision.case
-        actor = sender.email if sender else "unknown sender"
+        actor = decision.actor or (sender.email if sender else "unknown sender")
         number = case.number if case else None
         if case is not None:
             self.store.save_case(c, case)
@@ -253,6 +261,8 @@ class Pipeline:
                        iso(env.now)))
         if decision.confirmed:
             c.execute("UPDATE held SET used=? WHERE nonce=?", (iso(env.now), decision.confirmed))
+        if decision.cancel_mail_to and case is not None:
+            self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
         for mail, done in zip(decision.mails, composed, strict=True):
             self.enqueue(c, mail, env, done)
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,

@@ -62,6 +62,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "digest",
     "delivery_failed",
     "quarantined",
+    "sent_as_you",
 )
 
 # The commands a staff member most often needs on a fresh case, in the order they are

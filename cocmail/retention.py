@@ -14,17 +14,29 @@ outgoing mail (and its copies in the spool directory, which in spool mode is the
 "sent" folder and lives in cocmail's own storage). The case number, its dates, its
 outcome and the anonymous `stats` row stay, so `cocmail stats` does not change. Then
 the database is rewritten and its WAL emptied, so the text is gone from disk too.
+
+Copies outside the case go as well: mail set aside without a case (quarantined before
+it could be matched) that refers to one of the case's messages or carries its subject
+tag, and the earlier-case warnings about it in other cases' mails (their stored text,
+outgoing raw mail and spool copy lose the lines naming it). The warnings are found by
+the built-in templates' wording ("- <person>: case N, ..." and "#N (outcome)").
 """
 
 from __future__ import annotations
 
+import email
 import logging
+import re
 import sqlite3
 from datetime import datetime, timedelta
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.policy import default as default_policy
 from pathlib import Path
 
 from .app import App
 from .case import Case
+from .compose import body_cte
 from .people import normalise_name
 from .store import iso
 
@@ -89,10 +101,71 @@ def _spool_files(spool: Path, outbox_ids: list[int]) -> list[Path]:
     return [p for oid in outbox_ids for p in spool.glob(f"{oid:06d}-*.eml")]
 
 
-def _expunge_rows(c: sqlite3.Connection, number: int, now: datetime) -> None:
+_BLOCK = re.compile(r"\n==== NAMED IN EARLIER CASES ====\n(?P<items>(?:- [^\n]*\n)*)"
+                    r"(?P<tail>Please read those cases[^\n]*\n=+\n)")
+_WARNING = re.compile(r"\. WARNING: named in earlier cases (?P<items>(?:#\d+ \([^)\n]*\)"
+                      r"(?:, )?)+)")
+_ITEM = re.compile(r"#(\d+) \([^)\n]*\)")
+
+
+def without_case(text: str, number: int) -> str:
+    """`text` (a mail cocmail sent) with its earlier-case warnings about case `number` cut
+    out, and a warning that named only that case cut whole."""
+    def block(m: re.Match[str]) -> str:
+        items = [line for line in m["items"].splitlines(keepends=True)
+                 if not re.search(rf": case {number}, ", line)]
+        return "\n==== NAMED IN EARLIER CASES ====\n" + "".join(items) + m["tail"] if items else ""
+
+    def warning(m: re.Match[str]) -> str:
+        items = [i.group(0) for i in _ITEM.finditer(m["items"]) if int(i.group(1)) != number]
+        return ". WARNING: named in earlier cases " + ", ".join(items) if items else ""
+
+    return _WARNING.sub(warning, _BLOCK.sub(block, text))
+
+
+def _rebuilt(raw: bytes, body: str) -> bytes:
+    """`raw` with its text replaced by `body` (headers kept): the stored copy of a sent mail."""
+    msg = email.message_from_bytes(raw, policy=default_policy)
+    assert isinstance(msg, EmailMessage)
+    msg.set_content(body, charset="utf-8", cte=body_cte(body))
+    return msg.as_bytes(policy=SMTP)
+
+
+def _scrub_other_cases(c: sqlite3.Connection, number: int, spool: Path) -> None:
+    """Earlier-case warnings about case `number` in other cases' mails: cut everywhere."""
+    rows = c.execute("SELECT m.id, m.body, m.outbox_id, o.raw, o.kind FROM messages m"
+                     " LEFT JOIN outbox o ON o.id=m.outbox_id WHERE m.direction='out' AND"
+                     " m.case_number<>? AND m.body LIKE '%earlier cases%'", (number,)).fetchall()
+    for mid, body, outbox_id, raw, kind in rows:
+        scrubbed = without_case(body or "", number)
+        if scrubbed == body:
+            continue
+        c.execute("UPDATE messages SET body=? WHERE id=?", (scrubbed, mid))
+        if raw is None:
+            continue
+        new_raw = _rebuilt(raw, scrubbed)
+        c.execute("UPDATE outbox SET raw=? WHERE id=?", (new_raw, outbox_id))
+        copy = spool / f"{outbox_id:06d}-{kind}.eml"
+        if copy.exists():
+            copy.write_bytes(new_raw)
+
+
+def _expunge_rows(c: sqlite3.Connection, number: int, now: datetime, *, tag: str,
+                  spool: Path) -> None:
     mids = [r[0] for r in c.execute(
         "SELECT message_id FROM inbound WHERE case_number=? AND message_id IS NOT NULL",
         (number,))]
+    # Mail set aside before it was matched (quarantined, so without a case) that answers
+    # one of the case's mails, or names its tag, belongs to the case.
+    refs = mids + [r[0] for r in c.execute(
+        "SELECT message_id FROM messages WHERE case_number=? AND message_id IS NOT NULL",
+        (number,))] + [f"[{tag} #{number}]"]
+    c.executemany("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
+                  " error=NULL, state=CASE WHEN state IN ('quarantined', 'pending')"
+                  " THEN 'expunged' ELSE state END"
+                  " WHERE case_number IS NULL AND raw IS NOT NULL AND instr(raw, ?) > 0",
+                  [(ref.encode(),) for ref in dict.fromkeys(refs)])
+    _scrub_other_cases(c, number, spool)
     c.execute("DELETE FROM people WHERE case_number=?", (number,))
     c.execute("DELETE FROM messages WHERE case_number=?", (number,))
     c.execute("DELETE FROM held WHERE case_number=?", (number,))
@@ -119,7 +192,8 @@ def expunge(app: App, number: int, now: datetime) -> None:
     outbox_ids = [r["id"] for r in app.store.query(
         "SELECT id FROM outbox WHERE case_number=?", (number,))]
     with app.store.tx() as c:
-        _expunge_rows(c, number, now)
+        _expunge_rows(c, number, now, tag=app.cfg.inbox.subject_tag,
+                      spool=app.cfg.storage.spool_dir)
     for path in _spool_files(app.cfg.storage.spool_dir, outbox_ids):
         path.unlink(missing_ok=True)
     log.info("case #%d expunged", number)

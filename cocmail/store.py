@@ -434,6 +434,28 @@ class Store:
             "SELECT count(*) FROM outbox WHERE kind='ack' AND recipients=? COLLATE NOCASE"
             " AND created>=?", (json.dumps([email]), iso(since))) or 0)
 
+    def noticed_since(self, case_number: int, subject_suffix: str, since: datetime
+                      ) -> frozenset[str]:
+        """Addresses that got a staff_relay on the case since `since` whose subject ends
+        in `subject_suffix` (lower-cased): who was already told of automatic mail."""
+        rows = self.query("SELECT recipients FROM outbox WHERE case_number=? AND"
+                          " kind='staff_relay' AND created>=? AND subject LIKE ?",
+                          (case_number, iso(since), "%" + subject_suffix))
+        return frozenset(a.lower() for r in rows for a in json.loads(r["recipients"]))
+
+    def cancel_pending(self, conn: sqlite3.Connection, case_number: int,
+                       addresses: tuple[str, ...]) -> int:
+        """Cancel mail about the case still waiting to go to any of `addresses` (a member
+        just recused must not get what was queued before). Returns how many."""
+        if not addresses:
+            return 0
+        marks = ",".join("?" * len(addresses))
+        cur = conn.execute(
+            f"UPDATE outbox SET state='cancelled' WHERE case_number=? AND state='pending'"
+            f" AND recipients COLLATE NOCASE IN ({marks})",
+            (case_number, *(json.dumps([a]) for a in addresses)))
+        return cur.rowcount
+
     # ------------------------------------------------------------ outbox
     def enqueue(self, conn: sqlite3.Connection, *, case_number: int | None, kind: str,
                 role: str | None, message_id: str, sender: str, recipients: list[str],

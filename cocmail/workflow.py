@@ -30,15 +30,39 @@ class Refused(Exception):
     """A command's gate or value is wrong; the message is the transcript's reason."""
 
 
+def shown_to(email: str) -> Callable[[dict[str, Any]], bool]:
+    """Which earlier-case entries (env.History's dicts) `email` may read: not those of
+    cases the member is recused from, or a new case would tell them what recusal hides."""
+    email = email.lower()
+    return lambda entry: email not in (r.lower() for r in entry.get("recused", ()))
+
+
+def _everyone(entry: dict[str, Any]) -> bool:
+    return True
+
+
+def earlier_warning(earlier: list[dict[str, Any]] | tuple[dict[str, Any], ...]) -> str:
+    if not earlier:
+        return ""
+    return ". WARNING: named in earlier cases " + ", ".join(
+        f"#{e['case']} ({e['outcome'] or 'no outcome yet'})" for e in earlier)
+
+
 @dataclass(frozen=True)
 class LineResult:
     line: int
     raw: str
     ok: bool
     result: str
+    earlier: tuple[dict[str, Any], ...] = ()  # earlier cases this line's result warns of
 
-    def as_dict(self) -> dict[str, Any]:
-        return {"line": self.line, "raw": self.raw, "ok": self.ok, "result": self.result}
+    def as_dict(self, shown: Callable[[dict[str, Any]], bool] = _everyone) -> dict[str, Any]:
+        """The line for one reader: the warning names only earlier cases `shown` to them."""
+        result = self.result
+        if self.earlier:
+            plain = result.removesuffix(earlier_warning(self.earlier))
+            result = plain + earlier_warning([e for e in self.earlier if shown(e)])
+        return {"line": self.line, "raw": self.raw, "ok": self.ok, "result": result}
 
 
 @dataclass(frozen=True)
@@ -240,11 +264,7 @@ def do_accused(w: _Work, cmd: Command) -> str:
     _set(w, accused=w.case.accused + (p,))
     earlier = w.env.history.earlier(p, w.case.number)
     w.earlier.extend(earlier)
-    text = f"accused added: {p.display()}"
-    if earlier:
-        cases = ", ".join(f"#{e['case']} ({e['outcome'] or 'no outcome yet'})" for e in earlier)
-        text += f". WARNING: named in earlier cases {cases}"
-    return text
+    return f"accused added: {p.display()}" + earlier_warning(earlier)
 
 
 def do_witness(w: _Work, cmd: Command) -> str:
@@ -301,7 +321,8 @@ def do_urgent(w: _Work, cmd: Command) -> str:
 def _urgent_mails(w: _Work) -> list[OutMail]:
     return [OutMail("staff_new_case", address, role, w.case.number,
                     staff_case_context(w.case, address.name, urgent=True,
-                                       earlier=list(w.earlier), env=w.env),
+                                       earlier=list(filter(shown_to(address.email), w.earlier)),
+                                       env=w.env),
                     subject="URGENT: safety risk on this case")
             for address, role in w.env.staff_recipients(w.case.recused)]
 
@@ -531,6 +552,7 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
             lines.append(LineResult(cmd.line, cmd.raw, False, "not run: the mail was refused"))
             continue
         handler = HANDLERS.get(cmd.name)
+        warned = len(w.earlier)
         try:
             if handler is None:
                 raise Refused(f"unknown command #{cmd.name}")
@@ -542,7 +564,7 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
             failed = LineResult(cmd.line, cmd.raw, False, str(e))
             lines.append(failed)
             continue
-        lines.append(LineResult(cmd.line, cmd.raw, True, result))
+        lines.append(LineResult(cmd.line, cmd.raw, True, result, tuple(w.earlier[warned:])))
         w.audit.append(AuditEntry(cmd.name, cmd.value.strip()))
     if failed is not None:
         return Applied(case, tuple(lines), (), (), True,

@@ -185,7 +185,6 @@ def test_alias_address_is_the_same_staff_member() -> None:
     "mx.example.org; dkim=pass header.d=example.org; spf=pass smtp.mailfrom=example.org;"
     " dmarc=pass (p=reject dis=none) header.from=example.org",
     "MX.Example.ORG 1; dmarc=pass header.from=example.org",
-    "mx.example.org; dmarc=pass",
 ])
 def test_trusted_dmarc_pass_authenticates_for_every_case(results: str) -> None:
     identity = who(raw_mail(f"Authentication-Results: {results}"))
@@ -222,8 +221,16 @@ def test_dkim_of_a_bare_tld_never_aligns() -> None:
 
 def test_trusted_header_below_an_untrusted_one_is_used() -> None:
     identity = who(raw_mail("Authentication-Results: relay.other.example; dmarc=fail",
-                            "Authentication-Results: mx.example.org; dmarc=pass"))
+                            "Authentication-Results: mx.example.org; dmarc=pass"
+                            " header.from=example.org"))
     assert identity.domain_pass == "dmarc"
+
+
+def test_dmarc_pass_that_does_not_name_the_from_domain_is_no_pass() -> None:
+    # Issue 11, item 12: a pass "for something" is not a pass for example.org.
+    identity = who(raw_mail("Authentication-Results: mx.example.org; dmarc=pass"))
+    assert identity.domain_pass is None and not identity.authenticated_for(12)
+    assert any("header.from" in p for p in identity.problems)
 
 
 def test_comment_before_authserv_id_and_upper_case_are_understood() -> None:

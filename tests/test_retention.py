@@ -17,7 +17,9 @@ from pathlib import Path
 
 import pytest
 
-from cocmail.retention import due_cases, purge_due
+from cocmail.app import open_app
+from cocmail.config import load_config
+from cocmail.retention import due_cases, purge_due, without_case
 from cocmail.store import utcnow
 from cocmail.views import stats
 from tests.helpers import body_of, mail
@@ -239,3 +241,58 @@ def test_cli_purge_dry_run_then_purge_keeps_stats(tmp_path: Path) -> None:
         assert "Zibblewump" not in dump(desk.cfg.storage.db_path)
     finally:
         desk.close()
+
+
+def test_purge_takes_every_copy_outside_the_case_too(tmp_path: Path) -> None:
+    """Issue 11, item 9: a quarantined follow-up of the case keeps its raw mail, and the
+    earlier-case warning in a later case's mails keeps the person's address."""
+    toml = tmp_path / "cocmail.toml"
+    desk = Desk(tmp_path, clock=Clock(T0))
+    try:
+        toml.write_text(toml.read_text().replace('address = "conduct@example.org"',
+                                                 'address = "conduct@example.org"\n'
+                                                 "max_message_bytes = 20000", 1))
+        desk.app.close()
+        desk.cfg = load_config(toml)
+        desk.app = open_app(desk.cfg, clock=desk.clock)
+        canary = canary_case(desk)
+        ack = desk.last_to("quokka.frob@canary-mail.example", canary)
+        big = mail("Quokkafrob Smith <quokka.frob@canary-mail.example>", "Re: photos",
+                   "Photos of what Zibblewump did. purplemarmalade\n" + "x" * 30_000,
+                   message_id="<f2@canary-mail.example>", in_reply_to=ack["Message-ID"])
+        assert desk.receive(big) == "quarantined"
+        # A later case whose report names the accused (by name only) is warned of case 1,
+        # and the warning shows the address case 1 had for him.
+        later = desk.report("Kim <kim@a.example>", "Keeper hit me; Zibblewump Jones saw it.\n")
+        desk.staff("ana@example.org", later, "#accused Keeper <k@x.example>\n#action Banned\n"
+                                             "#outcome ban\n#close\n")
+        warned = [body_of(m) for m in desk.sent() if f"[CoC #{later}]" in str(m["Subject"])]
+        assert any(f"case {canary}, closed" in text for text in warned)
+        assert "zibble@canary-accused.example" in traces(desk)["spool"]
+
+        assert purge_due(desk.app, T0 + timedelta(days=731)) == [canary]
+        # Only the later case's own report still names him, as its reporter wrote it.
+        assert all(set(found) <= {"Zibblewump"} for found in traces(desk).values())
+        for m in desk.sent():
+            assert f"case {canary}, closed" not in body_of(m)
+            assert f"#{canary} (warning)" not in body_of(m)
+        (row,) = desk.app.store.query("SELECT raw, state FROM inbound WHERE size > 20000")
+        assert row["raw"] is None and row["state"] == "expunged"
+        assert "Keeper" in dump(desk.cfg.storage.db_path)
+    finally:
+        desk.close()
+
+
+def test_without_case_cuts_only_the_expunged_case_from_warnings() -> None:
+    block = ("It is case 9.\n\n==== NAMED IN EARLIER CASES ====\n"
+             "- Dan Doe: case 1, closed, outcome: warning\n"
+             "- Dan Doe: case 12, open, no outcome yet\n"
+             "Please read those cases before the team decides anything.\n"
+             "================================\n\nReported by:  Kim\n")
+    assert without_case(block, 1) == block.replace(
+        "- Dan Doe: case 1, closed, outcome: warning\n", "")
+    assert without_case(without_case(block, 1), 12) == "It is case 9.\n\nReported by:  Kim\n"
+    line = "done: accused added: Dan. WARNING: named in earlier cases #1 (warning), #12 (ban)\n"
+    assert without_case(line, 1) == "done: accused added: Dan. WARNING: named in earlier" \
+        " cases #12 (ban)\n"
+    assert without_case(without_case(line, 12), 1) == "done: accused added: Dan\n"

@@ -198,6 +198,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "subject": "photos from last night",
         "sender": "Kim Park <kim@example.net>",
     },
+    "sent_as_you": {"recipient_name": "Ana Lima", "subject": "Re: [CoC #12] New report"},
 }
 
 # Templates whose reader is outside the CoC team and must see only what their variables say.
