@@ -95,6 +95,17 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
     return mails
 
 
+def _with_attached(own: str, msg: ParsedMessage) -> str:
+    """`own` (a staff member's body) and, below it, what they attached or forwarded.
+
+    For staff to read only: the note, `#reply` and the DSF narrative stay `own`, so an
+    attached mail's words never go out under the team's name.
+    """
+    if not msg.attached_text:
+        return own
+    return f"{own.rstrip()}\n\n{msg.attached_text}".lstrip("\n")
+
+
 def _role_label(case: Case, email: str | None) -> str:
     role = case.role_of(email) if email else None
     return role or "someone not yet on the case"
@@ -106,7 +117,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     staff = identity.staff
     sender = identity.address
     case = Case(number=number, opened=env.now, subject=msg.subject,
-                report_text=msg.text.strip(), root_message_id=msg.message_id,
+                report_text=msg.full_text.strip(), root_message_id=msg.message_id,
                 last_activity=env.now)
     audit = [AuditEntry("opened", f"case opened from {msg.message_id or 'a message without ID'}")]
     mails: list[OutMail] = []
@@ -132,7 +143,8 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     applied: Applied | None = None
     block = parse_command_block(msg.text) if staff is not None else None
     if staff is not None and block is not None:
-        case = replace(case, report_text=block.body or case.report_text)
+        # The staff member's own words, then any report they forwarded as an attachment.
+        case = replace(case, report_text=_with_attached(block.body, msg) or case.report_text)
         if block.commands:
             if identity.authenticated_for(number):
                 applied = apply_block(case, block.commands, block.body, staff, env)
@@ -192,7 +204,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     case = replace(case, last_activity=env.now)
     if screening.automatic or screening.bounce:
         reason = screening.reason or "automatic mail"
-        mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.text.strip(),
+        mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.full_text.strip(),
                        exclude=None, automatic=reason)
         kind = "bounce" if screening.bounce else "auto"
         return Decision(case, False, tuple(mails), (AuditEntry("automatic mail", reason),),
@@ -201,7 +213,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         role = _role_label(case, email)
         if staff is not None:
             role = "staff member (recused from this case)"
-        mails = _relay(case, msg, env, sender_role=role, text=msg.text.strip(), exclude=email)
+        mails = _relay(case, msg, env, sender_role=role, text=msg.full_text.strip(),
+                       exclude=email)
         return Decision(case, False, tuple(mails), (AuditEntry("message", f"from the {role}"),),
                         "followup", log=f"case #{case.number}: message relayed")
 
@@ -217,7 +230,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     if block.errors:
         return _refuse_errors(case, msg, staff, block, identity, env, note, audit)
     if not commands:
-        mails = _relay(case, msg, env, sender_role="staff member", text=body, exclude=staff.email)
+        mails = _relay(case, msg, env, sender_role="staff member", text=_with_attached(body, msg),
+                       exclude=staff.email)
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
                         log=f"case #{case.number}: staff note relayed")
     if not identity.authenticated_for(case.number):
@@ -225,7 +239,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         mails = [_held_transcript(case, msg, staff, replace(block, commands=commands), held,
                                   identity)]
         mails += _relay(case, msg, env, sender_role="staff member (NOT authenticated)",
-                        text=body, exclude=staff.email)
+                        text=_with_attached(body, msg), exclude=staff.email)
         audit.append(AuditEntry("held", "commands held: " + "; ".join(identity.problems)))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note, held=held,
                         log=f"case #{case.number}: unauthenticated staff commands held")
@@ -234,7 +248,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     mails = list(applied.mails) if not applied.rejected else []
     transcript = _transcript(new, msg, staff, applied, identity)
     mails.append(transcript)
-    mails += _relay(new, msg, env, sender_role="staff member", text=body, exclude=staff.email,
+    mails += _relay(new, msg, env, sender_role="staff member", text=_with_attached(body, msg),
+                    exclude=staff.email,
                     transcript=tuple(transcript.context["lines"]))
     audit += list(applied.audit)
     if applied.rejected:
@@ -268,7 +283,8 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     mails = [OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                      subject="Commands refused")]
-    mails += _relay(case, msg, env, sender_role="staff member", text=note or "",
+    mails += _relay(case, msg, env, sender_role="staff member",
+                    text=_with_attached(note or "", msg),
                     exclude=staff.email, transcript=tuple(lines))
     audit = audit + [AuditEntry("refused", reason)]
     return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,

@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -32,6 +33,11 @@ MAX_DECODE_ROUNDS = 8  # each round shortens the text; nesting deeper than this 
 # Long bodies are cut for the parts cocmail reads (commands, notes, relays);
 # the raw message itself is always kept whole.
 MAX_TEXT_CHARS = 200_000
+# MIME containers nested deeper than this are not read for text (no client nests so deep;
+# the email package itself recurses per level).
+MAX_MIME_DEPTH = 100
+# The line that opens each attached or forwarded message in `ParsedMessage.attached_text`.
+ATTACHED_MARKER = "---------- Attached message (not written by the sender) ----------"
 
 # mail-parser logs undecodable header values at ERROR level, addresses included.
 logging.getLogger("mailparser").setLevel(logging.CRITICAL + 1)
@@ -143,6 +149,112 @@ def html_to_text(html: str) -> str:
     return h.handle(html)
 
 
+@dataclass(frozen=True)
+class Body:
+    """A message's text split by whose it is: `own` is what the sender wrote (commands,
+    note, `#reply` text); `attached` is every attached or forwarded message, marked, for
+    staff to read and never to run."""
+
+    own: str
+    attached: str
+
+
+def own_and_attached(msg: Message) -> Body:
+    """The sender's own top-level text, and the text of the messages attached to it.
+
+    Own text is the first text/plain part found walking the multipart containers
+    (alternative, related, mixed, signed...), else the first text/html part converted.
+    The walk never enters a message/* part nor any part with `Content-Disposition:
+    attachment` or a filename: what an attached or forwarded mail says (its `#commands`
+    included) was written by someone else, and a staff member forwarding it must not
+    run it as theirs. Attached messages are rendered one after another into `attached`,
+    each under a marker line with its From, Date and Subject. The walk is iterative and
+    visits each part once; nesting deeper than MAX_MIME_DEPTH is not read.
+    """
+    plain, html, attached = _walk(msg, 0)
+    own = plain if plain is not None else (html_to_text(html) if html is not None else "")
+    return Body(_clip(own), _clip("\n\n".join(attached)))
+
+
+def _clip(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT_CHARS]
+
+
+def _is_attached(part: Message) -> bool:
+    """A part the sender attached as a file rather than wrote: named, or disposition
+    attachment (a name in Content-Type counts as a filename too: old clients)."""
+    if (part.get_content_disposition() or "") == "attachment":
+        return True
+    return bool(part.get_param("filename", header="content-disposition")
+                or part.get_param("name", header="content-type"))
+
+
+def _walk(root: Message, depth: int) -> tuple[str | None, str | None, list[str]]:
+    """(first own text/plain, first own text/html, attached messages rendered)."""
+    plain: str | None = None
+    html: str | None = None
+    attached: list[str] = []
+    budget = [MAX_TEXT_CHARS]  # attached text is cut anyway: stop rendering once full
+    stack: list[tuple[Message, int]] = [(root, depth)]
+    while stack:
+        part, level = stack.pop()
+        ctype = part.get_content_type()
+        if part is not root and ctype.startswith("message/"):
+            _attach_message(part, level, attached, budget)
+            continue
+        if _is_attached(part):
+            continue
+        if part.is_multipart():
+            if level < MAX_MIME_DEPTH:
+                children = part.get_payload()
+                if isinstance(children, list):
+                    stack.extend((c, level + 1) for c in reversed(children)
+                                 if isinstance(c, Message))
+            continue
+        if ctype == "text/plain" and plain is None:
+            plain = part_text(part)
+        elif ctype == "text/html" and html is None:
+            html = part_text(part)
+    return plain, html, attached
+
+
+def _attach_message(part: Message, level: int, out: list[str], budget: list[int]) -> None:
+    """Render an attached/forwarded message (message/rfc822 and kin) for staff to read."""
+    if budget[0] <= 0 or level >= MAX_MIME_DEPTH:
+        return
+    inner = part.get_payload()
+    inner = inner[0] if isinstance(inner, list) and inner else inner
+    if not isinstance(inner, Message):
+        return
+    plain, html, nested = _walk(inner, level + 1)
+    text = plain if plain is not None else (html_to_text(html) if html is not None else "")
+    head = [ATTACHED_MARKER]
+    for name in ("From", "Date", "Subject"):
+        values = raw_headers(inner, name)
+        if values:
+            head.append(f"{name}: {decode(values[0])[:500]}")
+    rendered = "\n".join(head) + "\n\n" + _clip(text).strip()
+    budget[0] -= len(rendered)
+    out.append(rendered)
+    out.extend(nested)
+
+
+def part_text(part: Message) -> str:
+    """One leaf part's text: its charset, else UTF-8, else Windows-1252; never raises."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset)
+    except (LookupError, UnicodeError):
+        pass
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", "replace")
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse `raw`; raises MessageError only when nothing usable can be read."""
     if not raw or not raw.strip():
@@ -169,16 +281,10 @@ def parse_message(raw: bytes) -> ParsedMessage:
         except (TypeError, ValueError, IndexError, OverflowError):
             date = None
 
-    text = ""
     try:
-        plain = mp.text_plain
-        if plain:
-            text = "\n".join(plain)
-        elif mp.text_html:
-            text = html_to_text("\n".join(mp.text_html))
+        body = own_and_attached(msg)
     except Exception as e:  # noqa: BLE001
         raise MessageError(f"undecodable body: {type(e).__name__}: {e}") from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT_CHARS]
 
     attachments = []
     for att in mp.attachments or []:
@@ -203,7 +309,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         in_reply_to=message_ids(" ".join(headers.get("in-reply-to", []))),
         references=message_ids(" ".join(headers.get("references", []))),
         headers={k: tuple(v) for k, v in headers.items()},
-        text=text,
+        text=body.own,
+        attached_text=body.attached,
         content_type=msg.get_content_type(),
         attachments=tuple(attachments),
         defects=defects,

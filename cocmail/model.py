@@ -33,8 +33,12 @@ class ParsedMessage:
     """What the core needs to know of one inbound message, decoded once.
 
     `headers` maps lower-cased header names to every value in order (top first),
-    decoded to str. `text` is the newest-first plain text body (HTML converted when
-    there is no text part). `defects` lists parse problems (never raised).
+    decoded to str. `text` is the sender's OWN text: the top-level text/plain body (HTML
+    converted when there is none), never anything inside an attached or forwarded
+    message or a named attachment; commands, notes and `#reply` text come only from it.
+    `attached_text` holds the attached/forwarded messages, each under a marker line:
+    someone else's words, for staff to read (`full_text`), never to run or to send on.
+    `defects` lists parse problems (never raised).
     """
 
     raw_sha256: str
@@ -53,6 +57,14 @@ class ParsedMessage:
     attachments: tuple[tuple[str, str, int], ...] = ()
     defects: tuple[str, ...] = ()
     size: int = 0
+    attached_text: str = ""
+
+    @property
+    def full_text(self) -> str:
+        """Own text, then the attached messages: what staff read of the mail."""
+        if not self.attached_text:
+            return self.text
+        return f"{self.text.rstrip()}\n\n{self.attached_text}".lstrip("\n")
 
     def header(self, name: str) -> tuple[str, ...]:
         return self.headers.get(name.lower(), ())
