@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+
+# How many thread ids of one message are looked at (tokens, stored Message-IDs): the
+# newest References and the first In-Reply-To ids. More would only let a crafted header
+# make every message cost thousands of HMACs and queries.
+MAX_REFERENCES = 50
+MAX_IN_REPLY_TO = 5
 
 
 @dataclass(frozen=True)
@@ -89,12 +96,22 @@ class ParsedMessage:
         return tuple(out)
 
     def thread_ids(self) -> tuple[str, ...]:
-        """In-Reply-To then References, newest first, without duplicates."""
-        seen: list[str] = []
-        for mid in self.in_reply_to + tuple(reversed(self.references)):
-            if mid not in seen:
-                seen.append(mid)
-        return tuple(seen)
+        """In-Reply-To then References, newest first, without duplicates, at most
+        MAX_IN_REPLY_TO + MAX_REFERENCES of them (see _thread_ids)."""
+        return self._thread_ids
+
+    @cached_property
+    def _thread_ids(self) -> tuple[str, ...]:
+        """Computed once per message: identity, matching and the pipeline each ask.
+
+        Only the newest References count (a reply to cocmail mail has its token among the
+        last few; the oldest ids of a long thread add nothing), so a header of 100,000 ids
+        costs no more lookups, HMACs and queries than one of 50; dict keys de-duplicate in
+        linear time, in order.
+        """
+        newest = self.in_reply_to[:MAX_IN_REPLY_TO] + tuple(
+            reversed(self.references[-MAX_REFERENCES:]))
+        return tuple(dict.fromkeys(newest))
 
 
 @dataclass(frozen=True)
