@@ -434,11 +434,23 @@ class Store:
         return [r["number"] for r in self.query(sql + " ORDER BY number")]
 
     def acks_since(self, email: str, since: datetime) -> int:
-        # An ack has exactly one recipient, so an exact match on the JSON list is enough,
-        # and the index makes it one lookup instead of a scan of every mail ever sent.
-        return int(self.scalar(
-            "SELECT count(*) FROM outbox WHERE kind='ack' AND recipients=? COLLATE NOCASE"
-            " AND created>=?", (json.dumps([email]), iso(since))) or 0)
+        """Acknowledgements sent since `since` to `email` or any plus-tagged form of it.
+
+        The limit is per mailbox, not per spelling: victim+0@ ... victim+7@ (and VICTIM@)
+        reach one inbox and share one limit. An ack has exactly one recipient, so the
+        JSON list is matched whole, the tagged forms by LIKE, then checked in Python.
+        """
+        base = normalise_address(email)
+        local, _, domain = base.rpartition("@")
+        # '["local+' + anything + '@domain"]', spelt as json.dumps spells the list.
+        tagged = (_like_escape(json.dumps([local + "+"])[:-2]) + "%"
+                  + _like_escape(json.dumps(["@" + domain])[2:]))
+        rows = self.query(
+            "SELECT recipients FROM outbox WHERE kind='ack' AND created>=? AND"
+            " (recipients=? COLLATE NOCASE OR recipients LIKE ? ESCAPE '\\')",
+            (iso(since), json.dumps([base]), tagged))
+        return sum(1 for r in rows
+                   if [normalise_address(a) for a in json.loads(r["recipients"])] == [base])
 
     # ------------------------------------------------------------ outbox
     def enqueue(self, conn: sqlite3.Connection, *, case_number: int | None, kind: str,
@@ -506,6 +518,18 @@ class Store:
                 " ON CONFLICT(case_number) DO UPDATE SET outcome=excluded.outcome,"
                 " people_named=excluded.people_named, closed=excluded.closed")
 
+
+
+def normalise_address(email: str) -> str:
+    """`email` case-folded and without a `+tag`: the mailbox a rate limit counts."""
+    local, at, domain = email.strip().lower().rpartition("@")
+    if not at:
+        return email.strip().lower()
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
 
 # The first Message-ID field at the start of a line, with at most a few folded lines:
