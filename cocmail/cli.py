@@ -477,9 +477,25 @@ def quarantine_show(state: State, item_id: int, raw: bool) -> None:
         sys.stdout.buffer.write(row["raw"] or b"")
         return
     head = (row["raw"] or b"").split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
-    click.echo(f"id: {row['id']}\nreceived: {row['received_at']}\nsize: {row['size']} bytes\n"
-               f"attempts: {row['attempts']}\nreason: {row['error']}\n\n"
-               + head.decode("utf-8", "replace")[:5000])
+    click.echo(terminal_safe(
+        f"id: {row['id']}\nreceived: {row['received_at']}\nsize: {row['size']} bytes\n"
+        f"attempts: {row['attempts']}\nreason: {row['error']}\n\n"
+        + head.decode("utf-8", "replace").replace("\r\n", "\n")[:5000]))
+
+
+def terminal_safe(text: str) -> str:
+    """`text` with C0/C1 control characters (ESC, OSC, BEL, CR, DEL...) shown as `\\xNN`.
+
+    A quarantined message is a stranger's bytes: printed raw, an escape sequence could
+    retitle the terminal, hide lines or plant a link. Newline and tab stay.
+    """
+    return "".join(ch if ch in "\n\t" or not _is_control(ch) else f"\\x{ord(ch):02x}"
+                   for ch in text)
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code <= 0x9F
 
 
 @command(quarantine_group, "release")

@@ -138,8 +138,49 @@ def _header_address(a: Address) -> HeaderAddress:
     return HeaderAddress(display_name=name, username=unquote(local), domain=domain)
 
 
+# A display name in a header is cut to this: with `Name <address>` and the field name
+# the line then stays far below RFC 5322's 998 octets, however the name is encoded.
+MAX_HEADER_NAME_CHARS = 64
+# A greeting name longer than this is cut; one that looks like a link, an address or a
+# sentence is not used at all ("Hello," instead): the name is whatever a stranger put
+# in From, and the acknowledgement goes out from the CoC address.
+MAX_GREETING_CHARS = 64
+MAX_GREETING_WORDS = 10
+_LINKISH = re.compile(r"@|://|\bwww\.|\b[a-z0-9-]+\.(?:[a-z]{2,24})(?:/|\b(?![.'-]))",
+                      re.IGNORECASE)
+_SENTENCE_MARKS = re.compile(r"[!?:;|<>\[\]{}]")
+# Lower-case words that belong in names ("Maria de la Cruz", "Ludwig van Beethoven").
+_PARTICLES = frozenset({"de", "del", "della", "di", "da", "dos", "das", "du", "la", "le",
+                        "van", "von", "der", "den", "ter", "ten", "zu", "y", "e", "bin",
+                        "binti", "al", "el", "ibn", "af", "av", "st."})
+
+
+def greeting_name(name: str) -> str:
+    """The name to greet someone by, or "" when it is not a plausible name.
+
+    Dropped when it holds a URL or domain, an `@`, or sentence punctuation; then cut
+    to MAX_GREETING_CHARS at a word, and dropped when what is left reads as a sentence:
+    more than MAX_GREETING_WORDS words, or four or more words of which two or more are
+    lower-case and not name particles. "Rita Reporter", "José María García-López" and
+    "Maria de la Cruz" pass; "Please confirm your password today" does not.
+    """
+    text = " ".join("".join(ch if ch.isprintable() else " " for ch in name).split())
+    if not text or _LINKISH.search(text) or _SENTENCE_MARKS.search(text):
+        return ""
+    if len(text) > MAX_GREETING_CHARS:
+        cut = text.rfind(" ", 0, MAX_GREETING_CHARS + 1)
+        text = text[:cut if cut > 0 else MAX_GREETING_CHARS].rstrip(" ,")
+    words = text.split()
+    lower = [w for w in words if w[0].islower() and w.lower() not in _PARTICLES]
+    if len(words) > MAX_GREETING_WORDS or (len(words) >= 4 and len(lower) >= 2):
+        return ""
+    return text
+
+
 def _display_name(a: Address) -> str:
-    return "".join(ch for ch in decode(a.name) if ch.isprintable())
+    """The name for a header: decoded, printable, at most MAX_HEADER_NAME_CHARS."""
+    name = "".join(ch for ch in decode(a.name) if ch.isprintable())
+    return name[:MAX_HEADER_NAME_CHARS].rstrip()
 
 
 def _one_line(text: str, header: str) -> Header | str:
@@ -202,6 +243,10 @@ class Composer:
 
     def body(self, mail: OutMail) -> str:
         ctx = dict(mail.context)
+        # Every `*_name` a template may greet with (reporter_name, accused_name, ...).
+        for key, value in ctx.items():
+            if key.endswith("_name") and isinstance(value, str):
+                ctx[key] = greeting_name(value)
         if mail.kind == "preview":
             inner: OutMail = ctx.pop("inner")
             ctx.update(mail_to=inner.to.display(), mail_subject=self.subject(inner),

@@ -126,10 +126,21 @@ def _automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Ident
         if told:
             audit.append(AuditEntry("no notice", f"{len(told)} staff member(s) already told"
                                                  " of automatic mail on this case today"))
-    mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.text.strip(),
+    mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.full_text.strip(),
                    exclude=None, automatic=reason, recipients=recipients)
     return Decision(case, False, tuple(mails), tuple(audit), kind,
                     log=f"case #{case.number}: automatic mail recorded")
+
+
+def _with_attached(own: str, msg: ParsedMessage) -> str:
+    """`own` (a staff member's body) and, below it, what they attached or forwarded.
+
+    For staff to read only: the note, `#reply` and the DSF narrative stay `own`, so an
+    attached mail's words never go out under the team's name.
+    """
+    if not msg.attached_text:
+        return own
+    return f"{own.rstrip()}\n\n{msg.attached_text}".lstrip("\n")
 
 
 def _role_label(case: Case, email: str | None) -> str:
@@ -169,7 +180,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     staff = identity.staff
     sender = identity.address
     case = Case(number=number, opened=env.now, subject=msg.subject, event=env.event,
-                report_text=msg.text.strip(), root_message_id=msg.message_id,
+                report_text=msg.full_text.strip(), root_message_id=msg.message_id,
                 last_activity=env.now)
     audit = [AuditEntry("opened", f"case opened from {msg.message_id or 'a message without ID'}")]
     mails: list[OutMail] = []
@@ -200,7 +211,8 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     applied: Applied | None = None
     block = parse_command_block(msg.text) if staff is not None else None
     if staff is not None and block is not None:
-        case = replace(case, report_text=block.body or case.report_text)
+        # The staff member's own words, then any report they forwarded as an attachment.
+        case = replace(case, report_text=_with_attached(block.body, msg) or case.report_text)
         if block.commands:
             if identity.authenticated_for(number):
                 applied = apply_block(case, block.commands, block.body, staff, env)
@@ -278,7 +290,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         if staff is not None:
             role = "staff member (recused from this case" + (
                 ", NOT authenticated)" if claimed else ")")
-        mails = _relay(case, msg, env, sender_role=role, text=msg.text.strip(), exclude=email)
+        mails = _relay(case, msg, env, sender_role=role, text=msg.full_text.strip(),
+                       exclude=email)
         return Decision(case, False, tuple(mails), (AuditEntry("message", f"from the {role}"),),
                         "followup", log=f"case #{case.number}: message relayed", actor=actor)
 
@@ -297,7 +310,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         return replace(refused, actor=actor)
     if not commands:
         mails = _relay(case, msg, env, sender_role=UNAUTHENTICATED if claimed else "staff member",
-                       text=body, exclude=staff.email)
+                       text=_with_attached(body, msg), exclude=staff.email)
         if claimed is not None:
             mails.append(_sent_as_you(case, msg, claimed))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
@@ -306,7 +319,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         held = Held(new_nonce(), staff.email, format_block(commands), body)
         mails = [_held_transcript(case, msg, staff, replace(block, commands=commands), held,
                                   identity)]
-        mails += _relay(case, msg, env, sender_role=UNAUTHENTICATED, text=body,
+        mails += _relay(case, msg, env, sender_role=UNAUTHENTICATED, text=_with_attached(body, msg),
                         exclude=staff.email)
         audit.append(AuditEntry("held", "commands held: " + "; ".join(identity.problems)))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note, held=held,
@@ -317,7 +330,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     mails = list(applied.mails) if not applied.rejected else []
     transcript = _transcript(new, msg, staff, applied, identity)
     mails.append(transcript)
-    mails += _relay(new, msg, env, sender_role="staff member", text=body, exclude=staff.email,
+    mails += _relay(new, msg, env, sender_role="staff member", text=_with_attached(body, msg),
+                    exclude=staff.email,
                     transcript=applied.lines)
     audit += list(applied.audit)
     if applied.rejected:
@@ -360,7 +374,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     mails = [OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                      subject="Commands refused")]
-    mails += _relay(case, msg, env, text=note or "", exclude=staff.email,
+    mails += _relay(case, msg, env, text=_with_attached(note or "", msg), exclude=staff.email,
                     sender_role=UNAUTHENTICATED if unauthenticated else "staff member",
                     transcript=tuple(lines))
     if unauthenticated:

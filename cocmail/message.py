@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import re
+from dataclasses import dataclass
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -32,6 +33,46 @@ MAX_DECODE_ROUNDS = 8  # each round shortens the text; nesting deeper than this 
 # Long bodies are cut for the parts cocmail reads (commands, notes, relays);
 # the raw message itself is always kept whole.
 MAX_TEXT_CHARS = 200_000
+# HTML converted to text is cut to this first (see html_to_text).
+MAX_HTML_CHARS = 128 * 1024
+# MIME containers nested deeper than this are not read for text (no client nests so deep;
+# the email package itself recurses per level).
+MAX_MIME_DEPTH = 100
+# The line that opens each attached or forwarded message in `ParsedMessage.attached_text`.
+ATTACHED_MARKER = "---------- Attached message (not written by the sender) ----------"
+
+# What the parser is shown of a header block (the raw message is stored whole). Real mail
+# has a few dozen fields of a few hundred bytes; the email package and mail-parser are
+# slow on more (mail-parser's address parsing is super-linear in a field's length), so a
+# crafted header block is cut to these before parsing, and the cut is a defect.
+MAX_HEADER_FIELDS = 1000
+MAX_FIELD_BYTES = 32 * 1024
+MAX_ADDRESS_FIELD_BYTES = 16 * 1024  # about 400 mailboxes
+# Fields RFC 5322 allows once: a few copies are kept (two From fields must still be
+# seen as two), thousands are not. Any other name may repeat up to MAX_SAME_FIELD times.
+_SINGLE_FIELDS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc",
+                            b"message-id", b"in-reply-to", b"references", b"subject",
+                            b"date", b"mime-version", b"content-type",
+                            b"content-transfer-encoding", b"content-disposition"})
+MAX_SINGLE_FIELD = 5
+MAX_SAME_FIELD = 100
+# Where a too-long field is cut: address lists after a whole mailbox, References
+# before its oldest ids (the newest, last, are the ones that thread a reply).
+_ADDRESS_FIELDS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc",
+                             b"resent-from", b"resent-to", b"resent-cc", b"resent-bcc"})
+_TAIL_FIELDS = frozenset({b"references"})
+# A line break not followed by folding white space: where the next header field starts.
+_FIELD_START = re.compile(rb"\n(?![ \t])")
+_SINGLE_FIELD_START = re.compile(
+    rb"\n(?:" + b"|".join(sorted(_SINGLE_FIELDS)) + rb")[ \t]*:", re.IGNORECASE)
+# A message with more MIME parts than this is quarantined before parsing: no client
+# sends so many, and the email package spends about 0.1 ms on each.
+MAX_MIME_PARTS = 2000
+# ... and so is one whose parsing would take more boundary checks than this (about a
+# second's work; see mime_cost). A 25 MB attachment five levels deep needs 1.7 million.
+MAX_MIME_CHECKS = 2_500_000
+_BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""",
+                             re.IGNORECASE)
 
 # mail-parser logs undecodable header values at ERROR level, addresses included.
 logging.getLogger("mailparser").setLevel(logging.CRITICAL + 1)
@@ -133,7 +174,17 @@ def sha256_hex(raw: bytes) -> str:
 
 
 def html_to_text(html: str) -> str:
+    """HTML as text for reading and command parsing; only the first MAX_HTML_CHARS.
+
+    html2text reads 150-500 KB a second (nested tags are the slow end): an uncut 20 MB
+    HTML body would hold the inbox for a minute. Commands and the new text sit at the top, and the
+    raw message is kept whole for anything below the cut.
+    """
     import html2text  # lazy: only HTML-only mail needs it
+
+    if len(html) > MAX_HTML_CHARS:
+        cut = html.rfind("<", 0, MAX_HTML_CHARS)
+        html = html[:cut if cut > 0 else MAX_HTML_CHARS]
 
     h = html2text.HTML2Text()
     h.body_width = 0
@@ -143,10 +194,235 @@ def html_to_text(html: str) -> str:
     return h.handle(html)
 
 
+@dataclass(frozen=True)
+class Body:
+    """A message's text split by whose it is: `own` is what the sender wrote (commands,
+    note, `#reply` text); `attached` is every attached or forwarded message, marked, for
+    staff to read and never to run."""
+
+    own: str
+    attached: str
+
+
+def own_and_attached(msg: Message) -> Body:
+    """The sender's own top-level text, and the text of the messages attached to it.
+
+    Own text is the first text/plain part found walking the multipart containers
+    (alternative, related, mixed, signed...), else the first text/html part converted.
+    The walk never enters a message/* part nor any part with `Content-Disposition:
+    attachment` or a filename: what an attached or forwarded mail says (its `#commands`
+    included) was written by someone else, and a staff member forwarding it must not
+    run it as theirs. Attached messages are rendered one after another into `attached`,
+    each under a marker line with its From, Date and Subject. The walk is iterative and
+    visits each part once; nesting deeper than MAX_MIME_DEPTH is not read.
+    """
+    plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS])
+    own = plain if plain is not None else (html_to_text(html) if html is not None else "")
+    return Body(_clip(own), _clip("\n\n".join(attached)))
+
+
+def _clip(text: str) -> str:
+    return text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT_CHARS]
+
+
+def _is_attached(part: Message) -> bool:
+    """A part the sender attached as a file rather than wrote: named, or disposition
+    attachment (a name in Content-Type counts as a filename too: old clients)."""
+    if (part.get_content_disposition() or "") == "attachment":
+        return True
+    return bool(part.get_param("filename", header="content-disposition")
+                or part.get_param("name", header="content-type"))
+
+
+def _walk(root: Message, depth: int, budget: list[int]
+          ) -> tuple[str | None, str | None, list[str]]:
+    """(first own text/plain, first own text/html, attached messages rendered).
+
+    `budget` (shared by the whole walk) counts down the characters read for attached
+    messages, source HTML included: the attached text is cut to MAX_TEXT_CHARS anyway,
+    so once it is spent no more attached messages are decoded or converted.
+    """
+    plain: str | None = None
+    html: str | None = None
+    attached: list[str] = []
+    stack: list[tuple[Message, int]] = [(root, depth)]
+    while stack:
+        part, level = stack.pop()
+        ctype = part.get_content_type()
+        if part is not root and ctype.startswith("message/"):
+            _attach_message(part, level, attached, budget)
+            continue
+        if _is_attached(part):
+            continue
+        if part.is_multipart():
+            if level < MAX_MIME_DEPTH:
+                children = part.get_payload()
+                if isinstance(children, list):
+                    stack.extend((c, level + 1) for c in reversed(children)
+                                 if isinstance(c, Message))
+            continue
+        if ctype == "text/plain" and plain is None:
+            plain = part_text(part)
+        elif ctype == "text/html" and html is None:
+            html = part_text(part)
+    return plain, html, attached
+
+
+def _attach_message(part: Message, level: int, out: list[str], budget: list[int]) -> None:
+    """Render an attached/forwarded message (message/rfc822 and kin) for staff to read."""
+    if budget[0] <= 0 or level >= MAX_MIME_DEPTH:
+        return
+    inner = part.get_payload()
+    inner = inner[0] if isinstance(inner, list) and inner else inner
+    if not isinstance(inner, Message):
+        return
+    plain, html, nested = _walk(inner, level + 1, budget)
+    budget[0] -= len(plain or html or "")
+    text = plain if plain is not None else (html_to_text(html) if html is not None else "")
+    head = [ATTACHED_MARKER]
+    for name in ("From", "Date", "Subject"):
+        values = raw_headers(inner, name)
+        if values:
+            head.append(f"{name}: {decode(values[0])[:500]}")
+    rendered = "\n".join(head) + "\n\n" + _clip(text).strip()
+    budget[0] -= len(rendered)
+    out.append(rendered)
+    out.extend(nested)
+
+
+def part_text(part: Message) -> str:
+    """One leaf part's text: its charset, else UTF-8, else Windows-1252; never raises."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes):
+        return ""
+    charset = part.get_content_charset() or "utf-8"
+    try:
+        return payload.decode(charset)
+    except (LookupError, UnicodeError):
+        pass
+    try:
+        return payload.decode("utf-8")
+    except UnicodeDecodeError:
+        return payload.decode("cp1252", "replace")
+
+
+def _header_end(raw: bytes) -> int:
+    """Offset of the blank line that ends the header block (len(raw) when there is none)."""
+    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
+    return min(ends) if ends else len(raw)
+
+
+def bound_header_block(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
+    """`raw` with its header block cut to what the parser can handle in linear time.
+
+    At most MAX_HEADER_FIELDS fields, MAX_SINGLE_FIELD copies of a field RFC 5322
+    allows once, MAX_SAME_FIELD of any other, each field at most MAX_FIELD_BYTES (an
+    address list cut after a whole mailbox, References keeping its newest ids). The
+    body is untouched. Returns the bytes to parse and a defect for each kind of cut.
+    """
+    end = _header_end(raw)
+    head = raw[:end]
+    if len(head) <= MAX_FIELD_BYTES and head.count(b"\n") < MAX_SAME_FIELD:
+        return raw, ()  # the common case: nothing to count
+    kept: list[bytes] = []
+    counts: dict[bytes, int] = {}
+    cut = dropped = 0
+    # Only the first MAX_HEADER_FIELDS fields are looked at one by one; past them, a
+    # regex (C speed) picks out a few of the fields RFC 5322 allows once, and the rest
+    # is dropped.
+    fields = _FIELD_START.split(head, maxsplit=MAX_HEADER_FIELDS)
+    if len(fields) > MAX_HEADER_FIELDS:
+        rest = b"\n" + fields.pop()
+        dropped = len(_FIELD_START.findall(rest))
+        wanted = MAX_SINGLE_FIELD * len(_SINGLE_FIELDS)
+        for m in _SINGLE_FIELD_START.finditer(rest):
+            if not wanted:
+                break
+            stop = _FIELD_START.search(rest, m.end())
+            fields.append(rest[m.start() + 1:stop.start() if stop else len(rest)])
+            dropped -= 1
+            wanted -= 1
+    for field in fields:
+        name = field[:field.find(b":")].strip().lower()  # no colon: the field's own text
+        seen = counts[name] = counts.get(name, 0) + 1
+        if name in _SINGLE_FIELDS:
+            if seen > MAX_SINGLE_FIELD:
+                dropped += 1
+                continue
+        elif seen > MAX_SAME_FIELD or len(kept) >= MAX_HEADER_FIELDS:
+            dropped += 1
+            continue
+        if len(field) > (MAX_ADDRESS_FIELD_BYTES if name in _ADDRESS_FIELDS
+                         else MAX_FIELD_BYTES):
+            field = _cut_field(field, name)
+            cut += 1
+        kept.append(field)
+    defects = []
+    if dropped:
+        defects.append(f"HeaderBudgetDefect: {dropped} header fields over the caps not read")
+    if cut:
+        defects.append(f"HeaderBudgetDefect: {cut} header fields cut to {MAX_FIELD_BYTES} bytes")
+    if counts.get(b"from", 0) > MAX_SINGLE_FIELD:  # identity reads this as an unsure From
+        defects.append("HeaderBudgetDefect: From header repeated")
+    return b"\n".join(kept) + raw[end:], tuple(defects)
+
+
+def _cut_field(field: bytes, name: bytes) -> bytes:
+    """One field cut to about MAX_FIELD_BYTES, at a place that keeps it well-formed."""
+    label, _, value = field.partition(b":")
+    if name in _TAIL_FIELDS:
+        tail = value[-MAX_FIELD_BYTES:]
+        start = tail.find(b"<")
+        return label + b": " + (tail[start:] if start >= 0 else b"").strip()
+    if name in _ADDRESS_FIELDS:
+        value = value[:MAX_ADDRESS_FIELD_BYTES]
+        comma = value.rfind(b",")
+        value = value[:comma] if comma > 0 else value
+    else:
+        value = value[:MAX_FIELD_BYTES]
+    return (label + b":" + value).rstrip(b"\r")
+
+
+def mime_cost(raw: bytes) -> tuple[int, int]:
+    """(MIME parts, boundary checks the email package will make), by a linear byte scan.
+
+    Every boundary declared anywhere in the message is a candidate; a delimiter line
+    opens it, its close delimiter closes it. The email package tests each body line
+    against every boundary still open around it, so the checks are the sum, over the
+    lines, of the boundaries open there: 10 MB of lines inside 90 nested multiparts is
+    13 million regex matches (six seconds) although each level is legal.
+    """
+    boundaries = {m.group(1) or m.group(2) for m in _BOUNDARY_PARAM.finditer(raw)}
+    if not boundaries:
+        return 1, 0
+    parts = checks = 0
+    open_: set[bytes] = set()
+    for line in raw.split(b"\n"):
+        checks += len(open_)
+        if line[:2] != b"--":
+            continue
+        rest = line[2:].rstrip(b"\r\t ")
+        if rest in boundaries:
+            parts += 1
+            open_.add(rest)
+        elif rest[-2:] == b"--" and rest[:-2] in boundaries:
+            open_.discard(rest[:-2])
+    return parts, checks
+
+
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse `raw`; raises MessageError only when nothing usable can be read."""
     if not raw or not raw.strip():
         raise MessageError("empty message")
+    parts, checks = mime_cost(raw)
+    if parts > MAX_MIME_PARTS:
+        raise MessageError(f"{parts} MIME parts, over the cap of {MAX_MIME_PARTS}")
+    if checks > MAX_MIME_CHECKS:
+        raise MessageError(f"MIME nesting too deep for its size ({checks} boundary checks,"
+                           f" over the cap of {MAX_MIME_CHECKS})")
+    size = len(raw)
+    sha = sha256_hex(raw)
+    raw, budget_defects = bound_header_block(raw)
     try:
         mp = mailparser.parse_from_bytes(raw)
         msg = mp.message
@@ -169,30 +445,24 @@ def parse_message(raw: bytes) -> ParsedMessage:
         except (TypeError, ValueError, IndexError, OverflowError):
             date = None
 
-    text = ""
     try:
-        plain = mp.text_plain
-        if plain:
-            text = "\n".join(plain)
-        elif mp.text_html:
-            text = html_to_text("\n".join(mp.text_html))
+        body = own_and_attached(msg)
     except Exception as e:  # noqa: BLE001
         raise MessageError(f"undecodable body: {type(e).__name__}: {e}") from None
-    text = text.replace("\r\n", "\n").replace("\r", "\n")[:MAX_TEXT_CHARS]
 
     attachments = []
     for att in mp.attachments or []:
         attachments.append((decode(att.get("filename") or "attachment"),
                             att.get("mail_content_type") or "application/octet-stream",
                             _attachment_size(att)))
-    defects = _defects(mp)
+    defects = budget_defects + _defects(mp)
     if any(len(_addresses([v])) != 1 for v in raw_from):
         defects += ("From header without exactly one mailbox",)
     if msg.defects:
         defects += tuple(type(d).__name__ for d in msg.defects)
 
     return ParsedMessage(
-        raw_sha256=sha256_hex(raw),
+        raw_sha256=sha,
         message_id=message_id,
         from_=from_,
         from_header_count=len(raw_from),
@@ -203,11 +473,12 @@ def parse_message(raw: bytes) -> ParsedMessage:
         in_reply_to=message_ids(" ".join(headers.get("in-reply-to", []))),
         references=message_ids(" ".join(headers.get("references", []))),
         headers={k: tuple(v) for k, v in headers.items()},
-        text=text,
+        text=body.own,
+        attached_text=body.attached,
         content_type=msg.get_content_type(),
         attachments=tuple(attachments),
         defects=defects,
-        size=len(raw),
+        size=size,
     )
 
 

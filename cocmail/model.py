@@ -8,6 +8,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import cached_property
+
+# How many thread ids of one message are looked at (tokens, stored Message-IDs): the
+# newest References and the first In-Reply-To ids. More would only let a crafted header
+# make every message cost thousands of HMACs and queries.
+MAX_REFERENCES = 50
+MAX_IN_REPLY_TO = 5
 
 
 @dataclass(frozen=True)
@@ -33,8 +40,12 @@ class ParsedMessage:
     """What the core needs to know of one inbound message, decoded once.
 
     `headers` maps lower-cased header names to every value in order (top first),
-    decoded to str. `text` is the newest-first plain text body (HTML converted when
-    there is no text part). `defects` lists parse problems (never raised).
+    decoded to str. `text` is the sender's OWN text: the top-level text/plain body (HTML
+    converted when there is none), never anything inside an attached or forwarded
+    message or a named attachment; commands, notes and `#reply` text come only from it.
+    `attached_text` holds the attached/forwarded messages, each under a marker line:
+    someone else's words, for staff to read (`full_text`), never to run or to send on.
+    `defects` lists parse problems (never raised).
     """
 
     raw_sha256: str
@@ -53,6 +64,14 @@ class ParsedMessage:
     attachments: tuple[tuple[str, str, int], ...] = ()
     defects: tuple[str, ...] = ()
     size: int = 0
+    attached_text: str = ""
+
+    @property
+    def full_text(self) -> str:
+        """Own text, then the attached messages: what staff read of the mail."""
+        if not self.attached_text:
+            return self.text
+        return f"{self.text.rstrip()}\n\n{self.attached_text}".lstrip("\n")
 
     def header(self, name: str) -> tuple[str, ...]:
         return self.headers.get(name.lower(), ())
@@ -77,12 +96,22 @@ class ParsedMessage:
         return tuple(out)
 
     def thread_ids(self) -> tuple[str, ...]:
-        """In-Reply-To then References, newest first, without duplicates."""
-        seen: list[str] = []
-        for mid in self.in_reply_to + tuple(reversed(self.references)):
-            if mid not in seen:
-                seen.append(mid)
-        return tuple(seen)
+        """In-Reply-To then References, newest first, without duplicates, at most
+        MAX_IN_REPLY_TO + MAX_REFERENCES of them (see _thread_ids)."""
+        return self._thread_ids
+
+    @cached_property
+    def _thread_ids(self) -> tuple[str, ...]:
+        """Computed once per message: identity, matching and the pipeline each ask.
+
+        Only the newest References count (a reply to cocmail mail has its token among the
+        last few; the oldest ids of a long thread add nothing), so a header of 100,000 ids
+        costs no more lookups, HMACs and queries than one of 50; dict keys de-duplicate in
+        linear time, in order.
+        """
+        newest = self.in_reply_to[:MAX_IN_REPLY_TO] + tuple(
+            reversed(self.references[-MAX_REFERENCES:]))
+        return tuple(dict.fromkeys(newest))
 
 
 @dataclass(frozen=True)

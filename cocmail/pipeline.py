@@ -245,7 +245,7 @@ class Pipeline:
                                    subject=msg.subject, date=msg.date or env.now,
                                    message_id=msg.message_id, kind=decision.kind,
                                    body=decision.note if decision.kind == "staff" and
-                                   decision.note is not None else msg.text,
+                                   decision.note is not None else msg.full_text,
                                    inbound_id=inbound_id)
         for entry in decision.audit:
             self.store.audit(c, number, actor, entry.action, entry.detail, msg.message_id,

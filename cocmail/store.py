@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import secrets
 import sqlite3
 import threading
@@ -428,11 +429,23 @@ class Store:
         return [r["number"] for r in self.query(sql + " ORDER BY number")]
 
     def acks_since(self, email: str, since: datetime) -> int:
-        # An ack has exactly one recipient, so an exact match on the JSON list is enough,
-        # and the index makes it one lookup instead of a scan of every mail ever sent.
-        return int(self.scalar(
-            "SELECT count(*) FROM outbox WHERE kind='ack' AND recipients=? COLLATE NOCASE"
-            " AND created>=?", (json.dumps([email]), iso(since))) or 0)
+        """Acknowledgements sent since `since` to `email` or any plus-tagged form of it.
+
+        The limit is per mailbox, not per spelling: victim+0@ ... victim+7@ (and VICTIM@)
+        reach one inbox and share one limit. An ack has exactly one recipient, so the
+        JSON list is matched whole, the tagged forms by LIKE, then checked in Python.
+        """
+        base = normalise_address(email)
+        local, _, domain = base.rpartition("@")
+        # '["local+' + anything + '@domain"]', spelt as json.dumps spells the list.
+        tagged = (_like_escape(json.dumps([local + "+"])[:-2]) + "%"
+                  + _like_escape(json.dumps(["@" + domain])[2:]))
+        rows = self.query(
+            "SELECT recipients FROM outbox WHERE kind='ack' AND created>=? AND"
+            " (recipients=? COLLATE NOCASE OR recipients LIKE ? ESCAPE '\\')",
+            (iso(since), json.dumps([base]), tagged))
+        return sum(1 for r in rows
+                   if [normalise_address(a) for a in json.loads(r["recipients"])] == [base])
 
     def noticed_since(self, case_number: int, subject_suffix: str, since: datetime
                       ) -> frozenset[str]:
@@ -599,21 +612,36 @@ class Store:
 
 
 
+def normalise_address(email: str) -> str:
+    """`email` case-folded and without a `+tag`: the mailbox a rate limit counts."""
+    local, at, domain = email.strip().lower().rpartition("@")
+    if not at:
+        return email.strip().lower()
+    return f"{local.split('+', 1)[0] or local}@{domain}"
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+# The first Message-ID field at the start of a line, with at most a few folded lines:
+# a crafted field folded over 200,000 lines took seconds to glue back together.
+_MESSAGE_ID_FIELD = re.compile(rb"^message-id[ \t]*:([^\n]{0,1000}(?:\n[ \t][^\n]{0,1000}){0,8})",
+                               re.IGNORECASE | re.MULTILINE)
+
+
 def _quick_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block without a full parse (for de-duplication keys)."""
+    """The Message-ID from the header block without a full parse (for de-duplication keys).
+
+    One regex over the header block, linear in its size whatever the folding.
+    """
     from .message import message_ids
 
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    lines = head.decode("utf-8", "replace").replace("\r\n", "\n").split("\n")
-    for i, line in enumerate(lines):
-        if line.lower().startswith("message-id:"):
-            value = line[11:]
-            j = i + 1
-            while j < len(lines) and lines[j][:1] in (" ", "\t"):
-                value += lines[j]
-                j += 1
-            ids = message_ids(value)
-            return ids[0] if ids else None
-    return None
+    found = _MESSAGE_ID_FIELD.search(head)
+    if found is None:
+        return None
+    ids = message_ids(found.group(1).decode("utf-8", "replace").replace("\r", ""))
+    return ids[0] if ids else None
 
 
