@@ -28,7 +28,11 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
-TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+# The project's templates/ dir: beside the package in a checkout (and an editable install);
+# inside it, as cocmail/templates, in an installed wheel (pyproject's package-dir maps it).
+_PACKAGE_DIR = Path(__file__).resolve().parent
+TEMPLATES_DIR = (_PACKAGE_DIR / "templates" if (_PACKAGE_DIR / "templates").is_dir()
+                 else _PACKAGE_DIR.parent / "templates")
 
 TEMPLATE_NAMES: tuple[str, ...] = (
     "ack",
