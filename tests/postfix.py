@@ -24,6 +24,7 @@ import shlex
 import shutil
 import smtplib
 import subprocess
+import sys
 import tempfile
 import time
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ class Postfix:
         self.root = Path(tempfile.mkdtemp(prefix="cocmail-postfix-"))
         self.root.chmod(0o755)  # the postfix user and delivery users must traverse it
         self.etc = self.root / "etc"
-        self.etc.mkdir(mode=0o755)
+        self.etc.mkdir()
         self.etc.chmod(0o755)
         self.main_cf_extra = main_cf
         self.master_cf_extra = master_cf
@@ -158,14 +159,25 @@ class Postfix:
 
     def command(self, name: str, *args: str) -> str:
         """Run Postfix's `name` tool (postfix, postconf, postmap...) on this instance."""
+        self._backdate_config()
         proc = subprocess.run([f"/usr/sbin/{name}", "-c", str(self.etc), *args],
-                              capture_output=True, text=True, timeout=30)
+                              capture_output=True, text=True, timeout=30, umask=0o022)
         if proc.returncode != 0:
             raise PostfixError(f"{name} {' '.join(args)} failed ({proc.returncode}):\n"
                                f"{proc.stdout}{proc.stderr}\n{self.logs()}")
         return proc.stdout
 
     # ---- lifecycle
+    def _backdate_config(self) -> None:
+        """Postfix's tools wait (up to 2 s, in 0.3 s naps) while main.cf is younger than a
+        second, in case an editor is still writing it; our files are complete, so they
+        are dated a few seconds back instead of every test sleeping."""
+        past = time.time() - 5
+        for name in ("main.cf", "master.cf"):
+            path = self.etc / name
+            if path.exists() and path.stat().st_mtime > past:
+                os.utime(path, (past, past))
+
     def _write_config(self) -> None:
         main_cf = _MAIN_CF.format(root=self.root, etc=self.etc, domain=self.domain)
         self.write_file(self.etc / "main.cf", main_cf + self.main_cf_extra)
@@ -175,7 +187,8 @@ class Postfix:
     def start(self, timeout: float = 10.0) -> Postfix:
         self._write_config()
         for sub, owner in (("queue", "root"), ("data", "postfix")):
-            (self.root / sub).mkdir(mode=0o755, exist_ok=True)
+            (self.root / sub).mkdir(exist_ok=True)
+            (self.root / sub).chmod(0o755)  # explicit: the suite may run with umask 077
             chown_to(self.root / sub, owner)
         # `postfix start` creates the queue's subdirectories with the right owners itself.
         self.command("postfix", "start")
@@ -316,10 +329,12 @@ def chown_to(path: Path, user: str = COCMAIL_USER) -> None:
 # ---------------------------------------------------------------- cocmail, as deployed
 
 def install_cocmail(dest: Path, python: str = SYSTEM_PYTHON) -> Path:
-    """Build cocmail's wheel and install it into a fresh venv at `dest`, with the README's
-    commands (`pip wheel --no-deps -w dist .`, `python3 -m venv`, `pip install *.whl`);
-    returns the venv's `cocmail` command.
+    """Build cocmail's wheel and install it into a fresh venv at `dest` on the system
+    Python, as the README does (`pip wheel --no-deps -w dist .`, `python3 -m venv`,
+    `pip install cocmail-*.whl`); returns the venv's `cocmail` command.
 
+    One difference: the venv is made `--without-pip` and the test's own pip installs into
+    it (`pip --python`), because Debian's venv spends ~10 s installing a pip of its own.
     The build runs on a copy of the checkout, so the tree under test gets no build/ dir.
     """
     src = dest.parent / "src"
@@ -327,23 +342,21 @@ def install_cocmail(dest: Path, python: str = SYSTEM_PYTHON) -> Path:
         ".venv", ".git", "build", "dist", "*.egg-info", "__pycache__", ".*_cache",
         ".hypothesis", "cocmail-data"))
     dist = dest.parent / "dist"
-    steps = [
-        [python, "-m", "venv", str(dest)],
-        [str(dest / "bin" / "python"), "-m", "pip", "wheel", "-q", "--no-deps", "-w",
-         str(dist), str(src)],
-    ]
-    for argv in steps:
-        _run(argv, cwd=src)
+    pip = [sys.executable, "-m", "pip"]
+    _run([python, "-m", "venv", "--without-pip", str(dest)], cwd=src)
+    _run([*pip, "wheel", "-q", "--no-deps", "-w", str(dist), str(src)], cwd=src)
     wheels = sorted(dist.glob("cocmail-*.whl"))
     if len(wheels) != 1:
         raise RuntimeError(f"expected one cocmail wheel in {dist}, found {wheels}")
-    _run([str(dest / "bin" / "pip"), "install", "-q", str(wheels[0])], cwd=dest.parent)
+    _run([*pip, "--python", str(dest / "bin" / "python"), "install", "-q", str(wheels[0])],
+         cwd=dest.parent)
     return dest / "bin" / "cocmail"
 
 
 def _run(argv: list[str], cwd: Path) -> None:
     started = time.monotonic()
-    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(argv, cwd=cwd, capture_output=True, text=True, timeout=300,
+                          umask=0o022)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed after {time.monotonic() - started:.1f}s "
                            f"({proc.returncode}):\n{proc.stdout}{proc.stderr}")
@@ -424,6 +437,6 @@ def _run_recipe_command(postfix: Postfix, argv: list[str]) -> None:
         return
     if argv[0] not in ("install", "chown", "chmod"):
         raise ValueError(f"recipe command the test does not know how to run: {argv}")
-    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30)
+    proc = subprocess.run(argv, capture_output=True, text=True, timeout=30, umask=0o022)
     if proc.returncode != 0:
         raise RuntimeError(f"{' '.join(argv)} failed: {proc.stderr}")
