@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import os
 import re
+import shlex
 import shutil
 import signal
 import socket
@@ -37,6 +38,7 @@ from tests.postfix import (
     chown_to,
     ensure_system_user,
     install_cocmail,
+    localize,
 )
 from tests.servers import Received, SmtpSink, free_port, wait_until
 
@@ -207,13 +209,10 @@ RECIPES = {
 @pytest.fixture(scope="module")
 def deployed_cocmail() -> Iterator[Path]:
     """cocmail installed from its wheel into a venv on the system Python (README step 2);
-    its `cocmail` command. Also makes sure Postfix and the `cocmail` user are there."""
-    if not os.path.exists(POSTFIX_BINARY):
-        pytest.skip(f"{POSTFIX_BINARY} not found: `scripts/bootstrap.sh --test` installs "
-                    "Debian's postfix")
+    its `cocmail` command. Also makes sure the `cocmail` user is there (README step 1)."""
     if os.geteuid() != 0:
-        pytest.skip("the Postfix tests start Postfix and hand files to the cocmail user: "
-                    "run them as root (CI does)")
+        pytest.skip("the deployment tests run cocmail as the cocmail user (and start "
+                    "Postfix): run them as root (CI does)")
     if why := ensure_system_user():
         pytest.skip(why)
     if not os.path.exists(SYSTEM_PYTHON):
@@ -247,11 +246,17 @@ class Deployment:
     def paths(self, postfix: Postfix) -> dict[str, str]:
         """The deployed paths the README uses, and where this test has them."""
         return {
-            "/opt/cocmail/venv": str(self.program.parent.parent),
-            "/etc/cocmail/cocmail.toml": str(self.config),
-            "/var/lib/cocmail": str(self.storage),
+            **self.paths_without_postfix(),
             "/etc/postfix": str(postfix.etc),
             "/etc/aliases": str(postfix.etc / "aliases"),
+        }
+
+    def paths_without_postfix(self) -> dict[str, str]:
+        return {
+            "/opt/cocmail/venv": str(self.program.parent.parent),
+            "/etc/cocmail/cocmail.toml": str(self.config),
+            "/etc/cocmail/secrets.env": str(self.config.with_name("secrets.env")),
+            "/var/lib/cocmail": str(self.storage),
             "[127.0.0.1]:8025": f"[127.0.0.1]:{self.listen_port}",
         }
 
@@ -298,6 +303,12 @@ def _gid(user: str) -> int:
     import pwd
 
     return pwd.getpwnam(user).pw_gid
+
+
+# A mark, not a skip in a fixture: evaluated before the module's venv is built for nothing.
+needs_postfix = pytest.mark.skipif(
+    not os.path.exists(POSTFIX_BINARY),
+    reason=f"{POSTFIX_BINARY} not found: `scripts/bootstrap.sh --test` installs Debian's postfix")
 
 
 @pytest.fixture
@@ -386,8 +397,46 @@ def receiving(name: str, deployment: Deployment, postfix: Postfix,
     return start_service(deployment) if name == "listener" else None
 
 
+def readme_command(start: str) -> str:
+    """The one command line in README's Deployment section that begins with `start`."""
+    lines = [line.strip().strip("`") for line in deployment_section().splitlines()
+             if line.strip().strip("`").startswith(start)]
+    assert len(lines) == 1, f"README should show one `{start} ...` command, not {lines}"
+    return lines[0]
+
+
+def run_readme_command(start: str, deployment: Deployment) -> subprocess.CompletedProcess[str]:
+    argv = [localize(arg, deployment.paths_without_postfix())
+            for arg in shlex.split(readme_command(start))]
+    return subprocess.run(argv, capture_output=True, text=True, timeout=60, cwd="/",
+                          umask=0o022)
+
+
+# ------------------------------------------------------------------ as the cocmail user
+def test_check_passes_as_the_cocmail_user_with_the_secrets(deployment: Deployment) -> None:
+    """README step 3's `cocmail check`, run as written: the installed wheel has its
+    templates, the config and secrets.env are readable by `cocmail` (0640 root:cocmail)
+    and the storage directory is writable by it."""
+    deployment.create_storage()
+    secrets = Path(deployment.paths_without_postfix()["/etc/cocmail/secrets.env"])
+    subprocess.run(["install", "-m", "0640", "-o", "root", "-g", "cocmail",
+                    str(ROOT / "deploy" / "secrets.env.example"), str(secrets)], check=True)
+    with secrets.open("a") as f:
+        f.write("COCMAIL_SMTP_PASSWORD=not-used-by-this-config\n")
+
+    result = run_readme_command("runuser -u cocmail -- sh -c", deployment)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "FAIL" not in result.stdout
+    assert "templates: 15 templates (built-in)" in result.stdout
+    assert f"storage: {deployment.storage} is writable" in result.stdout
+
+    secrets.chmod(0o600)  # root only: the mistake the README's mode avoids
+    assert run_readme_command("runuser -u cocmail -- sh -c", deployment).returncode != 0
+
+
 # ------------------------------------------------------------------ the Postfix tests
 @pytest.mark.postfix
+@needs_postfix
 @pytest.mark.parametrize("name", list(RECIPES))
 def test_postfix_recipe_delivers_reports_and_staff_replies(
         name: str, deployment: Deployment, postfix: Postfix, smtp_sink: SmtpSink,
@@ -408,11 +457,17 @@ def test_postfix_recipe_delivers_reports_and_staff_replies(
     assert postfix.queue() == []
     assert not [p for p in deployment.storage.rglob("*") if p.stat().st_uid == 0], \
         "cocmail wrote files as root: Postfix did not run it as the cocmail user"
+    # The admin's look at the cases, as the README shows it (beside `run` for the listener).
+    listed = run_readme_command("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail",
+                                deployment)
+    assert listed.returncode == 0, listed.stderr
+    assert re.findall(r"^#(\d+) ", listed.stdout, re.M) == ["1", "2"], listed.stdout
     if service is not None:
         assert service.stop() == 0, service.log.read_text(errors="replace")
 
 
 @pytest.mark.postfix
+@needs_postfix
 @pytest.mark.parametrize("name", ["alias", "pipe"])
 def test_postfix_defers_and_retries_when_ingest_exits_75(
         name: str, deployment: Deployment, postfix: Postfix, smtp_sink: SmtpSink,
@@ -441,6 +496,7 @@ def test_postfix_defers_and_retries_when_ingest_exits_75(
 
 
 @pytest.mark.postfix
+@needs_postfix
 def test_postfix_keeps_mail_for_the_listener_while_cocmail_is_stopped(
         deployment: Deployment, postfix: Postfix, smtp_sink: SmtpSink,
         start_service: Callable[[Deployment], Service]) -> None:
