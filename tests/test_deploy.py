@@ -28,7 +28,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import STAFF_TOML, mail
+from cocmail.config import load_config
+from tests.helpers import STAFF_TOML, mail, make_config, spool
 from tests.postfix import (
     COCMAIL_USER,
     POSTFIX_BINARY,
@@ -179,6 +180,47 @@ def test_unit_runs_cocmail_as_the_readme_deploys_it() -> None:
 def test_readme_shows_the_unit_verbatim() -> None:
     """One unit, two places: the README's copy is what the admin pastes."""
     assert f"```ini\n{UNIT}```\n" in deployment_section()
+
+
+_UNDER_MDWE = """\
+import ctypes, mmap, os, sys
+PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN = 65, 1
+if ctypes.CDLL(None, use_errno=True).prctl(PR_SET_MDWE, PR_MDWE_REFUSE_EXEC_GAIN, 0, 0, 0):
+    sys.exit(77)
+try:
+    mmap.mmap(-1, 4096, prot=mmap.PROT_READ | mmap.PROT_WRITE | mmap.PROT_EXEC)
+    sys.exit(78)
+except OSError:
+    pass
+os.execv(sys.argv[1], sys.argv[1:])
+"""
+
+
+def test_cocmail_works_under_memory_deny_write_execute(tmp_path: Path) -> None:
+    """The unit's MemoryDenyWriteExecute=yes must not break cocmail: the same rule (no
+    writable-and-executable memory, kept across exec and fork) set with the kernel's
+    PR_SET_MDWE, then a report is ingested and `run --once` (daemon and forked courier)
+    delivers its mails to the spool."""
+    make_config(tmp_path)
+    config = tmp_path / "cocmail.toml"
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    env.pop("COCMAIL_CONFIG", None)
+
+    def under_mdwe(*args: str, stdin: bytes | None = None) -> subprocess.CompletedProcess[bytes]:
+        return subprocess.run([sys.executable, "-c", _UNDER_MDWE, sys.executable, "-m",
+                               "cocmail", "--config", str(config), *args], input=stdin,
+                              capture_output=True, env=env, timeout=60)
+
+    _, raw = report(1)
+    ingested = under_mdwe("ingest", "-", stdin=raw)
+    if ingested.returncode == 77:
+        pytest.skip("the kernel has no PR_SET_MDWE (Linux < 6.3)")
+    assert ingested.returncode != 78, "PR_SET_MDWE did not refuse a W+X mapping"
+    assert ingested.returncode == 0, ingested.stderr.decode()
+    ran = under_mdwe("run", "--once")
+    assert ran.returncode == 0, ran.stderr.decode()
+    subjects = [m["Subject"] for m in spool(load_config(config))]
+    assert f"[CoC #1] {ACK_SUBJECT}" in subjects
 
 
 # ------------------------------------------------------------------ the README's recipes
