@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Sets up everything cocmail needs on a fresh Debian machine: a venv with cocmail
-# installed (editable), and with --test the test tools and Debian's dovecot-imapd.
+# installed (editable), and with --test the test tools and Debian's dovecot-imapd and
+# postfix (the Postfix tests start private instances; the system's Postfix is left unset).
 # Idempotent: a second run only checks.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -40,4 +41,10 @@ fi
 if [ $want_test = 1 ] && [ ! -x /usr/sbin/dovecot ]; then
   echo "installing Debian's dovecot-imapd for the IMAP tests" >&2
   apt_install dovecot-imapd
+fi
+if [ $want_test = 1 ] && [ ! -x /usr/sbin/postfix ]; then
+  echo "installing Debian's postfix for the Postfix recipe tests" >&2
+  # Answer postinst's question: no configuration, so no system Postfix gets set up or started.
+  echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
+  apt_install postfix
 fi
