@@ -8,7 +8,7 @@ demo:            ## build the venv, install cocmail, run the walkthrough
 	@scripts/bootstrap.sh
 	$(VENV)/bin/cocmail demo
 
-test:            ## install test deps (dovecot-imapd, postfix via apt), run lint and the suite
+test:            ## install test deps (dovecot-imapd, postfix, chromium via apt), run lint and the suite
 	@scripts/bootstrap.sh --test
 	$(VENV)/bin/ruff check cocmail tests bench
 	$(VENV)/bin/pytest -q

@@ -48,3 +48,7 @@ if [ $want_test = 1 ] && [ ! -x /usr/sbin/postfix ]; then
   echo "postfix postfix/main_mailer_type select No configuration" | as_root debconf-set-selections
   apt_install postfix
 fi
+if [ $want_test = 1 ] && [ ! -x /usr/bin/chromium ]; then
+  echo "installing Debian's chromium for the transparency report's browser test" >&2
+  apt_install chromium
+fi
