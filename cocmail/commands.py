@@ -16,7 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .replytext import sender_runs, split_lines
+from .replytext import reply_parts, split_lines
 
 OUTCOMES: tuple[str, ...] = (
     "not-a-violation",
@@ -128,6 +128,8 @@ class CommandBlock:
 IGNORED_BELOW_BLOCK = ("below the command block: a block ends at the first line that is "
                        "not a command (a blank line, text); put all commands together at "
                        "the top of your text")
+IGNORED_BELOW_QUOTE = ("below the quoted mail, after the text you wrote above it: commands "
+                       "are read only from the top of your own text")
 IGNORED_LATER_PART = ("in a later part of your reply: commands are read only from the "
                       "first part you wrote, before or after the quoted mail")
 
@@ -190,9 +192,12 @@ def parse_command_block(text: str) -> CommandBlock:
     Command lines elsewhere in the sender's text are not run, and are listed in
     `ignored` so that the sender hears of them. Line numbers count in `text`.
     """
-    runs = sender_runs(text)
+    runs, below = reply_parts(text)
+    tail = [IgnoredLine(run.first_line + k, stripped, IGNORED_BELOW_QUOTE)
+            for run in below for k, line in enumerate(run.lines)
+            if (stripped := _command_line(line))]
     if not runs:
-        return CommandBlock((), "", ())
+        return CommandBlock((), "", (), tuple(tail))
     first = runs[0]
     lines = list(first.lines)
     i = 0
@@ -215,6 +220,7 @@ def parse_command_block(text: str) -> CommandBlock:
     for run in runs[1:]:
         ignored += [IgnoredLine(run.first_line + k, stripped, IGNORED_LATER_PART)
                     for k, line in enumerate(run.lines) if (stripped := _command_line(line))]
+    ignored += tail
     parts = ["\n".join(lines[i:]).strip(), *(run.text.strip() for run in runs[1:])]
     body = "\n\n".join(p for p in parts if p)
     return CommandBlock(tuple(commands), body, tuple(errors), tuple(ignored))

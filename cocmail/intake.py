@@ -11,7 +11,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .case import STEP_LABELS, Case, Person
-from .commands import CommandBlock, format_block, parse_command_block
+from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
 from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail
 from .env import Env
 from .identity import Identity
@@ -228,7 +228,8 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     if applied is not None:
         mails.extend(applied.mails if not applied.rejected else ())
         audit.extend(applied.audit if not applied.rejected else ())
-        mails.append(_transcript(case, msg, staff, applied, identity))  # type: ignore[arg-type]
+        mails.append(_transcript(case, msg, staff, applied, identity,  # type: ignore[arg-type]
+                                 ignored=block.ignored if block else ()))
     elif held is not None and staff is not None and block is not None:
         mails.append(_held_transcript(case, msg, staff, block, held, identity))
         audit.append(AuditEntry("held", "commands held: sender not authenticated"))
@@ -237,15 +238,22 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                     actor=_unauthenticated_actor(identity) if claimed else None)
 
 
+def ignored_lines(ignored: tuple[IgnoredLine, ...]) -> list[dict[str, object]]:
+    """Command-like lines cocmail did not run, for the transcript: never silence."""
+    return [{"line": i.line, "raw": i.raw, "reason": i.reason} for i in ignored]
+
+
 def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: Applied,
-                identity: Identity) -> OutMail:
+                identity: Identity, ignored: tuple[IgnoredLine, ...] = ()) -> OutMail:
     shown = shown_to(staff.email)
     ctx = {"recipient_name": staff.name, "lines": [x.as_dict(shown) for x in applied.lines],
+           "ignored": ignored_lines(ignored),
            "rejected": applied.rejected, "reason": applied.reason,
            "mailed": list(applied.mailed), "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in applied.case.missing_steps()],
            "earlier": list(filter(shown, applied.earlier)), "note_recorded": False}
-    subject = "Commands refused" if applied.rejected else "Commands done"
+    subject = ("Commands refused" if applied.rejected else
+               "Commands not run" if not applied.lines else "Commands done")
     return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                    in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                    subject=subject)
@@ -260,6 +268,7 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
     lines = [{"line": c.line, "raw": c.raw, "ok": False, "result": "held, not run"}
              for c in block.commands]
     ctx = {"recipient_name": staff.name, "lines": lines, "rejected": False, "reason": None,
+           "ignored": ignored_lines(block.ignored),
            "mailed": [], "held": True, "problems": list(identity.problems),
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
            "note_recorded": bool(block.body.strip())}
@@ -313,6 +322,13 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
                        text=_with_attached(body, msg), exclude=staff.email)
         if claimed is not None:
             mails.append(_sent_as_you(case, msg, claimed))
+        elif block.ignored:
+            # Commands typed where cocmail does not read them: say so, never silence.
+            nothing = Applied(case, (), (), (), False, None, (), ())
+            mails.append(_transcript(case, msg, staff, nothing, identity,
+                                     ignored=block.ignored))
+            audit.append(AuditEntry("not run", f"{len(block.ignored)} command line(s) outside"
+                                               " the command block"))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
                         log=f"case #{case.number}: staff note relayed", actor=actor)
     if not identity.authenticated_for(case.number):
@@ -328,7 +344,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     applied = apply_block(case, commands, body, staff, env)
     new = applied.case if not applied.rejected else case
     mails = list(applied.mails) if not applied.rejected else []
-    transcript = _transcript(new, msg, staff, applied, identity)
+    transcript = _transcript(new, msg, staff, applied, identity, ignored=block.ignored)
     mails.append(transcript)
     mails += _relay(new, msg, env, sender_role="staff member", text=_with_attached(body, msg),
                     exclude=staff.email,
@@ -367,7 +383,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     first = min(errors)
     reason = f"line {first}: {errors[first].reason}"
     ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in lines],
-           "rejected": True, "reason": reason,
+           "rejected": True, "reason": reason, "ignored": ignored_lines(block.ignored),
            "mailed": [], "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
            "note_recorded": bool(note)}

@@ -270,6 +270,12 @@ def sender_runs(text: str) -> tuple[Run, ...]:
     whatever comes after those is the earlier mail, never the sender's.
     Linear in the length of the text, like newest_cut.
     """
+    return _answers(*_scan(text))[0]
+
+
+def _scan(text: str) -> tuple[list[tuple[int, Run]], int]:
+    """Every unquoted run before the history ends, with how many quoted blocks are above
+    it; and the number of quoted blocks."""
     lines = split_lines(text)
     runs: list[tuple[int, Run]] = []  # (quoted blocks above the run, run)
     quotes = 0
@@ -313,10 +319,18 @@ def sender_runs(text: str) -> tuple[Run, ...]:
         current.append(line)
         i += 1
     flush(upto_quote=False)
-    return _answers(runs, quotes)
+    return runs, quotes
 
 
-def _answers(runs: list[tuple[int, Run]], quotes: int) -> tuple[Run, ...]:
+def reply_parts(text: str) -> tuple[tuple[Run, ...], tuple[Run, ...]]:
+    """(the sender's runs, as sender_runs; the unquoted runs below a top-posted reply's
+    quote that are not counted as the sender's), so that commands typed down there can
+    be reported instead of silently ignored."""
+    return _answers(*_scan(text))
+
+
+def _answers(runs: list[tuple[int, Run]], quotes: int
+             ) -> tuple[tuple[Run, ...], tuple[Run, ...]]:
     """Which runs the sender wrote as an answer.
 
     Text below the last quoted block is the answer of a bottom-post (nothing above the
@@ -334,7 +348,8 @@ def _answers(runs: list[tuple[int, Run]], quotes: int) -> tuple[Run, ...]:
         # A list's footer ("_____" and "riak-users mailing list") is nobody's answer.
         return keep_tail and not _RULE.fullmatch(run.lines[0])
 
-    return tuple(run for q, run in runs if kept(q, run))
+    return (tuple(run for q, run in runs if kept(q, run)),
+            tuple(run for q, run in runs if not kept(q, run)))
 
 
 def strip_signature(text: str) -> str:

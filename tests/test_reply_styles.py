@@ -198,7 +198,8 @@ def test_commands_below_the_block_get_a_word_back_never_silence() -> None:
     block = parse_command_block("#summary x\n\n#notify-accused\n> #close\n\nlater #no\n"
                                 "#action warned\n")
     assert [c.name for c in block.commands] == ["summary"]
-    assert [(i.line, i.raw) for i in block.ignored] == [(3, "#notify-accused")]
+    assert [(i.line, i.raw) for i in block.ignored] == [(3, "#notify-accused"),
+                                                        (7, "#action warned")]
     bottom = parse_command_block(f"{ATTRIBUTIONS['en']}\n> old\n\nHi\n\n> more\n\n#close\n")
     assert bottom.commands == ()
     assert [(i.line, i.raw) for i in bottom.ignored] == [(8, "#close")]
@@ -217,3 +218,23 @@ def test_every_corpus_reply_as_a_bottom_post(path: Path) -> None:
     block = parse_command_block(text)
     assert [(c.name, c.value) for c in block.commands] == [("note", "hello")]
     assert block.body == parse_command_block(newest).body or block.body == newest
+
+
+@pytest.mark.parametrize("body, line", [
+    (f"{COMMANDS}\n#notify-accused\n\n{SAID}\n", "#notify-accused"),  # after a blank line
+    (f"Hi team,\n\n{ATTRIBUTIONS['en']}\n> old\n\n#close\n", "#close"),  # below the quote
+    (f"{SAID}\n#close\n", "#close"),  # under a line of text
+])
+def test_commands_cocmail_did_not_run_are_reported_to_the_sender(app: App, body: str,
+                                                                 line: str) -> None:
+    send_reply(app, body)
+    case = app.store.load_case(1)
+    assert case is not None and case.status == "open"
+    answer = [m for m in spool(app.cfg) if "ana@example.org" in str(m["To"])][-1]
+    assert "reply-1@example.org" in str(answer["In-Reply-To"])
+    text = body_of(answer)
+    assert "Not run, because of where they are in your mail" in text
+    assert line in text
+    if not body.startswith("#"):
+        assert "Commands not run" in str(answer["Subject"])
+        assert "None of the commands in your mail were run" in text

@@ -119,6 +119,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "missing_steps": MISSING,
         "earlier": EARLIER,
         "note_recorded": True,
+        "ignored": [{"line": 6, "raw": "#notify-victim",
+                     "reason": "below the command block: a block ends at the first line "
+                               "that is not a command (a blank line, text); put all "
+                               "commands together at the top of your text"}],
     },
     "accused_complaint": {"accused_name": "Dan Doe"},
     "harasser_response": {
