@@ -61,6 +61,7 @@ STAFF_REPLY_2 = """\
 #notify-harasser
 #notify-victim
 #report-dsf now
+#public-summary unwanted touching at the conference party, after being asked to stop
 
 At the conference party, an attendee repeatedly touched another attendee's
 arm and shoulder after being asked to stop, and followed them to the bar.
@@ -150,5 +151,13 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         echo("5. The weekly digest the leads get (cocmail digest --print):")
         echo("=" * 78)
         echo(build_digest(app, utcnow()))
+
+        from .views import transparency
+
+        echo("=" * 78)
+        echo("6. After the event, the public transparency report (cocmail transparency):")
+        echo("   no names, one line per report from its #public-summary.")
+        echo("=" * 78)
+        echo(transparency(app, cfg.event.name, initial=False, fmt="md")[0])
     finally:
         app.close()

@@ -101,6 +101,10 @@ def test_installed_demo_shows_every_mail(installed: Installed) -> None:
     assert out.returncode == 0, out.stderr.decode()[-2000:]
     assert "We have received your report" in text
     assert "Traceback" not in text + out.stderr.decode()
+    # It ends with the event's public transparency report, which names nobody.
+    report = text.split("Code of Conduct transparency report", 1)[1]
+    assert "1. Unwanted touching at the conference party" in report
+    assert "Eve" not in report and "Dan" not in report and "@attendee" not in report
 
 
 def test_installed_ingest_acknowledges_a_report(installed: Installed) -> None:
