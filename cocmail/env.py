@@ -26,6 +26,10 @@ class History(Protocol):
         """Earlier cases whose accused `text` writes out (by address or full name)."""
         ...
 
+    def staff_text(self, case: int) -> str:
+        """What cocmail mailed to staff on `case` (outgoing_text.staff_text_index)."""
+        ...
+
 
 class NoHistory:
     def earlier(self, person: Person, exclude_case: int) -> list[dict[str, Any]]:
@@ -33,6 +37,9 @@ class NoHistory:
 
     def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
         return []
+
+    def staff_text(self, case: int) -> str:
+        return ""
 
 
 @dataclass(frozen=True)

@@ -74,3 +74,9 @@ class StoreHistory:
             if hit and all(e["case"] != r["number"] for e in out):
                 out.append(_entry(r, _display(r)))
         return out
+
+    def staff_text(self, case: int) -> str:
+        """Every body cocmail mailed to a staff member on `case`, for outgoing_text."""
+        from .outgoing_text import staff_text_index
+
+        return staff_text_index(self.store.staff_mail_bodies(case))

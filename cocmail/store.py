@@ -581,6 +581,13 @@ class Store:
                 " people_named=excluded.people_named, closed=excluded.closed,"
                 " event=excluded.event")
 
+    def staff_mail_bodies(self, case_number: int) -> list[str]:
+        """The bodies of the mail cocmail queued for staff members on a case."""
+        rows = self.query("SELECT m.body FROM messages m JOIN outbox o ON o.id=m.outbox_id"
+                          " WHERE m.case_number=? AND m.direction='out' AND o.role LIKE 's%'",
+                          (case_number,))
+        return [r["body"] or "" for r in rows]
+
     # ------------------------------------------------------------ events
     def file_cases_under(self, event: dict[str, Any], now: datetime) -> None:
         """Record the configured event (its facts as of now), and give it every case

@@ -19,6 +19,8 @@ from hashlib import sha256
 MAC_LEN = 10
 _BODY = r"(\d{1,9})\.(s\d{1,6}|[rvadwx])\.([a-z0-9]{4,12})\.([0-9a-f]{" + str(MAC_LEN) + "})"
 _TOKEN = re.compile(_BODY)
+# The token's shape without groups, for finding tokens inside other text.
+TOKEN_PATTERN = r"\d{1,9}\.(?:s\d{1,6}|[rvadwx])\.[a-z0-9]{4,12}\.[0-9a-f]{" + str(MAC_LEN) + "}"
 _MSGID = re.compile(r"cocmail\.(" + _BODY.replace("(", "(?:").replace("(?:?:", "(?:") + ")@",
                     re.IGNORECASE)
 

@@ -23,6 +23,7 @@ from .commands import (
 from .effects import AuditEntry, OutMail
 from .env import Env
 from .model import Address, StaffMember
+from .outgoing_text import without_staff_text
 from .public_text import identifying_words
 
 
@@ -404,7 +405,7 @@ def do_report_dsf(w: _Work, cmd: Command) -> str:
     if w.case.step("dsf_reported"):
         raise Refused("this case was already reported to the DSF "
                       f"({w.env.local(w.case.step('dsf_reported'))}); one report per incident")
-    narrative = _dsf_gate(w.case, w.body)
+    narrative = _dsf_gate(w.case, _outgoing(w.body, w.case, w.env))
     release = w.env.dsf_release_time()
     hold = value != "now" and release is not None and w.env.now < release
     _mail(w, mail_dsf_report(w.case, w.env, narrative, hold), "the DSF Code of Conduct committee")
@@ -425,10 +426,13 @@ def do_reported_dsf(w: _Work, cmd: Command) -> str:
 
 def do_reply(w: _Work, cmd: Command) -> str:
     _reporter_mail_gate(w.case)
-    if not w.body.strip():
-        raise Refused("#reply needs text: write the reply below the commands")
+    text = _outgoing(w.body, w.case, w.env)
+    if not text.strip():
+        raise Refused("#reply needs text: write the reply below the commands"
+                      + (" (all of it repeats mail cocmail sent to staff)" if w.body.strip()
+                         else ""))
     assert w.case.reporter
-    _mail(w, mail_reporter_reply(w.case, w.body.strip()),
+    _mail(w, mail_reporter_reply(w.case, text.strip()),
           f"the reporter ({w.case.reporter.display()})")
     return "reply sent to the reporter"
 
@@ -448,10 +452,17 @@ def preview_mail(case: Case, env: Env, target: str, body: str) -> OutMail:
         if victim is None:
             victim = Person("victim", "", "?")
         return mail_victim_decision(case, replace(victim, email=victim.email or "?"))
+    body = _outgoing(body, case, env)
     if target == "dsf":
         return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False)
     _reporter_mail_gate(case)
     return mail_reporter_reply(case, body.strip() or "(your text below the commands)")
+
+
+def _outgoing(body: str, case: Case, env: Env) -> str:
+    """Staff text for a mail that leaves the team, with whatever it copies of cocmail's
+    own mail to staff, and every token, taken out (outgoing_text)."""
+    return without_staff_text(body, env.history.staff_text(case.number))
 
 
 def do_preview(w: _Work, cmd: Command) -> str:

@@ -34,6 +34,9 @@ class FakeHistory:
                      "status": "closed"}]
         return []
 
+    def staff_text(self, case):  # type: ignore[no-untyped-def]
+        return ""
+
 
 def env(now: datetime = NOW, ends: date | None = None, appeal: str | None = None) -> Env:
     return Env(event="Example Conf", event_ends=ends, tz=ZoneInfo("Europe/Berlin"),
