@@ -437,7 +437,8 @@ def transparency_cmd(state: State, event: str | None, initial: bool, fmt: str,
     name = event or state.cfg().event.name
     text, withheld = transparency(state.app(), name, initial=initial, fmt=fmt)
     if withheld:
-        click.echo("cases without a #public-summary, listed as 'details withheld': "
+        click.echo("cases without a #public-summary (or whose summary names someone on "
+                   "the case), listed as 'details withheld': "
                    + ", ".join(f"#{n}" for n in withheld), err=True)
     if output:
         Path(output).write_text(text, encoding="utf-8")
