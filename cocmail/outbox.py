@@ -327,6 +327,10 @@ class Outbox:
             if outcome:
                 self.store.release_claims([r["id"] for r in todo[k:]], self.clock())
                 return "stop" if outcome == "stop" else "progressed"
+            if not self.store.still_claimed(row["id"], os.getpid()):
+                # Cancelled (#recuse), purged or taken over since the chunk was claimed.
+                report.skipped += 1
+                continue
             state = self._deliver(row)
             if state == "unavailable":
                 report.retrying += 1

@@ -509,6 +509,13 @@ class Store:
                             f" RETURNING id", (iso(lease_until), pid, *ids, iso(now)))
             return {row[0] for row in cur.fetchall()}
 
+    def still_claimed(self, outbox_id: int, pid: int) -> bool:
+        """Whether the row is still pending and claimed by `pid`: read right before the
+        send, because a chunk is claimed whole and a row may be cancelled (`#recuse`),
+        purged or, once its lease ran out, claimed by another sender meanwhile."""
+        return bool(self.scalar("SELECT count(*) FROM outbox WHERE id=? AND state='pending'"
+                                " AND claimed_by=?", (outbox_id, pid)))
+
     def release_claims(self, ids: list[int], now: datetime) -> None:
         """Hand back claimed rows this process did not send: due again at once."""
         if not ids:
