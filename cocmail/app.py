@@ -13,6 +13,7 @@ from typing import Any
 
 from .config import Config
 from .courier import Courier
+from .errors import refuse_root_in_foreign_storage
 from .outbox import Outbox
 from .pipeline import Pipeline, delivery_failed_notice
 from .store import Store, load_or_create_secret, utcnow
@@ -74,12 +75,14 @@ def start_courier(cfg: Config, *, fail_fast: bool) -> Courier:
     The secret key is read (or made) first, so the two processes never race to create
     it; everything else the courier opens itself, after the fork.
     """
+    refuse_root_in_foreign_storage(cfg.storage.dir)
     cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
     return Courier(partial(delivery_outbox_for, cfg, secret), fail_fast=fail_fast).start()
 
 
 def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
+    refuse_root_in_foreign_storage(cfg.storage.dir)
     cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
     store = Store(cfg.storage.db_path)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .config import Config
-from .errors import UserError
+from .errors import UserError, refuse_root_in_foreign_storage
 from .store import backup_database
 
 
@@ -31,6 +31,7 @@ class Backup:
 
 
 def make_backup(cfg: Config, directory: Path) -> Backup:
+    refuse_root_in_foreign_storage(cfg.storage.dir)  # its -wal and -shm would be root's
     db = cfg.storage.db_path
     if not db.exists():
         raise BackupError(f"there is no database at {db} to back up")

@@ -112,11 +112,25 @@ def _logging(debug: bool) -> None:
     level = logging.DEBUG if debug else logging.INFO
     logging.basicConfig(level=level, stream=sys.stderr,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    for handler in logging.getLogger().handlers:
+        if not isinstance(handler.formatter, _RedactingFormatter):
+            handler.setFormatter(_RedactingFormatter(
+                "%(asctime)s %(levelname)s %(name)s: %(message)s"))
     for name in PROTOCOL_LOGGERS:
         logger = logging.getLogger(name)
         logger.setLevel(logging.WARNING)
         if not any(isinstance(f, _RedactAddresses) for f in logger.filters):
             logger.addFilter(_RedactAddresses())
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Tracebacks quote exception texts, which may hold an address (a parser's complaint
+    about a header, an SMTP reply): they are logged with addresses replaced."""
+
+    def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
+        from .outbox import redact_addresses
+
+        return redact_addresses(super().formatException(ei))
 
 
 class _RedactAddresses(logging.Filter):
@@ -437,7 +451,8 @@ def transparency_cmd(state: State, event: str | None, initial: bool, fmt: str,
     name = event or state.cfg().event.name
     text, withheld = transparency(state.app(), name, initial=initial, fmt=fmt)
     if withheld:
-        click.echo("cases without a #public-summary, listed as 'details withheld': "
+        click.echo("cases without a #public-summary (or whose summary names someone on "
+                   "the case), listed as 'details withheld': "
                    + ", ".join(f"#{n}" for n in withheld), err=True)
     if output:
         Path(output).write_text(text, encoding="utf-8")

@@ -50,11 +50,11 @@ CLAIM_BATCH = 20  # rows claimed in one transaction
 
 def claim_lease_seconds(transport: object) -> float:
     """How long a claim on a chunk lasts: rows are sent only in its first half, and a
-    send (connection set-up, STARTTLS, AUTH and DATA, each up to the SMTP timeout)
-    takes less than the other half."""
+    send (connection set-up, STARTTLS, AUTH and DATA, each up to the SMTP timeout, and
+    once more after a reconnect) takes less than the other half."""
     cfg = getattr(transport, "cfg", None)
     timeout = float(getattr(cfg, "timeout", 0.0) or 0.0)
-    return max(MIN_CLAIM_LEASE, 10 * timeout)
+    return max(MIN_CLAIM_LEASE, 20 * timeout)
 
 
 def process_alive(pid: int) -> bool:
@@ -327,6 +327,10 @@ class Outbox:
             if outcome:
                 self.store.release_claims([r["id"] for r in todo[k:]], self.clock())
                 return "stop" if outcome == "stop" else "progressed"
+            if not self.store.still_claimed(row["id"], os.getpid()):
+                # Cancelled (#recuse), purged or taken over since the chunk was claimed.
+                report.skipped += 1
+                continue
             state = self._deliver(row)
             if state == "unavailable":
                 report.retrying += 1

@@ -9,6 +9,7 @@ the message and tells staff. Nothing here decides what a message means.
 from __future__ import annotations
 
 import logging
+import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from .intake import Decision, HeldEntry, continue_case, open_case, unmatched_aut
 from .matching import match_case
 from .message import MessageError, body_sha256, parse_message
 from .model import Address, ParsedMessage
+from .outbox import redact_addresses
 from .render import Renderer
 from .screening import bounced_message_ids, screen
 from .store import Store, iso, utcnow
@@ -94,8 +96,12 @@ class Pipeline:
             return self._process(inbound_id, row)
         except Exception as e:  # noqa: BLE001 - poison mail must never stop the daemon
             reason = f"{type(e).__name__}: {e}"
-            log.warning("inbound %s failed: %s", inbound_id, reason,
-                        exc_info=log.isEnabledFor(logging.DEBUG))
+            # An exception's text may quote what it choked on (an address, a line of
+            # the body): logs get it with addresses replaced, the traceback too.
+            log.warning("inbound %s failed: %s", inbound_id, redact_addresses(reason))
+            if log.isEnabledFor(logging.DEBUG):
+                log.debug("inbound %s: %s", inbound_id,
+                          redact_addresses(traceback.format_exc()).rstrip())
             if self.store.record_failure(inbound_id, reason[:500]):
                 self._notify_quarantine(inbound_id, reason)
                 return "quarantined"
@@ -296,7 +302,7 @@ class Pipeline:
 
     def _notify_quarantine(self, inbound_id: int, reason: str) -> None:
         row = self.store.inbound(inbound_id) or {}
-        log.warning("inbound %s quarantined: %s", inbound_id, reason)
+        log.warning("inbound %s quarantined: %s", inbound_id, redact_addresses(reason))
         self.staff_notice("quarantined", {"item_id": inbound_id, "reason": reason,
                                           "subject": row.get("subject") or "(unknown)",
                                           "sender": row.get("sender") or "(unknown)"}, None)

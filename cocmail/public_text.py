@@ -16,16 +16,68 @@ from collections.abc import Iterable
 
 from .case import Case
 
-_WORD = re.compile(r"[\w'’.+-]+@[\w.-]+|\w[\w'’-]*")
+# An address, or a word: letters and digits, with apostrophes or hyphens inside
+# ("O'Brien", "Ann-Marie"); "_" separates words ("eve_example").
+_WORD = re.compile(r"[\w'’.+-]+@[\w.-]+|[^\W_](?:[^\W_]|['’ʼ-])*")
+_APOSTROPHES = str.maketrans("", "", "'’ʼ")
+# Possessive and elided endings: "Dan's", "Dan’s", "James'".
+_POSSESSIVE = re.compile(r"['’ʼ]s?$", re.IGNORECASE)
+
+# Letters of other scripts that look like Latin ones: "Dаn" with a Cyrillic "а" is Dan.
+_CONFUSABLES = str.maketrans({
+    "а": "a", "в": "b", "е": "e", "ё": "e", "к": "k", "м": "m", "н": "h", "о": "o",
+    "р": "p", "с": "c", "т": "t", "у": "y", "х": "x", "і": "i", "ї": "i", "ј": "j",
+    "ѕ": "s", "ԁ": "d", "ӏ": "l", "ɡ": "g", "ı": "i",
+    "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
+    "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
+})
+# How German names are written without their umlauts: Müller, Mueller.
+_TRANSLITERATIONS = (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"))
+
+
+def _is_format(c: str) -> bool:
+    return unicodedata.category(c) == "Cf"  # soft hyphen, zero-width space and joiners
 
 
 def _fold(text: str) -> str:
     decomposed = unicodedata.normalize("NFKD", text.casefold())
-    return "".join(c for c in decomposed if not unicodedata.combining(c))
+    folded = "".join(c for c in decomposed if not unicodedata.combining(c))
+    return folded.translate(_CONFUSABLES)
 
 
 def _words(text: str) -> list[str]:
-    return [w.strip("'’-.") for w in _WORD.findall(text)]
+    """The words and addresses of `text`. An invisible character is read both ways:
+    inside a word ("D\u00adan" is Dan) and between two ("Dan\u200bgrabbed")."""
+    joined = "".join(c for c in text if not _is_format(c))
+    spaced = "".join(" " if _is_format(c) else c for c in text)
+    out: list[str] = []
+    for variant in dict.fromkeys((joined, spaced)):
+        for w in _WORD.findall(variant):
+            w = w.strip("'’ʼ-.")
+            if "@" not in w:
+                w = _POSSESSIVE.sub("", w)
+            if w and w not in out:
+                out.append(w)
+    return out
+
+
+def _forms(word: str) -> set[str]:
+    """`word` folded, and the ways a writer may spell it: German umlauts written out
+    ("Mueller"), without apostrophes ("OBrien"), by hyphenated parts, run together."""
+    folded = {_fold(word)}
+    spelt = word.casefold()
+    for plain, out in _TRANSLITERATIONS:
+        spelt = spelt.replace(plain, out)
+    folded.add(_fold(spelt))
+    forms: set[str] = set()
+    for f in folded:
+        forms.add(f)
+        forms.add(f.translate(_APOSTROPHES))
+        parts = [p for p in re.split(r"[-'’ʼ]", f) if len(p) >= 2]
+        if len(parts) > 1:
+            forms.update(parts)
+            forms.add("".join(parts))
+    return {f for f in forms if f}
 
 
 def identifying_terms(case: Case, extra_names: Iterable[str] = ()) -> dict[str, str]:
@@ -33,16 +85,23 @@ def identifying_terms(case: Case, extra_names: Iterable[str] = ()) -> dict[str, 
     terms: dict[str, str] = {}
     names = [p.name for p in case.people() if p.name] + list(extra_names)
     for name in names:
-        for word in _words(name):
-            if len(word) >= 2:
-                terms.setdefault(_fold(word), word)
+        words = [w for w in _words(name) if len(w) >= 2]
+        for word in words:
+            for form in _forms(word):
+                terms.setdefault(form, word)
+        if len(words) > 1:  # "Dan O'Brien" run together: "DanOBrien"
+            for form in _forms("".join(words)):
+                terms.setdefault(form, " ".join(words))
     for p in case.people():
         if p.email:
             terms.setdefault(_fold(p.email), p.email)
             local = p.email.split("@", 1)[0]
-            for part in re.split(r"[._+-]", local):
+            parts = [part for part in re.split(r"[._+-]", local) if part]
+            for part in parts:
                 if len(part) >= 3:
                     terms.setdefault(_fold(part), part)
+            if len(parts) > 1:  # "eve.example" run together: "eveexample"
+                terms.setdefault(_fold("".join(parts)), local)
     return terms
 
 
@@ -51,10 +110,9 @@ def identifying_words(text: str, case: Case) -> list[str]:
     terms = identifying_terms(case)
     found: list[str] = []
     for word in _words(text):
-        folded = _fold(word)
-        candidates = [folded]
-        if "@" in folded:
-            candidates += re.split(r"[@._+-]", folded)
+        candidates = _forms(word)
+        if "@" in word:
+            candidates |= set(re.split(r"[@._+-]", _fold(word)))
         if any(c in terms for c in candidates) and word not in found:
             found.append(word)
     return found

@@ -20,6 +20,8 @@ from .reply_languages import all_of
 # An attribution is at most a few wrapped lines; a longer run of text is a paragraph.
 _ATTRIBUTION_MAX_LINES = 3
 _ATTRIBUTION_MAX_CHARS = 400
+# A quoted line at least this long may have been wrapped by the client (72-78 columns).
+_WRAPPED_QUOTE_MIN_CHARS = 60
 
 def _alternation(words: tuple[str, ...]) -> str:
     """A regex alternation of literal words; a word in an alphabet with spaces between
@@ -248,6 +250,37 @@ def _next_non_blank(lines: list[str], j: int) -> int:
     return j
 
 
+def _is_wrapped_tail(lines: list[str], i: int) -> bool:
+    """`lines[i]` is the unquoted tail of the long quoted line right above it: a client
+    that wraps the quote without repeating `>` ("> … said something to\nme that …").
+
+    That tail is the earlier mail's text (a report's, which its author can shape so
+    that the tail reads `#action …`), never the sender's, so it goes with the quote.
+    The sender's own text under a quote starts after a blank line or below a short line.
+    """
+    return (i > 0 and not is_blank(lines[i]) and is_quote(lines[i - 1])
+            and len(lines[i - 1].rstrip()) >= _WRAPPED_QUOTE_MIN_CHARS
+            and not _is_hard_stop(lines, i))
+
+
+def _end_of_quote(lines: list[str], i: int) -> int:
+    """The index just past the quoted block starting at `lines[i]`: its `>` lines, the
+    blank lines between them, and the unquoted tails of its wrapped lines."""
+    n = len(lines)
+    while i < n:
+        if is_quote(lines[i]):
+            i += 1
+        elif is_blank(lines[i]) and (j := _next_non_blank(lines, i)) < n and is_quote(lines[j]):
+            i = j
+        elif _is_wrapped_tail(lines, i):
+            while i < n and not is_blank(lines[i]) and not is_quote(lines[i]) \
+                    and not _is_hard_stop(lines, i):
+                i += 1
+        else:
+            break
+    return i
+
+
 def _trimmed(first: int, lines: list[str]) -> Run | None:
     start, end = 0, len(lines)
     while start < end and is_blank(lines[start]):
@@ -298,10 +331,7 @@ def _scan(text: str) -> tuple[list[tuple[int, Run]], int]:
         if is_quote(line):
             flush(upto_quote=True)
             quotes += 1
-            while i < len(lines) and (is_quote(lines[i]) or (
-                    is_blank(lines[i]) and _next_non_blank(lines, i) < len(lines)
-                    and is_quote(lines[_next_non_blank(lines, i)]))):
-                i = _next_non_blank(lines, i) if is_blank(lines[i]) else i + 1
+            i = _end_of_quote(lines, i)
             start = i
             continue
         if _is_hard_stop(lines, i):

@@ -158,9 +158,11 @@ class Store:
         except migrations.SchemaError as e:
             raise StoreError(str(e)) from None
         todo = migrations.pending(version)
-        if todo and version > 0:
-            backup_database(self.conn, self.path.with_name(
-                f"{self.path.name}.before-v{migrations.LATEST}"))
+        kept = self.path.with_name(f"{self.path.name}.before-v{migrations.LATEST}")
+        if todo and version > 0 and not kept.exists():
+            # Never replaced: a second process opening the same old database at the same
+            # moment must not overwrite the copy with an already upgraded one.
+            backup_database(self.conn, kept)
         for target in todo:
             with self.tx() as c:
                 # Checked again under the write lock: another process may have migrated.
@@ -508,6 +510,13 @@ class Store:
                             f" id IN ({marks}) AND state='pending' AND next_attempt<=?"
                             f" RETURNING id", (iso(lease_until), pid, *ids, iso(now)))
             return {row[0] for row in cur.fetchall()}
+
+    def still_claimed(self, outbox_id: int, pid: int) -> bool:
+        """Whether the row is still pending and claimed by `pid`: read right before the
+        send, because a chunk is claimed whole and a row may be cancelled (`#recuse`),
+        purged or, once its lease ran out, claimed by another sender meanwhile."""
+        return bool(self.scalar("SELECT count(*) FROM outbox WHERE id=? AND state='pending'"
+                                " AND claimed_by=?", (outbox_id, pid)))
 
     def release_claims(self, ids: list[int], now: datetime) -> None:
         """Hand back claimed rows this process did not send: due again at once."""

@@ -22,6 +22,7 @@ from datetime import date
 from typing import Any
 
 from .case import OUTCOME_LABELS, Case
+from .public_text import identifying_words
 
 # Outcome groups of the chart and the table; each report is in exactly one.
 ACTION = ("warning", "no-contact", "talk-ended", "other")
@@ -102,6 +103,15 @@ def _dates(starts: str | None, ends: str | None) -> str:
     return fmt(ends or starts) if (ends or starts) else ""
 
 
+def publishable_summary(case: Case) -> str | None:
+    """The case's `#public-summary`, unless it names someone on the case now: people
+    added after the summary was set (`#accused` below `#public-summary`, a later mail)
+    were not checked against it then."""
+    if not case.public_summary or identifying_words(case.public_summary, case):
+        return None
+    return case.public_summary
+
+
 def report_context(event: dict[str, Any], earlier: list[dict[str, Any]], cases: list[Case],
                    stats_rows: list[dict[str, Any]], team: list[str], *,
                    initial: bool) -> dict[str, Any]:
@@ -109,8 +119,8 @@ def report_context(event: dict[str, Any], earlier: list[dict[str, Any]], cases: 
     `cases` this event's live cases, `stats_rows` the anonymous rows of all of them."""
     compared = [*earlier[-EARLIER_EVENTS:], event]
     table = [count(e["name"], stats_rows) for e in compared]
-    reports = [{"n": i + 1, "summary": _sentence(c.public_summary) or "Details withheld",
-                "withheld": not c.public_summary, "outcome": outcome_words(c),
+    reports = [{"n": i + 1, "summary": _sentence(publishable_summary(c)) or "Details withheld",
+                "withheld": not publishable_summary(c), "outcome": outcome_words(c),
                 "status": status_words(c, initial)}
                for i, c in enumerate(sorted(cases, key=lambda c: c.opened))]
     return {

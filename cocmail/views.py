@@ -123,7 +123,7 @@ def known_events(app: App) -> list[str]:
 
 def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str, list[int]]:
     """The public report of `event`, and the numbers of its cases without a public summary."""
-    from .transparency import render_report, report_context
+    from .transparency import publishable_summary, render_report, report_context
 
     app.store.refresh_stats()
     events = app.store.events()
@@ -135,7 +135,7 @@ def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str,
     team = [s.name for s in app.cfg.staff if s.public] if event == app.cfg.event.name else []
     context = report_context(events[at], events[:at], cases,
                              app.store.stats_rows(names[: at + 1]), team, initial=initial)
-    withheld = [c.number for c in cases if not c.public_summary]
+    withheld = [c.number for c in cases if not publishable_summary(c)]
     return render_report(context, fmt), withheld
 
 

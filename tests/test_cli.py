@@ -262,3 +262,26 @@ def test_help_lists_every_command(cli: Cli) -> None:
             assert sub.exit_code == 0
             for name in command.commands:
                 assert f"  {name} " in sub.output, f"{name} missing from cocmail {path} --help"
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root, as a careless admin is")
+@pytest.mark.parametrize("args", [("cases", "list"), ("report",), ("ingest", "-"),
+                                  ("backup", "BACKUP")])
+def test_root_leaves_no_root_owned_file_in_the_service_storage_dir(
+        tmp_path: Path, args: tuple[str, ...]) -> None:
+    """`sudo cocmail cases list` before the service ever ran made cocmail.db, secret.key
+    and the spool as root, and a backup as root left root's -wal and -shm: the service,
+    as its own user, could no longer open them. Root is told whose the dir is instead."""
+    from cocmail.app import open_app
+    from tests.helpers import make_config
+    from tests.test_e2e import cocmail as run_cocmail
+
+    open_app(make_config(tmp_path)).close()  # the service has run here
+    data = tmp_path / "data"
+    for p in [data, *data.rglob("*")]:
+        os.chown(p, 65534, 65534)  # the service's user
+    argv = [str(tmp_path / "b") if a == "BACKUP" else a for a in args]
+    result = run_cocmail(tmp_path / "cocmail.toml", *argv, stdin=b"From: a@b.example\n\nx\n")
+    assert result.code != 0
+    assert "belongs to" in result.err and "runuser -u" in result.err
+    assert [p for p in data.iterdir() if p.stat().st_uid == 0] == []

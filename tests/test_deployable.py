@@ -123,7 +123,7 @@ def test_daemon_and_parallel_ingest_process_each_message_once(tmp_path: Path) ->
             catcher.join()
             total = per_loop * loops
             assert not failures, failures[:2]
-            sink.wait_for(3 * total, timeout=60)
+            sink.wait_for(3 * total, timeout=180)
             time.sleep(1.0)  # anything sent twice would arrive now
         finally:
             stop(daemon)

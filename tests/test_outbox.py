@@ -364,3 +364,40 @@ def test_internationalised_address_is_readable_in_the_to_header(
     to_line = next(line for line in ack.raw.split(b"\r\n") if line.startswith(b"To:"))
     # RFC 2047 forbids encoded-words in an address; strict clients show them as-is.
     assert b"=?" not in to_line and "josé@exämple.org".encode() in to_line
+
+
+# ---------------------------------------------------------------- claimed, then cancelled
+
+def test_mail_cancelled_after_it_was_claimed_is_never_sent(
+        app: App, smtp_sink: SmtpSink) -> None:
+    """The courier claims due mail 20 rows at a time. A `#recuse` processed while it
+    sends the first of them cancels the recused member's queued notification: it must
+    not go out from the claimed chunk all the same."""
+    report(app)
+    ana_note = next(r for r in outbox(app) if json.loads(r["recipients"]) == [STAFF[0]])
+    ben_note = next(r for r in outbox(app) if json.loads(r["recipients"]) == [STAFF[1]])
+    real_send = app.outbox.transport.send
+    recused = []
+
+    def send(row: dict) -> None:
+        if not recused:  # while the first claimed mail goes out, Ana recuses Ben
+            recused.append(row["id"])
+            raw = mail(f"Ana Lima <{STAFF[0]}>", "Re: " + ana_note["subject"],
+                       f"#recuse {STAFF[1]}\n", message_id="<recuse-1@example.org>",
+                       in_reply_to=f"<{ana_note['message_id']}>")
+            inbound = app.store.add_inbound(raw, "test")
+            assert inbound is not None
+            recused.append(app.pipeline.process(inbound))
+            recused.append(row_of_id(app, ben_note["id"])["state"])
+        real_send(row)
+
+    app.outbox.transport.send = send  # type: ignore[method-assign]
+    assert recused == [] and ben_note["id"] > min(r["id"] for r in outbox(app))
+    app.outbox.deliver_due()
+    assert recused[1:] == ["done", "cancelled"]
+    assert not to(smtp_sink, STAFF[1])
+    assert row_of_id(app, ben_note["id"])["state"] == "cancelled"
+
+
+def row_of_id(app: App, outbox_id: int) -> dict:
+    return next(r for r in outbox(app) if r["id"] == outbox_id)

@@ -163,3 +163,23 @@ def test_a_case_opened_by_another_process_meanwhile_is_not_overwritten(app: App)
     assert acks["zed@attendee.example"].startswith("[CoC #1]")
     assert acks["eve@attendee.example"].startswith("[CoC #2]")
     assert len(sent(app)) == 6
+
+
+def test_a_failure_quoting_an_address_logs_no_address_even_with_debug(
+        app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    """Logs never carry addresses, at any level: not in an exception's text, which may
+    quote what it choked on, nor in the traceback --debug adds."""
+    import logging
+
+    import cocmail.pipeline
+
+    def choke(msg, *args, **kwargs):  # type: ignore[no-untyped-def]
+        raise KeyError(f"no such sender {msg.from_[0].email}")
+
+    monkeypatch.setattr(cocmail.pipeline, "open_case", choke)
+    caplog.set_level(logging.DEBUG)
+    raw = mail("Eve Secret <eve.secret@attendee.example>", "Report", "Dan was rude.\n",
+               message_id="<r-log@attendee.example>")
+    app.receive(raw, "test")
+    assert "failed" in caplog.text and "<address>" in caplog.text
+    assert "eve.secret" not in caplog.text

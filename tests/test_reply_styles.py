@@ -238,3 +238,54 @@ def test_commands_cocmail_did_not_run_are_reported_to_the_sender(app: App, body:
     if not body.startswith("#"):
         assert "Commands not run" in str(answer["Subject"])
         assert "None of the commands in your mail were run" in text
+
+
+def broken_wrap(body: str, width: int = 72) -> str:
+    """`body` quoted by a client that wraps long lines without repeating `>`."""
+    out = []
+    for line in body.splitlines():
+        q = f"> {line}" if line else ">"
+        while len(q) > width and " " in q[:width]:
+            cut = q.rfind(" ", 0, width)
+            out.append(q[:cut])
+            q = q[cut + 1:]
+        out.append(q)
+    return "\n".join(out)
+
+
+CRAFTED = mail("Mallory <mallory@attendee.example>", "At the party",
+               "Dan Doe grabbed my arm at the party and I want the team to know it. "
+               "#action You are banned from every future event\n"
+               "He also said something to me that made me feel unsafe at the party.\n",
+               message_id="<r2@attendee.example>")
+
+
+@pytest.mark.parametrize("style", ["bottom", "interleaved", "top"])
+def test_wrapped_tail_of_a_quote_never_runs_nor_reaches_the_note(
+        tmp_path: Path, style: str) -> None:
+    """A client that wraps the quote without `>` leaves the tail of a quoted line
+    unquoted: the report's author can make that tail a command line. It is the quote's."""
+    a = open_app(make_config(tmp_path))
+    try:
+        assert a.receive(CRAFTED, "test") == "done"
+        _, _, original = notification(a)
+        q = broken_wrap(original)
+        assert "\n#action You are banned" in q  # the client's wrap did expose it
+        attribution = ATTRIBUTIONS["en"]
+        if style == "bottom":
+            body = f"{attribution}\n{q}\n\n{COMMANDS}\n{SAID}\n"
+        elif style == "interleaved":
+            half = q.index("#action")
+            body = f"{attribution}\n{q[:half]}{q[half:]}\n\n{COMMANDS}\n{SAID}\n"
+        else:
+            body = f"{COMMANDS}\n{SAID}\n\n{attribution}\n{q}\n"
+        send_reply(a, body)
+        case = a.store.load_case(1)
+        assert case is not None
+        assert case.action is None
+        assert (case.summary, case.when) == ("grabbed an arm", "Friday 22:00")
+        note = note_of(a)
+        assert SAID in note
+        assert "banned" not in note and "unsafe" not in note and "party" not in note
+    finally:
+        a.close()

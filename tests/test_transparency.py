@@ -222,6 +222,43 @@ def test_no_name_or_address_on_a_case_reaches_the_report(people: list) -> None:
                     assert part not in text
 
 
+@pytest.mark.parametrize("summary", [
+    "Eve's arm was grabbed", "Eve’s arm was grabbed", "O'Brien's remarks",
+    "Dаn was rude",  # a Cyrillic "а"
+    "Dan\u00ad was rude", "D\u00adan was rude", "Mueller was rude", "AnnMarie was rude",
+    "DanOBrien was rude", "eveexample posted it", "eve_example posted it",
+])
+def test_a_public_summary_that_names_someone_in_disguise_is_refused(summary: str) -> None:
+    from cocmail.public_text import identifying_words
+
+    case = Case(number=1, opened=datetime(2027, 6, 1, tzinfo=UTC),
+                reporter=Person("reporter", "Eve Example", "eve.example@attendee.example"),
+                accused=(Person("accused", "Dan O'Brien", "dan@x.example"),
+                         Person("accused", "Jürgen Müller", None)),
+                witnesses=(Person("witness", "Ann-Marie Li", None),))
+    assert identifying_words(summary, case), summary
+    assert not identifying_words("rude remarks at the party, twice", case)
+
+
+def test_a_summary_set_before_the_name_was_known_is_withheld(tmp_path: Path) -> None:
+    """`#public-summary` is checked against the people on the case when it is set; a
+    person added afterwards must still never be named in the published report."""
+    conf = Conference(tmp_path)
+    write_config(tmp_path, "PyConf 2027", "2027-06-01", "2027-06-05")
+    case = conf.report("xena", "Someone grabbed my arm at the party.")
+    done = conf.staff(case, "#public-summary Wyatt grabbed an arm at the party\n"
+                            "#accused Wyatt Vole <wyatt@attendee.example>\n")
+    assert "public summary set" in done
+    later = conf.report("yola", "Someone was rude.")
+    conf.staff(later, "#public-summary Quentin's rude remarks\n")
+    conf.staff(later, "#witness Quentin Roe <qr@attendee.example>\n")
+    md = cocmail(conf.config, "transparency")
+    assert md.code == 0, md.err
+    assert "Wyatt" not in md.out and "Quentin" not in md.out
+    assert "1. Details withheld." in md.out and "2. Details withheld." in md.out
+    assert f"#{case}" in md.err and f"#{later}" in md.err
+
+
 # ------------------------------------------------------------------ in a browser
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
