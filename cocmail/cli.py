@@ -82,10 +82,11 @@ def command(group: click.Group, name: str | None = None, **kw: Any
             except Exception as e:
                 from .backup import BackupError
                 from .config import ConfigError
+                from .oauth import TokenError
                 from .store import StoreError
 
                 if state.debug or not isinstance(e, ConfigError | StoreError | OSError
-                                                 | UserError | BackupError):
+                                                 | UserError | BackupError | TokenError):
                     if state.debug:
                         raise
                     raise click.ClickException(f"{type(e).__name__}: {e} (use --debug for "

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,8 @@ from .model import Address
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 SECURITY_MODES = ("ssl", "starttls", "none")
+AUTH_MODES = ("password", "oauth2")
+OAUTH2_PROVIDERS = ("command", "microsoft", "google")
 
 
 class ConfigError(Exception):
@@ -92,6 +94,7 @@ class ImapConfig:
     folder: str = "INBOX"
     idle_seconds: int = 540  # re-IDLE before the 10-minute mark; servers drop at 30
     batch_size: int = 100
+    auth: str = "password"  # "oauth2": XOAUTH2/OAUTHBEARER with a token from [oauth2]
 
 
 @dataclass(frozen=True)
@@ -103,6 +106,53 @@ class SmtpConfig:
     password: Secret = field(default_factory=Secret)
     ca_file: Path | None = None
     timeout: float = 30.0
+    auth: str = "password"  # "oauth2": AUTH XOAUTH2 with a token from [oauth2]
+
+
+@dataclass(frozen=True)
+class OAuth2Config:
+    """Where access tokens come from when `[imap]`/`[smtp]` say `auth = "oauth2"`.
+
+    Only the keys of the chosen provider may be set (checked at load), so a stray
+    `tenant` under a Google setup is an error rather than a silent no-op.
+    """
+
+    provider: str = "command"
+    token_command: tuple[str, ...] = ()  # program and arguments; prints a token on stdout
+    command_timeout: float = 30.0
+    token_lifetime: int = 3000  # seconds a command's token is used before asking again
+    tenant: str | None = None  # microsoft: the directory (tenant) id or domain
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    refresh_token_file: Path | None = None  # google: written by `cocmail oauth2 login`
+    token_uri: str = "https://oauth2.googleapis.com/token"  # google's token endpoint
+    authority: str = "https://login.microsoftonline.com"  # microsoft's identity platform
+    scope: str | None = None  # default: the provider's IMAP/SMTP scope
+
+    def client_secret(self) -> str:
+        """The client secret, read only when a token is needed (never kept in the config)."""
+        if self.client_secret_env:
+            if self.client_secret_env not in os.environ:
+                raise ConfigError(f"oauth2.client_secret_env: environment variable "
+                                  f"{self.client_secret_env} is not set")
+            return os.environ[self.client_secret_env]
+        assert self.client_secret_file is not None
+        try:
+            return self.client_secret_file.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"oauth2.client_secret_file: cannot read "
+                              f"{self.client_secret_file}: {e.strerror}") from e
+
+
+# Which [oauth2] keys each provider takes (beyond `provider`), and which it requires.
+OAUTH2_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "command": (("token_command", "command_timeout", "token_lifetime"), ("token_command",)),
+    "microsoft": (("tenant", "client_id", "client_secret_env", "client_secret_file",
+                   "authority", "scope"), ("tenant", "client_id")),
+    "google": (("client_id", "client_secret_env", "client_secret_file", "refresh_token_file",
+                "token_uri", "scope"), ("client_id", "refresh_token_file")),
+}
 
 
 @dataclass(frozen=True)
@@ -175,6 +225,7 @@ class Config:
     inbox: InboxConfig
     imap: ImapConfig | None
     smtp: SmtpConfig | None
+    oauth2: OAuth2Config | None
     listen: ListenConfig
     storage: StorageConfig
     staff: tuple[StaffConfig, ...]
@@ -415,6 +466,7 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
             folder=r.get("folder", str, "INBOX"),
             idle_seconds=r.positive("idle_seconds", 540),
             batch_size=r.positive("batch_size", 100),
+            auth=r.choice("auth", AUTH_MODES, "password"),
         )
         if imap.idle_seconds > 600:
             raise r.fail("idle_seconds", "must be at most 600 (re-IDLE every 10 minutes)")
@@ -434,8 +486,20 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
             password=r.secret(),
             ca_file=r.existing_file("ca_file"),
             timeout=float(r.get("timeout", (int, float), 30.0)),
+            auth=r.choice("auth", AUTH_MODES, "password"),
         )
+        if smtp.auth == "oauth2" and not smtp.username:
+            smtp = replace(smtp, username=inbox.address)  # XOAUTH2 names the mailbox
         r.done()
+
+    oauth2 = None
+    if (r := table("oauth2")) is not None:
+        oauth2 = _oauth2(r)
+        r.done()
+    for name, section in (("imap", imap), ("smtp", smtp)):
+        if section is not None and section.auth == "oauth2" and oauth2 is None:
+            raise loader.error(f"{name}.auth", '= "oauth2" needs an [oauth2] section '
+                               "(see config.example.toml)")
 
     r = table("listen") or _Reader({}, "listen", loader)
     listen = ListenConfig(host=r.get("host", str, "127.0.0.1"), port=r.port("port", 8025))
@@ -511,10 +575,49 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     r.done()
 
     top.done()
-    return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, listen=listen,
+    return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, oauth2=oauth2, listen=listen,
                   storage=storage, staff=tuple(staff), security=security, dsf=dsf,
                   appeal=appeal, digest=digest, retention=retention, templates=templates,
                   source=source)
+
+
+def _oauth2(r: _Reader) -> OAuth2Config:
+    provider = r.choice("provider", OAUTH2_PROVIDERS, "command")
+    allowed, required = OAUTH2_KEYS[provider]
+    for key in list(r.data):
+        owners = [p for p, (keys, _) in OAUTH2_KEYS.items() if key in keys]
+        if owners and key not in allowed:
+            raise r.fail(key, f'is a setting of provider = "{owners[0]}", not "{provider}"')
+    for key in required:
+        if key not in r.data:
+            raise r.fail(key, f'is required with provider = "{provider}"')
+    command = r.get("token_command", (list, str), [])
+    if provider == "command" and (not isinstance(command, list) or not command
+                                  or not all(isinstance(a, str) and a
+                                                             for a in command)):
+        raise r.fail("token_command", 'must be a list of strings: the program, then its '
+                     'arguments, e.g. ["/usr/local/bin/mail-token", "conduct"]')
+    timeout = float(r.get("command_timeout", (int, float), 30.0))
+    if timeout <= 0:
+        raise r.fail("command_timeout", "must be a positive number of seconds")
+    cfg = OAuth2Config(
+        provider=provider,
+        token_command=tuple(command),
+        command_timeout=timeout,
+        token_lifetime=r.positive("token_lifetime", 3000),
+        tenant=r.get("tenant", str),
+        client_id=r.get("client_id", str),
+        client_secret_env=r.get("client_secret_env", str),
+        client_secret_file=r.path("client_secret_file", None),
+        refresh_token_file=r.path("refresh_token_file", None),
+        token_uri=r.get("token_uri", str, OAuth2Config.token_uri),
+        authority=r.get("authority", str, OAuth2Config.authority).rstrip("/"),
+        scope=r.get("scope", str),
+    )
+    if provider != "command":
+        if (cfg.client_secret_env is None) == (cfg.client_secret_file is None):
+            raise r.fail("client_secret_env", "or client_secret_file: set exactly one of them")
+    return cfg
 
 
 DEFAULT_TOML = """\
