@@ -476,6 +476,29 @@ def backup_cmd(state: State, directory: str) -> None:
                   " (no secret.key yet: nothing has been sent)"), err=True)
 
 
+@main.group("oauth2")
+@debug_option
+@config_option
+def oauth2_group() -> None:
+    """OAuth2 tokens for IMAP and SMTP (see docs/providers.md)."""
+
+
+@command(oauth2_group, "login")
+@click.option("--port", type=int, default=0, show_default=True,
+              help="Port of the loopback redirect (0: any free one); fix it to forward it "
+                   "over ssh from a laptop's browser.")
+def oauth2_login_cmd(state: State, port: int) -> None:
+    """Make the refresh-token file for [oauth2] provider = "google" (a browser sign-in)."""
+    from .oauth import google_login
+
+    cfg = state.cfg()
+    if cfg.oauth2 is None:
+        raise UserError("the config has no [oauth2] section (see docs/providers.md)")
+    path = google_login(cfg.oauth2, port)
+    click.echo(f"wrote the refresh token to {path} (mode 0600); `cocmail check` tries it",
+               err=True)
+
+
 @command(main, "purge")
 @click.option("--dry-run", is_flag=True, help="List what would be expunged; change nothing.")
 def purge_cmd(state: State, dry_run: bool) -> None:

@@ -291,3 +291,46 @@ def source_for(cfg: OAuth2Config) -> TokenSource:
         if cfg not in _SOURCES:
             _SOURCES[cfg] = make_source(cfg)
         return _SOURCES[cfg]
+
+
+GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"
+
+
+def google_login(cfg: OAuth2Config, port: int = 0) -> Path:
+    """The installed-app flow (loopback redirect, PKCE) for `cocmail oauth2 login`.
+
+    Prints the URL to open; the browser comes back to http://localhost:PORT/ with a
+    code, traded for a refresh token stored in `refresh_token_file` (mode 0600). On a
+    server without a browser: run it on a laptop with the same [oauth2] section and
+    copy the file, or forward the port (`ssh -L PORT:localhost:PORT`, with --port).
+    """
+    if cfg.provider != "google" or cfg.refresh_token_file is None:
+        raise ConfigError('oauth2 login makes the refresh token of provider = "google"; '
+                          f"this config has provider = {cfg.provider!r}")
+    try:
+        from google_auth_oauthlib.flow import InstalledAppFlow
+    except ImportError:
+        raise TokenError(f"`cocmail oauth2 login` needs google-auth-oauthlib: {INSTALL_HINT}"
+                         ) from None
+    secret = cfg.client_secret()
+    flow = InstalledAppFlow.from_client_config(
+        {"installed": {"client_id": cfg.client_id, "client_secret": secret,
+                       "auth_uri": GOOGLE_AUTH_URI, "token_uri": cfg.token_uri,
+                       "redirect_uris": ["http://localhost"]}},
+        scopes=[cfg.scope or SCOPES["google"]])
+    try:
+        creds = flow.run_local_server(
+            host="localhost", port=port, open_browser=False,
+            authorization_prompt_message="Open this URL in a browser, signed in as the "
+                                         "conduct mailbox's account:\n{url}\n",
+            success_message="cocmail has its token; you may close this window.",
+            access_type="offline", prompt="consent")
+    except Exception as e:  # noqa: BLE001 - oauthlib's errors carry the endpoint's answer
+        raise TokenError(f"the token endpoint refused the code: "
+                         f"{redact(str(e), (secret,))}") from None
+    if not creds.refresh_token:
+        raise TokenError("Google sent no refresh token (access_type=offline was asked): "
+                         "remove cocmail's access at myaccount.google.com/permissions "
+                         "and run `cocmail oauth2 login` again")
+    write_refresh_token(cfg.refresh_token_file, creds.refresh_token)
+    return cfg.refresh_token_file

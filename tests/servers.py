@@ -632,13 +632,22 @@ class TokenAuthority:
       grants, answering `{"access_token", "token_type", "expires_in"}` or, when
       `refuse_grants` is set, a 400 with `error`/`error_description` as real ones do.
 
+    * `GET /<tenant>/v2.0/.well-known/openid-configuration`: the OpenID discovery
+      document msal reads before it asks for a token.
+    * The authorization_code grant (`cocmail oauth2 login`) answers a refresh token too.
+
     Tokens are random strings; `issue(user)` makes one by hand for token_command tests.
+    `client_secret` and `refresh_tokens`, when set, are checked as a real server would.
     Every request is recorded in `requests` (path and form fields) for assertions.
+    `tls=True` serves HTTPS with a fresh self-signed certificate (`cert_path`), for the
+    libraries that insist on https (msal, oauthlib): trust it via REQUESTS_CA_BUNDLE.
     """
 
-    def __init__(self, user_for_grants: str = "") -> None:
+    def __init__(self, user_for_grants: str = "", tls: bool = False) -> None:
         import http.server
 
+        self.client_secret: str | None = None
+        self.refresh_tokens: set[str] = set()
         self._lock = threading.Lock()
         self._tokens: dict[str, str] = {}
         self.revoked: set[str] = set()
@@ -663,9 +672,21 @@ class TokenAuthority:
                 self.wfile.write(data)
 
             def do_GET(self) -> None:  # noqa: N802
-                self.send_response(404)
-                self.send_header("Content-Length", "0")
+                path = self.path.split("?")[0]
+                if not path.endswith("/.well-known/openid-configuration"):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                base = authority.url + path.removesuffix("/v2.0/.well-known/openid-configuration")
+                data = json.dumps({
+                    "issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
                 self.end_headers()
+                self.wfile.write(data)
 
             def log_message(self, *args: Any) -> None:
                 pass  # tokens in request lines must not reach the test output
@@ -673,6 +694,15 @@ class TokenAuthority:
         self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.port = self._server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
+        if tls:
+            import ssl
+
+            self._certdir = Path(tempfile.mkdtemp(prefix="cocmail-authority-"))
+            self.cert_path, key = self_signed_cert(self._certdir, "127.0.0.1")
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.cert_path, key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.url = f"https://127.0.0.1:{self.port}"
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
 
     def start(self) -> TokenAuthority:
@@ -682,6 +712,8 @@ class TokenAuthority:
     def stop(self) -> None:
         self._server.shutdown()
         self._server.server_close()
+        if hasattr(self, "_certdir"):
+            shutil.rmtree(self._certdir, ignore_errors=True)
 
     def __enter__(self) -> TokenAuthority:
         return self.start()
@@ -720,8 +752,22 @@ class TokenAuthority:
             if self.refuse_grants:
                 error, description = self.refuse_grants
                 return 400, {"error": error, "error_description": description}
-            if form.get("grant_type") not in ("client_credentials", "refresh_token"):
+            grant = form.get("grant_type")
+            if grant not in ("client_credentials", "refresh_token", "authorization_code"):
                 return 400, {"error": "unsupported_grant_type"}
-            return 200, {"access_token": self.issue(self.user_for_grants),
-                         "token_type": "Bearer", "expires_in": self.expires_in}
+            if self.client_secret is not None and form.get("client_secret") != self.client_secret:
+                return 401, {"error": "invalid_client",
+                             "error_description": "AADSTS7000215: Invalid client secret "
+                                                  "provided.\r\nTrace ID: 0000"}
+            if grant == "refresh_token" and form.get("refresh_token") not in self.refresh_tokens:
+                return 400, {"error": "invalid_grant",
+                             "error_description": "Token has been expired or revoked."}
+            answer = {"access_token": self.issue(self.user_for_grants),
+                      "token_type": "Bearer", "expires_in": self.expires_in}
+            if grant == "authorization_code":
+                refresh = "1//rt-" + secrets.token_urlsafe(24)
+                with self._lock:
+                    self.refresh_tokens.add(refresh)
+                answer["refresh_token"] = refresh
+            return 200, answer
         return 404, {"error": "not_found"}
