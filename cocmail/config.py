@@ -22,6 +22,15 @@ from .model import Address
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 SECURITY_MODES = ("ssl", "starttls", "none")
 AUTH_MODES = ("password", "oauth2")
+# Where the conduct inboxes live: (host, port, security) for IMAP and SMTP. Explicit
+# host/port/security keys win; Gmail's SMTP also takes 587 with security = "starttls".
+PRESETS: dict[str, dict[str, tuple[str, int, str]]] = {
+    "gmail": {"imap": ("imap.gmail.com", 993, "ssl"), "smtp": ("smtp.gmail.com", 465, "ssl")},
+    "microsoft365": {"imap": ("outlook.office365.com", 993, "ssl"),
+                     "smtp": ("smtp.office365.com", 587, "starttls")},
+    "fastmail": {"imap": ("imap.fastmail.com", 993, "ssl"),
+                 "smtp": ("smtp.fastmail.com", 465, "ssl")},
+}
 OAUTH2_PROVIDERS = ("command", "microsoft", "google")
 
 
@@ -95,6 +104,7 @@ class ImapConfig:
     idle_seconds: int = 540  # re-IDLE before the 10-minute mark; servers drop at 30
     batch_size: int = 100
     auth: str = "password"  # "oauth2": XOAUTH2/OAUTHBEARER with a token from [oauth2]
+    provider: str | None = None  # a PRESETS name: filled in host, port, security
 
 
 @dataclass(frozen=True)
@@ -107,6 +117,7 @@ class SmtpConfig:
     ca_file: Path | None = None
     timeout: float = 30.0
     auth: str = "password"  # "oauth2": AUTH XOAUTH2 with a token from [oauth2]
+    provider: str | None = None  # a PRESETS name: filled in host, port, security
 
 
 @dataclass(frozen=True)
@@ -452,14 +463,12 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
 
     imap = None
     if (r := table("imap")) is not None:
-        host = r.get("host", str)
-        if not host:
-            raise r.fail("host", "is required in [imap]")
-        security = r.choice("security", SECURITY_MODES, "ssl")
+        provider, (host, port, security) = _preset(r, "imap", ("", 993, "ssl"))
         imap = ImapConfig(
             host=host,
-            port=r.port("port", {"ssl": 993}.get(security, 143)),
+            port=r.port("port", port if port else {"ssl": 993}.get(security, 143)),
             security=security,
+            provider=provider,
             username=r.get("username", str, inbox.address),
             password=r.secret(),
             ca_file=r.existing_file("ca_file"),
@@ -474,14 +483,13 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
 
     smtp = None
     if (r := table("smtp")) is not None:
-        host = r.get("host", str)
-        if not host:
-            raise r.fail("host", "is required in [smtp]")
-        security = r.choice("security", SECURITY_MODES, "starttls")
+        provider, (host, port, security) = _preset(r, "smtp", ("", 587, "starttls"))
         smtp = SmtpConfig(
             host=host,
-            port=r.port("port", {"ssl": 465, "starttls": 587}.get(security, 25)),
+            port=r.port("port", port if port else
+                        {"ssl": 465, "starttls": 587}.get(security, 25)),
             security=security,
+            provider=provider,
             username=r.get("username", str),
             password=r.secret(),
             ca_file=r.existing_file("ca_file"),
@@ -579,6 +587,24 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
                   storage=storage, staff=tuple(staff), security=security, dsf=dsf,
                   appeal=appeal, digest=digest, retention=retention, templates=templates,
                   source=source)
+
+
+def _preset(r: _Reader, protocol: str, fallback: tuple[str, int, str]
+            ) -> tuple[str | None, tuple[str, int, str]]:
+    """(provider, (host, port, security)) of an [imap]/[smtp] section: explicit keys, else
+    the provider's preset. `port` is 0 when it should follow `security`, i.e. when the
+    security was chosen explicitly and differs from the preset's (Gmail on 587)."""
+    provider = r.get("provider", str)
+    if provider is not None and provider.lower() not in PRESETS:
+        raise r.fail("provider", f"must be one of {', '.join(PRESETS)}, not {provider!r}")
+    p_host, p_port, p_security = PRESETS[provider.lower()][protocol] if provider else fallback
+    host = r.get("host", str, p_host or None)
+    if not host:
+        names = " | ".join(f'"{name}"' for name in PRESETS)
+        raise r.fail("host", f"is required in [{protocol}] (or set provider = {names})")
+    security = r.choice("security", SECURITY_MODES, p_security)
+    port = p_port if provider and security == p_security else 0
+    return (provider.lower() if provider else None), (host, port, security)
 
 
 def _oauth2(r: _Reader) -> OAuth2Config:

@@ -121,6 +121,36 @@ def test_oauth2_settings_are_validated_like_every_other(tmp_path: Path) -> None:
     assert cfg.smtp is not None and cfg.smtp.username == cfg.inbox.address  # XOAUTH2 user
 
 
+@pytest.mark.parametrize("provider, imap, smtp", [
+    ("gmail", ("imap.gmail.com", 993, "ssl"), ("smtp.gmail.com", 465, "ssl")),
+    ("microsoft365", ("outlook.office365.com", 993, "ssl"),
+     ("smtp.office365.com", 587, "starttls")),
+    ("fastmail", ("imap.fastmail.com", 993, "ssl"), ("smtp.fastmail.com", 465, "ssl")),
+])
+def test_provider_presets_fill_in_host_port_and_security(
+        provider: str, imap: tuple[str, int, str], smtp: tuple[str, int, str]) -> None:
+    cfg = parse_config(f'[imap]\nprovider = "{provider}"\n[smtp]\nprovider = "{provider}"\n')
+    assert cfg.imap is not None and cfg.smtp is not None
+    assert (cfg.imap.host, cfg.imap.port, cfg.imap.security) == imap
+    assert (cfg.smtp.host, cfg.smtp.port, cfg.smtp.security) == smtp
+
+
+def test_explicit_keys_win_over_a_preset() -> None:
+    cfg = parse_config('[imap]\nprovider = "gmail"\nhost = "127.0.0.1"\nport = 1143\n'
+                       '[smtp]\nprovider = "gmail"\nsecurity = "starttls"\n')
+    assert cfg.imap is not None and cfg.smtp is not None
+    assert (cfg.imap.host, cfg.imap.port, cfg.imap.security) == ("127.0.0.1", 1143, "ssl")
+    # Gmail's other submission port: starttls chosen, so the port follows it.
+    assert (cfg.smtp.host, cfg.smtp.port, cfg.smtp.security) == \
+        ("smtp.gmail.com", 587, "starttls")
+    with pytest.raises(ConfigError, match=r'line 2: imap.provider must be one of gmail, '
+                                          r"microsoft365, fastmail, not 'yahoo'"):
+        parse_config('[imap]\nprovider = "yahoo"\n', "c.toml")
+    with pytest.raises(ConfigError, match=r'imap.host is required in \[imap\] \(or set '
+                                          r'provider = "gmail"'):
+        parse_config('[imap]\nport = 993\n', "c.toml")
+
+
 # ------------------------------------------------------------------ the token command
 def test_command_token_is_cached_refreshed_at_its_lifetime_and_after_a_refusal(
         helper: Helper) -> None:
@@ -299,3 +329,4 @@ def test_smtp_xoauth2_authenticates_and_retries_a_refused_token_after_a_refresh(
         assert "AUTH XOAUTH2 as conduct@example.org refused, also with a freshly fetched " \
                "token: 535 5.7.8 Username and Password not accepted" in str(refused.value)
         assert stale not in str(refused.value) and second not in str(refused.value)
+
