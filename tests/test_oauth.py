@@ -10,6 +10,7 @@ up in the log or the database.
 from __future__ import annotations
 
 import logging
+import re
 import sys
 import threading
 from collections.abc import Iterator
@@ -330,3 +331,75 @@ def test_smtp_xoauth2_authenticates_and_retries_a_refused_token_after_a_refresh(
                "token: 535 5.7.8 Username and Password not accepted" in str(refused.value)
         assert stale not in str(refused.value) and second not in str(refused.value)
 
+
+# ------------------------------------------------------------------ cocmail check
+def check(tmp: Path, extra: str, imap: str, smtp: str) -> tuple[int, str]:
+    make_config(tmp, extra, imap=imap, smtp=smtp)
+    run = cocmail(tmp / "cocmail.toml", "check")
+    return run.code, run.out + run.err
+
+
+def test_check_passes_with_oauth2_and_says_so(
+        tmp_path: Path, oauth_dovecot: Dovecot, authority: TokenAuthority,
+        helper: Helper) -> None:
+    user = oauth_dovecot.add_user()
+    token = authority.issue(user.name)
+    helper.give(token)
+    with SmtpSink(oauth2=authority) as sink:
+        code, out = check(tmp_path, helper.toml(), imap_toml(oauth_dovecot, user.name),
+                          f'[smtp]\nhost = "{sink.host}"\nport = {sink.port}\n'
+                          f'security = "none"\nusername = "{user.name}"\nauth = "oauth2"\n')
+    assert code == 0, out
+    assert "ok    oauth2: got an access token from the token_command python" in out
+    assert re.search(r"ok    imap: logged in to 127\.0\.0\.1:\d+ \(none\) with OAuth2", out)
+    assert f"and logged in as {user.name} with OAuth2" in out
+    assert token not in out
+
+
+def test_check_names_the_failing_step_of_an_oauth2_login(
+        tmp_path: Path, oauth_dovecot: Dovecot, authority: TokenAuthority,
+        helper: Helper) -> None:
+    user = oauth_dovecot.add_user()
+    imap = imap_toml(oauth_dovecot, user.name)
+    helper.give("FAIL")
+    code, out = check(tmp_path, helper.toml(), imap, "")
+    assert code != 0
+    assert re.search(r"FAIL  oauth2: token_command \S+ exited with code 3: mail-token: no "
+                     r"credentials for conduct", out), out
+    assert "imap:" not in out  # no login tried without a token
+
+    revoked = authority.issue(user.name)
+    authority.revoke(revoked)
+    helper.give(revoked)
+    with SmtpSink(oauth2=authority) as sink:
+        code, out = check(tmp_path, helper.toml(), imap,
+                          f'[smtp]\nhost = "{sink.host}"\nport = {sink.port}\n'
+                          f'security = "none"\nauth = "oauth2"\n')
+    assert code != 0
+    assert f"FAIL  imap: OAuth2 login as {user.name} refused by 127.0.0.1:" in out
+    assert "[AUTHENTICATIONFAILED] Authentication failed." in out
+    assert re.search(r"FAIL  smtp: 127\.0\.0\.1:\d+ \(none\): AUTH XOAUTH2 as "
+                     r"conduct@example\.org refused, also with a freshly fetched token: 535 "
+                     r"5\.7\.8 Username and Password not accepted \(test\)", out), out
+    assert revoked not in out
+
+
+def test_check_gives_the_app_password_hint_when_a_provider_refuses_a_password(
+        tmp_path: Path, oauth_dovecot: Dovecot, authority: TokenAuthority) -> None:
+    user = oauth_dovecot.add_user()
+    # The presets with host and port pointed at the local servers (explicit keys win).
+    imap = (f'[imap]\nprovider = "gmail"\nhost = "{oauth_dovecot.host}"\n'
+            f'port = {oauth_dovecot.port}\nsecurity = "none"\nusername = "{user.name}"\n'
+            'password = "my-account-password"\n')
+    with SmtpSink(oauth2=authority) as sink:
+        smtp = (f'[smtp]\nprovider = "microsoft365"\nhost = "{sink.host}"\n'
+                f'port = {sink.port}\nsecurity = "none"\nusername = "conduct@example.org"\n'
+                'password = "my-account-password"\n')
+        code, out = check(tmp_path, "", imap, smtp)
+    assert code != 0
+    assert re.search(r"FAIL  imap: login as \w+ refused by .*: \[AUTHENTICATIONFAILED\] "
+                     r"Authentication failed\. \(Google takes no account password here", out)
+    assert "app password" in out and "myaccount.google.com/apppasswords" in out
+    assert re.search(r"FAIL  smtp: login as conduct@example.org refused by .*: 535 .*"
+                     r"\(Exchange Online has basic auth off", out), out
+    assert "my-account-password" not in out
