@@ -104,9 +104,13 @@ class UserError(Exception):
 
 # Loggers of the protocol libraries. Theirs log what crosses the wire: aiosmtpd's
 # `mail.log` every MAIL FROM/RCPT TO at INFO and every DATA line at DEBUG, imapclient
-# (with imaplib's debug) every command and literal. That is reporters' addresses and
-# report text, so they stay at WARNING whatever --debug says.
-PROTOCOL_LOGGERS = ("mail.log", "mail.debug", "imapclient", "imapclient.imaplib")
+# (with imaplib's debug) every command and literal, requests-oauthlib and msal the
+# tokens they obtain. That is reporters' addresses, report text and OAuth2 tokens, so
+# they stay at WARNING whatever --debug says.
+PROTOCOL_LOGGERS = ("mail.log", "mail.debug", "imapclient", "imapclient.imaplib",
+                    # OAuth2 libraries: at DEBUG they log token requests and answers
+                    "msal", "google", "google_auth_oauthlib", "requests_oauthlib",
+                    "oauthlib", "urllib3")
 
 
 def _logging(debug: bool) -> None:

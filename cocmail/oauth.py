@@ -38,8 +38,9 @@ SCOPES = {"microsoft": "https://outlook.office365.com/.default",
           "google": "https://mail.google.com/"}
 INSTALL_HINT = "pip install 'cocmail[oauth]'"
 
-# A long run of token characters: access tokens, JWTs, refresh tokens, XOAUTH2 blobs.
-_OPAQUE = re.compile(r"[A-Za-z0-9._~+/=-]{32,}")
+# A long run of token characters: access tokens, JWTs, refresh tokens, base64 blobs.
+# "/" is left out so that paths and URLs in a server's or helper's words stay readable.
+_OPAQUE = re.compile(r"[A-Za-z0-9._~+=-]{32,}")
 
 
 class TokenError(Exception):

@@ -136,8 +136,10 @@ token_uri = "{authority.url}/token"
 """)
     env = {**_env(), "TEST_GOOGLE_SECRET": "GOCSPX-test", "PYTHONUNBUFFERED": "1",
            "REQUESTS_CA_BUNDLE": str(authority.cert_path)}
+    # --debug: requests-oauthlib would log the code exchange's body (client secret,
+    # code) and oauthlib the tokens; cocmail keeps their loggers at WARNING.
     proc = subprocess.Popen([sys.executable, "-m", "cocmail", "--config", str(config),
-                             "oauth2", "login"], stdout=subprocess.PIPE,
+                             "--debug", "oauth2", "login"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, env=env, text=True)
     try:
         assert proc.stdout is not None
@@ -167,7 +169,8 @@ token_uri = "{authority.url}/token"
     stored = token_file.read_text().strip()
     assert stored in authority.refresh_tokens
     assert stat.S_IMODE(os.stat(token_file).st_mode) == 0o600
-    assert stored not in out + err
+    assert stored not in out + err and "GOCSPX-test" not in out + err
+    assert not any(token in out + err for token in authority._tokens)
     assert f"wrote the refresh token to {token_file}" in err
 
 
@@ -182,3 +185,37 @@ def test_help_does_not_load_the_provider_libraries() -> None:
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
                          env=_env(), timeout=60)
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_debug_log_of_a_microsoft_token_fetch_carries_no_token(authority: TokenAuthority,
+                                                               tmp_path: Path) -> None:
+    """`cocmail --debug check` fetches a token through msal (whose own loggers, and
+    urllib3's, would print the token answer at DEBUG): the output must not hold it."""
+    authority.client_secret = "s3cret-value"
+    (tmp_path / "secret").write_text("s3cret-value\n")
+    config = tmp_path / "cocmail.toml"
+    config.write_text(f"""
+[storage]
+dir = "{tmp_path / 'data'}"
+[imap]
+provider = "microsoft365"
+host = "127.0.0.1"
+port = 9
+security = "none"
+auth = "oauth2"
+[oauth2]
+provider = "microsoft"
+tenant = "contoso.onmicrosoft.com"
+client_id = "11111111-2222-3333-4444-555555555555"
+client_secret_file = "secret"
+authority = "{authority.url}"
+""")
+    env = {**_env(), "REQUESTS_CA_BUNDLE": str(authority.cert_path)}
+    out = subprocess.run([sys.executable, "-m", "cocmail", "--config", str(config), "--debug",
+                          "check"], capture_output=True, text=True, env=env, timeout=60)
+    text = out.stdout + out.stderr
+    assert "ok    oauth2: got an access token from the Microsoft identity platform" in text
+    assert "FAIL  imap: cannot connect" in text  # nothing listens there; beside the point
+    issued = list(authority._tokens)
+    assert issued and not any(token in text for token in issued)
+    assert "s3cret-value" not in text
