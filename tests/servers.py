@@ -111,7 +111,7 @@ service anvil {{
 _OAUTH2_PASSDB = """\
 passdb {{
   driver = oauth2
-  mechanisms = xoauth2 oauthbearer
+  mechanisms = {mechanisms}
   args = {ext}
 }}
 """
@@ -135,16 +135,19 @@ class Dovecot:
     """
 
     def __init__(self, binary: str = DOVECOT_BINARY, extra_conf: str = "", tls: bool = False,
-                 oauth2_introspection_url: str | None = None):
+                 oauth2_introspection_url: str | None = None,
+                 oauth2_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")):
         """`tls=True`: STARTTLS on `port` and implicit TLS on `tls_port`, with a fresh
         self-signed certificate for 127.0.0.1 in `cert_path` (trust it via SSL_CERT_FILE).
 
         `oauth2_introspection_url`: also accept XOAUTH2 and OAUTHBEARER, checking each
         token by an RFC 7662 introspection POST to that URL (see `TokenIntrospection`),
-        as Dovecot does in front of a real identity provider."""
+        as Dovecot does in front of a real identity provider; `oauth2_mechanisms` are
+        the SASL mechanisms offered for it."""
         self.binary = binary
         self.extra_conf = extra_conf
         self.oauth2_url = oauth2_introspection_url
+        self.oauth2_mechanisms = oauth2_mechanisms
         self.host = "127.0.0.1"
         self.port = free_port()
         self.tls_port = free_port() if tls else 0
@@ -177,11 +180,12 @@ class Dovecot:
             tls = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{key}"
         mechanisms, oauth2_passdb = "plain login", ""
         if self.oauth2_url:
-            mechanisms += " xoauth2 oauthbearer"
+            mechanisms += " " + " ".join(self.oauth2_mechanisms)
             ext = self.root / "dovecot-oauth2.conf.ext"
             ext.write_text(_OAUTH2_EXT.format(url=self.oauth2_url))
             ext.chmod(0o644)
-            oauth2_passdb = _OAUTH2_PASSDB.format(ext=ext)
+            oauth2_passdb = _OAUTH2_PASSDB.format(ext=ext,
+                                                  mechanisms=" ".join(self.oauth2_mechanisms))
         self.conf = self.root / "dovecot.conf"
         self.conf.write_text(_DOVECOT_CONF.format(
             root=self.root, port=self.port, tls_port=self.tls_port, tls=tls,

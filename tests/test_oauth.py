@@ -226,6 +226,7 @@ def test_run_once_logs_in_to_imap_and_smtp_with_the_helpers_token(
     assert sink.auth_attempts and set(sink.auth_attempts) == {user.name}
     assert any("rita@example.net" in r.rcpt_tos for r in got)
     assert "processed 1 message(s)" in run.err
+    assert f"Login: user=<{user.name}>, method=XOAUTH2" in oauth_dovecot.logs()
     # One run of the helper per process: the IMAP fetch here, the SMTP delivery in the
     # courier process; each login reused its process's cached token.
     assert helper.calls == 2
@@ -298,6 +299,46 @@ def test_a_refused_token_gives_one_clear_line_per_attempt_and_backs_off(
     assert "reconnecting to" in caplog.text
     assert not watcher.connected.is_set()
     assert bad not in caplog.text
+
+
+def test_a_failing_token_command_is_logged_and_backed_off_too(
+        oauth_dovecot: Dovecot, helper: Helper, caplog: pytest.LogCaptureFixture) -> None:
+    caplog.set_level(logging.INFO)
+    user = oauth_dovecot.add_user()
+    helper.give("FAIL")
+    stop = threading.Event()
+    watcher = ImapWatcher(oauth_dovecot.imap_config(user.name), None, last_uid=lambda f, v: 0,
+                          accept=lambda batch: None, stop=stop, max_backoff=1.0,
+                          tokens=CommandTokenSource(helper.config()))
+    thread = threading.Thread(target=watcher.run, daemon=True)
+    thread.start()
+    stop.wait(2.5)
+    stop.set()
+    thread.join(10)
+    failures = [r for r in caplog.records if "no OAuth2 token: token_command" in r.getMessage()]
+    assert failures and "exited with code 3: mail-token: no credentials for conduct" in \
+        failures[0].getMessage()
+    assert len(failures) <= 4 and helper.calls == len(failures)  # backoff, not a loop
+
+
+def test_oauthbearer_is_used_where_the_server_offers_no_xoauth2(
+        authority: TokenAuthority, helper: Helper) -> None:
+    if not Path(DOVECOT_BINARY).exists():
+        pytest.skip("dovecot-imapd is not installed")
+    with Dovecot(oauth2_introspection_url=f"{authority.url}/introspect",
+                 oauth2_mechanisms=("oauthbearer",)) as server:
+        user = server.add_user()
+        helper.give(authority.issue(user.name))
+        server.append(user.name, mail("a@example.net", "one", "a report"))
+        got: list[Fetched] = []
+        watcher = ImapWatcher(server.imap_config(user.name), None, last_uid=lambda f, v: 0,
+                              accept=got.extend, stop=threading.Event(),
+                              tokens=CommandTokenSource(helper.config()))
+        try:
+            assert watcher.catch_up() == 1
+        finally:
+            watcher.close()
+        assert f"Login: user=<{user.name}>, method=OAUTHBEARER" in server.logs()
 
 
 def test_smtp_xoauth2_authenticates_and_retries_a_refused_token_after_a_refresh(
