@@ -176,12 +176,28 @@ def run_cmd(state: State, once: bool) -> None:
         # thread: SQLite must never be carried across a fork.
         daemon = Daemon(state.app(), courier=start_courier(cfg, fail_fast=once))
         if once:
-            processed, sent = daemon.run_once()
+            processed, sent = _run_once(daemon, cfg)
             click.echo(f"processed {processed} message(s), delivered {sent} mail(s)", err=True)
         else:
             daemon.run()
     finally:
         lock.release()
+
+
+def _run_once(daemon: Any, cfg: Any) -> tuple[int, int]:
+    """`run --once`; a refused IMAP login is one clear line (the daemon backs off instead)."""
+    from imapclient.exceptions import LoginError
+
+    try:
+        return daemon.run_once()
+    except LoginError as e:
+        from .oauth import redact
+
+        how = (" with OAuth2 (a freshly fetched token was refused too)"
+               if cfg.imap.auth == "oauth2" else "")
+        raise UserError(f"IMAP login as {cfg.imap.username} to {cfg.imap.host}:"
+                        f"{cfg.imap.port} refused{how}: {redact(str(e))}; "
+                        "`cocmail check` says more") from None
 
 
 def _startup_line(cfg: Any, once: bool) -> None:

@@ -301,6 +301,23 @@ def test_a_refused_token_gives_one_clear_line_per_attempt_and_backs_off(
     assert bad not in caplog.text
 
 
+def test_run_once_with_a_refused_token_says_so_in_one_line(
+        tmp_path: Path, oauth_dovecot: Dovecot, authority: TokenAuthority,
+        helper: Helper) -> None:
+    user = oauth_dovecot.add_user()
+    revoked = authority.issue(user.name)
+    authority.revoke(revoked)
+    helper.give(revoked)
+    make_config(tmp_path, helper.toml(), imap=imap_toml(oauth_dovecot, user.name))
+    run = cocmail(tmp_path / "cocmail.toml", "run", "--once")
+    assert run.code == 1
+    assert run.err.strip().splitlines()[-1] == (
+        f"Error: IMAP login as {user.name} to 127.0.0.1:{oauth_dovecot.port} refused with "
+        "OAuth2 (a freshly fetched token was refused too): [AUTHENTICATIONFAILED] "
+        "Authentication failed.; `cocmail check` says more")
+    assert revoked not in run.err
+
+
 def test_a_failing_token_command_is_logged_and_backed_off_too(
         oauth_dovecot: Dovecot, helper: Helper, caplog: pytest.LogCaptureFixture) -> None:
     caplog.set_level(logging.INFO)
