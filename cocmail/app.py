@@ -66,7 +66,7 @@ def _delivery_side(cfg: Config, secret: bytes, **pipeline: Any
 def delivery_outbox_for(cfg: Config, secret: bytes) -> Outbox:
     """The courier's outbox, opened in the courier process (see start_courier)."""
     store, on_failed = _delivery_side(cfg, secret)
-    return Outbox(store, cfg.smtp, cfg.storage.spool_dir, on_failed=on_failed)
+    return Outbox(store, cfg.smtp, cfg.storage.spool_dir, oauth2=cfg.oauth2, on_failed=on_failed)
 
 
 def start_courier(cfg: Config, *, fail_fast: bool) -> Courier:
@@ -88,7 +88,7 @@ def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
     store = Store(cfg.storage.db_path)
     store.file_cases_under(event_row(cfg), clock())
     pipeline = Pipeline(cfg, store, secret, clock=clock)
-    outbox = Outbox(store, cfg.smtp, cfg.storage.spool_dir,
+    outbox = Outbox(store, cfg.smtp, cfg.storage.spool_dir, oauth2=cfg.oauth2,
                     on_failed=partial(delivery_failed_notice, pipeline), clock=clock)
     return App(cfg, store, secret, pipeline, outbox)
 

@@ -11,7 +11,8 @@ import stat
 from collections.abc import Iterator
 from pathlib import Path
 
-from .config import Config, ConfigError
+from .config import Config, ConfigError, OAuth2Config
+from .oauth import TokenError, TokenSource, make_source, redact
 from .tls import client_context, explain
 
 
@@ -24,16 +25,36 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     yield _who()
     yield from _storage(cfg)
     yield _templates(cfg)
+    tokens: TokenSource | None = None
+    if any(s is not None and s.auth == "oauth2" for s in (cfg.imap, cfg.smtp)):
+        assert cfg.oauth2 is not None
+        result, tokens = _oauth2(cfg.oauth2)
+        yield result
     if cfg.imap is None:
         yield ("inbox", True, f"no [imap]: the embedded listener takes mail on "
                               f"{cfg.listen.host}:{cfg.listen.port}")
         yield from _listener_trust(cfg)
-    else:
-        yield _imap(cfg)
+    elif cfg.imap.auth != "oauth2" or tokens is not None:
+        yield _imap(cfg, tokens)
     if cfg.smtp is None:
         yield ("smtp", True, f"no [smtp]: outgoing mail goes to {cfg.storage.spool_dir}")
-    else:
-        yield _smtp(cfg)
+    elif cfg.smtp.auth != "oauth2" or tokens is not None:
+        yield _smtp(cfg, tokens)
+
+
+def _oauth2(cfg: OAuth2Config) -> tuple[tuple[str, bool, str], TokenSource | None]:
+    """Fetch one token now (not the daemon's cached one), so a broken helper, secret or
+    refresh token shows here, with the step that failed, before any server is asked."""
+    source = make_source(cfg)
+    where = {"command": f"token_command {Path(cfg.token_command[0]).name}"
+             if cfg.token_command else "token_command",
+             "microsoft": f"Microsoft identity platform (tenant {cfg.tenant})",
+             "google": f"Google's token endpoint ({cfg.refresh_token_file})"}[cfg.provider]
+    try:
+        source.token()
+    except (TokenError, ConfigError) as e:
+        return ("oauth2", False, str(e)), None
+    return ("oauth2", True, f"got an access token from the {where}"), source
 
 
 def _listener_trust(cfg: Config) -> Iterator[tuple[str, bool, str]]:
@@ -163,13 +184,15 @@ def _templates(cfg: Config) -> tuple[str, bool, str]:
     return ("templates", True, f"{len(TEMPLATE_NAMES)} templates ({where})")
 
 
-def _imap(cfg: Config) -> tuple[str, bool, str]:
+def _imap(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
     from imapclient import IMAPClient
+
+    from .inbox.imap import oauth2_login
 
     imap = cfg.imap
     assert imap is not None
     try:
-        password = imap.password.resolve()
+        password = imap.password.resolve() if tokens is None else None
     except ConfigError as e:
         return ("imap", False, str(e))
     where = f"{imap.host}:{imap.port} ({imap.security})"
@@ -182,9 +205,17 @@ def _imap(cfg: Config) -> tuple[str, bool, str]:
         return ("imap", False, f"cannot connect to {where}: "
                                f"{explain(imap.security, imap.port, e)}{_placeholder(imap.host)}")
     try:
-        client.login(imap.username, password or "")
-    except Exception:  # noqa: BLE001 - never echo the server's reply: it may contain secrets
-        return ("imap", False, f"login as {imap.username} refused by {where}")
+        if tokens is not None:
+            oauth2_login(client, imap.username, tokens.token())
+        else:
+            client.login(imap.username, password or "")
+    except Exception as e:  # noqa: BLE001 - the server's words, secrets cut out
+        said = _said(e, tokens, password)
+        if tokens is not None:
+            return ("imap", False, f"OAuth2 login as {imap.username} refused by {where}: "
+                                   f"{said}{_oauth2_hint(imap.provider, imap.host)}")
+        return ("imap", False, f"login as {imap.username} refused by {where}: {said}"
+                               f"{_password_hint(imap.provider, imap.host, said)}")
     try:
         info = client.select_folder(imap.folder, readonly=True)
     except Exception as e:  # noqa: BLE001
@@ -194,16 +225,19 @@ def _imap(cfg: Config) -> tuple[str, bool, str]:
             client.logout()
         except Exception:  # noqa: BLE001
             pass
-    return ("imap", True, f"logged in to {where}; {imap.folder} has "
+    how = " with OAuth2" if tokens is not None else ""
+    return ("imap", True, f"logged in to {where}{how}; {imap.folder} has "
                           f"{info.get(b'EXISTS', '?')} message(s)")
 
 
-def _smtp(cfg: Config) -> tuple[str, bool, str]:
+def _smtp(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
+    from .outbox import OAuth2Refused, xoauth2_auth
+
     smtp = cfg.smtp
     assert smtp is not None
     where = f"{smtp.host}:{smtp.port} ({smtp.security})"
     try:
-        password = smtp.password.resolve() if smtp.username else None
+        password = smtp.password.resolve() if smtp.username and tokens is None else None
     except ConfigError as e:
         return ("smtp", False, str(e))
     try:
@@ -218,13 +252,24 @@ def _smtp(cfg: Config) -> tuple[str, bool, str]:
         return ("smtp", False, f"cannot connect to {where}: "
                                f"{explain(smtp.security, smtp.port, e)}{_placeholder(smtp.host)}")
     try:
-        if smtp.username:
+        if tokens is not None:
+            try:
+                xoauth2_auth(conn, smtp.username or "", tokens)
+            except OAuth2Refused as e:
+                return ("smtp", False, f"{where}: {e}{_oauth2_hint(smtp.provider, smtp.host)}")
+            except (OSError, smtplib.SMTPException) as e:
+                return ("smtp", False, f"AUTH XOAUTH2 failed at {where}: "
+                                       f"{_said(e, tokens, None)}")
+        elif smtp.username:
             try:
                 conn.login(smtp.username, password or "")
-            except smtplib.SMTPException:
-                return ("smtp", False, f"login as {smtp.username} refused by {where}")
+            except (OSError, smtplib.SMTPException) as e:
+                said = _said(e, None, password)
+                return ("smtp", False, f"login as {smtp.username} refused by {where}: {said}"
+                                       f"{_password_hint(smtp.provider, smtp.host, said)}")
+        how = " with OAuth2" if tokens is not None else ""
         return ("smtp", True, f"connected to {where}"
-                + (f" and logged in as {smtp.username}" if smtp.username else ""))
+                + (f" and logged in as {smtp.username}{how}" if smtp.username else ""))
     finally:
         try:
             conn.quit()
@@ -237,3 +282,72 @@ def _placeholder(host: str) -> str:
     if host.endswith(("example.org", "example.com", "example.net")):
         return f" ({host} is the example config's placeholder: put your mail server here)"
     return ""
+
+
+def _said(error: BaseException, tokens: TokenSource | None, password: str | None) -> str:
+    """What the server answered, as one line, without the token or password in it."""
+    if isinstance(error, smtplib.SMTPResponseException):
+        text = f"{error.smtp_code} {_decode(error.smtp_error)}"
+    else:
+        text = str(error) or type(error).__name__
+        if text.startswith(("b'", 'b"')) and text.endswith(("'", '"')):
+            text = text[2:-1]
+    text = " ".join(text.split())
+    text = tokens.redact(text) if tokens is not None else redact(text)
+    if password:
+        text = text.replace(password, "[password]")
+    return text[:400]
+
+
+def _decode(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+
+
+def _provider_of(provider: str | None, host: str) -> str | None:
+    """The preset name, or the one a well-known host name gives away."""
+    if provider:
+        return provider
+    host = host.lower()
+    for name, suffixes in (("gmail", ("gmail.com", "googlemail.com")),
+                           ("microsoft365", ("office365.com", "outlook.com")),
+                           ("fastmail", ("fastmail.com",))):
+        if host.endswith(suffixes):
+            return name
+    return None
+
+
+APP_PASSWORD_HINTS = {
+    "gmail": ("Google takes no account password here since 30 Sept 2024: use an app "
+              "password (2-Step Verification on, myaccount.google.com/apppasswords; your "
+              "Workspace admin may have to allow them) or OAuth2 (auth = \"oauth2\", "
+              "[oauth2] provider = \"google\"); see docs/providers.md"),
+    "microsoft365": ("Exchange Online has basic auth off for IMAP, and for SMTP AUTH from "
+                     "the end of Dec 2026 (550 5.7.30): use auth = \"oauth2\" with [oauth2] "
+                     "provider = \"microsoft\"; see docs/providers.md"),
+    "fastmail": ("Fastmail needs an app password (Settings > Privacy & Security > "
+                 "Manage app passwords), not the account password; see docs/providers.md"),
+}
+
+
+def _password_hint(provider: str | None, host: str, said: str) -> str:
+    name = _provider_of(provider, host)
+    if name is None:
+        if "Application-specific password required" in said:
+            name = "gmail"
+        elif "5.7.30" in said or "5.7.139" in said or "basic auth" in said.lower():
+            name = "microsoft365"
+    return f" ({APP_PASSWORD_HINTS[name]})" if name else ""
+
+
+def _oauth2_hint(provider: str | None, host: str) -> str:
+    name = _provider_of(provider, host)
+    if name == "microsoft365":
+        return (" (the token was issued, but Exchange refuses it: check the app has the "
+                "IMAP.AccessAsApp / SMTP.SendAsApp application permission with admin "
+                "consent, and New-ServicePrincipal plus Add-MailboxPermission for this "
+                "mailbox; docs/providers.md)")
+    if name == "gmail":
+        return (" (the token was issued, but Gmail refuses it: check the scope "
+                "https://mail.google.com/ and that username is the account that signed in "
+                "with `cocmail oauth2 login`)")
+    return " (the token was issued but the server does not accept it for this username)"

@@ -84,10 +84,11 @@ def command(group: click.Group, name: str | None = None, **kw: Any
             except Exception as e:
                 from .backup import BackupError
                 from .config import ConfigError
+                from .oauth import TokenError
                 from .store import StoreError
 
                 if state.debug or not isinstance(e, ConfigError | StoreError | OSError
-                                                 | UserError | BackupError):
+                                                 | UserError | BackupError | TokenError):
                     if state.debug:
                         raise
                     raise click.ClickException(f"{type(e).__name__}: {e} (use --debug for "
@@ -103,9 +104,13 @@ def command(group: click.Group, name: str | None = None, **kw: Any
 
 # Loggers of the protocol libraries. Theirs log what crosses the wire: aiosmtpd's
 # `mail.log` every MAIL FROM/RCPT TO at INFO and every DATA line at DEBUG, imapclient
-# (with imaplib's debug) every command and literal. That is reporters' addresses and
-# report text, so they stay at WARNING whatever --debug says.
-PROTOCOL_LOGGERS = ("mail.log", "mail.debug", "imapclient", "imapclient.imaplib")
+# (with imaplib's debug) every command and literal, requests-oauthlib and msal the
+# tokens they obtain. That is reporters' addresses, report text and OAuth2 tokens, so
+# they stay at WARNING whatever --debug says.
+PROTOCOL_LOGGERS = ("mail.log", "mail.debug", "imapclient", "imapclient.imaplib",
+                    # OAuth2 libraries: at DEBUG they log token requests and answers
+                    "msal", "google", "google_auth_oauthlib", "requests_oauthlib",
+                    "oauthlib", "urllib3")
 
 
 def _logging(debug: bool) -> None:
@@ -208,12 +213,28 @@ def run_cmd(state: State, once: bool) -> None:
         # thread: SQLite must never be carried across a fork.
         daemon = Daemon(state.app(), courier=start_courier(cfg, fail_fast=once))
         if once:
-            processed, sent = daemon.run_once()
+            processed, sent = _run_once(daemon, cfg)
             click.echo(f"processed {processed} message(s), delivered {sent} mail(s)", err=True)
         else:
             daemon.run()
     finally:
         lock.release()
+
+
+def _run_once(daemon: Any, cfg: Any) -> tuple[int, int]:
+    """`run --once`; a refused IMAP login is one clear line (the daemon backs off instead)."""
+    from imapclient.exceptions import LoginError
+
+    try:
+        return daemon.run_once()
+    except LoginError as e:
+        from .oauth import redact
+
+        how = (" with OAuth2 (a freshly fetched token was refused too)"
+               if cfg.imap.auth == "oauth2" else "")
+        raise UserError(f"IMAP login as {cfg.imap.username} to {cfg.imap.host}:"
+                        f"{cfg.imap.port} refused{how}: {redact(str(e))}; "
+                        "`cocmail check` says more") from None
 
 
 def _startup_line(cfg: Any, once: bool) -> None:
@@ -565,6 +586,29 @@ def backup_cmd(state: State, directory: str) -> None:
     click.echo(f"backed up {result.cases} case(s) to {result.database}"
                + (f" and the key to {result.secret}" if result.secret else
                   " (no secret.key yet: nothing has been sent)"), err=True)
+
+
+@main.group("oauth2")
+@debug_option
+@config_option
+def oauth2_group() -> None:
+    """OAuth2 tokens for IMAP and SMTP (see docs/providers.md)."""
+
+
+@command(oauth2_group, "login")
+@click.option("--port", type=int, default=0, show_default=True,
+              help="Port of the loopback redirect (0: any free one); fix it to forward it "
+                   "over ssh from a laptop's browser.")
+def oauth2_login_cmd(state: State, port: int) -> None:
+    """Make the refresh-token file for [oauth2] provider = "google" (a browser sign-in)."""
+    from .oauth import google_login
+
+    cfg = state.cfg()
+    if cfg.oauth2 is None:
+        raise UserError("the config has no [oauth2] section (see docs/providers.md)")
+    path = google_login(cfg.oauth2, port)
+    click.echo(f"wrote the refresh token to {path} (mode 0600); `cocmail check` tries it",
+               err=True)
 
 
 @command(main, "purge")

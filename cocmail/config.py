@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,17 @@ from .model import Address
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 SECURITY_MODES = ("ssl", "starttls", "none")
+AUTH_MODES = ("password", "oauth2")
+# Where the conduct inboxes live: (host, port, security) for IMAP and SMTP. Explicit
+# host/port/security keys win; Gmail's SMTP also takes 587 with security = "starttls".
+PRESETS: dict[str, dict[str, tuple[str, int, str]]] = {
+    "gmail": {"imap": ("imap.gmail.com", 993, "ssl"), "smtp": ("smtp.gmail.com", 465, "ssl")},
+    "microsoft365": {"imap": ("outlook.office365.com", 993, "ssl"),
+                     "smtp": ("smtp.office365.com", 587, "starttls")},
+    "fastmail": {"imap": ("imap.fastmail.com", 993, "ssl"),
+                 "smtp": ("smtp.fastmail.com", 465, "ssl")},
+}
+OAUTH2_PROVIDERS = ("command", "microsoft", "google")
 
 
 class ConfigError(Exception):
@@ -96,6 +107,8 @@ class ImapConfig:
     folder: str = "INBOX"
     idle_seconds: int = 540  # re-IDLE before the 10-minute mark; servers drop at 30
     batch_size: int = 100
+    auth: str = "password"  # "oauth2": XOAUTH2/OAUTHBEARER with a token from [oauth2]
+    provider: str | None = None  # a PRESETS name: filled in host, port, security
 
 
 @dataclass(frozen=True)
@@ -107,6 +120,54 @@ class SmtpConfig:
     password: Secret = field(default_factory=Secret)
     ca_file: Path | None = None
     timeout: float = 30.0
+    auth: str = "password"  # "oauth2": AUTH XOAUTH2 with a token from [oauth2]
+    provider: str | None = None  # a PRESETS name: filled in host, port, security
+
+
+@dataclass(frozen=True)
+class OAuth2Config:
+    """Where access tokens come from when `[imap]`/`[smtp]` say `auth = "oauth2"`.
+
+    Only the keys of the chosen provider may be set (checked at load), so a stray
+    `tenant` under a Google setup is an error rather than a silent no-op.
+    """
+
+    provider: str = "command"
+    token_command: tuple[str, ...] = ()  # program and arguments; prints a token on stdout
+    command_timeout: float = 30.0
+    token_lifetime: int = 3000  # seconds a command's token is used before asking again
+    tenant: str | None = None  # microsoft: the directory (tenant) id or domain
+    client_id: str | None = None
+    client_secret_env: str | None = None
+    client_secret_file: Path | None = None
+    refresh_token_file: Path | None = None  # google: written by `cocmail oauth2 login`
+    token_uri: str = "https://oauth2.googleapis.com/token"  # google's token endpoint
+    authority: str = "https://login.microsoftonline.com"  # microsoft's identity platform
+    scope: str | None = None  # default: the provider's IMAP/SMTP scope
+
+    def client_secret(self) -> str:
+        """The client secret, read only when a token is needed (never kept in the config)."""
+        if self.client_secret_env:
+            if self.client_secret_env not in os.environ:
+                raise ConfigError(f"oauth2.client_secret_env: environment variable "
+                                  f"{self.client_secret_env} is not set")
+            return os.environ[self.client_secret_env]
+        assert self.client_secret_file is not None
+        try:
+            return self.client_secret_file.read_text().strip()
+        except OSError as e:
+            raise ConfigError(f"oauth2.client_secret_file: cannot read "
+                              f"{self.client_secret_file}: {e.strerror}") from e
+
+
+# Which [oauth2] keys each provider takes (beyond `provider`), and which it requires.
+OAUTH2_KEYS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
+    "command": (("token_command", "command_timeout", "token_lifetime"), ("token_command",)),
+    "microsoft": (("tenant", "client_id", "client_secret_env", "client_secret_file",
+                   "authority", "scope"), ("tenant", "client_id")),
+    "google": (("client_id", "client_secret_env", "client_secret_file", "refresh_token_file",
+                "token_uri", "scope"), ("client_id", "refresh_token_file")),
+}
 
 
 @dataclass(frozen=True)
@@ -187,6 +248,7 @@ class Config:
     inbox: InboxConfig
     imap: ImapConfig | None
     smtp: SmtpConfig | None
+    oauth2: OAuth2Config | None
     listen: ListenConfig
     storage: StorageConfig
     staff: tuple[StaffConfig, ...]
@@ -423,20 +485,19 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
 
     imap = None
     if (r := table("imap")) is not None:
-        host = r.get("host", str)
-        if not host:
-            raise r.fail("host", "is required in [imap]")
-        security = r.choice("security", SECURITY_MODES, "ssl")
+        provider, (host, port, security) = _preset(r, "imap", ("", 993, "ssl"))
         imap = ImapConfig(
             host=host,
-            port=r.port("port", {"ssl": 993}.get(security, 143)),
+            port=r.port("port", port if port else {"ssl": 993}.get(security, 143)),
             security=security,
+            provider=provider,
             username=r.get("username", str, inbox.address),
             password=r.secret(),
             ca_file=r.existing_file("ca_file"),
             folder=r.get("folder", str, "INBOX"),
             idle_seconds=r.positive("idle_seconds", 540),
             batch_size=r.positive("batch_size", 100),
+            auth=r.choice("auth", AUTH_MODES, "password"),
         )
         if imap.idle_seconds > 600:
             raise r.fail("idle_seconds", "must be at most 600 (re-IDLE every 10 minutes)")
@@ -444,20 +505,31 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
 
     smtp = None
     if (r := table("smtp")) is not None:
-        host = r.get("host", str)
-        if not host:
-            raise r.fail("host", "is required in [smtp]")
-        security = r.choice("security", SECURITY_MODES, "starttls")
+        provider, (host, port, security) = _preset(r, "smtp", ("", 587, "starttls"))
         smtp = SmtpConfig(
             host=host,
-            port=r.port("port", {"ssl": 465, "starttls": 587}.get(security, 25)),
+            port=r.port("port", port if port else
+                        {"ssl": 465, "starttls": 587}.get(security, 25)),
             security=security,
+            provider=provider,
             username=r.get("username", str),
             password=r.secret(),
             ca_file=r.existing_file("ca_file"),
             timeout=float(r.get("timeout", (int, float), 30.0)),
+            auth=r.choice("auth", AUTH_MODES, "password"),
         )
+        if smtp.auth == "oauth2" and not smtp.username:
+            smtp = replace(smtp, username=inbox.address)  # XOAUTH2 names the mailbox
         r.done()
+
+    oauth2 = None
+    if (r := table("oauth2")) is not None:
+        oauth2 = _oauth2(r)
+        r.done()
+    for name, section in (("imap", imap), ("smtp", smtp)):
+        if section is not None and section.auth == "oauth2" and oauth2 is None:
+            raise loader.error(f"{name}.auth", '= "oauth2" needs an [oauth2] section '
+                               "(see config.example.toml)")
 
     r = table("listen") or _Reader({}, "listen", loader)
     listen = ListenConfig(host=r.get("host", str, "127.0.0.1"), port=r.port("port", 8025))
@@ -540,10 +612,67 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     r.done()
 
     top.done()
-    return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, listen=listen,
+    return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, oauth2=oauth2, listen=listen,
                   storage=storage, staff=tuple(staff), security=security, dsf=dsf,
                   appeal=appeal, digest=digest, retention=retention, templates=templates,
                   source=source)
+
+
+def _preset(r: _Reader, protocol: str, fallback: tuple[str, int, str]
+            ) -> tuple[str | None, tuple[str, int, str]]:
+    """(provider, (host, port, security)) of an [imap]/[smtp] section: explicit keys, else
+    the provider's preset. `port` is 0 when it should follow `security`, i.e. when the
+    security was chosen explicitly and differs from the preset's (Gmail on 587)."""
+    provider = r.get("provider", str)
+    if provider is not None and provider.lower() not in PRESETS:
+        raise r.fail("provider", f"must be one of {', '.join(PRESETS)}, not {provider!r}")
+    p_host, p_port, p_security = PRESETS[provider.lower()][protocol] if provider else fallback
+    host = r.get("host", str, p_host or None)
+    if not host:
+        names = " | ".join(f'"{name}"' for name in PRESETS)
+        raise r.fail("host", f"is required in [{protocol}] (or set provider = {names})")
+    security = r.choice("security", SECURITY_MODES, p_security)
+    port = p_port if provider and security == p_security else 0
+    return (provider.lower() if provider else None), (host, port, security)
+
+
+def _oauth2(r: _Reader) -> OAuth2Config:
+    provider = r.choice("provider", OAUTH2_PROVIDERS, "command")
+    allowed, required = OAUTH2_KEYS[provider]
+    for key in list(r.data):
+        owners = [p for p, (keys, _) in OAUTH2_KEYS.items() if key in keys]
+        if owners and key not in allowed:
+            raise r.fail(key, f'is a setting of provider = "{owners[0]}", not "{provider}"')
+    for key in required:
+        if key not in r.data:
+            raise r.fail(key, f'is required with provider = "{provider}"')
+    command = r.get("token_command", (list, str), [])
+    if provider == "command" and (not isinstance(command, list) or not command
+                                  or not all(isinstance(a, str) and a
+                                                             for a in command)):
+        raise r.fail("token_command", 'must be a list of strings: the program, then its '
+                     'arguments, e.g. ["/usr/local/bin/mail-token", "conduct"]')
+    timeout = float(r.get("command_timeout", (int, float), 30.0))
+    if timeout <= 0:
+        raise r.fail("command_timeout", "must be a positive number of seconds")
+    cfg = OAuth2Config(
+        provider=provider,
+        token_command=tuple(command),
+        command_timeout=timeout,
+        token_lifetime=r.positive("token_lifetime", 3000),
+        tenant=r.get("tenant", str),
+        client_id=r.get("client_id", str),
+        client_secret_env=r.get("client_secret_env", str),
+        client_secret_file=r.path("client_secret_file", None),
+        refresh_token_file=r.path("refresh_token_file", None),
+        token_uri=r.get("token_uri", str, OAuth2Config.token_uri),
+        authority=r.get("authority", str, OAuth2Config.authority).rstrip("/"),
+        scope=r.get("scope", str),
+    )
+    if provider != "command":
+        if (cfg.client_secret_env is None) == (cfg.client_secret_file is None):
+            raise r.fail("client_secret_env", "or client_secret_file: set exactly one of them")
+    return cfg
 
 
 DEFAULT_TOML = """\

@@ -128,12 +128,16 @@ class Daemon:
 
     def _watcher(self):  # type: ignore[no-untyped-def]
         from .inbox.imap import ImapWatcher
+        from .oauth import source_for
 
         cfg = self.app.cfg.imap
         assert cfg is not None
-        return ImapWatcher(cfg, cfg.password.resolve(), last_uid=self.app.store.last_uid,
+        oauth2 = self.app.cfg.oauth2
+        tokens = source_for(oauth2) if cfg.auth == "oauth2" and oauth2 is not None else None
+        password = cfg.password.resolve() if tokens is None else None
+        return ImapWatcher(cfg, password, last_uid=self.app.store.last_uid,
                            accept=self._accept, stop=self.stop,
-                           log=logging.getLogger("cocmail.imap"))
+                           log=logging.getLogger("cocmail.imap"), tokens=tokens)
 
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):

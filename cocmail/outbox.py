@@ -32,10 +32,12 @@ import smtplib
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
-from .config import SmtpConfig
+from .config import OAuth2Config, SmtpConfig
+from .oauth import TokenError, TokenSource, source_for
 from .store import Store, utcnow
 from .tls import client_context, explain
 
@@ -122,9 +124,18 @@ class ServerUnavailable(Exception):
 class SmtpTransport:
     """One SMTP connection, opened on first use and reused across a run of due mail."""
 
-    def __init__(self, cfg: SmtpConfig):
+    def __init__(self, cfg: SmtpConfig, oauth2: OAuth2Config | None = None):
         self.cfg = cfg
+        self.oauth2 = oauth2
         self.conn: smtplib.SMTP | None = None
+
+    @property
+    def tokens(self) -> TokenSource | None:
+        """The process's token source, looked up at first use: the courier is a forked
+        process and must ask for tokens itself."""
+        if self.cfg.auth != "oauth2" or self.oauth2 is None:
+            return None
+        return source_for(self.oauth2)
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.cfg
@@ -140,9 +151,18 @@ class SmtpTransport:
         try:
             if cfg.security == "starttls":
                 conn.starttls(context=client_context(cfg.ca_file))
-            if cfg.username:
+            tokens = self.tokens
+            if tokens is not None:
+                xoauth2_auth(conn, cfg.username or "", tokens)
+            elif cfg.username:
                 conn.login(cfg.username, cfg.password.resolve() or "")
             conn.ehlo_or_helo_if_needed()
+        except TokenError as e:
+            _abandon(conn)
+            raise ServerUnavailable(f"no OAuth2 token for SMTP: {e}") from None
+        except OAuth2Refused as e:
+            _abandon(conn)
+            raise ServerUnavailable(str(e)) from None
         except (OSError, smtplib.SMTPException) as e:
             _abandon(conn)
             raise ServerUnavailable("connection set-up failed: "
@@ -190,6 +210,36 @@ class SmtpTransport:
             except (smtplib.SMTPException, OSError):
                 _abandon(self.conn)
             self.conn = None
+
+
+class OAuth2Refused(Exception):
+    """The server refused AUTH XOAUTH2 with a token fetched just before."""
+
+
+def xoauth2_auth(conn: smtplib.SMTP, user: str, tokens: TokenSource) -> None:
+    """AUTH XOAUTH2; a refused cached token is replaced by a fresh one, on the same
+    connection (SMTP allows another AUTH after a 535). Raises OAuth2Refused with the
+    server's words, tokens cut out, when a freshly fetched token is refused."""
+    conn.ehlo_or_helo_if_needed()
+    while True:
+        token, fresh = tokens.get()
+        raw = f"user={user}\x01auth=Bearer {token}\x01\x01"
+        try:
+            # On a refusal the server sends a 334 with an error document; the client
+            # answers with an empty line to get the final 535 (Google's XOAUTH2 spec).
+            conn.auth("XOAUTH2", partial(_xoauth2_response, raw))
+            return
+        except smtplib.SMTPAuthenticationError as e:
+            tokens.invalidate(token)
+            said = tokens.redact(f"{e.smtp_code} {_text(e.smtp_error)}")
+            if fresh:
+                raise OAuth2Refused(f"AUTH XOAUTH2 as {user} refused, also with a freshly "
+                                    f"fetched token: {said}") from None
+            log.info("SMTP server refused the OAuth2 token (%s); fetching a new one", said)
+
+
+def _xoauth2_response(initial: str, challenge: bytes | None = None) -> str:
+    return initial if challenge is None else ""
 
 
 def _envelope(conn: smtplib.SMTP, sender: str, recipients: list[str]
@@ -258,10 +308,10 @@ class Outbox:
 
     def __init__(self, store: Store, smtp: SmtpConfig | None, spool: Path,
                  on_failed: Callable[[Any, dict[str, Any], str], None] | None = None,
-                 clock: Callable[[], datetime] = utcnow):
+                 clock: Callable[[], datetime] = utcnow, oauth2: OAuth2Config | None = None):
         self.store = store
         self.transport: SmtpTransport | SpoolTransport = (
-            SmtpTransport(smtp) if smtp else SpoolTransport(spool))
+            SmtpTransport(smtp, oauth2) if smtp else SpoolTransport(spool))
         self.on_failed = on_failed
         self.clock = clock
         # Claims this process holds can only be left by an earlier outbox of this same

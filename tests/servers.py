@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import email
+import json
 import os
 import pwd
 import secrets
@@ -68,7 +69,7 @@ state_dir = {root}/state
 log_path = {root}/dovecot.log
 {tls}
 disable_plaintext_auth = no
-auth_mechanisms = plain login
+auth_mechanisms = {mechanisms}
 auth_failure_delay = 0
 login_trusted_networks = 127.0.0.0/8
 default_internal_user = {internal_user}
@@ -76,8 +77,9 @@ default_login_user = {login_user}
 first_valid_uid = 1
 mail_fsync = never
 mail_location = maildir:{root}/mail/%u
-passdb {{
+{oauth2_passdb}passdb {{
   driver = passwd-file
+  mechanisms = plain login
   args = scheme=PLAIN username_format=%u {root}/users/%u
 }}
 userdb {{
@@ -103,6 +105,26 @@ service anvil {{
 }}
 """
 
+# Dovecot 2.3's oauth2 passdb: every token is checked with the introspection endpoint
+# (force_introspection: there is no tokeninfo service here); `active` must be true and
+# `username` must be the login name.
+_OAUTH2_PASSDB = """\
+passdb {{
+  driver = oauth2
+  mechanisms = {mechanisms}
+  args = {ext}
+}}
+"""
+_OAUTH2_EXT = """\
+introspection_url = {url}
+introspection_mode = post
+force_introspection = yes
+username_attribute = username
+active_attribute = active
+active_value = true
+timeout_msecs = 5000
+"""
+
 
 class Dovecot:
     """Debian's Dovecot in a fresh temp dir: plain IMAP on 127.0.0.1, maildir, file passdb.
@@ -112,11 +134,20 @@ class Dovecot:
     (SIGTERM to the master alone leaves them serving).
     """
 
-    def __init__(self, binary: str = DOVECOT_BINARY, extra_conf: str = "", tls: bool = False):
+    def __init__(self, binary: str = DOVECOT_BINARY, extra_conf: str = "", tls: bool = False,
+                 oauth2_introspection_url: str | None = None,
+                 oauth2_mechanisms: tuple[str, ...] = ("xoauth2", "oauthbearer")):
         """`tls=True`: STARTTLS on `port` and implicit TLS on `tls_port`, with a fresh
-        self-signed certificate for 127.0.0.1 in `cert_path` (trust it via SSL_CERT_FILE)."""
+        self-signed certificate for 127.0.0.1 in `cert_path` (trust it via SSL_CERT_FILE).
+
+        `oauth2_introspection_url`: also accept XOAUTH2 and OAUTHBEARER, checking each
+        token by an RFC 7662 introspection POST to that URL (see `TokenIntrospection`),
+        as Dovecot does in front of a real identity provider; `oauth2_mechanisms` are
+        the SASL mechanisms offered for it."""
         self.binary = binary
         self.extra_conf = extra_conf
+        self.oauth2_url = oauth2_introspection_url
+        self.oauth2_mechanisms = oauth2_mechanisms
         self.host = "127.0.0.1"
         self.port = free_port()
         self.tls_port = free_port() if tls else 0
@@ -147,9 +178,18 @@ class Dovecot:
         if self.tls_port:
             self.cert_path, key = self_signed_cert(self.root, self.host)
             tls = f"ssl = yes\nssl_cert = <{self.cert_path}\nssl_key = <{key}"
+        mechanisms, oauth2_passdb = "plain login", ""
+        if self.oauth2_url:
+            mechanisms += " " + " ".join(self.oauth2_mechanisms)
+            ext = self.root / "dovecot-oauth2.conf.ext"
+            ext.write_text(_OAUTH2_EXT.format(url=self.oauth2_url))
+            ext.chmod(0o644)
+            oauth2_passdb = _OAUTH2_PASSDB.format(ext=ext,
+                                                  mechanisms=" ".join(self.oauth2_mechanisms))
         self.conf = self.root / "dovecot.conf"
         self.conf.write_text(_DOVECOT_CONF.format(
             root=self.root, port=self.port, tls_port=self.tls_port, tls=tls,
+            mechanisms=mechanisms, oauth2_passdb=oauth2_passdb,
             internal_user=internal, login_user=login,
             mail_uid=mail.pw_uid, mail_gid=mail.pw_gid) + self.extra_conf)
         self.conf.chmod(0o644)
@@ -383,6 +423,36 @@ class _SinkHandler:
         return "250 Message accepted for delivery"
 
 
+class _OAuth2SinkHandler(_SinkHandler):
+    """Also takes AUTH XOAUTH2, checking each token with the sink's TokenAuthority, and
+    refuses a bad one as Gmail does: a 334 with a JSON error, then 535 after the
+    client's empty line."""
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> Any:  # noqa: N802
+        import base64
+
+        from aiosmtpd.smtp import AuthResult
+
+        if len(args) > 1:
+            blob = base64.b64decode(args[1])
+        else:
+            answer = await server.challenge_auth("")
+            if not isinstance(answer, bytes):
+                return AuthResult(success=False, handled=True)
+            blob = answer
+        fields = dict(part.split("=", 1) for part in blob.decode().split("\x01") if "=" in part)
+        user, token = fields.get("user", ""), fields.get("auth", "").removeprefix("Bearer ")
+        authority = self.sink.oauth2
+        assert authority is not None
+        self.sink.auth_attempts.append(user)
+        if authority.valid(token, user):
+            return AuthResult(success=True, auth_data=user)
+        await server.challenge_auth('{"status":"400","schemes":"Bearer",'
+                                    '"scope":"https://mail.google.com/"}')
+        return AuthResult(success=False, handled=False,
+                          message="535 5.7.8 Username and Password not accepted (test)")
+
+
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 that keeps what it accepts and fails on request.
 
@@ -391,15 +461,21 @@ class SmtpSink:
     `drop_next_data()` hangs up after the message body, before replying.
     """
 
-    def __init__(self, host: str = "127.0.0.1"):
+    def __init__(self, host: str = "127.0.0.1", oauth2: TokenAuthority | None = None):
+        """`oauth2`: offer AUTH XOAUTH2 (without TLS, for the test) and take only the
+        tokens that authority issued and did not revoke."""
         self.host = host
         self.port = free_port()  # port 0 would break Controller's ready check
         self._lock = threading.Condition()
         self._received: list[Received] = []
         self._replies: dict[str, deque[str]] = {"rcpt": deque(), "data": deque()}
         self._drops = 0
-        self.controller = Controller(_SinkHandler(self), hostname=host, port=self.port,
-                                     enable_SMTPUTF8=True)
+        self.oauth2 = oauth2
+        self.auth_attempts: list[str] = []  # the user named in each AUTH XOAUTH2
+        handler = _OAuth2SinkHandler(self) if oauth2 else _SinkHandler(self)
+        extra: dict[str, Any] = {"auth_require_tls": False} if oauth2 else {}
+        self.controller = Controller(handler, hostname=host, port=self.port,
+                                     enable_SMTPUTF8=True, **extra)
 
     def start(self) -> SmtpSink:
         self.controller.start()
@@ -547,3 +623,155 @@ class _Link:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
             s.close()
+
+
+# ---------------------------------------------------------------- an OAuth2 authority
+
+class TokenAuthority:
+    """A tiny OAuth2 authorisation server on 127.0.0.1, over plain HTTP.
+
+    * `POST /introspect` (RFC 7662, what Dovecot's oauth2 passdb asks): `{"active": true,
+      "username": ...}` for a token issued and not revoked, `{"active": false}` otherwise.
+    * `POST /token` (RFC 6749 section 4.4 / 6): client_credentials and refresh_token
+      grants, answering `{"access_token", "token_type", "expires_in"}` or, when
+      `refuse_grants` is set, a 400 with `error`/`error_description` as real ones do.
+
+    * `GET /<tenant>/v2.0/.well-known/openid-configuration`: the OpenID discovery
+      document msal reads before it asks for a token.
+    * The authorization_code grant (`cocmail oauth2 login`) answers a refresh token too.
+
+    Tokens are random strings; `issue(user)` makes one by hand for token_command tests.
+    `client_secret` and `refresh_tokens`, when set, are checked as a real server would.
+    Every request is recorded in `requests` (path and form fields) for assertions.
+    `tls=True` serves HTTPS with a fresh self-signed certificate (`cert_path`), for the
+    libraries that insist on https (msal, oauthlib): trust it via REQUESTS_CA_BUNDLE.
+    """
+
+    def __init__(self, user_for_grants: str = "", tls: bool = False) -> None:
+        import http.server
+
+        self.client_secret: str | None = None
+        self.refresh_tokens: set[str] = set()
+        self._lock = threading.Lock()
+        self._tokens: dict[str, str] = {}
+        self.revoked: set[str] = set()
+        self.requests: list[tuple[str, dict[str, str]]] = []
+        self.user_for_grants = user_for_grants
+        self.refuse_grants: tuple[str, str] | None = None  # (error, error_description)
+        self.expires_in = 3599
+        authority = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+                from urllib.parse import parse_qsl
+
+                length = int(self.headers.get("Content-Length") or 0)
+                form = dict(parse_qsl(self.rfile.read(length).decode()))
+                status, body = authority._answer(self.path.split("?")[0], form)
+                data = json.dumps(body).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:  # noqa: N802
+                path = self.path.split("?")[0]
+                if not path.endswith("/.well-known/openid-configuration"):
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                base = authority.url + path.removesuffix("/v2.0/.well-known/openid-configuration")
+                data = json.dumps({
+                    "issuer": f"{base}/v2.0", "token_endpoint": f"{base}/oauth2/v2.0/token",
+                    "authorization_endpoint": f"{base}/oauth2/v2.0/authorize"}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def log_message(self, *args: Any) -> None:
+                pass  # tokens in request lines must not reach the test output
+
+        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        if tls:
+            import ssl
+
+            self._certdir = Path(tempfile.mkdtemp(prefix="cocmail-authority-"))
+            self.cert_path, key = self_signed_cert(self._certdir, "127.0.0.1")
+            context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+            context.load_cert_chain(self.cert_path, key)
+            self._server.socket = context.wrap_socket(self._server.socket, server_side=True)
+            self.url = f"https://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def start(self) -> TokenAuthority:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        if hasattr(self, "_certdir"):
+            shutil.rmtree(self._certdir, ignore_errors=True)
+
+    def __enter__(self) -> TokenAuthority:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def issue(self, user: str) -> str:
+        token = "tok-" + secrets.token_urlsafe(24)
+        with self._lock:
+            self._tokens[token] = user
+        return token
+
+    def valid(self, token: str, user: str) -> bool:
+        with self._lock:
+            return self._tokens.get(token) == user and token not in self.revoked
+
+    def revoke(self, token: str) -> None:
+        with self._lock:
+            self.revoked.add(token)
+
+    def paths(self) -> list[str]:
+        with self._lock:
+            return [path for path, _ in self.requests]
+
+    def _answer(self, path: str, form: dict[str, str]) -> tuple[int, dict[str, Any]]:
+        with self._lock:
+            self.requests.append((path, form))
+        if path == "/introspect":
+            token = form.get("token", "")
+            with self._lock:
+                user = self._tokens.get(token)
+                live = user is not None and token not in self.revoked
+            return 200, ({"active": True, "username": user} if live else {"active": False})
+        if path.endswith("/token"):
+            if self.refuse_grants:
+                error, description = self.refuse_grants
+                return 400, {"error": error, "error_description": description}
+            grant = form.get("grant_type")
+            if grant not in ("client_credentials", "refresh_token", "authorization_code"):
+                return 400, {"error": "unsupported_grant_type"}
+            if self.client_secret is not None and form.get("client_secret") != self.client_secret:
+                return 401, {"error": "invalid_client",
+                             "error_description": "AADSTS7000215: Invalid client secret "
+                                                  "provided.\r\nTrace ID: 0000"}
+            if grant == "refresh_token" and form.get("refresh_token") not in self.refresh_tokens:
+                return 400, {"error": "invalid_grant",
+                             "error_description": "Token has been expired or revoked."}
+            answer = {"access_token": self.issue(self.user_for_grants),
+                      "token_type": "Bearer", "expires_in": self.expires_in}
+            if grant == "authorization_code":
+                refresh = "1//rt-" + secrets.token_urlsafe(24)
+                with self._lock:
+                    self.refresh_tokens.add(refresh)
+                answer["refresh_token"] = refresh
+            return 200, answer
+        return 404, {"error": "not_found"}

@@ -33,6 +33,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from ..config import ImapConfig
+from ..oauth import TokenError, TokenSource
 from ..tls import client_context, hint
 
 IDLE_POLL_SECONDS = 0.5  # how long one idle_check may block: bounds how late `stop` is seen
@@ -75,9 +76,12 @@ class ImapWatcher:
                  log: logging.Logger | None = None,
                  keepalive_seconds: float = 60.0,
                  max_backoff: float = 60.0,
-                 io_timeout: float = DEFAULT_IO_TIMEOUT):
+                 io_timeout: float = DEFAULT_IO_TIMEOUT,
+                 tokens: TokenSource | None = None):
+        """`tokens`: log in with OAuth2 (XOAUTH2, else OAUTHBEARER) instead of `password`."""
         self.cfg = cfg
         self._password = password
+        self._tokens = tokens
         self._last_uid = last_uid
         self._accept = accept
         self._stop = stop
@@ -157,7 +161,14 @@ class ImapWatcher:
                     self.log.error("%s; the same messages will be fetched again", e,
                                    exc_info=e.__cause__)
                 except LoginError as e:
-                    self.log.error("IMAP login to %s refused: %s", self.where, _text(e))
+                    if self._tokens is not None:
+                        self.log.error("IMAP OAuth2 login to %s refused, also with a freshly "
+                                       "fetched token: %s", self.where,
+                                       self._tokens.redact(_text(e)))
+                    else:
+                        self.log.error("IMAP login to %s refused: %s", self.where, _text(e))
+                except TokenError as e:
+                    self.log.error("IMAP login to %s: no OAuth2 token: %s", self.where, e)
                 except CONNECTION_ERRORS as e:
                     self.log.warning("IMAP connection to %s failed: %s", self.where,
                                      _text(e) + _hint(self.cfg, e))
@@ -219,6 +230,34 @@ class ImapWatcher:
         return self._client
 
     def _connect(self) -> IMAPClient:
+        """A logged-in client. A refused cached OAuth2 token is replaced by a fresh one
+        (a server may revoke a token before its expiry); a refused fresh one is raised,
+        for `run` to report and back off from."""
+        while True:
+            client = self._open()
+            token, fresh = None, False
+            try:
+                if self._tokens is None:
+                    client.login(self.cfg.username, self._password or "")
+                else:
+                    token, fresh = self._tokens.get()
+                    oauth2_login(client, self.cfg.username, token)
+                return client
+            except LoginError:
+                _shut(client)
+                if token is None:
+                    raise
+                assert self._tokens is not None
+                self._tokens.invalidate(token)
+                if fresh:
+                    raise
+                self.log.info("IMAP server %s refused the OAuth2 token; fetching a new one",
+                              self.where)
+            except BaseException:
+                _shut(client)
+                raise
+
+    def _open(self) -> IMAPClient:
         cfg = self.cfg
         context = client_context(cfg.ca_file) if cfg.security != "none" else None
         client = IMAPClient(cfg.host, port=cfg.port, ssl=cfg.security == "ssl",
@@ -226,7 +265,6 @@ class ImapWatcher:
         try:
             if cfg.security == "starttls":
                 client.starttls(context)
-            client.login(cfg.username, self._password or "")
         except BaseException:
             _shut(client)
             raise
@@ -266,6 +304,20 @@ def backoff_delay(failures: int, max_backoff: float, rng: random.Random | None =
     """
     ceiling = min(max_backoff, FIRST_BACKOFF_SECONDS * 2.0 ** min(max(failures, 1) - 1, 30))
     return ceiling * (rng or random).uniform(0.5, 1.0)
+
+
+def oauth2_login(client: IMAPClient, user: str, token: str) -> None:
+    """XOAUTH2 (Gmail, Exchange Online) where offered, else OAUTHBEARER (RFC 7628).
+
+    Raises LoginError when the server refuses, or offers neither mechanism.
+    """
+    if client.has_capability("AUTH=XOAUTH2"):
+        client.oauth2_login(user, token)
+    elif client.has_capability("AUTH=OAUTHBEARER"):
+        client.oauthbearer_login(user, token)
+    else:
+        raise LoginError("the server offers neither AUTH=XOAUTH2 nor AUTH=OAUTHBEARER: "
+                         'it does not take OAuth2 tokens (use auth = "password")')
 
 
 def _uids_above(client: IMAPClient, after: int) -> list[int]:
