@@ -18,7 +18,7 @@ it in the transcript that holds their commands.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import authres
 
@@ -38,6 +38,7 @@ _ARRIVAL_PATHS = {"smtp": "listener", "ingest": "ingest"}
 _PATH_NAMES = {"imap": "IMAP", "listener": "the embedded SMTP listener",
                "ingest": "cocmail ingest"}
 _SHOWN_CHARS = 60
+STAFF_TOKEN_DAYS_AFTER_CLOSE = 30
 _MAX_AUTHRES_CHARS = 8000  # a real header with several signatures stays far below
 
 
@@ -52,6 +53,17 @@ class Identity:
     domain_pass: str | None  # "dmarc" or "dkim" when a trusted Authentication-Results passes
     tokens: tuple[Token, ...]  # every valid cocmail token found, for matching
     problems: tuple[str, ...]  # why authentication failed, for the staff transcript
+
+    def with_expired_token(self, case: int, closed_days: int) -> Identity:
+        """The same sender, but a token of `case` no longer proves anything: the case
+        closed more than STAFF_TOKEN_DAYS_AFTER_CLOSE days ago (tokens travel in every
+        staff mail's References, and must not stay bearer credentials for ever)."""
+        if case not in self.token_cases:
+            return self
+        return replace(self, token_cases=self.token_cases - {case}, problems=(
+            *self.problems, f"it answers mail of case {case}, which closed {closed_days} days"
+            f" ago: cocmail's tokens stop proving who you are "
+            f"{STAFF_TOKEN_DAYS_AFTER_CLOSE} days after a case closes"))
 
     def authenticated_for(self, case: int | None) -> bool:
         """May this mail run commands on `case`? (A token proves only its own case.)"""

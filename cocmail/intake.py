@@ -8,13 +8,14 @@ queue, the audit entries — and nothing is done here. The pipeline commits it w
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import timedelta
 from typing import Any
 
 from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
 from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail
 from .env import Env
-from .identity import Identity
+from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
 from .tokens import Token, new_nonce
@@ -247,7 +248,7 @@ def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: App
                 identity: Identity, ignored: tuple[IgnoredLine, ...] = ()) -> OutMail:
     shown = shown_to(staff.email)
     ctx = {"recipient_name": staff.name, "lines": [x.as_dict(shown) for x in applied.lines],
-           "ignored": ignored_lines(ignored),
+           "ignored": ignored_lines(ignored), "held_body": "",
            "rejected": applied.rejected, "reason": applied.reason,
            "mailed": list(applied.mailed), "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in applied.case.missing_steps()],
@@ -268,7 +269,7 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
     lines = [{"line": c.line, "raw": c.raw, "ok": False, "result": "held, not run"}
              for c in block.commands]
     ctx = {"recipient_name": staff.name, "lines": lines, "rejected": False, "reason": None,
-           "ignored": ignored_lines(block.ignored),
+           "ignored": ignored_lines(block.ignored), "held_body": block.body,
            "mailed": [], "held": True, "problems": list(identity.problems),
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
            "note_recorded": bool(block.body.strip())}
@@ -287,6 +288,9 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     `quoted`: every valid token the mail answers or (a bounce) quotes; `noticed_today`:
     staff addresses already told of automatic mail on this case today.
     """
+    closed = case.step("closed") if case.status == "closed" else None
+    if closed is not None and env.now - closed > timedelta(days=STAFF_TOKEN_DAYS_AFTER_CLOSE):
+        identity = identity.with_expired_token(case.number, (env.now - closed).days)
     staff = identity.staff
     email = identity.address.email if identity.address else None
     case = replace(case, last_activity=env.now)
@@ -384,6 +388,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     reason = f"line {first}: {errors[first].reason}"
     ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in lines],
            "rejected": True, "reason": reason, "ignored": ignored_lines(block.ignored),
+           "held_body": "",
            "mailed": [], "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
            "note_recorded": bool(note)}

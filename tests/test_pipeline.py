@@ -183,3 +183,33 @@ def test_a_failure_quoting_an_address_logs_no_address_even_with_debug(
     app.receive(raw, "test")
     assert "failed" in caplog.text and "<address>" in caplog.text
     assert "eve.secret" not in caplog.text
+
+
+def test_staff_tokens_stop_authenticating_a_month_after_the_case_closed(tmp_path: Path) -> None:
+    """Tokens sit in every staff mail's References: one found in an old mail must not
+    act on a case for ever. Within 30 days of closing a reply still runs; after, held."""
+    from datetime import timedelta
+
+    from cocmail.store import utcnow
+
+    now = [utcnow()]
+    a = open_app(make_config(tmp_path), clock=lambda: now[0])
+    try:
+        deliver(a, REPORT)
+        deliver(a, staff_reply(a, "ana@example.org", "#close\n", n=1))
+        assert a.store.load_case(1).status == "closed"  # type: ignore[union-attr]
+        now[0] += timedelta(days=10)
+        deliver(a, staff_reply(a, "ana@example.org", "#reopen\n", n=2))
+        assert a.store.load_case(1).status == "open"  # type: ignore[union-attr]
+        deliver(a, staff_reply(a, "ana@example.org", "#close\n", n=3))
+        now[0] += timedelta(days=31)
+        old_note = next(m for m in sent(a) if "ana@example.org" in str(m["To"]))
+        stale = mail("Staff <ana@example.org>", "Re: " + old_note["Subject"], "#reopen\n",
+                     message_id="<staff9@example.org>", in_reply_to=old_note["Message-ID"])
+        deliver(a, stale)
+        assert a.store.load_case(1).status == "closed"  # type: ignore[union-attr]
+        held = [m for m in sent(a) if "ana@example.org" in str(m["To"])][-1]
+        assert "held" in held["Subject"].lower()
+        assert "30 days after a case closes" in " ".join(body_of(held).split())
+    finally:
+        a.close()

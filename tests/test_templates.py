@@ -119,6 +119,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "missing_steps": MISSING,
         "earlier": EARLIER,
         "note_recorded": True,
+        "held_body": "",
         "ignored": [{"line": 6, "raw": "#notify-victim",
                      "reason": "below the command block: a block ends at the first line "
                                "that is not a command (a blank line, text); put all "
@@ -376,6 +377,11 @@ def test_held_transcript_warns_and_explains_confirm(renderer: Renderer) -> None:
     assert "- not a reply to a mail cocmail sent you" in text
     assert "Your commands on case 12 were run" not in text
     assert "done:" not in text
+    with_body = render(renderer, "transcript", held=True, lines=lines, mailed=[],
+                       note_recorded=True, held_body="Dear Eve, we spoke to him.",
+                       problems=["not a reply to a mail cocmail sent you"])
+    assert "Read it before you confirm" in with_body  # what #confirm would send
+    assert "> Dear Eve, we spoke to him." in with_body
 
 
 def test_rejected_transcript_marks_the_bad_line(renderer: Renderer) -> None:
