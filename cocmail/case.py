@@ -86,6 +86,7 @@ class Case:
     last_staff_action: datetime | None = None
     event: str | None = None  # the event the case was opened under ([event] name)
     public_summary: str | None = None  # #public-summary: a line for the transparency report
+    accused_side: str | None = None  # #notified-accused <their side>: for the DSF report
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:

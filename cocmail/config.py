@@ -156,6 +156,7 @@ class SecurityConfig:
 @dataclass(frozen=True)
 class DsfConfig:
     address: str = "conduct@djangoproject.com"
+    attach_correspondence: bool = False  # the case's mail with reporter and accused attached
 
 
 @dataclass(frozen=True)
@@ -509,7 +510,8 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     r.done()
 
     r = table("dsf") or _Reader({}, "dsf", loader)
-    dsf = DsfConfig(address=r.email("address", DsfConfig.address))
+    dsf = DsfConfig(address=r.email("address", DsfConfig.address),
+                    attach_correspondence=r.get("attach_correspondence", bool, False))
     r.done()
 
     r = table("appeal") or _Reader({}, "appeal", loader)

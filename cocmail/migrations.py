@@ -112,7 +112,13 @@ def _v3(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX cases_event ON cases(event)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: sqlite3.Connection) -> None:
+    """The accused's side (`#notified-accused <their side>`), kept for the DSF report."""
+    db = sqlite_utils.Database(conn)
+    db["cases"].add_column("accused_side", str)  # type: ignore[union-attr]
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4)
 LATEST = len(MIGRATIONS)
 
 

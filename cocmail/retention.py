@@ -183,7 +183,8 @@ def _expunge_rows(c: sqlite3.Connection, number: int, now: datetime, *, tag: str
               " END WHERE case_number=?", (number,))
     c.execute("UPDATE cases SET subject=NULL, when_text=NULL, where_text=NULL, summary=NULL,"
               " action=NULL, others=NULL, received_by=NULL, handlers='[]', recused='[]',"
-              " report_text=NULL, root_message_id=NULL, purged=? WHERE number=?",
+              " report_text=NULL, root_message_id=NULL, accused_side=NULL, purged=?"
+              " WHERE number=?",
               (iso(now), number))
 
 

@@ -370,6 +370,7 @@ class Store:
             root_message_id=r["root_message_id"], last_activity=parse_iso(r["last_activity"]),
             last_staff_action=parse_iso(r["last_staff_action"]),
             event=r["event"], public_summary=r["public_summary"],
+            accused_side=r["accused_side"],
         )
 
     def save_case(self, conn: sqlite3.Connection, case: Case) -> None:
@@ -388,6 +389,7 @@ class Store:
             "last_activity": iso(case.last_activity),
             "last_staff_action": iso(case.last_staff_action),
             "event": case.event, "public_summary": case.public_summary,
+            "accused_side": case.accused_side,
         }
         for s, at in case.steps:
             row[s] = iso(at)

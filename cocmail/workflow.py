@@ -121,12 +121,53 @@ def dsf_narrative(case: Case, body: str) -> str:
     return body.strip() or (case.summary or "").strip()
 
 
-def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool) -> OutMail:
+def _staff_label(env: Env, email: str) -> str:
+    member = env.roster.by_email(email)
+    return f"{member.name} <{member.email}>" if member else email
+
+
+def dsf_people(case: Case, env: Env, actor: str | None = None) -> dict[str, Any]:
+    """Who was involved, as the DSF committee keeps it in its central record."""
+    if case.reporter_anonymous:
+        reporter = "anonymous"
+    elif case.reporter is not None:
+        reporter = case.reporter.display()
+    else:
+        reporter = ""
+    if case.received_by:
+        taken = f"a staff member took the report in person ({_staff_label(env, case.received_by)})"
+        reporter = f"{reporter}; {taken}" if reporter else taken
+    affected = case.victim.display() if case.victim and not case.victim_is_reporter else None
+    # Whoever runs the command handles the case, even before the block has ended.
+    emails = case.handlers + ((actor,) if actor and actor not in case.handlers else ())
+    handlers = [_staff_label(env, h) for h in emails if h not in case.recused]
+    return {"reported": [p.display() for p in case.accused], "reporter": reporter or "unknown",
+            "affected": affected, "witnesses": [p.display() for p in case.witnesses],
+            "handled_by": handlers}
+
+
+def dsf_responses(case: Case, env: Env) -> dict[str, Any]:
+    """Whether and when the reported person and the reporter were told."""
+    def told(step: str) -> str | None:
+        at = case.step(step)
+        return env.local(at) if at else None
+
+    return {"accused_side": case.accused_side or "",
+            "accused_told": told("accused_informed"),
+            "harasser_told": told("harasser_informed"),
+            "victim_told": told("victim_informed"),
+            "no_harasser_steps": not case.harasser_steps_apply()}
+
+
+def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool,
+                    actor: str | None = None) -> OutMail:
     return OutMail("dsf_report", Address("DSF Code of Conduct committee", env.dsf), "d",
                    case.number,
                    {"when": case.when or "", "where": case.where or "",
+                    "summary": case.summary or "",
                     "what_happened": narrative, "action": case.action,
-                    "outcome": OUTCOME_LABELS.get(case.outcome or "")},
+                    "outcome": OUTCOME_LABELS.get(case.outcome or ""),
+                    **dsf_people(case, env, actor), **dsf_responses(case, env)},
                    not_before=env.dsf_release_time() if hold else None)
 
 
@@ -351,6 +392,7 @@ def do_notified_accused(w: _Work, cmd: Command) -> str:
     w.case = w.case.with_step("accused_informed", w.env.now)
     if cmd.value.strip():
         w.audit.append(AuditEntry("their side", cmd.value.strip()))
+        _set(w, accused_side=cmd.value.strip())
         return "recorded: accused informed in person; their side noted"
     return "recorded: accused informed in person"
 
@@ -407,7 +449,8 @@ def do_report_dsf(w: _Work, cmd: Command) -> str:
     narrative = _dsf_gate(w.case, w.body)
     release = w.env.dsf_release_time()
     hold = value != "now" and release is not None and w.env.now < release
-    _mail(w, mail_dsf_report(w.case, w.env, narrative, hold), "the DSF Code of Conduct committee")
+    _mail(w, mail_dsf_report(w.case, w.env, narrative, hold, w.actor.email),
+          "the DSF Code of Conduct committee")
     w.case = w.case.with_step("dsf_reported", release if hold else w.env.now)
     _set(w, dsf_hold_until=release if hold else None)
     if hold:
@@ -433,7 +476,8 @@ def do_reply(w: _Work, cmd: Command) -> str:
     return "reply sent to the reporter"
 
 
-def preview_mail(case: Case, env: Env, target: str, body: str) -> OutMail:
+def preview_mail(case: Case, env: Env, target: str, body: str,
+                 actor: str | None = None) -> OutMail:
     """The exact mail `target` would get now; raises Refused when it could not be sent."""
     if target == "accused":
         _need_accused(case)
@@ -449,7 +493,7 @@ def preview_mail(case: Case, env: Env, target: str, body: str) -> OutMail:
             victim = Person("victim", "", "?")
         return mail_victim_decision(case, replace(victim, email=victim.email or "?"))
     if target == "dsf":
-        return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False)
+        return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False, actor=actor)
     _reporter_mail_gate(case)
     return mail_reporter_reply(case, body.strip() or "(your text below the commands)")
 
@@ -458,7 +502,7 @@ def do_preview(w: _Work, cmd: Command) -> str:
     target = cmd.value.strip().lower()
     if target not in PREVIEW_TARGETS:
         raise Refused(f"#preview needs one of: {', '.join(PREVIEW_TARGETS)}")
-    mail = preview_mail(w.case, w.env, target, w.body)
+    mail = preview_mail(w.case, w.env, target, w.body, w.actor.email)
     w.mails.append(OutMail("preview", w.actor.address, f"s{w.actor.sid}", w.case.number,
                            {"target": target, "inner": mail}))
     return f"preview of the mail to the {target} sent to you; nothing else was sent"

@@ -147,6 +147,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ),
         "action": "A formal warning; excluded from the remaining social events.",
         "outcome": "warning",
+        "summary": "unwanted touching and comments after being asked to stop",
+        "reported": ["Dan Doe <dan@example.com>"],
+        "reporter": "Alex Rivera <alex@example.net>",
+        "affected": "Sam Okafor <sam@example.net>",
+        "witnesses": ["Kim Park <kim@example.net>"],
+        "handled_by": ["Ana Lima <ana@djangocon.example.org>",
+                       "Bo Chen <bo@djangocon.example.org>"],
+        "accused_side": "He says he did not notice she wanted him to stop, and apologised.",
+        "accused_told": "2027-06-04 09:30",
+        "harasser_told": "2027-06-04 17:00",
+        "victim_told": "2027-06-04 17:30",
+        "no_harasser_steps": False,
     },
     "reporter_reply": {
         "reporter_name": "Alex Rivera",
@@ -426,8 +438,17 @@ def test_dsf_report_has_the_handbook_shape(renderer: Renderer) -> None:
     lines = text.split("\n")
     when = lines.index("When: Thursday 3 June 2027, around 21:30")
     assert lines[when + 1] == "Where: Conference party, Bar Centrale"
-    assert lines[when + 2] == "What happened:"
-    assert lines[when + 3].startswith("An attendee repeatedly touched")
+    people = lines.index("People involved")
+    assert lines[people + 1] == "  Reported person: Dan Doe <dan@example.com>"
+    assert "  Reported by: Alex Rivera <alex@example.net>" in lines
+    assert "  Person affected: Sam Okafor <sam@example.net>" in lines
+    assert "  Witness: Kim Park <kim@example.net>" in lines
+    assert lines.index("Responses") > lines.index("What happened:") > people
+    what = lines.index("What happened:")
+    assert lines[what + 1].startswith("An attendee repeatedly touched")
+    assert "The reported person was told of the response on 2027-06-04 17:00." in text
+    assert "The person affected was told of the decision on 2027-06-04 17:30." in text
+    assert "did not notice" in text
     closing = re.sub(r"\s+", " ", text)
     assert "This report is for the record. No action is expected" in closing
     assert "acknowledge receipt" in closing
