@@ -66,6 +66,8 @@ KNOWN_COMMANDS: dict[str, tuple[str, str]] = {
     "status": ("#status", "mail yourself the case's row and the steps still open"),
     "close": ("#close", "close the case (any steps not done are listed)"),
     "reopen": ("#reopen", "open a closed case again"),
+    "approve": ("#approve", "send what another team member proposed (reply to its mail)"),
+    "reject": ("#reject [reason]", "drop what another team member proposed; they are told"),
     "confirm": ("#confirm", "run commands that were held because your mail was not verified"),
     "help": ("#help", "mail yourself this list"),
     "end": ("#end", "end of the commands; what follows is your message"),

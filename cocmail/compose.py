@@ -257,6 +257,9 @@ class Composer:
         for key, value in ctx.items():
             if key.endswith("_name") and isinstance(value, str):
                 ctx[key] = greeting_name(value)
+        if mail.kind == "proposal":
+            ctx["mails"] = [{"to": inner.to.display(), "subject": self.subject(inner),
+                             "body": self.body(inner)} for inner in ctx.pop("inners")]
         if mail.kind == "preview":
             inner: OutMail = ctx.pop("inner")
             ctx.update(mail_to=inner.to.display(), mail_subject=self.subject(inner),

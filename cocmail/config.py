@@ -159,6 +159,16 @@ class DsfConfig:
     attach_correspondence: bool = False  # the case's mail with reporter and accused attached
 
 
+APPROVAL_KINDS = ("accused", "harasser", "dsf")
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    # Mail that waits for a second member's #approve: to the accused (the complaint), to
+    # the harasser (the response), to the DSF. () sends at once.
+    second_approval: tuple[str, ...] = APPROVAL_KINDS
+
+
 @dataclass(frozen=True)
 class AppealConfig:
     contact: str | None = None
@@ -198,6 +208,7 @@ class Config:
     retention: RetentionConfig
     templates: TemplatesConfig
     source: str = "<embedded defaults>"
+    process: ProcessConfig = ProcessConfig()
 
     @property
     def inbox_address(self) -> Address:
@@ -537,6 +548,15 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     )
     r.done()
 
+    r = table("process") or _Reader({}, "process", loader)
+    kinds = r.get("second_approval", list, list(APPROVAL_KINDS))
+    bad = [k for k in kinds if not isinstance(k, str) or k.lower() not in APPROVAL_KINDS]
+    if bad:
+        raise r.fail("second_approval", f"must list only {', '.join(APPROVAL_KINDS)}, "
+                     f"not {bad[0]!r}")
+    process = ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)))
+    r.done()
+
     r = table("templates") or _Reader({}, "templates", loader)
     templates = TemplatesConfig(dir=r.path("dir", None))
     r.done()
@@ -545,7 +565,7 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, listen=listen,
                   storage=storage, staff=tuple(staff), security=security, dsf=dsf,
                   appeal=appeal, digest=digest, retention=retention, templates=templates,
-                  source=source)
+                  source=source, process=process)
 
 
 DEFAULT_TOML = """\

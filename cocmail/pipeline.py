@@ -163,7 +163,8 @@ class Pipeline:
                                                        env.day_start())
                 decision = continue_case(msg, case, env, identity, screening, held,
                                          quoted=thread_tokens + address_tokens,
-                                         noticed_today=noticed)
+                                         noticed_today=noticed,
+                                         proposals=self.store.proposals(case.number))
             return decision, [self.compose(m, env.now) for m in decision.mails], case
 
         # Decided and composed before the write transaction, which then holds SQLite's
@@ -223,6 +224,10 @@ class Pipeline:
                             ).fetchone()
             if row is None or row[0] is not None:
                 return False
+        for nonce, _, _ in decision.decided:
+            row = c.execute("SELECT state FROM proposals WHERE nonce=?", (nonce,)).fetchone()
+            if row is None or row[0] != "waiting":
+                return False  # another process approved or rejected it meanwhile
         return True
 
     def _held_entry(self, identity: Any, case_number: int) -> HeldEntry | None:
@@ -265,6 +270,11 @@ class Pipeline:
                        iso(env.now)))
         if decision.confirmed:
             c.execute("UPDATE held SET used=? WHERE nonce=?", (iso(env.now), decision.confirmed))
+        for p in decision.proposals:
+            self.store.add_proposal(c, p, inbound_id)
+        for nonce, state, reason in decision.decided:
+            if not self.store.decide_proposal(c, nonce, state, actor, env.now, reason):
+                raise RuntimeError(f"proposal {nonce} was decided twice")
         if decision.cancel_mail_to and case is not None:
             self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
         for mail, done in zip(decision.mails, composed, strict=True):

@@ -7,8 +7,9 @@ half-apply. Every line gets a result for the transcript.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .case import NO_HARASSER_OUTCOMES, OUTCOME_LABELS, STEP_LABELS, Case, Person
@@ -20,10 +21,11 @@ from .commands import (
     normalise_outcome,
     parse_person,
 )
-from .effects import AuditEntry, OutMail
+from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .model import Address, StaffMember
 from .public_text import identifying_words
+from .tokens import new_nonce
 
 
 class Refused(Exception):
@@ -75,6 +77,9 @@ class Applied:
     reason: str | None
     mailed: tuple[str, ...]
     earlier: tuple[dict[str, Any], ...]
+    proposals: tuple[Proposal, ...] = ()  # made by this block, waiting for #approve
+    decided: tuple[tuple[str, str, str | None], ...] = ()  # (nonce, approved|rejected, reason)
+    waiting: tuple[str, ...] = ()  # every proposal still waiting after the block, described
 
 
 @dataclass
@@ -90,6 +95,10 @@ class _Work:
     mailed: list[str]
     earlier: list[dict[str, Any]]
     urgent: bool = False
+    known: tuple[Proposal, ...] = ()  # the case's proposals before this block
+    answering: tuple[str, ...] = ()  # token nonces the mail answers (a proposal's mail)
+    proposals: list[Proposal] = field(default_factory=list)
+    decided: list[tuple[Proposal, str, str | None]] = field(default_factory=list)
 
 
 def command_reference() -> list[tuple[str, str]]:
@@ -344,12 +353,188 @@ def do_handler(w: _Work, cmd: Command) -> str:
     return f"handler added: {m.name}"
 
 
+def _last_member_check(w: _Work, email: str) -> None:
+    if not w.env.staff_recipients(w.case.recused + (email,)):
+        raise Refused("they are the last team member who can see this case; a case is never "
+                      "hidden from the whole team")
+
+
 def do_recuse(w: _Work, cmd: Command) -> str:
     m = _staff(w, _need_value(cmd))
-    if m.email not in w.case.recused:
-        _set(w, recused=w.case.recused + (m.email,),
-             handlers=tuple(h for h in w.case.handlers if h != m.email))
+    if m.email in w.case.recused:
+        return f"{m.name} is already excluded from this case"
+    _last_member_check(w, m.email)
+    if m.email != w.actor.email:
+        # Excluding someone else needs a second member (issue 11, item 7): one member
+        # must never be able to hide a case from the rest of the team.
+        _propose(w, "recuse", (), target=m.email)
+        return (f"proposed: exclude {m.name}; waiting for another team member's #approve "
+                f"({_approver_names(w)})")
+    _recuse(w, m.email)
     return f"{m.name} is excluded from this case and gets no more mail about it"
+
+
+def _recuse(w: _Work, email: str) -> None:
+    _set(w, recused=w.case.recused + (email,),
+         handlers=tuple(h for h in w.case.handlers if h != email))
+
+
+# ------------------------------------------------------------------ second approval
+def case_facts(case: Case) -> str:
+    """What mail about the case is written from: a change to any of it makes a proposed
+    mail stale."""
+    victim = case.effective_victim()
+    return json.dumps({
+        "reporter": case.reporter.display() if case.reporter else None,
+        "anonymous reporter": case.reporter_anonymous,
+        "person affected": victim.display() if victim else None,
+        "accused": [p.display() for p in case.accused],
+        "witnesses": [p.display() for p in case.witnesses],
+        "when": case.when, "where": case.where, "summary": case.summary,
+        "action": case.action, "outcome": case.outcome, "their side": case.accused_side,
+        "status": case.status}, sort_keys=True)
+
+
+def _stale(p: Proposal, case: Case) -> list[str]:
+    if p.kind == "recuse" or not p.facts:
+        return []
+    then, now = json.loads(p.facts), json.loads(case_facts(case))
+    return [k for k in then if then.get(k) != now.get(k)]
+
+
+def _approvers(w: _Work) -> list[tuple[Address, str]]:
+    return w.env.staff_recipients(w.case.recused, exclude=w.actor.email)
+
+
+def _approver_names(w: _Work) -> str:
+    names = [a.name or a.email for a, _ in _approvers(w)]
+    return "asked: " + ", ".join(names)
+
+
+def _needs_approval(w: _Work, kind: str) -> bool:
+    """Mail of `kind` waits for a second member, unless nobody else could approve it."""
+    return kind in w.env.second_approval and bool(_approvers(w))
+
+
+def _propose(w: _Work, kind: str, mails: tuple[OutMail, ...], target: str = "") -> None:
+    w.proposals.append(Proposal(new_nonce(), w.case.number, kind, w.actor.email, w.env.now,
+                                target=target, mails=mails, facts=case_facts(w.case)))
+    w.mailed.append("for approval: " + ", ".join(a.display() for a, _ in _approvers(w)))
+
+
+def _name(env: Env, email: str) -> str:
+    member = env.roster.by_email(email)
+    return member.name if member and member.name else email
+
+
+def describe(p: Proposal, env: Env) -> str:
+    target = _name(env, p.target) if p.kind == "recuse" else ""
+    return (f"{_name(env, p.proposed_by)}, {env.local(p.proposed_at)}: "
+            f"{p.what(target, short=True)}")
+
+
+def _still_waiting(w: _Work) -> list[Proposal]:
+    decided = {p.nonce for p, _, _ in w.decided}
+    return [p for p in w.known if p.state == "waiting" and p.nonce not in decided]
+
+
+def _pick(w: _Work, verb: str) -> Proposal:
+    answered = [p for p in w.known if p.nonce in w.answering]
+    if answered:
+        p = answered[-1]
+        if p.state != "waiting" or p in [d for d, _, _ in w.decided]:
+            state = p.state if p.state != "waiting" else "decided"
+            by = f" by {_name(w.env, p.decided_by)}" if p.decided_by else ""
+            raise Refused(f"this proposal was already {state}{by}; nothing was sent again")
+        return p
+    waiting = _still_waiting(w)
+    if not waiting:
+        raise Refused(f"no proposal is waiting for #{verb} on this case")
+    if len(waiting) > 1:
+        raise Refused(f"{len(waiting)} proposals are waiting on this case: reply #{verb} to "
+                      "the mail of the one you mean")
+    return waiting[0]
+
+
+APPROVED_STEPS = {"accused": "accused_informed", "harasser": "harasser_informed",
+                  "dsf": "dsf_reported"}
+
+
+def do_approve(w: _Work, cmd: Command) -> str:
+    p = _pick(w, "approve")
+    if p.proposed_by == w.actor.email:
+        raise Refused("you made this proposal: another team member must approve it")
+    who = _name(w.env, p.proposed_by)
+    if p.kind == "recuse":
+        if p.target in w.case.recused:
+            raise Refused(f"{_name(w.env, p.target)} is already excluded from this case")
+        _last_member_check(w, p.target)
+        _recuse(w, p.target)
+        w.decided.append((p, "approved", None))
+        for address, role in w.env.leads(w.case.recused):
+            w.mails.append(OutMail("member_excluded", address, role, w.case.number,
+                                   {"recipient_name": address.name,
+                                    "member": _name(w.env, p.target), "proposed_by": who,
+                                    "approved_by": w.actor.name}))
+        w.mailed.append("the leads (a member was excluded)")
+        return (f"approved: {_name(w.env, p.target)} is excluded from this case "
+                f"({who}'s proposal); the leads are told")
+    changed = _stale(p, w.case)
+    if changed:
+        raise Refused(f"this proposal is out of date: {', '.join(changed)} changed since "
+                      f"{who} proposed it; nothing was sent. Propose it again")
+    step = APPROVED_STEPS[p.kind]
+    if w.case.step(step) is not None:
+        raise Refused(f"this step was already done ({w.env.local(w.case.step(step))}); "
+                      "nothing was sent again")
+    for m in p.mails:
+        _mail(w, m, f"{m.to.display()} ({ROLE_LABELS.get(m.role, 'someone')})")
+    at = w.env.now
+    if p.kind == "dsf":
+        hold = next((m.not_before for m in p.mails if m.not_before), None)
+        if hold is not None and hold > w.env.now:
+            at = hold
+            _set(w, dsf_hold_until=hold)
+    w.case = w.case.with_step(step, at)
+    w.decided.append((p, "approved", None))
+    return f"approved and sent ({who}'s proposal: {p.what(short=True)})"
+
+
+ROLE_LABELS = {"a": "the reported person", "d": "the DSF"}
+
+
+def do_reject(w: _Work, cmd: Command) -> str:
+    p = _pick(w, "reject")
+    reason = cmd.value.strip() or None
+    w.decided.append((p, "rejected", reason))
+    proposer = w.env.roster.by_email(p.proposed_by)
+    target = _name(w.env, p.target) if p.kind == "recuse" else ""
+    if proposer is not None and proposer.email != w.actor.email \
+            and not w.case.is_recused(proposer.email):
+        w.mails.append(OutMail("proposal_rejected", proposer.address, f"s{proposer.sid}",
+                               w.case.number,
+                               {"recipient_name": proposer.name, "rejected_by": w.actor.name,
+                                "what": p.what(target, short=True),
+                                "reason": reason or ""}))
+        w.mailed.append(f"{proposer.name} (their proposal was rejected)")
+    return "proposal rejected; nothing was sent" + (f" ({_name(w.env, p.proposed_by)} is told)"
+                                                   if proposer and proposer.email !=
+                                                   w.actor.email else "")
+
+
+def _proposal_mails(w: _Work) -> list[OutMail]:
+    """The proposed mail, exactly, to every other member who may approve it."""
+    out = []
+    for p in w.proposals:
+        proposer = _name(w.env, p.proposed_by)
+        target = _name(w.env, p.target) if p.kind == "recuse" else ""
+        for address, role in w.env.staff_recipients(w.case.recused, exclude=p.proposed_by):
+            out.append(OutMail("proposal", address, role, w.case.number,
+                               {"recipient_name": address.name, "proposer": proposer,
+                                "what": p.what(target), "recuse": p.kind == "recuse",
+                                "inners": list(p.mails)},
+                               subject="Approval needed", nonce=p.nonce))
+    return out
 
 
 def do_urgent(w: _Work, cmd: Command) -> str:
@@ -379,12 +564,16 @@ def do_notify_accused(w: _Work, cmd: Command) -> str:
     if not people:
         raise Refused("no accused person has an email address; talk to them and use "
                       "#notified-accused")
+    skipped = len(w.case.accused) - len(people)
+    unmailed = f"; {skipped} accused without address not mailed" if skipped else ""
+    if _needs_approval(w, "accused"):
+        _propose(w, "accused", tuple(mail_accused_complaint(w.case, p) for p in people))
+        return ("proposed: complaint notice to the reported person; waiting for another team "
+                f"member's #approve ({_approver_names(w)}){unmailed}")
     for p in people:
         _mail(w, mail_accused_complaint(w.case, p), f"the accused ({p.display()})")
     w.case = w.case.with_step("accused_informed", w.env.now)
-    skipped = len(w.case.accused) - len(people)
-    return "complaint notice sent" + (f"; {skipped} accused without address not mailed"
-                                      if skipped else "")
+    return "complaint notice sent" + unmailed
 
 
 def do_notified_accused(w: _Work, cmd: Command) -> str:
@@ -413,7 +602,12 @@ def do_outcome(w: _Work, cmd: Command) -> str:
 
 
 def do_notify_harasser(w: _Work, cmd: Command) -> str:
-    for p in _harasser_gate(w.case, by_mail=True):
+    people = _harasser_gate(w.case, by_mail=True)
+    if _needs_approval(w, "harasser"):
+        _propose(w, "harasser", tuple(mail_harasser_response(w.case, p, w.env) for p in people))
+        return ("proposed: the response to the reported person; waiting for another team "
+                f"member's #approve ({_approver_names(w)})")
+    for p in people:
         _mail(w, mail_harasser_response(w.case, p, w.env), f"the harasser ({p.display()})")
     w.case = w.case.with_step("harasser_informed", w.env.now)
     return "response sent to the harasser"
@@ -449,6 +643,10 @@ def do_report_dsf(w: _Work, cmd: Command) -> str:
     narrative = _dsf_gate(w.case, w.body)
     release = w.env.dsf_release_time()
     hold = value != "now" and release is not None and w.env.now < release
+    if _needs_approval(w, "dsf"):
+        _propose(w, "dsf", (mail_dsf_report(w.case, w.env, narrative, hold, w.actor.email),))
+        return ("proposed: the DSF report; waiting for another team member's #approve "
+                f"({_approver_names(w)})")
     _mail(w, mail_dsf_report(w.case, w.env, narrative, hold, w.actor.email),
           "the DSF Code of Conduct committee")
     w.case = w.case.with_step("dsf_reported", release if hold else w.env.now)
@@ -511,8 +709,13 @@ def do_preview(w: _Work, cmd: Command) -> str:
 def do_status(w: _Work, cmd: Command) -> str:
     w.mails.append(OutMail("status", w.actor.address, f"s{w.actor.sid}", w.case.number,
                            {"row": status_row(w.case, w.env), "status": w.case.status,
-                            "missing_steps": [STEP_LABELS[m] for m in w.case.missing_steps()]}))
+                            "missing_steps": [STEP_LABELS[m] for m in w.case.missing_steps()],
+                            "proposals": _waiting_described(w)}))
     return "status sent to you"
+
+
+def _waiting_described(w: _Work) -> list[str]:
+    return [describe(p, w.env) for p in _still_waiting(w) + w.proposals]
 
 
 def do_close(w: _Work, cmd: Command) -> str:
@@ -562,6 +765,7 @@ HANDLERS: dict[str, Callable[[_Work, Command], str]] = {
     "report-dsf": do_report_dsf, "reported-dsf": do_reported_dsf, "reply": do_reply,
     "preview": do_preview, "status": do_status, "close": do_close, "reopen": do_reopen,
     "help": do_help, "confirm": do_confirm, "end": do_end,
+    "approve": do_approve, "reject": do_reject,
 }
 
 
@@ -585,10 +789,14 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
 
 
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
-                env: Env) -> Applied:
-    """Run a whole command block for `actor` (already authenticated) on `case`."""
+                env: Env, proposals: tuple[Proposal, ...] = (),
+                answering: tuple[str, ...] = ()) -> Applied:
+    """Run a whole command block for `actor` (already authenticated) on `case`.
+
+    `proposals`: the case's proposals so far; `answering`: the token nonces of the mail,
+    so that `#approve` in a reply to a proposal's mail decides that one."""
     w = _Work(case=case, actor=actor, env=env, body=body, mails=[], audit=[], mailed=[],
-              earlier=[])
+              earlier=[], known=proposals, answering=answering)
     lines: list[LineResult] = []
     failed: LineResult | None = None
     for cmd in commands:
@@ -614,7 +822,7 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
         return Applied(case, tuple(lines), (), (), True,
                        f"line {failed.line}: {failed.result}", (), tuple(w.earlier))
     new = w.case
-    mails = w.mails + (_urgent_mails(w) if w.urgent else [])
+    mails = w.mails + (_urgent_mails(w) if w.urgent else []) + _proposal_mails(w)
     # A member recused anywhere in the block gets nothing about the case from it.
     mails = [m for m in mails if not (m.role.startswith("s") and new.is_recused(m.to.email))]
     if commands:
@@ -622,4 +830,6 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
             else new.handlers + (actor.email,)
         new = replace(new, handlers=handlers, last_staff_action=env.now, last_activity=env.now)
     return Applied(new, tuple(lines), tuple(mails), tuple(w.audit), False, None,
-                   tuple(w.mailed), tuple(w.earlier))
+                   tuple(w.mailed), tuple(w.earlier), tuple(w.proposals),
+                   tuple((p.nonce, state, reason) for p, state, reason in w.decided),
+                   tuple(_waiting_described(w)))

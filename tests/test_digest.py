@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cocmail.digest import build_digest, send_due_digest
-from tests.helpers import body_of
+from tests.helpers import approve_as, body_of
 from tests.test_report import Clock, Desk
 
 CLEO = """
@@ -183,6 +183,7 @@ def test_a_recused_lead_sees_nothing_of_the_case_and_only_leads_get_it(auckland:
     desk.report("Eve <eve@a.example>", "Report one.\n")
     secret = desk.report("Zed <zed@a.example>", "About Cleo.\n")
     desk.staff("ana@example.org", secret, "#recuse cleo@example.org\n#action Talked\n")
+    assert approve_as(desk.app, "ben@example.org") == 1  # a second member approves
     desk.report("Yan <yan@a.example>", "Report three.\n")
     desk.new()
     desk.clock.set(utc(2027, 3, 14, 20, 0))

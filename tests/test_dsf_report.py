@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cocmail.app import App, open_app
-from tests.helpers import body_of, mail, make_config, spool
+from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 REPORT = mail("Eve Example <eve@attendee.example>", "Something happened",
               "Dan Doe touched my friend's arm at the party.\n",
@@ -75,7 +75,7 @@ def test_report_taken_in_person_and_anonymous_reporter_are_named_so(tmp_path: Pa
 
 
 def test_dsf_report_goes_without_attachments_by_default(tmp_path: Path) -> None:
-    app = _app(tmp_path, "")
+    app = _app(tmp_path, SEND_AT_ONCE)
     try:
         app.receive(REPORT, "test")
         app.receive(_reply(app, "ana@example.org", COMMANDS + "#report-dsf now\n\n"
@@ -90,7 +90,7 @@ def test_dsf_report_goes_without_attachments_by_default(tmp_path: Path) -> None:
 
 
 def test_attach_correspondence_sends_the_mail_with_reporter_and_accused(tmp_path: Path) -> None:
-    app = _app(tmp_path, "[dsf]\nattach_correspondence = true\n")
+    app = _app(tmp_path, SEND_AT_ONCE + "[dsf]\nattach_correspondence = true\n")
     try:
         app.receive(REPORT, "test")
         app.receive(_reply(app, "ana@example.org",

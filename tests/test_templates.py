@@ -119,6 +119,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "missing_steps": MISSING,
         "earlier": EARLIER,
         "note_recorded": True,
+        "proposals": ["Ana Lima, 2027-06-04 16:40: send the response to the reported person"],
         "ignored": [{"line": 6, "raw": "#notify-victim",
                      "reason": "below the command block: a block ends at the first line "
                                "that is not a command (a blank line, text); put all "
@@ -182,6 +183,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "missing_steps": MISSING,
         "status": "open",
+        "proposals": ["Ana Lima, 2027-06-04 16:40: send the response to the reported person"],
     },
     "preview": {
         "target": "the accused (Dan Doe)",
@@ -215,6 +217,28 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "sender": "Kim Park <kim@example.net>",
     },
     "sent_as_you": {"recipient_name": "Ana Lima", "subject": "Re: [CoC #12] New report"},
+    "proposal": {
+        "recipient_name": "Bo Chen",
+        "proposer": "Ana Lima",
+        "what": "send this to the reported person",
+        "recuse": False,
+        "mails": [{"to": "Dan Doe <dan@example.com>",
+                   "subject": "[CoC #12] Outcome of the Code of Conduct process",
+                   "body": "Hello Dan Doe,\n\nThe Code of Conduct team has decided: a formal "
+                           "warning.\n"}],
+    },
+    "proposal_rejected": {
+        "recipient_name": "Ana Lima",
+        "rejected_by": "Bo Chen",
+        "what": "send the response to the reported person",
+        "reason": "Let us wait until we have talked to the witness.",
+    },
+    "member_excluded": {
+        "recipient_name": "Ana Lima",
+        "member": "Cy Park",
+        "proposed_by": "Bo Chen",
+        "approved_by": "Dee Nowak",
+    },
 }
 
 # Templates whose reader is outside the CoC team and must see only what their variables say.

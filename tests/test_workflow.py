@@ -120,7 +120,11 @@ def test_repeat_offender_is_named_in_the_transcript() -> None:
 
 
 def test_recuse_stops_mail_to_that_member() -> None:
-    r = run("#recuse ben@example.org\n#urgent\n")
+    # Excluding another member is a proposal (issue 11, item 7); a second member approves.
+    proposed = run("#recuse ben@example.org\n")
+    assert not proposed.case.recused and [p.kind for p in proposed.proposals] == ["recuse"]
+    block = parse_command_block("#approve\n#urgent\n")
+    r = apply_block(proposed.case, block.commands, "", BEN, env(), proposed.proposals)
     assert not r.rejected
     assert {m.to.email for m in r.mails} == {"ana@example.org"}
     assert env().staff_recipients(r.case.recused) == [(ANA.address, "s1")]
