@@ -143,6 +143,24 @@ def test_status_lists_waiting_proposals(app: App) -> None:
     assert "Ana Lima" in status and "send the complaint notice to the reported person" in status
 
 
+def test_the_digest_lists_cases_waiting_for_approval(app: App) -> None:
+    from cocmail.digest import build_digest
+    from cocmail.store import utcnow
+
+    command(app, "ana@example.org", DECIDE + "#notify-harasser\n")
+    assert "Waiting for a second member's #approve: case 1" in build_digest(app, utcnow())
+    reply_to(app, "ben@example.org", last_to(app, "ben@example.org", "Approval needed"),
+             "#approve\n")
+    assert "Waiting for a second member" not in build_digest(app, utcnow())
+
+
+def test_cases_show_lists_waiting_proposals(app: App) -> None:
+    command(app, "ana@example.org", DECIDE + "#notify-harasser\n")
+    result = CliRunner().invoke(main, ["--config", app.cfg.source, "cases", "show", "1"])
+    assert "Waiting for a second member's #approve:" in result.output
+    assert "harasser, proposed by ana@example.org" in result.output
+
+
 def test_a_one_member_team_is_never_blocked(tmp_path: Path) -> None:
     solo = open_app(make_config(tmp_path))
     try:

@@ -204,6 +204,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "stale": [13],
         "dsf_due": [10, 11],
+        "awaiting": [12],
     },
     "delivery_failed": {
         "recipient_role": "the accused (Dan Doe)",
@@ -516,8 +517,9 @@ def test_digest_counts_and_attention(renderer: Renderer) -> None:
     assert "Closed this week: case 11" in text
     assert "24 hours after opening: case 13" in text
     assert "Case 13 (URGENT): open for 1 day" in text
+    assert "Waiting for a second member's #approve: case 12" in text
     quiet = render(renderer, "digest", opened=[], closed=[], open_cases=[], stale=[],
-                   dsf_due=[])
+                   dsf_due=[], awaiting=[])
     assert "There are no open cases." in quiet and "Needs attention" not in quiet
 
 
