@@ -13,11 +13,12 @@ STEPS = ("acknowledged", "accused_informed", "decision", "harasser_informed",
          "victim_informed", "dsf_reported", "closed")
 STEP_LABELS = {
     "acknowledged": "acknowledge the reporter",
-    "accused_informed": "tell the accused about the complaint "
+    "accused_informed": "tell the reported person about the complaint "
                         "(#notify-accused / #notified-accused)",
     "decision": "record the decision (#action)",
-    "harasser_informed": "tell the harasser the response (#notify-harasser / #notified-harasser)",
-    "victim_informed": "tell the victim the decision (#notify-victim / #notified-victim)",
+    "harasser_informed": "tell the reported person the response "
+                         "(#notify-harasser / #notified-harasser)",
+    "victim_informed": "tell the person affected the decision (#notify-victim / #notified-victim)",
     "dsf_reported": "report to the DSF (#report-dsf / #reported-dsf)",
     "closed": "close the case (#close)",
 }

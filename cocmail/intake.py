@@ -145,9 +145,13 @@ def _with_attached(own: str, msg: ParsedMessage) -> str:
     return f"{own.rstrip()}\n\n{msg.attached_text}".lstrip("\n")
 
 
+# Roles as the mails name them: person-first words (issue 14, part 4).
+ROLE_WORDS = {"victim": "person affected", "accused": "reported person"}
+
+
 def _role_label(case: Case, email: str | None) -> str:
     role = case.role_of(email) if email else None
-    return role or "someone not yet on the case"
+    return ROLE_WORDS.get(role, role) if role else "someone not yet on the case"
 
 
 UNAUTHENTICATED = "staff member (NOT authenticated)"

@@ -352,7 +352,8 @@ class Pipeline:
                                           "sender": row.get("sender") or "(unknown)"}, None)
 
 
-ROLE_NAMES = {"r": "the reporter", "v": "the victim", "a": "the accused", "d": "the DSF",
+ROLE_NAMES = {"r": "the reporter", "v": "the person affected", "a": "the reported person",
+              "d": "the DSF",
               "w": "a witness", "x": "someone"}
 
 

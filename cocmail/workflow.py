@@ -211,7 +211,8 @@ def _need_accused(case: Case) -> None:
 def _harasser_gate(case: Case, by_mail: bool) -> list[Person]:
     _need_decision(case)
     if case.outcome in NO_HARASSER_OUTCOMES:
-        raise Refused(f"the outcome is {case.outcome}: there is no harasser to tell")
+        raise Refused(f"the outcome is {case.outcome}: there is no response to give the "
+                      "reported person")
     _need_accused(case)
     people = _accused_with_address(case)
     if by_mail and not people:
@@ -224,8 +225,8 @@ def _victim_gate(case: Case, by_mail: bool) -> Person | None:
     _need_decision(case)
     victim = case.effective_victim()
     if by_mail and (victim is None or not victim.email):
-        raise Refused("the victim has no email address (set #victim Name <address>, or tell "
-                      "them in person and use #notified-victim)")
+        raise Refused("the person affected has no email address (set #victim Name <address>, "
+                      "or tell them in person and use #notified-victim)")
     return victim
 
 
@@ -301,10 +302,10 @@ def do_victim(w: _Work, cmd: Command) -> str:
     value = _need_value(cmd)
     if value.lower() == "reporter":
         _set(w, victim=None, victim_is_reporter=True)
-        return "the victim is the reporter"
+        return "the person affected is the reporter"
     p = _person(value, "victim")
     _set(w, victim=p, victim_is_reporter=False)
-    return f"victim set to {p.display()}"
+    return f"person affected set to {p.display()}"
 
 
 def do_accused(w: _Work, cmd: Command) -> str:
@@ -571,7 +572,7 @@ def do_notify_accused(w: _Work, cmd: Command) -> str:
         return ("proposed: complaint notice to the reported person; waiting for another team "
                 f"member's #approve ({_approver_names(w)}){unmailed}")
     for p in people:
-        _mail(w, mail_accused_complaint(w.case, p), f"the accused ({p.display()})")
+        _mail(w, mail_accused_complaint(w.case, p), f"the reported person ({p.display()})")
     w.case = w.case.with_step("accused_informed", w.env.now)
     return "complaint notice sent" + unmailed
 
@@ -608,29 +609,29 @@ def do_notify_harasser(w: _Work, cmd: Command) -> str:
         return ("proposed: the response to the reported person; waiting for another team "
                 f"member's #approve ({_approver_names(w)})")
     for p in people:
-        _mail(w, mail_harasser_response(w.case, p, w.env), f"the harasser ({p.display()})")
+        _mail(w, mail_harasser_response(w.case, p, w.env), f"the reported person ({p.display()})")
     w.case = w.case.with_step("harasser_informed", w.env.now)
-    return "response sent to the harasser"
+    return "response sent to the reported person"
 
 
 def do_notified_harasser(w: _Work, cmd: Command) -> str:
     _harasser_gate(w.case, by_mail=False)
     w.case = w.case.with_step("harasser_informed", w.env.now)
-    return "recorded: harasser told in person"
+    return "recorded: the reported person was told the response in person"
 
 
 def do_notify_victim(w: _Work, cmd: Command) -> str:
     victim = _victim_gate(w.case, by_mail=True)
     assert victim is not None
-    _mail(w, mail_victim_decision(w.case, victim), f"the victim ({victim.display()})")
+    _mail(w, mail_victim_decision(w.case, victim), f"the person affected ({victim.display()})")
     w.case = w.case.with_step("victim_informed", w.env.now)
-    return "decision sent to the victim"
+    return "decision sent to the person affected"
 
 
 def do_notified_victim(w: _Work, cmd: Command) -> str:
     _victim_gate(w.case, by_mail=False)
     w.case = w.case.with_step("victim_informed", w.env.now)
-    return "recorded: victim told in person"
+    return "recorded: the person affected was told the decision in person"
 
 
 def do_report_dsf(w: _Work, cmd: Command) -> str:
@@ -701,9 +702,17 @@ def do_preview(w: _Work, cmd: Command) -> str:
     if target not in PREVIEW_TARGETS:
         raise Refused(f"#preview needs one of: {', '.join(PREVIEW_TARGETS)}")
     mail = preview_mail(w.case, w.env, target, w.body, w.actor.email)
+    label = PREVIEW_LABELS[target]
     w.mails.append(OutMail("preview", w.actor.address, f"s{w.actor.sid}", w.case.number,
-                           {"target": target, "inner": mail}))
-    return f"preview of the mail to the {target} sent to you; nothing else was sent"
+                           {"target": label, "inner": mail}))
+    return f"preview of the mail to {label} sent to you; nothing else was sent"
+
+
+# Who each #preview target is, in the words of the mail (commands keep their names).
+PREVIEW_LABELS = {"accused": "the reported person (the complaint notice)",
+                  "harasser": "the reported person (the response)",
+                  "victim": "the person affected (the decision)",
+                  "dsf": "the DSF Code of Conduct committee", "reply": "the reporter"}
 
 
 def do_status(w: _Work, cmd: Command) -> str:

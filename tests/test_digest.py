@@ -169,8 +169,8 @@ def test_digest_content_counts_steps_and_stale_cases(tmp_path: Path) -> None:
         assert f"Case {four}: open for less than a day" in text
         flat = " ".join(text.split())  # the template wraps long lines
         assert (f"Case {four}: open for less than a day, last activity 2027-06-14 08:00 "
-                "still to do: record the decision, tell the victim the decision, report to "
-                "the DSF") in flat
+                "still to do: record the decision, tell the person affected the decision, "
+                "report to the DSF") in flat
         assert case_numbers_in(text) == {one, two, three, four}
     finally:
         desk.close()

@@ -115,3 +115,34 @@ def test_attach_correspondence_sends_the_mail_with_reporter_and_accused(tmp_path
         assert "Commands done" not in whole
     finally:
         app.close()
+
+
+def test_mail_people_read_says_reported_person_and_person_affected(tmp_path: Path) -> None:
+    """Issue 14, part 4: commands keep their names (#notify-harasser), but no mail says
+    "harasser" or "victim" in its own words: transcripts, relays, #status, #help,
+    previews, the digest and the DSF report."""
+    import re
+
+    from cocmail.digest import build_digest
+    from cocmail.store import utcnow
+
+    app = _app(tmp_path, SEND_AT_ONCE)
+    try:
+        app.receive(REPORT, "test")
+        app.receive(_reply(app, "ana@example.org", COMMANDS + "#preview victim\n"
+                           "#preview harasser\n#status\n#help\n", 1), "test")
+        app.receive(_reply(app, "ana@example.org", "#notify-harasser\n"
+                           "#notified-victim\n#report-dsf now\n\nHe touched an arm.\n", 2),
+                    "test")
+        fay = mail("Fay <fay@attendee.example>", "Re: [CoC #1] New report", "Thanks.\n",
+                   message_id="<fay1@attendee.example>")
+        app.receive(fay, "test")
+        texts = [body_of(m) for m in spool(app.cfg)] + [build_digest(app, utcnow())]
+        assert any("The person affected wrote on case 1" in t for t in texts)
+        assert len(texts) > 10
+        for text in texts:
+            # Command names and their syntax stay (#preview accused|harasser|victim|...).
+            words = re.sub(r"#preview\s+\S+|#[\w-]+", "", text)
+            assert not re.search(r"harass|victim", words, re.IGNORECASE), words
+    finally:
+        app.close()

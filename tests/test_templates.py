@@ -31,8 +31,9 @@ COMMON: dict[str, Any] = {
 
 COMMANDS: list[tuple[str, str]] = [
     ("#reporter Name <addr>", "set the reporter (or: #reporter anonymous)"),
-    ("#victim Name <addr>", "set the victim (default: the reporter; or: #victim reporter)"),
-    ("#accused Name <addr>", "add an accused person (repeatable)"),
+    ("#victim Name <addr>",
+     "set the person affected (default: the reporter; or: #victim reporter)"),
+    ("#accused Name <addr>", "add a reported person (repeatable)"),
     ("#witness Name <addr>", "add a witness"),
     ("#when ...", "when the incident took place"),
     ("#where ...", "where the incident took place"),
@@ -42,14 +43,14 @@ COMMANDS: list[tuple[str, str]] = [
     ("#recuse <staff addr>", "exclude a staff member from this case"),
     ("#urgent", "mark the case urgent and re-notify all staff"),
     ("#note ...", "internal note"),
-    ("#notify-accused", "mail the accused the complaint notice"),
-    ("#notified-accused [their side]", "the accused was told in person"),
+    ("#notify-accused", "mail the reported person the complaint notice"),
+    ("#notified-accused [their side]", "the reported person was told in person"),
     ("#action ...", "the decision: what is done"),
     ("#outcome <category>", "outcome category, for statistics"),
-    ("#notify-harasser", "mail the accused the response"),
+    ("#notify-harasser", "mail the reported person the response"),
     ("#notified-harasser", "the response was given in person"),
-    ("#notify-victim", "mail the victim the decision"),
-    ("#notified-victim", "the victim was told in person"),
+    ("#notify-victim", "mail the person affected the decision"),
+    ("#notified-victim", "the person affected was told in person"),
     ("#report-dsf [now]", "report to the DSF (held until after the event unless now)"),
     ("#reported-dsf", "the DSF report was sent by hand"),
     ("#reply", "mail the text below the commands to the reporter"),
@@ -73,11 +74,11 @@ TRANSCRIPT_LINES = [
     {"line": 2, "raw": "#when Thursday 3 June, around 21:30", "ok": True,
      "result": "when: Thursday 3 June, around 21:30"},
     {"line": 3, "raw": "#notify-accused", "ok": True,
-     "result": "complaint notice queued for the accused"},
+     "result": "complaint notice sent"},
 ]
 
-MISSING = ["decision", "harasser told the response", "victim told the decision",
-           "reported to the DSF"]
+MISSING = ["record the decision", "tell the reported person the response",
+           "tell the person affected the decision", "report to the DSF"]
 
 SAMPLES: dict[str, dict[str, Any]] = {
     "ack": {"reporter_name": "Alex Rivera"},
@@ -113,7 +114,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "lines": TRANSCRIPT_LINES,
         "rejected": False,
         "reason": None,
-        "mailed": ["the accused (Dan Doe)"],
+        "mailed": ["the reported person (Dan Doe)"],
         "held": False,
         "problems": [],
         "missing_steps": MISSING,
@@ -186,7 +187,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "proposals": ["Ana Lima, 2027-06-04 16:40: send the response to the reported person"],
     },
     "preview": {
-        "target": "the accused (Dan Doe)",
+        "target": "the reported person (the complaint notice)",
         "mail_to": "Dan Doe <dan@example.com>",
         "mail_subject": "[CoC #12] A Code of Conduct complaint",
         "mail_body": "Hello Dan Doe,\n\nWe are writing from the Code of Conduct team.\n",
@@ -207,7 +208,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "awaiting": [12],
     },
     "delivery_failed": {
-        "recipient_role": "the accused (Dan Doe)",
+        "recipient_role": "the reported person",
         "subject": "[CoC #12] A Code of Conduct complaint",
         "error": "550 5.1.1 <dan@example.com>: Recipient address rejected: User unknown",
     },
@@ -429,7 +430,7 @@ def test_rejected_transcript_marks_the_bad_line(renderer: Renderer) -> None:
 
 def test_transcript_lists_who_was_mailed(renderer: Renderer) -> None:
     text = render(renderer, "transcript")
-    assert "Mail sent:\n- the accused (Dan Doe)\n" in text
+    assert "Mail sent:\n- the reported person (Dan Doe)\n" in text
     assert "These commands sent no mail." in render(renderer, "transcript", mailed=[])
 
 
@@ -499,7 +500,7 @@ def test_status_shows_every_column_and_missing_steps(renderer: Renderer) -> None
     assert "Case 12 is open." in text
     assert "Action taken:     -" in text
     assert "Reporter email:   alex@example.net" in text
-    assert "- reported to the DSF" in text
+    assert "- report to the DSF" in text
     done = render(renderer, "status", missing_steps=[], status="closed")
     assert "Nothing is missing" in done
 

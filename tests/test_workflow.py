@@ -81,7 +81,7 @@ def test_notify_victim_needs_an_address_and_a_decision() -> None:
     anon = replace(new_case(), reporter=None, reporter_anonymous=True)
     assert run("#notify-victim\n", anon).rejected
     r = run("#action Warned\n#notify-victim\n", anon)
-    assert r.rejected and "victim has no email address" in (r.reason or "")
+    assert r.rejected and "person affected has no email address" in (r.reason or "")
     r = run("#action Warned\n#notified-victim\n", anon)
     assert not r.rejected and r.case.step("victim_informed") == NOW
 
@@ -89,7 +89,7 @@ def test_notify_victim_needs_an_address_and_a_decision() -> None:
 def test_not_a_violation_skips_harasser_steps() -> None:
     r = run("#accused Dan <dan@x.org>\n#action Looked into it\n#outcome not-a-violation\n"
             "#notify-harasser\n")
-    assert r.rejected and "no harasser" in (r.reason or "")
+    assert r.rejected and "no response to give the reported person" in (r.reason or "")
     r = run("#accused Dan <dan@x.org>\n#action Looked into it\n#outcome not a violation\n")
     assert not r.rejected
     assert "harasser_informed" not in r.case.missing_steps()
