@@ -13,11 +13,12 @@ STEPS = ("acknowledged", "accused_informed", "decision", "harasser_informed",
          "victim_informed", "dsf_reported", "closed")
 STEP_LABELS = {
     "acknowledged": "acknowledge the reporter",
-    "accused_informed": "tell the accused about the complaint "
+    "accused_informed": "tell the reported person about the complaint "
                         "(#notify-accused / #notified-accused)",
     "decision": "record the decision (#action)",
-    "harasser_informed": "tell the harasser the response (#notify-harasser / #notified-harasser)",
-    "victim_informed": "tell the victim the decision (#notify-victim / #notified-victim)",
+    "harasser_informed": "tell the reported person the response "
+                         "(#notify-harasser / #notified-harasser)",
+    "victim_informed": "tell the person affected the decision (#notify-victim / #notified-victim)",
     "dsf_reported": "report to the DSF (#report-dsf / #reported-dsf)",
     "closed": "close the case (#close)",
 }
@@ -86,6 +87,7 @@ class Case:
     last_staff_action: datetime | None = None
     event: str | None = None  # the event the case was opened under ([event] name)
     public_summary: str | None = None  # #public-summary: a line for the transparency report
+    accused_side: str | None = None  # #notified-accused <their side>: for the DSF report
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:

@@ -7,6 +7,7 @@ attempt, so a retry can never produce a second copy under a new ID.
 
 from __future__ import annotations
 
+import email
 import re
 import unicodedata
 from binascii import b2a_qp
@@ -115,6 +116,15 @@ class _Headers:
     in_reply_to: str | None
     references: str
     auto_submitted: str
+
+
+@dataclass(frozen=True)
+class Attachment:
+    """A part sent along: a stored mail as message/rfc822 (`raw`), else `text` as text/plain."""
+
+    filename: str
+    text: str = ""
+    raw: bytes | None = None
 
 
 @dataclass(frozen=True)
@@ -247,13 +257,18 @@ class Composer:
         for key, value in ctx.items():
             if key.endswith("_name") and isinstance(value, str):
                 ctx[key] = greeting_name(value)
+        if mail.kind == "proposal":
+            ctx["mails"] = [{"to": inner.to.display(), "subject": self.subject(inner),
+                             "body": self.body(inner)} for inner in ctx.pop("inners")]
         if mail.kind == "preview":
             inner: OutMail = ctx.pop("inner")
             ctx.update(mail_to=inner.to.display(), mail_subject=self.subject(inner),
                        mail_body=self.body(inner))
         return self.renderer.render(mail.kind, **self.common(mail.case), **ctx)
 
-    def compose(self, mail: OutMail, now_date: Any) -> Composed:
+    def compose(self, mail: OutMail, now_date: Any,
+                attachments: tuple[Attachment, ...] = ()) -> Composed:
+        """`attachments` (the DSF report's correspondence) go along as MIME parts."""
         nonce = mail.nonce or new_nonce()
         token = Token(mail.case or 0, mail.role, nonce)
         mid = message_id(self.secret, token, self.domain)
@@ -271,7 +286,10 @@ class Composer:
                            " ".join(f"<{r}>" for r in refs), mail.auto_submitted)
         plain = all(_PLAIN_ADDRESS.fullmatch(a) for a in (mail.to.email, self.inbox,
                                                           reply_to or self.inbox))
-        raw = self._plain(headers, body) if plain else self._rich(headers, body)
+        if attachments:
+            raw = self._rich(headers, body, attachments)
+        else:
+            raw = self._plain(headers, body) if plain else self._rich(headers, body)
         return Composed(mid, self.inbox, [mail.to.email], subject, body, raw)
 
     def _plain(self, h: _Headers, body: str) -> bytes:
@@ -303,7 +321,7 @@ class Composer:
                         b2a_qp(body.encode("utf-8"), istext=True).decode("ascii"))
         return msg.as_bytes(policy=PLAIN_POLICY)
 
-    def _rich(self, h: _Headers, body: str) -> bytes:
+    def _rich(self, h: _Headers, body: str, attachments: tuple[Attachment, ...] = ()) -> bytes:
         """Through the email package's header API: internationalised or unusual addresses."""
         msg = EmailMessage(policy=POLICY)
         msg["From"] = self._fixed["From"]
@@ -321,5 +339,12 @@ class Composer:
         msg["X-Auto-Response-Suppress"] = self._fixed["X-Auto-Response-Suppress"]
         msg[LOOP_HEADER] = self._fixed[LOOP_HEADER]
         msg.set_content(body, charset="utf-8", cte=body_cte(body))
+        for a in attachments:
+            if a.raw is not None:
+                inner = email.message_from_bytes(a.raw, policy=POLICY)
+                msg.add_attachment(inner, filename=a.filename)
+            else:
+                msg.add_attachment(a.text, subtype="plain", charset="utf-8",
+                                   filename=a.filename)
         # An internationalised address must stay readable (RFC 6532), never encoded-words.
         return msg.as_bytes(policy=SMTP if h.to.email.isascii() else SMTPUTF8)

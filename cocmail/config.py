@@ -217,6 +217,17 @@ class SecurityConfig:
 @dataclass(frozen=True)
 class DsfConfig:
     address: str = "conduct@djangoproject.com"
+    attach_correspondence: bool = False  # the case's mail with reporter and accused attached
+
+
+APPROVAL_KINDS = ("accused", "harasser", "dsf")
+
+
+@dataclass(frozen=True)
+class ProcessConfig:
+    # Mail that waits for a second member's #approve: to the accused (the complaint), to
+    # the harasser (the response), to the DSF. () sends at once.
+    second_approval: tuple[str, ...] = APPROVAL_KINDS
 
 
 @dataclass(frozen=True)
@@ -259,6 +270,7 @@ class Config:
     retention: RetentionConfig
     templates: TemplatesConfig
     source: str = "<embedded defaults>"
+    process: ProcessConfig = ProcessConfig()
 
     @property
     def inbox_address(self) -> Address:
@@ -581,7 +593,8 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     r.done()
 
     r = table("dsf") or _Reader({}, "dsf", loader)
-    dsf = DsfConfig(address=r.email("address", DsfConfig.address))
+    dsf = DsfConfig(address=r.email("address", DsfConfig.address),
+                    attach_correspondence=r.get("attach_correspondence", bool, False))
     r.done()
 
     r = table("appeal") or _Reader({}, "appeal", loader)
@@ -607,6 +620,15 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     )
     r.done()
 
+    r = table("process") or _Reader({}, "process", loader)
+    kinds = r.get("second_approval", list, list(APPROVAL_KINDS))
+    bad = [k for k in kinds if not isinstance(k, str) or k.lower() not in APPROVAL_KINDS]
+    if bad:
+        raise r.fail("second_approval", f"must list only {', '.join(APPROVAL_KINDS)}, "
+                     f"not {bad[0]!r}")
+    process = ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)))
+    r.done()
+
     r = table("templates") or _Reader({}, "templates", loader)
     templates = TemplatesConfig(dir=r.path("dir", None))
     r.done()
@@ -615,7 +637,7 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, oauth2=oauth2, listen=listen,
                   storage=storage, staff=tuple(staff), security=security, dsf=dsf,
                   appeal=appeal, digest=digest, retention=retention, templates=templates,
-                  source=source)
+                  source=source, process=process)
 
 
 def _preset(r: _Reader, protocol: str, fallback: tuple[str, int, str]

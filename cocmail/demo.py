@@ -86,6 +86,24 @@ def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
             f"\n{body}").encode()
 
 
+def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
+    """Ben replies #approve to each proposal mail he got on `number` (a second pair of
+    eyes: [process] second_approval)."""
+    rows = app.store.query("SELECT message_id, subject FROM outbox WHERE case_number=? AND"
+                           " kind='proposal' AND recipients LIKE '%ben@example.org%'"
+                           " ORDER BY id", (number,))
+    for row in rows:
+        if row["message_id"] in answered:
+            continue
+        answered.add(row["message_id"])
+        n += 1
+        app.receive((f"From: Ben Okafor <ben@example.org>\nTo: conduct@example.org\n"
+                     f"Subject: Re: {row['subject']}\nMessage-ID: <ben-{n}@example.org>\n"
+                     f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>"
+                     f"\n\n#approve\n\nLooks right to me.\n").encode(), "demo")
+    return n
+
+
 def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> None:
     for row in app.store.query("SELECT id, raw FROM outbox ORDER BY id"):
         if row["id"] in seen:
@@ -129,12 +147,27 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         echo("=" * 78)
         app.receive(_staff_reply(app, number, STAFF_REPLY_1, 1), "demo")
         _show_new_mail(app, seen, echo)
+        answered: set[str] = set()
 
         echo("=" * 78)
-        echo("3. After the team meeting Ana records the decision and has it sent to Dan,")
-        echo("   to Eve, and to the DSF (with 'now': normally it waits until the event ends).")
+        echo("2b. Mail to the reported person waits for a second pair of eyes: Ben")
+        echo("    replies '#approve' to the proposal, and only then is it sent.")
+        echo("=" * 78)
+        n = _ben_approves(app, number, 0, answered)
+        _show_new_mail(app, seen, echo)
+
+        echo("=" * 78)
+        echo("3. After the team meeting Ana records the decision: it goes to Eve at once;")
+        echo("   the response to Dan and the DSF report (with 'now': normally it waits until")
+        echo("   the event ends) wait for a second member's #approve.")
         echo("=" * 78)
         app.receive(_staff_reply(app, number, STAFF_REPLY_2, 2), "demo")
+        _show_new_mail(app, seen, echo)
+
+        echo("=" * 78)
+        echo("3b. Ben approves the response to Dan and the DSF report.")
+        echo("=" * 78)
+        _ben_approves(app, number, n, answered)
         _show_new_mail(app, seen, echo)
 
         from .report import to_csv

@@ -61,8 +61,11 @@ def _stale(case: Case, now: datetime) -> bool:
 
 
 def digest_context(cases: list[Case], env: Env, period_start: datetime,
-                   period_end: datetime) -> dict[str, Any]:
-    """The template's values: numbers, dates, ages and step names, never a person's data."""
+                   period_end: datetime, awaiting: frozenset[int] = frozenset()
+                   ) -> dict[str, Any]:
+    """The template's values: numbers, dates, ages and step names, never a person's data.
+
+    `awaiting`: the cases with a proposal waiting for a second member's #approve."""
     now = env.now
     open_cases = [c for c in cases if c.status == "open"]
     return {
@@ -76,6 +79,7 @@ def digest_context(cases: list[Case], env: Env, period_start: datetime,
                         "missing_steps": [_short_step(m) for m in c.missing_steps()],
                         "urgent": c.urgent} for c in open_cases],
         "stale": [c.number for c in open_cases if _stale(c, now)],
+        "awaiting": [c.number for c in open_cases if c.number in awaiting],
         "dsf_due": [c.number for c in cases
                     if c.step("dsf_reported") is None and c.step("decision") is not None],
     }
@@ -92,6 +96,11 @@ def _all_cases(app: App, events: list[str] | None = None) -> list[Case]:
     return cases
 
 
+def _awaiting(app: App) -> frozenset[int]:
+    return frozenset(r["case_number"] for r in app.store.query(
+        "SELECT DISTINCT case_number FROM proposals WHERE state='waiting'"))
+
+
 def visible_to(member: StaffMember, cases: list[Case]) -> list[Case]:
     """The cases a staff member may hear of: not those they are recused from."""
     return [k for k in cases if not any(member.owns(r) for r in k.recused)]
@@ -101,7 +110,8 @@ def build_digest(app: App, now: datetime, events: list[str] | None = None) -> st
     """The digest as text (what `cocmail digest --print` shows), for these events' cases."""
     env = app.pipeline.env()
     mail = OutMail("digest", app.cfg.inbox_address, "x", None,
-                   digest_context(_all_cases(app, events), env, now - WEEK, now))
+                   digest_context(_all_cases(app, events), env, now - WEEK, now,
+                                  _awaiting(app)))
     composer = app.pipeline.composer
     return f"Subject: {composer.subject(mail)}\n\n{composer.body(mail)}"
 
@@ -124,7 +134,7 @@ def queue_digest(app: App, now: datetime, *, record_week: str | bool = False,
                 return 0
             c.execute("INSERT INTO digests(week, sent) VALUES (?,?)", (record_week, iso(now)))
         for lead in leads:
-            ctx = digest_context(visible_to(lead, cases), env, start, now)
+            ctx = digest_context(visible_to(lead, cases), env, start, now, _awaiting(app))
             app.pipeline.enqueue(c, OutMail("digest", lead.address, f"s{lead.sid}", None, ctx),
                                  env)
     return len(leads)

@@ -30,6 +30,9 @@ SUBJECTS = {
     "delivery_failed": "A mail could not be delivered",
     "quarantined": "A message could not be processed",
     "sent_as_you": "Mail in your name, not authenticated",
+    "proposal": "Approval needed",
+    "proposal_rejected": "Your proposal was rejected",
+    "member_excluded": "A team member was excluded from a case",
 }
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).
@@ -70,3 +73,55 @@ class Held:
     staff_email: str
     commands: str  # the command block as text, re-parsed at confirm time
     body: str
+
+
+# What a proposal of each kind does, for the mails and transcripts that name it.
+PROPOSAL_WHAT = {
+    "accused": "send this to the reported person",
+    "harasser": "send this to the reported person",
+    "dsf": "send this report to the DSF Code of Conduct committee",
+    "recuse": "exclude {target} from this case",
+}
+PROPOSAL_SHORT = {
+    "accused": "send the complaint notice to the reported person",
+    "harasser": "send the response to the reported person",
+    "dsf": "send the report to the DSF",
+    "recuse": "exclude {target} from this case",
+}
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """Mail (or a recusal) waiting for a second team member's #approve."""
+
+    nonce: str
+    case: int
+    kind: str  # accused | harasser | dsf | recuse
+    proposed_by: str  # staff email
+    proposed_at: datetime
+    target: str = ""  # recuse: the staff email to exclude
+    mails: tuple[OutMail, ...] = ()
+    facts: str = ""  # the case as the mails were written (JSON): a change makes them stale
+    state: str = "waiting"  # waiting | approved | rejected
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+    def what(self, target_name: str = "", short: bool = False) -> str:
+        return (PROPOSAL_SHORT if short else PROPOSAL_WHAT)[self.kind].format(
+            target=target_name or self.target)
+
+
+def mail_to_json(m: OutMail) -> dict[str, Any]:
+    return {"kind": m.kind, "to": [m.to.name, m.to.email], "role": m.role, "case": m.case,
+            "context": m.context, "in_reply_to": m.in_reply_to,
+            "references": list(m.references), "subject": m.subject,
+            "not_before": m.not_before.isoformat() if m.not_before else None}
+
+
+def mail_from_json(d: dict[str, Any]) -> OutMail:
+    return OutMail(d["kind"], Address(d["to"][0], d["to"][1]), d["role"], d["case"],
+                   d["context"], in_reply_to=d["in_reply_to"],
+                   references=tuple(d["references"]), subject=d["subject"],
+                   not_before=datetime.fromisoformat(d["not_before"]) if d["not_before"]
+                   else None)

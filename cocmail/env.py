@@ -54,6 +54,7 @@ class Env:
     now: datetime
     history: History
     ack_limit: int = 5
+    second_approval: tuple[str, ...] = ()  # [process] second_approval
 
     @classmethod
     def from_config(cls, cfg: Config, roster: Roster, now: datetime,
@@ -61,7 +62,8 @@ class Env:
         return cls(event=cfg.event.name, event_ends=cfg.event.ends, tz=cfg.event.tz,
                    inbox=cfg.inbox.address, dsf=cfg.dsf.address, appeal=cfg.appeal.contact,
                    roster=roster, now=now, history=history or NoHistory(),
-                   ack_limit=cfg.inbox.ack_limit_per_day)
+                   ack_limit=cfg.inbox.ack_limit_per_day,
+                   second_approval=cfg.process.second_approval)
 
     def dsf_release_time(self) -> datetime | None:
         """Midnight starting the day after the event, in the event's time zone."""
@@ -80,6 +82,11 @@ class Env:
                 continue
             out.append((m.address, f"s{m.sid}"))
         return out
+
+    def leads(self, recused: tuple[str, ...]) -> list[tuple[Address, str]]:
+        """The leads who may get mail about a case (not recused from it)."""
+        lead = {m.email for m in self.roster.members if m.lead}
+        return [(a, r) for a, r in self.staff_recipients(recused) if a.email in lead]
 
     def day_start(self) -> datetime:
         """Midnight that began today in the event's time zone: "per day" means its day."""

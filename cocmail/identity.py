@@ -25,7 +25,7 @@ import authres
 from .model import Address, ParsedMessage, Roster, StaffMember
 from .tokens import Token, token_from_address, token_from_message_id
 
-_ROLE_NAMES = {"r": "the reporter", "v": "the victim", "a": "an accused person",
+_ROLE_NAMES = {"r": "the reporter", "v": "the person affected", "a": "a reported person",
                "d": "the DSF", "w": "a witness", "x": "someone outside the team"}
 # The authserv-id is the first word of the header (after optional comments); it is read
 # by hand too so that an unparseable header from a trusted server still stops the search

@@ -13,7 +13,7 @@ from typing import Any
 
 from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
-from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail
+from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
 from .env import Env
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
@@ -36,6 +36,8 @@ class Decision:
     log: str = ""
     actor: str | None = None  # who the audit names, when not simply the From address
     cancel_mail_to: tuple[str, ...] = ()  # every address of members recused just now
+    proposals: tuple[Proposal, ...] = ()  # new proposals, waiting for a second member
+    decided: tuple[tuple[str, str, str | None], ...] = ()  # (nonce, state, reason)
 
 
 @dataclass(frozen=True)
@@ -144,9 +146,13 @@ def _with_attached(own: str, msg: ParsedMessage) -> str:
     return f"{own.rstrip()}\n\n{msg.attached_text}".lstrip("\n")
 
 
+# Roles as the mails name them: person-first words (issue 14, part 4).
+ROLE_WORDS = {"victim": "person affected", "accused": "reported person"}
+
+
 def _role_label(case: Case, email: str | None) -> str:
     role = case.role_of(email) if email else None
-    return role or "someone not yet on the case"
+    return ROLE_WORDS.get(role, role) if role else "someone not yet on the case"
 
 
 UNAUTHENTICATED = "staff member (NOT authenticated)"
@@ -234,8 +240,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     elif held is not None and staff is not None and block is not None:
         mails.append(_held_transcript(case, msg, staff, block, held, identity))
         audit.append(AuditEntry("held", "commands held: sender not authenticated"))
+    made = applied.proposals if applied is not None and not applied.rejected else ()
     return Decision(case, True, tuple(mails), tuple(audit), "report", held=held,
-                    log=f"case #{number} opened",
+                    log=f"case #{number} opened", proposals=made,
                     actor=_unauthenticated_actor(identity) if claimed else None)
 
 
@@ -252,7 +259,8 @@ def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: App
            "rejected": applied.rejected, "reason": applied.reason,
            "mailed": list(applied.mailed), "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in applied.case.missing_steps()],
-           "earlier": list(filter(shown, applied.earlier)), "note_recorded": False}
+           "earlier": list(filter(shown, applied.earlier)), "note_recorded": False,
+           "proposals": list(applied.waiting)}
     subject = ("Commands refused" if applied.rejected else
                "Commands not run" if not applied.lines else "Commands done")
     return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
@@ -272,6 +280,7 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
            "ignored": ignored_lines(block.ignored), "held_body": block.body,
            "mailed": [], "held": True, "problems": list(identity.problems),
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
+           "proposals": [],
            "note_recorded": bool(block.body.strip())}
     # Sent to the member's configured address, never to the From of the suspect mail.
     return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
@@ -282,7 +291,8 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
 def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
                   screening: Screening, held_entry: HeldEntry | None = None, *,
                   quoted: tuple[Token, ...] = (),
-                  noticed_today: frozenset[str] = frozenset()) -> Decision:
+                  noticed_today: frozenset[str] = frozenset(),
+                  proposals: tuple[Proposal, ...] = ()) -> Decision:
     """A message on an existing case: relay it, and run staff commands when authenticated.
 
     `quoted`: every valid token the mail answers or (a bounce) quotes; `noticed_today`:
@@ -345,7 +355,9 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note, held=held,
                         log=f"case #{case.number}: unauthenticated staff commands held",
                         actor=actor)
-    applied = apply_block(case, commands, body, staff, env)
+    answering = tuple(t.nonce for t in identity.tokens
+                      if t.staff_sid == staff.sid and t.case == case.number)
+    applied = apply_block(case, commands, body, staff, env, proposals, answering)
     new = applied.case if not applied.rejected else case
     mails = list(applied.mails) if not applied.rejected else []
     transcript = _transcript(new, msg, staff, applied, identity, ignored=block.ignored)
@@ -356,8 +368,11 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     audit += list(applied.audit)
     if applied.rejected:
         audit.append(AuditEntry("refused", applied.reason or ""))
+    ok = not applied.rejected
     return Decision(new, False, tuple(mails), tuple(audit), "staff", note=note,
                     confirmed=confirmed, cancel_mail_to=_addresses_recused(case, new, env),
+                    proposals=applied.proposals if ok else (),
+                    decided=applied.decided if ok else (),
                     log=f"case #{case.number}: {len(commands)} command(s) "
                         + ("refused" if applied.rejected else "applied"))
 
@@ -391,6 +406,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
            "held_body": "",
            "mailed": [], "held": False, "problems": [],
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
+           "proposals": [],
            "note_recorded": bool(note)}
     mails = [OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),

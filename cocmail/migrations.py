@@ -112,7 +112,24 @@ def _v3(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX cases_event ON cases(event)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3)
+def _v4(conn: sqlite3.Connection) -> None:
+    """The accused's side (`#notified-accused <their side>`), kept for the DSF report."""
+    db = sqlite_utils.Database(conn)
+    db["cases"].add_column("accused_side", str)  # type: ignore[union-attr]
+
+
+def _v5(conn: sqlite3.Connection) -> None:
+    """Proposals: mail to the reported person or the DSF, and the recusal of another
+    member, waiting for a second member's #approve (issue 14 part 2, issue 11 item 7)."""
+    conn.execute("CREATE TABLE proposals (nonce TEXT PRIMARY KEY, case_number INTEGER NOT NULL,"
+                 " kind TEXT NOT NULL, proposed_by TEXT NOT NULL, proposed_at TEXT NOT NULL,"
+                 " target TEXT, mails TEXT NOT NULL, facts TEXT, inbound_id INTEGER,"
+                 " state TEXT NOT NULL DEFAULT 'waiting', decided_by TEXT, decided_at TEXT,"
+                 " reason TEXT)")
+    conn.execute("CREATE INDEX proposals_case ON proposals(case_number)")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
 LATEST = len(MIGRATIONS)
 
 

@@ -8,13 +8,14 @@ the message and tells staff. Nothing here decides what a message means.
 
 from __future__ import annotations
 
+import json
 import logging
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .compose import Composed, Composer
+from .compose import Attachment, Composed, Composer
 from .config import Config
 from .effects import AUTO_NOTICE_SUBJECT, OutMail
 from .env import Env
@@ -31,6 +32,9 @@ from .store import Store, iso, utcnow
 from .tokens import token_from_address, token_from_message_id
 
 log = logging.getLogger("cocmail.pipeline")
+# What the team sent the reporter, the person affected and the reported person.
+CORRESPONDENCE_OUT = ("ack", "reporter_reply", "victim_decision", "accused_complaint",
+                      "harasser_response")
 
 
 def human_size(n: int) -> str:
@@ -165,8 +169,9 @@ class Pipeline:
                                                        env.day_start())
                 decision = continue_case(msg, case, env, identity, screening, held,
                                          quoted=thread_tokens + address_tokens,
-                                         noticed_today=noticed)
-            return decision, [self.composer.compose(m, env.now) for m in decision.mails], case
+                                         noticed_today=noticed,
+                                         proposals=self.store.proposals(case.number))
+            return decision, [self.compose(m, env.now) for m in decision.mails], case
 
         # Decided and composed before the write transaction, which then holds SQLite's
         # write lock only for the inserts: the courier (another connection) marks each
@@ -225,6 +230,10 @@ class Pipeline:
                             ).fetchone()
             if row is None or row[0] is not None:
                 return False
+        for nonce, _, _ in decision.decided:
+            row = c.execute("SELECT state FROM proposals WHERE nonce=?", (nonce,)).fetchone()
+            if row is None or row[0] != "waiting":
+                return False  # another process approved or rejected it meanwhile
         return True
 
     def _held_entry(self, identity: Any, case_number: int) -> HeldEntry | None:
@@ -267,6 +276,11 @@ class Pipeline:
                        iso(env.now)))
         if decision.confirmed:
             c.execute("UPDATE held SET used=? WHERE nonce=?", (iso(env.now), decision.confirmed))
+        for p in decision.proposals:
+            self.store.add_proposal(c, p, inbound_id)
+        for nonce, state, reason in decision.decided:
+            if not self.store.decide_proposal(c, nonce, state, actor, env.now, reason):
+                raise RuntimeError(f"proposal {nonce} was decided twice")
         if decision.cancel_mail_to and case is not None:
             self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
         for mail, done in zip(decision.mails, composed, strict=True):
@@ -274,9 +288,45 @@ class Pipeline:
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
                                 subject=msg.subject, sender=actor)
 
+    def compose(self, mail: OutMail, now: datetime) -> Composed:
+        """The composed mail; a DSF report with the case's correspondence when configured."""
+        attachments: tuple[Attachment, ...] = ()
+        if mail.kind == "dsf_report" and mail.case is not None \
+                and self.cfg.dsf.attach_correspondence:
+            attachments = self.correspondence(mail.case)
+        return self.composer.compose(mail, now, attachments)
+
+    def correspondence(self, number: int) -> tuple[Attachment, ...]:
+        """The case's mail with the reporter, the person affected and the reported person:
+        what they wrote (their stored mail as it arrived) and what the team sent them.
+        Never staff notes, relays or transcripts."""
+        case = self.store.load_case(number)
+        if case is None:
+            return ()
+        people = {p.email.lower() for p in case.people() if p.email and p.role != "witness"}
+        out: list[Attachment] = []
+        rows = self.store.query(
+            "SELECT m.direction, m.sender, m.kind, m.body, m.date, m.recipients, i.raw"
+            " FROM messages m LEFT JOIN inbound i ON i.id = m.inbound_id"
+            " WHERE m.case_number=? ORDER BY m.id", (number,))
+        for n, r in enumerate(rows, 1):
+            if r["direction"] == "in":
+                if r["kind"] not in ("report", "followup") \
+                        or (r["sender"] or "").lower() not in people:
+                    continue
+                if r["raw"]:
+                    out.append(Attachment(f"{n:02d}-from-{r['sender']}.eml", raw=r["raw"]))
+                else:
+                    out.append(Attachment(f"{n:02d}-from-{r['sender']}.txt", text=r["body"] or ""))
+            elif r["kind"] in CORRESPONDENCE_OUT:
+                to = ", ".join(json.loads(r["recipients"] or "[]"))
+                out.append(Attachment(f"{n:02d}-to-{to}.txt",
+                                      text=f"To: {to}\nDate: {r['date']}\n\n{r['body'] or ''}"))
+        return tuple(out)
+
     def enqueue(self, c: Any, mail: OutMail, env: Env, composed: Composed | None = None) -> int:
         """Queue `mail` (composed now, unless it was already) inside transaction `c`."""
-        composed = composed or self.composer.compose(mail, env.now)
+        composed = composed or self.compose(mail, env.now)
         oid = self.store.enqueue(c, case_number=mail.case, kind=mail.kind, role=mail.role,
                                  message_id=composed.message_id[1:-1], sender=composed.sender,
                                  recipients=composed.recipients, subject=composed.subject,
@@ -308,7 +358,8 @@ class Pipeline:
                                           "sender": row.get("sender") or "(unknown)"}, None)
 
 
-ROLE_NAMES = {"r": "the reporter", "v": "the victim", "a": "the accused", "d": "the DSF",
+ROLE_NAMES = {"r": "the reporter", "v": "the person affected", "a": "the reported person",
+              "d": "the DSF",
               "w": "a witness", "x": "someone"}
 
 

@@ -63,6 +63,9 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "delivery_failed",
     "quarantined",
     "sent_as_you",
+    "proposal",
+    "proposal_rejected",
+    "member_excluded",
 )
 
 # The commands a staff member most often needs on a fresh case, in the order they are

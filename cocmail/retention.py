@@ -169,6 +169,7 @@ def _expunge_rows(c: sqlite3.Connection, number: int, now: datetime, *, tag: str
     c.execute("DELETE FROM people WHERE case_number=?", (number,))
     c.execute("DELETE FROM messages WHERE case_number=?", (number,))
     c.execute("DELETE FROM held WHERE case_number=?", (number,))
+    c.execute("DELETE FROM proposals WHERE case_number=?", (number,))
     c.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
               " WHERE case_number=?", (number,))
     c.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
@@ -183,7 +184,8 @@ def _expunge_rows(c: sqlite3.Connection, number: int, now: datetime, *, tag: str
               " END WHERE case_number=?", (number,))
     c.execute("UPDATE cases SET subject=NULL, when_text=NULL, where_text=NULL, summary=NULL,"
               " action=NULL, others=NULL, received_by=NULL, handlers='[]', recused='[]',"
-              " report_text=NULL, root_message_id=NULL, purged=? WHERE number=?",
+              " report_text=NULL, root_message_id=NULL, accused_side=NULL, purged=?"
+              " WHERE number=?",
               (iso(now), number))
 
 

@@ -26,6 +26,7 @@ import sqlite_utils
 from . import migrations
 from .case import STEPS, Case, Person
 from .config import StaffConfig
+from .effects import Proposal, mail_from_json, mail_to_json
 from .model import Roster, StaffMember
 
 SCHEMA_VERSION = migrations.LATEST
@@ -372,6 +373,7 @@ class Store:
             root_message_id=r["root_message_id"], last_activity=parse_iso(r["last_activity"]),
             last_staff_action=parse_iso(r["last_staff_action"]),
             event=r["event"], public_summary=r["public_summary"],
+            accused_side=r["accused_side"],
         )
 
     def save_case(self, conn: sqlite3.Connection, case: Case) -> None:
@@ -390,6 +392,7 @@ class Store:
             "last_activity": iso(case.last_activity),
             "last_staff_action": iso(case.last_staff_action),
             "event": case.event, "public_summary": case.public_summary,
+            "accused_side": case.accused_side,
         }
         for s, at in case.steps:
             row[s] = iso(at)
@@ -423,6 +426,33 @@ class Store:
             " message_id, kind, body, inbound_id, outbox_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (case_number, direction, sender, json.dumps(recipients), subject, iso(date),
              message_id, kind, body, inbound_id, outbox_id))
+
+    def proposals(self, case_number: int) -> tuple[Proposal, ...]:
+        """Every proposal made on the case, oldest first, whatever its state."""
+        return tuple(Proposal(
+            nonce=r["nonce"], case=r["case_number"], kind=r["kind"],
+            proposed_by=r["proposed_by"], proposed_at=parse_iso(r["proposed_at"]) or utcnow(),
+            target=r["target"] or "",
+            mails=tuple(mail_from_json(m) for m in json.loads(r["mails"] or "[]")),
+            facts=r["facts"] or "", state=r["state"], decided_by=r["decided_by"],
+            decided_at=parse_iso(r["decided_at"]), reason=r["reason"])
+            for r in self.query("SELECT * FROM proposals WHERE case_number=? ORDER BY rowid",
+                                (case_number,)))
+
+    def add_proposal(self, conn: sqlite3.Connection, p: Proposal, inbound_id: int) -> None:
+        conn.execute("INSERT INTO proposals(nonce, case_number, kind, proposed_by, proposed_at,"
+                     " target, mails, facts, inbound_id, state) VALUES (?,?,?,?,?,?,?,?,?,?)",
+                     (p.nonce, p.case, p.kind, p.proposed_by, iso(p.proposed_at), p.target,
+                      json.dumps([mail_to_json(m) for m in p.mails]), p.facts, inbound_id,
+                      "waiting"))
+
+    def decide_proposal(self, conn: sqlite3.Connection, nonce: str, state: str, by: str,
+                        at: datetime, reason: str | None) -> bool:
+        """Mark a waiting proposal approved or rejected; False if it no longer waits."""
+        cur = conn.execute("UPDATE proposals SET state=?, decided_by=?, decided_at=?, reason=?"
+                           " WHERE nonce=? AND state='waiting'",
+                           (state, by, iso(at), reason, nonce))
+        return cur.rowcount == 1
 
     def case_numbers(self, include_closed: bool = False) -> list[int]:
         sql = "SELECT number FROM cases WHERE purged IS NULL"

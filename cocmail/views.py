@@ -70,6 +70,9 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
                       "date": m["date"], "message_id": m["message_id"], "kind": m["kind"]}
                      for m in messages],
         "audit": audit,
+        "proposals": [{"kind": p.kind, "proposed_by": p.proposed_by,
+                       "proposed_at": iso(p.proposed_at), "state": p.state}
+                      for p in app.store.proposals(number)],
     }
 
 
@@ -99,6 +102,11 @@ def format_case_detail(d: dict[str, Any]) -> str:
         lines.append(f"  {s:<18} {d['steps'][s] or '-'}")
     if d["missing_steps"] and d["status"] == "open":
         lines += ["", "Still to do:"] + [f"  - {STEP_LABELS[m]}" for m in d["missing_steps"]]
+    waiting = [p for p in d.get("proposals", []) if p["state"] == "waiting"]
+    if waiting:
+        lines += ["", "Waiting for a second member's #approve:"] + [
+            f"  - {p['kind']}, proposed by {p['proposed_by']} at {p['proposed_at'][:16]}"
+            for p in waiting]
     lines += ["", "Messages:"]
     for m in d["messages"]:
         arrow = "<-" if m["direction"] == "in" else "->"

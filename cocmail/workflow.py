@@ -7,8 +7,9 @@ half-apply. Every line gets a result for the transcript.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from .case import NO_HARASSER_OUTCOMES, OUTCOME_LABELS, STEP_LABELS, Case, Person
@@ -20,11 +21,12 @@ from .commands import (
     normalise_outcome,
     parse_person,
 )
-from .effects import AuditEntry, OutMail
+from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
+from .tokens import new_nonce
 
 
 class Refused(Exception):
@@ -76,6 +78,9 @@ class Applied:
     reason: str | None
     mailed: tuple[str, ...]
     earlier: tuple[dict[str, Any], ...]
+    proposals: tuple[Proposal, ...] = ()  # made by this block, waiting for #approve
+    decided: tuple[tuple[str, str, str | None], ...] = ()  # (nonce, approved|rejected, reason)
+    waiting: tuple[str, ...] = ()  # every proposal still waiting after the block, described
 
 
 @dataclass
@@ -91,6 +96,10 @@ class _Work:
     mailed: list[str]
     earlier: list[dict[str, Any]]
     urgent: bool = False
+    known: tuple[Proposal, ...] = ()  # the case's proposals before this block
+    answering: tuple[str, ...] = ()  # token nonces the mail answers (a proposal's mail)
+    proposals: list[Proposal] = field(default_factory=list)
+    decided: list[tuple[Proposal, str, str | None]] = field(default_factory=list)
 
 
 def command_reference() -> list[tuple[str, str]]:
@@ -122,12 +131,53 @@ def dsf_narrative(case: Case, body: str) -> str:
     return body.strip() or (case.summary or "").strip()
 
 
-def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool) -> OutMail:
+def _staff_label(env: Env, email: str) -> str:
+    member = env.roster.by_email(email)
+    return f"{member.name} <{member.email}>" if member else email
+
+
+def dsf_people(case: Case, env: Env, actor: str | None = None) -> dict[str, Any]:
+    """Who was involved, as the DSF committee keeps it in its central record."""
+    if case.reporter_anonymous:
+        reporter = "anonymous"
+    elif case.reporter is not None:
+        reporter = case.reporter.display()
+    else:
+        reporter = ""
+    if case.received_by:
+        taken = f"a staff member took the report in person ({_staff_label(env, case.received_by)})"
+        reporter = f"{reporter}; {taken}" if reporter else taken
+    affected = case.victim.display() if case.victim and not case.victim_is_reporter else None
+    # Whoever runs the command handles the case, even before the block has ended.
+    emails = case.handlers + ((actor,) if actor and actor not in case.handlers else ())
+    handlers = [_staff_label(env, h) for h in emails if h not in case.recused]
+    return {"reported": [p.display() for p in case.accused], "reporter": reporter or "unknown",
+            "affected": affected, "witnesses": [p.display() for p in case.witnesses],
+            "handled_by": handlers}
+
+
+def dsf_responses(case: Case, env: Env) -> dict[str, Any]:
+    """Whether and when the reported person and the reporter were told."""
+    def told(step: str) -> str | None:
+        at = case.step(step)
+        return env.local(at) if at else None
+
+    return {"accused_side": case.accused_side or "",
+            "accused_told": told("accused_informed"),
+            "harasser_told": told("harasser_informed"),
+            "victim_told": told("victim_informed"),
+            "no_harasser_steps": not case.harasser_steps_apply()}
+
+
+def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool,
+                    actor: str | None = None) -> OutMail:
     return OutMail("dsf_report", Address("DSF Code of Conduct committee", env.dsf), "d",
                    case.number,
                    {"when": case.when or "", "where": case.where or "",
+                    "summary": case.summary or "",
                     "what_happened": narrative, "action": case.action,
-                    "outcome": OUTCOME_LABELS.get(case.outcome or "")},
+                    "outcome": OUTCOME_LABELS.get(case.outcome or ""),
+                    **dsf_people(case, env, actor), **dsf_responses(case, env)},
                    not_before=env.dsf_release_time() if hold else None)
 
 
@@ -162,7 +212,8 @@ def _need_accused(case: Case) -> None:
 def _harasser_gate(case: Case, by_mail: bool) -> list[Person]:
     _need_decision(case)
     if case.outcome in NO_HARASSER_OUTCOMES:
-        raise Refused(f"the outcome is {case.outcome}: there is no harasser to tell")
+        raise Refused(f"the outcome is {case.outcome}: there is no response to give the "
+                      "reported person")
     _need_accused(case)
     people = _accused_with_address(case)
     if by_mail and not people:
@@ -175,8 +226,8 @@ def _victim_gate(case: Case, by_mail: bool) -> Person | None:
     _need_decision(case)
     victim = case.effective_victim()
     if by_mail and (victim is None or not victim.email):
-        raise Refused("the victim has no email address (set #victim Name <address>, or tell "
-                      "them in person and use #notified-victim)")
+        raise Refused("the person affected has no email address (set #victim Name <address>, "
+                      "or tell them in person and use #notified-victim)")
     return victim
 
 
@@ -252,10 +303,10 @@ def do_victim(w: _Work, cmd: Command) -> str:
     value = _need_value(cmd)
     if value.lower() == "reporter":
         _set(w, victim=None, victim_is_reporter=True)
-        return "the victim is the reporter"
+        return "the person affected is the reporter"
     p = _person(value, "victim")
     _set(w, victim=p, victim_is_reporter=False)
-    return f"victim set to {p.display()}"
+    return f"person affected set to {p.display()}"
 
 
 def do_accused(w: _Work, cmd: Command) -> str:
@@ -304,12 +355,188 @@ def do_handler(w: _Work, cmd: Command) -> str:
     return f"handler added: {m.name}"
 
 
+def _last_member_check(w: _Work, email: str) -> None:
+    if not w.env.staff_recipients(w.case.recused + (email,)):
+        raise Refused("they are the last team member who can see this case; a case is never "
+                      "hidden from the whole team")
+
+
 def do_recuse(w: _Work, cmd: Command) -> str:
     m = _staff(w, _need_value(cmd))
-    if m.email not in w.case.recused:
-        _set(w, recused=w.case.recused + (m.email,),
-             handlers=tuple(h for h in w.case.handlers if h != m.email))
+    if m.email in w.case.recused:
+        return f"{m.name} is already excluded from this case"
+    _last_member_check(w, m.email)
+    if m.email != w.actor.email:
+        # Excluding someone else needs a second member (issue 11, item 7): one member
+        # must never be able to hide a case from the rest of the team.
+        _propose(w, "recuse", (), target=m.email)
+        return (f"proposed: exclude {m.name}; waiting for another team member's #approve "
+                f"({_approver_names(w)})")
+    _recuse(w, m.email)
     return f"{m.name} is excluded from this case and gets no more mail about it"
+
+
+def _recuse(w: _Work, email: str) -> None:
+    _set(w, recused=w.case.recused + (email,),
+         handlers=tuple(h for h in w.case.handlers if h != email))
+
+
+# ------------------------------------------------------------------ second approval
+def case_facts(case: Case) -> str:
+    """What mail about the case is written from: a change to any of it makes a proposed
+    mail stale."""
+    victim = case.effective_victim()
+    return json.dumps({
+        "reporter": case.reporter.display() if case.reporter else None,
+        "anonymous reporter": case.reporter_anonymous,
+        "person affected": victim.display() if victim else None,
+        "accused": [p.display() for p in case.accused],
+        "witnesses": [p.display() for p in case.witnesses],
+        "when": case.when, "where": case.where, "summary": case.summary,
+        "action": case.action, "outcome": case.outcome, "their side": case.accused_side,
+        "status": case.status}, sort_keys=True)
+
+
+def _stale(p: Proposal, case: Case) -> list[str]:
+    if p.kind == "recuse" or not p.facts:
+        return []
+    then, now = json.loads(p.facts), json.loads(case_facts(case))
+    return [k for k in then if then.get(k) != now.get(k)]
+
+
+def _approvers(w: _Work) -> list[tuple[Address, str]]:
+    return w.env.staff_recipients(w.case.recused, exclude=w.actor.email)
+
+
+def _approver_names(w: _Work) -> str:
+    names = [a.name or a.email for a, _ in _approvers(w)]
+    return "asked: " + ", ".join(names)
+
+
+def _needs_approval(w: _Work, kind: str) -> bool:
+    """Mail of `kind` waits for a second member, unless nobody else could approve it."""
+    return kind in w.env.second_approval and bool(_approvers(w))
+
+
+def _propose(w: _Work, kind: str, mails: tuple[OutMail, ...], target: str = "") -> None:
+    w.proposals.append(Proposal(new_nonce(), w.case.number, kind, w.actor.email, w.env.now,
+                                target=target, mails=mails, facts=case_facts(w.case)))
+    w.mailed.append("for approval: " + ", ".join(a.display() for a, _ in _approvers(w)))
+
+
+def _name(env: Env, email: str) -> str:
+    member = env.roster.by_email(email)
+    return member.name if member and member.name else email
+
+
+def describe(p: Proposal, env: Env) -> str:
+    target = _name(env, p.target) if p.kind == "recuse" else ""
+    return (f"{_name(env, p.proposed_by)}, {env.local(p.proposed_at)}: "
+            f"{p.what(target, short=True)}")
+
+
+def _still_waiting(w: _Work) -> list[Proposal]:
+    decided = {p.nonce for p, _, _ in w.decided}
+    return [p for p in w.known if p.state == "waiting" and p.nonce not in decided]
+
+
+def _pick(w: _Work, verb: str) -> Proposal:
+    answered = [p for p in w.known if p.nonce in w.answering]
+    if answered:
+        p = answered[-1]
+        if p.state != "waiting" or p in [d for d, _, _ in w.decided]:
+            state = p.state if p.state != "waiting" else "decided"
+            by = f" by {_name(w.env, p.decided_by)}" if p.decided_by else ""
+            raise Refused(f"this proposal was already {state}{by}; nothing was sent again")
+        return p
+    waiting = _still_waiting(w)
+    if not waiting:
+        raise Refused(f"no proposal is waiting for #{verb} on this case")
+    if len(waiting) > 1:
+        raise Refused(f"{len(waiting)} proposals are waiting on this case: reply #{verb} to "
+                      "the mail of the one you mean")
+    return waiting[0]
+
+
+APPROVED_STEPS = {"accused": "accused_informed", "harasser": "harasser_informed",
+                  "dsf": "dsf_reported"}
+
+
+def do_approve(w: _Work, cmd: Command) -> str:
+    p = _pick(w, "approve")
+    if p.proposed_by == w.actor.email:
+        raise Refused("you made this proposal: another team member must approve it")
+    who = _name(w.env, p.proposed_by)
+    if p.kind == "recuse":
+        if p.target in w.case.recused:
+            raise Refused(f"{_name(w.env, p.target)} is already excluded from this case")
+        _last_member_check(w, p.target)
+        _recuse(w, p.target)
+        w.decided.append((p, "approved", None))
+        for address, role in w.env.leads(w.case.recused):
+            w.mails.append(OutMail("member_excluded", address, role, w.case.number,
+                                   {"recipient_name": address.name,
+                                    "member": _name(w.env, p.target), "proposed_by": who,
+                                    "approved_by": w.actor.name}))
+        w.mailed.append("the leads (a member was excluded)")
+        return (f"approved: {_name(w.env, p.target)} is excluded from this case "
+                f"({who}'s proposal); the leads are told")
+    changed = _stale(p, w.case)
+    if changed:
+        raise Refused(f"this proposal is out of date: {', '.join(changed)} changed since "
+                      f"{who} proposed it; nothing was sent. Propose it again")
+    step = APPROVED_STEPS[p.kind]
+    if w.case.step(step) is not None:
+        raise Refused(f"this step was already done ({w.env.local(w.case.step(step))}); "
+                      "nothing was sent again")
+    for m in p.mails:
+        _mail(w, m, f"{m.to.display()} ({ROLE_LABELS.get(m.role, 'someone')})")
+    at = w.env.now
+    if p.kind == "dsf":
+        hold = next((m.not_before for m in p.mails if m.not_before), None)
+        if hold is not None and hold > w.env.now:
+            at = hold
+            _set(w, dsf_hold_until=hold)
+    w.case = w.case.with_step(step, at)
+    w.decided.append((p, "approved", None))
+    return f"approved and sent ({who}'s proposal: {p.what(short=True)})"
+
+
+ROLE_LABELS = {"a": "the reported person", "d": "the DSF"}
+
+
+def do_reject(w: _Work, cmd: Command) -> str:
+    p = _pick(w, "reject")
+    reason = cmd.value.strip() or None
+    w.decided.append((p, "rejected", reason))
+    proposer = w.env.roster.by_email(p.proposed_by)
+    target = _name(w.env, p.target) if p.kind == "recuse" else ""
+    if proposer is not None and proposer.email != w.actor.email \
+            and not w.case.is_recused(proposer.email):
+        w.mails.append(OutMail("proposal_rejected", proposer.address, f"s{proposer.sid}",
+                               w.case.number,
+                               {"recipient_name": proposer.name, "rejected_by": w.actor.name,
+                                "what": p.what(target, short=True),
+                                "reason": reason or ""}))
+        w.mailed.append(f"{proposer.name} (their proposal was rejected)")
+    return "proposal rejected; nothing was sent" + (f" ({_name(w.env, p.proposed_by)} is told)"
+                                                   if proposer and proposer.email !=
+                                                   w.actor.email else "")
+
+
+def _proposal_mails(w: _Work) -> list[OutMail]:
+    """The proposed mail, exactly, to every other member who may approve it."""
+    out = []
+    for p in w.proposals:
+        proposer = _name(w.env, p.proposed_by)
+        target = _name(w.env, p.target) if p.kind == "recuse" else ""
+        for address, role in w.env.staff_recipients(w.case.recused, exclude=p.proposed_by):
+            out.append(OutMail("proposal", address, role, w.case.number,
+                               {"recipient_name": address.name, "proposer": proposer,
+                                "what": p.what(target), "recuse": p.kind == "recuse",
+                                "inners": list(p.mails)},
+                               subject="Approval needed", nonce=p.nonce))
+    return out
 
 
 def do_urgent(w: _Work, cmd: Command) -> str:
@@ -339,12 +566,16 @@ def do_notify_accused(w: _Work, cmd: Command) -> str:
     if not people:
         raise Refused("no accused person has an email address; talk to them and use "
                       "#notified-accused")
-    for p in people:
-        _mail(w, mail_accused_complaint(w.case, p), f"the accused ({p.display()})")
-    w.case = w.case.with_step("accused_informed", w.env.now)
     skipped = len(w.case.accused) - len(people)
-    return "complaint notice sent" + (f"; {skipped} accused without address not mailed"
-                                      if skipped else "")
+    unmailed = f"; {skipped} accused without address not mailed" if skipped else ""
+    if _needs_approval(w, "accused"):
+        _propose(w, "accused", tuple(mail_accused_complaint(w.case, p) for p in people))
+        return ("proposed: complaint notice to the reported person; waiting for another team "
+                f"member's #approve ({_approver_names(w)}){unmailed}")
+    for p in people:
+        _mail(w, mail_accused_complaint(w.case, p), f"the reported person ({p.display()})")
+    w.case = w.case.with_step("accused_informed", w.env.now)
+    return "complaint notice sent" + unmailed
 
 
 def do_notified_accused(w: _Work, cmd: Command) -> str:
@@ -352,6 +583,7 @@ def do_notified_accused(w: _Work, cmd: Command) -> str:
     w.case = w.case.with_step("accused_informed", w.env.now)
     if cmd.value.strip():
         w.audit.append(AuditEntry("their side", cmd.value.strip()))
+        _set(w, accused_side=cmd.value.strip())
         return "recorded: accused informed in person; their side noted"
     return "recorded: accused informed in person"
 
@@ -372,30 +604,35 @@ def do_outcome(w: _Work, cmd: Command) -> str:
 
 
 def do_notify_harasser(w: _Work, cmd: Command) -> str:
-    for p in _harasser_gate(w.case, by_mail=True):
-        _mail(w, mail_harasser_response(w.case, p, w.env), f"the harasser ({p.display()})")
+    people = _harasser_gate(w.case, by_mail=True)
+    if _needs_approval(w, "harasser"):
+        _propose(w, "harasser", tuple(mail_harasser_response(w.case, p, w.env) for p in people))
+        return ("proposed: the response to the reported person; waiting for another team "
+                f"member's #approve ({_approver_names(w)})")
+    for p in people:
+        _mail(w, mail_harasser_response(w.case, p, w.env), f"the reported person ({p.display()})")
     w.case = w.case.with_step("harasser_informed", w.env.now)
-    return "response sent to the harasser"
+    return "response sent to the reported person"
 
 
 def do_notified_harasser(w: _Work, cmd: Command) -> str:
     _harasser_gate(w.case, by_mail=False)
     w.case = w.case.with_step("harasser_informed", w.env.now)
-    return "recorded: harasser told in person"
+    return "recorded: the reported person was told the response in person"
 
 
 def do_notify_victim(w: _Work, cmd: Command) -> str:
     victim = _victim_gate(w.case, by_mail=True)
     assert victim is not None
-    _mail(w, mail_victim_decision(w.case, victim), f"the victim ({victim.display()})")
+    _mail(w, mail_victim_decision(w.case, victim), f"the person affected ({victim.display()})")
     w.case = w.case.with_step("victim_informed", w.env.now)
-    return "decision sent to the victim"
+    return "decision sent to the person affected"
 
 
 def do_notified_victim(w: _Work, cmd: Command) -> str:
     _victim_gate(w.case, by_mail=False)
     w.case = w.case.with_step("victim_informed", w.env.now)
-    return "recorded: victim told in person"
+    return "recorded: the person affected was told the decision in person"
 
 
 def do_report_dsf(w: _Work, cmd: Command) -> str:
@@ -408,7 +645,12 @@ def do_report_dsf(w: _Work, cmd: Command) -> str:
     narrative = _dsf_gate(w.case, _outgoing(w.body, w.case, w.env))
     release = w.env.dsf_release_time()
     hold = value != "now" and release is not None and w.env.now < release
-    _mail(w, mail_dsf_report(w.case, w.env, narrative, hold), "the DSF Code of Conduct committee")
+    if _needs_approval(w, "dsf"):
+        _propose(w, "dsf", (mail_dsf_report(w.case, w.env, narrative, hold, w.actor.email),))
+        return ("proposed: the DSF report; waiting for another team member's #approve "
+                f"({_approver_names(w)})")
+    _mail(w, mail_dsf_report(w.case, w.env, narrative, hold, w.actor.email),
+          "the DSF Code of Conduct committee")
     w.case = w.case.with_step("dsf_reported", release if hold else w.env.now)
     _set(w, dsf_hold_until=release if hold else None)
     if hold:
@@ -437,7 +679,8 @@ def do_reply(w: _Work, cmd: Command) -> str:
     return "reply sent to the reporter"
 
 
-def preview_mail(case: Case, env: Env, target: str, body: str) -> OutMail:
+def preview_mail(case: Case, env: Env, target: str, body: str,
+                 actor: str | None = None) -> OutMail:
     """The exact mail `target` would get now; raises Refused when it could not be sent."""
     if target == "accused":
         _need_accused(case)
@@ -454,7 +697,7 @@ def preview_mail(case: Case, env: Env, target: str, body: str) -> OutMail:
         return mail_victim_decision(case, replace(victim, email=victim.email or "?"))
     body = _outgoing(body, case, env)
     if target == "dsf":
-        return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False)
+        return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False, actor=actor)
     _reporter_mail_gate(case)
     return mail_reporter_reply(case, body.strip() or "(your text below the commands)")
 
@@ -469,17 +712,30 @@ def do_preview(w: _Work, cmd: Command) -> str:
     target = cmd.value.strip().lower()
     if target not in PREVIEW_TARGETS:
         raise Refused(f"#preview needs one of: {', '.join(PREVIEW_TARGETS)}")
-    mail = preview_mail(w.case, w.env, target, w.body)
+    mail = preview_mail(w.case, w.env, target, w.body, w.actor.email)
+    label = PREVIEW_LABELS[target]
     w.mails.append(OutMail("preview", w.actor.address, f"s{w.actor.sid}", w.case.number,
-                           {"target": target, "inner": mail}))
-    return f"preview of the mail to the {target} sent to you; nothing else was sent"
+                           {"target": label, "inner": mail}))
+    return f"preview of the mail to {label} sent to you; nothing else was sent"
+
+
+# Who each #preview target is, in the words of the mail (commands keep their names).
+PREVIEW_LABELS = {"accused": "the reported person (the complaint notice)",
+                  "harasser": "the reported person (the response)",
+                  "victim": "the person affected (the decision)",
+                  "dsf": "the DSF Code of Conduct committee", "reply": "the reporter"}
 
 
 def do_status(w: _Work, cmd: Command) -> str:
     w.mails.append(OutMail("status", w.actor.address, f"s{w.actor.sid}", w.case.number,
                            {"row": status_row(w.case, w.env), "status": w.case.status,
-                            "missing_steps": [STEP_LABELS[m] for m in w.case.missing_steps()]}))
+                            "missing_steps": [STEP_LABELS[m] for m in w.case.missing_steps()],
+                            "proposals": _waiting_described(w)}))
     return "status sent to you"
+
+
+def _waiting_described(w: _Work) -> list[str]:
+    return [describe(p, w.env) for p in _still_waiting(w) + w.proposals]
 
 
 def do_close(w: _Work, cmd: Command) -> str:
@@ -529,6 +785,7 @@ HANDLERS: dict[str, Callable[[_Work, Command], str]] = {
     "report-dsf": do_report_dsf, "reported-dsf": do_reported_dsf, "reply": do_reply,
     "preview": do_preview, "status": do_status, "close": do_close, "reopen": do_reopen,
     "help": do_help, "confirm": do_confirm, "end": do_end,
+    "approve": do_approve, "reject": do_reject,
 }
 
 
@@ -552,10 +809,14 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
 
 
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
-                env: Env) -> Applied:
-    """Run a whole command block for `actor` (already authenticated) on `case`."""
+                env: Env, proposals: tuple[Proposal, ...] = (),
+                answering: tuple[str, ...] = ()) -> Applied:
+    """Run a whole command block for `actor` (already authenticated) on `case`.
+
+    `proposals`: the case's proposals so far; `answering`: the token nonces of the mail,
+    so that `#approve` in a reply to a proposal's mail decides that one."""
     w = _Work(case=case, actor=actor, env=env, body=body, mails=[], audit=[], mailed=[],
-              earlier=[])
+              earlier=[], known=proposals, answering=answering)
     lines: list[LineResult] = []
     failed: LineResult | None = None
     for cmd in commands:
@@ -581,7 +842,7 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
         return Applied(case, tuple(lines), (), (), True,
                        f"line {failed.line}: {failed.result}", (), tuple(w.earlier))
     new = w.case
-    mails = w.mails + (_urgent_mails(w) if w.urgent else [])
+    mails = w.mails + (_urgent_mails(w) if w.urgent else []) + _proposal_mails(w)
     # A member recused anywhere in the block gets nothing about the case from it.
     mails = [m for m in mails if not (m.role.startswith("s") and new.is_recused(m.to.email))]
     if commands:
@@ -589,4 +850,6 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
             else new.handlers + (actor.email,)
         new = replace(new, handlers=handlers, last_staff_action=env.now, last_activity=env.now)
     return Applied(new, tuple(lines), tuple(mails), tuple(w.audit), False, None,
-                   tuple(w.mailed), tuple(w.earlier))
+                   tuple(w.mailed), tuple(w.earlier), tuple(w.proposals),
+                   tuple((p.nonce, state, reason) for p, state, reason in w.decided),
+                   tuple(_waiting_described(w)))

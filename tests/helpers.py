@@ -22,6 +22,11 @@ email = "ben@example.org"
 """
 
 
+# Mail to the reported person and the DSF sent at once, without a second member's
+# #approve: for tests of what that mail says, not of the approval (tests/test_approval.py).
+SEND_AT_ONCE = "[process]\nsecond_approval = []\n"
+
+
 def make_config(tmp: Path, extra: str = "", *, imap: str = "", smtp: str = "",
                 ends: str = "") -> Config:
     text = f"""
@@ -80,3 +85,24 @@ def spool(cfg: Config) -> list[EmailMessage]:
     if not d.exists():
         return []
     return [parse(p.read_bytes()) for p in sorted(d.glob("*.eml"))]
+
+
+def approve_as(app, who: str) -> int:  # type: ignore[no-untyped-def]
+    """`who` replies #approve to each mail cocmail sent them about a proposal still waiting
+    (a second member's approval: a recusal, or mail to the reported person or the DSF).
+    Returns how many were approved."""
+    waiting = {p.nonce for n in app.store.case_numbers(include_closed=True)
+               for p in app.store.proposals(n) if p.state == "waiting"}
+    rows = app.store.query("SELECT message_id, subject FROM outbox WHERE kind='proposal' AND"
+                           " recipients LIKE ? ORDER BY id", (f"%{who}%",))
+    done = 0
+    for row in rows:
+        nonce = row["message_id"].split(".")[3]
+        if nonce not in waiting:
+            continue
+        waiting.discard(nonce)
+        done += 1
+        app.receive(mail(f"Staff <{who}>", "Re: " + row["subject"], "#approve\n",
+                         message_id=f"<approve-{nonce}@example.org>",
+                         in_reply_to=f"<{row['message_id']}>"), "test")
+    return done

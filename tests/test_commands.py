@@ -186,7 +186,7 @@ SPEC_NAMES = (
     "recuse urgent note "
     "notify-accused notified-accused action outcome notify-harasser notified-harasser "
     "notify-victim notified-victim report-dsf reported-dsf reply preview status close reopen "
-    "confirm help end"
+    "approve reject confirm help end"
 ).split()
 
 

@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cocmail.digest import build_digest, send_due_digest
-from tests.helpers import body_of
+from tests.helpers import approve_as, body_of
 from tests.test_report import Clock, Desk
 
 CLEO = """
@@ -169,8 +169,8 @@ def test_digest_content_counts_steps_and_stale_cases(tmp_path: Path) -> None:
         assert f"Case {four}: open for less than a day" in text
         flat = " ".join(text.split())  # the template wraps long lines
         assert (f"Case {four}: open for less than a day, last activity 2027-06-14 08:00 "
-                "still to do: record the decision, tell the victim the decision, report to "
-                "the DSF") in flat
+                "still to do: record the decision, tell the person affected the decision, "
+                "report to the DSF") in flat
         assert case_numbers_in(text) == {one, two, three, four}
     finally:
         desk.close()
@@ -183,6 +183,7 @@ def test_a_recused_lead_sees_nothing_of_the_case_and_only_leads_get_it(auckland:
     desk.report("Eve <eve@a.example>", "Report one.\n")
     secret = desk.report("Zed <zed@a.example>", "About Cleo.\n")
     desk.staff("ana@example.org", secret, "#recuse cleo@example.org\n#action Talked\n")
+    assert approve_as(desk.app, "ben@example.org") == 1  # a second member approves
     desk.report("Yan <yan@a.example>", "Report three.\n")
     desk.new()
     desk.clock.set(utc(2027, 3, 14, 20, 0))

@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import body_of, mail, make_config
+from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config
 from tests.servers import Dovecot, ImapUser, Received, SmtpSink, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -112,7 +112,7 @@ def start_daemon() -> Iterator[Callable[[Path], Daemon]]:
 
 def write_config(tmp: Path, *, imap: str = "", smtp: str = "", extra: str = "") -> Path:
     """A cocmail.toml in `tmp` (two staff: Ana, a lead, and Ben); returns its path."""
-    make_config(tmp, extra, imap=imap, smtp=smtp)
+    make_config(tmp, SEND_AT_ONCE + extra, imap=imap, smtp=smtp)
     return tmp / "cocmail.toml"
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from cocmail.app import App, open_app
 from cocmail.message import ATTACHED_MARKER, parse_message
-from tests.helpers import body_of, mail, make_config, spool
+from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 AUTH = "Authentication-Results: mx.example.org; dmarc=pass header.from=example.org\r\n"
 OWN = "Dan sent me this directly"
@@ -28,7 +28,7 @@ STAFF = {"ana@example.org", "ben@example.org"}
 
 @pytest.fixture
 def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
+    a = open_app(make_config(tmp_path, SEND_AT_ONCE))
     yield a
     a.close()
 

@@ -30,7 +30,7 @@ from cocmail.daemon import Daemon
 from cocmail.outbox import Outbox
 from cocmail.pipeline import Pipeline, delivery_failed_notice
 from cocmail.store import Store, utcnow
-from tests.helpers import body_of, mail, make_config, spool
+from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 from tests.servers import Dovecot, ImapUser, Received, SmtpSink
 
 SPOOF = Path(__file__).parent / "data" / "spoof"
@@ -169,7 +169,7 @@ def test_a_genuine_token_works_only_on_its_own_case(spoofed: dict[str, Outcome])
 
 @pytest.fixture
 def app(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[App]:
-    a = open_app(make_config(tmp_path, smtp=smtp_sink.smtp_toml()))
+    a = open_app(make_config(tmp_path, SEND_AT_ONCE, smtp=smtp_sink.smtp_toml()))
     yield a
     a.close()
 

@@ -28,7 +28,7 @@ from cocmail.app import App, open_app
 from cocmail.cli import main
 from cocmail.config import Config, parse_config
 from cocmail.report import COLUMNS, to_csv
-from tests.helpers import body_of, mail, make_config, spool
+from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 # The contract (interface.md), spelled out rather than imported, so that a change to
 # report.COLUMNS cannot silently change what this test expects.
@@ -68,7 +68,7 @@ class Desk:
 
     def __init__(self, tmp: Path, extra: str = "", clock: Clock | None = None,
                  ends: str = "", timezone: str = ""):
-        self.cfg: Config = make_config(tmp, extra, ends=ends)
+        self.cfg: Config = make_config(tmp, SEND_AT_ONCE + extra, ends=ends)
         if timezone:  # make_config always writes Europe/Berlin
             path = Path(self.cfg.source)
             path.write_text(path.read_text().replace('"Europe/Berlin"', f'"{timezone}"'))

@@ -17,7 +17,7 @@ import pytest
 
 from cocmail.app import App, open_app
 from cocmail.store import utcnow
-from tests.helpers import body_of, mail, make_config, parse
+from tests.helpers import approve_as, body_of, mail, make_config, parse
 from tests.servers import SmtpSink
 
 CY = '\n[[staff]]\nname = "Cy Park"\nemail = "cy@example.org"\n'
@@ -198,6 +198,7 @@ def test_recusal_cancels_mail_already_queued_for_the_member(tmp_path: Path) -> N
                        message_id="<ana-1@example.org>",
                        in_reply_to=str(parse(notice["raw"])["Message-ID"]))
         app.receive(recusal, "test")
+        assert approve_as(app, "cy@example.org") == 1  # a second member approves the recusal
         case = app.store.load_case(1)
         assert case is not None and case.recused == ("ben@example.org",)
         states = {to(r): r["state"] for r in app.store.query(
@@ -228,7 +229,9 @@ def reply_as(app: App, who: str, case: int, text: str, n: int) -> None:
 def test_a_recused_member_learns_nothing_of_the_case_through_later_cases(app: App) -> None:
     app.receive(report(1, "Dan Doe grabbed my arm.\n"), "test")
     reply_as(app, "ana@example.org", 1, "#recuse ben@example.org\n#accused Dan Doe"
-             " <dan@x.example>\n#action Warned\n#outcome warning\n#close\n", 1)
+             " <dan@x.example>\n#action Warned\n#outcome warning\n", 1)
+    assert approve_as(app, "cy@example.org") == 1  # a second member approves the recusal
+    reply_as(app, "ana@example.org", 1, "#close\n", 3)
     before = len(outbox(app))
     app.receive(report(2, "Dan Doe was rude to me at lunch.\n"), "test")
     for member in ("ana@example.org", "cy@example.org"):

@@ -31,8 +31,9 @@ COMMON: dict[str, Any] = {
 
 COMMANDS: list[tuple[str, str]] = [
     ("#reporter Name <addr>", "set the reporter (or: #reporter anonymous)"),
-    ("#victim Name <addr>", "set the victim (default: the reporter; or: #victim reporter)"),
-    ("#accused Name <addr>", "add an accused person (repeatable)"),
+    ("#victim Name <addr>",
+     "set the person affected (default: the reporter; or: #victim reporter)"),
+    ("#accused Name <addr>", "add a reported person (repeatable)"),
     ("#witness Name <addr>", "add a witness"),
     ("#when ...", "when the incident took place"),
     ("#where ...", "where the incident took place"),
@@ -42,14 +43,14 @@ COMMANDS: list[tuple[str, str]] = [
     ("#recuse <staff addr>", "exclude a staff member from this case"),
     ("#urgent", "mark the case urgent and re-notify all staff"),
     ("#note ...", "internal note"),
-    ("#notify-accused", "mail the accused the complaint notice"),
-    ("#notified-accused [their side]", "the accused was told in person"),
+    ("#notify-accused", "mail the reported person the complaint notice"),
+    ("#notified-accused [their side]", "the reported person was told in person"),
     ("#action ...", "the decision: what is done"),
     ("#outcome <category>", "outcome category, for statistics"),
-    ("#notify-harasser", "mail the accused the response"),
+    ("#notify-harasser", "mail the reported person the response"),
     ("#notified-harasser", "the response was given in person"),
-    ("#notify-victim", "mail the victim the decision"),
-    ("#notified-victim", "the victim was told in person"),
+    ("#notify-victim", "mail the person affected the decision"),
+    ("#notified-victim", "the person affected was told in person"),
     ("#report-dsf [now]", "report to the DSF (held until after the event unless now)"),
     ("#reported-dsf", "the DSF report was sent by hand"),
     ("#reply", "mail the text below the commands to the reporter"),
@@ -73,11 +74,11 @@ TRANSCRIPT_LINES = [
     {"line": 2, "raw": "#when Thursday 3 June, around 21:30", "ok": True,
      "result": "when: Thursday 3 June, around 21:30"},
     {"line": 3, "raw": "#notify-accused", "ok": True,
-     "result": "complaint notice queued for the accused"},
+     "result": "complaint notice sent"},
 ]
 
-MISSING = ["decision", "harasser told the response", "victim told the decision",
-           "reported to the DSF"]
+MISSING = ["record the decision", "tell the reported person the response",
+           "tell the person affected the decision", "report to the DSF"]
 
 SAMPLES: dict[str, dict[str, Any]] = {
     "ack": {"reporter_name": "Alex Rivera"},
@@ -113,13 +114,14 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "lines": TRANSCRIPT_LINES,
         "rejected": False,
         "reason": None,
-        "mailed": ["the accused (Dan Doe)"],
+        "mailed": ["the reported person (Dan Doe)"],
         "held": False,
         "problems": [],
         "missing_steps": MISSING,
         "earlier": EARLIER,
         "note_recorded": True,
         "held_body": "",
+        "proposals": ["Ana Lima, 2027-06-04 16:40: send the response to the reported person"],
         "ignored": [{"line": 6, "raw": "#notify-victim",
                      "reason": "below the command block: a block ends at the first line "
                                "that is not a command (a blank line, text); put all "
@@ -148,6 +150,18 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ),
         "action": "A formal warning; excluded from the remaining social events.",
         "outcome": "warning",
+        "summary": "unwanted touching and comments after being asked to stop",
+        "reported": ["Dan Doe <dan@example.com>"],
+        "reporter": "Alex Rivera <alex@example.net>",
+        "affected": "Sam Okafor <sam@example.net>",
+        "witnesses": ["Kim Park <kim@example.net>"],
+        "handled_by": ["Ana Lima <ana@djangocon.example.org>",
+                       "Bo Chen <bo@djangocon.example.org>"],
+        "accused_side": "He says he did not notice she wanted him to stop, and apologised.",
+        "accused_told": "2027-06-04 09:30",
+        "harasser_told": "2027-06-04 17:00",
+        "victim_told": "2027-06-04 17:30",
+        "no_harasser_steps": False,
     },
     "reporter_reply": {
         "reporter_name": "Alex Rivera",
@@ -171,9 +185,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "missing_steps": MISSING,
         "status": "open",
+        "proposals": ["Ana Lima, 2027-06-04 16:40: send the response to the reported person"],
     },
     "preview": {
-        "target": "the accused (Dan Doe)",
+        "target": "the reported person (the complaint notice)",
         "mail_to": "Dan Doe <dan@example.com>",
         "mail_subject": "[CoC #12] A Code of Conduct complaint",
         "mail_body": "Hello Dan Doe,\n\nWe are writing from the Code of Conduct team.\n",
@@ -191,9 +206,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         ],
         "stale": [13],
         "dsf_due": [10, 11],
+        "awaiting": [12],
     },
     "delivery_failed": {
-        "recipient_role": "the accused (Dan Doe)",
+        "recipient_role": "the reported person",
         "subject": "[CoC #12] A Code of Conduct complaint",
         "error": "550 5.1.1 <dan@example.com>: Recipient address rejected: User unknown",
     },
@@ -204,6 +220,28 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "sender": "Kim Park <kim@example.net>",
     },
     "sent_as_you": {"recipient_name": "Ana Lima", "subject": "Re: [CoC #12] New report"},
+    "proposal": {
+        "recipient_name": "Bo Chen",
+        "proposer": "Ana Lima",
+        "what": "send this to the reported person",
+        "recuse": False,
+        "mails": [{"to": "Dan Doe <dan@example.com>",
+                   "subject": "[CoC #12] Outcome of the Code of Conduct process",
+                   "body": "Hello Dan Doe,\n\nThe Code of Conduct team has decided: a formal "
+                           "warning.\n"}],
+    },
+    "proposal_rejected": {
+        "recipient_name": "Ana Lima",
+        "rejected_by": "Bo Chen",
+        "what": "send the response to the reported person",
+        "reason": "Let us wait until we have talked to the witness.",
+    },
+    "member_excluded": {
+        "recipient_name": "Ana Lima",
+        "member": "Cy Park",
+        "proposed_by": "Bo Chen",
+        "approved_by": "Dee Nowak",
+    },
 }
 
 # Templates whose reader is outside the CoC team and must see only what their variables say.
@@ -398,7 +436,7 @@ def test_rejected_transcript_marks_the_bad_line(renderer: Renderer) -> None:
 
 def test_transcript_lists_who_was_mailed(renderer: Renderer) -> None:
     text = render(renderer, "transcript")
-    assert "Mail sent:\n- the accused (Dan Doe)\n" in text
+    assert "Mail sent:\n- the reported person (Dan Doe)\n" in text
     assert "These commands sent no mail." in render(renderer, "transcript", mailed=[])
 
 
@@ -432,8 +470,17 @@ def test_dsf_report_has_the_handbook_shape(renderer: Renderer) -> None:
     lines = text.split("\n")
     when = lines.index("When: Thursday 3 June 2027, around 21:30")
     assert lines[when + 1] == "Where: Conference party, Bar Centrale"
-    assert lines[when + 2] == "What happened:"
-    assert lines[when + 3].startswith("An attendee repeatedly touched")
+    people = lines.index("People involved")
+    assert lines[people + 1] == "  Reported person: Dan Doe <dan@example.com>"
+    assert "  Reported by: Alex Rivera <alex@example.net>" in lines
+    assert "  Person affected: Sam Okafor <sam@example.net>" in lines
+    assert "  Witness: Kim Park <kim@example.net>" in lines
+    assert lines.index("Responses") > lines.index("What happened:") > people
+    what = lines.index("What happened:")
+    assert lines[what + 1].startswith("An attendee repeatedly touched")
+    assert "The reported person was told of the response on 2027-06-04 17:00." in text
+    assert "The person affected was told of the decision on 2027-06-04 17:30." in text
+    assert "did not notice" in text
     closing = re.sub(r"\s+", " ", text)
     assert "This report is for the record. No action is expected" in closing
     assert "acknowledge receipt" in closing
@@ -459,7 +506,7 @@ def test_status_shows_every_column_and_missing_steps(renderer: Renderer) -> None
     assert "Case 12 is open." in text
     assert "Action taken:     -" in text
     assert "Reporter email:   alex@example.net" in text
-    assert "- reported to the DSF" in text
+    assert "- report to the DSF" in text
     done = render(renderer, "status", missing_steps=[], status="closed")
     assert "Nothing is missing" in done
 
@@ -477,8 +524,9 @@ def test_digest_counts_and_attention(renderer: Renderer) -> None:
     assert "Closed this week: case 11" in text
     assert "24 hours after opening: case 13" in text
     assert "Case 13 (URGENT): open for 1 day" in text
+    assert "Waiting for a second member's #approve: case 12" in text
     quiet = render(renderer, "digest", opened=[], closed=[], open_cases=[], stale=[],
-                   dsf_due=[])
+                   dsf_due=[], awaiting=[])
     assert "There are no open cases." in quiet and "Needs attention" not in quiet
 
 

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from cocmail.case import Case, Person
 from cocmail.commands import parse_command_block
 from cocmail.compose import Composer
+from cocmail.effects import Proposal
 from cocmail.env import Env, NoHistory
 from cocmail.model import Roster, StaffMember
 from cocmail.render import Renderer
@@ -50,10 +51,12 @@ def new_case() -> Case:
                 report_text="He touched my arm repeatedly at the party.")
 
 
-def run(text: str, case: Case | None = None, e: Env | None = None, actor: StaffMember = ANA):
+def run(text: str, case: Case | None = None, e: Env | None = None, actor: StaffMember = ANA,
+        proposals: tuple[Proposal, ...] = ()):
     block = parse_command_block(text)
     assert not block.errors, block.errors
-    return apply_block(case or new_case(), block.commands, block.body, actor, e or env())
+    return apply_block(case or new_case(), block.commands, block.body, actor, e or env(),
+                       proposals)
 
 
 def test_phone_reply_runs_the_whole_procedure() -> None:
@@ -81,7 +84,7 @@ def test_notify_victim_needs_an_address_and_a_decision() -> None:
     anon = replace(new_case(), reporter=None, reporter_anonymous=True)
     assert run("#notify-victim\n", anon).rejected
     r = run("#action Warned\n#notify-victim\n", anon)
-    assert r.rejected and "victim has no email address" in (r.reason or "")
+    assert r.rejected and "person affected has no email address" in (r.reason or "")
     r = run("#action Warned\n#notified-victim\n", anon)
     assert not r.rejected and r.case.step("victim_informed") == NOW
 
@@ -89,7 +92,7 @@ def test_notify_victim_needs_an_address_and_a_decision() -> None:
 def test_not_a_violation_skips_harasser_steps() -> None:
     r = run("#accused Dan <dan@x.org>\n#action Looked into it\n#outcome not-a-violation\n"
             "#notify-harasser\n")
-    assert r.rejected and "no harasser" in (r.reason or "")
+    assert r.rejected and "no response to give the reported person" in (r.reason or "")
     r = run("#accused Dan <dan@x.org>\n#action Looked into it\n#outcome not a violation\n")
     assert not r.rejected
     assert "harasser_informed" not in r.case.missing_steps()
@@ -123,7 +126,11 @@ def test_repeat_offender_is_named_in_the_transcript() -> None:
 
 
 def test_recuse_stops_mail_to_that_member() -> None:
-    r = run("#recuse ben@example.org\n#urgent\n")
+    # Excluding another member is a proposal (issue 11, item 7); a second member approves.
+    proposed = run("#recuse ben@example.org\n")
+    assert not proposed.case.recused and [p.kind for p in proposed.proposals] == ["recuse"]
+    block = parse_command_block("#approve\n#urgent\n")
+    r = apply_block(proposed.case, block.commands, "", BEN, env(), proposed.proposals)
     assert not r.rejected
     assert {m.to.email for m in r.mails} == {"ana@example.org"}
     assert env().staff_recipients(r.case.recused) == [(ANA.address, "s1")]
@@ -226,3 +233,46 @@ def test_any_command_sequence_keeps_the_case_consistent(blocks, bodies, ends) ->
                 assert m.to.email == ANA.email
             assert m.to.email not in case.recused
     assert dsf_reports <= 1  # one DSF report per incident, ever
+
+
+OUTSIDE_KINDS = ("accused_complaint", "harasser_response", "dsf_report")
+
+
+@settings(max_examples=150, deadline=None)
+@given(blocks=st.lists(st.tuples(st.sampled_from([ANA, BEN]),
+                                 st.lists(st.sampled_from(COMMAND_LINES + [
+                                     "#approve", "#reject not yet", "#recuse ana@example.org"]),
+                                     min_size=1, max_size=4)), max_size=8))
+def test_with_second_approval_nothing_leaves_without_a_second_member(blocks) -> None:  # type: ignore[no-untyped-def]
+    """Any sequence of blocks by Ana and Ben: mail to the accused or the DSF goes out only
+    in a block that approves another member's proposal, and is exactly the proposed mail
+    (unless the sender is the only member who can see the case); a case is never hidden
+    from both; one DSF report at most."""
+    case = new_case()
+    e = replace(env(), second_approval=("accused", "harasser", "dsf"))
+    known: list[Proposal] = []
+    dsf_reports = 0
+    for actor, lines in blocks:
+        if case.is_recused(actor.email):
+            continue  # a recused member's mail runs no command
+        r = run("\n".join(lines) + "\n\nA neutral account of what happened.\n", case, e,
+                actor, tuple(known))
+        if r.rejected:
+            assert r.case == case and r.mails == () and not r.proposals and not r.decided
+            continue
+        decided = {nonce: state for nonce, state, _ in r.decided}
+        approved = [p for p in known if decided.get(p.nonce) == "approved" and p.kind != "recuse"]
+        outside = [m for m in r.mails if m.kind in OUTSIDE_KINDS]
+        assert all(p.proposed_by != actor.email for p in known if p.nonce in decided
+                   and decided[p.nonce] == "approved")
+        alone = not (e.staff_recipients(case.recused, exclude=actor.email)
+                     and e.staff_recipients(r.case.recused, exclude=actor.email))
+        if not alone:  # a member nobody else can check is never blocked
+            assert sorted(m.to.email for m in outside) == sorted(
+                m.to.email for p in approved for m in p.mails)
+        known = [replace(p, state=decided[p.nonce], decided_by=actor.email)
+                 if p.nonce in decided else p for p in known] + list(r.proposals)
+        case = r.case
+        dsf_reports += sum(1 for m in outside if m.kind == "dsf_report")
+        assert len(case.recused) < 2  # never hidden from the whole team
+    assert dsf_reports <= 1
