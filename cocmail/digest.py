@@ -61,14 +61,15 @@ def _stale(case: Case, now: datetime) -> bool:
 
 
 def digest_context(cases: list[Case], env: Env, period_start: datetime,
-                   period_end: datetime, awaiting: frozenset[int] = frozenset()
-                   ) -> dict[str, Any]:
+                   period_end: datetime, awaiting: frozenset[int] = frozenset(),
+                   excluded: int = 0) -> dict[str, Any]:
     """The template's values: numbers, dates, ages and step names, never a person's data.
 
     `awaiting`: the cases with a proposal waiting for a second member's #approve."""
     now = env.now
     open_cases = [c for c in cases if c.status == "open"]
     return {
+        "excluded": excluded,  # cases this lead is recused from: counted, never shown
         "period_start": env.local(period_start)[:10],
         "period_end": env.local(period_end)[:10],
         "opened": [c.number for c in cases if period_start <= c.opened <= period_end],
@@ -134,7 +135,10 @@ def queue_digest(app: App, now: datetime, *, record_week: str | bool = False,
                 return 0
             c.execute("INSERT INTO digests(week, sent) VALUES (?,?)", (record_week, iso(now)))
         for lead in leads:
-            ctx = digest_context(visible_to(lead, cases), env, start, now, _awaiting(app))
+            visible = visible_to(lead, cases)
+            ctx = digest_context(visible, env, start, now, _awaiting(app),
+                                 excluded=len([c for c in cases if c.status == "open"])
+                                 - len([c for c in visible if c.status == "open"]))
             app.pipeline.enqueue(c, OutMail("digest", lead.address, f"s{lead.sid}", None, ctx),
                                  env)
     return len(leads)

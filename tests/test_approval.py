@@ -226,3 +226,16 @@ def test_dsf_report_waits_for_approval(app: App) -> None:
     (sent,) = [m for m in spool(app.cfg) if "djangoproject" in str(m["To"])]
     assert "Reported person: Dan Doe <dan@speaker.example>" in body_of(sent)
     assert app.store.load_case(1).step("dsf_reported") is not None  # type: ignore[union-attr]
+
+
+def test_a_lead_excluded_from_a_case_is_told_the_digest_leaves_one_out(app: App) -> None:
+    """Issue 11 item 7: the digest counts what a lead may not see, and shows none of it."""
+    from cocmail.digest import queue_digest
+    from cocmail.store import utcnow
+
+    command(app, "ana@example.org", "#recuse ana@example.org\n")  # Ana, a lead, steps out
+    queue_digest(app, utcnow())
+    app.outbox.deliver_due()
+    digest = body_of(last_to(app, "ana@example.org", "digest"))
+    assert "Not shown: 1 open case you are excluded from." in digest
+    assert "Case 1:" not in digest

@@ -194,6 +194,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "mail_body": "Hello Dan Doe,\n\nWe are writing from the Code of Conduct team.\n",
     },
     "digest": {
+        "excluded": 1,
         "period_start": "2027-05-31",
         "period_end": "2027-06-06",
         "opened": [12, 13],
