@@ -1,3 +1,0 @@
-"""cocmail: runs a conference's Code of Conduct inbox by email."""
-
-__version__ = "0.1.0"

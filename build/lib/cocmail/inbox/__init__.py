@@ -1,1 +1,0 @@
-"""Mail sources: the IMAP IDLE watcher and the embedded SMTP listener."""
