@@ -358,7 +358,8 @@ def cases_show(state: State, number: int, as_json: bool) -> None:
 def report_cmd(state: State, fmt: str, output: str | None, event: str | None,
                all_events: bool) -> None:
     """The internal report (the central sheet), one row per case of the event."""
-    from .report import to_csv, to_json, write_xlsx
+    from .core.report import to_csv, to_json
+    from .spreadsheet import write_xlsx
     from .views import report_rows
 
     app = state.app()

@@ -170,7 +170,7 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         _ben_approves(app, number, n, answered)
         _show_new_mail(app, seen, echo)
 
-        from .report import to_csv
+        from .core.report import to_csv
         from .views import report_rows
 
         echo("=" * 78)

@@ -17,11 +17,11 @@ from datetime import datetime, time, timedelta
 from typing import Any
 
 from .app import App
-from .case import STEP_LABELS, Case
 from .config import WEEKDAYS
-from .effects import OutMail
-from .env import Env
-from .model import StaffMember
+from .core.case import STEP_LABELS, Case
+from .core.effects import OutMail
+from .core.env import Env
+from .core.model import StaffMember
 from .store import iso
 
 STALE_AFTER = timedelta(hours=24)

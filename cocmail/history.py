@@ -9,8 +9,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .case import Person
-from .people import addresses_in, names_in, normalise_name
+from .core.case import Person
+from .core.people import addresses_in, names_in, normalise_name
 from .store import Store
 
 _ACCUSED = ("SELECT DISTINCT c.number, c.outcome, c.status, c.recused, p.name, p.email,"
@@ -77,6 +77,6 @@ class StoreHistory:
 
     def staff_text(self, case: int) -> str:
         """Every body cocmail mailed to a staff member on `case`, for outgoing_text."""
-        from .outgoing_text import staff_text_index
+        from .core.outgoing_text import staff_text_index
 
         return staff_text_index(self.store.staff_mail_bodies(case))

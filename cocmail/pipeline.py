@@ -15,21 +15,21 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from .compose import Attachment, Composed, Composer
 from .config import Config
-from .effects import AUTO_NOTICE_SUBJECT, OutMail
-from .env import Env
+from .core.compose import Attachment, Composed, Composer
+from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
+from .core.env import Env, History, NoHistory
+from .core.identity import arrival_path, identify
+from .core.intake import Decision, HeldEntry, continue_case, open_case, unmatched_automatic
+from .core.matching import match_case
+from .core.message import MessageError, body_sha256, parse_message
+from .core.model import Address, ParsedMessage, Roster
+from .core.screening import bounced_message_ids, screen
+from .core.tokens import token_from_address, token_from_message_id
 from .history import StoreHistory
-from .identity import arrival_path, identify
-from .intake import Decision, HeldEntry, continue_case, open_case, unmatched_automatic
-from .matching import match_case
-from .message import MessageError, body_sha256, parse_message
-from .model import Address, ParsedMessage
 from .outbox import redact_addresses
 from .render import Renderer
-from .screening import bounced_message_ids, screen
 from .store import Store, iso, utcnow
-from .tokens import token_from_address, token_from_message_id
 
 log = logging.getLogger("cocmail.pipeline")
 # What the team sent the reporter, the person affected and the reported person.
@@ -44,6 +44,16 @@ def human_size(n: int) -> str:
         return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
     return f"{max(n // 1024, 1)} KB" if n >= 1024 else f"{n} bytes"
 
+
+
+def env_from_config(cfg: Config, roster: Roster, now: datetime,
+                    history: History | None = None) -> Env:
+    """The core's view of the world: the config's values, the roster and the time."""
+    return Env(event=cfg.event.name, event_ends=cfg.event.ends, tz=cfg.event.tz,
+               inbox=cfg.inbox.address, dsf=cfg.dsf.address, appeal=cfg.appeal.contact,
+               roster=roster, now=now, history=history or NoHistory(),
+               ack_limit=cfg.inbox.ack_limit_per_day,
+               second_approval=cfg.process.second_approval)
 
 class _Index:
     """matching.CaseIndex over the store."""
@@ -77,7 +87,7 @@ class Pipeline:
         self.history = StoreHistory(store)
 
     def env(self) -> Env:
-        return Env.from_config(self.cfg, self.roster, self.clock(), self.history)
+        return env_from_config(self.cfg, self.roster, self.clock(), self.history)
 
     # ------------------------------------------------------------ processing
     def process_pending(self, progress: Callable[[int], None] | None = None) -> int:

@@ -35,9 +35,9 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from .app import App
-from .case import Case
-from .compose import body_cte
-from .people import normalise_name
+from .core.case import Case
+from .core.compose import body_cte
+from .core.people import normalise_name
 from .store import iso
 
 log = logging.getLogger("cocmail.retention")

@@ -24,10 +24,10 @@ from typing import Any, TypeVar
 import sqlite_utils
 
 from . import migrations
-from .case import STEPS, Case, Person
 from .config import StaffConfig
-from .effects import Proposal, mail_from_json, mail_to_json
-from .model import Roster, StaffMember
+from .core.case import STEPS, Case, Person
+from .core.effects import Proposal, mail_from_json, mail_to_json
+from .core.model import Roster, StaffMember
 
 SCHEMA_VERSION = migrations.LATEST
 MAX_ATTEMPTS = 3
@@ -228,7 +228,7 @@ class Store:
                     uidvalidity: int | None = None, uid: int | None = None,
                     conn: sqlite3.Connection | None = None) -> int | None:
         """Store raw mail durably; None when this IMAP (folder, uidvalidity, uid) is known."""
-        from .message import body_sha256, sha256_hex
+        from .core.message import body_sha256, sha256_hex
 
         mid = _quick_message_id(raw)
         params = (iso(utcnow()), source, folder, uidvalidity, uid, mid, sha256_hex(raw),
@@ -377,7 +377,7 @@ class Store:
         )
 
     def save_case(self, conn: sqlite3.Connection, case: Case) -> None:
-        from .people import normalise_name
+        from .core.people import normalise_name
 
         row = {
             "number": case.number, "status": case.status, "opened": iso(case.opened),
@@ -681,7 +681,7 @@ def _quick_message_id(raw: bytes) -> str | None:
 
     One regex over the header block, linear in its size whatever the folding.
     """
-    from .message import message_ids
+    from .core.message import message_ids
 
     head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
     found = _MESSAGE_ID_FIELD.search(head)

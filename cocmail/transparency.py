@@ -21,8 +21,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from .case import OUTCOME_LABELS, Case
-from .public_text import identifying_words
+from .core.case import OUTCOME_LABELS, Case
+from .core.public_text import identifying_words
 
 # Outcome groups of the chart and the table; each report is in exactly one.
 ACTION = ("warning", "no-contact", "talk-ended", "other")

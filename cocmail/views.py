@@ -12,10 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from .app import App
-from .case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
+from .core.case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
+from .core.people import normalise_name
+from .core.report import case_row
 from .errors import UserError
-from .people import normalise_name
-from .report import case_row
 from .store import iso
 
 

@@ -25,8 +25,8 @@ from hypothesis import strategies as st
 from cocmail.app import App, open_app
 from cocmail.cli import main
 from cocmail.config import Config, load_config
+from cocmail.core.message import MessageError, parse_message
 from cocmail.inbox.listener import size_ceiling, start_listener
-from cocmail.message import MessageError, parse_message
 from tests.helpers import body_of, make_config, spool
 from tests.servers import free_port
 

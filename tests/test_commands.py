@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cocmail.commands import (
+from cocmail.core.commands import (
     KNOWN_COMMANDS,
     OUTCOMES,
     PREVIEW_TARGETS,
@@ -22,7 +22,7 @@ from cocmail.commands import (
     parse_command_block,
     parse_person,
 )
-from cocmail.replytext import newest_cut, newest_text, split_lines
+from cocmail.core.replytext import newest_cut, newest_text, split_lines
 
 DATA = Path(__file__).parent / "data" / "replies"
 SAMPLES = sorted((DATA / "corpus").glob("*.txt")) + sorted((DATA / "clients").glob("*.txt"))

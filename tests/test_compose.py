@@ -20,10 +20,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cocmail import compose
-from cocmail.compose import Composer
-from cocmail.effects import OutMail
-from cocmail.model import Address
+from cocmail.core import compose
+from cocmail.core.compose import Composer
+from cocmail.core.effects import OutMail
+from cocmail.core.model import Address
 from cocmail.render import Renderer
 from tests.test_templates import SAMPLES
 

@@ -15,8 +15,8 @@ import pytest
 
 from cocmail import config as config_module
 from cocmail.cli import main
-from cocmail.commands import KNOWN_COMMANDS
 from cocmail.config import Config, Secret, load_config
+from cocmail.core.commands import KNOWN_COMMANDS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

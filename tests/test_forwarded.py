@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
-from cocmail.message import ATTACHED_MARKER, parse_message
+from cocmail.core.message import ATTACHED_MARKER, parse_message
 from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 AUTH = "Authentication-Results: mx.example.org; dmarc=pass header.from=example.org\r\n"

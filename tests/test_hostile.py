@@ -24,8 +24,8 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
-from cocmail.case import Case
 from cocmail.config import Config
+from cocmail.core.case import Case
 from cocmail.daemon import Daemon
 from cocmail.outbox import Outbox
 from cocmail.pipeline import Pipeline, delivery_failed_notice

@@ -15,17 +15,17 @@ from pathlib import Path
 
 import pytest
 
-import cocmail.message
+import cocmail.core.message
 import cocmail.pipeline
 from cocmail.app import App, open_app
-from cocmail.message import (
+from cocmail.core.message import (
     MAX_FIELD_BYTES,
     MAX_HEADER_FIELDS,
     MAX_HTML_CHARS,
     MAX_MIME_PARTS,
     parse_message,
 )
-from cocmail.model import MAX_IN_REPLY_TO, MAX_REFERENCES
+from cocmail.core.model import MAX_IN_REPLY_TO, MAX_REFERENCES
 from cocmail.store import _quick_message_id
 from tests.helpers import make_config, spool
 
@@ -90,13 +90,13 @@ def test_thread_ids_are_capped_deduplicated_newest_first_and_computed_once() -> 
 
 def count_parser_input(monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
     seen: list[bytes] = []
-    real = cocmail.message.mailparser.parse_from_bytes
+    real = cocmail.core.message.mailparser.parse_from_bytes
 
     def spy(raw: bytes) -> object:
         seen.append(raw)
         return real(raw)
 
-    monkeypatch.setattr(cocmail.message.mailparser, "parse_from_bytes", spy)
+    monkeypatch.setattr(cocmail.core.message.mailparser, "parse_from_bytes", spy)
     return seen
 
 

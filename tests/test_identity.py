@@ -13,10 +13,10 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cocmail.identity import Identity, identify
-from cocmail.message import MessageError, parse_message
-from cocmail.model import Address, ParsedMessage, Roster, StaffMember
-from cocmail.tokens import Token, message_id, plus_address
+from cocmail.core.identity import Identity, identify
+from cocmail.core.message import MessageError, parse_message
+from cocmail.core.model import Address, ParsedMessage, Roster, StaffMember
+from cocmail.core.tokens import Token, message_id, plus_address
 
 SPOOF = Path(__file__).parent / "data" / "spoof"
 SECRET = b"spoof-corpus-secret"

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from cocmail.matching import match_case, strip_prefixes, subject_case
-from cocmail.message import parse_message
-from cocmail.tokens import Token, message_id, new_nonce, token_from_message_id
+from cocmail.core.matching import match_case, strip_prefixes, subject_case
+from cocmail.core.message import parse_message
+from cocmail.core.tokens import Token, message_id, new_nonce, token_from_message_id
 
 SECRET = b"k" * 64
 

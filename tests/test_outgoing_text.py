@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
-from cocmail.outgoing_text import staff_text_index, without_staff_text
+from cocmail.core.outgoing_text import staff_text_index, without_staff_text
 from tests.helpers import body_of, mail, make_config, spool
 
 REPORT = mail("Eve Example <eve@attendee.example>", "At the party",

@@ -18,8 +18,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cocmail.cli import main
+from cocmail.core.people import addresses_in, names_in, normalise_name
 from cocmail.history import StoreHistory
-from cocmail.people import addresses_in, names_in, normalise_name
 from tests.helpers import body_of
 from tests.test_report import Desk
 

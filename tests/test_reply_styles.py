@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
-from cocmail.commands import parse_command_block
+from cocmail.core.commands import parse_command_block
 from tests.helpers import body_of, mail, make_config, spool
 
 ADDR = "conduct@example.org"

@@ -14,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cocmail.replytext import (
+from cocmail.core.replytext import (
     attribution_length,
     is_header_block,
     is_original_message,

@@ -27,7 +27,7 @@ from click.testing import CliRunner
 from cocmail.app import App, open_app
 from cocmail.cli import main
 from cocmail.config import Config, parse_config
-from cocmail.report import COLUMNS, to_csv
+from cocmail.core.report import COLUMNS, to_csv
 from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 # The contract (interface.md), spelled out rather than imported, so that a change to
@@ -340,7 +340,7 @@ def test_dsf_cell_says_scheduled_until_the_report_goes_out(desk: Desk) -> None:
     dsf = [m for m in desk.sent() if "conduct@djangoproject.com" in str(m["To"])]
     assert len(dsf) == 1 and "What happened, neutrally." in body_of(dsf[0])
     # the CLI reads the wall clock, so read the sheet the same way it is built
-    from cocmail.report import case_row
+    from cocmail.core.report import case_row
 
     case = desk.app.store.load_case(1)
     assert case is not None

@@ -12,8 +12,8 @@ import pytest
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from cocmail.message import MessageError, parse_message
-from cocmail.screening import LOOP_HEADER, Screening, bounced_message_ids, screen
+from cocmail.core.message import MessageError, parse_message
+from cocmail.core.screening import LOOP_HEADER, Screening, bounced_message_ids, screen
 
 AUTO = Path(__file__).parent / "data" / "auto"
 INBOX = "conduct@example.org"

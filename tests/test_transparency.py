@@ -20,7 +20,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from cocmail.case import Case, Person
+from cocmail.core.case import Case, Person
 from cocmail.transparency import count, render_report, report_context
 from tests.helpers import body_of, mail, parse
 from tests.test_e2e import cocmail
@@ -200,7 +200,7 @@ EMAIL = st.from_regex(r"zq[a-z]{3,8}@[a-z]{4,8}\.example", fullmatch=True)
 @given(st.lists(st.lists(st.tuples(NAME, EMAIL), min_size=1, max_size=4), min_size=1,
                 max_size=5))
 def test_no_name_or_address_on_a_case_reaches_the_report(people: list) -> None:
-    from cocmail.public_text import identifying_words
+    from cocmail.core.public_text import identifying_words
 
     cases = []
     for i, persons in enumerate(people):
@@ -229,7 +229,7 @@ def test_no_name_or_address_on_a_case_reaches_the_report(people: list) -> None:
     "DanOBrien was rude", "eveexample posted it", "eve_example posted it",
 ])
 def test_a_public_summary_that_names_someone_in_disguise_is_refused(summary: str) -> None:
-    from cocmail.public_text import identifying_words
+    from cocmail.core.public_text import identifying_words
 
     case = Case(number=1, opened=datetime(2027, 6, 1, tzinfo=UTC),
                 reporter=Person("reporter", "Eve Example", "eve.example@attendee.example"),

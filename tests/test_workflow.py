@@ -10,14 +10,14 @@ from zoneinfo import ZoneInfo
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from cocmail.case import Case, Person
-from cocmail.commands import parse_command_block
-from cocmail.compose import Composer
-from cocmail.effects import Proposal
-from cocmail.env import Env, NoHistory
-from cocmail.model import Roster, StaffMember
+from cocmail.core.case import Case, Person
+from cocmail.core.commands import parse_command_block
+from cocmail.core.compose import Composer
+from cocmail.core.effects import Proposal
+from cocmail.core.env import Env, NoHistory
+from cocmail.core.model import Roster, StaffMember
+from cocmail.core.workflow import apply_block
 from cocmail.render import Renderer
-from cocmail.workflow import apply_block
 
 NOW = datetime(2027, 6, 4, 22, 30, tzinfo=UTC)
 ANA = StaffMember(1, "Ana Lima", "ana@example.org", lead=True)

@@ -12,7 +12,6 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from .case import Person
-from .config import Config
 from .model import Address, Roster
 
 
@@ -56,14 +55,6 @@ class Env:
     ack_limit: int = 5
     second_approval: tuple[str, ...] = ()  # [process] second_approval
 
-    @classmethod
-    def from_config(cls, cfg: Config, roster: Roster, now: datetime,
-                    history: History | None = None) -> Env:
-        return cls(event=cfg.event.name, event_ends=cfg.event.ends, tz=cfg.event.tz,
-                   inbox=cfg.inbox.address, dsf=cfg.dsf.address, appeal=cfg.appeal.contact,
-                   roster=roster, now=now, history=history or NoHistory(),
-                   ack_limit=cfg.inbox.ack_limit_per_day,
-                   second_approval=cfg.process.second_approval)
 
     def dsf_release_time(self) -> datetime | None:
         """Midnight starting the day after the event, in the event's time zone."""

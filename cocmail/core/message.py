@@ -7,14 +7,12 @@ raises `MessageError`, which the pipeline turns into a quarantine entry with the
 
 Raw 8-bit header bytes (RFC 6532 mail, or old clients that never encoded) are read as
 UTF-8 and, failing that, as Windows-1252, so staff see "Belästigung", not "Bel��stigung".
-mail-parser's own logger is silenced: it logs header values it cannot decode (addresses,
-subjects) and attachment names, and cocmail's logs must never carry those.
+mail-parser's own logger is silenced in cocmail/__init__.py (logging is the shell's).
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import re
 from dataclasses import dataclass
 from email.header import decode_header, make_header
@@ -73,9 +71,6 @@ MAX_MIME_PARTS = 2000
 MAX_MIME_CHECKS = 2_500_000
 _BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""",
                              re.IGNORECASE)
-
-# mail-parser logs undecodable header values at ERROR level, addresses included.
-logging.getLogger("mailparser").setLevel(logging.CRITICAL + 1)
 
 
 class MessageError(Exception):

@@ -18,12 +18,11 @@ from email.headerregistry import HeaderRegistry
 from email.message import EmailMessage, Message
 from email.policy import SMTP, SMTPUTF8, Compat32
 from email.utils import format_datetime, formataddr, unquote
-from typing import Any
+from typing import Any, Protocol
 
 from .effects import SUBJECTS, OutMail
 from .message import decode
 from .model import Address
-from .render import Renderer
 from .screening import LOOP_HEADER
 from .tokens import Token, message_id, new_nonce, plus_address
 
@@ -213,6 +212,13 @@ def _plain_address(name: str, email: str, header: str) -> Header | str:
     address.append(f"<{email}>", "us-ascii")
     return address
 
+
+
+class Renderer(Protocol):
+    """Renders a named template (cocmail.render.Renderer: Jinja2 and the template files,
+    which stay in the shell)."""
+
+    def render(self, name: str, **context: Any) -> str: ...
 
 def role_root_id(secret: bytes, case: int, role: str, domain: str) -> str:
     """A stable, never-sent Message-ID that threads all mail of one case to one role."""

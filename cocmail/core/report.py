@@ -19,9 +19,8 @@ non-ASCII names): for Excel users, `--format xlsx` is the one to hand over.
 from __future__ import annotations
 
 import csv
-import io
 import json
-from pathlib import Path
+from io import StringIO
 
 from .case import Case
 from .env import Env
@@ -97,7 +96,7 @@ def _csv_safe(value: str) -> str:
 
 def to_csv(rows: list[dict[str, str]]) -> str:
     """RFC 4180 CSV (CRLF, quoted where needed), header row first; UTF-8 when written."""
-    buf = io.StringIO()
+    buf = StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\r\n")
     writer.writeheader()
     for row in rows:
@@ -108,22 +107,3 @@ def to_csv(rows: list[dict[str, str]]) -> str:
 def to_json(rows: list[dict[str, str]]) -> str:
     return json.dumps(rows, indent=2, ensure_ascii=False)
 
-
-def write_xlsx(rows: list[dict[str, str]], path: Path, title: str) -> None:
-    """One sheet, header row frozen; every value a text cell (never a formula)."""
-    from openpyxl import Workbook  # lazy: only this command needs it
-
-    wb = Workbook()
-    ws = wb.active
-    ws.title = "Incidents"
-    ws.append(list(COLUMNS))
-    for r, row in enumerate(rows, start=2):
-        for c, column in enumerate(COLUMNS, start=1):
-            cell = ws.cell(row=r, column=c, value=row[column])
-            cell.data_type = "s"  # openpyxl would store "=..." as a formula otherwise
-    ws.freeze_panes = "A2"
-    for c, column in enumerate(COLUMNS, start=1):
-        width = max([len(column)] + [len(row[column]) for row in rows])
-        ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = min(width + 2, 60)
-    wb.properties.title = title
-    wb.save(path)

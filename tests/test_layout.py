@@ -1,0 +1,124 @@
+"""The tree shows the architecture: cocmail/core decides and does no IO; the shell
+around it does the IO. These tests read the source, so they fail the moment a core
+module imports the shell (store, config, app, ...) or an IO library."""
+
+from __future__ import annotations
+
+import ast
+import subprocess
+import sys
+from pathlib import Path
+
+import cocmail
+
+PACKAGE = Path(cocmail.__file__).parent
+CORE = PACKAGE / "core"
+
+# Standard-library and third-party modules that read or write the world, or the clock.
+IO_MODULES = {
+    "os", "sys", "io", "pathlib", "shutil", "tempfile", "glob", "socket", "ssl", "select",
+    "selectors", "asyncio", "threading", "multiprocessing", "subprocess", "signal", "time",
+    "sqlite3", "sqlite_utils", "smtplib", "imaplib", "imapclient", "aiosmtpd", "http",
+    "urllib", "requests", "msal", "google", "logging", "tomllib", "fcntl", "ctypes",
+    "importlib", "jinja2", "openpyxl",
+}
+ALLOWED_IO_NAMES = {("io", "StringIO")}  # an in-memory buffer for the CSV writer
+
+
+def _imports(path: Path) -> list[tuple[int, str, str | None]]:
+    """(level, module, first imported name) for every import, top level or in functions."""
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            out += [(0, a.name, None) for a in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            for a in node.names:
+                out.append((node.level, node.module or "", a.name))
+    return out
+
+
+def test_core_imports_no_shell_module() -> None:
+    bad = []
+    for path in sorted(CORE.glob("*.py")):
+        for level, module, _name in _imports(path):
+            if level >= 2 or (level == 0 and module.startswith("cocmail")
+                              and not module.startswith("cocmail.core")):
+                bad.append(f"{path.name}: {'.' * level}{module}")
+    assert bad == []
+
+
+def test_core_imports_no_io_module() -> None:
+    bad = []
+    for path in sorted(CORE.glob("*.py")):
+        for level, module, name in _imports(path):
+            top = module.split(".")[0]
+            if level == 0 and top in IO_MODULES and (top, name) not in ALLOWED_IO_NAMES:
+                bad.append(f"{path.name}: {module}")
+    assert bad == []
+
+
+def test_core_reads_no_clock() -> None:
+    """The time arrives in Env.now; a core module asking the clock itself could not be
+    tested on a frozen clock."""
+    bad = [f"{p.name}: {needle}" for p in sorted(CORE.glob("*.py"))
+           for needle in ("datetime.now(", ".utcnow(", "date.today(", "time.time(")
+           if needle in p.read_text()]
+    assert bad == []
+
+
+def test_importing_the_core_loads_no_shell_module() -> None:
+    """Checked in a fresh interpreter, as a newcomer would with `python -c`."""
+    code = ("import sys, cocmail.core, pkgutil, importlib\n"
+            "for m in pkgutil.iter_modules(cocmail.core.__path__):\n"
+            "    importlib.import_module('cocmail.core.' + m.name)\n"
+            "shell = sorted(n for n in sys.modules if n.startswith('cocmail.')\n"
+            "               and not n.startswith('cocmail.core'))\n"
+            "io = sorted(n for n in ('sqlite3', 'sqlite_utils', 'smtplib', 'imapclient',\n"
+            "                        'aiosmtpd', 'socket', 'jinja2') if n in sys.modules)\n"
+            "print(shell, io)\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout.strip()
+    # socket may come in through the email package (email.utils); nothing else may.
+    assert out in ("[] []", "[] ['socket']")
+
+
+def _module_graph() -> dict[str, set[str]]:
+    """Top-level (import-time) imports between cocmail modules."""
+    graph: dict[str, set[str]] = {}
+    for path in PACKAGE.rglob("*.py"):
+        rel = path.relative_to(PACKAGE.parent).with_suffix("")
+        name = ".".join(rel.parts).removesuffix(".__init__")
+        package = name if path.name == "__init__.py" else name.rpartition(".")[0]
+        deps = set()
+        for node in ast.parse(path.read_text()).body:
+            if isinstance(node, ast.ImportFrom) and node.level:
+                base = package.split(".")
+                base = base[:len(base) - node.level + 1]
+                target = ".".join(base + ([node.module] if node.module else []))
+                deps.add(target)
+            elif isinstance(node, ast.Import):
+                deps |= {a.name for a in node.names if a.name.startswith("cocmail")}
+        graph[name] = {d for d in deps if d != name}
+    return graph
+
+
+def test_no_import_circles() -> None:
+    graph = _module_graph()
+    known = set(graph)
+    circles = []
+
+    def visit(node: str, path: list[str]) -> None:
+        for dep in sorted(graph.get(node, ())):
+            if dep not in known:
+                continue
+            if dep in path:
+                circles.append(" -> ".join(path[path.index(dep):] + [dep]))
+            elif dep not in done:
+                visit(dep, path + [dep])
+        done.add(node)
+
+    done: set[str] = set()
+    for name in sorted(graph):
+        if name not in done:
+            visit(name, [name])
+    assert circles == []
