@@ -19,6 +19,9 @@ import click
 from .errors import UserError
 
 EX_TEMPFAIL = 75
+# Characters of a quarantined mail's header block `quarantine show` prints: the headers a
+# person needs to judge it, not a hostile message's thousands of lines (--raw prints all).
+QUARANTINE_HEAD_CHARS = 5000
 
 
 class State:
@@ -517,7 +520,7 @@ def quarantine_show(state: State, item_id: int, raw: bool) -> None:
     click.echo(terminal_safe(
         f"id: {row['id']}\nreceived: {row['received_at']}\nsize: {row['size']} bytes\n"
         f"attempts: {row['attempts']}\nreason: {row['error']}\n\n"
-        + head.decode("utf-8", "replace").replace("\r\n", "\n")[:5000]))
+        + head.decode("utf-8", "replace").replace("\r\n", "\n")[:QUARANTINE_HEAD_CHARS]))
 
 
 def terminal_safe(text: str) -> str:
