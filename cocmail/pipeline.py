@@ -32,6 +32,12 @@ from .render import Renderer
 from .store import Store, iso, utcnow
 
 log = logging.getLogger("cocmail.pipeline")
+# Characters of an exception's text kept on the inbound row (`quarantine list` shows it):
+# the error's first lines, not whatever a hostile message made it quote.
+FAILURE_CHARS = 500
+# Characters of a #note kept in the audit log: a note is a few lines; the mail that
+# carried it is on file in full.
+NOTE_CHARS = 2000
 # What the team sent the reporter, the person affected and the reported person.
 CORRESPONDENCE_OUT = ("ack", "reporter_reply", "victim_decision", "accused_complaint",
                       "harasser_response")
@@ -116,7 +122,7 @@ class Pipeline:
             if log.isEnabledFor(logging.DEBUG):
                 log.debug("inbound %s: %s", inbound_id,
                           redact_addresses(traceback.format_exc()).rstrip())
-            if self.store.record_failure(inbound_id, reason[:500]):
+            if self.store.record_failure(inbound_id, reason[:FAILURE_CHARS]):
                 self._notify_quarantine(inbound_id, reason)
                 return "quarantined"
             return "pending"
@@ -276,7 +282,7 @@ class Pipeline:
             self.store.audit(c, number, actor, entry.action, entry.detail, msg.message_id,
                              at=env.now)
         if decision.note and case is not None:
-            self.store.audit(c, number, actor, "note", decision.note[:2000],
+            self.store.audit(c, number, actor, "note", decision.note[:NOTE_CHARS],
                              msg.message_id, at=env.now)
         if decision.held is not None and case is not None:
             h = decision.held
