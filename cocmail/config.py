@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .core.errors import UserError
 from .core.model import Address
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -34,7 +35,7 @@ PRESETS: dict[str, dict[str, tuple[str, int, str]]] = {
 OAUTH2_PROVIDERS = ("command", "microsoft", "google")
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A problem in the configuration; the message names the key and, if known, the line."""
 
 

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from .core.errors import UserError
+
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS staff_ids (sid INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL);
@@ -74,7 +76,7 @@ CREATE TABLE IF NOT EXISTS stats (
 """
 
 
-class SchemaError(Exception):
+class SchemaError(UserError):
     """The database's schema is one this cocmail cannot use (newer, or unreadable)."""
 
 
