@@ -141,23 +141,29 @@ def test_files_are_private(app: App) -> None:
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
 
 
-def test_a_case_opened_by_another_process_meanwhile_is_not_overwritten(app: App) -> None:
-    """The pipeline decides and composes before its write transaction; if another
-    process (here: a second connection processing its own report) opens a case in
-    between, the report is decided again inside the transaction and gets the next
-    number, and its mail says so."""
-    other = open_app(app.cfg)
-    real_compose = app.pipeline.composer.compose
-    raced = []
+def test_a_case_opened_by_another_process_meanwhile_is_not_overwritten(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline reads (parses) a message before its write transaction and decides
+    inside it; if another process (here: a second connection processing its own
+    report) opens a case in between, the report is decided on what the transaction
+    sees and gets the next number, and its mail says so."""
+    import cocmail.pipeline
 
-    def compose_while_another_process_writes(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not raced:
+    other = open_app(app.cfg)
+    real_read = cocmail.pipeline.read
+    raced: list[str] = []
+    racing: list[bool] = []
+
+    def read_while_another_process_writes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reading = real_read(*args, **kwargs)
+        if not racing:
+            racing.append(True)  # the other process reads through here too
             raced.append(other.receive(mail("Zed <zed@attendee.example>", "Another thing",
                                             "Someone shouted.\n",
                                             message_id="<z1@attendee.example>"), "test"))
-        return real_compose(*args, **kwargs)
+        return reading
 
-    app.pipeline.composer.compose = compose_while_another_process_writes  # type: ignore[method-assign]
+    monkeypatch.setattr(cocmail.pipeline, "read", read_while_another_process_writes)
     try:
         assert deliver(app, REPORT) == "done"
     finally:
@@ -177,12 +183,12 @@ def test_a_failure_quoting_an_address_logs_no_address_even_with_debug(
     quote what it choked on, nor in the traceback --debug adds."""
     import logging
 
-    import cocmail.pipeline
+    import cocmail.core.decide
 
     def choke(msg, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyError(f"no such sender {msg.from_[0].email}")
 
-    monkeypatch.setattr(cocmail.pipeline, "open_case", choke)
+    monkeypatch.setattr(cocmail.core.decide, "open_case", choke)
     caplog.set_level(logging.DEBUG)
     raw = mail("Eve Secret <eve.secret@attendee.example>", "Report", "Dan was rude.\n",
                message_id="<r-log@attendee.example>")
