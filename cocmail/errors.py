@@ -20,9 +20,6 @@ from .core.errors import MessageError, OperationalError, UserError
 __all__ = ["MessageError", "OperationalError", "UserError", "as_operational",
            "refuse_root_in_foreign_storage"]
 
-EX_TEMPFAIL = 75  # sysexits.h: a temporary failure, the caller should try again
-
-
 def as_operational(error: BaseException) -> OperationalError | None:
     """`error` as an OperationalError when it is one in all but name, else None.
 

@@ -20,7 +20,7 @@ import re
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from .config import Config
 from .core.compose import Attachment, Composed, Composer
@@ -125,10 +125,17 @@ class Pipeline:
         except Exception as e:  # noqa: BLE001 - poison mail must never stop the daemon
             operational = self._operational(e)
             if operational is not None:
-                log.warning("inbound %s not processed now, left pending (not counted): %s",
-                            inbound_id, redact_addresses(str(operational)))
-                raise operational from e
+                self._left_pending(inbound_id, operational, e)
             return self._failed(inbound_id, row, e)
+
+    def _left_pending(self, inbound_id: int, operational: OperationalError,
+                      cause: Exception) -> NoReturn:
+        """Nothing was written and nothing counted: raise, for the caller to try later."""
+        log.warning("inbound %s not processed now, left pending (not counted): %s",
+                    inbound_id, redact_addresses(str(operational)))
+        if operational is cause:
+            raise operational
+        raise operational from cause
 
     def _operational(self, error: Exception) -> OperationalError | None:
         """`error` as an OperationalError when it says nothing about the message.
@@ -161,13 +168,19 @@ class Pipeline:
             log.debug("inbound %s: %s", inbound_id,
                       redact_addresses(traceback.format_exc()).rstrip())
         env = self.env()
-        with self.store.tx() as c:
-            if not self.store.count_failure(c, inbound_id, reason[:MAX_REASON_CHARS]):
-                return self.store.inbound_state(c, inbound_id) or "missing"
-            decision = quarantine(inbound_id, reason, env, row.get("subject"),
-                                  row.get("sender"))
-            for mail in decision.mails:
-                self.enqueue(c, mail, env)
+        try:
+            with self.store.tx() as c:
+                if not self.store.count_failure(c, inbound_id, reason[:MAX_REASON_CHARS]):
+                    return self.store.inbound_state(c, inbound_id) or "missing"
+                decision = quarantine(inbound_id, reason, env, row.get("subject"),
+                                      row.get("sender"))
+                for mail in decision.mails:
+                    self.enqueue(c, mail, env)
+        except Exception as counting:
+            operational = self._operational(counting)
+            if operational is None:
+                raise
+            self._left_pending(inbound_id, operational, counting)
         log.warning("inbound %s quarantined: %s", inbound_id, redact_addresses(reason))
         return "quarantined"
 
