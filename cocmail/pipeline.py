@@ -351,18 +351,6 @@ class Pipeline:
                                    kind=mail.kind, body=composed.body, outbox_id=oid)
         return oid
 
-    # ------------------------------------------------------------ staff notices
-    def staff_notice(self, kind: str, context: dict[str, Any], case: int | None) -> None:
-        """Queue one notice per staff member (not recused from `case`)."""
-        env = self.env()
-        recused: tuple[str, ...] = ()
-        if case is not None:
-            loaded = self.store.load_case(case)
-            recused = loaded.recused if loaded else ()
-        with self.store.tx() as c:
-            for address, role in env.staff_recipients(recused):
-                self.enqueue(c, OutMail(kind, address, role, case, context), env)
-
 
 ROLE_NAMES = {"r": "the reporter", "v": "the person affected", "a": "the reported person",
               "d": "the DSF",
