@@ -98,7 +98,8 @@ def first_response_due(since: datetime, rules: ReminderRules, env: Env,
     the event runs, or `first_response_outside` at any time, whichever comes first.
 
     A report sent the evening before the event is therefore late once the event has
-    begun and it has waited two hours, not a day later. `factor` 2 gives the leads' time. None: both are off."""
+    begun and it has waited two hours, not a day later. `factor` 2 gives the leads'
+    time. None: both are off."""
     candidates = []
     if rules.first_response_outside:
         candidates.append(since + rules.first_response_outside * factor)
