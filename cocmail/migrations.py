@@ -131,7 +131,14 @@ def _v5(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX proposals_case ON proposals(case_number)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(conn: sqlite3.Connection) -> None:
+    """Reminders sent (issue 14 part 3): one row per (case, key), written in the
+    transaction that queues the reminder, so a restart neither loses nor repeats one."""
+    conn.execute("CREATE TABLE reminders (case_number INTEGER NOT NULL, key TEXT NOT NULL,"
+                 " sent TEXT NOT NULL, PRIMARY KEY (case_number, key))")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 LATEST = len(MIGRATIONS)
 
 

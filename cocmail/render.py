@@ -68,6 +68,8 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "proposal",
     "proposal_rejected",
     "member_excluded",
+    "still_unanswered",
+    "reporter_waiting",
 )
 
 # The commands a staff member most often needs on a fresh case, in the order they are

@@ -729,6 +729,44 @@ class Store:
         cols = [c[0] for c in cur.description or ()]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
 
+    # --- reminders (issue 14 part 3: nobody is left waiting)
+    def reminders_sent(self) -> frozenset[tuple[int, str]]:
+        """(case, key) of every reminder already queued for an open case."""
+        rows = self.query("SELECT r.case_number, r.key FROM reminders r JOIN cases c"
+                          " ON c.number=r.case_number WHERE c.status='open'")
+        return frozenset((r["case_number"], r["key"]) for r in rows)
+
+    def record_reminder(self, conn: sqlite3.Connection, case_number: int, key: str,
+                        at: datetime) -> bool:
+        """Claim a reminder inside the transaction that queues it; False if it was sent."""
+        cur = conn.execute("INSERT OR IGNORE INTO reminders(case_number, key, sent)"
+                           " VALUES (?,?,?)", (case_number, key, iso(at)))
+        return cur.rowcount == 1
+
+    def urgent_since(self) -> dict[int, datetime]:
+        """When #urgent was last run on each open case that has it."""
+        rows = self.query("SELECT a.case_number, max(a.at) AS at FROM audit a JOIN cases c"
+                          " ON c.number=a.case_number WHERE a.action='urgent' AND"
+                          " c.status='open' AND c.urgent=1 GROUP BY a.case_number")
+        return {r["case_number"]: parse_iso(r["at"]) for r in rows if r["at"]}  # type: ignore[misc]
+
+    def reporter_heard(self) -> dict[int, datetime]:
+        """The last mail queued (not cancelled, not failed) to each open case's reporter."""
+        reporters = {r["case_number"]: (r["email"] or "").lower() for r in self.query(
+            "SELECT p.case_number, p.email FROM people p JOIN cases c ON c.number=p.case_number"
+            " WHERE p.role='reporter' AND c.status='open' AND p.email IS NOT NULL")}
+        out: dict[int, datetime] = {}
+        for r in self.query("SELECT o.case_number, o.recipients, o.created FROM outbox o"
+                            " JOIN cases c ON c.number=o.case_number WHERE c.status='open'"
+                            " AND o.state IN ('pending', 'sent')"
+                            " AND coalesce(o.role, '') NOT LIKE 's%'"):
+            n = r["case_number"]
+            to = [a.lower() for a in json.loads(r["recipients"] or "[]")]
+            at = parse_iso(r["created"])
+            if at is not None and reporters.get(n) in to and (n not in out or at > out[n]):
+                out[n] = at
+        return out
+
 
 
 def normalise_address(email: str) -> str:
