@@ -129,7 +129,29 @@ def _v5(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX proposals_case ON proposals(case_number)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v7(conn: sqlite3.Connection) -> None:
+    """Indexed look-ups of accused people, so a report costs the same at 500 cases and at
+    10,000 (issue 16, "Flat cost").
+
+    The repeat-offender check compares addresses case-insensitively: an index on
+    lower(email) answers `lower(email)=?` without reading every row. `name_words` (the
+    word count of `norm_name`) tells how long a run of words in a report can name someone
+    on file, and its index answers max() at once. Version 6 is the reminders table
+    (issue 14, another branch); this one is numbered 7 and follows it.
+    """
+    db = sqlite_utils.Database(conn)
+    db["people"].add_column("name_words", int)  # type: ignore[union-attr]
+    conn.execute("UPDATE people SET name_words ="
+                 " length(norm_name) - length(replace(norm_name, ' ', '')) + 1"
+                 " WHERE norm_name IS NOT NULL")
+    conn.execute("CREATE INDEX people_email_lower ON people(lower(email))")
+    conn.execute("CREATE INDEX people_role_words ON people(role, name_words)")
+
+
+# Until the reminders branch lands, _v7 runs as the sixth: the lead merges them as
+# (_v1, ..., _v5, _v6, _v7).
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5,
+                                                                 _v7)
 LATEST = len(MIGRATIONS)
 
 
