@@ -189,23 +189,27 @@ def people_rows(app: App) -> list[dict[str, Any]]:
     for r in rows:
         groups.union(_identity_keys(r))
     people: dict[str, dict[str, Any]] = {}
+    # Ordered sets (dicts) per person: a list's `in` made a person named in a thousand
+    # cases cost a million comparisons.
+    seen: dict[str, dict[str, dict[Any, None]]] = {}
     for r in rows:
-        entry = people.setdefault(groups.find(_identity_keys(r)[0]), {
+        key = groups.find(_identity_keys(r)[0])
+        entry = people.setdefault(key, {
             "name": None, "email": None, "names": [], "emails": [], "roles": [], "cases": 0,
             "outcomes": [], "case_roles": []})
-        for key, value in (("names", r["name"]), ("emails", (r["email"] or "").lower())):
-            if value and value not in entry[key]:
-                entry[key].append(value)
-        if r["role"] not in entry["roles"]:
-            entry["roles"].append(r["role"])
+        sets = seen.setdefault(key, {"names": {}, "emails": {}, "roles": {}, "outcomes": {}})
+        label = _case_label(r["role"], r["status"], r["outcome"])
+        for field, value in (("names", r["name"]), ("emails", (r["email"] or "").lower()),
+                             ("roles", r["role"]), ("outcomes", (r["number"], label))):
+            if value:
+                sets[field][value] = None
         entry["case_roles"].append({"case": r["number"], "role": r["role"],
                                     "status": r["status"],
                                     "outcome": r["outcome"] if r["role"] == "accused"
                                     else None})
-        label = _case_label(r["role"], r["status"], r["outcome"])
-        if (r["number"], label) not in entry["outcomes"]:
-            entry["outcomes"].append((r["number"], label))
-    for entry in people.values():
+    for key, entry in people.items():
+        for field, values in seen[key].items():
+            entry[field] = list(values)
         entry["name"] = entry["names"][0] if entry["names"] else None
         entry["email"] = entry["emails"][0] if entry["emails"] else None
         entry["cases"] = len({c["case"] for c in entry["case_roles"]})
