@@ -136,7 +136,9 @@ def _v7(conn: sqlite3.Connection) -> None:
     The repeat-offender check compares addresses case-insensitively: an index on
     lower(email) answers `lower(email)=?` without reading every row. `name_words` (the
     word count of `norm_name`) tells how long a run of words in a report can name someone
-    on file, and its index answers max() at once. Version 6 is the reminders table
+    on file, and its index answers max() at once. Indexes on the cases' status, opening,
+    closing and DSF step let `cases list` and the digest load only the cases they show.
+    Version 6 is the reminders table
     (issue 14, another branch); this one is numbered 7 and follows it.
     """
     db = sqlite_utils.Database(conn)
@@ -146,6 +148,12 @@ def _v7(conn: sqlite3.Connection) -> None:
                  " WHERE norm_name IS NOT NULL")
     conn.execute("CREATE INDEX people_email_lower ON people(lower(email))")
     conn.execute("CREATE INDEX people_accused_words ON people(name_words) WHERE role='accused'")
+    # What `cases list` and the digest load: the open cases, those opened or closed in
+    # the period, those decided and not yet reported to the DSF.
+    conn.execute("CREATE INDEX cases_status ON cases(status)")
+    conn.execute("CREATE INDEX cases_opened ON cases(opened)")
+    conn.execute("CREATE INDEX cases_closed ON cases(closed)")
+    conn.execute("CREATE INDEX cases_dsf_due ON cases(decision) WHERE dsf_reported IS NULL")
 
 
 # Until the reminders branch lands, _v7 runs as the sixth: the lead merges them as

@@ -59,8 +59,9 @@ def test_a_database_from_before_migration_7_still_recognises_names(tmp_path: Pat
     path = tmp_path / "db.sqlite"
     _store_with_history(path, 3).close()
     old = sqlite3.connect(path)  # back to schema 5: no name_words, no new indexes
-    old.execute("DROP INDEX people_email_lower")
-    old.execute("DROP INDEX people_accused_words")
+    for index in ("people_email_lower", "people_accused_words", "cases_status",
+                  "cases_opened", "cases_closed", "cases_dsf_due"):
+        old.execute(f"DROP INDEX {index}")
     old.execute("ALTER TABLE people DROP COLUMN name_words")
     old.execute("UPDATE meta SET value='5' WHERE key='schema_version'")
     old.commit()
@@ -88,3 +89,19 @@ def test_the_digest_still_shows_an_old_case_waiting_for_its_dsf_report(tmp_path:
         assert f"Case {done}: open for 120 days" in text
     finally:
         desk.close()
+
+
+def test_cases_list_and_the_digest_read_only_the_cases_they_show(tmp_path: Path) -> None:
+    """`cases list` (open cases) and the digest (open, recent, due for the DSF) look
+    their cases up by index instead of reading every case on file."""
+    store = _store_with_history(tmp_path / "db.sqlite", 50)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert store.load_cases(include_closed=False, events=["Example Conf 2027"]) == []
+    assert store.load_cases(since=NOW + timedelta(days=1)) == []
+    store.conn.set_trace_callback(None)
+    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
+             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert plans
+    assert [p for p in plans if p.startswith("SCAN")] == []
+    store.close()
