@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from .core.errors import UserError
+
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS staff_ids (sid INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL);
@@ -74,7 +76,7 @@ CREATE TABLE IF NOT EXISTS stats (
 """
 
 
-class SchemaError(Exception):
+class SchemaError(UserError):
     """The database's schema is one this cocmail cannot use (newer, or unreadable)."""
 
 
@@ -129,6 +131,13 @@ def _v5(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX proposals_case ON proposals(case_number)")
 
 
+def _v6(conn: sqlite3.Connection) -> None:
+    """Reminders sent (issue 14 part 3): one row per (case, key), written in the
+    transaction that queues the reminder, so a restart neither loses nor repeats one."""
+    conn.execute("CREATE TABLE reminders (case_number INTEGER NOT NULL, key TEXT NOT NULL,"
+                 " sent TEXT NOT NULL, PRIMARY KEY (case_number, key))")
+
+
 def _v7(conn: sqlite3.Connection) -> None:
     """Indexed look-ups of accused people, so a report costs the same at 500 cases and at
     10,000 (issue 16, "Flat cost").
@@ -138,8 +147,6 @@ def _v7(conn: sqlite3.Connection) -> None:
     word count of `norm_name`) tells how long a run of words in a report can name someone
     on file, and its index answers max() at once. Indexes on the cases' status, opening,
     closing and DSF step let `cases list` and the digest load only the cases they show.
-    Version 6 is the reminders table
-    (issue 14, another branch); this one is numbered 7 and follows it.
     """
     db = sqlite_utils.Database(conn)
     db["people"].add_column("name_words", int)  # type: ignore[union-attr]
@@ -156,9 +163,7 @@ def _v7(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX cases_dsf_due ON cases(decision) WHERE dsf_reported IS NULL")
 
 
-# Until the reminders branch lands, _v7 runs as the sixth: the lead merges them as
-# (_v1, ..., _v5, _v6, _v7).
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5,
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
                                                                  _v7)
 LATEST = len(MIGRATIONS)
 

@@ -58,12 +58,12 @@ def test_repeat_offender_look_ups_read_no_whole_table(tmp_path: Path) -> None:
 def test_a_database_from_before_migration_7_still_recognises_names(tmp_path: Path) -> None:
     path = tmp_path / "db.sqlite"
     _store_with_history(path, 3).close()
-    old = sqlite3.connect(path)  # back to schema 5: no name_words, no new indexes
+    old = sqlite3.connect(path)  # back to schema 6: no name_words, no new indexes
     for index in ("people_email_lower", "people_accused_words", "cases_status",
                   "cases_opened", "cases_closed", "cases_dsf_due"):
         old.execute(f"DROP INDEX {index}")
     old.execute("ALTER TABLE people DROP COLUMN name_words")
-    old.execute("UPDATE meta SET value='5' WHERE key='schema_version'")
+    old.execute("UPDATE meta SET value='6' WHERE key='schema_version'")
     old.commit()
     old.close()
     store = Store(path)
