@@ -154,6 +154,7 @@ def _secret(cfg: Config) -> tuple[str, bool, str]:
 
 def _database(cfg: Config) -> tuple[str, bool, str]:
     from . import migrations
+    from .store import writable_schema_version
 
     p = cfg.storage.db_path
     if not p.exists():
@@ -163,9 +164,7 @@ def _database(cfg: Config) -> tuple[str, bool, str]:
     except sqlite3.Error as e:
         return ("database", False, f"cannot open {p} for writing: {e}")
     try:
-        conn.execute("BEGIN IMMEDIATE")  # proves a write lock can be taken; nothing written
-        conn.execute("ROLLBACK")
-        version = migrations.version_of(conn)
+        version = writable_schema_version(conn)  # takes a write lock, writes nothing
         migrations.refuse_newer(version, p)
     except (sqlite3.Error, migrations.SchemaError) as e:
         return ("database", False, f"{p}: {e}")

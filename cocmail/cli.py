@@ -521,8 +521,7 @@ def quarantine_group() -> None:
 @command(quarantine_group, "list")
 def quarantine_list(state: State) -> None:
     """Quarantined messages and why."""
-    rows = state.app().store.query(
-        "SELECT id, received_at, size, error FROM inbound WHERE state='quarantined' ORDER BY id")
+    rows = state.app().store.quarantined()
     if not rows:
         click.echo("quarantine is empty")
     for r in rows:
@@ -585,11 +584,7 @@ def outbox_group() -> None:
 @click.option("--pending", is_flag=True, help="Only mail not delivered yet.")
 def outbox_list(state: State, pending: bool) -> None:
     """Outgoing mail and its delivery state."""
-    sql = ("SELECT id, created, case_number, kind, state, attempts, next_attempt, last_error"
-           " FROM outbox")
-    if pending:
-        sql += " WHERE state='pending'"
-    rows = state.app().store.query(sql + " ORDER BY id")
+    rows = state.app().store.outbox_rows(pending_only=pending)
     if not rows:
         click.echo("nothing pending" if pending else "outbox is empty")
     for r in rows:
