@@ -11,12 +11,14 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from .clock import utcnow
 from .config import Config
 from .courier import Courier
 from .errors import refuse_root_in_foreign_storage
 from .outbox import Outbox
 from .pipeline import Pipeline, delivery_failed_notice
-from .store import Store, load_or_create_secret, utcnow
+from .secret_file import load_or_create_secret
+from .store import Store
 
 
 @dataclass

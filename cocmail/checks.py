@@ -13,6 +13,7 @@ from pathlib import Path
 
 from .config import Config, ConfigError, OAuth2Config
 from .oauth import TokenError, TokenSource, make_source, redact
+from .secret_file import SECRET_MIN_BYTES
 from .tls import client_context, explain
 
 # Characters of a server's answer `check` shows: its first line or two, never a page of HTML.
@@ -147,7 +148,7 @@ def _secret(cfg: Config) -> tuple[str, bool, str]:
         key = p.read_bytes().strip()
     except OSError as e:
         return ("secret key", False, f"cannot read {p}: {e.strerror}")
-    if len(key) < 32:
+    if len(key) < SECRET_MIN_BYTES:
         return ("secret key", False, f"{p} is too short to be cocmail's key")
     return ("secret key", True, f"{p} is readable")
 

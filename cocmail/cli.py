@@ -419,8 +419,8 @@ def digest_cmd(state: State, mode: str, event: str | None, all_events: bool) -> 
     """The weekly digest, now, of the current event's cases (or --event, --all-events).
 
     The digest the daemon mails each week covers every event's cases."""
+    from .clock import utcnow
     from .digest import build_digest, queue_digest
-    from .store import utcnow
 
     app = state.app()
     events = chosen_events(state, event, all_events)
@@ -638,8 +638,8 @@ def oauth2_login_cmd(state: State, port: int) -> None:
 @click.option("--dry-run", is_flag=True, help="List what would be expunged; change nothing.")
 def purge_cmd(state: State, dry_run: bool) -> None:
     """Expunge what the retention policy says is due."""
+    from .clock import utcnow
     from .retention import purge_due
-    from .store import utcnow
 
     numbers = purge_due(state.app(), utcnow(), dry_run=dry_run)
     verb = "would expunge" if dry_run else "expunged"

@@ -19,17 +19,20 @@ from __future__ import annotations
 import logging
 import signal
 import threading
-import time
 from datetime import datetime, timedelta
 
 from .app import App
+from .clock import utcnow
 from .courier import Courier, CourierDied
-from .store import utcnow
+from .errors import OperationalError
+from .outbox import redact_addresses
 
 log = logging.getLogger("cocmail.daemon")
 
 IDLE_WAKE_SECONDS = 30.0
 PROCESS_CHUNK = 100  # pending messages read at a time (one IMAP batch)
+BACKOFF_FIRST_SECONDS = 1.0  # after an operational failure; doubles each time
+BACKOFF_MAX_SECONDS = 60.0  # a locked database or a broken template: retry each minute
 
 
 class Daemon:
@@ -188,18 +191,29 @@ class Daemon:
                               "stopping so that cocmail is restarted whole")
 
     def _worker_loop(self, courier: Courier) -> None:
+        """Process, housekeep, sleep until woken. A pass that fails for an operational
+        reason (database locked, a broken override template) is retried with a backoff
+        that doubles up to BACKOFF_MAX_SECONDS, logged as one line; the messages stay
+        pending and count toward nothing."""
+        backoff = 0.0
         while not self.stop.is_set():
             self._check_courier(courier)
             try:
                 self.process_pending(courier)
                 self.housekeeping()
                 courier.poke()  # a digest or a quarantine notice may have been queued
-            except Exception:  # noqa: BLE001 - e.g. database locked: log, wait, go on
+                backoff = 0.0
+            except OperationalError as e:
+                backoff = min(max(backoff * 2, BACKOFF_FIRST_SECONDS), BACKOFF_MAX_SECONDS)
+                log.warning("worker pass failed (%s); retrying in %.0f s",
+                            redact_addresses(str(e)), backoff)
+                self.stop.wait(backoff)
+                continue
+            except Exception:  # noqa: BLE001 - a bug: log it whole (redacted), wait, go on
                 log.exception("worker pass failed; retrying")
-                time.sleep(1)
+                self.stop.wait(BACKOFF_FIRST_SECONDS)
             self.wake.wait(IDLE_WAKE_SECONDS)
             self.wake.clear()
-
 
 class _Fetch:
     """`run --once`'s IMAP catch-up in a thread; `done` is set (and the worker woken)

@@ -173,8 +173,8 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         echo("4. The internal report (cocmail report), as CSV:")
         echo("=" * 78)
         echo(to_csv(report_rows(app)))
+        from .clock import utcnow
         from .digest import build_digest
-        from .store import utcnow
 
         echo("=" * 78)
         echo("5. The weekly digest the leads get (cocmail digest --print):")

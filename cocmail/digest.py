@@ -16,6 +16,7 @@ from __future__ import annotations
 from datetime import datetime
 
 from .app import App
+from .clock import iso
 from .config import WEEKDAYS
 from .core.case import Case
 from .core.digest import (
@@ -29,7 +30,6 @@ from .core.digest import (
     week_key,
 )
 from .core.effects import OutMail
-from .store import iso
 
 __all__ = ["build_digest", "digest_context", "queue_digest", "send_due_digest", "slot_for",
            "visible_to", "week_key"]

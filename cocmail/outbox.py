@@ -36,10 +36,11 @@ from functools import partial
 from pathlib import Path
 from typing import Any, Protocol
 
+from .clock import utcnow
 from .config import OAuth2Config, SmtpConfig
 from .core.errors import MessageError, OperationalError
 from .oauth import TokenError, TokenSource, source_for
-from .store import Store, utcnow
+from .store import Store
 from .tls import client_context, explain
 
 log = logging.getLogger("cocmail.outbox")

@@ -22,6 +22,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
+from .clock import utcnow
 from .config import Config
 from .core.compose import Attachment, Composed, Composer
 from .core.decide import Facts, Reading, Settings, decide, quarantine, read
@@ -35,7 +36,7 @@ from .errors import OperationalError, as_operational
 from .history import StoreHistory
 from .outbox import redact_addresses
 from .render import Renderer, TemplateError
-from .store import Store, utcnow
+from .store import Store
 
 log = logging.getLogger("cocmail.pipeline")
 # What the team sent the reporter, the person affected and the reported person.

@@ -27,6 +27,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .app import App
+from .clock import parse_iso
 from .core.case import Case
 from .core.people import normalise_name
 from .core.retention import (
@@ -38,7 +39,7 @@ from .core.retention import (
     retention_days,
     without_case,
 )
-from .store import Store, parse_iso
+from .store import Store
 
 __all__ = ["KEPT_OUTCOMES", "due_cases", "expunge", "purge_due", "retention_days",
            "without_case"]

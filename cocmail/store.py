@@ -10,25 +10,26 @@ from __future__ import annotations
 
 import json
 import os
-import re
-import secrets
 import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
 import sqlite_utils
 
 from . import migrations
+from .clock import iso, parse_iso, utcnow
 from .config import StaffConfig
 from .core.case import STEPS, Case, Person
 from .core.effects import Proposal, mail_from_json, mail_to_json
 from .core.errors import UserError
-from .core.model import Roster, StaffMember
+from .core.message import quick_message_id
+from .core.model import Roster, StaffMember, normalise_address
+from .secret_file import touch_private
 
 SCHEMA_VERSION = migrations.LATEST
 MAX_ATTEMPTS = 3
@@ -43,42 +44,6 @@ BUSY_TIMEOUT = 30.0  # seconds a write waits for another connection (a CLI comma
 
 class StoreError(UserError):
     """The database cannot be opened or written."""
-
-
-def utcnow() -> datetime:
-    return datetime.now(UTC)
-
-
-def iso(dt: datetime | None) -> str | None:
-    return dt.astimezone(UTC).isoformat(timespec="seconds") if dt else None
-
-
-def parse_iso(s: str | None) -> datetime | None:
-    return datetime.fromisoformat(s) if s else None
-
-
-def _touch_private(path: Path) -> None:
-    """Create `path` mode 0600 if missing and force that mode if present."""
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    os.close(fd)
-    os.chmod(path, 0o600)
-
-
-def load_or_create_secret(path: Path) -> bytes:
-    """The installation's HMAC key: 32 random bytes, generated once, mode 0600."""
-    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.exists():
-        data = path.read_bytes().strip()
-        if len(data) < 32:
-            raise StoreError(f"{path}: secret key is too short; "
-                             "delete it only if no mail is pending")
-        os.chmod(path, 0o600)
-        return data
-    key = secrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
 
 
 def backup_database(conn: sqlite3.Connection, target: Path) -> None:
@@ -151,7 +116,7 @@ class Store:
         self.path = path
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-            _touch_private(path)
+            touch_private(path)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
                                    timeout=0)  # waits in _waiting_for_writer
         except (OSError, sqlite3.Error) as e:
@@ -255,7 +220,7 @@ class Store:
         """Store raw mail durably; None when this IMAP (folder, uidvalidity, uid) is known."""
         from .core.message import body_sha256, sha256_hex
 
-        mid = _quick_message_id(raw)
+        mid = quick_message_id(raw)
         params = (iso(utcnow()), source, folder, uidvalidity, uid, mid, sha256_hex(raw),
                   body_sha256(raw), len(raw), raw)
         sql = ("INSERT OR IGNORE INTO inbound(received_at, source, folder, uidvalidity, uid,"
@@ -1034,36 +999,5 @@ def _in_case_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return sorted(unique.values(), key=lambda r: (r["number"], r["id"]))
 
 
-def normalise_address(email: str) -> str:
-    """`email` case-folded and without a `+tag`: the mailbox a rate limit counts."""
-    local, at, domain = email.strip().lower().rpartition("@")
-    if not at:
-        return email.strip().lower()
-    return f"{local.split('+', 1)[0] or local}@{domain}"
-
-
 def _like_escape(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-# The first Message-ID field at the start of a line, with at most a few folded lines:
-# a crafted field folded over 200,000 lines took seconds to glue back together.
-_MESSAGE_ID_FIELD = re.compile(rb"^message-id[ \t]*:([^\n]{0,1000}(?:\n[ \t][^\n]{0,1000}){0,8})",
-                               re.IGNORECASE | re.MULTILINE)
-
-
-def _quick_message_id(raw: bytes) -> str | None:
-    """The Message-ID from the header block without a full parse (for de-duplication keys).
-
-    One regex over the header block, linear in its size whatever the folding.
-    """
-    from .core.message import message_ids
-
-    head = raw.split(b"\r\n\r\n", 1)[0].split(b"\n\n", 1)[0]
-    found = _MESSAGE_ID_FIELD.search(head)
-    if found is None:
-        return None
-    ids = message_ids(found.group(1).decode("utf-8", "replace").replace("\r", ""))
-    return ids[0] if ids else None
-
-

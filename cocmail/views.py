@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 from .app import App
+from .clock import iso
 from .core.case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
 from .core.people import normalise_name
 from .core.report import case_row
 from .errors import UserError
-from .store import iso
 
 
 def _cases(app: App, include_closed: bool, events: list[str] | None = None) -> list[Case]:

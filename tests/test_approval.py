@@ -144,8 +144,8 @@ def test_status_lists_waiting_proposals(app: App) -> None:
 
 
 def test_the_digest_lists_cases_waiting_for_approval(app: App) -> None:
+    from cocmail.clock import utcnow
     from cocmail.digest import build_digest
-    from cocmail.store import utcnow
 
     command(app, "ana@example.org", DECIDE + "#notify-harasser\n")
     assert "Waiting for a second member's #approve: case 1" in build_digest(app, utcnow())
@@ -230,8 +230,8 @@ def test_dsf_report_waits_for_approval(app: App) -> None:
 
 def test_a_lead_excluded_from_a_case_is_told_the_digest_leaves_one_out(app: App) -> None:
     """Issue 11 item 7: the digest counts what a lead may not see, and shows none of it."""
+    from cocmail.clock import utcnow
     from cocmail.digest import queue_digest
-    from cocmail.store import utcnow
 
     command(app, "ana@example.org", "#recuse ana@example.org\n")  # Ana, a lead, steps out
     queue_digest(app, utcnow())

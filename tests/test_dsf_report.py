@@ -123,8 +123,8 @@ def test_mail_people_read_says_reported_person_and_person_affected(tmp_path: Pat
     previews, the digest and the DSF report."""
     import re
 
+    from cocmail.clock import utcnow
     from cocmail.digest import build_digest
-    from cocmail.store import utcnow
 
     app = _app(tmp_path, SEND_AT_ONCE)
     try:

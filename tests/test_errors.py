@@ -246,10 +246,11 @@ def test_every_error_class_belongs_to_one_family() -> None:
     from cocmail.outbox import OAuth2Refused, PermanentFailure, ServerUnavailable
     from cocmail.render import TemplateError
     from cocmail.runlock import AlreadyRunning
+    from cocmail.secret_file import SecretKeyError
     from cocmail.store import StoreError
 
-    family = {UserError: [ConfigError, StoreError, SchemaError, TokenError, AlreadyRunning,
-                          Refused, CommandValueError],
+    family = {UserError: [ConfigError, StoreError, SecretKeyError, SchemaError,
+                          TokenError, AlreadyRunning, Refused, CommandValueError],
               OperationalError: [TemplateError, ServerUnavailable, OAuth2Refused,
                                  CourierDied, AcceptError],
               MessageError: [ParseError, PermanentFailure]}
@@ -269,3 +270,55 @@ def test_the_cli_answers_each_family_with_its_exit_code(error: Exception, code: 
                                                         text: str) -> None:
     answer = cli_error(error)
     assert answer.exit_code == code and text in answer.format_message()
+
+
+class _QuietCourier:
+    """The daemon's courier as the worker loop sees it; delivery is not under test here."""
+
+    def failed(self) -> bool:
+        return False
+
+    def poke(self) -> None:
+        pass
+
+
+def test_daemon_backs_off_on_a_locked_database_with_one_line_and_then_processes(
+        app: App, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
+    import threading
+    import time
+
+    from cocmail.daemon import Daemon
+
+    inbound = app.store.add_inbound(REPORT, "test")
+    monkeypatch.setattr(cocmail.store, "BUSY_TIMEOUT", 0.05)
+    other = sqlite3.connect(str(app.cfg.storage.db_path), isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    daemon = Daemon(app)
+    worker = threading.Thread(target=daemon._worker_loop, args=(_QuietCourier(),))
+    caplog.set_level("WARNING", logger="cocmail.daemon")
+    worker.start()
+    try:
+        deadline = time.monotonic() + 20
+        def failures() -> list:
+            return [r for r in caplog.records if "worker pass failed" in r.getMessage()]
+
+        while time.monotonic() < deadline and len(failures()) < 2:
+            time.sleep(0.05)
+        failures = failures()
+        assert len(failures) >= 2
+        assert "database is locked" in failures[0].getMessage()
+        assert "retrying in 1 s" in failures[0].getMessage()
+        assert "retrying in 2 s" in failures[1].getMessage()  # the wait doubles
+        assert all(r.exc_info is None for r in failures)  # one line, no traceback
+        assert row(app, inbound)["attempts"] == 0
+    finally:
+        other.execute("ROLLBACK")
+        other.close()
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline and row(app, inbound)["state"] == "pending":
+        time.sleep(0.05)
+    daemon.request_stop()
+    worker.join(timeout=10)
+    assert row(app, inbound)["state"] == "done"
+    assert outbox(app, "quarantined") == []
+    assert "eve@attendee.example" not in caplog.text

@@ -24,12 +24,13 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
+from cocmail.clock import utcnow
 from cocmail.config import Config
 from cocmail.core.case import Case
 from cocmail.daemon import Daemon
 from cocmail.outbox import Outbox
 from cocmail.pipeline import Pipeline, delivery_failed_notice
-from cocmail.store import Store, utcnow
+from cocmail.store import Store
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 from testsupport.servers import Dovecot, ImapUser, Received, SmtpSink
 

@@ -22,9 +22,9 @@ from cocmail.core.message import (
     MAX_HTML_CHARS,
     MAX_MIME_PARTS,
     parse_message,
+    quick_message_id,
 )
 from cocmail.core.model import MAX_IN_REPLY_TO, MAX_REFERENCES
-from cocmail.store import _quick_message_id
 from testsupport.helpers import spool
 
 HEAD = ("From: Mallory <mallory@attendee.example>\r\nTo: conduct@example.org\r\n"
@@ -146,7 +146,7 @@ def test_a_megabyte_subject_is_cut() -> None:
 def test_a_folded_message_id_is_read_in_linear_time() -> None:
     raw = b"Message-ID: <a@b.example>\r\n" + b" x\r\n" * 2_000_000 + b"\r\nbody"
     started = time.monotonic()
-    assert _quick_message_id(raw) == "a@b.example"
+    assert quick_message_id(raw) == "a@b.example"
     assert time.monotonic() - started < 2  # gluing 2,000,000 folded lines took minutes
 
 

@@ -26,7 +26,7 @@ from click.testing import CliRunner
 
 from cocmail.app import App, open_app
 from cocmail.cli import main
-from cocmail.store import parse_iso, utcnow
+from cocmail.clock import parse_iso, utcnow
 from testsupport.helpers import body_of, mail, make_config
 from testsupport.servers import SmtpSink, _SinkHandler
 

@@ -203,7 +203,7 @@ def test_staff_tokens_stop_authenticating_a_month_after_the_case_closed(tmp_path
     act on a case for ever. Within 30 days of closing a reply still runs; after, held."""
     from datetime import timedelta
 
-    from cocmail.store import utcnow
+    from cocmail.clock import utcnow
 
     now = [utcnow()]
     a = open_app(make_config(tmp_path), clock=lambda: now[0])

@@ -19,6 +19,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from cocmail.clock import utcnow
 from cocmail.config import ConfigError, parse_config
 from cocmail.core.case import Case, Person
 from cocmail.core.env import Env, NoHistory
@@ -35,7 +36,6 @@ from cocmail.core.reminders import (
 from cocmail.daemon import Daemon
 from cocmail.reminders_due import send_due_reminders
 from cocmail.render import Renderer
-from cocmail.store import utcnow
 from testsupport.apps import Clock, Desk
 from testsupport.helpers import body_of
 from testsupport.servers import SmtpSink

@@ -18,9 +18,9 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import open_app
+from cocmail.clock import utcnow
 from cocmail.config import load_config
 from cocmail.retention import due_cases, purge_due, without_case
-from cocmail.store import utcnow
 from cocmail.views import stats
 from testsupport.apps import Clock, Desk
 from testsupport.helpers import body_of, mail

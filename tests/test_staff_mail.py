@@ -16,7 +16,7 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
-from cocmail.store import utcnow
+from cocmail.clock import utcnow
 from testsupport.helpers import approve_as, body_of, mail, make_config, parse
 from testsupport.servers import SmtpSink
 

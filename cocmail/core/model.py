@@ -150,3 +150,11 @@ class Roster:
             if m.sid == sid:
                 return m
         return None
+
+
+def normalise_address(email: str) -> str:
+    """`email` case-folded and without a `+tag`: the mailbox a rate limit counts."""
+    local, at, domain = email.strip().lower().rpartition("@")
+    if not at:
+        return email.strip().lower()
+    return f"{local.split('+', 1)[0] or local}@{domain}"
