@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .errors import UserError
+from .errors import OperationalError, UserError
 
 EX_TEMPFAIL = 75
 
@@ -82,22 +82,39 @@ def command(group: click.Group, name: str | None = None, **kw: Any
             except click.ClickException:
                 raise
             except Exception as e:
-                from .backup import BackupError
-                from .config import ConfigError
-                from .oauth import TokenError
-                from .store import StoreError
-
-                if state.debug or not isinstance(e, ConfigError | StoreError | OSError
-                                                 | UserError | BackupError | TokenError):
-                    if state.debug:
-                        raise
-                    raise click.ClickException(f"{type(e).__name__}: {e} (use --debug for "
-                                               "details)") from e
-                raise click.ClickException(str(e)) from e
+                if state.debug:
+                    raise
+                raise cli_error(e) from e
 
         return group.command(name, **kw)(debug_option(config_option(wrapper)))
 
     return deco
+
+
+class TemporaryFailure(click.ClickException):
+    """Printed like any error, but exits 75 (EX_TEMPFAIL): try again later."""
+
+    exit_code = EX_TEMPFAIL
+
+
+def cli_error(e: Exception) -> click.ClickException:
+    """`e` as one line and the exit code of its family (errors.py).
+
+    A UserError (bad config, unknown case; ConfigError, StoreError, BackupError and
+    TokenError are ones) and an OSError say what to fix: their text, exit 1. An
+    OperationalError (database locked, server unreachable, a broken template;
+    sqlite3's OperationalError too) is temporary: its text, exit 75, the code an MTA
+    and a cron job read as "try again". Anything else is a bug: its class and text,
+    exit 1, and --debug shows the traceback.
+    """
+    from .errors import as_operational
+
+    operational = as_operational(e)
+    if operational is not None:
+        return TemporaryFailure(f"{operational} (a temporary failure: try again later)")
+    if isinstance(e, UserError | OSError):
+        return click.ClickException(str(e))
+    return click.ClickException(f"{type(e).__name__}: {e} (use --debug for details)")
 
 
 
@@ -274,7 +291,14 @@ def ingest_cmd(state: State, file: str) -> None:
     if inbound_id is None:
         click.echo("already stored", err=True)
         return
-    result = app.pipeline.process(inbound_id)
+    try:
+        result = app.pipeline.process(inbound_id)
+    except OperationalError as e:
+        # Stored, so accepted (exit 0): `cocmail run` processes it once the database or
+        # template is right again. Exit 75 would make the MTA store a second copy.
+        click.echo(f"message {inbound_id}: stored, not processed yet ({e}); cocmail run"
+                   " will retry it", err=True)
+        return
     app.outbox.deliver_due()
     click.echo(f"message {inbound_id}: {result}", err=True)
 

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from .core.errors import UserError
 from .core.model import Address
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
@@ -34,7 +35,7 @@ PRESETS: dict[str, dict[str, tuple[str, int, str]]] = {
 OAUTH2_PROVIDERS = ("command", "microsoft", "google")
 
 
-class ConfigError(Exception):
+class ConfigError(UserError):
     """A problem in the configuration; the message names the key and, if known, the line."""
 
 
@@ -228,6 +229,14 @@ class ProcessConfig:
     # Mail that waits for a second member's #approve: to the accused (the complaint), to
     # the harasser (the response), to the DSF. () sends at once.
     second_approval: tuple[str, ...] = APPROVAL_KINDS
+    # Reminders (issue 14 part 3); 0 turns one off. A case nobody acted on is re-sent to
+    # staff after first_response_minutes during the event (outside it, the other value),
+    # to the leads at twice that; handlers are reminded to #reply when the reporter heard
+    # nothing for reporter_update_days. No reminder in quiet_hours but urgent ones.
+    first_response_minutes: int = 120
+    first_response_minutes_outside: int = 1440
+    reporter_update_days: int = 7
+    quiet_hours: tuple[time, time] | None = None  # local start, end; may wrap midnight
 
 
 @dataclass(frozen=True)
@@ -626,7 +635,14 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
     if bad:
         raise r.fail("second_approval", f"must list only {', '.join(APPROVAL_KINDS)}, "
                      f"not {bad[0]!r}")
-    process = ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)))
+    minutes = {key: r.get(key, int, default) for key, default in (
+        ("first_response_minutes", 120), ("first_response_minutes_outside", 1440),
+        ("reporter_update_days", 7))}
+    for key, value in minutes.items():
+        if value < 0:
+            raise r.fail(key, "cannot be negative (0 turns this reminder off)")
+    process = ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
+                            quiet_hours=_quiet_hours(r), **minutes)
     r.done()
 
     r = table("templates") or _Reader({}, "templates", loader)
@@ -638,6 +654,20 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
                   storage=storage, staff=tuple(staff), security=security, dsf=dsf,
                   appeal=appeal, digest=digest, retention=retention, templates=templates,
                   source=source, process=process)
+
+
+def _quiet_hours(r: _Reader) -> tuple[time, time] | None:
+    """[process] quiet_hours = "23:00-07:00": local start and end, may wrap midnight."""
+    value = r.get("quiet_hours", str)
+    if value is None:
+        return None
+    m = re.fullmatch(r"\s*(\d{1,2}):(\d{2})\s*-\s*(\d{1,2}):(\d{2})\s*", value)
+    if not m or int(m[1]) > 23 or int(m[3]) > 23 or int(m[2]) > 59 or int(m[4]) > 59:
+        raise r.fail("quiet_hours", f"{value!r} is not a time range like \"23:00-07:00\"")
+    start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
+    if start == end:
+        raise r.fail("quiet_hours", f"{value!r} starts and ends at the same time")
+    return start, end
 
 
 def _preset(r: _Reader, protocol: str, fallback: tuple[str, int, str]

@@ -34,6 +34,7 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
+from .core.errors import OperationalError
 from .outbox import Outbox
 
 log = logging.getLogger("cocmail.courier")
@@ -47,7 +48,7 @@ _FORK = multiprocessing.get_context("fork")
 POKE, FINISH, STOP = b"p", b"f", b"s"
 
 
-class CourierDied(Exception):
+class CourierDied(OperationalError):
     """The courier process ended without saying why (killed, or out of memory)."""
 
 

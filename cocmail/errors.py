@@ -1,15 +1,39 @@
-"""Errors a person at the keyboard caused, kept apart from the library's other errors.
+"""cocmail's error family, for the shell: user, operational and message errors.
 
-The CLI answers a UserError with its message and exit code 1, without a traceback.
-It lives here, not in cli.py, so that library modules (views, backup) can raise it
-without importing the command line.
+The classes are defined in `cocmail.core.errors` (core modules raise them too) and
+re-exported here, so that library modules (views, backup) can raise a UserError
+without importing the command line. What each kind leads to:
+
+- `UserError` (bad config, unknown case, a second `cocmail run`): answered; CLI exit 1.
+- `OperationalError` (database locked, SMTP/IMAP down, a broken template): retried,
+  never counted toward a quarantine; CLI exit 75 (EX_TEMPFAIL).
+- `MessageError` (unparseable mail, over the size cap): counted toward quarantine.
+
+Any other exception is a bug; on an inbound message it counts like a MessageError
+(poison mail must never stop the daemon).
 """
 
 from __future__ import annotations
 
+from .core.errors import MessageError, OperationalError, UserError
 
-class UserError(Exception):
-    """Bad input from the person at the keyboard (unknown case number, bad file...)."""
+__all__ = ["MessageError", "OperationalError", "UserError", "as_operational",
+           "refuse_root_in_foreign_storage"]
+
+def as_operational(error: BaseException) -> OperationalError | None:
+    """`error` as an OperationalError when it is one in all but name, else None.
+
+    sqlite3's OperationalError ("database is locked", "disk I/O error", "database or
+    disk is full") comes from the library, not from us, and says nothing about the
+    message being handled.
+    """
+    import sqlite3  # here, not at the top: `cocmail --help` imports this module
+
+    if isinstance(error, OperationalError):
+        return error
+    if isinstance(error, sqlite3.OperationalError):
+        return OperationalError(f"database: {error}")
+    return None
 
 
 def refuse_root_in_foreign_storage(directory: object) -> None:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
+from .core.errors import UserError
+
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
 CREATE TABLE IF NOT EXISTS staff_ids (sid INTEGER PRIMARY KEY, email TEXT UNIQUE NOT NULL);
@@ -74,7 +76,7 @@ CREATE TABLE IF NOT EXISTS stats (
 """
 
 
-class SchemaError(Exception):
+class SchemaError(UserError):
     """The database's schema is one this cocmail cannot use (newer, or unreadable)."""
 
 
@@ -129,7 +131,14 @@ def _v5(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX proposals_case ON proposals(case_number)")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5)
+def _v6(conn: sqlite3.Connection) -> None:
+    """Reminders sent (issue 14 part 3): one row per (case, key), written in the
+    transaction that queues the reminder, so a restart neither loses nor repeats one."""
+    conn.execute("CREATE TABLE reminders (case_number INTEGER NOT NULL, key TEXT NOT NULL,"
+                 " sent TEXT NOT NULL, PRIMARY KEY (case_number, key))")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
 LATEST = len(MIGRATIONS)
 
 

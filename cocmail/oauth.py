@@ -28,6 +28,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from .config import ConfigError, OAuth2Config
+from .core.errors import UserError
 
 log = logging.getLogger("cocmail.oauth2")
 
@@ -43,7 +44,7 @@ INSTALL_HINT = "pip install 'cocmail[oauth]'"
 _OPAQUE = re.compile(r"[A-Za-z0-9._~+=-]{32,}")
 
 
-class TokenError(Exception):
+class TokenError(UserError):
     """No token could be had; the message says which step failed, in a user's words."""
 
 

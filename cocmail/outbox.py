@@ -37,6 +37,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from .config import OAuth2Config, SmtpConfig
+from .core.errors import MessageError, OperationalError
 from .oauth import TokenError, TokenSource, source_for
 from .store import Store, utcnow
 from .tls import client_context, explain
@@ -108,11 +109,11 @@ class SpoolTransport:
         pass
 
 
-class PermanentFailure(Exception):
+class PermanentFailure(MessageError):
     """The server refused this mail for good (5xx), or it can never be sent as it is."""
 
 
-class ServerUnavailable(Exception):
+class ServerUnavailable(OperationalError):
     """The server cannot take any mail right now (no connection, dropped, 421, bad login).
 
     Not this mail's fault: it is retried with backoff, and the rest of the run is left
@@ -212,7 +213,7 @@ class SmtpTransport:
             self.conn = None
 
 
-class OAuth2Refused(Exception):
+class OAuth2Refused(OperationalError):
     """The server refused AUTH XOAUTH2 with a token fetched just before."""
 
 

@@ -1,49 +1,49 @@
 """The shell around the pure core: one stored inbound message -> one committed decision.
 
-raw (already durable) -> parse -> de-duplicate -> screen -> identify -> match ->
-decide (pure) -> compose -> ONE transaction: case, people, messages, audit, outbox,
-inbound marked done. Anything that raises is counted; the third failure quarantines
-the message and tells staff. Nothing here decides what a message means.
+raw (already durable) -> `read` (pure: size cap, parse, screen, identify) -> ONE write
+transaction: claim the message, gather the facts the reading asks for (duplicate?
+which case, loaded once; next number; acks today; held commands), `decide(facts)`
+(pure), compose, commit (case, people, messages, audit, outbox, inbound state).
+Nothing here decides what a message means: core/decide.py does, once per message.
+
+Failures by family (errors.py): an OperationalError (database locked, a broken
+template) leaves the message pending, uncounted, and is raised for the caller to retry
+later; any other exception counts, and the last allowed failure quarantines the
+message and queues the staff notice in the same transaction.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 import traceback
 from collections.abc import Callable
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, NoReturn
 
 from .config import Config
 from .core.compose import Attachment, Composed, Composer
+from .core.decide import Facts, Reading, Settings, decide, quarantine, read
 from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
 from .core.env import Env, History, NoHistory
-from .core.identity import arrival_path, identify
-from .core.intake import Decision, HeldEntry, continue_case, open_case, unmatched_automatic
+from .core.identity import arrival_path
+from .core.intake import Decision, HeldEntry
 from .core.matching import match_case
-from .core.message import MessageError, body_sha256, parse_message
-from .core.model import Address, ParsedMessage, Roster
-from .core.screening import bounced_message_ids, screen
-from .core.tokens import token_from_address, token_from_message_id
+from .core.model import Address, Roster
+from .errors import OperationalError, as_operational
 from .history import StoreHistory
 from .outbox import redact_addresses
-from .render import Renderer
-from .store import Store, iso, utcnow
+from .render import Renderer, TemplateError
+from .store import Store, utcnow
 
 log = logging.getLogger("cocmail.pipeline")
 # What the team sent the reporter, the person affected and the reported person.
 CORRESPONDENCE_OUT = ("ack", "reporter_reply", "victim_decision", "accused_complaint",
                       "harasser_response")
-
-
-def human_size(n: int) -> str:
-    """Sizes for staff: MB with one decimal, KB below a megabyte."""
-    if n >= 1024 * 1024:
-        mb = n / (1024 * 1024)
-        return f"{mb:.0f} MB" if mb == int(mb) else f"{mb:.1f} MB"
-    return f"{max(n // 1024, 1)} KB" if n >= 1024 else f"{n} bytes"
-
+MAX_REASON_CHARS = 500  # of an exception's text kept as the message's error
+MAX_NOTE_CHARS = 2000  # of a staff note copied into the audit log
+_TEMPLATE_NAME = re.compile(r"template '([^']+)'")
 
 
 def env_from_config(cfg: Config, roster: Roster, now: datetime,
@@ -55,11 +55,13 @@ def env_from_config(cfg: Config, roster: Roster, now: datetime,
                ack_limit=cfg.inbox.ack_limit_per_day,
                second_approval=cfg.process.second_approval)
 
-class _Index:
-    """matching.CaseIndex over the store."""
 
-    def __init__(self, store: Store):
+class _Index:
+    """matching.CaseIndex over the store, inside the deciding transaction."""
+
+    def __init__(self, store: Store, conn: Any):
         self.store = store
+        self.conn = conn
 
     def case_for_message_ids(self, mids: tuple[str, ...]) -> int | None:
         return self.store.case_for_message_ids(mids)
@@ -68,8 +70,7 @@ class _Index:
         return self.store.case_exists(number)
 
     def is_on_case(self, number: int, email: str) -> bool:
-        case = self.store.load_case(number)
-        return case is not None and case.role_of(email) is not None
+        return self.store.is_on_case(self.conn, number, email)
 
 
 class Pipeline:
@@ -85,12 +86,19 @@ class Pipeline:
                                  tag=cfg.inbox.subject_tag, event=cfg.event.name,
                                  plus_addressing=cfg.inbox.plus_addressing)
         self.history = StoreHistory(store)
+        self.settings = Settings(
+            secret=secret, inbox=cfg.inbox.address, max_bytes=cfg.inbox.max_message_bytes,
+            plus_addressing=cfg.inbox.plus_addressing,
+            trusted_authserv_ids=cfg.security.trusted_authserv_ids,
+            authres_via=cfg.security.authentication_results_via)
 
     def env(self) -> Env:
         return env_from_config(self.cfg, self.roster, self.clock(), self.history)
 
     # ------------------------------------------------------------ processing
     def process_pending(self, progress: Callable[[int], None] | None = None) -> int:
+        """Process everything pending, oldest first. An OperationalError stops the pass
+        (raised): the rest waits, in order, for the caller's next try."""
         done = 0
         while True:
             ids = self.store.pending_inbound(limit=500)
@@ -103,163 +111,164 @@ class Pipeline:
                     progress(done)
 
     def process(self, inbound_id: int) -> str:
+        """Decide and commit one inbound message; returns its state afterwards.
+
+        Raises OperationalError (the message stays pending, nothing counted) when the
+        world is not ready: the database is locked, a template is broken. Any other
+        failure is the message's: counted, and quarantined at the last attempt.
+        """
         row = self.store.inbound(inbound_id)
         if row is None or row["state"] != "pending":
             return row["state"] if row else "missing"
         try:
             return self._process(inbound_id, row)
         except Exception as e:  # noqa: BLE001 - poison mail must never stop the daemon
-            reason = f"{type(e).__name__}: {e}"
-            # An exception's text may quote what it choked on (an address, a line of
-            # the body): logs get it with addresses replaced, the traceback too.
-            log.warning("inbound %s failed: %s", inbound_id, redact_addresses(reason))
-            if log.isEnabledFor(logging.DEBUG):
-                log.debug("inbound %s: %s", inbound_id,
-                          redact_addresses(traceback.format_exc()).rstrip())
-            if self.store.record_failure(inbound_id, reason[:500]):
-                self._notify_quarantine(inbound_id, reason)
-                return "quarantined"
-            return "pending"
+            operational = self._operational(e)
+            if operational is not None:
+                self._left_pending(inbound_id, operational, e)
+            return self._failed(inbound_id, row, e)
 
-    def _process(self, inbound_id: int, row: dict[str, Any]) -> str:
-        raw: bytes = row["raw"] or b""
-        if len(raw) > self.cfg.inbox.max_message_bytes:
-            reason = (f"message is {human_size(len(raw))}, over the "
-                      f"{human_size(self.cfg.inbox.max_message_bytes)} cap")
-            return self._quarantine(inbound_id, reason)
-        try:
-            msg = parse_message(raw)
-        except MessageError as e:
-            return self._quarantine(inbound_id, str(e))
-        body_sha = body_sha256(raw)
-        if self.store.seen_before(inbound_id, msg.message_id, body_sha, msg.raw_sha256):
-            with self.store.tx() as c:
-                return self._claim(c, inbound_id, msg, body_sha) or "duplicate"
+    def _left_pending(self, inbound_id: int, operational: OperationalError,
+                      cause: Exception) -> NoReturn:
+        """Nothing was written and nothing counted: raise, for the caller to try later."""
+        log.warning("inbound %s not processed now, left pending (not counted): %s",
+                    inbound_id, redact_addresses(str(operational)))
+        if operational is cause:
+            raise operational
+        raise operational from cause
 
-        env = self.env()
-        screening = screen(msg, self.cfg.inbox.address)
-        identity = identify(msg, self.roster, self.secret, inbox_address=self.cfg.inbox.address,
-                            trusted_authserv_ids=self.cfg.security.trusted_authserv_ids,
-                            plus_addressing=self.cfg.inbox.plus_addressing,
-                            arrived_via=arrival_path(row["source"]),
-                            authres_via=self.cfg.security.authentication_results_via)
-        thread_tokens = tuple(t for t in (token_from_message_id(self.secret, m)
-                                          for m in msg.thread_ids()) if t)
-        if screening.bounce:
-            thread_tokens += tuple(t for t in (token_from_message_id(self.secret, m)
-                                               for m in bounced_message_ids(raw)) if t)
-        address_tokens: tuple = ()
-        if self.cfg.inbox.plus_addressing:
-            address_tokens = tuple(t for t in (
-                token_from_address(self.secret, a, self.cfg.inbox.address)
-                for a in msg.recipient_addresses()) if t)
+    def _operational(self, error: Exception) -> OperationalError | None:
+        """`error` as an OperationalError when it says nothing about the message.
 
-        def decide(conn: Any | None) -> tuple[Decision, list[Composed], Any]:
-            # Matched and loaded again when decided again inside the transaction: another
-            # process may have opened this thread's case or changed it meanwhile.
-            match = match_case(msg, thread_tokens=thread_tokens,
-                               address_tokens=address_tokens, index=_Index(self.store),
-                               tag=self.cfg.inbox.subject_tag,
-                               sender_is_staff=identity.staff is not None)
-            case = self.store.load_case(match.case) if match.case is not None else None
-            if case is None and (screening.bounce or screening.loop):
-                decision = unmatched_automatic(msg, screening)
-            elif case is None:
-                number = self.store.next_case_number(conn)
-                acks = 0
-                if identity.address is not None:
-                    acks = self.store.acks_since(identity.address.email,
-                                                 env.now - timedelta(days=1))
-                decision = open_case(msg, number, env, identity, screening, acks)
-            else:
-                held = self._held_entry(identity, case.number)
-                noticed = frozenset[str]()
-                if screening.automatic or screening.bounce:
-                    noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
-                                                       env.day_start())
-                decision = continue_case(msg, case, env, identity, screening, held,
-                                         quoted=thread_tokens + address_tokens,
-                                         noticed_today=noticed,
-                                         proposals=self.store.proposals(case.number))
-            return decision, [self.compose(m, env.now) for m in decision.mails], case
-
-        # Decided and composed before the write transaction, which then holds SQLite's
-        # write lock only for the inserts: the courier (another connection) marks each
-        # mail sent in between. What the decision read is checked again inside; should
-        # another process have opened a case or used the held commands meanwhile, it is
-        # decided again there.
-        decision, composed, seen = decide(None)
-        with self.store.tx() as c:
-            taken = self._claim(c, inbound_id, msg, body_sha)
-            if taken is not None:
-                return taken
-            if not self._still_valid(c, decision, seen):
-                decision, composed, _ = decide(c)
-            self._commit(c, inbound_id, msg, decision, identity.address, env, composed)
-        log.info("inbound %s %s: %s", inbound_id, msg.message_id or "(no Message-ID)",
-                 decision.log)
-        return decision.state
-
-    def _claim(self, c: Any, inbound_id: int, msg: ParsedMessage, body_sha: str) -> str | None:
-        """Inside the committing transaction: may this process record this message?
-
-        Several processes may process mail at once (the daemon, `ingest` from an MTA,
-        `run --once`, `quarantine release`), each deciding outside the write lock. Only
-        the one whose transaction finds the row still pending, and no other copy of
-        the message already processed, records its decision: None means go ahead;
-        otherwise the state to report, and nothing of this decision is written.
+        A TemplateError is one when the templates are broken (`cocmail check` fails
+        and names the template) or when the template that failed is the team's own:
+        their override, not this report, needs the fix. A built-in template that
+        chokes on this message's values is the message's failure, and counts.
         """
-        state = self.store.inbound_state(c, inbound_id)
-        if state != "pending":
-            return state or "missing"
-        earlier = self.store.seen_before(inbound_id, msg.message_id, body_sha, msg.raw_sha256)
-        if earlier is None:
+        if isinstance(error, TemplateError):
+            try:
+                self.renderer.check()
+            except TemplateError as broken:
+                return broken
+            named = _TEMPLATE_NAME.search(str(error))
+            override = self.renderer.override_dir
+            if override is not None and named and (override / f"{named[1]}.txt").exists():
+                return error
             return None
-        self.store.mark_inbound(c, inbound_id, "duplicate", error=f"copy of #{earlier}",
-                                drop_raw=True)
-        log.info("inbound %s is a copy of %s (%s): skipped", inbound_id, earlier,
-                 msg.message_id or "(no Message-ID)")
-        return "duplicate"
+        return as_operational(error)
 
-    def _quarantine(self, inbound_id: int, reason: str) -> str:
-        with self.store.tx() as c:
-            claimed = self.store.quarantine_now(inbound_id, reason, c)
-        if not claimed:
-            return self.store.inbound_state(None, inbound_id) or "missing"
-        self._notify_quarantine(inbound_id, reason)
+    def _failed(self, inbound_id: int, row: dict[str, Any], e: Exception) -> str:
+        """Count the failure; at the last attempt quarantine the message and queue its
+        staff notice, in one transaction."""
+        reason = f"{type(e).__name__}: {e}"
+        # An exception's text may quote what it choked on (an address, a line of
+        # the body): logs get it with addresses replaced, the traceback too.
+        log.warning("inbound %s failed: %s", inbound_id, redact_addresses(reason))
+        if log.isEnabledFor(logging.DEBUG):
+            log.debug("inbound %s: %s", inbound_id,
+                      redact_addresses(traceback.format_exc()).rstrip())
+        env = self.env()
+        try:
+            with self.store.tx() as c:
+                if not self.store.count_failure(c, inbound_id, reason[:MAX_REASON_CHARS]):
+                    return self.store.inbound_state(c, inbound_id) or "missing"
+                decision = quarantine(inbound_id, reason, env, row.get("subject"),
+                                      row.get("sender"))
+                for mail in decision.mails:
+                    self.enqueue(c, mail, env)
+        except Exception as counting:
+            operational = self._operational(counting)
+            if operational is None:
+                raise
+            self._left_pending(inbound_id, operational, counting)
+        log.warning("inbound %s quarantined: %s", inbound_id, redact_addresses(reason))
         return "quarantined"
 
-    def _still_valid(self, c: Any, decision: Decision, seen: Any) -> bool:
-        if seen is not None and self.store.load_case(seen.number) != seen:
-            return False  # another process changed the case since it was read
-        if decision.created and decision.case is not None:
-            if self.store.next_case_number(c) != decision.case.number:
-                return False
-        if decision.confirmed:
-            row = c.execute("SELECT used FROM held WHERE nonce=?", (decision.confirmed,)
-                            ).fetchone()
-            if row is None or row[0] is not None:
-                return False
-        for nonce, _, _ in decision.decided:
-            row = c.execute("SELECT state FROM proposals WHERE nonce=?", (nonce,)).fetchone()
-            if row is None or row[0] != "waiting":
-                return False  # another process approved or rejected it meanwhile
-        return True
+    def _process(self, inbound_id: int, row: dict[str, Any]) -> str:
+        # Read (pure, the slow part for big mail) before the write lock; the raw bytes
+        # of a stored message never change.
+        reading = read(row["raw"] or b"", arrival_path(row["source"]), self.roster,
+                       self.settings)
+        with self.store.tx() as c:
+            # The claim: only the process whose transaction finds the message still
+            # pending decides it (the daemon, `ingest`, `run --once` and `quarantine
+            # release` may all be at it); the others report the state they find.
+            state = self.store.inbound_state(c, inbound_id)
+            if state != "pending":
+                return state or "missing"
+            env = self.env()
+            facts = self._facts(c, inbound_id, row, reading, env)
+            decision = decide(facts)
+            composed = [self.compose(m, env.now) for m in decision.mails]
+            self._commit(c, inbound_id, reading, decision, env, composed)
+        if decision.state == "quarantined":
+            log.warning("inbound %s quarantined: %s", inbound_id,
+                        redact_addresses(decision.error or ""))
+        else:
+            mid = reading.msg.message_id if reading.msg else None
+            log.info("inbound %s %s: %s", inbound_id, mid or "(no Message-ID)", decision.log)
+        return decision.state
 
-    def _held_entry(self, identity: Any, case_number: int) -> HeldEntry | None:
+    def _facts(self, c: Any, inbound_id: int, row: dict[str, Any], reading: Reading,
+               env: Env) -> Facts:
+        """What the store knows that `decide` needs, read in transaction `c`; only what
+        this reading can use is looked up."""
+        facts = Facts(inbound_id, reading, env, known_subject=row.get("subject"),
+                      known_sender=row.get("sender"))
+        msg, screening, identity = reading.msg, reading.screening, reading.identity
+        if msg is None or screening is None or identity is None:
+            return facts  # refused: quarantined unread
+        earlier = self.store.earlier_copy(c, inbound_id, msg.message_id, reading.body_sha,
+                                          msg.raw_sha256)
+        if earlier is not None:
+            return Facts(inbound_id, reading, env, duplicate_of=earlier)
+        match = match_case(msg, thread_tokens=reading.thread_tokens,
+                           address_tokens=reading.address_tokens,
+                           index=_Index(self.store, c), tag=self.cfg.inbox.subject_tag,
+                           sender_is_staff=identity.staff is not None)
+        case = self.store.load_case(match.case) if match.case is not None else None
+        if case is None:
+            if screening.bounce or screening.loop:
+                return facts
+            acks = 0
+            if identity.address is not None:
+                acks = self.store.acks_since(identity.address.email,
+                                             env.now - timedelta(days=1))
+            return Facts(inbound_id, reading, env, next_number=self.store.next_case_number(c),
+                         acks_today=acks)
+        noticed = frozenset[str]()
+        if screening.automatic or screening.bounce:
+            noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
+                                               env.day_start())
+        return Facts(inbound_id, reading, env, case=case,
+                     held=self._held_entry(c, identity, case.number), noticed_today=noticed,
+                     proposals=self.store.proposals(case.number))
+
+    def _held_entry(self, c: Any, identity: Any, case_number: int) -> HeldEntry | None:
         if identity.staff is None:
             return None
         for token in identity.tokens:
             if token.staff_sid != identity.staff.sid or token.case != case_number:
                 continue
-            rows = self.store.query("SELECT * FROM held WHERE nonce=? AND case_number=? AND"
-                                    " used IS NULL", (token.nonce, case_number))
-            if rows:
-                return HeldEntry(rows[0]["nonce"], rows[0]["commands"], rows[0]["body"] or "")
+            row = self.store.held_entry(c, token.nonce, case_number)
+            if row is not None:
+                return HeldEntry(row["nonce"], row["commands"], row["body"] or "")
         return None
 
-    def _commit(self, c: Any, inbound_id: int, msg: ParsedMessage, decision: Decision,
-                sender: Address | None, env: Env, composed: list[Composed]) -> None:
+    def _commit(self, c: Any, inbound_id: int, reading: Reading, decision: Decision,
+                env: Env, composed: list[Composed]) -> None:
+        """Write `decision` in transaction `c`: all of it, or (on any error) none of it."""
+        msg = reading.msg
+        if decision.state == "quarantined":
+            self.store.quarantine_now(inbound_id, decision.error or "", c)
+        elif decision.state == "duplicate":
+            self.store.mark_inbound(c, inbound_id, "duplicate", error=decision.error,
+                                    drop_raw=decision.drop_raw)
+        for mail, done in zip(decision.mails, composed, strict=True):
+            self.enqueue(c, mail, env, done)
+        if msg is None or decision.state in ("quarantined", "duplicate"):
+            return
+        sender: Address | None = reading.identity.address if reading.identity else None
         case = decision.case
         actor = decision.actor or (sender.email if sender else "unknown sender")
         number = case.number if case else None
@@ -276,16 +285,15 @@ class Pipeline:
             self.store.audit(c, number, actor, entry.action, entry.detail, msg.message_id,
                              at=env.now)
         if decision.note and case is not None:
-            self.store.audit(c, number, actor, "note", decision.note[:2000],
+            self.store.audit(c, number, actor, "note", decision.note[:MAX_NOTE_CHARS],
                              msg.message_id, at=env.now)
         if decision.held is not None and case is not None:
             h = decision.held
-            c.execute("INSERT INTO held(nonce, case_number, staff_email, commands, body,"
-                      " inbound_id, created) VALUES (?,?,?,?,?,?,?)",
-                      (h.nonce, case.number, h.staff_email, h.commands, h.body, inbound_id,
-                       iso(env.now)))
-        if decision.confirmed:
-            c.execute("UPDATE held SET used=? WHERE nonce=?", (iso(env.now), decision.confirmed))
+            self.store.hold(c, nonce=h.nonce, case_number=case.number,
+                            staff_email=h.staff_email, commands=h.commands, body=h.body,
+                            inbound_id=inbound_id, at=env.now)
+        if decision.confirmed and not self.store.use_held(c, decision.confirmed, env.now):
+            raise RuntimeError(f"held commands {decision.confirmed} were used twice")
         for p in decision.proposals:
             self.store.add_proposal(c, p, inbound_id)
         for nonce, state, reason in decision.decided:
@@ -293,8 +301,6 @@ class Pipeline:
                 raise RuntimeError(f"proposal {nonce} was decided twice")
         if decision.cancel_mail_to and case is not None:
             self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
-        for mail, done in zip(decision.mails, composed, strict=True):
-            self.enqueue(c, mail, env, done)
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
                                 subject=msg.subject, sender=actor)
 
@@ -315,10 +321,7 @@ class Pipeline:
             return ()
         people = {p.email.lower() for p in case.people() if p.email and p.role != "witness"}
         out: list[Attachment] = []
-        rows = self.store.query(
-            "SELECT m.direction, m.sender, m.kind, m.body, m.date, m.recipients, i.raw"
-            " FROM messages m LEFT JOIN inbound i ON i.id = m.inbound_id"
-            " WHERE m.case_number=? ORDER BY m.id", (number,))
+        rows = self.store.case_correspondence(None, number)
         for n, r in enumerate(rows, 1):
             if r["direction"] == "in":
                 if r["kind"] not in ("report", "followup") \
@@ -347,25 +350,6 @@ class Pipeline:
                                    date=env.now, message_id=composed.message_id[1:-1],
                                    kind=mail.kind, body=composed.body, outbox_id=oid)
         return oid
-
-    # ------------------------------------------------------------ staff notices
-    def staff_notice(self, kind: str, context: dict[str, Any], case: int | None) -> None:
-        """Queue one notice per staff member (not recused from `case`)."""
-        env = self.env()
-        recused: tuple[str, ...] = ()
-        if case is not None:
-            loaded = self.store.load_case(case)
-            recused = loaded.recused if loaded else ()
-        with self.store.tx() as c:
-            for address, role in env.staff_recipients(recused):
-                self.enqueue(c, OutMail(kind, address, role, case, context), env)
-
-    def _notify_quarantine(self, inbound_id: int, reason: str) -> None:
-        row = self.store.inbound(inbound_id) or {}
-        log.warning("inbound %s quarantined: %s", inbound_id, redact_addresses(reason))
-        self.staff_notice("quarantined", {"item_id": inbound_id, "reason": reason,
-                                          "subject": row.get("subject") or "(unknown)",
-                                          "sender": row.get("sender") or "(unknown)"}, None)
 
 
 ROLE_NAMES = {"r": "the reporter", "v": "the person affected", "a": "the reported person",

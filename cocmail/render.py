@@ -29,6 +29,8 @@ from typing import Any
 import jinja2
 from jinja2 import meta
 
+from .core.errors import OperationalError
+
 
 def _builtin_templates_dir() -> Path:
     """Where the project's own templates are.
@@ -66,6 +68,8 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "proposal",
     "proposal_rejected",
     "member_excluded",
+    "still_unanswered",
+    "reporter_waiting",
 )
 
 # The commands a staff member most often needs on a fresh case, in the order they are
@@ -95,7 +99,7 @@ _GREETINGS = frozenset(
 )
 
 
-class TemplateError(Exception):
+class TemplateError(OperationalError):
     """A template could not be found, compiled or rendered; the message names the template."""
 
 

@@ -14,10 +14,12 @@ import fcntl
 import os
 from pathlib import Path
 
+from .core.errors import UserError
+
 LOCK_NAME = "run.lock"
 
 
-class AlreadyRunning(Exception):
+class AlreadyRunning(UserError):
     """Another `cocmail run` holds the storage dir."""
 
 

@@ -27,6 +27,7 @@ from . import migrations
 from .config import StaffConfig
 from .core.case import STEPS, Case, Person
 from .core.effects import Proposal, mail_from_json, mail_to_json
+from .core.errors import UserError
 from .core.model import Roster, StaffMember
 
 SCHEMA_VERSION = migrations.LATEST
@@ -35,7 +36,7 @@ T = TypeVar("T")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another connection (a CLI command, the courier)
 
 
-class StoreError(Exception):
+class StoreError(UserError):
     """The database cannot be opened or written."""
 
 
@@ -655,6 +656,116 @@ class Store:
             return self.query(sql + " ORDER BY opened")
         marks = ",".join("?" for _ in events) or "NULL"
         return self.query(sql + f" WHERE event IN ({marks}) ORDER BY opened", tuple(events))
+
+    # --- pipeline facts
+    # What the pipeline reads and writes for one inbound message, all inside the one
+    # write transaction `conn` in which its decision is made and committed.
+    def earlier_copy(self, conn: sqlite3.Connection, inbound_id: int,
+                     message_id: str | None, body_sha: str, raw_sha: str) -> int | None:
+        """An earlier, already processed copy of this message (same Message-ID and body,
+        or the same bytes when it has no Message-ID), as of transaction `conn`."""
+        done = "state IN ('done','duplicate','ignored','quarantined')"
+        if message_id:
+            row = conn.execute(f"SELECT id FROM inbound WHERE id<>? AND message_id=? AND"
+                               f" body_sha256=? AND {done} LIMIT 1",
+                               (inbound_id, message_id, body_sha)).fetchone()
+        else:
+            row = conn.execute(f"SELECT id FROM inbound WHERE id<>? AND raw_sha256=? AND"
+                               f" {done} LIMIT 1", (inbound_id, raw_sha)).fetchone()
+        return int(row[0]) if row else None
+
+    def is_on_case(self, conn: sqlite3.Connection, number: int, email: str) -> bool:
+        """Is `email` one of the people on case `number`? (Without loading the case.)"""
+        email = email.lower()
+        rows = conn.execute("SELECT email FROM people WHERE case_number=? AND email IS NOT"
+                            " NULL", (number,)).fetchall()
+        return any(r[0].lower() == email for r in rows)
+
+    def held_entry(self, conn: sqlite3.Connection, nonce: str, case_number: int
+                   ) -> dict[str, Any] | None:
+        """Held (unconfirmed) commands under `nonce` on the case, not yet used."""
+        cur = conn.execute("SELECT nonce, commands, body FROM held WHERE nonce=? AND"
+                           " case_number=? AND used IS NULL", (nonce, case_number))
+        row = cur.fetchone()
+        return None if row is None else {"nonce": row[0], "commands": row[1], "body": row[2]}
+
+    def hold(self, conn: sqlite3.Connection, *, nonce: str, case_number: int,
+             staff_email: str, commands: str, body: str, inbound_id: int,
+             at: datetime) -> None:
+        """Keep commands of an unauthenticated staff mail until `#confirm`."""
+        conn.execute("INSERT INTO held(nonce, case_number, staff_email, commands, body,"
+                     " inbound_id, created) VALUES (?,?,?,?,?,?,?)",
+                     (nonce, case_number, staff_email, commands, body, inbound_id, iso(at)))
+
+    def use_held(self, conn: sqlite3.Connection, nonce: str, at: datetime) -> bool:
+        """Mark held commands run; False when they were already used (never twice)."""
+        cur = conn.execute("UPDATE held SET used=? WHERE nonce=? AND used IS NULL",
+                           (iso(at), nonce))
+        return cur.rowcount == 1
+
+    def count_failure(self, conn: sqlite3.Connection, inbound_id: int, reason: str) -> bool:
+        """Count one failed attempt at a pending message; True when that was the last
+        one allowed (it is now quarantined, and the caller queues the notice in `conn`)."""
+        cur = conn.execute("UPDATE inbound SET attempts=attempts+1, error=? WHERE id=?"
+                           " AND state='pending'", (reason, inbound_id))
+        if cur.rowcount == 0:
+            return False  # another process recorded it meanwhile
+        attempts = conn.execute("SELECT attempts FROM inbound WHERE id=?",
+                                (inbound_id,)).fetchone()[0]
+        if attempts < MAX_ATTEMPTS:
+            return False
+        conn.execute("UPDATE inbound SET state='quarantined' WHERE id=?", (inbound_id,))
+        return True
+
+    def case_correspondence(self, conn: sqlite3.Connection | None, number: int
+                            ) -> list[dict[str, Any]]:
+        """The case's messages, oldest first, each with the raw mail it arrived as."""
+        sql = ("SELECT m.direction, m.sender, m.kind, m.body, m.date, m.recipients, i.raw"
+               " FROM messages m LEFT JOIN inbound i ON i.id = m.inbound_id"
+               " WHERE m.case_number=? ORDER BY m.id")
+        if conn is None:
+            return self.query(sql, (number,))
+        cur = conn.execute(sql, (number,))
+        cols = [c[0] for c in cur.description or ()]
+        return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    # --- reminders (issue 14 part 3: nobody is left waiting)
+    def reminders_sent(self) -> frozenset[tuple[int, str]]:
+        """(case, key) of every reminder already queued for an open case."""
+        rows = self.query("SELECT r.case_number, r.key FROM reminders r JOIN cases c"
+                          " ON c.number=r.case_number WHERE c.status='open'")
+        return frozenset((r["case_number"], r["key"]) for r in rows)
+
+    def record_reminder(self, conn: sqlite3.Connection, case_number: int, key: str,
+                        at: datetime) -> bool:
+        """Claim a reminder inside the transaction that queues it; False if it was sent."""
+        cur = conn.execute("INSERT OR IGNORE INTO reminders(case_number, key, sent)"
+                           " VALUES (?,?,?)", (case_number, key, iso(at)))
+        return cur.rowcount == 1
+
+    def urgent_since(self) -> dict[int, datetime]:
+        """When #urgent was last run on each open case that has it."""
+        rows = self.query("SELECT a.case_number, max(a.at) AS at FROM audit a JOIN cases c"
+                          " ON c.number=a.case_number WHERE a.action='urgent' AND"
+                          " c.status='open' AND c.urgent=1 GROUP BY a.case_number")
+        return {r["case_number"]: parse_iso(r["at"]) for r in rows if r["at"]}  # type: ignore[misc]
+
+    def reporter_heard(self) -> dict[int, datetime]:
+        """The last mail queued (not cancelled, not failed) to each open case's reporter."""
+        reporters = {r["case_number"]: (r["email"] or "").lower() for r in self.query(
+            "SELECT p.case_number, p.email FROM people p JOIN cases c ON c.number=p.case_number"
+            " WHERE p.role='reporter' AND c.status='open' AND p.email IS NOT NULL")}
+        out: dict[int, datetime] = {}
+        for r in self.query("SELECT o.case_number, o.recipients, o.created FROM outbox o"
+                            " JOIN cases c ON c.number=o.case_number WHERE c.status='open'"
+                            " AND o.state IN ('pending', 'sent')"
+                            " AND coalesce(o.role, '') NOT LIKE 's%'"):
+            n = r["case_number"]
+            to = [a.lower() for a in json.loads(r["recipients"] or "[]")]
+            at = parse_iso(r["created"])
+            if at is not None and reporters.get(n) in to and (n not in out or at > out[n]):
+                out[n] = at
+        return out
 
 
 

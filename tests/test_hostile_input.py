@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
+import cocmail.core.identity
 import cocmail.core.message
-import cocmail.pipeline
 from cocmail.app import App, open_app
 from cocmail.core.message import (
     MAX_FIELD_BYTES,
@@ -59,13 +59,14 @@ def test_a_huge_references_header_costs_a_bounded_number_of_lookups(
     ack = next(m for m in spool(app.cfg) if "mallory@" in str(m["To"]))
     token = str(ack["Message-ID"])
     looked_up: list[str] = []
-    real = cocmail.pipeline.token_from_message_id
+    real = cocmail.core.identity.token_from_message_id
 
     def counting(secret: bytes, mid: str) -> object:
         looked_up.append(mid)
         return real(secret, mid)
 
-    monkeypatch.setattr(cocmail.pipeline, "token_from_message_id", counting)
+    # Tokens are read once per message, by identify (the pipeline reuses them).
+    monkeypatch.setattr(cocmail.core.identity, "token_from_message_id", counting)
     # 2 MB of References (60,000 ids), the reply's token last, where clients put it.
     refs = ids(60_000) + " " + token
     started = time.monotonic()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import stat
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -141,23 +142,29 @@ def test_files_are_private(app: App) -> None:
         assert stat.S_IMODE(os.stat(p).st_mode) == 0o600, p
 
 
-def test_a_case_opened_by_another_process_meanwhile_is_not_overwritten(app: App) -> None:
-    """The pipeline decides and composes before its write transaction; if another
-    process (here: a second connection processing its own report) opens a case in
-    between, the report is decided again inside the transaction and gets the next
-    number, and its mail says so."""
-    other = open_app(app.cfg)
-    real_compose = app.pipeline.composer.compose
-    raced = []
+def test_a_case_opened_by_another_process_meanwhile_is_not_overwritten(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The pipeline reads (parses) a message before its write transaction and decides
+    inside it; if another process (here: a second connection processing its own
+    report) opens a case in between, the report is decided on what the transaction
+    sees and gets the next number, and its mail says so."""
+    import cocmail.pipeline
 
-    def compose_while_another_process_writes(*args, **kwargs):  # type: ignore[no-untyped-def]
-        if not raced:
+    other = open_app(app.cfg)
+    real_read = cocmail.pipeline.read
+    raced: list[str] = []
+    racing: list[bool] = []
+
+    def read_while_another_process_writes(*args, **kwargs):  # type: ignore[no-untyped-def]
+        reading = real_read(*args, **kwargs)
+        if not racing:
+            racing.append(True)  # the other process reads through here too
             raced.append(other.receive(mail("Zed <zed@attendee.example>", "Another thing",
                                             "Someone shouted.\n",
                                             message_id="<z1@attendee.example>"), "test"))
-        return real_compose(*args, **kwargs)
+        return reading
 
-    app.pipeline.composer.compose = compose_while_another_process_writes  # type: ignore[method-assign]
+    monkeypatch.setattr(cocmail.pipeline, "read", read_while_another_process_writes)
     try:
         assert deliver(app, REPORT) == "done"
     finally:
@@ -177,12 +184,12 @@ def test_a_failure_quoting_an_address_logs_no_address_even_with_debug(
     quote what it choked on, nor in the traceback --debug adds."""
     import logging
 
-    import cocmail.pipeline
+    import cocmail.core.decide
 
     def choke(msg, *args, **kwargs):  # type: ignore[no-untyped-def]
         raise KeyError(f"no such sender {msg.from_[0].email}")
 
-    monkeypatch.setattr(cocmail.pipeline, "open_case", choke)
+    monkeypatch.setattr(cocmail.core.decide, "open_case", choke)
     caplog.set_level(logging.DEBUG)
     raw = mail("Eve Secret <eve.secret@attendee.example>", "Report", "Dan was rude.\n",
                message_id="<r-log@attendee.example>")
@@ -219,3 +226,55 @@ def test_staff_tokens_stop_authenticating_a_month_after_the_case_closed(tmp_path
         assert "30 days after a case closes" in " ".join(body_of(held).split())
     finally:
         a.close()
+
+
+# ---------------------------------------------------------------- one pure decision
+
+def test_decide_is_pure_and_quarantines_as_a_decision_with_its_notices(app: App) -> None:
+    """The same facts give the same decision, and nothing is written: an over-cap
+    message is a Decision to quarantine it, carrying one notice per staff member."""
+    from cocmail.core.decide import Facts, decide, read
+
+    big = mail("Eve <eve@attendee.example>", "Video", "x" * 200_000,
+               message_id="<big@attendee.example>")
+    settings = replace(app.pipeline.settings, max_bytes=100 * 1024)
+    reading = read(big, "imap", app.pipeline.roster, settings)
+    facts = Facts(7, reading, app.pipeline.env())
+    decision = decide(facts)
+    assert decision == decide(facts)
+    assert decision.state == "quarantined" and "over the 100 KB cap" in (decision.error or "")
+    assert sorted(m.to.email for m in decision.mails) == ["ana@example.org", "ben@example.org"]
+    assert {m.kind for m in decision.mails} == {"quarantined"}
+    assert all(m.context["item_id"] == 7 for m in decision.mails)
+    assert app.store.query("SELECT * FROM outbox") == []  # nothing was done
+
+
+def test_decide_opens_a_case_under_the_number_the_facts_give(app: App) -> None:
+    from cocmail.core.decide import Facts, decide, read
+
+    reading = read(REPORT, "imap", app.pipeline.roster, app.pipeline.settings)
+    decision = decide(Facts(1, reading, app.pipeline.env(), next_number=41, acks_today=0))
+    assert decision.created and decision.case is not None and decision.case.number == 41
+    assert "ack" in {m.kind for m in decision.mails}
+    limited = decide(Facts(1, reading, app.pipeline.env(), next_number=41, acks_today=5))
+    assert "ack" not in {m.kind for m in limited.mails}  # the rate limit is a fact too
+    copy = decide(Facts(1, reading, app.pipeline.env(), duplicate_of=3))
+    assert (copy.state, copy.error, copy.mails) == ("duplicate", "copy of #3", ())
+
+
+def test_a_message_is_decided_once_inside_the_transaction_that_commits_it(
+        app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    import cocmail.pipeline
+
+    calls: list[bool] = []
+    real = cocmail.pipeline.decide
+
+    def counting(facts):  # type: ignore[no-untyped-def]
+        calls.append(app.store.conn.in_transaction)
+        return real(facts)
+
+    monkeypatch.setattr(cocmail.pipeline, "decide", counting)
+    deliver(app, REPORT)
+    deliver(app, staff_reply(app, "ana@example.org", "#urgent\n"))
+    assert calls == [True, True]
+    assert app.store.load_case(1).urgent  # type: ignore[union-attr]

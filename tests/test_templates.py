@@ -243,6 +243,25 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "proposed_by": "Bo Chen",
         "approved_by": "Dee Nowak",
     },
+    "still_unanswered": {
+        "recipient_name": "Bo Chen",
+        "opened": "2027-06-03 23:12",
+        "missing_steps": ["record the decision", "tell the person affected the decision",
+                          "report to the DSF"],
+        "urgent": False,
+        "level": 1,
+        "leads": False,
+        "waited": "2 hours",
+    },
+    "reporter_waiting": {
+        "recipient_name": "Ana Lima",
+        "opened": "2027-06-03 23:12",
+        "missing_steps": MISSING,
+        "waited": "7 days and 2 hours",
+        "last_contact": "2027-06-04 17:30",
+        "never_heard": False,
+        "handling": True,
+    },
 }
 
 # Templates whose reader is outside the CoC team and must see only what their variables say.

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .errors import UserError
 from .replytext import reply_parts, split_lines
 
 OUTCOMES: tuple[str, ...] = (
@@ -85,7 +86,7 @@ _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 _SHOWN_NAME_MAX = 40
 
 
-class CommandValueError(ValueError):
+class CommandValueError(ValueError, UserError):
     """A command's value is unusable; `reason` (also `str(e)`) is shown to the staff member."""
 
     def __init__(self, reason: str) -> None:

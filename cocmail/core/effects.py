@@ -33,6 +33,8 @@ SUBJECTS = {
     "proposal": "Approval needed",
     "proposal_rejected": "Your proposal was rejected",
     "member_excluded": "A team member was excluded from a case",
+    "still_unanswered": "Still unanswered",
+    "reporter_waiting": "The reporter is waiting for news",
 }
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).

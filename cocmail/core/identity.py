@@ -53,6 +53,10 @@ class Identity:
     domain_pass: str | None  # "dmarc" or "dkim" when a trusted Authentication-Results passes
     tokens: tuple[Token, ...]  # every valid cocmail token found, for matching
     problems: tuple[str, ...]  # why authentication failed, for the staff transcript
+    # The same tokens by where they were found (read once, here): matching tries the
+    # thread headers' before the plus-addresses'.
+    thread_tokens: tuple[Token, ...] = ()
+    address_tokens: tuple[Token, ...] = ()
 
     def with_expired_token(self, case: int, closed_days: int) -> Identity:
         """The same sender, but a token of `case` no longer proves anything: the case
@@ -92,7 +96,8 @@ def identify(msg: ParsedMessage, roster: Roster, secret: bytes, *, inbox_address
     if address is not None and staff is None:
         problems.append(f"{address.email} is not a staff address")
 
-    tokens = _tokens(msg, secret, inbox_address, plus_addressing)
+    thread_tokens, address_tokens = _tokens(msg, secret, inbox_address, plus_addressing)
+    tokens = _unique_tokens(thread_tokens + address_tokens)
     token_cases: frozenset[int] = frozenset()
     domain_pass: str | None = None
     if staff is not None and address is not None:
@@ -111,7 +116,8 @@ def identify(msg: ParsedMessage, roster: Roster, secret: bytes, *, inbox_address
             problems += _token_problems(msg, tokens, staff, token_cases, secret, inbox_address,
                                         plus_addressing)
     return Identity(address=address, staff=staff, token_cases=token_cases,
-                    domain_pass=domain_pass, tokens=tokens, problems=tuple(problems))
+                    domain_pass=domain_pass, tokens=tokens, problems=tuple(problems),
+                    thread_tokens=thread_tokens, address_tokens=address_tokens)
 
 
 # --- the From mailbox ---------------------------------------------------------------------
@@ -153,13 +159,17 @@ def _from_defects(msg: ParsedMessage) -> tuple[str, ...]:
 # --- tokens -------------------------------------------------------------------------------
 
 def _tokens(msg: ParsedMessage, secret: bytes, inbox_address: str,
-            plus_addressing: bool) -> tuple[Token, ...]:
-    """Valid tokens: thread headers newest first, then plus-addressed recipients."""
+            plus_addressing: bool) -> tuple[tuple[Token, ...], tuple[Token, ...]]:
+    """Valid tokens: (thread headers newest first, plus-addressed recipients)."""
+    thread = [token_from_message_id(secret, mid) for mid in msg.thread_ids()]
+    address = ([token_from_address(secret, a, inbox_address) for a in msg.recipient_addresses()]
+               if plus_addressing else [])
+    return _unique_tokens(thread), _unique_tokens(address)
+
+
+def _unique_tokens(candidates: tuple[Token | None, ...] | list[Token | None]
+                   ) -> tuple[Token, ...]:
     found: list[Token] = []
-    candidates = [token_from_message_id(secret, mid) for mid in msg.thread_ids()]
-    if plus_addressing:
-        candidates += [token_from_address(secret, a, inbox_address)
-                       for a in msg.recipient_addresses()]
     for token in candidates:
         if token is not None and token not in found:
             found.append(token)

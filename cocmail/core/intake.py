@@ -1,7 +1,8 @@
 """Deciding what one inbound message does: the heart of the pure core.
 
 Input: the parsed message, how it was screened and identified, the case it matched
-(or None), the environment. Output: a `Decision` — the case to save, the mails to
+(or None), the environment. `decide.py` picks the branch; this module writes each
+branch's outcome. Output: a `Decision` — the case to save, the mails to
 queue, the audit entries — and nothing is done here. The pipeline commits it whole.
 """
 
@@ -29,7 +30,7 @@ class Decision:
     mails: tuple[OutMail, ...]
     audit: tuple[AuditEntry, ...]
     kind: str  # how the message is kept on the case: report, followup, staff, auto, bounce
-    state: str = "done"  # inbound state: done | ignored
+    state: str = "done"  # inbound state: done | ignored | duplicate | quarantined
     note: str | None = None  # internal note text kept on the case
     held: Held | None = None
     confirmed: str | None = None  # nonce of held commands now run
@@ -38,6 +39,8 @@ class Decision:
     cancel_mail_to: tuple[str, ...] = ()  # every address of members recused just now
     proposals: tuple[Proposal, ...] = ()  # new proposals, waiting for a second member
     decided: tuple[tuple[str, str, str | None], ...] = ()  # (nonce, state, reason)
+    error: str | None = None  # why it was quarantined, or which message it copies
+    drop_raw: bool = False  # a duplicate's raw bytes are not kept twice
 
 
 @dataclass(frozen=True)

@@ -21,6 +21,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
 
+from .errors import MessageError
 from .model import Address, ParsedMessage
 
 _MSGID = re.compile(r"<([^<>\s]+)>")
@@ -73,8 +74,8 @@ _BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]
                              re.IGNORECASE)
 
 
-class MessageError(Exception):
-    """The message could not be parsed at all; the text says why."""
+# MessageError (core/errors.py): the message could not be parsed at all, the text says
+# why. Raised here, imported from here by callers that only parse.
 
 
 def decode(value: object) -> str:

@@ -23,13 +23,14 @@ from .commands import (
 )
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
+from .errors import UserError
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
 from .tokens import new_nonce
 
 
-class Refused(Exception):
+class Refused(UserError):
     """A command's gate or value is wrong; the message is the transcript's reason."""
 
 

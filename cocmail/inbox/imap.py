@@ -33,6 +33,7 @@ from imapclient import IMAPClient
 from imapclient.exceptions import LoginError
 
 from ..config import ImapConfig
+from ..core.errors import OperationalError
 from ..oauth import TokenError, TokenSource
 from ..tls import client_context, hint
 
@@ -57,7 +58,7 @@ class Fetched:
     raw: bytes
 
 
-class AcceptError(Exception):
+class AcceptError(OperationalError):
     """`accept` raised: the batch is not durable, so progress must not move past it."""
 
 

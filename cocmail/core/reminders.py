@@ -1,0 +1,220 @@
+"""Nobody is left waiting: which reminders are due, to whom, and the keys that make them once.
+
+The handbook asks for an acknowledgement within hours; the Ada Initiative guide for the
+other organisers to know within an hour; the PSF for a status mail to the reporter when a
+follow-up runs late. A weekly digest is too slow for that, so the daemon asks this module,
+every housekeeping pass, what is due now:
+
+* **still unanswered** (`unanswered-1`): a case no staff member has acted on (no command
+  run, not entered by staff) once it has waited `first_response` during the event or
+  `first_response_outside` at any time, whichever comes first; to every staff member not
+  recused from it. At twice those times (`unanswered-2`), to the leads.
+* **urgent** (`urgent-1`, `urgent-2`): a case marked `#urgent` that nobody has acted on
+  since, after 15 and 30 minutes; to all staff, then to the leads. Quiet hours do not
+  hold these back: someone may be unsafe.
+* **the reporter is waiting** (`reporter-<since>-<n>`): an open case whose reporter has
+  heard nothing from the team (no mail to their address, not told in person) for
+  `reporter_update` reminds the case's handlers (all staff when it has none yet) to send
+  a `#reply`; again after each further period without news. The key names the last
+  contact and the period, so a restart never repeats it, mail to the reporter starts a
+  new count, and after a long downtime one reminder goes out, not one per missed period.
+
+Each key is sent at most once per case; the shell records it in the transaction that
+queues the mails. Outside urgent ones, nothing goes out during quiet hours (a local-time
+window that may wrap midnight): what falls due then goes out when they end.
+
+Reminders are staff-internal mail and carry only the case number, how long it waited,
+the steps still missing and the command to use: nothing a person wrote, no names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
+
+from .case import STEP_LABELS, Case
+from .effects import OutMail
+from .env import Env
+from .model import Address
+
+URGENT_AFTER = timedelta(minutes=15)  # the Ada Initiative guide: tell the others within 1 h
+URGENT_SUBJECT = "URGENT: still unanswered"
+
+
+@dataclass(frozen=True)
+class ReminderRules:
+    """The `[process]` and `[event]` values the reminders follow (a zero timedelta: off)."""
+
+    first_response: timedelta = timedelta(minutes=120)
+    first_response_outside: timedelta = timedelta(minutes=1440)
+    reporter_update: timedelta = timedelta(days=7)
+    quiet_hours: tuple[time, time] | None = None
+    event_starts: date | None = None
+    event_ends: date | None = None
+
+
+@dataclass(frozen=True)
+class CaseFacts:
+    """One open case and what the store knows around it."""
+
+    case: Case
+    urgent_since: datetime | None = None  # when #urgent was last run on it
+    reporter_heard: datetime | None = None  # the last mail queued to the reporter's address
+
+
+@dataclass(frozen=True)
+class Reminder:
+    """One reminder: the key to record and the mails to queue with it, in one transaction."""
+
+    case: int
+    key: str
+    mails: tuple[OutMail, ...]
+
+
+def in_quiet_hours(now: datetime, env: Env, quiet: tuple[time, time] | None) -> bool:
+    """Whether `now` falls in the local window [start, end); it may wrap midnight."""
+    if quiet is None:
+        return False
+    start, end = quiet
+    t = now.astimezone(env.tz).time().replace(tzinfo=None)
+    if start == end:
+        return False
+    if start < end:
+        return start <= t < end
+    return t >= start or t < end
+
+
+def _event_window(rules: ReminderRules, env: Env) -> tuple[datetime, datetime] | None:
+    """Start of `starts` to the end of `ends`, in the event's zone; None unless both are set."""
+    if rules.event_starts is None or rules.event_ends is None:
+        return None
+    return (datetime.combine(rules.event_starts, time(0, 0), env.tz),
+            datetime.combine(rules.event_ends + timedelta(days=1), time(0, 0), env.tz))
+
+
+def first_response_due(since: datetime, rules: ReminderRules, env: Env,
+                       factor: int = 1) -> datetime | None:
+    """When a case waiting since `since` is overdue: after `first_response` of waiting while
+    the event runs, or `first_response_outside` at any time, whichever comes first.
+
+    A report sent the evening before the event is therefore late once the event has
+    begun and it has waited two hours, not a day later. `factor` 2 gives the leads'
+    time. None: both are off."""
+    candidates = []
+    if rules.first_response_outside:
+        candidates.append(since + rules.first_response_outside * factor)
+    window = _event_window(rules, env)
+    if rules.first_response and window is not None:
+        at = max(since + rules.first_response * factor, window[0])
+        if at < window[1]:
+            candidates.append(at)
+    return min(candidates) if candidates else None
+
+
+def waited(delta: timedelta) -> str:
+    """A duration as staff would say it: "15 minutes", "2 hours", "3 days and 4 hours"."""
+    minutes = max(int(delta.total_seconds() // 60), 0)
+    days, rest = divmod(minutes, 24 * 60)
+    hours, mins = divmod(rest, 60)
+
+    def unit(n: int, word: str) -> str:
+        return f"{n} {word}{'' if n == 1 else 's'}"
+
+    if days:
+        return unit(days, "day") + (f" and {unit(hours, 'hour')}" if hours else "")
+    if hours:
+        return unit(hours, "hour") + (f" and {unit(mins, 'minute')}" if mins else "")
+    return unit(mins, "minute")
+
+
+def _short_step(name: str) -> str:
+    return STEP_LABELS[name].split(" (")[0]
+
+
+def _context(case: Case, env: Env, recipient: Address, **extra: object) -> dict[str, object]:
+    return {"recipient_name": recipient.name, "opened": env.local(case.opened),
+            "missing_steps": [_short_step(m) for m in case.missing_steps()], **extra}
+
+
+def _mails(kind: str, case: Case, env: Env, recipients: list[tuple[Address, str]],
+           subject: str | None, **extra: object) -> tuple[OutMail, ...]:
+    refs = (case.root_message_id,) if case.root_message_id else ()
+    return tuple(OutMail(kind, address, role, case.number, _context(case, env, address, **extra),
+                         references=refs, subject=subject)
+                 for address, role in recipients)
+
+
+def _handlers(case: Case, env: Env) -> tuple[list[tuple[Address, str]], bool]:
+    """The case's handlers who may get mail about it, and True; else all such staff, False."""
+    allowed = env.staff_recipients(case.recused)
+    mine = {m.sid for m in (env.roster.by_email(h) for h in case.handlers) if m is not None}
+    picked = [(a, r) for a, r in allowed if int(r[1:]) in mine]
+    return (picked, True) if picked else (allowed, False)
+
+
+def _escalation(case: Case, env: Env, kind: str, since: datetime, due1: datetime | None,
+                due2: datetime | None, sent: frozenset[tuple[int, str]]) -> list[Reminder]:
+    """Level 1 (all staff) and level 2 (the leads) of `kind`, those due now and not sent.
+
+    When both fall due in one pass (after downtime), a lead gets only the level-2 mail."""
+    now, out = env.now, []
+    level2 = due2 is not None and now >= due2 and (case.number, f"{kind}-2") not in sent
+    leads = env.leads(case.recused)
+    if due1 is not None and now >= due1 and (case.number, f"{kind}-1") not in sent:
+        to = [(a, r) for a, r in env.staff_recipients(case.recused)
+              if not (level2 and (a, r) in leads)]
+        out.append(Reminder(case.number, f"{kind}-1", _mails(
+            "still_unanswered", case, env, to,
+            URGENT_SUBJECT if kind == "urgent" else None,
+            urgent=kind == "urgent", level=1, waited=waited(now - since), leads=False)))
+    if level2:
+        out.append(Reminder(case.number, f"{kind}-2", _mails(
+            "still_unanswered", case, env, leads,
+            URGENT_SUBJECT if kind == "urgent" else None,
+            urgent=kind == "urgent", level=2, waited=waited(now - since), leads=True)))
+    return out
+
+
+def _reporter_update(f: CaseFacts, rules: ReminderRules, env: Env,
+                     sent: frozenset[tuple[int, str]]) -> list[Reminder]:
+    case = f.case
+    if not rules.reporter_update or case.reporter is None or case.reporter_anonymous \
+            or not case.reporter.email:
+        return []
+    heard = [case.opened, f.reporter_heard]
+    if case.victim_is_reporter:
+        heard.append(case.step("victim_informed"))  # told the decision in person
+    since = max(t for t in heard if t is not None)
+    periods = (env.now - since) // rules.reporter_update
+    key = f"reporter-{since.astimezone(env.tz).strftime('%Y%m%dT%H%M%S')}-{periods}"
+    if periods < 1 or (case.number, key) in sent:
+        return []
+    to, handling = _handlers(case, env)
+    return [Reminder(case.number, key, _mails(
+        "reporter_waiting", case, env, to, None,
+        waited=waited(env.now - since), last_contact=env.local(since),
+        never_heard=since == case.opened and f.reporter_heard is None, handling=handling))]
+
+
+def due_reminders(facts: list[CaseFacts], rules: ReminderRules, env: Env,
+                  sent: frozenset[tuple[int, str]]) -> list[Reminder]:
+    """The reminders due at `env.now` that were not sent yet (`sent`: (case, key) pairs)."""
+    quiet = in_quiet_hours(env.now, env, rules.quiet_hours)
+    out: list[Reminder] = []
+    for f in facts:
+        case = f.case
+        if case.status != "open":
+            continue
+        if case.urgent:
+            since = f.urgent_since or case.last_staff_action or case.opened
+            if case.last_staff_action is None or case.last_staff_action <= since:
+                out += _escalation(case, env, "urgent", since, since + URGENT_AFTER,
+                                   since + 2 * URGENT_AFTER, sent)
+        if quiet:
+            continue
+        if case.last_staff_action is None and case.received_by is None:
+            out += _escalation(case, env, "unanswered", case.opened,
+                               first_response_due(case.opened, rules, env),
+                               first_response_due(case.opened, rules, env, factor=2), sent)
+        out += _reporter_update(f, rules, env, sent)
+    return out

@@ -1,0 +1,60 @@
+"""The shell around core/reminders.py: load the facts, ask the core, queue what is due.
+
+Called from the daemon's housekeeping (every minute, and in `run --once`). Each reminder's
+key is recorded in the transaction that queues its mails, so a crash between the two is
+impossible: after a restart a reminder already queued is not queued again, and one that
+fell due while cocmail was down goes out once, on the first pass.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import replace
+from datetime import datetime, timedelta
+
+from .app import App
+from .config import Config
+from .core.reminders import CaseFacts, Reminder, ReminderRules, due_reminders
+
+log = logging.getLogger("cocmail.reminders")
+
+
+def rules_for(cfg: Config) -> ReminderRules:
+    """The reminder rules the configuration sets ([process] and [event])."""
+    p = cfg.process
+    return ReminderRules(
+        first_response=timedelta(minutes=p.first_response_minutes),
+        first_response_outside=timedelta(minutes=p.first_response_minutes_outside),
+        reporter_update=timedelta(days=p.reporter_update_days),
+        quiet_hours=p.quiet_hours, event_starts=cfg.event.starts, event_ends=cfg.event.ends)
+
+
+def due_now(app: App, now: datetime) -> list[Reminder]:
+    """The reminders due at `now` and not sent yet (nothing is queued)."""
+    store = app.store
+    urgent, heard = store.urgent_since(), store.reporter_heard()
+    facts = []
+    for number in store.case_numbers():
+        case = store.load_case(number)
+        if case is not None:
+            facts.append(CaseFacts(case, urgent.get(number), heard.get(number)))
+    env = replace(app.pipeline.env(), now=now)
+    return due_reminders(facts, rules_for(app.cfg), env, store.reminders_sent())
+
+
+def send_due_reminders(app: App, now: datetime) -> int:
+    """Queue every reminder due at `now`, each with its key; returns how many mails."""
+    due = due_now(app, now)
+    if not due:
+        return 0
+    env = replace(app.pipeline.env(), now=now)
+    queued = 0
+    with app.store.tx() as c:
+        for r in due:
+            if not app.store.record_reminder(c, r.case, r.key, now):
+                continue  # another process queued it first
+            for mail in r.mails:
+                app.pipeline.enqueue(c, mail, env)
+            queued += len(r.mails)
+            log.info("case #%d: reminder %s queued for %d staff", r.case, r.key, len(r.mails))
+    return queued
