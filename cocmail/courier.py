@@ -13,6 +13,9 @@ again (`bench/backlog.py --design`, 2,000 reports, same quiet hour): a thread wi
 `sys.setswitchinterval` 0.001 or 0.0005 s took 21-24 s, delivery inline in the worker
 24 s, this courier 11.6-13.4 s. A backlog costs 14-18 s of CPU, more than one
 interpreter lock can give in the time the target allows; two processes use both cores.
+It holds only while the worker's write transactions stay short: each mail marked sent
+waits for the write lock, so a worker that decides and composes inside its transaction
+makes delivery serial again (27-34% then, measured after issue 16's one `decide()`).
 
 What stays the same: each mail is marked sent in its own transaction right after the
 server took it (at-least-once, same Message-ID, a window of one mail); the courier
