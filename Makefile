@@ -10,7 +10,7 @@ demo:            ## build the venv, install cocmail, run the walkthrough
 
 test:            ## install test deps (dovecot-imapd, postfix, chromium via apt), run lint and the suite
 	@scripts/bootstrap.sh --test
-	$(VENV)/bin/ruff check cocmail tests bench
+	$(VENV)/bin/ruff check cocmail tests bench testsupport
 	$(VENV)/bin/pytest -q
 
 test-slow:       ## the fault-injection and backlog scenarios (marked slow)

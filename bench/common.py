@@ -1,9 +1,10 @@
 """Shared pieces of the bench scripts: real servers, a real `cocmail` process, statistics.
 
 Every figure comes from the real `cocmail` command (a subprocess, as an operator runs it)
-against the real Dovecot and aiosmtpd servers of tests/servers.py on 127.0.0.1. Times are
-`time.monotonic()` in this process; the SMTP sink stamps each accepted mail with the same
-clock, so a latency is "sink accepted" minus "we sent", with no clock skew to correct.
+against the real Dovecot and aiosmtpd servers of testsupport/servers.py (which the tests
+use too) on 127.0.0.1. Times are `time.monotonic()` in this process; the SMTP sink stamps
+each accepted mail with the same clock, so a latency is "sink accepted" minus "we sent",
+with no clock skew to correct.
 
 Running this file does nothing: `make bench` runs every bench/*.py, and this one is only a
 library for the others.
@@ -31,18 +32,18 @@ from email.policy import SMTP
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-if str(REPO) not in sys.path:  # tests/servers.py and cocmail itself, without installing
+if str(REPO) not in sys.path:  # testsupport/ and cocmail itself, without installing
     sys.path.insert(0, str(REPO))
 
-from tests.helpers import make_config  # noqa: E402
-from tests.servers import Dovecot, ImapUser, SmtpSink, free_port, wait_until  # noqa: E402
+from testsupport.helpers import make_config  # noqa: E402
+from testsupport.servers import Dovecot, ImapUser, SmtpSink, free_port, wait_until  # noqa: E402
 
 __all__ = ["INBOX", "REPO", "STAFF_PER_REPORT", "CocmailProcess", "Dovecot", "ImapUser",
            "SmtpSink", "Stats", "acks_by_reply", "banner", "cocmail_command", "pace_ms",
            "free_port", "report_mail", "scratch_dir", "stats", "wait_until", "write_config"]
 
 INBOX = "conduct@example.org"
-STAFF_PER_REPORT = 2  # tests/helpers.STAFF_TOML: every report is one ack + 2 notifications
+STAFF_PER_REPORT = 2  # helpers.STAFF_TOML: every report is one ack + 2 notifications
 
 
 # ---------------------------------------------------------------- what ran where

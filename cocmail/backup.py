@@ -16,7 +16,7 @@ from pathlib import Path
 
 from .config import Config
 from .errors import UserError, refuse_root_in_foreign_storage
-from .store import backup_database
+from .store import backup_database, check_copy
 
 
 class BackupError(UserError):
@@ -47,12 +47,7 @@ def make_backup(cfg: Config, directory: Path) -> Backup:
         raise BackupError(f"cannot copy {db}: {e}") from e
     finally:
         source.close()
-    copy = sqlite3.connect(f"file:{target}?mode=ro", uri=True)
-    try:
-        ok = copy.execute("PRAGMA integrity_check").fetchone()[0]
-        cases = copy.execute("SELECT count(*) FROM cases").fetchone()[0]
-    finally:
-        copy.close()
+    ok, cases = check_copy(target)
     if ok != "ok":
         target.unlink()
         raise BackupError(f"the copy of {db} failed SQLite's integrity check: {ok}")

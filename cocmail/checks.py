@@ -15,6 +15,11 @@ from .config import Config, ConfigError, OAuth2Config
 from .oauth import TokenError, TokenSource, make_source, redact
 from .tls import client_context, explain
 
+# Characters of a server's answer `check` shows: its first line or two, never a page of HTML.
+SERVER_SAID_CHARS = 400
+# Seconds `check` waits for the IMAP or SMTP server: a volunteer is watching the terminal.
+CONNECT_TIMEOUT = 15
+
 
 def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     yield ("config", True, f"{cfg.source} is valid ({len(cfg.staff)} staff member(s))")
@@ -149,6 +154,7 @@ def _secret(cfg: Config) -> tuple[str, bool, str]:
 
 def _database(cfg: Config) -> tuple[str, bool, str]:
     from . import migrations
+    from .store import writable_schema_version
 
     p = cfg.storage.db_path
     if not p.exists():
@@ -158,9 +164,7 @@ def _database(cfg: Config) -> tuple[str, bool, str]:
     except sqlite3.Error as e:
         return ("database", False, f"cannot open {p} for writing: {e}")
     try:
-        conn.execute("BEGIN IMMEDIATE")  # proves a write lock can be taken; nothing written
-        conn.execute("ROLLBACK")
-        version = migrations.version_of(conn)
+        version = writable_schema_version(conn)  # takes a write lock, writes nothing
         migrations.refuse_newer(version, p)
     except (sqlite3.Error, migrations.SchemaError) as e:
         return ("database", False, f"{p}: {e}")
@@ -198,7 +202,7 @@ def _imap(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
     where = f"{imap.host}:{imap.port} ({imap.security})"
     try:
         client = IMAPClient(imap.host, port=imap.port, ssl=imap.security == "ssl",
-                            ssl_context=client_context(imap.ca_file), timeout=15)
+                            ssl_context=client_context(imap.ca_file), timeout=CONNECT_TIMEOUT)
         if imap.security == "starttls":
             client.starttls(client_context(imap.ca_file))
     except Exception as e:  # noqa: BLE001 - any failure here is "cannot connect"
@@ -242,10 +246,10 @@ def _smtp(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
         return ("smtp", False, str(e))
     try:
         if smtp.security == "ssl":
-            conn: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=15,
+            conn: smtplib.SMTP = smtplib.SMTP_SSL(smtp.host, smtp.port, timeout=CONNECT_TIMEOUT,
                                                   context=client_context(smtp.ca_file))
         else:
-            conn = smtplib.SMTP(smtp.host, smtp.port, timeout=15)
+            conn = smtplib.SMTP(smtp.host, smtp.port, timeout=CONNECT_TIMEOUT)
             if smtp.security == "starttls":
                 conn.starttls(context=client_context(smtp.ca_file))
     except (OSError, smtplib.SMTPException) as e:
@@ -296,7 +300,7 @@ def _said(error: BaseException, tokens: TokenSource | None, password: str | None
     text = tokens.redact(text) if tokens is not None else redact(text)
     if password:
         text = text.replace(password, "[password]")
-    return text[:400]
+    return text[:SERVER_SAID_CHARS]
 
 
 def _decode(value: object) -> str:

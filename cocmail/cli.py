@@ -19,6 +19,9 @@ import click
 from .errors import OperationalError, UserError
 
 EX_TEMPFAIL = 75
+# Characters of a quarantined mail's header block `quarantine show` prints: the headers a
+# person needs to judge it, not a hostile message's thousands of lines (--raw prints all).
+QUARANTINE_HEAD_CHARS = 5000
 
 
 class State:
@@ -518,8 +521,7 @@ def quarantine_group() -> None:
 @command(quarantine_group, "list")
 def quarantine_list(state: State) -> None:
     """Quarantined messages and why."""
-    rows = state.app().store.query(
-        "SELECT id, received_at, size, error FROM inbound WHERE state='quarantined' ORDER BY id")
+    rows = state.app().store.quarantined()
     if not rows:
         click.echo("quarantine is empty")
     for r in rows:
@@ -541,7 +543,7 @@ def quarantine_show(state: State, item_id: int, raw: bool) -> None:
     click.echo(terminal_safe(
         f"id: {row['id']}\nreceived: {row['received_at']}\nsize: {row['size']} bytes\n"
         f"attempts: {row['attempts']}\nreason: {row['error']}\n\n"
-        + head.decode("utf-8", "replace").replace("\r\n", "\n")[:5000]))
+        + head.decode("utf-8", "replace").replace("\r\n", "\n")[:QUARANTINE_HEAD_CHARS]))
 
 
 def terminal_safe(text: str) -> str:
@@ -582,11 +584,7 @@ def outbox_group() -> None:
 @click.option("--pending", is_flag=True, help="Only mail not delivered yet.")
 def outbox_list(state: State, pending: bool) -> None:
     """Outgoing mail and its delivery state."""
-    sql = ("SELECT id, created, case_number, kind, state, attempts, next_attempt, last_error"
-           " FROM outbox")
-    if pending:
-        sql += " WHERE state='pending'"
-    rows = state.app().store.query(sql + " ORDER BY id")
+    rows = state.app().store.outbox_rows(pending_only=pending)
     if not rows:
         click.echo("nothing pending" if pending else "outbox is empty")
     for r in rows:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import date, time
 from pathlib import Path
@@ -33,6 +34,18 @@ PRESETS: dict[str, dict[str, tuple[str, int, str]]] = {
                  "smtp": ("smtp.fastmail.com", 465, "ssl")},
 }
 OAUTH2_PROVIDERS = ("command", "microsoft", "google")
+# The port an [imap]/[smtp] section gets when it names only its security (the IANA
+# assignments: IMAPS 993, IMAP 143, SMTPS 465, submission 587, SMTP 25).
+WELL_KNOWN_PORTS: dict[str, dict[str, int]] = {
+    "imap": {"ssl": 993, "starttls": 143, "none": 143},
+    "smtp": {"ssl": 465, "starttls": 587, "none": 25},
+}
+# RFC 2177 asks clients to re-issue IDLE at least every 29 minutes; many servers and NAT
+# boxes drop an idle connection far sooner, so cocmail insists on every 10 minutes at most.
+IMAP_IDLE_MAX_SECONDS = 600
+# The tag in every subject ([CoC #12]): short and plain, since a reporter reads it and
+# matching finds the case by it in replies.
+SUBJECT_TAG = re.compile(r"[A-Za-z0-9_-]{1,20}")
 
 
 class ConfigError(UserError):
@@ -100,7 +113,7 @@ class Secret:
 @dataclass(frozen=True)
 class ImapConfig:
     host: str
-    port: int = 993
+    port: int = WELL_KNOWN_PORTS["imap"]["ssl"]
     security: str = "ssl"
     username: str = ""
     password: Secret = field(default_factory=Secret)
@@ -115,7 +128,7 @@ class ImapConfig:
 @dataclass(frozen=True)
 class SmtpConfig:
     host: str
-    port: int = 587
+    port: int = WELL_KNOWN_PORTS["smtp"]["starttls"]
     security: str = "starttls"
     username: str | None = None
     password: Secret = field(default_factory=Secret)
@@ -457,32 +470,71 @@ def find_config_path(explicit: str | None) -> Path | None:
 
 
 def parse_config(text: str, source: str = "<string>", base: Path | None = None) -> Config:
+    """Parse and validate a whole config, section by section, in the order errors are reported.
+
+    Each `_read_<section>` reads its keys (defaults from its dataclass); `_section` then
+    rejects whatever key is left over, so a new key is one line in its section's reader.
+    """
     loader = _Loader(text, source, base or Path.cwd())
     try:
         data = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{source}: not valid TOML: {e}") from e
     top = _Reader(data, "", loader)
+    event = _section(top, "event", _read_event)
+    inbox = _section(top, "inbox", _read_inbox)
+    imap = _section(top, "imap", _read_imap, inbox, optional=True)
+    smtp = _section(top, "smtp", _read_smtp, inbox, optional=True)
+    oauth2 = _section(top, "oauth2", _read_oauth2, optional=True)
+    for name, section in (("imap", imap), ("smtp", smtp)):
+        if section is not None and section.auth == "oauth2" and oauth2 is None:
+            raise loader.error(f"{name}.auth", '= "oauth2" needs an [oauth2] section '
+                               "(see config.example.toml)")
+    config = Config(
+        event=event, inbox=inbox, imap=imap, smtp=smtp, oauth2=oauth2,
+        listen=_section(top, "listen", _read_listen),
+        storage=_section(top, "storage", _read_storage),
+        staff=_read_staff(top, inbox),
+        security=_section(top, "security", _read_security),
+        dsf=_section(top, "dsf", _read_dsf),
+        appeal=_section(top, "appeal", _read_appeal),
+        digest=_section(top, "digest", _read_digest),
+        retention=_section(top, "retention", _read_retention),
+        process=_section(top, "process", _read_process),
+        templates=_section(top, "templates", _read_templates),
+        source=source,
+    )
+    top.done()
+    return config
 
-    def table(name: str, required: bool = False) -> _Reader | None:
-        value = top.get(name, dict)
-        if value is None:
-            if required:
-                raise loader.error(name, "section is required")
-            return None
-        return _Reader(value, name, loader)
 
-    r = table("event") or _Reader({}, "event", loader)
-    tz = r.get("timezone", str, "UTC")
+def _section(top: _Reader, name: str, read: Callable[..., Any], *context: Any,
+             optional: bool = False) -> Any:
+    """`read` the table `name` (absent: read as empty, or None if `optional`), then reject
+    the keys it did not take, so a typo is an error naming its line, never ignored."""
+    table = top.get(name, dict, None if optional else {})
+    if table is None:
+        return None
+    r = _Reader(table, name, top.loader)
+    value = read(r, *context)
+    r.done()
+    return value
+
+
+def _read_event(r: _Reader) -> EventConfig:
+    d = EventConfig
+    tz = r.get("timezone", str, d.timezone)
     try:
         ZoneInfo(tz)
     except (ZoneInfoNotFoundError, ValueError):
         raise r.fail("timezone", f"{tz!r} is not a known time zone (e.g. Europe/Berlin)") from None
-    event = EventConfig(name=r.get("name", str, EventConfig.name), ends=r.get("ends", date),
-                        timezone=tz, starts=r.get("starts", date),
-                        attendees_in_person=r.get("attendees_in_person", int),
-                        attendees_online=r.get("attendees_online", int),
-                        reporting_channels=r.get("reporting_channels", str))
+    event = EventConfig(name=r.get("name", str, d.name), ends=r.get("ends", date, d.ends),
+                        timezone=tz, starts=r.get("starts", date, d.starts),
+                        attendees_in_person=r.get("attendees_in_person", int,
+                                                  d.attendees_in_person),
+                        attendees_online=r.get("attendees_online", int, d.attendees_online),
+                        reporting_channels=r.get("reporting_channels", str,
+                                                 d.reporting_channels))
     if event.starts and event.ends and event.starts > event.ends:
         raise r.fail("starts", f"{event.starts} is after ends ({event.ends})")
     for key in ("attendees_in_person", "attendees_online"):
@@ -490,95 +542,144 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
             raise r.fail(key, "cannot be negative")
     if not event.name.strip():
         raise r.fail("name", "cannot be empty: cases are filed under the event's name")
-    r.done()
+    return event
 
-    r = table("inbox") or _Reader({}, "inbox", loader)
+
+def _read_inbox(r: _Reader) -> InboxConfig:
+    d = InboxConfig
     inbox = InboxConfig(
-        address=r.email("address", InboxConfig.address),
-        subject_tag=r.get("subject_tag", str, "CoC"),
-        plus_addressing=r.get("plus_addressing", bool, True),
-        max_message_bytes=r.positive("max_message_bytes", InboxConfig.max_message_bytes),
-        ack_limit_per_day=r.positive("ack_limit_per_day", 5),
+        address=r.email("address", d.address),
+        subject_tag=r.get("subject_tag", str, d.subject_tag),
+        plus_addressing=r.get("plus_addressing", bool, d.plus_addressing),
+        max_message_bytes=r.positive("max_message_bytes", d.max_message_bytes),
+        ack_limit_per_day=r.positive("ack_limit_per_day", d.ack_limit_per_day),
     )
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,20}", inbox.subject_tag):
+    if not SUBJECT_TAG.fullmatch(inbox.subject_tag):
         raise r.fail("subject_tag", "must be 1-20 letters, digits, - or _")
-    r.done()
+    return inbox
 
-    imap = None
-    if (r := table("imap")) is not None:
-        provider, (host, port, security) = _preset(r, "imap", ("", 993, "ssl"))
-        imap = ImapConfig(
-            host=host,
-            port=r.port("port", port if port else {"ssl": 993}.get(security, 143)),
-            security=security,
-            provider=provider,
-            username=r.get("username", str, inbox.address),
-            password=r.secret(),
-            ca_file=r.existing_file("ca_file"),
-            folder=r.get("folder", str, "INBOX"),
-            idle_seconds=r.positive("idle_seconds", 540),
-            batch_size=r.positive("batch_size", 100),
-            auth=r.choice("auth", AUTH_MODES, "password"),
-        )
-        if imap.idle_seconds > 600:
-            raise r.fail("idle_seconds", "must be at most 600 (re-IDLE every 10 minutes)")
-        r.done()
 
-    smtp = None
-    if (r := table("smtp")) is not None:
-        provider, (host, port, security) = _preset(r, "smtp", ("", 587, "starttls"))
-        smtp = SmtpConfig(
-            host=host,
-            port=r.port("port", port if port else
-                        {"ssl": 465, "starttls": 587}.get(security, 25)),
-            security=security,
-            provider=provider,
-            username=r.get("username", str),
-            password=r.secret(),
-            ca_file=r.existing_file("ca_file"),
-            timeout=float(r.get("timeout", (int, float), 30.0)),
-            auth=r.choice("auth", AUTH_MODES, "password"),
-        )
-        if smtp.auth == "oauth2" and not smtp.username:
-            smtp = replace(smtp, username=inbox.address)  # XOAUTH2 names the mailbox
-        r.done()
+def _read_imap(r: _Reader, inbox: InboxConfig) -> ImapConfig:
+    d = ImapConfig
+    provider, (host, port, security) = _preset(r, "imap", d.security)
+    imap = ImapConfig(
+        host=host,
+        port=r.port("port", port or WELL_KNOWN_PORTS["imap"][security]),
+        security=security,
+        provider=provider,
+        username=r.get("username", str, inbox.address),  # the mailbox is the inbox's
+        password=r.secret(),
+        ca_file=r.existing_file("ca_file"),
+        folder=r.get("folder", str, d.folder),
+        idle_seconds=r.positive("idle_seconds", d.idle_seconds),
+        batch_size=r.positive("batch_size", d.batch_size),
+        auth=r.choice("auth", AUTH_MODES, d.auth),
+    )
+    if imap.idle_seconds > IMAP_IDLE_MAX_SECONDS:
+        raise r.fail("idle_seconds", f"must be at most {IMAP_IDLE_MAX_SECONDS} "
+                     "(re-IDLE every 10 minutes)")
+    return imap
 
-    oauth2 = None
-    if (r := table("oauth2")) is not None:
-        oauth2 = _oauth2(r)
-        r.done()
-    for name, section in (("imap", imap), ("smtp", smtp)):
-        if section is not None and section.auth == "oauth2" and oauth2 is None:
-            raise loader.error(f"{name}.auth", '= "oauth2" needs an [oauth2] section '
-                               "(see config.example.toml)")
 
-    r = table("listen") or _Reader({}, "listen", loader)
-    listen = ListenConfig(host=r.get("host", str, "127.0.0.1"), port=r.port("port", 8025))
-    r.done()
+def _read_smtp(r: _Reader, inbox: InboxConfig) -> SmtpConfig:
+    d = SmtpConfig
+    provider, (host, port, security) = _preset(r, "smtp", d.security)
+    smtp = SmtpConfig(
+        host=host,
+        port=r.port("port", port or WELL_KNOWN_PORTS["smtp"][security]),
+        security=security,
+        provider=provider,
+        username=r.get("username", str, d.username),
+        password=r.secret(),
+        ca_file=r.existing_file("ca_file"),
+        timeout=float(r.get("timeout", (int, float), d.timeout)),
+        auth=r.choice("auth", AUTH_MODES, d.auth),
+    )
+    if smtp.auth == "oauth2" and not smtp.username:
+        smtp = replace(smtp, username=inbox.address)  # XOAUTH2 names the mailbox
+    return smtp
 
-    r = table("storage") or _Reader({}, "storage", loader)
-    storage = StorageConfig(dir=r.path("dir", "cocmail-data"))
-    r.done()
 
-    staff_list = top.get("staff", list, [])
+def _preset(r: _Reader, protocol: str, default_security: str
+            ) -> tuple[str | None, tuple[str, int, str]]:
+    """(provider, (host, port, security)) of an [imap]/[smtp] section: explicit keys, else
+    the provider's preset. `port` is 0 when it should follow `security`, i.e. when no
+    provider is named, or the security was chosen explicitly and differs from the preset's
+    (Gmail on 587)."""
+    provider = r.get("provider", str)
+    if provider is not None and provider.lower() not in PRESETS:
+        raise r.fail("provider", f"must be one of {', '.join(PRESETS)}, not {provider!r}")
+    p_host, p_port, p_security = (PRESETS[provider.lower()][protocol] if provider
+                                  else ("", 0, default_security))
+    host = r.get("host", str, p_host or None)
+    if not host:
+        names = " | ".join(f'"{name}"' for name in PRESETS)
+        raise r.fail("host", f"is required in [{protocol}] (or set provider = {names})")
+    security = r.choice("security", SECURITY_MODES, p_security)
+    port = p_port if provider and security == p_security else 0
+    return (provider.lower() if provider else None), (host, port, security)
+
+
+def _read_oauth2(r: _Reader) -> OAuth2Config:
+    d = OAuth2Config
+    provider = r.choice("provider", OAUTH2_PROVIDERS, d.provider)
+    allowed, required = OAUTH2_KEYS[provider]
+    for key in list(r.data):
+        owners = [p for p, (keys, _) in OAUTH2_KEYS.items() if key in keys]
+        if owners and key not in allowed:
+            raise r.fail(key, f'is a setting of provider = "{owners[0]}", not "{provider}"')
+    for key in required:
+        if key not in r.data:
+            raise r.fail(key, f'is required with provider = "{provider}"')
+    command = r.get("token_command", (list, str), list(d.token_command))
+    if provider == "command" and (not isinstance(command, list) or not command
+                                  or not all(isinstance(a, str) and a
+                                                             for a in command)):
+        raise r.fail("token_command", 'must be a list of strings: the program, then its '
+                     'arguments, e.g. ["/usr/local/bin/mail-token", "conduct"]')
+    timeout = float(r.get("command_timeout", (int, float), d.command_timeout))
+    if timeout <= 0:
+        raise r.fail("command_timeout", "must be a positive number of seconds")
+    cfg = OAuth2Config(
+        provider=provider,
+        token_command=tuple(command),
+        command_timeout=timeout,
+        token_lifetime=r.positive("token_lifetime", d.token_lifetime),
+        tenant=r.get("tenant", str, d.tenant),
+        client_id=r.get("client_id", str, d.client_id),
+        client_secret_env=r.get("client_secret_env", str, d.client_secret_env),
+        client_secret_file=r.path("client_secret_file", None),
+        refresh_token_file=r.path("refresh_token_file", None),
+        token_uri=r.get("token_uri", str, d.token_uri),
+        authority=r.get("authority", str, d.authority).rstrip("/"),
+        scope=r.get("scope", str, d.scope),
+    )
+    if provider != "command":
+        if (cfg.client_secret_env is None) == (cfg.client_secret_file is None):
+            raise r.fail("client_secret_env", "or client_secret_file: set exactly one of them")
+    return cfg
+
+
+def _read_listen(r: _Reader) -> ListenConfig:
+    d = ListenConfig
+    return ListenConfig(host=r.get("host", str, d.host), port=r.port("port", d.port))
+
+
+def _read_storage(r: _Reader) -> StorageConfig:
+    # relative to the config file's directory, like every path in it
+    return StorageConfig(dir=r.path("dir", str(StorageConfig.dir)))
+
+
+def _read_staff(top: _Reader, inbox: InboxConfig) -> tuple[StaffConfig, ...]:
+    """Every [[staff]] table; no address may belong to two members or be the inbox's, since
+    the address is what identifies a member."""
     staff: list[StaffConfig] = []
     seen: set[str] = set()
-    for i, entry in enumerate(staff_list):
+    for i, entry in enumerate(top.get("staff", list, [])):
         if not isinstance(entry, dict):
-            raise loader.error("staff", "must be [[staff]] tables")
-        r = _Reader(entry, "staff", loader, occurrence=i)
-        name = r.get("name", str)
-        if not name:
-            raise loader.error("staff", f"entry {i + 1}: name is required", i)
-        email = r.email("email", required=True)
-        aliases = r.get("aliases", list, [])
-        for a in aliases:
-            if not isinstance(a, str) or not _EMAIL.match(a):
-                raise r.fail("aliases", f"{a!r} is not an email address")
-        member = StaffConfig(name=name, email=email,
-                             aliases=tuple(a.lower() for a in aliases),
-                             lead=r.get("lead", bool, False),
-                             public=r.get("public", bool, False))
+            raise top.loader.error("staff", "must be [[staff]] tables")
+        r = _Reader(entry, "staff", top.loader, occurrence=i)
+        member = _read_member(r, i)
         for addr in (member.email, *member.aliases):
             if addr in seen:
                 raise r.fail("email", f"{addr} is listed for two staff members")
@@ -587,73 +688,84 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
             seen.add(addr)
         staff.append(member)
         r.done()
+    return tuple(staff)
 
-    r = table("security") or _Reader({}, "security", loader)
-    ids = r.get("trusted_authserv_ids", list, [])
+
+def _read_member(r: _Reader, i: int) -> StaffConfig:
+    """One [[staff]] table (the `i`-th, for the line an error names)."""
+    d = StaffConfig
+    name = r.get("name", str)
+    if not name:
+        raise r.loader.error("staff", f"entry {i + 1}: name is required", i)
+    email = r.email("email", required=True)
+    aliases = r.get("aliases", list, list(d.aliases))
+    for a in aliases:
+        if not isinstance(a, str) or not _EMAIL.match(a):
+            raise r.fail("aliases", f"{a!r} is not an email address")
+    return StaffConfig(name=name, email=email, aliases=tuple(a.lower() for a in aliases),
+                       lead=r.get("lead", bool, d.lead), public=r.get("public", bool, d.public))
+
+
+def _read_security(r: _Reader) -> SecurityConfig:
+    d = SecurityConfig
+    ids = r.get("trusted_authserv_ids", list, list(d.trusted_authserv_ids))
     if not all(isinstance(x, str) for x in ids):
         raise r.fail("trusted_authserv_ids", "must be a list of strings")
-    via = r.get("authentication_results_via", list, ["imap"])
+    via = r.get("authentication_results_via", list, list(d.authentication_results_via))
     bad = [x for x in via if not isinstance(x, str) or x.lower() not in AUTHRES_PATHS]
     if bad:
         raise r.fail("authentication_results_via", f"must list only {', '.join(AUTHRES_PATHS)}"
                      f", not {bad[0]!r}")
-    security = SecurityConfig(trusted_authserv_ids=tuple(x.lower() for x in ids),
-                              authentication_results_via=tuple(x.lower() for x in via))
-    r.done()
+    return SecurityConfig(trusted_authserv_ids=tuple(x.lower() for x in ids),
+                          authentication_results_via=tuple(x.lower() for x in via))
 
-    r = table("dsf") or _Reader({}, "dsf", loader)
-    dsf = DsfConfig(address=r.email("address", DsfConfig.address),
-                    attach_correspondence=r.get("attach_correspondence", bool, False))
-    r.done()
 
-    r = table("appeal") or _Reader({}, "appeal", loader)
-    appeal = AppealConfig(contact=r.get("contact", str))
-    r.done()
+def _read_dsf(r: _Reader) -> DsfConfig:
+    d = DsfConfig
+    return DsfConfig(address=r.email("address", d.address),
+                     attach_correspondence=r.get("attach_correspondence", bool,
+                                                 d.attach_correspondence))
 
-    r = table("digest") or _Reader({}, "digest", loader)
-    weekday = r.choice("weekday", WEEKDAYS, "monday")
-    at = r.get("time", (str, time), "09:00")
+
+def _read_appeal(r: _Reader) -> AppealConfig:
+    return AppealConfig(contact=r.get("contact", str, AppealConfig.contact))
+
+
+def _read_digest(r: _Reader) -> DigestConfig:
+    d = DigestConfig
+    weekday = r.choice("weekday", WEEKDAYS, d.weekday)
+    at = r.get("time", (str, time), d.time)  # "09:00", or TOML's own 09:00:00
     if isinstance(at, str):
         m = re.fullmatch(r"(\d{1,2}):(\d{2})", at)
         if not m or int(m.group(1)) > 23 or int(m.group(2)) > 59:
             raise r.fail("time", f"{at!r} is not a time like 09:00")
         at = time(int(m.group(1)), int(m.group(2)))
-    digest = DigestConfig(weekday=weekday, time=at)
-    r.done()
+    return DigestConfig(weekday=weekday, time=at)
 
-    r = table("retention") or _Reader({}, "retention", loader)
-    retention = RetentionConfig(
-        warning_days=r.positive("warning_days", 730),
-        not_a_violation_days=r.positive("not_a_violation_days", 180),
-        sanction_extra_days=r.get("sanction_extra_days", int),
+
+def _read_retention(r: _Reader) -> RetentionConfig:
+    d = RetentionConfig
+    return RetentionConfig(
+        warning_days=r.positive("warning_days", d.warning_days),
+        not_a_violation_days=r.positive("not_a_violation_days", d.not_a_violation_days),
+        sanction_extra_days=r.get("sanction_extra_days", int, d.sanction_extra_days),
     )
-    r.done()
 
-    r = table("process") or _Reader({}, "process", loader)
-    kinds = r.get("second_approval", list, list(APPROVAL_KINDS))
+
+def _read_process(r: _Reader) -> ProcessConfig:
+    d = ProcessConfig
+    kinds = r.get("second_approval", list, list(d.second_approval))
     bad = [k for k in kinds if not isinstance(k, str) or k.lower() not in APPROVAL_KINDS]
     if bad:
         raise r.fail("second_approval", f"must list only {', '.join(APPROVAL_KINDS)}, "
                      f"not {bad[0]!r}")
-    minutes = {key: r.get(key, int, default) for key, default in (
-        ("first_response_minutes", 120), ("first_response_minutes_outside", 1440),
-        ("reporter_update_days", 7))}
+    minutes = {key: r.get(key, int, getattr(d, key)) for key in (
+        "first_response_minutes", "first_response_minutes_outside", "reporter_update_days")}
     for key, value in minutes.items():
         if value < 0:
             raise r.fail(key, "cannot be negative (0 turns this reminder off)")
-    process = ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
-                            quiet_hours=_quiet_hours(r), **minutes)
-    r.done()
-
-    r = table("templates") or _Reader({}, "templates", loader)
-    templates = TemplatesConfig(dir=r.path("dir", None))
-    r.done()
-
-    top.done()
-    return Config(event=event, inbox=inbox, imap=imap, smtp=smtp, oauth2=oauth2, listen=listen,
-                  storage=storage, staff=tuple(staff), security=security, dsf=dsf,
-                  appeal=appeal, digest=digest, retention=retention, templates=templates,
-                  source=source, process=process)
+    return ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
+                         quiet_hours=_quiet_hours(r), **minutes)
 
 
 def _quiet_hours(r: _Reader) -> tuple[time, time] | None:
@@ -670,78 +782,19 @@ def _quiet_hours(r: _Reader) -> tuple[time, time] | None:
     return start, end
 
 
-def _preset(r: _Reader, protocol: str, fallback: tuple[str, int, str]
-            ) -> tuple[str | None, tuple[str, int, str]]:
-    """(provider, (host, port, security)) of an [imap]/[smtp] section: explicit keys, else
-    the provider's preset. `port` is 0 when it should follow `security`, i.e. when the
-    security was chosen explicitly and differs from the preset's (Gmail on 587)."""
-    provider = r.get("provider", str)
-    if provider is not None and provider.lower() not in PRESETS:
-        raise r.fail("provider", f"must be one of {', '.join(PRESETS)}, not {provider!r}")
-    p_host, p_port, p_security = PRESETS[provider.lower()][protocol] if provider else fallback
-    host = r.get("host", str, p_host or None)
-    if not host:
-        names = " | ".join(f'"{name}"' for name in PRESETS)
-        raise r.fail("host", f"is required in [{protocol}] (or set provider = {names})")
-    security = r.choice("security", SECURITY_MODES, p_security)
-    port = p_port if provider and security == p_security else 0
-    return (provider.lower() if provider else None), (host, port, security)
+def _read_templates(r: _Reader) -> TemplatesConfig:
+    return TemplatesConfig(dir=r.path("dir", None))
 
 
-def _oauth2(r: _Reader) -> OAuth2Config:
-    provider = r.choice("provider", OAUTH2_PROVIDERS, "command")
-    allowed, required = OAUTH2_KEYS[provider]
-    for key in list(r.data):
-        owners = [p for p, (keys, _) in OAUTH2_KEYS.items() if key in keys]
-        if owners and key not in allowed:
-            raise r.fail(key, f'is a setting of provider = "{owners[0]}", not "{provider}"')
-    for key in required:
-        if key not in r.data:
-            raise r.fail(key, f'is required with provider = "{provider}"')
-    command = r.get("token_command", (list, str), [])
-    if provider == "command" and (not isinstance(command, list) or not command
-                                  or not all(isinstance(a, str) and a
-                                                             for a in command)):
-        raise r.fail("token_command", 'must be a list of strings: the program, then its '
-                     'arguments, e.g. ["/usr/local/bin/mail-token", "conduct"]')
-    timeout = float(r.get("command_timeout", (int, float), 30.0))
-    if timeout <= 0:
-        raise r.fail("command_timeout", "must be a positive number of seconds")
-    cfg = OAuth2Config(
-        provider=provider,
-        token_command=tuple(command),
-        command_timeout=timeout,
-        token_lifetime=r.positive("token_lifetime", 3000),
-        tenant=r.get("tenant", str),
-        client_id=r.get("client_id", str),
-        client_secret_env=r.get("client_secret_env", str),
-        client_secret_file=r.path("client_secret_file", None),
-        refresh_token_file=r.path("refresh_token_file", None),
-        token_uri=r.get("token_uri", str, OAuth2Config.token_uri),
-        authority=r.get("authority", str, OAuth2Config.authority).rstrip("/"),
-        scope=r.get("scope", str),
-    )
-    if provider != "command":
-        if (cfg.client_secret_env is None) == (cfg.client_secret_file is None):
-            raise r.fail("client_secret_env", "or client_secret_file: set exactly one of them")
-    return cfg
-
-
+# The demo setup `load_config(None)` gives: only what differs from the dataclass defaults
+# above (a time zone and two staff members); everything else is a default.
 DEFAULT_TOML = """\
 # cocmail's embedded defaults: a runnable setup with no mail servers.
 # Mail arrives through the embedded SMTP listener on 127.0.0.1:8025 (or `cocmail ingest`),
-# outgoing mail is written to cocmail-data/spool/ as .eml files.
+# outgoing mail is written to cocmail-data/spool/ as .eml files; every key not set here
+# (the event's name, the inbox conduct@example.org, ...) has its default.
 [event]
-name = "Example Conference 2027"
 timezone = "Europe/Berlin"
-
-[inbox]
-address = "conduct@example.org"
-subject_tag = "CoC"
-plus_addressing = true
-
-[storage]
-dir = "cocmail-data"
 
 [[staff]]
 name = "Ana Lima"

@@ -77,9 +77,7 @@ Ana
 
 def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
     """A reply from Ana to her own notification on `number` (as a phone would write it)."""
-    row = app.store.query("SELECT message_id, subject FROM outbox WHERE case_number=? AND"
-                          " recipients LIKE '%ana@example.org%' ORDER BY id DESC LIMIT 1",
-                          (number,))[0]
+    row = app.store.mail_to(number, "ana@example.org")[-1]
     return (f"From: Ana Lima <ana@example.org>\nTo: conduct@example.org\n"
             f"Subject: Re: {row['subject']}\nMessage-ID: <ana-{n}@example.org>\n"
             f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>\n"
@@ -89,9 +87,7 @@ def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
 def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
     """Ben replies #approve to each proposal mail he got on `number` (a second pair of
     eyes: [process] second_approval)."""
-    rows = app.store.query("SELECT message_id, subject FROM outbox WHERE case_number=? AND"
-                           " kind='proposal' AND recipients LIKE '%ben@example.org%'"
-                           " ORDER BY id", (number,))
+    rows = app.store.mail_to(number, "ben@example.org", kind="proposal")
     for row in rows:
         if row["message_id"] in answered:
             continue
@@ -105,7 +101,7 @@ def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
 
 
 def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> None:
-    for row in app.store.query("SELECT id, raw FROM outbox ORDER BY id"):
+    for row in app.store.outbox_raw():
         if row["id"] in seen:
             continue
         seen.add(row["id"])

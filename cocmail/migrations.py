@@ -138,7 +138,33 @@ def _v6(conn: sqlite3.Connection) -> None:
                  " sent TEXT NOT NULL, PRIMARY KEY (case_number, key))")
 
 
-MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6)
+def _v7(conn: sqlite3.Connection) -> None:
+    """Indexed look-ups of accused people, so a report costs the same at 500 cases and at
+    10,000 (issue 16, "Flat cost").
+
+    The repeat-offender check compares addresses case-insensitively: an index on
+    lower(email) answers `lower(email)=?` without reading every row. `name_words` (the
+    word count of `norm_name`) tells how long a run of words in a report can name someone
+    on file, and its index answers max() at once. Indexes on the cases' status, opening,
+    closing and DSF step let `cases list` and the digest load only the cases they show.
+    """
+    db = sqlite_utils.Database(conn)
+    db["people"].add_column("name_words", int)  # type: ignore[union-attr]
+    conn.execute("UPDATE people SET name_words ="
+                 " length(norm_name) - length(replace(norm_name, ' ', '')) + 1"
+                 " WHERE norm_name IS NOT NULL")
+    conn.execute("CREATE INDEX people_email_lower ON people(lower(email))")
+    conn.execute("CREATE INDEX people_accused_words ON people(name_words) WHERE role='accused'")
+    # What `cases list` and the digest load: the open cases, those opened or closed in
+    # the period, those decided and not yet reported to the DSF.
+    conn.execute("CREATE INDEX cases_status ON cases(status)")
+    conn.execute("CREATE INDEX cases_opened ON cases(opened)")
+    conn.execute("CREATE INDEX cases_closed ON cases(closed)")
+    conn.execute("CREATE INDEX cases_dsf_due ON cases(decision) WHERE dsf_reported IS NULL")
+
+
+MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
+                                                                 _v7)
 LATEST = len(MIGRATIONS)
 
 

@@ -35,6 +35,14 @@ log = logging.getLogger("cocmail.oauth2")
 REFRESH_MARGIN = 300.0  # seconds before a provider's expiry when a new token is fetched
 MIN_LIFETIME = 60.0  # never cache for less, whatever a provider says
 STDERR_LINES = 20  # how much of a token helper's stderr reaches the log
+# Characters of each such line, and of an endpoint's error: enough to diagnose, while a
+# helper that dumps a whole page cannot flood the journal.
+LOG_LINE_CHARS = 500
+ERROR_LINE_CHARS = 300  # of the last stderr line, in the error `check` and the log show
+# Recent tokens kept (in memory only) to redact from messages: a token from a few refreshes
+# ago may still sit in a server's error text.
+REDACT_TOKENS = 10
+PROVIDER_TIMEOUT = 30  # seconds for Microsoft's identity platform to answer
 SCOPES = {"microsoft": "https://outlook.office365.com/.default",
           "google": "https://mail.google.com/"}
 INSTALL_HINT = "pip install 'cocmail[oauth]'"
@@ -67,7 +75,7 @@ class TokenSource:
         self._lock = threading.Lock()
         self._token: str | None = None
         self._expires = 0.0
-        self._issued: list[str] = []  # every token seen, for redaction (memory only)
+        self._issued: list[str] = []  # the last REDACT_TOKENS tokens, for redaction
         self.fetches = 0
 
     def token(self) -> str:
@@ -83,7 +91,7 @@ class TokenSource:
                 token, lifetime = self._fetch()
                 self.fetches += 1
                 self._token, self._expires = token, self._clock() + lifetime
-                self._issued = [*self._issued[-9:], token]
+                self._issued = [*self._issued[-(REDACT_TOKENS - 1):], token]
             assert self._token is not None
             return self._token, fresh
 
@@ -141,9 +149,9 @@ class CommandTokenSource(TokenSource):
         err_lines = [line for line in err.splitlines() if line.strip()][-STDERR_LINES:]
         for line in err_lines:
             log.log(logging.WARNING if proc.returncode else logging.INFO,
-                    "token_command %s: %s", name, line[:500])
+                    "token_command %s: %s", name, line[:LOG_LINE_CHARS])
         if proc.returncode != 0:
-            last = f": {err_lines[-1][:300]}" if err_lines else ""
+            last = f": {err_lines[-1][:ERROR_LINE_CHARS]}" if err_lines else ""
             raise TokenError(f"token_command {name} exited with code {proc.returncode}{last}")
         if not token:
             raise TokenError(f"token_command {name} printed no token on stdout")
@@ -174,7 +182,7 @@ class MicrosoftTokenSource(TokenSource):
         try:
             app = msal.ConfidentialClientApplication(
                 self.cfg.client_id, client_credential=secret, authority=authority,
-                instance_discovery=False, timeout=30)
+                instance_discovery=False, timeout=PROVIDER_TIMEOUT)
             result = app.acquire_token_for_client(
                 scopes=[self.cfg.scope or SCOPES["microsoft"]])
         except ValueError as e:  # msal: tenant discovery failed (unknown tenant, bad URL)
@@ -270,7 +278,7 @@ def _endpoint_error(answer: dict, secrets: tuple[str, ...]) -> str:
     error = str(answer.get("error") or "no access_token in the answer")
     description = str(answer.get("error_description") or "").strip().splitlines()
     text = f"{error}: {description[0]}" if description else error
-    return redact(text, secrets)[:500]
+    return redact(text, secrets)[:LOG_LINE_CHARS]
 
 
 _SOURCES: dict[OAuth2Config, TokenSource] = {}

@@ -49,6 +49,7 @@ BASE_BACKOFF = 30.0
 MAX_BACKOFF = 7200.0
 MIN_CLAIM_LEASE = 600.0  # seconds a claimed row stays invisible to other senders
 CLAIM_BATCH = 20  # rows claimed in one transaction
+ERROR_CHARS = 500  # of a delivery error kept on the outbox row: the server's answer, not a page
 
 
 def claim_lease_seconds(transport: object) -> float:
@@ -422,12 +423,13 @@ class Outbox:
         delay = backoff(attempts)
         log.info("outbox %s (%s) will retry in %.0f s: %s", row["id"], row["message_id"],
                  delay, redact_addresses(error))
-        self.store.outbox_retry(row["id"], error[:500], self.clock() + timedelta(seconds=delay))
+        self.store.outbox_retry(row["id"], error[:ERROR_CHARS],
+                                self.clock() + timedelta(seconds=delay))
         return "retrying"
 
     def _fail(self, row: dict[str, Any], error: str) -> None:
         with self.store.tx() as c:
-            self.store.outbox_failed(row["id"], error[:500], c)
+            self.store.outbox_failed(row["id"], error[:ERROR_CHARS], c)
             if self.on_failed is not None and row["kind"] not in ("delivery_failed",):
                 self.on_failed(c, row, error)
 

@@ -33,6 +33,11 @@ from .core.model import Roster, StaffMember
 SCHEMA_VERSION = migrations.LATEST
 MAX_ATTEMPTS = 3
 T = TypeVar("T")
+_IN_CHUNK = 500  # values per IN (...) list: far below SQLite's limit on parameters
+# Accused people of live cases other than `?`, with what a repeat-offender warning shows.
+_ACCUSED = ("SELECT DISTINCT p.id, c.number, c.outcome, c.status, c.closed, c.recused, p.name,"
+            " p.email, p.norm_name FROM people p JOIN cases c ON c.number=p.case_number"
+            " WHERE p.role='accused' AND c.purged IS NULL AND c.number<>?")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another connection (a CLI command, the courier)
 
 
@@ -93,6 +98,25 @@ def backup_database(conn: sqlite3.Connection, target: Path) -> None:
     finally:
         dest.close()
     os.replace(tmp, target)
+
+
+def check_copy(path: Path) -> tuple[str, int]:
+    """(SQLite's integrity verdict, "ok" when whole; the number of cases) of a backup copy,
+    read-only."""
+    copy = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    try:
+        ok = copy.execute("PRAGMA integrity_check").fetchone()[0]
+        return ok, int(copy.execute("SELECT count(*) FROM cases").fetchone()[0])
+    finally:
+        copy.close()
+
+
+def writable_schema_version(conn: sqlite3.Connection) -> int:
+    """The schema version of the database `conn` opened, after proving a write lock can
+    be taken (`cocmail check`): nothing is written."""
+    conn.execute("BEGIN IMMEDIATE")
+    conn.execute("ROLLBACK")
+    return migrations.version_of(conn)
 
 
 def _waiting_for_writer(statement: Callable[[], T]) -> T:
@@ -347,35 +371,26 @@ class Store:
         rows = self.query("SELECT * FROM cases WHERE number=?", (number,))
         if not rows:
             return None
-        r = rows[0]
         people = self.query("SELECT role, name, email FROM people WHERE case_number=?"
                             " ORDER BY id", (number,))
+        return _case_from_row(rows[0], people)
 
-        def of(role: str) -> tuple[Person, ...]:
-            return tuple(Person(role, p["name"] or "", p["email"]) for p in people
-                         if p["role"] == role)
+    def load_cases(self, *, include_closed: bool = True, events: list[str] | None = None,
+                   since: datetime | None = None) -> list[Case]:
+        """Live cases in number order, loaded in two queries whatever their count.
 
-        reporter = of("reporter")
-        victim = of("victim")
-        return Case(
-            number=number, opened=parse_iso(r["opened"]) or utcnow(), status=r["status"],
-            subject=r["subject"] or "", urgent=bool(r["urgent"]),
-            reporter=reporter[0] if reporter else None,
-            reporter_anonymous=bool(r["reporter_anonymous"]),
-            victim=victim[0] if victim else None,
-            victim_is_reporter=bool(r["victim_is_reporter"]),
-            accused=of("accused"), witnesses=of("witness"),
-            when=r["when_text"], where=r["where_text"], summary=r["summary"],
-            action=r["action"], outcome=r["outcome"], others=r["others"],
-            received_by=r["received_by"], handlers=tuple(json.loads(r["handlers"])),
-            recused=tuple(json.loads(r["recused"])),
-            steps=tuple((s, parse_iso(r[s])) for s in STEPS),
-            dsf_hold_until=parse_iso(r["dsf_hold_until"]), report_text=r["report_text"] or "",
-            root_message_id=r["root_message_id"], last_activity=parse_iso(r["last_activity"]),
-            last_staff_action=parse_iso(r["last_staff_action"]),
-            event=r["event"], public_summary=r["public_summary"],
-            accused_side=r["accused_side"],
-        )
+        Open only unless `include_closed`; of these events only (None: every event);
+        with `since`, only those a digest of the period from `since` can show: open,
+        opened or closed since then, or decided and not yet reported to the DSF.
+        """
+        where, params = _live_cases_where(include_closed, events, since)
+        rows = self.query(f"SELECT * FROM cases WHERE {where} ORDER BY number", params)
+        people: dict[int, list[dict[str, Any]]] = {}
+        for p in self.query("SELECT case_number, role, name, email FROM people WHERE"
+                            f" case_number IN (SELECT number FROM cases WHERE {where})"
+                            " ORDER BY id", params):
+            people.setdefault(p["case_number"], []).append(p)
+        return [_case_from_row(r, people.get(r["number"], [])) for r in rows]
 
     def save_case(self, conn: sqlite3.Connection, case: Case) -> None:
         from .core.people import normalise_name
@@ -407,9 +422,11 @@ class Store:
         if case.victim and not case.victim_is_reporter and case.victim not in people:
             people.append(case.victim)
         for p in people:
-            conn.execute("INSERT INTO people(case_number, role, name, email, norm_name)"
-                         " VALUES (?,?,?,?,?)",
-                         (case.number, p.role, p.name, p.email, normalise_name(p.name)))
+            norm = normalise_name(p.name)
+            conn.execute("INSERT INTO people(case_number, role, name, email, norm_name,"
+                         " name_words) VALUES (?,?,?,?,?,?)",
+                         (case.number, p.role, p.name, p.email, norm,
+                          len(norm.split()) if norm else None))
 
     def audit(self, conn: sqlite3.Connection, case_number: int | None, actor: str, action: str,
               detail: str = "", message_id: str | None = None,
@@ -610,7 +627,10 @@ class Store:
                          "stop the daemon and run the purge again")
 
     def refresh_stats(self) -> None:
-        """Copy anonymous counts of live cases into `stats`, which purges never touch."""
+        """Copy anonymous counts of live cases into `stats`, which purges never touch.
+
+        Rows that did not change are not rewritten: `stats` runs this each time, and
+        10,000 unchanged rows written (and fsynced) cost more than reading them."""
         with self.tx() as c:
             c.execute(
                 "INSERT INTO stats(case_number, opened, outcome, people_named, closed, event)"
@@ -619,7 +639,9 @@ class Store:
                 " AND p.role='accused'), c.closed, c.event FROM cases c WHERE c.purged IS NULL"
                 " ON CONFLICT(case_number) DO UPDATE SET outcome=excluded.outcome,"
                 " people_named=excluded.people_named, closed=excluded.closed,"
-                " event=excluded.event")
+                " event=excluded.event WHERE stats.outcome IS NOT excluded.outcome"
+                " OR stats.people_named IS NOT excluded.people_named"
+                " OR stats.closed IS NOT excluded.closed OR stats.event IS NOT excluded.event")
 
     def staff_mail_bodies(self, case_number: int) -> list[str]:
         """The bodies of the mail cocmail queued for staff members on a case."""
@@ -627,6 +649,192 @@ class Store:
                           " WHERE m.case_number=? AND m.direction='out' AND o.role LIKE 's%'",
                           (case_number,))
         return [r["body"] or "" for r in rows]
+
+    # ------------------------------------------------------------ views (CLI)
+    def quarantined(self) -> list[dict[str, Any]]:
+        """Quarantined messages, oldest first: id, received_at, size, error."""
+        return self.query("SELECT id, received_at, size, error FROM inbound"
+                          " WHERE state='quarantined' ORDER BY id")
+
+    def outbox_rows(self, *, pending_only: bool = False) -> list[dict[str, Any]]:
+        """Outgoing mail and its delivery state (no addresses, no text), oldest first."""
+        sql = ("SELECT id, created, case_number, kind, state, attempts, next_attempt,"
+               " last_error FROM outbox")
+        if pending_only:
+            sql += " WHERE state='pending'"
+        return self.query(sql + " ORDER BY id")
+
+    def outbox_raw(self) -> list[dict[str, Any]]:
+        """Every outgoing mail as queued (id, raw), oldest first: what the demo shows."""
+        return self.query("SELECT id, raw FROM outbox ORDER BY id")
+
+    def mail_to(self, case_number: int, address: str, *, kind: str | None = None
+                ) -> list[dict[str, Any]]:
+        """Message-ID and subject of the case's outgoing mail to `address` (of `kind`),
+        oldest first: what a staff member's mail client would reply to."""
+        sql = ("SELECT message_id, subject FROM outbox WHERE case_number=? AND"
+               " recipients LIKE ? ESCAPE '\\'")
+        params: tuple[Any, ...] = (case_number, f"%{_like_escape(address)}%")
+        if kind is not None:
+            sql += " AND kind=?"
+            params += (kind,)
+        return self.query(sql + " ORDER BY id", params)
+
+    def case_messages(self, case_number: int) -> list[dict[str, Any]]:
+        """The case's mail in and out (headers only, no bodies), oldest first."""
+        return self.query("SELECT direction, sender, recipients, subject, date, message_id,"
+                          " kind FROM messages WHERE case_number=? ORDER BY id",
+                          (case_number,))
+
+    def case_audit(self, case_number: int) -> list[dict[str, Any]]:
+        """The case's audit trail, oldest first."""
+        return self.query("SELECT at, actor, action, detail FROM audit WHERE case_number=?"
+                          " ORDER BY id", (case_number,))
+
+    def purged_at(self, case_number: int) -> str | None:
+        """When the case was expunged (ISO time), None while it is whole."""
+        return self.scalar("SELECT purged FROM cases WHERE number=?", (case_number,))
+
+    def people_on_file(self) -> list[dict[str, Any]]:
+        """Every person named in a live case with the case's number, status and outcome."""
+        return self.query(
+            "SELECT p.id, p.role, p.name, p.email, p.norm_name, c.number, c.status, c.outcome"
+            " FROM people p JOIN cases c ON c.number=p.case_number"
+            " WHERE c.purged IS NULL ORDER BY c.number, p.id")
+
+    def sanctioned_accused(self, outcomes: tuple[str, ...]) -> list[dict[str, Any]]:
+        """Accused people of live cases whose outcome is one of `outcomes`."""
+        marks = ",".join("?" for _ in outcomes) or "NULL"
+        return self.query(
+            "SELECT p.email, p.norm_name, c.number, c.outcome FROM people p JOIN cases c"
+            f" ON c.number=p.case_number WHERE p.role='accused' AND c.outcome IN ({marks})"
+            " AND c.purged IS NULL", outcomes)
+
+    # ------------------------------------------------------------ history (accused people)
+    # Indexed look-ups only (migration 7): the cost of a report must not grow with the
+    # number of people on file.
+    def accused_matching(self, exclude_case: int, email: str | None,
+                         norm_name: str | None) -> list[dict[str, Any]]:
+        """Accused people of other live cases with this address (case-insensitively) or
+        this normalised name, in case order (then people order)."""
+        rows: list[dict[str, Any]] = []
+        if email:
+            rows += self.query(f"{_ACCUSED} AND lower(p.email)=?", (exclude_case, email.lower()))
+        if norm_name:
+            rows += self.query(f"{_ACCUSED} AND p.norm_name=?", (exclude_case, norm_name))
+        return _in_case_order(rows)
+
+    def accused_named(self, exclude_case: int, emails: set[str], norm_names: set[str]
+                      ) -> list[dict[str, Any]]:
+        """Accused people of other live cases whose address is one of `emails`
+        (lower-cased) or whose normalised name is one of `norm_names`."""
+        rows: list[dict[str, Any]] = []
+        for column, values in (("lower(p.email)", sorted(emails)),
+                               ("p.norm_name", sorted(norm_names))):
+            for start in range(0, len(values), _IN_CHUNK):
+                chunk = values[start:start + _IN_CHUNK]
+                rows += self.query(f"{_ACCUSED} AND {column} IN ({','.join('?' * len(chunk))})",
+                                   (exclude_case, *chunk))
+        return _in_case_order(rows)
+
+    def longest_accused_name(self) -> int:
+        """The most words in an accused person's normalised name (0: nobody on file)."""
+        return int(self.scalar("SELECT max(name_words) FROM people WHERE role='accused'")
+                   or 0)
+
+    # ------------------------------------------------------------ digests
+    def awaiting_approval(self) -> frozenset[int]:
+        """Cases with a proposal waiting for a second member's #approve."""
+        return frozenset(r["case_number"] for r in self.query(
+            "SELECT DISTINCT case_number FROM proposals WHERE state='waiting'"))
+
+    def digest_recorded(self, week: str) -> bool:
+        """Whether the digest of `week` was queued (or is the installation's baseline)."""
+        return self.scalar("SELECT 1 FROM digests WHERE week=?", (week,)) is not None
+
+    def any_digest_recorded(self) -> bool:
+        return bool(self.scalar("SELECT count(*) FROM digests"))
+
+    def claim_digest_week(self, conn: sqlite3.Connection, week: str, sent: str) -> bool:
+        """Record `week` inside transaction `conn`; False when it was recorded already."""
+        cur = conn.execute("INSERT OR IGNORE INTO digests(week, sent) VALUES (?,?)",
+                           (week, sent))
+        return cur.rowcount == 1
+
+    # ------------------------------------------------------------ retention
+    def last_purge(self) -> datetime | None:
+        return parse_iso(self.scalar("SELECT value FROM meta WHERE key='last_purge'"))
+
+    def record_purge(self, at: datetime) -> None:
+        with self.tx() as c:
+            c.execute("INSERT OR REPLACE INTO meta VALUES ('last_purge', ?)", (iso(at),))
+
+    def outbox_ids_of_case(self, case_number: int) -> list[int]:
+        return [r["id"] for r in self.query("SELECT id FROM outbox WHERE case_number=?",
+                                            (case_number,))]
+
+    def case_mail_ids(self, conn: sqlite3.Connection, case_number: int
+                      ) -> tuple[list[str], list[str]]:
+        """(Message-IDs of the mail that came in on the case, of the mail it recorded)."""
+        inbound = [r[0] for r in conn.execute(
+            "SELECT message_id FROM inbound WHERE case_number=? AND message_id IS NOT NULL",
+            (case_number,))]
+        recorded = [r[0] for r in conn.execute(
+            "SELECT message_id FROM messages WHERE case_number=? AND message_id IS NOT NULL",
+            (case_number,))]
+        return inbound, recorded
+
+    def mail_naming_earlier_cases(self, conn: sqlite3.Connection, case_number: int
+                                  ) -> list[tuple[int, str | None, int | None, bytes | None,
+                                                  str | None]]:
+        """(message id, body, outbox id, raw, kind) of other cases' outgoing mail that
+        may carry an earlier-case warning."""
+        return conn.execute(
+            "SELECT m.id, m.body, m.outbox_id, o.raw, o.kind FROM messages m"
+            " LEFT JOIN outbox o ON o.id=m.outbox_id WHERE m.direction='out' AND"
+            " m.case_number<>? AND m.body LIKE '%earlier cases%'", (case_number,)).fetchall()
+
+    def rewrite_message(self, conn: sqlite3.Connection, message_id: int, body: str) -> None:
+        conn.execute("UPDATE messages SET body=? WHERE id=?", (body, message_id))
+
+    def rewrite_outbox_raw(self, conn: sqlite3.Connection, outbox_id: int, raw: bytes) -> None:
+        conn.execute("UPDATE outbox SET raw=? WHERE id=?", (raw, outbox_id))
+
+    def expunge_unmatched_inbound(self, conn: sqlite3.Connection, refs: list[str]) -> None:
+        """Empty mail set aside without a case (quarantined before it was matched) whose
+        raw text holds one of `refs` (Message-IDs, the subject tag)."""
+        conn.executemany(
+            "UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
+            " error=NULL, state=CASE WHEN state IN ('quarantined', 'pending')"
+            " THEN 'expunged' ELSE state END"
+            " WHERE case_number IS NULL AND raw IS NOT NULL AND instr(raw, ?) > 0",
+            [(ref.encode(),) for ref in dict.fromkeys(refs)])
+
+    def expunge_case(self, conn: sqlite3.Connection, case_number: int,
+                     inbound_ids: list[str], now: datetime) -> None:
+        """Remove every name, address and text of the case; keep number, dates, outcome.
+
+        `inbound_ids`: the Message-IDs of its incoming mail, whose duplicate copies are
+        stored without a case."""
+        conn.execute("DELETE FROM people WHERE case_number=?", (case_number,))
+        conn.execute("DELETE FROM messages WHERE case_number=?", (case_number,))
+        conn.execute("DELETE FROM held WHERE case_number=?", (case_number,))
+        conn.execute("DELETE FROM proposals WHERE case_number=?", (case_number,))
+        conn.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
+                     " WHERE case_number=?", (case_number,))
+        conn.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
+                     " error=NULL WHERE case_number=?", (case_number,))
+        conn.executemany("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL,"
+                         " message_id=NULL, error=NULL WHERE case_number IS NULL AND"
+                         " message_id=?", [(m,) for m in inbound_ids])
+        # Mail still waiting would go out with nothing in it: it is cancelled, not sent.
+        conn.execute("UPDATE outbox SET raw=NULL, recipients='[]', subject=NULL, sender='',"
+                     " last_error=NULL, state=CASE WHEN state='pending' THEN 'cancelled'"
+                     " ELSE state END WHERE case_number=?", (case_number,))
+        conn.execute("UPDATE cases SET subject=NULL, when_text=NULL, where_text=NULL,"
+                     " summary=NULL, action=NULL, others=NULL, received_by=NULL,"
+                     " handlers='[]', recused='[]', report_text=NULL, root_message_id=NULL,"
+                     " accused_side=NULL, purged=? WHERE number=?", (iso(now), case_number))
 
     # ------------------------------------------------------------ events
     def file_cases_under(self, event: dict[str, Any], now: datetime) -> None:
@@ -767,6 +975,63 @@ class Store:
                 out[n] = at
         return out
 
+
+
+def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
+    """A Case from its `cases` row and its `people` rows (in id order)."""
+    def of(role: str) -> tuple[Person, ...]:
+        return tuple(Person(role, p["name"] or "", p["email"]) for p in people
+                     if p["role"] == role)
+
+    reporter = of("reporter")
+    victim = of("victim")
+    return Case(
+        number=r["number"], opened=parse_iso(r["opened"]) or utcnow(), status=r["status"],
+        subject=r["subject"] or "", urgent=bool(r["urgent"]),
+        reporter=reporter[0] if reporter else None,
+        reporter_anonymous=bool(r["reporter_anonymous"]),
+        victim=victim[0] if victim else None,
+        victim_is_reporter=bool(r["victim_is_reporter"]),
+        accused=of("accused"), witnesses=of("witness"),
+        when=r["when_text"], where=r["where_text"], summary=r["summary"],
+        action=r["action"], outcome=r["outcome"], others=r["others"],
+        received_by=r["received_by"], handlers=tuple(json.loads(r["handlers"])),
+        recused=tuple(json.loads(r["recused"])),
+        steps=tuple((s, parse_iso(r[s])) for s in STEPS),
+        dsf_hold_until=parse_iso(r["dsf_hold_until"]), report_text=r["report_text"] or "",
+        root_message_id=r["root_message_id"], last_activity=parse_iso(r["last_activity"]),
+        last_staff_action=parse_iso(r["last_staff_action"]),
+        event=r["event"], public_summary=r["public_summary"],
+        accused_side=r["accused_side"],
+    )
+
+
+def _live_cases_where(include_closed: bool, events: list[str] | None,
+                      since: datetime | None) -> tuple[str, tuple[Any, ...]]:
+    """The WHERE clause (and its parameters) of Store.load_cases."""
+    where, params = ["purged IS NULL"], []
+    if not include_closed:
+        where.append("status='open'")
+    if events is not None:
+        where.append(f"event IN ({','.join('?' for _ in events) or 'NULL'})")
+        params += events
+    if since is not None:
+        # A superset of what digest_context shows: seconds are truncated, so a case of
+        # the first second of the period is loaded and the digest itself decides.
+        # One indexed look-up per reason (migration 7); an OR of them would read every case.
+        where.append("number IN (SELECT number FROM cases WHERE status='open'"
+                     " UNION SELECT number FROM cases WHERE opened>=?"
+                     " UNION SELECT number FROM cases WHERE closed>=?"
+                     " UNION SELECT number FROM cases WHERE decision IS NOT NULL"
+                     " AND dsf_reported IS NULL)")
+        params += [iso(since), iso(since)]
+    return " AND ".join(where), tuple(params)
+
+
+def _in_case_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """People rows from several look-ups: each once, by case number then people id."""
+    unique = {r["id"]: r for r in rows}
+    return sorted(unique.values(), key=lambda r: (r["number"], r["id"]))
 
 
 def normalise_address(email: str) -> str:

@@ -20,13 +20,8 @@ from .store import iso
 
 
 def _cases(app: App, include_closed: bool, events: list[str] | None = None) -> list[Case]:
-    """Live cases; of these events only (None: every event)."""
-    out = []
-    for n in app.store.case_numbers(include_closed=include_closed):
-        case = app.store.load_case(n)
-        if case is not None and (events is None or case.event in events):
-            out.append(case)
-    return out
+    """Live cases; of these events only (None: every event). Two queries, however many."""
+    return app.store.load_cases(include_closed=include_closed, events=events)
 
 
 def case_summaries(app: App, include_closed: bool = False,
@@ -42,12 +37,9 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
     if case is None:
         return None
     victim = case.effective_victim()
-    messages = app.store.query(
-        "SELECT direction, sender, recipients, subject, date, message_id, kind FROM messages"
-        " WHERE case_number=? ORDER BY id", (number,))
-    audit = app.store.query("SELECT at, actor, action, detail FROM audit WHERE case_number=?"
-                            " ORDER BY id", (number,))
-    expunged = app.store.scalar("SELECT purged FROM cases WHERE number=?", (number,))
+    messages = app.store.case_messages(number)
+    audit = app.store.case_audit(number)
+    expunged = app.store.purged_at(number)
     return {
         "number": case.number, "status": case.status, "opened": iso(case.opened),
         "urgent": case.urgent, "expunged": expunged,
@@ -192,31 +184,32 @@ def people_rows(app: App) -> list[dict[str, Any]]:
     case-insensitively, or same normalised name), transitively: "Doe, Dan" without an
     address and "dan doe <dan@x>" are one entry.
     """
-    rows = app.store.query(
-        "SELECT p.id, p.role, p.name, p.email, p.norm_name, c.number, c.status, c.outcome"
-        " FROM people p JOIN cases c ON c.number=p.case_number"
-        " WHERE c.purged IS NULL ORDER BY c.number, p.id")
+    rows = app.store.people_on_file()
     groups = _Groups()
     for r in rows:
         groups.union(_identity_keys(r))
     people: dict[str, dict[str, Any]] = {}
+    # Ordered sets (dicts) per person: a list's `in` made a person named in a thousand
+    # cases cost a million comparisons.
+    seen: dict[str, dict[str, dict[Any, None]]] = {}
     for r in rows:
-        entry = people.setdefault(groups.find(_identity_keys(r)[0]), {
+        key = groups.find(_identity_keys(r)[0])
+        entry = people.setdefault(key, {
             "name": None, "email": None, "names": [], "emails": [], "roles": [], "cases": 0,
             "outcomes": [], "case_roles": []})
-        for key, value in (("names", r["name"]), ("emails", (r["email"] or "").lower())):
-            if value and value not in entry[key]:
-                entry[key].append(value)
-        if r["role"] not in entry["roles"]:
-            entry["roles"].append(r["role"])
+        sets = seen.setdefault(key, {"names": {}, "emails": {}, "roles": {}, "outcomes": {}})
+        label = _case_label(r["role"], r["status"], r["outcome"])
+        for field, value in (("names", r["name"]), ("emails", (r["email"] or "").lower()),
+                             ("roles", r["role"]), ("outcomes", (r["number"], label))):
+            if value:
+                sets[field][value] = None
         entry["case_roles"].append({"case": r["number"], "role": r["role"],
                                     "status": r["status"],
                                     "outcome": r["outcome"] if r["role"] == "accused"
                                     else None})
-        label = _case_label(r["role"], r["status"], r["outcome"])
-        if (r["number"], label) not in entry["outcomes"]:
-            entry["outcomes"].append((r["number"], label))
-    for entry in people.values():
+    for key, entry in people.items():
+        for field, values in seen[key].items():
+            entry[field] = list(values)
         entry["name"] = entry["names"][0] if entry["names"] else None
         entry["email"] = entry["emails"][0] if entry["emails"] else None
         entry["cases"] = len({c["case"] for c in entry["case_roles"]})
@@ -235,11 +228,7 @@ def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
                             f"(found: {', '.join(fields) or 'nothing'})")
         attendees = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                      for row in reader]
-    marks = ",".join("?" for _ in SANCTION_OUTCOMES)
-    sanctioned = app.store.query(
-        "SELECT p.email, p.norm_name, c.number, c.outcome FROM people p JOIN cases c"
-        f" ON c.number=p.case_number WHERE p.role='accused' AND c.outcome IN ({marks})"
-        " AND c.purged IS NULL", SANCTION_OUTCOMES)
+    sanctioned = app.store.sanctioned_accused(SANCTION_OUTCOMES)
     hits = []
     for a in attendees:
         email, norm = a.get("email", "").lower(), normalise_name(a.get("name"))

@@ -5,6 +5,7 @@ member, wait for a second authenticated member's #approve."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,7 @@ from click.testing import CliRunner
 
 from cocmail.app import App, open_app
 from cocmail.cli import main
-from tests.helpers import body_of, mail, make_config, spool
+from testsupport.helpers import body_of, mail, make_config, spool
 
 CY = """
 [[staff]]
@@ -26,11 +27,10 @@ _n = [0]
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> App:
-    a = open_app(make_config(tmp_path, CY))
+def app(make_app: Callable[..., App]) -> App:
+    a = make_app(CY)
     a.receive(REPORT, "test")
-    yield a
-    a.close()
+    return a
 
 
 def reply_to(app: App, who: str, to: object, body: str) -> str:

@@ -27,8 +27,8 @@ from cocmail.cli import main
 from cocmail.config import Config, load_config
 from cocmail.core.message import MessageError, parse_message
 from cocmail.inbox.listener import size_ceiling, start_listener
-from tests.helpers import body_of, make_config, spool
-from tests.servers import free_port
+from testsupport.helpers import body_of, make_config, spool
+from testsupport.servers import free_port
 
 BROKEN = Path(__file__).parent / "data" / "broken"
 STAFF = {"ana@example.org", "ben@example.org"}

@@ -21,7 +21,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from cocmail.cli import main
-from tests.helpers import mail, make_config, spool
+from testsupport.helpers import mail, make_config, spool
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -273,8 +273,8 @@ def test_root_leaves_no_root_owned_file_in_the_service_storage_dir(
     and the spool as root, and a backup as root left root's -wal and -shm: the service,
     as its own user, could no longer open them. Root is told whose the dir is instead."""
     from cocmail.app import open_app
-    from tests.helpers import make_config
-    from tests.test_e2e import cocmail as run_cocmail
+    from testsupport.helpers import make_config
+    from testsupport.process import cocmail as run_cocmail
 
     open_app(make_config(tmp_path)).close()  # the service has run here
     data = tmp_path / "data"

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from cocmail import config as c
 from cocmail.config import ConfigError, load_config, parse_config
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -17,6 +18,34 @@ def test_embedded_defaults_are_runnable() -> None:
     assert cfg.imap is None and cfg.smtp is None
     assert cfg.inbox.address == "conduct@example.org"
     assert [s.email for s in cfg.staff] == ["ana@example.org", "ben@example.org"]
+
+
+def test_an_empty_config_has_exactly_the_documented_defaults(tmp_path: Path) -> None:
+    """The dataclasses are the one place a default is written: a section left out of the
+    file, or a key left out of a section, reads as the dataclass's own default."""
+    cfg = parse_config("", base=tmp_path)
+    assert (cfg.event, cfg.inbox, cfg.listen, cfg.security, cfg.dsf, cfg.appeal, cfg.digest,
+            cfg.retention, cfg.process, cfg.templates) == (
+        c.EventConfig(), c.InboxConfig(), c.ListenConfig(), c.SecurityConfig(), c.DsfConfig(),
+        c.AppealConfig(), c.DigestConfig(), c.RetentionConfig(), c.ProcessConfig(),
+        c.TemplatesConfig())
+    assert cfg.storage == c.StorageConfig(dir=tmp_path / c.StorageConfig.dir)
+    assert (cfg.imap, cfg.smtp, cfg.oauth2, cfg.staff) == (None, None, None, ())
+    cfg = parse_config('[imap]\nhost = "h"\n[smtp]\nhost = "h"\n'
+                       '[oauth2]\ntoken_command = ["t"]\n')
+    # the IMAP login defaults to the inbox's own address: the mailbox cocmail reads
+    assert cfg.imap == c.ImapConfig(host="h", username=c.InboxConfig.address)
+    assert cfg.smtp == c.SmtpConfig(host="h")
+    assert cfg.oauth2 == c.OAuth2Config(token_command=("t",))
+
+
+def test_embedded_demo_config_is_the_defaults_plus_a_time_zone_and_two_staff() -> None:
+    cfg, empty = load_config(None), parse_config("")
+    assert cfg.event.timezone == "Europe/Berlin" and cfg.event.name == empty.event.name
+    assert (cfg.inbox, cfg.listen, cfg.storage, cfg.digest) == (
+        empty.inbox, empty.listen, empty.storage, empty.digest)
+    assert [(s.name, s.lead) for s in cfg.staff] == [("Ana Lima", True), ("Ben Okafor", False)]
+    assert cfg.source == "<embedded defaults>"
 
 
 def test_example_config_documents_and_parses_every_key() -> None:

@@ -25,12 +25,12 @@ from typing import Any
 
 import pytest
 
-from bench.faults import Figures, Scenario, count_outcome, report, run_scenario, write_config
 from cocmail.app import App, open_app
 from cocmail.config import load_config
 from cocmail.daemon import Daemon
 from tests.helpers import make_config
 from tests.servers import DOVECOT_BINARY, Dovecot, ImapUser, SmtpSink
+from testsupport.faults import Figures, Scenario, count_outcome, report, run_scenario, write_config
 
 REPORTS = 5
 

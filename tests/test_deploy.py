@@ -29,8 +29,8 @@ from pathlib import Path
 import pytest
 
 from cocmail.config import load_config
-from tests.helpers import STAFF_TOML, mail, make_config, spool
-from tests.postfix import (
+from testsupport.helpers import STAFF_TOML, mail, make_config, spool
+from testsupport.postfix import (
     COCMAIL_USER,
     POSTFIX_BINARY,
     SYSTEM_PYTHON,
@@ -42,7 +42,7 @@ from tests.postfix import (
     install_cocmail,
     localize,
 )
-from tests.servers import Received, SmtpSink, free_port, wait_until
+from testsupport.servers import Received, SmtpSink, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")

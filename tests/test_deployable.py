@@ -24,9 +24,10 @@ from pathlib import Path
 import pytest
 
 from cocmail import migrations
-from tests.helpers import make_config
-from tests.servers import SmtpSink, free_port, wait_until
-from tests.test_e2e import ROOT, _env, cocmail
+from testsupport.helpers import make_config
+from testsupport.process import ROOT, cocmail
+from testsupport.process import cocmail_env as _env
+from testsupport.servers import SmtpSink, free_port, wait_until
 
 DATA = Path(__file__).parent / "data"
 

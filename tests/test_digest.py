@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import string
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -19,8 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cocmail.digest import build_digest, send_due_digest
-from tests.helpers import approve_as, body_of
-from tests.test_report import Clock, Desk
+from testsupport.apps import Clock, Desk
+from testsupport.helpers import approve_as, body_of
 
 CLEO = """
 [[staff]]
@@ -55,12 +55,10 @@ def case_numbers_in(text: str) -> set[int]:
 
 
 @pytest.fixture
-def auckland(tmp_path: Path) -> Iterator[Desk]:
+def auckland(make_desk: Callable[..., Desk]) -> Desk:
     """Leads Ana and Cleo, staff Ben; digest Monday 09:00 Pacific/Auckland (UTC+13/+12)."""
-    d = Desk(tmp_path, CLEO + '[digest]\nweekday = "monday"\ntime = "09:00"\n',
-             clock=Clock(utc(2027, 3, 10, 0, 0)), timezone="Pacific/Auckland")
-    yield d
-    d.close()
+    return make_desk(CLEO + '[digest]\nweekday = "monday"\ntime = "09:00"\n',
+                     clock=Clock(utc(2027, 3, 10, 0, 0)), timezone="Pacific/Auckland")
 
 
 def test_first_run_is_a_baseline_then_leads_get_one_digest_at_the_local_time(

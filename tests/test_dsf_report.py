@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from cocmail.app import App, open_app
-from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
+from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 REPORT = mail("Eve Example <eve@attendee.example>", "Something happened",
               "Dan Doe touched my friend's arm at the party.\n",

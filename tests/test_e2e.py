@@ -9,14 +9,11 @@ embedded listener, a pipe into `ingest`) and comes out at an aiosmtpd sink.
 
 from __future__ import annotations
 
-import json
-import os
 import re
 import signal
 import smtplib
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -27,10 +24,10 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config
-from tests.servers import Dovecot, ImapUser, Received, SmtpSink, free_port, wait_until
+from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config
+from testsupport.process import cocmail, cocmail_argv, cocmail_env
+from testsupport.servers import Dovecot, ImapUser, Received, SmtpSink, free_port, wait_until
 
-ROOT = Path(__file__).resolve().parent.parent
 INBOX = "conduct@example.org"
 STAFF = ("ana@example.org", "ben@example.org")
 TEAM = "Example Conf 2027 Code of Conduct team"
@@ -38,34 +35,6 @@ ACK_BUDGET_SECONDS = 5.0  # "the reporter hears back at once": a few seconds, no
 
 
 # ------------------------------------------------------------------ running cocmail
-@dataclass(frozen=True)
-class Run:
-    code: int
-    out: str
-    err: str
-
-    def json(self) -> Any:
-        return json.loads(self.out)
-
-
-def _env() -> dict[str, str]:
-    """The caller's environment, minus anything that could pick another config."""
-    env = {k: v for k, v in os.environ.items() if k != "COCMAIL_CONFIG"}
-    env["PYTHONPATH"] = str(ROOT)  # the checkout under test, whatever else is installed
-    return env
-
-
-def _argv(config: Path, *args: str) -> list[str]:
-    return [sys.executable, "-m", "cocmail", "--config", str(config), *args]
-
-
-def cocmail(config: Path, *args: str, stdin: bytes | None = None) -> Run:
-    """Run one `cocmail` command to completion, as an operator or an MTA would."""
-    proc = subprocess.run(_argv(config, *args), input=stdin, capture_output=True,
-                          cwd=config.parent, env=_env(), timeout=60)
-    return Run(proc.returncode, proc.stdout.decode(), proc.stderr.decode())
-
-
 def run_once(config: Path) -> None:
     result = cocmail(config, "run", "--once")
     assert result.code == 0, result.err
@@ -96,9 +65,9 @@ def start_daemon() -> Iterator[Callable[[Path], Daemon]]:
     def start(config: Path) -> Daemon:
         log = config.parent / "daemon.log"
         with log.open("wb") as out:
-            proc = subprocess.Popen(_argv(config, "run"), stdin=subprocess.DEVNULL,
+            proc = subprocess.Popen(cocmail_argv(config, "run"), stdin=subprocess.DEVNULL,
                                     stdout=out, stderr=subprocess.STDOUT,
-                                    cwd=config.parent, env=_env())
+                                    cwd=config.parent, env=cocmail_env())
         daemon = Daemon(proc, log)
         started.append(daemon)
         return daemon

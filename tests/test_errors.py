@@ -9,7 +9,6 @@ after the configured attempts, with its staff notice in the same transaction.
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
 
@@ -22,18 +21,11 @@ from cocmail.app import App, open_app
 from cocmail.cli import cli_error, main
 from cocmail.errors import MessageError, OperationalError, UserError
 from cocmail.store import MAX_ATTEMPTS
-from tests.helpers import mail, make_config
+from testsupport.helpers import mail, make_config
 
 REPORT = mail("Eve Example <eve@attendee.example>", "Something happened",
               "Dan Doe touched my arm at the party.\n", message_id="<r1@attendee.example>")
 STAFF = {"ana@example.org", "ben@example.org"}
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
-    yield a
-    a.close()
 
 
 def outbox(app: App, kind: str) -> list[dict]:

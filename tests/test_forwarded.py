@@ -8,14 +8,13 @@ spool delivery); the assertions are on what was mailed and what the case holds.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from cocmail.app import App, open_app
+from cocmail.app import App
 from cocmail.core.message import ATTACHED_MARKER, parse_message
-from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
+from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
 AUTH = "Authentication-Results: mx.example.org; dmarc=pass header.from=example.org\r\n"
 OWN = "Dan sent me this directly"
@@ -27,10 +26,8 @@ STAFF = {"ana@example.org", "ben@example.org"}
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path, SEND_AT_ONCE))
-    yield a
-    a.close()
+def app(make_app: Callable[..., App]) -> App:
+    return make_app(SEND_AT_ONCE)
 
 
 def sent(app: App) -> list:

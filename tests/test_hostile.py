@@ -14,7 +14,7 @@ import secrets
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
 from datetime import timedelta
 from email.header import Header
@@ -30,8 +30,8 @@ from cocmail.daemon import Daemon
 from cocmail.outbox import Outbox
 from cocmail.pipeline import Pipeline, delivery_failed_notice
 from cocmail.store import Store, utcnow
-from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
-from tests.servers import Dovecot, ImapUser, Received, SmtpSink
+from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
+from testsupport.servers import Dovecot, ImapUser, Received, SmtpSink
 
 SPOOF = Path(__file__).parent / "data" / "spoof"
 AUTO = Path(__file__).parent / "data" / "auto"
@@ -168,10 +168,8 @@ def test_a_genuine_token_works_only_on_its_own_case(spoofed: dict[str, Outcome])
 # ================================================================ header injection
 
 @pytest.fixture
-def app(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[App]:
-    a = open_app(make_config(tmp_path, SEND_AT_ONCE, smtp=smtp_sink.smtp_toml()))
-    yield a
-    a.close()
+def app(make_app: Callable[..., App], smtp_sink: SmtpSink) -> App:
+    return make_app(SEND_AT_ONCE, smtp=smtp_sink.smtp_toml())
 
 
 def assert_nothing_injected(sink: SmtpSink) -> None:

@@ -10,14 +10,12 @@ hostile_input.py prints the figures at 10 MB.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 
 import cocmail.core.identity
 import cocmail.core.message
-from cocmail.app import App, open_app
+from cocmail.app import App
 from cocmail.core.message import (
     MAX_FIELD_BYTES,
     MAX_HEADER_FIELDS,
@@ -27,18 +25,11 @@ from cocmail.core.message import (
 )
 from cocmail.core.model import MAX_IN_REPLY_TO, MAX_REFERENCES
 from cocmail.store import _quick_message_id
-from tests.helpers import make_config, spool
+from testsupport.helpers import spool
 
 HEAD = ("From: Mallory <mallory@attendee.example>\r\nTo: conduct@example.org\r\n"
         "Subject: A report\r\nMessage-ID: <hostile-{n}@attendee.example>\r\n"
         "MIME-Version: 1.0\r\n")
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
-    yield a
-    a.close()
 
 
 def crafted(n: int, extra: str = "", body: str = "Something happened.\r\n",

@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from cocmail.inbox.imap import Fetched, ImapWatcher, backoff_delay
-from tests.servers import Dovecot, FreezingProxy, ImapUser, SmtpSink, free_port, wait_until
+from testsupport.servers import Dovecot, FreezingProxy, ImapUser, SmtpSink, free_port, wait_until
 
 
 def report(n: int, folder_hint: str = "") -> bytes:

@@ -5,6 +5,7 @@ module imports the shell (store, config, app, ...) or an IO library."""
 from __future__ import annotations
 
 import ast
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -122,3 +123,40 @@ def test_no_import_circles() -> None:
         if name not in done:
             visit(name, [name])
     assert circles == []
+
+
+# SQL as it is written in cocmail: a keyword, then what only SQL puts after it.
+_SQL = re.compile(r"\b(?:SELECT\s+(?:DISTINCT\s+)?[\w*().,\s]+?\s+FROM\s+\w"
+                  r"|SELECT\s+(?:1|count|max|min|coalesce|value)\b"
+                  r"|INSERT\s+(?:OR\s+\w+\s+)?INTO\s+\w|UPDATE\s+\w+\s+SET\s"
+                  r"|DELETE\s+FROM\s+\w|CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s"
+                  r"|PRAGMA\s+\w|BEGIN\s+(?:IMMEDIATE|EXCLUSIVE|DEFERRED)\b|ROLLBACK\b)")
+STORE = {PACKAGE / "store.py", PACKAGE / "migrations.py"}
+
+
+def _sql_literals(path: Path) -> list[int]:
+    """Line numbers of string constants (f-string parts included) that hold SQL."""
+    return sorted({node.lineno for node in ast.walk(ast.parse(path.read_text(), str(path)))
+                   if isinstance(node, ast.Constant) and isinstance(node.value, str)
+                   and _SQL.search(node.value)})
+
+
+def test_no_sql_outside_the_store() -> None:
+    """Every statement lives in cocmail/store.py (and the schema in migrations.py): the
+    rest of the shell calls named store methods, so a reader finds all SQL in one file
+    and an index change in one place."""
+    bad = [f"{path.relative_to(PACKAGE.parent)}:{line}"
+           for path in sorted(PACKAGE.rglob("*.py")) if path not in STORE
+           for line in _sql_literals(path)]
+    assert bad == []
+
+
+def test_the_sql_check_sees_sql() -> None:
+    """The check above finds what it looks for, and leaves IMAP's SELECT alone."""
+    assert _SQL.search("SELECT id, raw FROM outbox ORDER BY id")
+    assert _SQL.search("SELECT 1 FROM digests WHERE week=?")
+    assert _SQL.search("INSERT OR IGNORE INTO digests(week) VALUES (?)")
+    assert _SQL.search("UPDATE inbound SET raw=NULL")
+    assert _SQL.search("PRAGMA integrity_check")
+    assert not _SQL.search("A catch-up costs a SELECT and a SEARCH, so when in doubt, look.")
+    assert _sql_literals(PACKAGE / "store.py")

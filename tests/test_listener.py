@@ -21,8 +21,8 @@ from cocmail.checks import run_checks
 from cocmail.cli import main
 from cocmail.config import Config, ConfigError, parse_config
 from cocmail.inbox.listener import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, start_listener
-from tests.helpers import approve_as, mail, make_config
-from tests.servers import free_port, wait_until
+from testsupport.helpers import approve_as, mail, make_config
+from testsupport.servers import free_port, wait_until
 
 TRUSTED_AUTHRES = "mx.example.org; dmarc=pass header.from=example.org"
 

@@ -22,9 +22,9 @@ from cocmail.config import ConfigError, OAuth2Config, parse_config
 from cocmail.inbox.imap import Fetched, ImapWatcher
 from cocmail.oauth import CommandTokenSource, TokenError, make_source, redact
 from cocmail.outbox import ServerUnavailable, SmtpTransport
-from tests.helpers import mail, make_config
-from tests.servers import DOVECOT_BINARY, Dovecot, SmtpSink, TokenAuthority, wait_until
-from tests.test_e2e import cocmail
+from testsupport.helpers import mail, make_config
+from testsupport.process import cocmail
+from testsupport.servers import DOVECOT_BINARY, Dovecot, SmtpSink, TokenAuthority, wait_until
 
 HELPER = """\
 import pathlib, sys

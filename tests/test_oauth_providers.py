@@ -21,8 +21,8 @@ import pytest
 
 from cocmail.config import OAuth2Config
 from cocmail.oauth import SCOPES, TokenError, make_source
-from tests.servers import TokenAuthority
-from tests.test_e2e import _env
+from testsupport.process import cocmail_env as _env
+from testsupport.servers import TokenAuthority
 
 pytest.importorskip("msal")
 pytest.importorskip("google.oauth2.credentials")

@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import socket
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -27,8 +27,8 @@ from click.testing import CliRunner
 from cocmail.app import App, open_app
 from cocmail.cli import main
 from cocmail.store import parse_iso, utcnow
-from tests.helpers import body_of, mail, make_config
-from tests.servers import SmtpSink, _SinkHandler
+from testsupport.helpers import body_of, mail, make_config
+from testsupport.servers import SmtpSink, _SinkHandler
 
 REPORTER = "eve@attendee.example"
 STAFF = ("ana@example.org", "ben@example.org")
@@ -62,10 +62,8 @@ def open_with_sink(tmp_path: Path, sink: SmtpSink, clock: Clock, extra_smtp: str
 
 
 @pytest.fixture
-def app(tmp_path: Path, smtp_sink: SmtpSink, clock: Clock) -> Iterator[App]:
-    a = open_with_sink(tmp_path, smtp_sink, clock)
-    yield a
-    a.close()
+def app(make_app: Callable[..., App], smtp_sink: SmtpSink, clock: Clock) -> App:
+    return make_app(smtp=smtp_sink.smtp_toml(), clock=clock)
 
 
 def report(app: App, n: int = 1, sender: str = REPORTER) -> None:

@@ -8,14 +8,13 @@ relayed report, the earlier-cases block or a staff token into `#reply` or the DS
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable
 
 import pytest
 
-from cocmail.app import App, open_app
+from cocmail.app import App
 from cocmail.core.outgoing_text import staff_text_index, without_staff_text
-from tests.helpers import body_of, mail, make_config, spool
+from testsupport.helpers import body_of, mail, spool
 
 REPORT = mail("Eve Example <eve@attendee.example>", "At the party",
               "Dan Doe grabbed my arm at the party and would not let go of it.\n",
@@ -24,11 +23,10 @@ TOKEN = re.compile(r"\d+\.(?:s\d+|[rvadwx])\.[a-z0-9]{4,12}\.[0-9a-f]{10}")
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
+def app(make_app: Callable[..., App]) -> App:
+    a = make_app()
     assert a.receive(REPORT, "test") == "done"
-    yield a
-    a.close()
+    return a
 
 
 def test_a_pasted_unquoted_notification_never_reaches_the_reporter(app: App) -> None:

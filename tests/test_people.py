@@ -9,10 +9,8 @@ earlier says nothing about a person.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 from click.testing import CliRunner
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -20,17 +18,10 @@ from hypothesis import strategies as st
 from cocmail.cli import main
 from cocmail.core.people import addresses_in, names_in, normalise_name
 from cocmail.history import StoreHistory
-from tests.helpers import body_of
-from tests.test_report import Desk
+from testsupport.apps import Desk
+from testsupport.helpers import body_of
 
 EARLIER = "==== NAMED IN EARLIER CASES ===="
-
-
-@pytest.fixture
-def desk(tmp_path: Path) -> Iterator[Desk]:
-    d = Desk(tmp_path)
-    yield d
-    d.close()
 
 
 def closed_case(desk: Desk, accused: str, outcome: str, reporter: str = "Eve <eve@a.example>",

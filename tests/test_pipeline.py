@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
-from tests.helpers import body_of, mail, make_config, spool
+from testsupport.helpers import body_of, mail, make_config, spool
 
 
 @pytest.fixture

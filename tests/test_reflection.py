@@ -11,22 +11,14 @@ the `cocmail` command.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 
-from cocmail.app import App, open_app
+from cocmail.app import App
 from cocmail.cli import main
-from tests.helpers import body_of, mail, make_config, spool
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
-    yield a
-    a.close()
+from testsupport.helpers import body_of, mail, make_config, spool
 
 
 def report_from(app: App, frm: str, n: int = 1) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import replace
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -36,9 +36,9 @@ from cocmail.daemon import Daemon
 from cocmail.reminders_due import send_due_reminders
 from cocmail.render import Renderer
 from cocmail.store import utcnow
-from tests.helpers import body_of
-from tests.servers import SmtpSink
-from tests.test_report import Clock, Desk
+from testsupport.apps import Clock, Desk
+from testsupport.helpers import body_of
+from testsupport.servers import SmtpSink
 
 BERLIN = ZoneInfo("Europe/Berlin")
 ANA = StaffMember(1, "Ana Lima", "ana@example.org", lead=True)
@@ -371,10 +371,8 @@ def unanswered(received: list) -> list:  # type: ignore[type-arg]
 
 
 @pytest.fixture
-def sink_desk(tmp_path: Path, smtp_sink: SmtpSink) -> Iterator[Desk]:
-    d = Desk(tmp_path, FAST + smtp_sink.smtp_toml(), clock=Clock(START))
-    yield d
-    d.close()
+def sink_desk(make_desk: Callable[..., Desk], smtp_sink: SmtpSink) -> Desk:
+    return make_desk(FAST + smtp_sink.smtp_toml(), clock=Clock(START))
 
 
 def test_a_reminder_reaches_smtp_once_survives_restarts_and_catches_up_after_downtime(

@@ -8,14 +8,14 @@ attribution and no header block.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from cocmail.app import App, open_app
 from cocmail.core.commands import parse_command_block
-from tests.helpers import body_of, mail, make_config, spool
+from testsupport.helpers import body_of, mail, make_config, spool
 
 ADDR = "conduct@example.org"
 NAME = "Example Conf 2027 Code of Conduct team"
@@ -89,11 +89,10 @@ REPORT = mail("Eve Example <eve@attendee.example>", "At the party",
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
+def app(make_app: Callable[..., App]) -> App:
+    a = make_app()
     assert a.receive(REPORT, "test") == "done"
-    yield a
-    a.close()
+    return a
 
 
 def notification(app: App) -> tuple[str, str, str]:

@@ -5,7 +5,8 @@ in-person report) and moves on by staff replying to their own notifications, exa
 a CoC team uses cocmail; the sheet is then read back the way a colleague would open it:
 CSV with the csv module, XLSX with openpyxl, JSON with json.
 
-`Desk` and `Clock` are shared with test_people, test_digest and test_retention.
+`Desk` and `Clock` (testsupport/apps.py) are shared with test_people, test_digest and
+test_retention.
 """
 
 from __future__ import annotations
@@ -15,20 +16,17 @@ import io
 import json
 import os
 import stat
-from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
+from collections.abc import Callable
+from datetime import UTC, datetime
 from email.message import EmailMessage
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from click.testing import CliRunner
 
-from cocmail.app import App, open_app
-from cocmail.cli import main
-from cocmail.config import Config, parse_config
 from cocmail.core.report import COLUMNS, to_csv
-from tests.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
+from testsupport.apps import Clock, Desk  # noqa: F401 - Clock: older tests import it here
+from testsupport.helpers import body_of
 
 # The contract (interface.md), spelled out rather than imported, so that a change to
 # report.COLUMNS cannot silently change what this test expects.
@@ -36,123 +34,6 @@ EXPECTED_COLUMNS = ["Case", "Status", "Opened", "Reporter name", "Reporter email
                     "Received by", "Handled by", "When", "Where", "Details", "Action taken",
                     "Outcome", "Others aware", "Reported to DSF"]
 ZONE_BERLIN = ZoneInfo("Europe/Berlin")
-# What the trusted MX (security.trusted_authserv_ids) writes on a staff member's own mail.
-TRUSTED_AUTHRES = "mx.example.org; dmarc=pass header.from=example.org"
-
-
-class Clock:
-    """A frozen clock the test moves by hand (open_app(cfg, clock=...))."""
-
-    def __init__(self, start: datetime):
-        self.now = start
-
-    def __call__(self) -> datetime:
-        return self.now
-
-    def set(self, when: datetime) -> None:
-        self.now = when
-
-    def advance(self, **kw: float) -> datetime:
-        self.now += timedelta(**kw)
-        return self.now
-
-
-class Desk:
-    """One cocmail installation (spool delivery), driven only through mail.
-
-    `report` sends a report as an attendee; `staff` replies, as a staff member, to the
-    newest mail cocmail sent them about a case (so the reply carries their signed token);
-    `enter` is a staff member's own new mail for an in-person report, authenticated by
-    the trusted MX's Authentication-Results.
-    """
-
-    def __init__(self, tmp: Path, extra: str = "", clock: Clock | None = None,
-                 ends: str = "", timezone: str = ""):
-        self.cfg: Config = make_config(tmp, SEND_AT_ONCE + extra, ends=ends)
-        if timezone:  # make_config always writes Europe/Berlin
-            path = Path(self.cfg.source)
-            path.write_text(path.read_text().replace('"Europe/Berlin"', f'"{timezone}"'))
-            self.cfg = parse_config(path.read_text(), str(path), tmp)
-        self.clock = clock or Clock(datetime(2027, 5, 3, 8, 0, tzinfo=UTC))
-        self.app: App = open_app(self.cfg, clock=self.clock)
-        self._n = 0
-        self._seen = 0
-
-    # ---------------------------------------------------------------- mail in
-    def _mid(self, who: str) -> str:
-        self._n += 1
-        return f"<m{self._n}.{self.clock.now.timestamp():.0f}@{who.rpartition('@')[2]}>"
-
-    def receive(self, raw: bytes) -> str:
-        state = self.app.receive(raw, "test")
-        assert state != "already stored"
-        return state
-
-    def report(self, sender: str, body: str, subject: str = "Something happened") -> int:
-        """An attendee's report; returns the new case number."""
-        before = set(self.app.store.case_numbers(include_closed=True))
-        addr = sender.rpartition("<")[2].rstrip(">")
-        assert self.receive(mail(sender, subject, body, message_id=self._mid(addr))) == "done"
-        (number,) = set(self.app.store.case_numbers(include_closed=True)) - before
-        return number
-
-    def last_to(self, who: str, case: int | None = None) -> EmailMessage:
-        tag = f"#{case}]" if case is not None else ""
-        return [m for m in spool(self.cfg)
-                if who in str(m["To"]) and tag in str(m["Subject"])][-1]
-
-    def staff(self, who: str, case: int, body: str) -> str:
-        """`who` replies to their newest mail about `case` with `body` (commands on top)."""
-        note = self.last_to(who, case)
-        raw = mail(f"Staff <{who}>", "Re: " + note["Subject"], body,
-                   message_id=self._mid(who), in_reply_to=note["Message-ID"])
-        return self.receive(raw)
-
-    def enter(self, who: str, body: str, subject: str = "Report taken in person") -> int:
-        """A staff member's new mail with an in-person report (and commands on top)."""
-        before = set(self.app.store.case_numbers(include_closed=True))
-        raw = mail(f"Staff <{who}>", subject, body, message_id=self._mid(who),
-                   extra={"Authentication-Results": TRUSTED_AUTHRES})
-        assert self.receive(raw) == "done"
-        (number,) = set(self.app.store.case_numbers(include_closed=True)) - before
-        return number
-
-    def staff_new_mail(self, who: str, case: int, body: str, *, trusted: bool = True) -> str:
-        """A new mail (not a reply) from `who` about `case`, matched by the subject tag.
-
-        Authenticated by the trusted MX's Authentication-Results when `trusted`; without
-        it, its commands are held.
-        """
-        extra = {"Authentication-Results": TRUSTED_AUTHRES} if trusted else {}
-        raw = mail(f"Staff <{who}>", f"[CoC #{case}] update", body, message_id=self._mid(who),
-                   extra=extra)
-        return self.receive(raw)
-
-    # ---------------------------------------------------------------- mail out
-    def sent(self) -> list[EmailMessage]:
-        return spool(self.cfg)
-
-    def new(self) -> list[EmailMessage]:
-        """Mail delivered since the last call."""
-        out = spool(self.cfg)
-        fresh, self._seen = out[self._seen:], len(out)
-        return fresh
-
-    # ---------------------------------------------------------------- lifecycle
-    def restart(self) -> None:
-        """Close the database and open the installation again, as a restarted daemon does."""
-        self.app.close()
-        self.app = open_app(self.cfg, clock=self.clock)
-
-    def close(self) -> None:
-        self.app.close()
-
-    def cli(self, *args: str) -> str:
-        """Run `cocmail --config <this installation> ARGS` and return its stdout."""
-        result = CliRunner().invoke(main, ["--config", str(self.cfg.source), *args],
-                                    catch_exceptions=False)
-        assert result.exit_code == 0, result.output
-        return result.stdout
 
 
 def to_names(msgs: list[EmailMessage]) -> list[str]:
@@ -160,10 +41,8 @@ def to_names(msgs: list[EmailMessage]) -> list[str]:
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Iterator[Desk]:
-    d = Desk(tmp_path, ends="2027-05-07")
-    yield d
-    d.close()
+def desk(make_desk: Callable[..., Desk]) -> Desk:
+    return make_desk(ends="2027-05-07")
 
 
 def build_three_cases(desk: Desk) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -22,8 +22,8 @@ from cocmail.config import load_config
 from cocmail.retention import due_cases, purge_due, without_case
 from cocmail.store import utcnow
 from cocmail.views import stats
-from tests.helpers import body_of, mail
-from tests.test_report import Clock, Desk
+from testsupport.apps import Clock, Desk
+from testsupport.helpers import body_of, mail
 
 T0 = datetime(2027, 6, 1, 8, 0, tzinfo=UTC)
 CANARIES = ("Quokkafrob", "quokka.frob@canary-mail.example", "canary-mail.example", "Zibblewump",
@@ -31,10 +31,8 @@ CANARIES = ("Quokkafrob", "quokka.frob@canary-mail.example", "canary-mail.exampl
 
 
 @pytest.fixture
-def desk(tmp_path: Path) -> Iterator[Desk]:
-    d = Desk(tmp_path, clock=Clock(T0))
-    yield d
-    d.close()
+def desk(make_desk: Callable[..., Desk]) -> Desk:
+    return make_desk(clock=Clock(T0))
 
 
 def decided(desk: Desk, accused: str, outcome: str | None, *, close: bool = True) -> int:

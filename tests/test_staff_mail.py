@@ -8,7 +8,7 @@ queued and facts of earlier cases. Everything goes through App.receive and the o
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
 from pathlib import Path
@@ -17,19 +17,17 @@ import pytest
 
 from cocmail.app import App, open_app
 from cocmail.store import utcnow
-from tests.helpers import approve_as, body_of, mail, make_config, parse
-from tests.servers import SmtpSink
+from testsupport.helpers import approve_as, body_of, mail, make_config, parse
+from testsupport.servers import SmtpSink
 
 CY = '\n[[staff]]\nname = "Cy Park"\nemail = "cy@example.org"\n'
 ROUNDS = 25
 
 
 @pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
+def app(make_app: Callable[..., App]) -> App:
     """Three staff (Ana, Ben, Cy); outgoing mail goes to the spool and the outbox table."""
-    a = open_app(make_config(tmp_path, CY))
-    yield a
-    a.close()
+    return make_app(CY)
 
 
 def report(n: int = 1, text: str = "Dan Doe was rude to me.\n") -> bytes:

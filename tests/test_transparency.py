@@ -22,8 +22,8 @@ from hypothesis import strategies as st
 
 from cocmail.core.case import Case, Person
 from cocmail.transparency import count, render_report, report_context
-from tests.helpers import body_of, mail, parse
-from tests.test_e2e import cocmail
+from testsupport.helpers import body_of, mail, parse
+from testsupport.process import cocmail
 
 STAFF = """
 [[staff]]

@@ -83,7 +83,11 @@ KNOWN_COMMANDS: dict[str, tuple[str, str]] = {
 _COMMAND = re.compile(r"#([^\s:]+)")
 # Invisible characters HTML mail leaves at the start of a line.
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
+# Characters of a mistyped command name or outcome quoted back in a transcript: enough to
+# recognise it, and a pasted paragraph is not echoed in full.
 _SHOWN_NAME_MAX = 40
+# Characters of an unreadable address or person quoted back the same way.
+_SHOWN_VALUE_MAX = 80
 
 
 class CommandValueError(ValueError, UserError):
@@ -258,6 +262,9 @@ _LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
 _ADDRESS = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})+")
 # Something meant as an address (text on both sides of '@'), unlike a handle "@jane".
 _ADDRESS_LIKE = re.compile(r"\w@\w")
+# RFC 5321 4.5.3.1.3: a path is at most 256 octets with its angle brackets, so an address
+# longer than 254 can never be delivered to.
+MAX_ADDRESS_CHARS = 254
 _BRACKETED = re.compile(r"(?P<name>[^<>]*)<(?P<addr>[^<>]*)>")
 
 
@@ -271,9 +278,9 @@ def _reject_control(value: str) -> None:
 def _check_address(addr: str) -> str:
     local = addr.rpartition("@")[0]
     bad_dots = local.startswith(".") or local.endswith(".") or ".." in local
-    if len(addr) > 254 or bad_dots or not _ADDRESS.fullmatch(addr):
+    if len(addr) > MAX_ADDRESS_CHARS or bad_dots or not _ADDRESS.fullmatch(addr):
         raise CommandValueError(
-            f"'{addr[:80]}' is not an email address; write Name <name@example.org>")
+            f"'{addr[:_SHOWN_VALUE_MAX]}' is not an email address; write Name <name@example.org>")
     return addr
 
 
@@ -300,14 +307,14 @@ def parse_person(value: str) -> tuple[str, str | None]:
         return _unquote_name(bracketed["name"]), _check_address(bracketed["addr"].strip())
     if "<" in value or ">" in value:
         raise CommandValueError(
-            f"cannot read '{value[:80]}'; write Name <name@example.org>")
+            f"cannot read '{value[:_SHOWN_VALUE_MAX]}'; write Name <name@example.org>")
     words = value.split()
     if "@" in words[-1]:
         addr = _check_address(words[-1])
         return _unquote_name(" ".join(words[:-1])), addr
     if any(_ADDRESS_LIKE.search(w) for w in words):
         raise CommandValueError(
-            f"cannot read '{value[:80]}'; write Name <name@example.org>")
+            f"cannot read '{value[:_SHOWN_VALUE_MAX]}'; write Name <name@example.org>")
     return _unquote_name(value), None
 
 
@@ -316,8 +323,8 @@ def normalise_outcome(value: str) -> str:
     key = "-".join(value.strip().lower().replace("_", " ").replace("-", " ").split())
     if key in OUTCOMES:
         return key
-    shown = value.strip()[:40]
-    close = difflib.get_close_matches(key[:40], OUTCOMES, n=1)
+    shown = value.strip()[:_SHOWN_NAME_MAX]
+    close = difflib.get_close_matches(key[:_SHOWN_NAME_MAX], OUTCOMES, n=1)
     hint = f" (did you mean {close[0]}?)" if close else ""
     raise CommandValueError(
         f"unknown outcome '{shown}'{hint}; use one of: {', '.join(OUTCOMES)}")

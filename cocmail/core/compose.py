@@ -44,6 +44,11 @@ class _CachedRegistry(HeaderRegistry):
 
 
 POLICY = SMTP.clone(header_factory=_CachedRegistry())
+# RFC 5322 2.1.1 (and SMTP): a line is at most 998 characters, CRLF excluded.
+MAX_LINE_CHARS = 998
+# The longest word the header folder places itself, on a continuation line after its
+# space; a longer one goes to Header.encode.
+_MAX_FOLDED_WORD_CHARS = MAX_LINE_CHARS - 2
 
 
 class _PlainPolicy(Compat32):
@@ -57,7 +62,7 @@ class _PlainPolicy(Compat32):
 
     def fold_binary(self, name: str, value: Any) -> bytes:
         if isinstance(value, str) and value.isascii() and value.isprintable():
-            folded = _fold_at_spaces(f"{name}: {value}", self.max_line_length or 998)
+            folded = _fold_at_spaces(f"{name}: {value}", self.max_line_length or MAX_LINE_CHARS)
             if folded is not None:
                 return (self.linesep.join(folded) + self.linesep).encode("ascii")
         return super().fold_binary(name, value)
@@ -69,7 +74,8 @@ def _fold_at_spaces(line: str, width: int) -> list[str] | None:
     value's first word stays on the header's line; a word too long for `width` gets a
     line of its own, up to SMTP's 998. None for runs of spaces or a longer word."""
     words = line.split(" ")
-    if len(words) < 2 or any(not w for w in words[1:]) or any(len(w) > 996 for w in words):
+    if (len(words) < 2 or any(not w for w in words[1:])
+            or any(len(w) > _MAX_FOLDED_WORD_CHARS for w in words)):
         return None  # Header.encode knows better
     lines, current = [], words[0] + " " + words[1]
     for word in words[2:]:
@@ -98,7 +104,7 @@ def body_cte(body: str) -> str:
     """7bit for ASCII text with lines that fit SMTP's limit; quoted-printable otherwise."""
     # Only CR and LF end a line on the wire (str.splitlines would also split at form
     # feeds and other separators, and pass a 1,200-character line as 7bit).
-    if body.isascii() and all(len(line) <= 998 for line in _LINE_ENDS.split(body)):
+    if body.isascii() and all(len(line) <= MAX_LINE_CHARS for line in _LINE_ENDS.split(body)):
         return "7bit"
     return "quoted-printable"
 

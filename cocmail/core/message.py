@@ -37,6 +37,9 @@ MAX_HTML_CHARS = 128 * 1024
 # MIME containers nested deeper than this are not read for text (no client nests so deep;
 # the email package itself recurses per level).
 MAX_MIME_DEPTH = 100
+# Characters of each From/Date/Subject quoted above an attached message's text: a real one
+# fits many times over; a crafted one cannot push the report's own words out of sight.
+ATTACHED_HEADER_CHARS = 500
 # The line that opens each attached or forwarded message in `ParsedMessage.attached_text`.
 ATTACHED_MARKER = "---------- Attached message (not written by the sender) ----------"
 
@@ -279,7 +282,7 @@ def _attach_message(part: Message, level: int, out: list[str], budget: list[int]
     for name in ("From", "Date", "Subject"):
         values = raw_headers(inner, name)
         if values:
-            head.append(f"{name}: {decode(values[0])[:500]}")
+            head.append(f"{name}: {decode(values[0])[:ATTACHED_HEADER_CHARS]}")
     rendered = "\n".join(head) + "\n\n" + _clip(text).strip()
     budget[0] -= len(rendered)
     out.append(rendered)

@@ -41,11 +41,20 @@ def names_in(text: str | None, norm_names: set[str]) -> set[str]:
     wanted = {n for n in norm_names if len(n.split()) >= 2}
     if not wanted:
         return set()
+    return wanted & name_runs(text, {len(n.split()) for n in wanted})
+
+
+def name_runs(text: str | None, sizes: set[int] | range) -> set[str]:
+    """Every run of `size` neighbouring words of `text` (for each size of two words or
+    more), sorted like a normalised name: the names `text` could be writing out.
+
+    One pass over the text per name length, however many names are on file; the store
+    then looks the runs up in an index instead of reading every name it holds.
+    """
     words = name_words(text)
-    # Every run of `size` neighbouring words, sorted like a normalised name: one pass
-    # over the text per name length, however many names are on file.
     written = set()
-    for size in {len(n.split()) for n in wanted}:
-        written.update(" ".join(sorted(words[i:i + size]))
-                       for i in range(len(words) - size + 1))
-    return wanted & written
+    for size in sizes:
+        if size >= 2:
+            written.update(" ".join(sorted(words[i:i + size]))
+                           for i in range(len(words) - size + 1))
+    return written

@@ -22,6 +22,13 @@ _ATTRIBUTION_MAX_LINES = 3
 _ATTRIBUTION_MAX_CHARS = 400
 # A quoted line at least this long may have been wrapped by the client (72-78 columns).
 _WRAPPED_QUOTE_MIN_CHARS = 60
+# A footer ("Sent from my iPhone") or a separator line is short: a longer line is text
+# someone wrote, and the regexes never run over a whole paragraph.
+_FOOTER_MAX_CHARS = 200
+# An Outlook header block's "From:" line may carry every field at once (BlackBerry's HTML
+# as text), its "Sent:" line only a date; longer lines are prose, not headers.
+_HEADER_FROM_MAX_CHARS = 2000
+_HEADER_SENT_MAX_CHARS = 1000
 
 def _alternation(words: tuple[str, ...]) -> str:
     """A regex alternation of literal words; a word in an alphabet with spaces between
@@ -106,12 +113,12 @@ def is_signature_delimiter(line: str) -> bool:
 
 def is_sent_from(line: str) -> bool:
     """A mobile client's footer such as "Sent from my iPhone" or "Get Outlook for iOS"."""
-    return len(line) <= 200 and _SENT_FROM.fullmatch(line) is not None
+    return len(line) <= _FOOTER_MAX_CHARS and _SENT_FROM.fullmatch(line) is not None
 
 
 def is_original_message(line: str) -> bool:
     """Outlook's "-----Original Message-----" separator and its translations."""
-    return len(line) <= 200 and _ORIGINAL_MESSAGE.fullmatch(line) is not None
+    return len(line) <= _FOOTER_MAX_CHARS and _ORIGINAL_MESSAGE.fullmatch(line) is not None
 
 
 def _looks_like_attribution(joined: str) -> bool:
@@ -149,12 +156,13 @@ def attribution_length(lines: list[str], i: int) -> int:
 def is_header_block(lines: list[str], i: int) -> bool:
     """An Outlook-style "From: …" line followed closely by "Sent: …" (or a translation),
     or both on one line, as BlackBerry's HTML reads once converted to text."""
-    if len(lines[i]) > 2000 or not _HEADER_FROM.match(lines[i]):
+    if len(lines[i]) > _HEADER_FROM_MAX_CHARS or not _HEADER_FROM.match(lines[i]):
         return False
     if _HEADER_SENT_INLINE.search(lines[i]):
         return True
     following = lines[i + 1 : i + 1 + _HEADER_LOOKAHEAD]
-    return any(_HEADER_SENT.match(line) for line in following if len(line) <= 1000)
+    return any(_HEADER_SENT.match(line) for line in following
+               if len(line) <= _HEADER_SENT_MAX_CHARS)
 
 
 def _is_boundary(lines: list[str], i: int) -> bool:

@@ -45,6 +45,10 @@ def _mac(secret: bytes, body: str) -> str:
 
 
 _NONCE_ALPHABET = "abcdefghijklmnopqrstuvwxyz0123456789"
+NONCE_CHARS = 8  # 41 bits of randomness, still short inside a Message-ID
+# Random bytes at or above the largest multiple of the alphabet's size are dropped, so that
+# `b % 36` favours no character (252 = 7 x 36).
+_UNBIASED_BELOW = 256 - 256 % len(_NONCE_ALPHABET)
 
 
 def new_nonce() -> str:
@@ -52,9 +56,10 @@ def new_nonce() -> str:
     (secrets.choice reads it once per character). Bytes from 252 up are dropped so every
     character is equally likely (252 = 7 x 36)."""
     chars: list[str] = []
-    while len(chars) < 8:
-        chars.extend(_NONCE_ALPHABET[b % 36] for b in secrets.token_bytes(12) if b < 252)
-    return "".join(chars[:8])
+    while len(chars) < NONCE_CHARS:
+        chars.extend(_NONCE_ALPHABET[b % len(_NONCE_ALPHABET)]
+                     for b in secrets.token_bytes(12) if b < _UNBIASED_BELOW)
+    return "".join(chars[:NONCE_CHARS])
 
 
 def parse_token(secret: bytes, text: str) -> Token | None:

@@ -32,6 +32,10 @@ MAX_CONNECTIONS_PER_CLIENT = 10  # per client IP, so one host cannot take all of
 # Seconds of silence between commands, and the time the whole DATA may take after the
 # DATA command (aiosmtpd resets it per command): a 50 MB ceiling at ~3.5 Mbit/s.
 COMMAND_TIMEOUT = 120.0
+# Mail over the cap is still stored, up to this many times the cap (memory is bounded),
+# so that the pipeline can quarantine it and tell staff; twice leaves room for a report
+# whose attachments just missed the limit without letting one sender exhaust memory.
+CEILING_TIMES_CAP = 2
 _TOO_MANY = b"421 4.7.0 Too many connections, please try again later\r\n"
 
 
@@ -71,7 +75,7 @@ class InboxHandler:
 
 def size_ceiling(max_bytes: int) -> int:
     """The largest message the listener stores (for the pipeline to quarantine if over the cap)."""
-    return 2 * max_bytes
+    return CEILING_TIMES_CAP * max_bytes
 
 
 class ConnectionGate:

@@ -1,6 +1,6 @@
 """A real Postfix for tests, and cocmail installed the way the README deploys it.
 
-No pytest here (like tests/servers.py), so scripts and benchmarks can reuse it. The
+No pytest here (like testsupport/servers.py), so scripts and benchmarks can reuse it. The
 Postfix is Debian's, started as a private instance (`postfix -c DIR start`) with its own
 main.cf, master.cf, queue and log in a temp dir, listening on 127.0.0.1 only: the
 machine's own /etc/postfix is never read, and nothing leaves the machine (every
@@ -30,7 +30,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.servers import free_port, wait_until
+from testsupport.servers import free_port, wait_until
 
 POSTFIX_BINARY = "/usr/sbin/postfix"
 SYSTEM_PYTHON = "/usr/bin/python3"
@@ -38,7 +38,7 @@ COCMAIL_USER = "cocmail"
 ROOT = Path(__file__).resolve().parent.parent
 
 _MAIN_CF = """\
-# Written by tests/postfix.py: a private Postfix on 127.0.0.1, nothing from /etc/postfix.
+# Written by testsupport/postfix.py: a private Postfix on 127.0.0.1, nothing from /etc/postfix.
 compatibility_level = 3.6
 queue_directory = {root}/queue
 data_directory = {root}/data
@@ -71,7 +71,7 @@ maximal_backoff_time = 600s
 # Debian's master.cf with every service unchrooted (a chroot would need copies of /etc
 # files in the queue directory) and smtpd on its own port instead of port 25.
 _MASTER_CF = """\
-# Written by tests/postfix.py.
+# Written by testsupport/postfix.py.
 127.0.0.1:{port} inet n - n - - smtpd
 pickup     unix  n - n 60 1 pickup
 cleanup    unix  n - n - 0 cleanup

@@ -1,0 +1,107 @@
+"""Flat cost (issue 16): what a report costs must not grow with the history on file.
+
+The repeat-offender look-ups are index look-ups (migration 7), checked with SQLite's own
+query plans; a database from before migration 7 is upgraded and still recognises people
+by name; the digest, which loads only the cases it can show, still shows an old case
+waiting for its DSF report. Figures: bench/flat_cost.py.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from cocmail.core.case import Case, Person
+from cocmail.digest import build_digest
+from cocmail.history import StoreHistory
+from cocmail.store import Store
+from testsupport.apps import Desk
+
+NOW = datetime(2027, 5, 3, 8, 0, tzinfo=UTC)
+
+
+def _case(number: int, accused: tuple[Person, ...]) -> Case:
+    return Case(number=number, opened=NOW, status="closed", accused=accused,
+                outcome="warning")
+
+
+def _store_with_history(path: Path, cases: int) -> Store:
+    store = Store(path)
+    with store.tx() as c:
+        for n in range(1, cases + 1):
+            store.save_case(c, _case(n, (Person("accused", f"Person Number{n}",
+                                                f"P{n}@Example.org"),)))
+    return store
+
+
+def test_repeat_offender_look_ups_read_no_whole_table(tmp_path: Path) -> None:
+    """Every statement a report's look-ups run searches an index: none scans `people`
+    (before, `mentioned` read every accused person on file, and `earlier` compared
+    lower(email) row by row)."""
+    store = _store_with_history(tmp_path / "db.sqlite", 50)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    history = StoreHistory(store)
+    earlier = history.earlier(Person("accused", "Number7 Person", "p7@example.org"), 999)
+    mentioned = history.mentioned("It was Person Number12, and p30@example.org too.", 999)
+    store.conn.set_trace_callback(None)
+    assert [e["case"] for e in earlier] == [7]
+    assert [e["case"] for e in mentioned] == [12, 30]
+    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
+             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert plans
+    assert [p for p in plans if p.startswith("SCAN")] == []
+    store.close()
+
+
+def test_a_database_from_before_migration_7_still_recognises_names(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    _store_with_history(path, 3).close()
+    old = sqlite3.connect(path)  # back to schema 6: no name_words, no new indexes
+    for index in ("people_email_lower", "people_accused_words", "cases_status",
+                  "cases_opened", "cases_closed", "cases_dsf_due"):
+        old.execute(f"DROP INDEX {index}")
+    old.execute("ALTER TABLE people DROP COLUMN name_words")
+    old.execute("UPDATE meta SET value='6' WHERE key='schema_version'")
+    old.commit()
+    old.close()
+    store = Store(path)
+    hits = StoreHistory(store).mentioned("Someone called number2 PERSON did it.", 999)
+    assert [(h["case"], h["person"]) for h in hits] == [(2, "Person Number2 <P2@Example.org>")]
+    store.close()
+
+
+def test_the_digest_still_shows_an_old_case_waiting_for_its_dsf_report(tmp_path: Path
+                                                                        ) -> None:
+    """Closed months ago and decided, but never reported to the DSF: still in the
+    digest, though the digest no longer loads every case."""
+    desk = Desk(tmp_path)
+    try:
+        old = desk.report("Eve <eve@a.example>", "Report one.\n")
+        desk.staff("ana@example.org", old, "#accused Dan Doe <dan@x.example>\n"
+                   "#action Talked\n#outcome warning\n#close\n")
+        done = desk.report("Zed <zed@a.example>", "Report two.\n")
+        desk.staff("ana@example.org", done, "#summary nothing more to do\n")
+        desk.clock.set(NOW + timedelta(days=120))
+        text = build_digest(desk.app, desk.clock.now)
+        assert f"Report to the DSF due: case {old}" in text
+        assert f"Case {done}: open for 120 days" in text
+    finally:
+        desk.close()
+
+
+def test_cases_list_and_the_digest_read_only_the_cases_they_show(tmp_path: Path) -> None:
+    """`cases list` (open cases) and the digest (open, recent, due for the DSF) look
+    their cases up by index instead of reading every case on file."""
+    store = _store_with_history(tmp_path / "db.sqlite", 50)
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert store.load_cases(include_closed=False, events=["Example Conf 2027"]) == []
+    assert store.load_cases(since=NOW + timedelta(days=1)) == []
+    store.conn.set_trace_callback(None)
+    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
+             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert plans
+    assert [p for p in plans if p.startswith("SCAN")] == []
+    store.close()

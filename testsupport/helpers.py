@@ -1,0 +1,108 @@
+"""Shared test helpers: a config in a temp dir, raw mail builders, reading the spool."""
+
+from __future__ import annotations
+
+import email
+from email.message import EmailMessage
+from email.policy import default as default_policy
+from pathlib import Path
+
+from cocmail.config import Config, parse_config
+
+STAFF_TOML = """
+[[staff]]
+name = "Ana Lima"
+email = "ana@example.org"
+aliases = ["ana.lima@gmail.example"]
+lead = true
+
+[[staff]]
+name = "Ben Okafor"
+email = "ben@example.org"
+"""
+
+
+# Mail to the reported person and the DSF sent at once, without a second member's
+# #approve: for tests of what that mail says, not of the approval (tests/test_approval.py).
+SEND_AT_ONCE = "[process]\nsecond_approval = []\n"
+
+
+def make_config(tmp: Path, extra: str = "", *, imap: str = "", smtp: str = "",
+                ends: str = "") -> Config:
+    text = f"""
+[event]
+name = "Example Conf 2027"
+timezone = "Europe/Berlin"
+{f'ends = {ends}' if ends else ''}
+
+[inbox]
+address = "conduct@example.org"
+
+[storage]
+dir = "{tmp / 'data'}"
+
+[security]
+trusted_authserv_ids = ["mx.example.org"]
+{imap}
+{smtp}
+{STAFF_TOML}
+{extra}
+"""
+    path = tmp / "cocmail.toml"
+    path.write_text(text)
+    return parse_config(text, str(path), tmp)
+
+
+def mail(frm: str, subject: str, body: str, *, message_id: str | None = None,
+         in_reply_to: str | None = None, to: str = "conduct@example.org",
+         extra: dict[str, str] | None = None) -> bytes:
+    msg = EmailMessage()
+    msg["From"] = frm
+    msg["To"] = to
+    msg["Subject"] = subject
+    if message_id:
+        msg["Message-ID"] = message_id
+    if in_reply_to:
+        msg["In-Reply-To"] = in_reply_to
+        msg["References"] = in_reply_to
+    for k, v in (extra or {}).items():
+        msg[k] = v
+    msg.set_content(body)
+    return msg.as_bytes()
+
+
+def parse(raw: bytes) -> EmailMessage:
+    return email.message_from_bytes(raw, policy=default_policy)  # type: ignore[return-value]
+
+
+def body_of(msg: EmailMessage) -> str:
+    part = msg.get_body(("plain",))
+    return part.get_content() if part is not None else ""
+
+
+def spool(cfg: Config) -> list[EmailMessage]:
+    d = cfg.storage.spool_dir
+    if not d.exists():
+        return []
+    return [parse(p.read_bytes()) for p in sorted(d.glob("*.eml"))]
+
+
+def approve_as(app, who: str) -> int:  # type: ignore[no-untyped-def]
+    """`who` replies #approve to each mail cocmail sent them about a proposal still waiting
+    (a second member's approval: a recusal, or mail to the reported person or the DSF).
+    Returns how many were approved."""
+    waiting = {p.nonce for n in app.store.case_numbers(include_closed=True)
+               for p in app.store.proposals(n) if p.state == "waiting"}
+    rows = app.store.query("SELECT message_id, subject FROM outbox WHERE kind='proposal' AND"
+                           " recipients LIKE ? ORDER BY id", (f"%{who}%",))
+    done = 0
+    for row in rows:
+        nonce = row["message_id"].split(".")[3]
+        if nonce not in waiting:
+            continue
+        waiting.discard(nonce)
+        done += 1
+        app.receive(mail(f"Staff <{who}>", "Re: " + row["subject"], "#approve\n",
+                         message_id=f"<approve-{nonce}@example.org>",
+                         in_reply_to=f"<{row['message_id']}>"), "test")
+    return done
