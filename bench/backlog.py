@@ -13,7 +13,13 @@ SMTP connection. cocmail's rate divided by the limit's rate is the figure of mer
 that of its courier process (see common.CocmailProcess); CPU seconds include the
 courier's. With --sizes 500,5000 it shows whether memory stays flat.
 
-    python bench/backlog.py [--sizes 2000] [--big-every 400]
+`--design` measures another way to deliver (issue 16; see delivery_designs.py): `thread`
+(a delivery thread in the daemon process, with `--switch-interval` for
+`sys.setswitchinterval`), `inline` (the worker delivers after every message) or
+`inline:N` (after every N messages). The default, `courier`, is what cocmail ships.
+
+    python bench/backlog.py [--sizes 2000] [--big-every 400] [--design courier]
+                            [--switch-interval SECONDS]
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ BIG_ATTACHMENT = 2 * 1024 * 1024
 APPEND_CHUNK = 100
 FETCH_BATCH = 100  # cocmail's default [imap] batch_size
 RUN_TIMEOUT = 240.0
+DESIGNS = Path(__file__).with_name("delivery_designs.py")
 
 
 # ---------------------------------------------------------------- the limit (a child process)
@@ -116,7 +123,8 @@ def fill(dovecot: Dovecot, user: str, n: int, big_every: int, run: str) -> dict[
     return reporters
 
 
-def measure(n: int, big_every: int, with_limit: bool) -> dict[str, float]:
+def measure(n: int, big_every: int, with_limit: bool, design: str = "courier",
+            switch_interval: str = "") -> dict[str, float]:
     run = f"{n}-{int(time.time())}"
     with Dovecot() as dovecot, SmtpSink() as sink:
         user = dovecot.add_user().name
@@ -130,7 +138,11 @@ def measure(n: int, big_every: int, with_limit: bool) -> dict[str, float]:
         sink.clear()
         tmp = scratch_dir(f"backlog{n}")
         config = write_config(tmp, imap=dovecot.imap_toml(user), smtp=sink.smtp_toml())
-        daemon = CocmailProcess(config, "run", "--once").start()
+        daemon = CocmailProcess(config, "run", "--once")
+        if design != "courier" or switch_interval:
+            # The same cocmail command, its delivery swapped (bench/delivery_designs.py).
+            daemon.args[1:3] = [str(DESIGNS), design, switch_interval, "--"]
+        daemon.start()
         code = daemon.wait(RUN_TIMEOUT)
         expected = n * (1 + STAFF_PER_REPORT)
         wait_until(lambda: len(sink.messages) >= expected, 5)
@@ -178,10 +190,17 @@ def main() -> None:
     parser.add_argument("--big-every", type=int, default=400,
                         help="one report in this many carries a 2 MB attachment (0: none)")
     parser.add_argument("--no-limit", action="store_true", help="skip the limit script")
+    parser.add_argument("--design", default="courier",
+                        help="courier (what cocmail ships), thread, inline or inline:N")
+    parser.add_argument("--switch-interval", default="",
+                        help="sys.setswitchinterval for cocmail, in seconds (default: 0.005)")
     args = parser.parse_args()
     banner("backlog throughput and memory (issue 6)")
+    print(f"delivery design: {args.design}, switch interval "
+          f"{args.switch_interval or sys.getswitchinterval()} s")
     started = time.monotonic()
-    results = [measure(int(s), args.big_every, not args.no_limit)
+    results = [measure(int(s), args.big_every, not args.no_limit, args.design,
+                       args.switch_interval)
                for s in args.sizes.split(",")]
     if len(results) > 1:
         first, last = results[0], results[-1]

@@ -8,7 +8,14 @@ is being read, and a backlog clears in about the time of the slower of the two.
 Why a process and not a thread: a thread shares the interpreter lock with the worker,
 which is busy parsing and composing; every one of the courier's dozen waits per mail
 then ended in a wait for the lock (issue 6's profile: 4 ms a mail beside the worker,
-1.3 ms alone). A forked process has its own.
+1.3 ms alone). A forked process has its own. Issue 16 measured the simpler designs
+again (`bench/backlog.py --design`, 2,000 reports, same quiet hour): a thread with
+`sys.setswitchinterval` 0.001 or 0.0005 s took 21-24 s, delivery inline in the worker
+24 s, this courier 11.6-13.4 s. A backlog costs 14-18 s of CPU, more than one
+interpreter lock can give in the time the target allows; two processes use both cores.
+It holds only while the worker's write transactions stay short: each mail marked sent
+waits for the write lock, so a worker that decides and composes inside its transaction
+makes delivery serial again (27-34% then, measured after issue 16's one `decide()`).
 
 What stays the same: each mail is marked sent in its own transaction right after the
 server took it (at-least-once, same Message-ID, a window of one mail); the courier
