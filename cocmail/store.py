@@ -257,17 +257,6 @@ class Store:
         rows = self.query("SELECT * FROM inbound WHERE id=?", (inbound_id,))
         return rows[0] if rows else None
 
-    def seen_before(self, inbound_id: int, message_id: str | None, body_sha: str,
-                    raw_sha: str) -> int | None:
-        """An earlier, already-processed copy of the same message (same Message-ID and body)."""
-        if message_id:
-            sql = ("SELECT id FROM inbound WHERE id<>? AND message_id=? AND body_sha256=?"
-                   " AND state IN ('done','duplicate','ignored','quarantined') LIMIT 1")
-            return self.scalar(sql, (inbound_id, message_id, body_sha))
-        sql = ("SELECT id FROM inbound WHERE id<>? AND raw_sha256=? AND"
-               " state IN ('done','duplicate','ignored','quarantined') LIMIT 1")
-        return self.scalar(sql, (inbound_id, raw_sha))
-
     def inbound_state(self, conn: sqlite3.Connection | None, inbound_id: int) -> str | None:
         """The message's state: inside transaction `conn` (for a claim), or as of now."""
         sql = "SELECT state FROM inbound WHERE id=?"
@@ -275,20 +264,6 @@ class Store:
             return self.scalar(sql, (inbound_id,))
         row = conn.execute(sql, (inbound_id,)).fetchone()
         return row[0] if row else None
-
-    def record_failure(self, inbound_id: int, reason: str) -> bool:
-        """Count a failed attempt; True when the message is now quarantined."""
-        with self.tx() as c:
-            cur = c.execute("UPDATE inbound SET attempts=attempts+1, error=? WHERE id=?"
-                            " AND state='pending'", (reason, inbound_id))
-            if cur.rowcount == 0:
-                return False  # another process recorded it meanwhile
-            attempts = c.execute("SELECT attempts FROM inbound WHERE id=?",
-                                 (inbound_id,)).fetchone()[0]
-            if attempts >= MAX_ATTEMPTS:
-                c.execute("UPDATE inbound SET state='quarantined' WHERE id=?", (inbound_id,))
-                return True
-        return False
 
     def quarantine_now(self, inbound_id: int, reason: str,
                        conn: sqlite3.Connection) -> bool:

@@ -74,13 +74,6 @@ NORMAL_REPORT = (b"From: Nia Normal <nia@attendee.example>\r\nTo: conduct@exampl
                  b"\r\n\r\nA plain report after the broken ones.\r\n")
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
-    yield a
-    a.close()
-
-
 def ingest(app: App, raw: bytes) -> tuple[int, str]:
     inbound = app.store.add_inbound(raw, "test")
     assert inbound is not None

@@ -8,24 +8,16 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from cocmail import courier as courier_module
-from cocmail.app import App, open_app
+from cocmail.app import App
 from cocmail.courier import Courier, CourierDied
 from cocmail.daemon import Daemon
 from cocmail.outbox import Outbox
-from tests.helpers import mail, make_config, spool
-
-
-@pytest.fixture
-def app(tmp_path: Path) -> Iterator[App]:
-    a = open_app(make_config(tmp_path))
-    yield a
-    a.close()
+from testsupport.helpers import mail, spool
 
 
 def report(n: int) -> bytes:

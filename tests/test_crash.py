@@ -28,9 +28,9 @@ import pytest
 from cocmail.app import App, open_app
 from cocmail.config import load_config
 from cocmail.daemon import Daemon
-from tests.helpers import make_config
-from tests.servers import DOVECOT_BINARY, Dovecot, ImapUser, SmtpSink
 from testsupport.faults import Figures, Scenario, count_outcome, report, run_scenario, write_config
+from testsupport.helpers import make_config
+from testsupport.servers import DOVECOT_BINARY, Dovecot, ImapUser, SmtpSink
 
 REPORTS = 5
 

@@ -1,4 +1,4 @@
-"""Outgoing mail against a real SMTP server that fails on purpose (tests/servers.SmtpSink).
+"""Outgoing mail against a real SMTP server that fails on purpose (testsupport/servers.SmtpSink).
 
 What a CoC team must be able to rely on: a temporary refusal or a dropped connection
 delays a mail but never loses it and never sends a second copy under a new Message-ID;

@@ -13,13 +13,6 @@ from cocmail.app import App, open_app
 from testsupport.helpers import body_of, mail, make_config, spool
 
 
-@pytest.fixture
-def app(tmp_path: Path) -> App:
-    a = open_app(make_config(tmp_path))
-    yield a
-    a.close()
-
-
 def deliver(app: App, raw: bytes) -> str:
     state = app.receive(raw, "test")
     assert state != "already stored"
