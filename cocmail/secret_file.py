@@ -27,17 +27,35 @@ def touch_private(path: Path) -> None:
 
 
 def load_or_create_secret(path: Path) -> bytes:
-    """The installation's HMAC key: 32 random bytes, generated once, mode 0600."""
+    """The installation's HMAC key: 32 random bytes, generated once, mode 0600.
+
+    The daemon, `ingest` and `run --once` may all start at once on a new storage dir.
+    The key is written whole to a file of its own and then linked into place (atomic,
+    refused if another process got there first), so nobody ever reads a half-written
+    key, and the loser reads the winner's.
+    """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
-    if path.exists():
-        data = path.read_bytes().strip()
-        if len(data) < SECRET_MIN_BYTES:
-            raise SecretKeyError(f"{path}: secret key is too short; "
+    if not path.exists():
+        _create(path, secrets.token_hex(32).encode())
+    data = path.read_bytes().strip()
+    if len(data) < SECRET_MIN_BYTES:
+        raise SecretKeyError(f"{path}: secret key is too short; "
                              "delete it only if no mail is pending")
-        os.chmod(path, 0o600)
-        return data
-    key = secrets.token_hex(32).encode()
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(key)
-    return key
+    os.chmod(path, 0o600)
+    return data
+
+
+def _create(path: Path, key: bytes) -> None:
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(key)
+            f.flush()
+            os.fsync(f.fileno())
+        try:
+            os.link(draft, path)
+        except FileExistsError:
+            pass  # another process made the key first: theirs is the key
+    finally:
+        draft.unlink(missing_ok=True)

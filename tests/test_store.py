@@ -72,3 +72,36 @@ def test_the_delivery_connection_commits_without_waiting_for_the_disk(tmp_path: 
         Store(tmp_path / "c.db", synchronous="OFF")
     full.close()
     normal.close()
+
+
+def _key_at_the_barrier(path: str, barrier, out) -> None:  # type: ignore[no-untyped-def]
+    from cocmail.secret_file import load_or_create_secret
+
+    barrier.wait()
+    try:
+        out.put(load_or_create_secret(Path(path)))
+    except Exception as e:  # noqa: BLE001 - reported to the test
+        out.put(f"{type(e).__name__}: {e}")
+
+
+def test_processes_starting_together_on_a_new_storage_dir_share_one_key(tmp_path: Path
+                                                                        ) -> None:
+    """The daemon and `ingest` started at once on a new dir: one read a key another was
+    still writing ("secret key is too short") and its mail was refused."""
+    import multiprocessing
+
+    fork = multiprocessing.get_context("fork")
+    for attempt in range(25):
+        path = tmp_path / f"dir{attempt}" / "secret.key"
+        barrier, out = fork.Barrier(6), fork.Queue()
+        procs = [fork.Process(target=_key_at_the_barrier, args=(str(path), barrier, out))
+                 for _ in range(6)]
+        for p in procs:
+            p.start()
+        keys = [out.get(timeout=30) for _ in procs]
+        for p in procs:
+            p.join()
+        assert len(set(keys)) == 1, keys
+        assert isinstance(keys[0], bytes) and len(keys[0]) == 64
+        assert sorted(f.name for f in path.parent.iterdir()) == ["secret.key"]
+        assert path.stat().st_mode & 0o777 == 0o600
