@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from .core.case import Person
-from .core.people import addresses_in, name_runs, normalise_name
+from .core.people import names_written, normalise_name
 from .store import Store
 
 
@@ -59,8 +59,7 @@ class StoreHistory:
         of words (as long as the longest name on file) are looked up, not the names on
         file read.
         """
-        addresses = addresses_in(text)
-        runs = name_runs(text, range(2, self.store.longest_accused_name() + 1))
+        addresses, runs = names_written(text, self.store.longest_accused_name())
         if not addresses and not runs:
             return []
         return _first_per_case(self.store.accused_named(exclude_case, addresses, runs), None)

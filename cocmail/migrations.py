@@ -13,12 +13,14 @@ keeping the rows); plain SQL does the rest.
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Callable
 
 import sqlite_utils
 
 from .core.errors import UserError
+from .core.model import normalise_address
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -163,8 +165,33 @@ def _v7(conn: sqlite3.Connection) -> None:
     conn.execute("CREATE INDEX cases_dsf_due ON cases(decision) WHERE dsf_reported IS NULL")
 
 
+def _v8(conn: sqlite3.Connection) -> None:
+    """The mailbox an outbox row goes to, so the acknowledgement limit is one indexed
+    look-up (issue 16, "Flat cost"): before, every acknowledgement of the day was read
+    and its recipients compared in Python, a cost that grew with the backlog.
+
+    `mailbox` is the one recipient's address case-folded and without a +tag
+    (model.normalise_address: victim+7@ and VICTIM@ are one mailbox); NULL for a mail
+    with several recipients. The old index on (kind, recipients) goes: nothing else
+    reads it, and every queued mail paid for it.
+    """
+    db = sqlite_utils.Database(conn)
+    db["outbox"].add_column("mailbox", str)  # type: ignore[union-attr]
+    rows = conn.execute("SELECT id, recipients FROM outbox").fetchall()
+    conn.executemany("UPDATE outbox SET mailbox=? WHERE id=?",
+                     [(single_mailbox(json.loads(recipients)), oid)
+                      for oid, recipients in rows])
+    conn.execute("CREATE INDEX outbox_ack_mailbox ON outbox(mailbox, created) WHERE kind='ack'")
+    conn.execute("DROP INDEX outbox_acks")  # what the old look-up used; nothing else does
+
+
+def single_mailbox(recipients: list[str]) -> str | None:
+    """The mailbox of a mail's only recipient; None when it has several (or none)."""
+    return normalise_address(recipients[0]) if len(recipients) == 1 else None
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7)
+                                                                 _v7, _v8)
 LATEST = len(MIGRATIONS)
 
 

@@ -1,10 +1,13 @@
 """The shell around the pure core: one stored inbound message -> one committed decision.
 
-raw (already durable) -> `read` (pure: size cap, parse, screen, identify) -> ONE write
-transaction: claim the message, gather the facts the reading asks for (duplicate?
-which case, loaded once; next number; acks today; held commands), `decide(facts)`
-(pure), compose, commit (case, people, messages, audit, outbox, inbound state).
-Nothing here decides what a message means: core/decide.py does, once per message.
+raw (already durable) -> `read` (pure: size cap, parse, screen, identify) -> the facts
+the reading asks for, as the store has them now (duplicate? which case, loaded once;
+next number; acks today; held commands) -> `decide(facts)` (pure) -> compose, all before
+the write lock -> ONE write transaction: claim the message, gather the same facts again,
+and commit the decision (case, people, messages, audit, outbox, inbound state) when
+they are unchanged; when another process changed one meanwhile, decide again there, on
+the new facts. Nothing here decides what a message means: core/decide.py does, once
+per message unless its facts changed under it.
 
 Failures by family (errors.py): an OperationalError (database locked, a broken
 template) leaves the message pending, uncounted, and is raised for the caller to retry
@@ -74,6 +77,34 @@ class _Index:
         return self.store.is_on_case(self.conn, number, email)
 
 
+class _RecordedHistory:
+    """The store's history for a decision made before the write lock: it keeps every
+    answer it gave, so the transaction can ask again and see whether any changed."""
+
+    def __init__(self, history: History):
+        self.history = history
+        self.answers: list[tuple[str, tuple[Any, ...], Any]] = []
+
+    def earlier(self, person: Any, exclude_case: int) -> list[dict[str, Any]]:
+        return self._ask("earlier", person, exclude_case)
+
+    def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
+        return self._ask("mentioned", text, exclude_case)
+
+    def staff_text(self, case: int) -> str:
+        return self._ask("staff_text", case)
+
+    def unchanged(self) -> bool:
+        """Would the store answer every question asked so far the same way now?"""
+        return all(getattr(self.history, name)(*args) == answer
+                   for name, args, answer in self.answers)
+
+    def _ask(self, name: str, *args: Any) -> Any:
+        answer = getattr(self.history, name)(*args)
+        self.answers.append((name, args, answer))
+        return answer
+
+
 class Pipeline:
     def __init__(self, cfg: Config, store: Store, secret: bytes,
                  clock: Callable[[], datetime] = utcnow, renderer: Renderer | None = None):
@@ -93,8 +124,8 @@ class Pipeline:
             trusted_authserv_ids=cfg.security.trusted_authserv_ids,
             authres_via=cfg.security.authentication_results_via)
 
-    def env(self) -> Env:
-        return env_from_config(self.cfg, self.roster, self.clock(), self.history)
+    def env(self, history: History | None = None) -> Env:
+        return env_from_config(self.cfg, self.roster, self.clock(), history or self.history)
 
     # ------------------------------------------------------------ processing
     def process_pending(self, progress: Callable[[int], None] | None = None) -> int:
@@ -186,10 +217,22 @@ class Pipeline:
         return "quarantined"
 
     def _process(self, inbound_id: int, row: dict[str, Any]) -> str:
-        # Read (pure, the slow part for big mail) before the write lock; the raw bytes
-        # of a stored message never change.
+        # Read (pure, the slow part for big mail), decide and compose before the write
+        # lock, on the facts as the store has them now: parsing and composing are most of
+        # a message's time, and the courier process needs the write lock for a moment
+        # after every mail it sends. The transaction gathers the same facts again under
+        # the lock and commits the decision made ahead only when they are unchanged, or
+        # decides there on the new ones: what commits was decided on the facts as they
+        # are at the commit. The raw bytes of a stored message never change.
         reading = read(row["raw"] or b"", arrival_path(row["source"]), self.roster,
                        self.settings)
+        history = _RecordedHistory(self.history)
+        env = self.env(history)
+        with self.store.lock:  # read as of now, outside any transaction
+            ahead = self._facts(self.store.conn, inbound_id, row, reading, env)
+        decision = decide(ahead)
+        composed = [None if self._reads_store(m) else self.compose(m, env.now)
+                    for m in decision.mails]
         with self.store.tx() as c:
             # The claim: only the process whose transaction finds the message still
             # pending decides it (the daemon, `ingest`, `run --once` and `quarantine
@@ -197,11 +240,15 @@ class Pipeline:
             state = self.store.inbound_state(c, inbound_id)
             if state != "pending":
                 return state or "missing"
-            env = self.env()
             facts = self._facts(c, inbound_id, row, reading, env)
-            decision = decide(facts)
-            composed = [self.compose(m, env.now) for m in decision.mails]
-            self._commit(c, inbound_id, reading, decision, env, composed)
+            if facts != ahead or not history.unchanged():
+                # Another process committed in between (a case opened, commands used).
+                log.debug("inbound %s: the facts changed, decided again", inbound_id)
+                decision = decide(facts)
+                composed = [None] * len(decision.mails)
+            done = [made or self.compose(m, env.now)
+                    for m, made in zip(decision.mails, composed, strict=True)]
+            self._commit(c, inbound_id, reading, decision, env, done)
         if decision.state == "quarantined":
             log.warning("inbound %s quarantined: %s", inbound_id,
                         redact_addresses(decision.error or ""))
@@ -209,6 +256,10 @@ class Pipeline:
             mid = reading.msg.message_id if reading.msg else None
             log.info("inbound %s %s: %s", inbound_id, mid or "(no Message-ID)", decision.log)
         return decision.state
+
+    def _reads_store(self, mail: OutMail) -> bool:
+        """Does composing `mail` read the store? (Then it is composed in the transaction.)"""
+        return mail.kind == "dsf_report" and self.cfg.dsf.attach_correspondence
 
     def _facts(self, c: Any, inbound_id: int, row: dict[str, Any], reading: Reading,
                env: Env) -> Facts:

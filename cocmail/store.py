@@ -14,6 +14,7 @@ import sqlite3
 import threading
 import time
 from collections.abc import Callable, Iterator
+from collections.abc import Set as AbstractSet
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -422,20 +423,10 @@ class Store:
         """Acknowledgements sent since `since` to `email` or any plus-tagged form of it.
 
         The limit is per mailbox, not per spelling: victim+0@ ... victim+7@ (and VICTIM@)
-        reach one inbox and share one limit. An ack has exactly one recipient, so the
-        JSON list is matched whole, the tagged forms by LIKE, then checked in Python.
+        reach one inbox and share one limit (the `mailbox` column, schema 8).
         """
-        base = normalise_address(email)
-        local, _, domain = base.rpartition("@")
-        # '["local+' + anything + '@domain"]', spelt as json.dumps spells the list.
-        tagged = (_like_escape(json.dumps([local + "+"])[:-2]) + "%"
-                  + _like_escape(json.dumps(["@" + domain])[2:]))
-        rows = self.query(
-            "SELECT recipients FROM outbox WHERE kind='ack' AND created>=? AND"
-            " (recipients=? COLLATE NOCASE OR recipients LIKE ? ESCAPE '\\')",
-            (iso(since), json.dumps([base]), tagged))
-        return sum(1 for r in rows
-                   if [normalise_address(a) for a in json.loads(r["recipients"])] == [base])
+        return int(self.scalar("SELECT count(*) FROM outbox WHERE kind='ack' AND mailbox=?"
+                               " AND created>=?", (normalise_address(email), iso(since))))
 
     def noticed_since(self, case_number: int, subject_suffix: str, since: datetime
                       ) -> frozenset[str]:
@@ -467,9 +458,10 @@ class Store:
         now = now or utcnow()
         cur = conn.execute(
             "INSERT INTO outbox(created, case_number, kind, role, message_id, sender, recipients,"
-            " subject, raw, next_attempt) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            " mailbox, subject, raw, next_attempt) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
             (iso(now), case_number, kind, role, message_id, sender, json.dumps(recipients),
-             subject, raw, iso(max(not_before or now, now))))
+             migrations.single_mailbox(recipients), subject, raw,
+             iso(max(not_before or now, now))))
         return int(cur.lastrowid or 0)
 
     def due_outbox(self, now: datetime, limit: int = 200) -> list[dict[str, Any]]:
@@ -664,7 +656,8 @@ class Store:
             rows += self.query(f"{_ACCUSED} AND p.norm_name=?", (exclude_case, norm_name))
         return _in_case_order(rows)
 
-    def accused_named(self, exclude_case: int, emails: set[str], norm_names: set[str]
+    def accused_named(self, exclude_case: int, emails: AbstractSet[str],
+                      norm_names: AbstractSet[str]
                       ) -> list[dict[str, Any]]:
         """Accused people of other live cases whose address is one of `emails`
         (lower-cased) or whose normalised name is one of `norm_names`."""
@@ -768,7 +761,8 @@ class Store:
                          " message_id=NULL, error=NULL WHERE case_number IS NULL AND"
                          " message_id=?", [(m,) for m in inbound_ids])
         # Mail still waiting would go out with nothing in it: it is cancelled, not sent.
-        conn.execute("UPDATE outbox SET raw=NULL, recipients='[]', subject=NULL, sender='',"
+        conn.execute("UPDATE outbox SET raw=NULL, recipients='[]', mailbox=NULL, subject=NULL,"
+                     " sender='',"
                      " last_error=NULL, state=CASE WHEN state='pending' THEN 'cancelled'"
                      " ELSE state END WHERE case_number=?", (case_number,))
         conn.execute("UPDATE cases SET subject=NULL, when_text=NULL, where_text=NULL,"

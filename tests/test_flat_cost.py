@@ -1,9 +1,10 @@
 """Flat cost (issue 16): what a report costs must not grow with the history on file.
 
-The repeat-offender look-ups are index look-ups (migration 7), checked with SQLite's own
-query plans; a database from before migration 7 is upgraded and still recognises people
-by name; the digest, which loads only the cases it can show, still shows an old case
-waiting for its DSF report. Figures: bench/flat_cost.py.
+The repeat-offender look-ups are index look-ups (migration 7), and so is the
+acknowledgement limit (migration 8), checked with SQLite's own query plans; databases
+from before migrations 7 and 8 are upgraded and still recognise people by name and count
+acknowledgements; the digest, which loads only the cases it can show, still shows an old
+case waiting for its DSF report. Figures: bench/flat_cost.py.
 """
 
 from __future__ import annotations
@@ -63,12 +64,64 @@ def test_a_database_from_before_migration_7_still_recognises_names(tmp_path: Pat
                   "cases_opened", "cases_closed", "cases_dsf_due"):
         old.execute(f"DROP INDEX {index}")
     old.execute("ALTER TABLE people DROP COLUMN name_words")
+    _back_to_7(old)
     old.execute("UPDATE meta SET value='6' WHERE key='schema_version'")
     old.commit()
     old.close()
     store = Store(path)
     hits = StoreHistory(store).mentioned("Someone called number2 PERSON did it.", 999)
     assert [(h["case"], h["person"]) for h in hits] == [(2, "Person Number2 <P2@Example.org>")]
+    store.close()
+
+
+def _back_to_7(db: sqlite3.Connection) -> None:
+    """Undo migration 8: no outbox.mailbox."""
+    db.execute("DROP INDEX outbox_ack_mailbox")
+    db.execute("CREATE INDEX outbox_acks ON outbox(kind, recipients COLLATE NOCASE, created)")
+    db.execute("ALTER TABLE outbox DROP COLUMN mailbox")
+    db.execute("UPDATE meta SET value='7' WHERE key='schema_version'")
+
+
+def _acks(store: Store, recipients: list[str], now: datetime) -> None:
+    with store.tx() as c:
+        for k, to in enumerate(recipients):
+            store.enqueue(c, case_number=None, kind="ack", role="r", message_id=f"a{k}.{now:%s}@x",
+                          sender="conduct@example.org", recipients=[to], subject="ack",
+                          raw=b"x", now=now)
+
+
+def test_the_acknowledgement_limit_is_one_look_up_per_mailbox(tmp_path: Path) -> None:
+    """Before, every acknowledgement of the day was read and compared in Python: a
+    backlog of 2,000 reports read 2,000 rows for the last one."""
+    store = Store(tmp_path / "db.sqlite")
+    _acks(store, [f"r{k}@a.example" for k in range(200)]
+          + ["Victim@B.example", "victim+1@b.example", "VICTIM+x@b.example"], NOW)
+    _acks(store, ["victim@b.example"], NOW - timedelta(days=2))  # too old to count
+    statements: list[str] = []
+    store.conn.set_trace_callback(statements.append)
+    assert store.acks_since("victim+9@B.EXAMPLE", NOW - timedelta(days=1)) == 3
+    store.conn.set_trace_callback(None)
+    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
+             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    # A search by mailbox and time, not by kind: the old one read every ack of the day.
+    assert plans and all(p.startswith("SEARCH") and "mailbox=? AND created>?" in p
+                         for p in plans), plans
+    assert store.acks_since("r7@a.example", NOW - timedelta(days=1)) == 1
+    assert store.acks_since("nobody@a.example", NOW - timedelta(days=1)) == 0
+    store.close()
+
+
+def test_acknowledgements_queued_before_migration_8_still_count(tmp_path: Path) -> None:
+    path = tmp_path / "db.sqlite"
+    store = Store(path)
+    _acks(store, ["Victim+1@B.example", "victim@b.example"], NOW)
+    store.close()
+    old = sqlite3.connect(path)
+    _back_to_7(old)
+    old.commit()
+    old.close()
+    store = Store(path)
+    assert store.acks_since("victim@b.example", NOW - timedelta(hours=1)) == 2
     store.close()
 
 

@@ -255,8 +255,10 @@ def test_decide_opens_a_case_under_the_number_the_facts_give(app: App) -> None:
     assert (copy.state, copy.error, copy.mails) == ("duplicate", "copy of #3", ())
 
 
-def test_a_message_is_decided_once_inside_the_transaction_that_commits_it(
+def test_a_message_is_decided_once_before_the_write_lock_and_committed_on_those_facts(
         app: App, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Decided (and composed) before the write lock, so the courier is not kept waiting;
+    the transaction finds the facts unchanged and commits that one decision."""
     import cocmail.pipeline
 
     calls: list[bool] = []
@@ -269,5 +271,37 @@ def test_a_message_is_decided_once_inside_the_transaction_that_commits_it(
     monkeypatch.setattr(cocmail.pipeline, "decide", counting)
     deliver(app, REPORT)
     deliver(app, staff_reply(app, "ana@example.org", "#urgent\n"))
-    assert calls == [True, True]
+    assert calls == [False, False]
     assert app.store.load_case(1).urgent  # type: ignore[union-attr]
+
+
+def test_a_case_opened_by_another_process_meanwhile_is_decided_again_under_the_lock(
+        make_app, monkeypatch: pytest.MonkeyPatch) -> None:  # type: ignore[no-untyped-def]
+    """Between the decision made ahead and the commit, `ingest` (another process, another
+    connection) opens case 1: the daemon's report must become case 2, its mails too."""
+    import cocmail.pipeline
+
+    daemon, ingest = make_app(), make_app()
+    calls: list[bool] = []
+    real = cocmail.pipeline.decide
+
+    def racing(facts):  # type: ignore[no-untyped-def]
+        decision = real(facts)
+        if facts.reading.msg.message_id != "r1@attendee.example":
+            return decision  # ingest's own decision
+        calls.append(daemon.store.conn.in_transaction)
+        if len(calls) == 1:  # decided ahead on "the next case is 1"; now ingest commits
+            other = mail("Zed <zed@attendee.example>", "Another thing", "It was loud.\n",
+                         message_id="<z1@attendee.example>")
+            assert ingest.receive(other, "test") == "done"
+        return decision
+
+    monkeypatch.setattr(cocmail.pipeline, "decide", racing)
+    assert deliver(daemon, REPORT) == "done"
+    assert calls == [False, True]  # the facts changed: decided again, in the transaction
+    cases = {n: daemon.store.load_case(n) for n in (1, 2)}
+    assert cases[1].reporter.email == "zed@attendee.example"  # type: ignore[union-attr]
+    assert cases[2].reporter.email == "eve@attendee.example"  # type: ignore[union-attr]
+    acks = {m["To"]: m["Subject"] for m in sent(daemon) if "received" in m["Subject"]}
+    assert "#2]" in acks["Eve Example <eve@attendee.example>"]
+    assert "#1]" in acks["Zed <zed@attendee.example>"]

@@ -1,11 +1,13 @@
 """One inbound message -> one Decision, every branch in one pure function.
 
-The shell (pipeline.py) does three things for a message: `read` it (pure, outside the
-write lock: parsing a 25 MB report takes a while), gather the facts the reading asks
-for inside the write transaction (the case it matched, the next case number, the
+The shell (pipeline.py) does three things for a message: `read` it (pure), gather the
+facts the reading asks for (the case it matched, the next case number, the
 acknowledgements sent to the sender today, held commands, ...), and commit what
-`decide(facts)` returns in that same transaction. So a message is decided exactly once,
-on facts no other process can change before the commit.
+`decide(facts)` returns. Reading, deciding and composing happen before the write lock;
+the write transaction gathers the facts again and commits the decision only if they are
+equal (Facts compares whole), else decides again under the lock. So what commits was
+always decided on the facts as they are at the commit, and the lock is held for
+milliseconds.
 
 Every outcome is a Decision, the refusals too: a message over the size cap or that
 cannot be parsed is a Decision to quarantine it, carrying the staff notices, so the
@@ -62,9 +64,10 @@ class Reading:
 
 @dataclass(frozen=True)
 class Facts:
-    """Everything `decide` needs that only the store knows, gathered inside the write
-    transaction that commits the decision. Only what the reading asks for is looked up:
-    no next number for a follow-up, no held entry for a report."""
+    """Everything `decide` needs that only the store knows. Gathered before the write
+    lock and again inside the transaction that commits: a decision commits only on facts
+    equal to those it was made on. Only what the reading asks for is looked up: no next
+    number for a follow-up, no held entry for a report."""
 
     inbound_id: int
     reading: Reading
