@@ -368,6 +368,8 @@ class Store:
                          " name_words) VALUES (?,?,?,?,?,?)",
                          (case.number, p.role, p.name, p.email, norm,
                           len(norm.split()) if norm else None))
+        # Its anonymous counts, in the same transaction: `stats` never lags behind.
+        conn.execute(migrations.STATS_SYNC.format(only=" AND c.number=?"), (case.number,))
 
     def audit(self, conn: sqlite3.Connection, case_number: int | None, actor: str, action: str,
               detail: str = "", message_id: str | None = None,
@@ -559,21 +561,11 @@ class Store:
                          "stop the daemon and run the purge again")
 
     def refresh_stats(self) -> None:
-        """Copy anonymous counts of live cases into `stats`, which purges never touch.
-
-        Rows that did not change are not rewritten: `stats` runs this each time, and
-        10,000 unchanged rows written (and fsynced) cost more than reading them."""
+        """Bring every live case's anonymous counts into `stats` (which purges never
+        touch). Each save of a case does this for its case; retention calls it once more
+        before a purge, and the bench after filling cases in."""
         with self.tx() as c:
-            c.execute(
-                "INSERT INTO stats(case_number, opened, outcome, people_named, closed, event)"
-                " SELECT c.number, c.opened, c.outcome,"
-                " (SELECT count(*) FROM people p WHERE p.case_number=c.number"
-                " AND p.role='accused'), c.closed, c.event FROM cases c WHERE c.purged IS NULL"
-                " ON CONFLICT(case_number) DO UPDATE SET outcome=excluded.outcome,"
-                " people_named=excluded.people_named, closed=excluded.closed,"
-                " event=excluded.event WHERE stats.outcome IS NOT excluded.outcome"
-                " OR stats.people_named IS NOT excluded.people_named"
-                " OR stats.closed IS NOT excluded.closed OR stats.event IS NOT excluded.event")
+            c.execute(migrations.STATS_SYNC.format(only=""))
 
     def staff_mail_bodies(self, case_number: int) -> list[str]:
         """The bodies of the mail cocmail queued for staff members on a case."""

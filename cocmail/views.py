@@ -128,7 +128,6 @@ def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str,
     """The public report of `event`, and the numbers of its cases without a public summary."""
     from .transparency import publishable_summary, render_report, report_context
 
-    app.store.refresh_stats()
     events = app.store.events()
     names = [e["name"] for e in events]
     if event not in names:
@@ -285,7 +284,6 @@ def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:
     """
     from .transparency import count
 
-    app.store.refresh_stats()
     tz = app.cfg.event.tz
     rows = app.store.stats_rows(events)
     periods: dict[str, dict[str, int]] = {}

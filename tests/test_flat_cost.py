@@ -158,3 +158,27 @@ def test_cases_list_and_the_digest_read_only_the_cases_they_show(tmp_path: Path)
     assert plans
     assert [p for p in plans if p.startswith("SCAN")] == []
     store.close()
+
+
+def test_stats_reads_the_anonymous_counts_only_and_they_are_current(tmp_path: Path) -> None:
+    """Each save of a case keeps its `stats` row current (schema 9), so `cocmail stats`
+    no longer copies every case on file before counting (10x the time at 10,000)."""
+    from cocmail.views import stats
+
+    desk = Desk(tmp_path)
+    try:
+        n = desk.report("Eve <eve@a.example>", "Report one.\n")
+        desk.staff("ana@example.org", n, "#accused Dan Doe <dan@x.example>\n"
+                   "#action Talked\n#outcome warning\n#close\n")
+        statements: list[str] = []
+        desk.app.store.conn.set_trace_callback(statements.append)
+        data = stats(desk.app)
+        desk.app.store.conn.set_trace_callback(None)
+        assert not [s for s in statements if "cases" in s.lower()], statements
+        year = str(NOW.year)
+        assert data["periods"][year]["reports"] == 1
+        assert data["periods"][year]["people named"] == 1
+        assert sum(v for k, v in data["periods"][year].items()
+                   if k not in ("reports", "people named", "no outcome yet")) == 1
+    finally:
+        desk.close()
