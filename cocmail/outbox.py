@@ -430,7 +430,7 @@ class Outbox:
 
     def _fail(self, row: dict[str, Any], error: str) -> None:
         with self.store.tx() as c:
-            self.store.outbox_failed(row["id"], error[:ERROR_CHARS], c)
+            self.store.outbox_failed(c, row["id"], error[:ERROR_CHARS])
             if self.on_failed is not None and row["kind"] not in ("delivery_failed",):
                 self.on_failed(c, row, error)
 

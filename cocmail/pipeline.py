@@ -312,7 +312,7 @@ class Pipeline:
         """Write `decision` in transaction `c`: all of it, or (on any error) none of it."""
         msg = reading.msg
         if decision.state == "quarantined":
-            self.store.quarantine_now(inbound_id, decision.error or "", c)
+            self.store.quarantine_now(c, inbound_id, decision.error or "")
         elif decision.state == "duplicate":
             self.store.mark_inbound(c, inbound_id, "duplicate", error=decision.error,
                                     drop_raw=decision.drop_raw)

@@ -215,35 +215,35 @@ class Store:
         return Roster(tuple(members))
 
     # ------------------------------------------------------------ inbound
-    def add_inbound(self, raw: bytes, source: str, *, folder: str | None = None,
-                    uidvalidity: int | None = None, uid: int | None = None,
-                    conn: sqlite3.Connection | None = None) -> int | None:
-        """Store raw mail durably; None when this IMAP (folder, uidvalidity, uid) is known."""
-        from .core.message import body_sha256, sha256_hex
-
-        mid = quick_message_id(raw)
-        params = (iso(utcnow()), source, folder, uidvalidity, uid, mid, sha256_hex(raw),
-                  body_sha256(raw), len(raw), raw)
-        sql = ("INSERT OR IGNORE INTO inbound(received_at, source, folder, uidvalidity, uid,"
-               " message_id, raw_sha256, body_sha256, size, raw) VALUES (?,?,?,?,?,?,?,?,?,?)")
-        if conn is not None:
-            cur = conn.execute(sql, params)
-        else:
-            with self.tx() as c:
-                cur = c.execute(sql, params)
-        return int(cur.lastrowid) if cur.rowcount else None
+    def add_inbound(self, raw: bytes, source: str) -> int | None:
+        """Store raw mail durably, in a transaction of its own."""
+        with self.tx() as c:
+            return self._insert_inbound(c, raw, source, None, None, None)
 
     def add_inbound_batch(self, items: list[tuple[bytes, str, str | None, int | None,
                                                   int | None]]) -> list[int]:
-        """Store many messages in one durable transaction (IMAP batches)."""
+        """Store many messages in one durable transaction (IMAP batches); a (folder,
+        uidvalidity, uid) already on file is not stored again."""
         ids = []
         with self.tx() as c:
             for raw, source, folder, uidvalidity, uid in items:
-                new = self.add_inbound(raw, source, folder=folder, uidvalidity=uidvalidity,
-                                       uid=uid, conn=c)
+                new = self._insert_inbound(c, raw, source, folder, uidvalidity, uid)
                 if new is not None:
                     ids.append(new)
         return ids
+
+    def _insert_inbound(self, conn: sqlite3.Connection, raw: bytes, source: str,
+                        folder: str | None, uidvalidity: int | None, uid: int | None
+                        ) -> int | None:
+        """The new row's id; None when this IMAP (folder, uidvalidity, uid) is known."""
+        from .core.message import body_sha256, sha256_hex
+
+        cur = conn.execute(
+            "INSERT OR IGNORE INTO inbound(received_at, source, folder, uidvalidity, uid,"
+            " message_id, raw_sha256, body_sha256, size, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
+            (iso(utcnow()), source, folder, uidvalidity, uid, quick_message_id(raw),
+             sha256_hex(raw), body_sha256(raw), len(raw), raw))
+        return int(cur.lastrowid) if cur.rowcount else None
 
     def last_uid(self, folder: str, uidvalidity: int) -> int:
         return int(self.scalar("SELECT max(uid) FROM inbound WHERE folder=? AND uidvalidity=?",
@@ -266,8 +266,7 @@ class Store:
         row = conn.execute(sql, (inbound_id,)).fetchone()
         return row[0] if row else None
 
-    def quarantine_now(self, inbound_id: int, reason: str,
-                       conn: sqlite3.Connection) -> bool:
+    def quarantine_now(self, conn: sqlite3.Connection, inbound_id: int, reason: str) -> bool:
         """Quarantine a pending message; False when another process already took it."""
         cur = conn.execute("UPDATE inbound SET state='quarantined', error=?, attempts=?"
                            " WHERE id=? AND state='pending'",
@@ -536,7 +535,7 @@ class Store:
             c.execute("UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt=?,"
                       " claimed_by=NULL WHERE id=?", (error, iso(next_attempt), outbox_id))
 
-    def outbox_failed(self, outbox_id: int, error: str, conn: sqlite3.Connection) -> None:
+    def outbox_failed(self, conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
         conn.execute("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=?,"
                      " claimed_by=NULL WHERE id=?", (error, outbox_id))
 

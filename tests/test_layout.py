@@ -160,3 +160,20 @@ def test_the_sql_check_sees_sql() -> None:
     assert _SQL.search("PRAGMA integrity_check")
     assert not _SQL.search("A catch-up costs a SELECT and a SEARCH, so when in doubt, look.")
     assert _sql_literals(PACKAGE / "store.py")
+
+
+def test_a_store_method_that_takes_a_connection_takes_it_first() -> None:
+    """`conn` first, always: a transaction handed in last (or as a keyword) was one of
+    three spellings the store used."""
+    import inspect
+
+    from cocmail.store import Store
+
+    wrong = []
+    for name, method in inspect.getmembers(Store, inspect.isfunction):
+        params = list(inspect.signature(method).parameters.values())[1:]  # after self
+        takes = [i for i, p in enumerate(params)
+                 if p.name in ("conn", "c") or "Connection" in str(p.annotation)]
+        if takes and takes != [0]:
+            wrong.append(name)
+    assert wrong == []
