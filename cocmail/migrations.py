@@ -172,8 +172,8 @@ def _v8(conn: sqlite3.Connection) -> None:
 
     `mailbox` is the one recipient's address case-folded and without a +tag
     (model.normalise_address: victim+7@ and VICTIM@ are one mailbox); NULL for a mail
-    with several recipients. The old index on (kind, recipients) goes: nothing else
-    reads it, and every queued mail paid for it.
+    with several recipients. The old index on (kind, recipients) goes; the one other
+    look-up that used it (per case and kind) gets an index of its own.
     """
     db = sqlite_utils.Database(conn)
     db["outbox"].add_column("mailbox", str)  # type: ignore[union-attr]
@@ -182,7 +182,9 @@ def _v8(conn: sqlite3.Connection) -> None:
                      [(single_mailbox(json.loads(recipients)), oid)
                       for oid, recipients in rows])
     conn.execute("CREATE INDEX outbox_ack_mailbox ON outbox(mailbox, created) WHERE kind='ack'")
-    conn.execute("DROP INDEX outbox_acks")  # what the old look-up used; nothing else does
+    conn.execute("DROP INDEX outbox_acks")  # what the old look-up used
+    # noticed_since (automatic mail already relayed on a case today) read it too.
+    conn.execute("CREATE INDEX outbox_case_kind ON outbox(case_number, kind, created)")
 
 
 def single_mailbox(recipients: list[str]) -> str | None:

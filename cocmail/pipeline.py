@@ -228,11 +228,17 @@ class Pipeline:
                        self.settings)
         history = _RecordedHistory(self.history)
         env = self.env(history)
-        with self.store.lock:  # read as of now, outside any transaction
-            ahead = self._facts(self.store.conn, inbound_id, row, reading, env)
-        decision = decide(ahead)
-        composed = [None if self._reads_store(m) else self.compose(m, env.now)
-                    for m in decision.mails]
+        ahead: Facts | None = None
+        try:
+            with self.store.lock:  # read as of now, outside any transaction
+                ahead = self._facts(self.store.conn, inbound_id, row, reading, env)
+            decision = decide(ahead)
+            composed = [None if self._reads_store(m) else self.compose(m, env.now)
+                        for m in decision.mails]
+        except Exception:  # noqa: BLE001 - retried under the lock, where it counts
+            # Facts read outside a transaction may be stale (another process may even
+            # have processed this message): only a failure under the lock is the message's.
+            ahead = None
         with self.store.tx() as c:
             # The claim: only the process whose transaction finds the message still
             # pending decides it (the daemon, `ingest`, `run --once` and `quarantine
@@ -241,7 +247,7 @@ class Pipeline:
             if state != "pending":
                 return state or "missing"
             facts = self._facts(c, inbound_id, row, reading, env)
-            if facts != ahead or not history.unchanged():
+            if ahead is None or facts != ahead or not history.unchanged():
                 # Another process committed in between (a case opened, commands used).
                 log.debug("inbound %s: the facts changed, decided again", inbound_id)
                 decision = decide(facts)

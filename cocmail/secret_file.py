@@ -8,11 +8,16 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 from pathlib import Path
 
 from .errors import UserError
 
 SECRET_MIN_BYTES = 32  # a hex key of at least 128 bits: anything shorter is damaged
+# How long a reader waits for a key still being written (only where there are no hard
+# links); a key still short after this is damaged.
+CREATE_WAIT_SECONDS = 1.0
+CREATE_WAIT_STEPS = 20
 
 
 class SecretKeyError(UserError):
@@ -31,13 +36,20 @@ def load_or_create_secret(path: Path) -> bytes:
 
     The daemon, `ingest` and `run --once` may all start at once on a new storage dir.
     The key is written whole to a file of its own and then linked into place (atomic,
-    refused if another process got there first), so nobody ever reads a half-written
-    key, and the loser reads the winner's.
+    refused if another process got there first), so nobody reads a half-written key,
+    and the loser reads the winner's. Where the file system has no hard links (vfat,
+    some network mounts) the key is created in place, and a reader that finds it still
+    short waits a moment for its writer.
     """
     path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
     if not path.exists():
         _create(path, secrets.token_hex(32).encode())
     data = path.read_bytes().strip()
+    for _ in range(CREATE_WAIT_STEPS):
+        if len(data) >= SECRET_MIN_BYTES:
+            break
+        time.sleep(CREATE_WAIT_SECONDS / CREATE_WAIT_STEPS)  # its writer may be at it
+        data = path.read_bytes().strip()
     if len(data) < SECRET_MIN_BYTES:
         raise SecretKeyError(f"{path}: secret key is too short; "
                              "delete it only if no mail is pending")
@@ -47,15 +59,38 @@ def load_or_create_secret(path: Path) -> bytes:
 
 def _create(path: Path, key: bytes) -> None:
     draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
-    fd = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(key)
-            f.flush()
-            os.fsync(f.fileno())
+        _write_synced(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), key)
         try:
             os.link(draft, path)
         except FileExistsError:
-            pass  # another process made the key first: theirs is the key
+            return  # another process made the key first: theirs is the key
+        except OSError:  # no hard links here: create it in place, first one wins
+            try:
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            except FileExistsError:
+                return
+            _write_synced(fd, key)
+        _sync_dir(path.parent)  # the key must outlive a power cut, like the mail it signs
     finally:
         draft.unlink(missing_ok=True)
+
+
+def _write_synced(fd: int, data: bytes) -> None:
+    with os.fdopen(fd, "wb") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _sync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass  # some file systems cannot sync a directory
+    finally:
+        os.close(fd)

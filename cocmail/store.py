@@ -217,32 +217,29 @@ class Store:
     # ------------------------------------------------------------ inbound
     def add_inbound(self, raw: bytes, source: str) -> int | None:
         """Store raw mail durably, in a transaction of its own."""
+        row = _inbound_row(raw, source, None, None, None)
         with self.tx() as c:
-            return self._insert_inbound(c, raw, source, None, None, None)
+            return self._insert_inbound(c, row)
 
     def add_inbound_batch(self, items: list[tuple[bytes, str, str | None, int | None,
                                                   int | None]]) -> list[int]:
         """Store many messages in one durable transaction (IMAP batches); a (folder,
         uidvalidity, uid) already on file is not stored again."""
+        rows = [_inbound_row(*item) for item in items]  # hashed before the write lock
         ids = []
         with self.tx() as c:
-            for raw, source, folder, uidvalidity, uid in items:
-                new = self._insert_inbound(c, raw, source, folder, uidvalidity, uid)
+            for row in rows:
+                new = self._insert_inbound(c, row)
                 if new is not None:
                     ids.append(new)
         return ids
 
-    def _insert_inbound(self, conn: sqlite3.Connection, raw: bytes, source: str,
-                        folder: str | None, uidvalidity: int | None, uid: int | None
-                        ) -> int | None:
+    def _insert_inbound(self, conn: sqlite3.Connection, row: tuple[Any, ...]) -> int | None:
         """The new row's id; None when this IMAP (folder, uidvalidity, uid) is known."""
-        from .core.message import body_sha256, sha256_hex
-
         cur = conn.execute(
             "INSERT OR IGNORE INTO inbound(received_at, source, folder, uidvalidity, uid,"
             " message_id, raw_sha256, body_sha256, size, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
-            (iso(utcnow()), source, folder, uidvalidity, uid, quick_message_id(raw),
-             sha256_hex(raw), body_sha256(raw), len(raw), raw))
+            row)
         return int(cur.lastrowid) if cur.rowcount else None
 
     def last_uid(self, folder: str, uidvalidity: int) -> int:
@@ -957,6 +954,16 @@ def _in_case_order(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """People rows from several look-ups: each once, by case number then people id."""
     unique = {r["id"]: r for r in rows}
     return sorted(unique.values(), key=lambda r: (r["number"], r["id"]))
+
+
+def _inbound_row(raw: bytes, source: str, folder: str | None, uidvalidity: int | None,
+                 uid: int | None) -> tuple[Any, ...]:
+    """An inbound row's values; the hashing (two passes over up to 25 MB) happens here,
+    before the write lock is taken."""
+    from .core.message import body_sha256, sha256_hex
+
+    return (iso(utcnow()), source, folder, uidvalidity, uid, quick_message_id(raw),
+            sha256_hex(raw), body_sha256(raw), len(raw), raw)
 
 
 def _like_escape(text: str) -> str:

@@ -77,6 +77,7 @@ def test_a_database_from_before_migration_7_still_recognises_names(tmp_path: Pat
 def _back_to_7(db: sqlite3.Connection) -> None:
     """Undo migration 8: no outbox.mailbox."""
     db.execute("DROP INDEX outbox_ack_mailbox")
+    db.execute("DROP INDEX outbox_case_kind")
     db.execute("CREATE INDEX outbox_acks ON outbox(kind, recipients COLLATE NOCASE, created)")
     db.execute("ALTER TABLE outbox DROP COLUMN mailbox")
     db.execute("UPDATE meta SET value='7' WHERE key='schema_version'")
@@ -107,6 +108,15 @@ def test_the_acknowledgement_limit_is_one_look_up_per_mailbox(tmp_path: Path) ->
     assert plans and all(p.startswith("SEARCH") and "mailbox=? AND created>?" in p
                          for p in plans), plans
     assert store.acks_since("r7@a.example", NOW - timedelta(days=1)) == 1
+    # The other per-kind look-up (automatic mail already relayed on a case today) lost
+    # its index with the old one in schema 8 and must not scan the outbox either.
+    statements.clear()
+    store.conn.set_trace_callback(statements.append)
+    assert store.noticed_since(1, "automatic", NOW - timedelta(days=1)) == frozenset()
+    store.conn.set_trace_callback(None)
+    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
+             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    assert plans and all(p.startswith("SEARCH") for p in plans), plans
     assert store.acks_since("nobody@a.example", NOW - timedelta(days=1)) == 0
     store.close()
 

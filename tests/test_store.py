@@ -105,3 +105,23 @@ def test_processes_starting_together_on_a_new_storage_dir_share_one_key(tmp_path
         assert isinstance(keys[0], bytes) and len(keys[0]) == 64
         assert sorted(f.name for f in path.parent.iterdir()) == ["secret.key"]
         assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_key_is_made_where_the_file_system_has_no_hard_links(tmp_path: Path,
+                                                               monkeypatch: pytest.MonkeyPatch
+                                                               ) -> None:
+    """vfat and some network mounts refuse os.link: the key is then created in place."""
+    import errno
+    import os
+
+    from cocmail import secret_file
+
+    def no_links(src: object, dst: object) -> None:
+        raise OSError(errno.EPERM, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", no_links)
+    path = tmp_path / "data" / "secret.key"
+    key = secret_file.load_or_create_secret(path)
+    assert len(key) == 64 and secret_file.load_or_create_secret(path) == key
+    assert sorted(p.name for p in path.parent.iterdir()) == ["secret.key"]
+    assert path.stat().st_mode & 0o777 == 0o600

@@ -12,10 +12,7 @@ import unicodedata
 from functools import lru_cache
 
 _WORD = re.compile(r"[^\W_]+")
-# The look-behind starts a match only where a run of address characters starts: without
-# it every position inside every word was tried, and backtracked (a 5 KB report took a
-# millisecond). The matches are the same: the leftmost one began at a run's start anyway.
-_ADDRESS = re.compile(r"(?<![\w.+'-])[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
+_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def name_words(text: str | None) -> list[str]:
@@ -43,7 +40,7 @@ def addresses_in(text: str | None) -> set[str]:
     return {m.group(0).lower().strip(".") for m in _ADDRESS.finditer(text)}
 
 
-@lru_cache(maxsize=8)
+@lru_cache(maxsize=2)
 def names_written(text: str, longest: int) -> tuple[frozenset[str], frozenset[str]]:
     """(addresses, runs of 2..`longest` words) that `text` writes: what the repeat-offender
     look-up asks the store about. Cached: a decision made before the write lock asks
