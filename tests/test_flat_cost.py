@@ -22,6 +22,12 @@ from testsupport.apps import Desk
 NOW = datetime(2027, 5, 3, 8, 0, tzinfo=UTC)
 
 
+def _plans(store: Store, statements: list[str]) -> list[str]:
+    """SQLite's query plan lines for the SELECTs among `statements`."""
+    return [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
+            for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+
+
 def _case(number: int, accused: tuple[Person, ...]) -> Case:
     return Case(number=number, opened=NOW, status="closed", accused=accused,
                 outcome="warning")
@@ -49,8 +55,7 @@ def test_repeat_offender_look_ups_read_no_whole_table(tmp_path: Path) -> None:
     store.conn.set_trace_callback(None)
     assert [e["case"] for e in earlier] == [7]
     assert [e["case"] for e in mentioned] == [12, 30]
-    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
-             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    plans = _plans(store, statements)
     assert plans
     assert [p for p in plans if p.startswith("SCAN")] == []
     store.close()
@@ -102,8 +107,7 @@ def test_the_acknowledgement_limit_is_one_look_up_per_mailbox(tmp_path: Path) ->
     store.conn.set_trace_callback(statements.append)
     assert store.acks_since("victim+9@B.EXAMPLE", NOW - timedelta(days=1)) == 3
     store.conn.set_trace_callback(None)
-    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
-             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    plans = _plans(store, statements)
     # A search by mailbox and time, not by kind: the old one read every ack of the day.
     assert plans and all(p.startswith("SEARCH") and "mailbox=? AND created>?" in p
                          for p in plans), plans
@@ -114,8 +118,7 @@ def test_the_acknowledgement_limit_is_one_look_up_per_mailbox(tmp_path: Path) ->
     store.conn.set_trace_callback(statements.append)
     assert store.noticed_since(1, "automatic", NOW - timedelta(days=1)) == frozenset()
     store.conn.set_trace_callback(None)
-    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
-             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    plans = _plans(store, statements)
     assert plans and all(p.startswith("SEARCH") for p in plans), plans
     assert store.acks_since("nobody@a.example", NOW - timedelta(days=1)) == 0
     store.close()
@@ -163,8 +166,7 @@ def test_cases_list_and_the_digest_read_only_the_cases_they_show(tmp_path: Path)
     assert store.load_cases(include_closed=False, events=["Example Conf 2027"]) == []
     assert store.load_cases(since=NOW + timedelta(days=1)) == []
     store.conn.set_trace_callback(None)
-    plans = [detail for sql in statements if sql.lstrip().upper().startswith("SELECT")
-             for *_, detail in store.conn.execute("EXPLAIN QUERY PLAN " + sql)]
+    plans = _plans(store, statements)
     assert plans
     assert [p for p in plans if p.startswith("SCAN")] == []
     store.close()
