@@ -22,6 +22,7 @@ import logging
 import re
 import traceback
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
@@ -75,6 +76,16 @@ class _Index:
 
     def is_on_case(self, number: int, email: str) -> bool:
         return self.store.is_on_case(self.conn, number, email)
+
+
+@dataclass(frozen=True)
+class _Ahead:
+    """A decision made before the write lock, with the facts it was made on and its
+    mail (None for a mail composed only in the transaction: see _reads_store)."""
+
+    facts: Facts
+    decision: Decision
+    composed: list[Composed | None]
 
 
 class _RecordedHistory:
@@ -228,17 +239,7 @@ class Pipeline:
                        self.settings)
         history = _RecordedHistory(self.history)
         env = self.env(history)
-        ahead: Facts | None = None
-        try:
-            with self.store.lock:  # read as of now, outside any transaction
-                ahead = self._facts(self.store.conn, inbound_id, row, reading, env)
-            decision = decide(ahead)
-            composed = [None if self._reads_store(m) else self.compose(m, env.now)
-                        for m in decision.mails]
-        except Exception:  # noqa: BLE001 - retried under the lock, where it counts
-            # Facts read outside a transaction may be stale (another process may even
-            # have processed this message): only a failure under the lock is the message's.
-            ahead = None
+        ahead = self._decide_ahead(inbound_id, row, reading, env)
         with self.store.tx() as c:
             # The claim: only the process whose transaction finds the message still
             # pending decides it (the daemon, `ingest`, `run --once` and `quarantine
@@ -247,9 +248,9 @@ class Pipeline:
             if state != "pending":
                 return state or "missing"
             facts = self._facts(c, inbound_id, row, reading, env)
-            if ahead is None or facts != ahead or not history.unchanged():
-                # Another process committed in between (a case opened, commands used).
-                log.debug("inbound %s: the facts changed, decided again", inbound_id)
+            if ahead is not None and facts == ahead.facts and history.unchanged():
+                decision, composed = ahead.decision, ahead.composed
+            else:  # another process committed in between, or deciding ahead failed
                 decision = decide(facts)
                 composed = [None] * len(decision.mails)
             done = [made or self.compose(m, env.now)
@@ -263,9 +264,25 @@ class Pipeline:
             log.info("inbound %s %s: %s", inbound_id, mid or "(no Message-ID)", decision.log)
         return decision.state
 
+    def _decide_ahead(self, inbound_id: int, row: dict[str, Any], reading: Reading,
+                      env: Env) -> _Ahead | None:
+        """The decision and its mail on the facts as of now, outside any transaction;
+        None when that fails. Those facts may be stale (another process may even have
+        processed this message), so only a failure under the lock is the message's."""
+        try:
+            with self.store.lock:
+                facts = self._facts(self.store.conn, inbound_id, row, reading, env)
+            decision = decide(facts)
+            composed = [None if self._reads_store(m) else self.compose(m, env.now)
+                        for m in decision.mails]
+        except Exception:  # noqa: BLE001 - decided again under the lock, where it counts
+            return None
+        return _Ahead(facts, decision, composed)
+
     def _reads_store(self, mail: OutMail) -> bool:
         """Does composing `mail` read the store? (Then it is composed in the transaction.)"""
-        return mail.kind == "dsf_report" and self.cfg.dsf.attach_correspondence
+        return (mail.kind == "dsf_report" and mail.case is not None
+                and self.cfg.dsf.attach_correspondence)
 
     def _facts(self, c: Any, inbound_id: int, row: dict[str, Any], reading: Reading,
                env: Env) -> Facts:
@@ -365,8 +382,8 @@ class Pipeline:
     def compose(self, mail: OutMail, now: datetime) -> Composed:
         """The composed mail; a DSF report with the case's correspondence when configured."""
         attachments: tuple[Attachment, ...] = ()
-        if mail.kind == "dsf_report" and mail.case is not None \
-                and self.cfg.dsf.attach_correspondence:
+        if self._reads_store(mail):
+            assert mail.case is not None
             attachments = self.correspondence(mail.case)
         return self.composer.compose(mail, now, attachments)
 
