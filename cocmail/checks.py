@@ -40,11 +40,17 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield ("inbox", True, f"no [imap]: the embedded listener takes mail on "
                               f"{cfg.listen.host}:{cfg.listen.port}")
         yield from _listener_trust(cfg)
-    elif cfg.imap.auth != "oauth2" or tokens is not None:
+    elif cfg.imap.auth != "oauth2":
+        yield _imap(cfg, None)
+    elif tokens is not None:
         yield _imap(cfg, tokens)
     if cfg.smtp is None:
         yield ("smtp", True, f"no [smtp]: outgoing mail goes to {cfg.storage.spool_dir}")
-    elif cfg.smtp.auth != "oauth2" or tokens is not None:
+    elif cfg.smtp.auth != "oauth2":
+        # OAuth2 on the other side only: this one logs in as `run` does, by password or
+        # not at all (XOAUTH2 to a server that does not offer it fails as a 500).
+        yield _smtp(cfg, None)
+    elif tokens is not None:
         yield _smtp(cfg, tokens)
 
 

@@ -24,7 +24,14 @@ from cocmail.oauth import CommandTokenSource, TokenError, make_source, redact
 from cocmail.outbox import ServerUnavailable, SmtpTransport
 from testsupport.helpers import mail, make_config
 from testsupport.process import cocmail
-from testsupport.servers import DOVECOT_BINARY, Dovecot, SmtpSink, TokenAuthority, wait_until
+from testsupport.servers import (
+    DOVECOT_BINARY,
+    Dovecot,
+    ImapUser,
+    SmtpSink,
+    TokenAuthority,
+    wait_until,
+)
 
 HELPER = """\
 import pathlib, sys
@@ -465,3 +472,34 @@ def test_check_gives_the_app_password_hint_when_a_provider_refuses_a_password(
     assert re.search(r"FAIL  smtp: login as conduct@example.org refused by .*: 535 .*"
                      r"\(Exchange Online has basic auth off", out), out
     assert "my-account-password" not in out
+
+
+def test_check_uses_oauth2_only_on_the_side_configured_for_it(
+        tmp_path: Path, oauth_dovecot: Dovecot, authority: TokenAuthority,
+        helper: Helper, dovecot: Dovecot, imap_user: ImapUser) -> None:
+    """IMAP with OAuth2 and a plain SMTP relay (no AUTH, or a password) is how `run`
+    delivers; `check` once tried XOAUTH2 on that relay too and failed with a 500. The
+    other way round: a password IMAP login next to an OAuth2 SMTP server."""
+    user = oauth_dovecot.add_user()
+    helper.give(authority.issue(user.name))
+    with SmtpSink() as plain:
+        code, out = check(tmp_path, helper.toml(), imap_toml(oauth_dovecot, user.name),
+                          f'[smtp]\nhost = "{plain.host}"\nport = {plain.port}\n'
+                          'security = "none"\n')
+    assert code == 0, out
+    assert re.search(r"ok    imap: logged in to 127\.0\.0\.1:\d+ \(none\) with OAuth2", out)
+    assert re.search(r"ok    smtp: connected to 127\.0\.0\.1:\d+ \(none\)\n", out), out
+    assert "XOAUTH2" not in out and "too long" not in out
+
+    smtp_user = "conduct@example.org"
+    helper.give(authority.issue(smtp_user))
+    with SmtpSink(oauth2=authority) as sink:
+        code, out = check(tmp_path, helper.toml(),
+                          f'[imap]\nhost = "{dovecot.host}"\nport = {dovecot.port}\n'
+                          f'security = "none"\nusername = "{imap_user.name}"\n'
+                          f'password = "{imap_user.password}"\n',
+                          f'[smtp]\nhost = "{sink.host}"\nport = {sink.port}\n'
+                          f'security = "none"\nusername = "{smtp_user}"\nauth = "oauth2"\n')
+    assert code == 0, out
+    assert re.search(r"ok    imap: logged in to 127\.0\.0\.1:\d+ \(none\);", out), out
+    assert f"and logged in as {smtp_user} with OAuth2" in out
