@@ -17,6 +17,7 @@ from typing import Any
 import click
 
 from .errors import OperationalError, UserError
+from .safe_output import SafeFormatter, guarded_output, raw_stdout
 
 EX_TEMPFAIL = 75
 # Characters of a quarantined mail's header block `quarantine show` prints: the headers a
@@ -78,10 +79,15 @@ def command(group: click.Group, name: str | None = None, **kw: Any
     def deco(fn: Callable[..., Any]) -> click.Command:
         @wraps(fn)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
-            state = click.get_current_context().ensure_object(State)
+            ctx = click.get_current_context()
+            state = ctx.ensure_object(State)
             _logging(state.debug)
+            # click would silently drop CSI sequences when stdout is not a terminal, and
+            # pass them raw when it is; the guard shows them escaped either way.
+            ctx.color = True
             try:
-                return fn(state, *args, **kwargs)
+                with guarded_output():  # no stranger's escape sequence reaches the terminal
+                    return fn(state, *args, **kwargs)
             except click.ClickException:
                 raise
             except Exception as e:
@@ -110,14 +116,15 @@ def cli_error(e: Exception) -> click.ClickException:
     and a cron job read as "try again". Anything else is a bug: its class and text,
     exit 1, and --debug shows the traceback.
     """
+    from .core.safe_text import shown
     from .errors import as_operational
 
     operational = as_operational(e)
     if operational is not None:
-        return TemporaryFailure(f"{operational} (a temporary failure: try again later)")
+        return TemporaryFailure(shown(f"{operational} (a temporary failure: try again later)"))
     if isinstance(e, UserError | OSError):
-        return click.ClickException(str(e))
-    return click.ClickException(f"{type(e).__name__}: {e} (use --debug for details)")
+        return click.ClickException(shown(str(e)))
+    return click.ClickException(shown(f"{type(e).__name__}: {e} (use --debug for details)"))
 
 
 
@@ -148,9 +155,10 @@ def _logging(debug: bool) -> None:
             logger.addFilter(_RedactAddresses())
 
 
-class _RedactingFormatter(logging.Formatter):
+class _RedactingFormatter(SafeFormatter):
     """Tracebacks quote exception texts, which may hold an address (a parser's complaint
-    about a header, an SMTP reply): they are logged with addresses replaced."""
+    about a header, an SMTP reply): they are logged with addresses replaced. Control
+    characters are escaped in every line (SafeFormatter)."""
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
         from .outbox import redact_addresses
@@ -533,32 +541,19 @@ def quarantine_list(state: State) -> None:
 @click.option("--raw", is_flag=True, help="Print the raw message.")
 def quarantine_show(state: State, item_id: int, raw: bool) -> None:
     """One quarantined message: its reason and headers (or --raw)."""
+    from .core.safe_text import shown
+
     row = state.app().store.inbound(item_id)
     if row is None or row["state"] != "quarantined":
         raise UserError(f"no quarantined message {item_id}")
     if raw:
-        sys.stdout.buffer.write(row["raw"] or b"")
+        raw_stdout().write(row["raw"] or b"")  # exact into a file, escaped on a terminal
         return
     head = (row["raw"] or b"").split(b"\n\n", 1)[0].split(b"\r\n\r\n", 1)[0]
-    click.echo(terminal_safe(
+    click.echo(shown(  # a stranger's header lines: shown escaped (core/safe_text.py)
         f"id: {row['id']}\nreceived: {row['received_at']}\nsize: {row['size']} bytes\n"
         f"attempts: {row['attempts']}\nreason: {row['error']}\n\n"
         + head.decode("utf-8", "replace").replace("\r\n", "\n")[:QUARANTINE_HEAD_CHARS]))
-
-
-def terminal_safe(text: str) -> str:
-    """`text` with C0/C1 control characters (ESC, OSC, BEL, CR, DEL...) shown as `\\xNN`.
-
-    A quarantined message is a stranger's bytes: printed raw, an escape sequence could
-    retitle the terminal, hide lines or plant a link. Newline and tab stay.
-    """
-    return "".join(ch if ch in "\n\t" or not _is_control(ch) else f"\\x{ord(ch):02x}"
-                   for ch in text)
-
-
-def _is_control(ch: str) -> bool:
-    code = ord(ch)
-    return code < 0x20 or 0x7F <= code <= 0x9F
 
 
 @command(quarantine_group, "release")

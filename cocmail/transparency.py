@@ -23,6 +23,7 @@ from typing import Any
 
 from .core.case import OUTCOME_LABELS, Case
 from .core.public_text import identifying_words
+from .core.safe_text import markdown_text, shown, without_links
 
 # Outcome groups of the chart and the table; each report is in exactly one.
 ACTION = ("warning", "no-contact", "talk-ended", "other")
@@ -119,7 +120,12 @@ def report_context(event: dict[str, Any], earlier: list[dict[str, Any]], cases: 
     `cases` this event's live cases, `stats_rows` the anonymous rows of all of them."""
     compared = [*earlier[-EARLIER_EVENTS:], event]
     table = [count(e["name"], stats_rows) for e in compared]
-    reports = [{"n": i + 1, "summary": _sentence(publishable_summary(c)) or "Details withheld",
+    # Images, HTML and links never reach the public page, in either format: a summary
+    # is the team's words only (staff paste text from mail; a stranger's mail may hold
+    # a tracking image or a javascript: link).
+    reports = [{"n": i + 1,
+                "summary": _sentence(without_links(publishable_summary(c) or ""))
+                or "Details withheld",
                 "withheld": not publishable_summary(c), "outcome": outcome_words(c),
                 "status": status_words(c, initial)}
                for i, c in enumerate(sorted(cases, key=lambda c: c.opened))]
@@ -195,6 +201,10 @@ def render_report(context: dict[str, Any], fmt: str) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
                              autoescape=fmt == "html", undefined=jinja2.StrictUndefined,
                              trim_blocks=True, lstrip_blocks=True, keep_trailing_newline=True)
+    # Markdown: every value is shown as the characters it holds (no emphasis, HTML or
+    # link); HTML: autoescaped. Control characters are escaped in both.
+    env.filters["md"] = markdown_text
+    env.filters["text"] = lambda value: shown(str(value), lines=False)
     template = env.get_template(f"transparency.{fmt}.j2")
     extra = {"chart": chart_svg(context["table"])} if fmt == "html" else {}
     return template.render(**context, **extra)

@@ -19,11 +19,11 @@ non-ASCII names): for Excel users, `--format xlsx` is the one to hand over.
 from __future__ import annotations
 
 import csv
-import json
 from io import StringIO
 
 from .case import Case
 from .env import Env
+from .safe_text import safe_json, shown
 
 COLUMNS = ("Case", "Status", "Opened", "Reporter name", "Reporter email", "Received by",
            "Handled by", "When", "Where", "Details", "Action taken", "Outcome",
@@ -34,8 +34,10 @@ FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
 def _one_line(value: str | None) -> str:
-    """Collapse all whitespace (line breaks included) so a row stays one line everywhere."""
-    return " ".join((value or "").split())
+    """Collapse all whitespace (line breaks included) so a row stays one line everywhere,
+    and show control characters escaped (`\\x1b`): a cell never carries an escape
+    sequence to a terminal, nor a character a spreadsheet writer refuses."""
+    return shown(" ".join((value or "").split()), lines=False)
 
 
 def _staff_label(env: Env, email: str) -> str:
@@ -105,5 +107,5 @@ def to_csv(rows: list[dict[str, str]]) -> str:
 
 
 def to_json(rows: list[dict[str, str]]) -> str:
-    return json.dumps(rows, indent=2, ensure_ascii=False)
+    return safe_json(rows)
 
