@@ -213,8 +213,15 @@ def _v9(conn: sqlite3.Connection) -> None:
     conn.execute(STATS_SYNC.format(only=""))
 
 
+def _v10(conn: sqlite3.Connection) -> None:
+    """Why a case's reporter address may be forged (issue 21: a trusted DMARC or SPF and
+    DKIM failure): shown to staff in `cases show`; such a report is not acknowledged."""
+    db = sqlite_utils.Database(conn)
+    db["cases"].add_column("forged_sender", str)  # type: ignore[union-attr]
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7, _v8, _v9)
+                                                                 _v7, _v8, _v9, _v10)
 LATEST = len(MIGRATIONS)
 
 

@@ -49,6 +49,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "reporter": None if case.reporter_anonymous or case.reporter is None
         else case.reporter.as_json(),
         "reporter_anonymous": case.reporter_anonymous,
+        "forged_sender": case.forged_sender,
         "victim": victim.as_json() if victim else None,
         "accused": [p.as_json() for p in case.accused],
         "witnesses": [p.as_json() for p in case.witnesses],
@@ -80,6 +81,9 @@ def format_case_detail(d: dict[str, Any]) -> str:
     lines = [f"Case #{d['number']} ({d['status']}{', URGENT' if d['urgent'] else ''}), "
              f"opened {d['opened']}"
              + (f"; expunged {d['expunged']} (retention policy)" if d.get("expunged") else ""),
+             *([f"  WARNING: the sender's address may be forged ({d['forged_sender']}"
+                " at our mail server); no acknowledgement was sent to it"]
+               if d.get("forged_sender") else []),
              f"  reporter:  {'anonymous' if d['reporter_anonymous'] else person(d['reporter'])}",
              f"  victim:    {person(d['victim'])}",
              f"  accused:   {'; '.join(person(p) for p in d['accused']) or '-'}",

@@ -98,6 +98,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "attachments": ["photo-bar.jpg"],
         "earlier": EARLIER,
         "urgent": False,
+        "forged": None,
         "commands": COMMANDS,
     },
     "staff_relay": {

@@ -88,6 +88,9 @@ class Case:
     event: str | None = None  # the event the case was opened under ([event] name)
     public_summary: str | None = None  # #public-summary: a line for the transparency report
     accused_side: str | None = None  # #notified-accused <their side>: for the DSF report
+    # Why the reporter's address may be forged ("DMARC failed"): no acknowledgement went
+    # to it, and staff are told (identity.sender_doubt).
+    forged_sender: str | None = None
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:
@@ -113,7 +116,7 @@ class Case:
             if self.step(name) is not None:
                 continue
             if name == "acknowledged" and (self.received_by or self.reporter_anonymous
-                                           or self.reporter is None):
+                                           or self.reporter is None or self.forged_sender):
                 continue
             if name in ("accused_informed", "harasser_informed") and (
                     not self.accused or not self.harasser_steps_apply()):

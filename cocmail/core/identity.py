@@ -57,6 +57,9 @@ class Identity:
     # thread headers' before the plus-addresses'.
     thread_tokens: tuple[Token, ...] = ()
     address_tokens: tuple[Token, ...] = ()
+    # Why the From address may be forged ("DMARC failed", "SPF and DKIM failed"), as our
+    # trusted MX saw it; None when it passed, or nothing trusted says (sender_doubt).
+    forged: str | None = None
 
     def with_expired_token(self, case: int, closed_days: int) -> Identity:
         """The same sender, but a token of `case` no longer proves anything: the case
@@ -115,9 +118,12 @@ def identify(msg: ParsedMessage, roster: Roster, secret: bytes, *, inbox_address
             problems += domain_problems
             problems += _token_problems(msg, tokens, staff, token_cases, secret, inbox_address,
                                         plus_addressing)
+    forged = (sender_doubt(msg, address.domain, trusted_authserv_ids)
+              if address is not None and arrived_via in authres_via else None)
     return Identity(address=address, staff=staff, token_cases=token_cases,
                     domain_pass=domain_pass, tokens=tokens, problems=tuple(problems),
-                    thread_tokens=thread_tokens, address_tokens=address_tokens)
+                    thread_tokens=thread_tokens, address_tokens=address_tokens,
+                    forged=forged)
 
 
 # --- the From mailbox ---------------------------------------------------------------------
@@ -240,6 +246,42 @@ def _domain_pass(msg: ParsedMessage, from_domain: str, trusted_authserv_ids: tup
                         " could not be read")
         return None
     return _verdict(header.results, from_domain, problems)
+
+
+def sender_doubt(msg: ParsedMessage, from_domain: str,
+                 trusted_authserv_ids: tuple[str, ...]) -> str | None:
+    """Why the From address may be forged, or None: what the topmost trusted
+    Authentication-Results header says against the From domain.
+
+    "DMARC failed": the domain's owner publishes a policy and this mail broke it. "SPF
+    and DKIM failed": no DMARC verdict, but the envelope sender of the From domain was
+    sent from a server that domain does not allow (spf=fail, not softfail) and no
+    signature of that domain passed. Anything less certain (no trusted header, softfail,
+    a forwarder's own envelope domain, an unreadable header) is no doubt: a report
+    whose sender goes unacknowledged because of a guess would be a worse failure.
+    """
+    trusted = {t.strip().lower() for t in trusted_authserv_ids if t.strip()}
+    value = next((v for v in msg.header("Authentication-Results")
+                  if _authserv_id(v) in trusted), None)
+    header = _parse_authres(value) if value is not None else None
+    if header is None:
+        return None
+    domain = from_domain.lower().rstrip(".")
+    dmarc = [r for r in header.results if _method(r) == "dmarc"
+             and _prop(r, "header", "from") in (None, domain)]
+    if any(_result(r) == "pass" for r in dmarc):
+        return None
+    if any(_result(r) == "fail" for r in dmarc):
+        return "DMARC failed"
+    spf_failed = any(
+        _method(r) == "spf" and _result(r) == "fail"
+        and _aligned(domain, (_prop(r, "smtp", "mailfrom") or "").rpartition("@")[2])
+        for r in header.results)
+    dkim_passed = any(
+        _method(r) == "dkim" and _result(r) == "pass"
+        and _aligned(domain, _prop(r, "header", "d") or "")
+        for r in header.results)
+    return "SPF and DKIM failed" if spf_failed and not dkim_passed else None
 
 
 def _authserv_id(value: str) -> str:

@@ -203,9 +203,15 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         case = replace(case, received_by=staff.email, handlers=(staff.email,))
         audit.append(AuditEntry("received", f"report entered by staff ({staff.email})"))
     elif sender is not None:
-        case = replace(case, reporter=Person("reporter", sender.name, sender.email))
+        case = replace(case, reporter=Person("reporter", sender.name, sender.email),
+                       forged_sender=identity.forged)
     if staff is None and sender is not None and not screening.automatic:
-        if acks_today < env.ack_limit:
+        if identity.forged is not None:
+            # The acknowledgement would go to whoever owns the forged address: someone
+            # who wrote nothing, perhaps the person the report is about.
+            audit.append(AuditEntry("no acknowledgement", "the sender's address may be forged"
+                                    f" ({identity.forged} at our mail server)"))
+        elif acks_today < env.ack_limit:
             mails.append(OutMail("ack", sender, "r", number,
                                  {"reporter_name": sender.name},
                                  in_reply_to=msg.message_id,
