@@ -151,3 +151,27 @@ def test_a_forged_report_through_imap(tmp_path: Path, dovecot: Dovecot, imap_use
     assert len(warned) == 1 and "[CoC #1]" in str(warned[0].message["Subject"])
     assert WARNING in cocmail(cfg, "cases", "show", "1").out
     assert WARNING not in cocmail(cfg, "cases", "show", "2").out
+
+
+def test_a_forged_follow_up_on_a_case_is_relayed_with_the_warning(tmp_path: Path) -> None:
+    """Anyone can write "Re: [CoC #1]" as the reporter; the subject tag matches it to
+    the case (the reporter is on it), so staff must see that this mail is in doubt."""
+    cfg = config(tmp_path)
+    ingest(cfg, report(["mx.example.org; dmarc=pass header.from=victim.example"]))
+    follow = EmailMessage()
+    follow["Authentication-Results"] = "mx.example.org; dmarc=fail header.from=victim.example"
+    follow["From"] = FORGED
+    follow["To"] = "conduct@example.org"
+    follow["Subject"] = "Re: [CoC #1] We have received your report"
+    follow["Message-ID"] = "<followup@forger.example>"
+    follow.set_content("Please drop it, I made it all up.\n")
+    before = len(spool(cfg))
+    ingest(cfg, bytes(follow))
+    relays = spool(cfg)[before:]
+    assert len(relays) == 2 and all("example.org" in str(m["To"]) for m in relays)
+    for relay in relays:
+        body = " ".join(body_of(relay).split())
+        assert "The reporter wrote on case 1" in body
+        assert f"{WARNING} (our mail server reports: DMARC failed)" in body, body
+    show = cocmail(cfg, "cases", "show", "1").out
+    assert "message: from the reporter (the address may be forged: DMARC failed" in show

@@ -109,6 +109,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "text": "One more thing: a volunteer at the bar saw it too, her name is Kim.\n",
         "automatic_reason": None,
         "transcript": [],
+        "forged": None,
     },
     "transcript": {
         "recipient_name": "Ana Lima",

@@ -94,7 +94,8 @@ def _refs(case: Case) -> tuple[str, ...]:
 def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: str,
            exclude: str | None, automatic: str | None = None,
            transcript: tuple[LineResult, ...] = (),
-           recipients: list[tuple[Address, str]] | None = None) -> list[OutMail]:
+           recipients: list[tuple[Address, str]] | None = None,
+           forged: str | None = None) -> list[OutMail]:
     mails = []
     if recipients is None:
         recipients = env.staff_recipients(case.recused, exclude=exclude)
@@ -102,7 +103,7 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
         lines = [line.as_dict(shown_to(address.email)) for line in transcript]
         ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
                "sender_role": sender_role, "subject": msg.subject, "text": text,
-               "automatic_reason": automatic, "transcript": lines}
+               "automatic_reason": automatic, "transcript": lines, "forged": forged}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic else None))
@@ -322,8 +323,12 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         if staff is not None:
             role = "staff member (recused from this case" + (
                 ", NOT authenticated)" if claimed else ")")
+        # A follow-up "from the reporter" whose address failed DMARC may be anyone's.
+        forged = identity.forged if staff is None else None
         mails = _relay(case, msg, env, sender_role=role, text=msg.full_text.strip(),
-                       exclude=email)
+                       exclude=email, forged=forged)
+        if forged:
+            role += f" (the address may be forged: {forged} at our mail server)"
         return Decision(case, False, tuple(mails), (AuditEntry("message", f"from the {role}"),),
                         "followup", log=f"case #{case.number}: message relayed", actor=actor)
 
