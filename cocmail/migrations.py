@@ -217,7 +217,8 @@ def _v10(conn: sqlite3.Connection) -> None:
     """Why a case's reporter address may be forged (issue 21: a trusted DMARC or SPF and
     DKIM failure): shown to staff in `cases show`; such a report is not acknowledged."""
     db = sqlite_utils.Database(conn)
-    db["cases"].add_column("forged_sender", str)  # type: ignore[union-attr]
+    if "forged_sender" not in db["cases"].columns_dict:  # safe to run again
+        db["cases"].add_column("forged_sender", str)  # type: ignore[union-attr]
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
