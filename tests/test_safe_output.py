@@ -20,7 +20,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from cocmail.core.safe_text import markdown_text, safe_json, shown, without_links
 from testsupport.helpers import STAFF_TOML, parse
 from testsupport.process import Run, cocmail, cocmail_argv, cocmail_env
 
@@ -221,3 +224,36 @@ def test_transparency_publishes_no_image_html_or_link(hostile: Path, tmp_path: P
     assert item is not None and "shouting *at* a_social_ event" in item.group(1)
     for bad in ("evil.example", "javascript", "<img", "onerror", "<a "):
         assert bad not in html.split("The reports", 1)[1], bad
+
+
+# ------------------------------------------------------------------ the rule itself
+
+ANY_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=80)
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY_TEXT)
+def test_shown_leaves_no_raw_control_and_json_keeps_the_exact_value(text: str) -> None:
+    assert RAW.search(shown(text)) is None
+    one = shown(text, lines=False)
+    assert RAW.search(one) is None and "\n" not in one and "\r" not in one
+    assert json.loads(safe_json({"v": text})) == {"v": text}
+    assert RAW.search(safe_json({"v": text})) is None
+
+
+@settings(max_examples=300, deadline=None)
+@given(ANY_TEXT)
+def test_markdown_text_has_no_live_markup(text: str) -> None:
+    md = markdown_text(text)
+    assert "\n" not in md and RAW.search(md) is None
+    assert re.search(r"(?<!\\)[*_`\[\]!|~#<>]", md) is None, md
+    assert not re.match(r"\s*([-+=]|\d+[.)])", md), md
+
+
+@pytest.mark.parametrize("summary, kept", [
+    ("the data: it was shared", "the data: it was shared"),  # English, not a data: URL
+    ("see https://evil.example/x and www.evil.example", "see (link removed) and (link removed)"),
+    ("![a](http://x/y.png)<img src=x onerror=alert(1)>[hi](javascript:alert(1))", "hi"),
+])
+def test_without_links_keeps_words_and_drops_links(summary: str, kept: str) -> None:
+    assert without_links(summary) == kept

@@ -69,7 +69,7 @@ _HTML_TAG = re.compile(r"<[!/?a-zA-Z][^<>]*>?")
 # the dangerous ones), `www.` names, and mail addresses (GitHub's Markdown links those).
 _LINKISH = re.compile(
     r"(?i)\b(?:https?|ftp|file|javascript|vbscript|data|mailto|tel|sms|ws|wss|ssh|irc)"
-    r":\S*|\bwww\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+    r":\S+|\bwww\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
 LINK_REMOVED = "(link removed)"
 # Markdown's inline syntax (emphasis, code, links, images, table cells, strike); a
 # backslash before any of them makes it a literal character (CommonMark, 2.4). HTML's
