@@ -8,6 +8,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .core.report import COLUMNS
+from .core.safe_text import shown
 
 
 def write_xlsx(rows: list[dict[str, str]], path: Path, title: str) -> None:
@@ -26,5 +27,5 @@ def write_xlsx(rows: list[dict[str, str]], path: Path, title: str) -> None:
     for c, column in enumerate(COLUMNS, start=1):
         width = max([len(column)] + [len(row[column]) for row in rows])
         ws.column_dimensions[ws.cell(row=1, column=c).column_letter].width = min(width + 2, 60)
-    wb.properties.title = title
+    wb.properties.title = shown(title, lines=False)  # openpyxl refuses control characters
     wb.save(path)
