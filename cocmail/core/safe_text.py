@@ -13,8 +13,9 @@ write a sheet. So every CLI output, log line and export passes through `shown`:
 - newline and tab stay in multi-line output (`lines=True`), and so does CR before LF (a
   CSV's line ends); single-line output (a log message, a cell) escapes them too.
 
-The Markdown and HTML of the public transparency report are a different matter, with
-their own functions here: `markdown_inline` and `html_text`.
+The public transparency report is a different matter: a `#public-summary` is published
+as text only (`without_links`: no image, HTML or link, in Markdown or HTML) and the
+Markdown version escapes Markdown's own characters (`markdown_text`).
 """
 
 from __future__ import annotations
@@ -42,10 +43,6 @@ def shown(text: str, *, lines: bool = True) -> str:
     `lines`: keep newlines, tabs and CRLF (multi-line output); else escape them too.
     """
     return (_IN_LINES if lines else _ANY).sub(_escape, text)
-
-
-def has_unsafe(text: str) -> bool:
-    return _ANY.search(text) is not None
 
 
 def safe_json(data: Any, indent: int | None = 2) -> str:
