@@ -303,7 +303,7 @@ class Pipeline:
                            sender_is_staff=identity.staff is not None)
         case = self.store.load_case(match.case) if match.case is not None else None
         if case is None:
-            if screening.bounce or screening.loop:
+            if screening.bounce or screening.loop or screening.machine:
                 return facts
             acks = 0
             if identity.address is not None:
@@ -377,7 +377,7 @@ class Pipeline:
         if decision.cancel_mail_to and case is not None:
             self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
-                                subject=msg.subject, sender=actor)
+                                subject=msg.subject, sender=actor, error=decision.error)
 
     def compose(self, mail: OutMail, now: datetime) -> Composed:
         """The composed mail; a DSF report with the case's correspondence when configured."""

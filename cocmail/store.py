@@ -794,7 +794,7 @@ class Store:
                      message_id: str | None, body_sha: str, raw_sha: str) -> int | None:
         """An earlier, already processed copy of this message (same Message-ID and body,
         or the same bytes when it has no Message-ID), as of transaction `conn`."""
-        done = "state IN ('done','duplicate','ignored','quarantined')"
+        done = "state IN ('done','duplicate','ignored','machine','quarantined')"
         if message_id:
             row = conn.execute(f"SELECT id FROM inbound WHERE id<>? AND message_id=? AND"
                                f" body_sha256=? AND {done} LIMIT 1",

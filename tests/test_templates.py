@@ -195,6 +195,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "digest": {
         "excluded": 1,
+        "machine_mail": 3,
         "period_start": "2027-05-31",
         "period_end": "2027-06-06",
         "opened": [12, 13],

@@ -429,3 +429,12 @@ def unmatched_automatic(msg: ParsedMessage, screening: Screening) -> Decision:
     return Decision(None, False, (), (AuditEntry("ignored", screening.reason or "automatic"),),
                     "auto", state="ignored", log=f"ignored: {screening.reason}")
 
+
+def unmatched_machine(msg: ParsedMessage, screening: Screening) -> Decision:
+    """Machine mail that matches no case (a newsletter, a read receipt, a spam complaint,
+    an out-of-office reply): kept aside with its reason, counted in the digest and listed
+    by `cocmail inbound list --machine`; no case, no acknowledgement, no staff mail."""
+    reason = screening.reason or "machine mail"
+    return Decision(None, False, (), (AuditEntry("machine mail", reason),), "auto",
+                    state="machine", error=reason, log=f"machine mail: {reason}")
+
