@@ -36,6 +36,7 @@ from .core.identity import arrival_path
 from .core.intake import Decision, HeldEntry
 from .core.matching import match_case
 from .core.model import Address, Roster
+from .core.sender import reporter_of
 from .errors import OperationalError, as_operational
 from .history import StoreHistory
 from .outbox import redact_addresses
@@ -306,9 +307,9 @@ class Pipeline:
             if screening.bounce or screening.loop or screening.machine:
                 return facts
             acks = 0
-            if identity.address is not None:
-                acks = self.store.acks_since(identity.address.email,
-                                             env.now - timedelta(days=1))
+            reporter = reporter_of(msg, identity, self.roster).address
+            if reporter is not None:
+                acks = self.store.acks_since(reporter.email, env.now - timedelta(days=1))
             return Facts(inbound_id, reading, env, next_number=self.store.next_case_number(c),
                          acks_today=acks)
         noticed = frozenset[str]()

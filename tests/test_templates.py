@@ -99,6 +99,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "earlier": EARLIER,
         "urgent": False,
         "commands": COMMANDS,
+        "sender_unknown": None,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",

@@ -19,6 +19,7 @@ from .env import Env
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
+from .sender import reporter_of
 from .tokens import Token, new_nonce
 from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
 
@@ -73,7 +74,7 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
 
 
 def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
-                    report_from: str) -> list[OutMail]:
+                    report_from: str, sender_unknown: str | None = None) -> list[OutMail]:
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
@@ -82,6 +83,7 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
+        ctx["sender_unknown"] = sender_unknown
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
                              references=_refs(case)))
     return mails
@@ -188,7 +190,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
               screening: Screening, acks_today: int) -> Decision:
     """A new thread: a new case, an acknowledgement when it is due, staff notified."""
     staff = identity.staff
-    sender = identity.address
+    # A reporter's From is read leniently (core/sender.py); a staff member's never is.
+    reporter = reporter_of(msg, identity, env.roster) if staff is None else None
+    sender = reporter.address if reporter is not None else identity.address
     case = Case(number=number, opened=env.now, subject=msg.subject, event=env.event,
                 report_text=msg.full_text.strip(), root_message_id=msg.message_id,
                 last_activity=env.now)
@@ -232,7 +236,8 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                 held = Held(new_nonce(), staff.email, format_block(block.commands), block.body)
 
     mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None,
-                                 report_from=report_from))
+                                 report_from=report_from,
+                                 sender_unknown=reporter.why_unknown if reporter else None))
     if claimed is not None and held is None:
         mails.append(_sent_as_you(case, msg, claimed))
     if applied is not None:
@@ -246,7 +251,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     made = applied.proposals if applied is not None and not applied.rejected else ()
     return Decision(case, True, tuple(mails), tuple(audit), "report", held=held,
                     log=f"case #{number} opened", proposals=made,
-                    actor=_unauthenticated_actor(identity) if claimed else None)
+                    actor=_unauthenticated_actor(identity) if claimed else (
+                        sender.email if sender is not None and identity.address is None
+                        else None))
 
 
 def ignored_lines(ignored: tuple[IgnoredLine, ...]) -> list[dict[str, object]]:
