@@ -103,10 +103,11 @@ MAILS["from_long_encoded_word.eml"] = text_mail(
     "=?utf-8?b?" + base64.b64encode(_long.encode()).decode() + "?= <gabi@example.br>",
     "Relato de assédio", "long-name@example.br",
     "Um participante me seguiu até o hotel.\r\n".encode())
-_half = base64.b64encode("Zoë Ångström-Nakamura".encode()).decode()
-MAILS["from_folded_encoded_word.eml"] = text_mail(
-    f"=?utf-8?b?{_half[:12]}\r\n {_half[12:]}?= <zoe@example.se>", "What I saw on Friday",
-    "folded-word@example.se", b"Someone took photos of me without asking.\r\n")
+_gbk_name = base64.b64encode("王镕".encode("gbk")).decode()  # 镕 is GBK, not GB2312
+MAILS["from_folded_gbk_encoded_name.eml"] = text_mail(
+    f"=?gb2312?b?{_gbk_name[:4]}\r\n {_gbk_name[4:]}?= <wang.rong@example.cn>",
+    "What I saw on Friday", "folded-word@example.cn",
+    b"Someone took photos of me without asking.\r\n")
 MAILS["from_without_address.eml"] = text_mail(
     "Anonymous attendee", "Report, please keep my name out", "no-address@anon.example",
     b"A speaker made jokes about women in the keynote Q&A.\r\n")
@@ -132,11 +133,11 @@ MAILS["iso2022jp_extended.eml"] = text_mail(
 MAILS["shift_jis_windows_chars.eml"] = text_mail(
     "Tanaka Ken <ken@example.jp>", "Report", "sjis-1@example.jp",
     "②休憩室で写真を撮られました～".encode("cp932") + b"\r\n", charset="shift_jis")
-MAILS["big5.eml"] = text_mail(
-    "Chen Mei <mei@example.tw>", "Report", "big5-1@example.tw",
-    "有人在會場一直跟蹤我。".encode("big5") + b"\r\n", charset="big5")
-MAILS["koi8r.eml"] = text_mail(
-    "Olga <olga@example.ru>", "Report", "koi8-1@example.ru",
+MAILS["big5_hkscs.eml"] = text_mail(
+    "Chen Mei <mei@example.hk>", "Report", "big5-1@example.hk",
+    "佢喺會場一直跟蹤我。".encode("big5hkscs") + b"\r\n", charset="big5")
+MAILS["koi8r_raw_name.eml"] = text_mail(
+    "Ольга".encode("koi8_r") + b" <olga@example.ru>", "Report", "koi8-1@example.ru",
     "Меня преследовали после доклада.".encode("koi8_r") + b"\r\n", charset="koi8-r")
 MAILS["html_entities.eml"] = (
     head("Lena Fischer <lena@example.at>", "Meldung", "html-ent@example.at")
