@@ -126,4 +126,5 @@ def _mostly_utf8(data: bytes) -> bool:
     """More of the 8-bit bytes sit in valid UTF-8 sequences than not."""
     text = data.decode("utf-8", "replace")
     bad = text.count("\ufffd")
-    return bad * 4 < sum(1 for ch in text if ord(ch) > 127)
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))  # at C speed: 10 MB parts
+    return bad * 4 < non_ascii
