@@ -13,6 +13,7 @@ import json
 import re
 import tomllib
 from collections.abc import Callable
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -20,9 +21,11 @@ from click.testing import CliRunner, Result
 
 from cocmail.app import open_app
 from cocmail.cli import main
+from cocmail.clock import utcnow
 from cocmail.config import Config
 from cocmail.core.message import parse_message
 from cocmail.core.screening import SIGNALS, screen
+from cocmail.retention import purge_due
 from testsupport.helpers import body_of, mail, make_config, spool
 
 WILD = Path(__file__).parent / "data" / "wild"
@@ -196,3 +199,21 @@ def test_every_signal_has_a_weight_and_every_mail_an_outcome() -> None:
     assert names <= set(SIGNALS)
     assert {"feedback-report", "read-receipt", "no-reply-sender", "x-loop",
             "suppress-auto-response"} <= names
+
+
+def test_machine_mail_is_emptied_by_the_purge_after_90_days(cli: Cli, cfg: Config) -> None:
+    assert cli("ingest", str(WILD / "oof_outlook_german.eml")).exit_code == 0
+    app = open_app(cfg)
+    try:
+        purge_due(app, utcnow() + timedelta(days=89))
+        [kept] = app.store.query("SELECT raw, sender, subject FROM inbound")
+        assert kept["raw"] and kept["sender"] == "jana.krause@firma.example"
+        purge_due(app, utcnow() + timedelta(days=91))
+        [row] = app.store.query("SELECT state, raw, sender, subject, error FROM inbound")
+        assert row == {"state": "machine", "raw": None, "sender": None, "subject": None,
+                       "error": None}
+        audit = app.store.query("SELECT actor, detail FROM audit")
+        assert all("jana" not in str(a) and "Antwort" not in str(a) for a in audit)
+    finally:
+        app.close()
+    assert "Jana" not in cli("inbound", "list", "--machine").output
