@@ -313,7 +313,7 @@ class Pipeline:
             return Facts(inbound_id, reading, env, next_number=self.store.next_case_number(c),
                          acks_today=acks)
         noticed = frozenset[str]()
-        if screening.automatic or screening.bounce:
+        if screening.machine or screening.bounce:
             noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
                                                env.day_start())
         return Facts(inbound_id, reading, env, case=case,

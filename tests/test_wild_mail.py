@@ -217,3 +217,32 @@ def test_machine_mail_is_emptied_by_the_purge_after_90_days(cli: Cli, cfg: Confi
     finally:
         app.close()
     assert "Jana" not in cli("inbound", "list", "--machine").output
+
+
+def test_an_outlook_that_asks_for_no_auto_replies_gets_none_but_is_heard(
+        cli: Cli, cfg: Config) -> None:
+    """X-Auto-Response-Suppress alone: the report opens a case without acknowledgement,
+    the reporter's next mail is relayed as hers, and staff commands in it still run."""
+    suppress = {"X-Auto-Response-Suppress": "All"}
+    report = mail("Priya Raman <priya@corp.example>", "Something happened",
+                  "Someone grabbed my arm at the bar.\n", message_id="<p1@corp.example>",
+                  extra=suppress)
+    assert cli("ingest", "-", input=report).exit_code == 0
+    assert not [m for m in spool(cfg) if "We have received" in str(m["Subject"])]
+    more = mail("Priya Raman <priya@corp.example>", "Re: Something happened",
+                "He was wearing a red lanyard.\n", message_id="<p2@corp.example>",
+                in_reply_to="<p1@corp.example>", extra=suppress)
+    before = len(spool(cfg))
+    assert cli("ingest", "-", input=more).exit_code == 0
+    relays = spool(cfg)[before:]
+    assert {m["To"].addresses[0].addr_spec for m in relays} == STAFF
+    assert all("red lanyard" in body_of(m) and "automatic" not in str(m["Subject"]).lower()
+               for m in relays)
+    note = next(m for m in relays if m["To"].addresses[0].addr_spec == "ana@example.org")
+    reply = mail("Ana Lima <ana@example.org>", "Re: " + str(note["Subject"]),
+                 "#when Friday 22:00\n#where the bar\n", message_id="<ana1@example.org>",
+                 in_reply_to=str(note["Message-ID"]),
+                 to=note["Reply-To"].addresses[0].addr_spec, extra=suppress)
+    assert cli("ingest", "-", input=reply).exit_code == 0
+    shown = json.loads(cli("cases", "show", "1", "--json").output)
+    assert (shown["when"], shown["where"]) == ("Friday 22:00", "the bar")

@@ -314,7 +314,9 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     staff = identity.staff
     email = identity.address.email if identity.address else None
     case = replace(case, last_activity=env.now)
-    if screening.automatic or screening.bounce:
+    # Machine mail by weight (core/screening.py): one weak signal (an Outlook header, a
+    # list it came through) must not turn a staff member's commands into a notice.
+    if screening.machine or screening.bounce:
         return _automatic_on_case(msg, case, env, identity, screening, quoted, noticed_today)
     claimed = _claimed(identity, case.number)
     actor = _unauthenticated_actor(identity) if claimed else None
