@@ -89,6 +89,10 @@ def test_wild_mail_through_cocmail_ingest(cli: Cli, cfg: Config, name: str) -> N
     acks = [r for r in outbox if r["kind"] == "ack"]
     if expected["outcome"] == "case":
         assert [json.loads(r["recipients"]) for r in acks] == [[expected["ack_to"]]]
+        if "greet" in expected:
+            [ack] = [m for m in sent if "We have received" in str(m["Subject"])]
+            hello = f"Hello {expected['greet']}," if expected["greet"] else "Hello,"
+            assert body_of(ack).splitlines()[0] == hello
     else:
         assert acks == []
     note = flat(body_of(notices[0]))

@@ -210,8 +210,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         case = replace(case, reporter=Person("reporter", sender.name, sender.email))
     if staff is None and sender is not None and not screening.automatic:
         if acks_today < env.ack_limit:
-            mails.append(OutMail("ack", sender, "r", number,
-                                 {"reporter_name": sender.name},
+            greet = reporter is None or reporter.greet
+            mails.append(OutMail("ack", sender if greet else Address("", sender.email), "r",
+                                 number, {"reporter_name": sender.name if greet else ""},
                                  in_reply_to=msg.message_id,
                                  references=(msg.message_id,) if msg.message_id else ()))
             case = case.with_step("acknowledged", env.now)

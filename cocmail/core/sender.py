@@ -20,11 +20,16 @@ from dataclasses import dataclass
 from .identity import Identity
 from .model import Address, ParsedMessage, Roster
 
+# The defect message.py records when the From's one address was dug out of a value the
+# address parser could not read: the name beside it is then a guess.
+_DUG_OUT = "From header without exactly one mailbox"
+
 
 @dataclass(frozen=True)
 class Reporter:
     address: Address | None
     why_unknown: str | None = None  # for staff: why no address could be trusted
+    greet: bool = True  # the name is fit to greet them by in the acknowledgement
 
 
 def reporter_of(msg: ParsedMessage, identity: Identity, roster: Roster) -> Reporter:
@@ -44,4 +49,5 @@ def reporter_of(msg: ParsedMessage, identity: Identity, roster: Roster) -> Repor
     address = msg.from_[0]
     if roster.by_email(address.email) is not None:
         return Reporter(None, "the From header names a staff address but is malformed")
-    return Reporter(address)
+    # "Hello JosÃ(," would greet someone by bytes no charset could read: "Hello," then.
+    return Reporter(address, greet=_DUG_OUT not in msg.defects and "\ufffd" not in address.name)
