@@ -590,8 +590,7 @@ def inbound_list(state: State, machine: bool) -> None:
     from .machine_mail import machine_mail
 
     if not machine:
-        counts = state.app().store.query("SELECT state, count(*) AS n FROM inbound"
-                                         " GROUP BY state ORDER BY state")
+        counts = state.app().store.inbound_counts()
         for r in counts:
             click.echo(f"{r['state']:<12} {r['n']:>7}")
         if not counts:

@@ -6,7 +6,8 @@ charsets and 8-bit bytes become text, never exceptions. Anything that still fail
 raises `MessageError`, which the pipeline turns into a quarantine entry with the reason.
 
 Raw 8-bit header bytes (RFC 6532 mail, or old clients that never encoded) are read as
-UTF-8 and, failing that, as Windows-1252, so staff see "Belästigung", not "Bel��stigung".
+UTF-8, else in the charset the body declares, else as Windows-1252, so staff see
+"Belästigung", not "Bel��stigung"; body parts are read as core/charsets.py says.
 mail-parser's own logger is silenced in cocmail/__init__.py (logging is the shell's).
 """
 
