@@ -57,9 +57,11 @@ _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_
 def _codec(name: str) -> str | None:
     """Python's codec name for `name`, or None when Python has no such codec."""
     try:
-        return codecs.lookup(name).name
+        info = codecs.lookup(name)
     except (LookupError, ValueError):
         return None
+    # Not base64, zlib, rot13...: a charset names a text encoding, nothing else.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
 
 
 def codecs_for(declared: str | None) -> tuple[str, ...]:
