@@ -154,7 +154,9 @@ def headers_mail(*headers: str, sender: str = "Jane Doe <jane@mail.example>",
 
 
 WEAK = [("X-Auto-Response-Suppress: All",), ("X-Auto-Response-Suppress: OOF",),
-        ("X-Loop: conduct@example.org",), ("List-Id: <events.lists.example>",),
+        ("X-Loop: conduct@example.org",),
+        ("List-Id: <events.lists.example>", "List-Post: <mailto:events@lists.example>",
+         "Precedence: list"),
         ("X-MS-Exchange-Inbox-Rules-Loop: jane@mail.example",)]
 
 
@@ -162,6 +164,20 @@ WEAK = [("X-Auto-Response-Suppress: All",), ("X-Auto-Response-Suppress: OOF",),
 def test_one_weak_signal_stops_the_answer_but_never_the_case(headers: tuple[str, ...]) -> None:
     verdict = screen(parse_message(headers_mail(*headers)), "conduct@example.org")
     assert verdict.automatic and not verdict.machine
+
+
+def test_list_mail_is_told_apart_from_bulk_mail_and_from_our_own_group() -> None:
+    """A discussion list (people post to it) is a weak signal; List-Id or
+    List-Unsubscribe without List-Post is a newsletter; and the conduct address run as a
+    group, handing reports on to cocmail, is no signal at all: they are acknowledged."""
+    bulk = screen(parse_message(headers_mail("List-Unsubscribe: <https://news.example/u>",
+                                             "List-Id: <news.example>")), "conduct@example.org")
+    assert bulk.machine and bulk.signals == ("bulk-mail",)
+    group = ["List-Id: <conduct.example.org>", "List-Post: <mailto:conduct@example.org>",
+             "List-Unsubscribe: <mailto:conduct+unsubscribe@example.org>",
+             "Precedence: list"]
+    ours = screen(parse_message(headers_mail(*group)), "conduct@example.org")
+    assert not ours.automatic, ours.reason
 
 
 @pytest.mark.parametrize("sender", ["Forms <noreply@site.example>",

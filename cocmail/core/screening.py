@@ -33,8 +33,10 @@ LOOP_HEADER = "X-Cocmail-Loop"  # cocmail puts it on every mail it sends, value 
 STRONG = 2  # a machine says what it is, or the mail cannot have come from a person
 WEAK = 1  # people send such mail too: it only counts together with another signal
 MACHINE_WEIGHT = 2  # distinct signals adding up to this make machine mail
-# Every signal screening knows, and its weight. One entry per fact: List-Id,
-# List-Unsubscribe and `Precedence: list` all say "it came through a list" and count once.
+# Every signal screening knows, and its weight. One entry per fact: the List-* headers
+# and `Precedence: list` say "it came through a list" and count once, as a discussion
+# list (a person may be reporting through it) or as bulk mail (nobody posts to it). A
+# list that names the inbox itself (the conduct address run as a group) is no signal.
 SIGNALS: dict[str, int] = {
     "our-loop": STRONG,  # our own loop header: our mail came back
     "cocmail-loop": STRONG,  # another cocmail installation's loop header
@@ -51,7 +53,8 @@ SIGNALS: dict[str, int] = {
     "x-loop": WEAK,  # procmail and helpdesks; a forwarding rule may add it to a report
     "exchange-rule": WEAK,  # X-MS-Exchange-Inbox-Rules-Loop: an Outlook rule (or OOF) sent it
     "out-of-office-subject": WEAK,  # "Automatic reply:", "Out of Office:", ...
-    "mailing-list": WEAK,  # List-Id, List-Unsubscribe, Precedence: list
+    "mailing-list": WEAK,  # a discussion list people post to (List-Post, Precedence: list)
+    "bulk-mail": STRONG,  # List-Id / List-Unsubscribe and no List-Post: a newsletter
     "no-reply-sender": WEAK,  # noreply@, no-reply@, donotreply@...
 }
 
@@ -106,7 +109,7 @@ def screen(msg: ParsedMessage, inbox_address: str) -> Screening:
     answer each other forever.
     """
     found = (_loop_signals(msg, inbox_address) + _bounce_signals(msg)
-             + _automatic_signals(msg) + _weak_signals(msg))
+             + _automatic_signals(msg) + _weak_signals(msg) + _list_signals(msg, inbox_address))
     keys = tuple(dict.fromkeys(key for key, _ in found))
     reasons = [reason for _, reason in found]
     return Screening(
@@ -199,15 +202,31 @@ def _weak_signals(msg: ParsedMessage) -> _Found:
         found.append(("exchange-rule", "X-MS-Exchange-Inbox-Rules-Loop present"))
     if _OOF_SUBJECT.match(msg.subject[:_MAX_VALUE]):
         found.append(("out-of-office-subject", f"out-of-office subject: {_short(msg.subject)}"))
-    listed = [f"{name} present" for name in _LIST_HEADERS if msg.header(name)]
-    listed += [f"Precedence: {_short(v)}" for v in msg.header("Precedence")
-               if _keyword(v) == "list"][:1]
-    if listed:
-        found.append(("mailing-list", "; ".join(listed)))
     no_reply = _no_reply_sender(msg)
     if no_reply:
         found.append(("no-reply-sender", f"no-reply sender {no_reply}"))
     return found
+
+
+def _list_signals(msg: ParsedMessage, inbox_address: str) -> _Found:
+    listed = [f"{name} present" for name in _LIST_HEADERS if msg.header(name)]
+    listed += [f"Precedence: {_short(v)}" for v in msg.header("Precedence")
+               if _keyword(v) == "list"][:1]
+    if not listed or _our_own_list(msg, inbox_address):
+        return []
+    if msg.header("List-Post") or any(r.startswith("Precedence") for r in listed):
+        return [("mailing-list", "; ".join(listed))]
+    return [("bulk-mail", "; ".join(listed) + " (no List-Post: bulk mail)")]
+
+
+def _our_own_list(msg: ParsedMessage, inbox_address: str) -> bool:
+    """The list is the conduct address itself (a Google or Mailman group that hands
+    reports on to cocmail): its List-Post is our address, or its List-Id our list."""
+    inbox = inbox_address.strip().lower()
+    local, _, domain = inbox.partition("@")
+    list_id = f"<{local}.{domain}>"
+    return (any(f"mailto:{inbox}" in v[:_MAX_VALUE].lower() for v in msg.header("List-Post"))
+            or any(list_id in v[:_MAX_VALUE].lower() for v in msg.header("List-Id")))
 
 
 def _no_reply_sender(msg: ParsedMessage) -> str | None:
