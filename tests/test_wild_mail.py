@@ -96,7 +96,7 @@ def test_wild_mail_through_cocmail_ingest(cli: Cli, cfg: Config, name: str) -> N
     else:
         assert acks == []
     note = flat(body_of(notices[0]))
-    for key in ("text", "reporter", "why", "attached"):
+    for key in ("text", "reporter", "why", "attached", "shown"):
         if key in expected:
             assert flat(expected[key]) in note, (key, note)
     if "reason" in expected:

@@ -55,7 +55,9 @@ def _sender_label(msg: ParsedMessage) -> str:
     s = msg.sender
     if s is not None:
         return s.display()
-    return ", ".join(a.display() for a in msg.from_) or "(no sender)"
+    # No address at all: what the From says is still worth showing ("Anonymous attendee").
+    return (", ".join(a.display() for a in msg.from_) or (msg.first("from") or "")[:200]
+            or "(no sender)")
 
 
 def _attachments(msg: ParsedMessage) -> tuple[str, ...]:
