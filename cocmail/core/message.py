@@ -254,8 +254,8 @@ def own_and_attached(msg: Message) -> Body:
     visits each part once; nesting deeper than MAX_MIME_DEPTH is not read.
     """
     plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS])
-    if plain is None and html is None:
-        plain = _inline_named_text(msg)  # a report written as report.txt, shown inline
+    if not (plain or "").strip() and not (html or "").strip():
+        plain = _inline_named_text(msg) or plain  # a report sent as report.txt, inline
     own = plain if plain is not None else (html_to_text(html) if html is not None else "")
     return Body(_clip(own), _clip("\n\n".join(attached)))
 
@@ -273,7 +273,7 @@ def _inline_named_text(msg: Message) -> str | None:
             if isinstance(children, list):
                 stack.extend(c for c in reversed(children) if isinstance(c, Message)
                              and not c.get_content_type().startswith("message/"))
-        elif (part.get_content_type() == "text/plain"
+        elif (part.get_content_type() == "text/plain" and _is_attached(part)
               and (part.get_content_disposition() or "inline") == "inline"):
             return part_text(part)
     return None

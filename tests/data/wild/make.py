@@ -159,6 +159,16 @@ MAILS["inline_named_text_part.eml"] = (
       b"At the Saturday social a man blocked the exit and would not let me leave.\r\n"
       b"--b1--\r\n")
 
+MAILS["empty_body_and_inline_named_text.eml"] = (
+    head("Ana Costa <ana.costa@example.pt>", "Relato", "inline-empty@example.pt")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n"
+      b"--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n"
+      b"--b2\r\nContent-Type: text/plain; charset=iso-8859-1; name=\"relato.txt\"\r\n"
+      b"Content-Disposition: inline; filename=\"relato.txt\"\r\n"
+      b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+      b"Na fila do almo=E7o um participante fez coment=E1rios sobre o meu corpo.\r\n"
+      b"--b2--\r\n")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
