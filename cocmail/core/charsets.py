@@ -103,7 +103,10 @@ def decode_text(data: bytes, declared: str | None) -> str:
 
 def decode_8bit(data: bytes, hint: str | None = None) -> str:
     """Raw 8-bit header bytes as text: UTF-8 (RFC 6532), else the body's declared charset
-    (`hint`: the same client wrote both), else Windows-1252."""
+    (`hint`: the same client wrote both), else Windows-1252. 7-bit bytes with ISO-2022
+    escapes are JIS text an old Japanese client wrote unencoded."""
+    if data.isascii():
+        return decode_text(data, None)
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError:

@@ -144,7 +144,7 @@ def from_8bit(value: str, hint: str | None = None) -> str:
     wrote both, so a GBK name comes with a GBK body), then Windows-1252, the usual charset
     of unencoded legacy mail; a value that was plain ASCII comes back unchanged.
     """
-    if value.isascii():
+    if value.isascii() and "\x1b" not in value:
         return value
     return decode_8bit(value.encode("utf-8", "surrogateescape"), hint)
 

@@ -169,6 +169,12 @@ MAILS["empty_body_and_inline_named_text.eml"] = (
       b"Na fila do almo=E7o um participante fez coment=E1rios sobre o meu corpo.\r\n"
       b"--b2--\r\n")
 
+MAILS["raw_jis_headers.eml"] = text_mail(  # an old Japanese client: JIS bytes, unencoded
+    "佐藤 由紀".encode("iso2022_jp") + b" <sato@example.jp>",
+    "会場での出来事", "raw-jis@example.jp",
+    "懇親会で体を触られました。".encode("iso2022_jp") + b"\r\n", charset="iso-2022-jp",
+    cte="7bit").replace("会場での出来事".encode(), "会場での出来事".encode("iso2022_jp"))
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
