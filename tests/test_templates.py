@@ -100,6 +100,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "urgent": False,
         "commands": COMMANDS,
         "sender_unknown": None,
+        "ack_withheld": None,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",

@@ -76,7 +76,8 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
 
 
 def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
-                    report_from: str, sender_unknown: str | None = None) -> list[OutMail]:
+                    report_from: str, sender_unknown: str | None = None,
+                    ack_withheld: str | None = None) -> list[OutMail]:
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
@@ -86,6 +87,7 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
         ctx["sender_unknown"] = sender_unknown
+        ctx["ack_withheld"] = ack_withheld
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
                              references=_refs(case)))
     return mails
@@ -240,7 +242,10 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
 
     mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None,
                                  report_from=report_from,
-                                 sender_unknown=reporter.why_unknown if reporter else None))
+                                 sender_unknown=reporter.why_unknown if reporter else None,
+                                 ack_withheld=screening.reason if (
+                                     sender is not None and staff is None
+                                     and screening.automatic) else None))
     if claimed is not None and held is None:
         mails.append(_sent_as_you(case, msg, claimed))
     if applied is not None:
