@@ -568,6 +568,39 @@ def quarantine_release(state: State, item_id: int) -> None:
     click.echo(f"message {item_id}: {result}")
 
 
+@main.group("inbound")
+@debug_option
+@config_option
+def inbound_group() -> None:
+    """Mail that arrived and what became of it."""
+
+
+@command(inbound_group, "list")
+@click.option("--machine", is_flag=True,
+              help="List the machine mail kept aside: no case, no answer (out-of-office "
+                   "replies, newsletters, read receipts, bounces of unknown mail).")
+def inbound_list(state: State, machine: bool) -> None:
+    """How many messages arrived, by what became of them; with --machine, the machine mail
+    that opened no case, newest first, and why."""
+    from .machine_mail import machine_mail
+
+    if not machine:
+        counts = state.app().store.inbound_counts()
+        for r in counts:
+            click.echo(f"{r['state']:<12} {r['n']:>7}")
+        if not counts:
+            click.echo("no mail has arrived yet")
+        return
+    rows = machine_mail(state.app().store)
+    if not rows:
+        click.echo("no machine mail kept aside")
+    for r in rows:
+        click.echo(terminal_safe(
+            f"{r['id']:>6}  {r['received_at'][:16]}  {(r['sender'] or '(no sender)')[:60]}\n"
+            f"        subject: {(r['subject'] or '(no subject)')[:100]}\n"
+            f"        why: {(r['error'] or 'automatic mail')[:300]}"))
+
+
 @main.group("outbox")
 @debug_option
 @config_option

@@ -30,6 +30,7 @@ from .core.digest import (
     week_key,
 )
 from .core.effects import OutMail
+from .machine_mail import machine_mail_count
 
 __all__ = ["build_digest", "digest_context", "queue_digest", "send_due_digest", "slot_for",
            "visible_to", "week_key"]
@@ -49,7 +50,8 @@ def build_digest(app: App, now: datetime, events: list[str] | None = None) -> st
     start = now - WEEK
     mail = OutMail("digest", app.cfg.inbox_address, "x", None,
                    digest_context(_cases(app, start, events), env, start, now,
-                                  app.store.awaiting_approval()))
+                                  app.store.awaiting_approval(),
+                                  machine_mail=machine_mail_count(app.store, start, now)))
     composer = app.pipeline.composer
     return f"Subject: {composer.subject(mail)}\n\n{composer.body(mail)}"
 
@@ -66,13 +68,14 @@ def queue_digest(app: App, now: datetime, *, record_week: str | bool = False,
     start = period_start or now - WEEK
     cases = _cases(app, start, events)
     awaiting = app.store.awaiting_approval()
+    machine = machine_mail_count(app.store, start, now)
     leads = [m for m in app.pipeline.roster.members if m.lead]
     with app.store.tx() as c:
         if isinstance(record_week, str) and not app.store.claim_digest_week(
                 c, record_week, iso(now) or ""):
             return 0
         for lead in leads:
-            ctx = lead_context(lead, cases, env, start, now, awaiting)
+            ctx = lead_context(lead, cases, env, start, now, awaiting, machine)
             app.pipeline.enqueue(c, OutMail("digest", lead.address, f"s{lead.sid}", None, ctx),
                                  env)
     return len(leads)

@@ -36,6 +36,7 @@ from .core.identity import arrival_path
 from .core.intake import Decision, HeldEntry
 from .core.matching import match_case
 from .core.model import Address, Roster
+from .core.sender import reporter_of
 from .errors import OperationalError, as_operational
 from .history import StoreHistory
 from .outbox import redact_addresses
@@ -303,16 +304,16 @@ class Pipeline:
                            sender_is_staff=identity.staff is not None)
         case = self.store.load_case(match.case) if match.case is not None else None
         if case is None:
-            if screening.bounce or screening.loop:
+            if screening.bounce or screening.loop or screening.machine:
                 return facts
             acks = 0
-            if identity.address is not None:
-                acks = self.store.acks_since(identity.address.email,
-                                             env.now - timedelta(days=1))
+            reporter = reporter_of(msg, identity, self.roster).address
+            if reporter is not None:
+                acks = self.store.acks_since(reporter.email, env.now - timedelta(days=1))
             return Facts(inbound_id, reading, env, next_number=self.store.next_case_number(c),
                          acks_today=acks)
         noticed = frozenset[str]()
-        if screening.automatic or screening.bounce:
+        if screening.machine or screening.bounce:
             noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
                                                env.day_start())
         return Facts(inbound_id, reading, env, case=case,
@@ -377,7 +378,7 @@ class Pipeline:
         if decision.cancel_mail_to and case is not None:
             self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
-                                subject=msg.subject, sender=actor)
+                                subject=msg.subject, sender=actor, error=decision.error)
 
     def compose(self, mail: OutMail, now: datetime) -> Composed:
         """The composed mail; a DSF report with the case's correspondence when configured."""

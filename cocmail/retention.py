@@ -39,6 +39,7 @@ from .core.retention import (
     retention_days,
     without_case,
 )
+from .machine_mail import expunge_machine_mail
 from .store import Store
 
 __all__ = ["KEPT_OUTCOMES", "due_cases", "expunge", "purge_due", "retention_days",
@@ -115,6 +116,7 @@ def purge_due(app: App, now: datetime, *, dry_run: bool = False, daily: bool = F
     app.store.refresh_stats()  # the anonymous counts first, while the cases are whole
     for n in numbers:
         expunge(app, n, now)
+    expunge_machine_mail(app.store, now)  # issue 23: strangers' auto-replies, after 90 days
     app.store.record_purge(now)
     if numbers:
         app.store.compact()

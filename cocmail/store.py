@@ -576,6 +576,37 @@ class Store:
         return self.query("SELECT id, received_at, size, error FROM inbound"
                           " WHERE state='quarantined' ORDER BY id")
 
+    # Machine mail kept aside without a case (issue 23; cocmail/machine_mail.py): kept
+    # aside by weight of signals ('machine'), or a bounce / our own mail ('ignored').
+    def machine_mail(self, limit: int) -> list[dict[str, Any]]:
+        return self.query("SELECT id, received_at, state, sender, subject, error FROM inbound"
+                          " WHERE state IN ('machine', 'ignored') AND case_number IS NULL"
+                          " ORDER BY id DESC LIMIT ?", (limit,))
+
+    def machine_mail_count(self, start: datetime, end: datetime) -> int:
+        """By their audit lines, written at the pipeline's clock."""
+        return int(self.scalar("SELECT count(*) FROM audit WHERE case_number IS NULL AND"
+                               " action IN ('machine mail', 'ignored') AND at >= ? AND"
+                               " at <= ?", (iso(start), iso(end))) or 0)
+
+    def expunge_machine_mail(self, before: datetime) -> int:
+        """Empty machine mail received before `before`, and its audit lines' sender and
+        reason (the lines and their times stay, for counts)."""
+        with self.tx() as c:
+            cur = c.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL,"
+                            " message_id=NULL, error=NULL WHERE state IN ('machine',"
+                            " 'ignored') AND case_number IS NULL AND raw IS NOT NULL"
+                            " AND received_at < ?", (iso(before),))
+            c.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
+                      " WHERE case_number IS NULL AND action IN ('machine mail', 'ignored')"
+                      " AND at < ?", (iso(before),))
+            return cur.rowcount
+
+    def inbound_counts(self) -> list[dict[str, Any]]:
+        """How many inbound messages are in each state."""
+        return self.query("SELECT state, count(*) AS n FROM inbound GROUP BY state"
+                          " ORDER BY state")
+
     def outbox_rows(self, *, pending_only: bool = False) -> list[dict[str, Any]]:
         """Outgoing mail and its delivery state (no addresses, no text), oldest first."""
         sql = ("SELECT id, created, case_number, kind, state, attempts, next_attempt,"
@@ -794,7 +825,7 @@ class Store:
                      message_id: str | None, body_sha: str, raw_sha: str) -> int | None:
         """An earlier, already processed copy of this message (same Message-ID and body,
         or the same bytes when it has no Message-ID), as of transaction `conn`."""
-        done = "state IN ('done','duplicate','ignored','quarantined')"
+        done = "state IN ('done','duplicate','ignored','machine','quarantined')"
         if message_id:
             row = conn.execute(f"SELECT id FROM inbound WHERE id<>? AND message_id=? AND"
                                f" body_sha256=? AND {done} LIMIT 1",

@@ -65,7 +65,7 @@ def test_automatic_mail_is_never_answered(name: str, bounce: bool, loop: bool,
 
 def test_ordinary_reply_is_answered() -> None:
     result = screen_raw(raw_mail("In-Reply-To: <cocmail.12.r.k2v9qabc.7f3a1c9d2e@example.org>",
-                                 "X-Auto-Response-Suppress: All"))
+                                 "X-Auto-Response-Suppress: DR, RN, NRN"))
     assert result == Screening(automatic=False, bounce=False, loop=False, reason=None)
 
 

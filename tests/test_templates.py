@@ -100,6 +100,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "urgent": False,
         "forged": None,
         "commands": COMMANDS,
+        "sender_unknown": None,
+        "ack_withheld": None,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",
@@ -197,6 +199,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
     },
     "digest": {
         "excluded": 1,
+        "machine_mail": 3,
         "period_start": "2027-05-31",
         "period_end": "2027-06-06",
         "opened": [12, 13],

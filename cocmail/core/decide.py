@@ -24,7 +24,14 @@ from .effects import OutMail, Proposal
 from .env import Env
 from .errors import MessageError
 from .identity import Identity, identify
-from .intake import Decision, HeldEntry, continue_case, open_case, unmatched_automatic
+from .intake import (
+    Decision,
+    HeldEntry,
+    continue_case,
+    open_case,
+    unmatched_automatic,
+    unmatched_machine,
+)
 from .message import body_sha256, parse_message
 from .model import ParsedMessage, Roster
 from .screening import Screening, bounced_message_ids, screen
@@ -133,7 +140,8 @@ def quarantine(inbound_id: int, reason: str, env: Env, subject: str | None = Non
 
 
 def decide(facts: Facts) -> Decision:
-    """What this message does: quarantine, duplicate, ignore, open or continue a case."""
+    """What this message does: quarantine, duplicate, ignore, keep aside as machine mail,
+    open or continue a case."""
     r, env = facts.reading, facts.env
     if r.refused is not None:
         return quarantine(facts.inbound_id, r.refused, env, facts.known_subject,
@@ -147,6 +155,8 @@ def decide(facts: Facts) -> Decision:
     case = facts.case
     if case is None and (screening.bounce or screening.loop):
         return unmatched_automatic(msg, screening)
+    if case is None and screening.machine:
+        return unmatched_machine(msg, screening)
     if case is None:
         return open_case(msg, facts.next_number, env, identity, screening, facts.acks_today)
     return continue_case(msg, case, env, identity, screening, facts.held,

@@ -19,6 +19,7 @@ from .env import Env
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
+from .sender import reporter_of
 from .tokens import Token, new_nonce
 from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
 
@@ -54,7 +55,9 @@ def _sender_label(msg: ParsedMessage) -> str:
     s = msg.sender
     if s is not None:
         return s.display()
-    return ", ".join(a.display() for a in msg.from_) or "(no sender)"
+    # No address at all: what the From says is still worth showing ("Anonymous attendee").
+    return (", ".join(a.display() for a in msg.from_) or (msg.first("from") or "")[:200]
+            or "(no sender)")
 
 
 def _attachments(msg: ParsedMessage) -> tuple[str, ...]:
@@ -73,7 +76,8 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
 
 
 def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
-                    report_from: str) -> list[OutMail]:
+                    report_from: str, sender_unknown: str | None = None,
+                    ack_withheld: str | None = None) -> list[OutMail]:
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
@@ -82,6 +86,8 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
+        ctx["sender_unknown"] = sender_unknown
+        ctx["ack_withheld"] = ack_withheld
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
                              references=_refs(case)))
     return mails
@@ -189,7 +195,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
               screening: Screening, acks_today: int) -> Decision:
     """A new thread: a new case, an acknowledgement when it is due, staff notified."""
     staff = identity.staff
-    sender = identity.address
+    # A reporter's From is read leniently (core/sender.py); a staff member's never is.
+    reporter = reporter_of(msg, identity, env.roster) if staff is None else None
+    sender = reporter.address if reporter is not None else identity.address
     case = Case(number=number, opened=env.now, subject=msg.subject, event=env.event,
                 report_text=msg.full_text.strip(), root_message_id=msg.message_id,
                 last_activity=env.now)
@@ -213,8 +221,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
             audit.append(AuditEntry("no acknowledgement", "the sender's address may be forged"
                                     f" ({identity.forged} at our mail server)"))
         elif acks_today < env.ack_limit:
-            mails.append(OutMail("ack", sender, "r", number,
-                                 {"reporter_name": sender.name},
+            greet = reporter is None or reporter.greet
+            mails.append(OutMail("ack", sender if greet else Address("", sender.email), "r",
+                                 number, {"reporter_name": sender.name if greet else ""},
                                  in_reply_to=msg.message_id,
                                  references=(msg.message_id,) if msg.message_id else ()))
             case = case.with_step("acknowledged", env.now)
@@ -239,7 +248,11 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                 held = Held(new_nonce(), staff.email, format_block(block.commands), block.body)
 
     mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None,
-                                 report_from=report_from))
+                                 report_from=report_from,
+                                 sender_unknown=reporter.why_unknown if reporter else None,
+                                 ack_withheld=screening.reason if (
+                                     sender is not None and staff is None
+                                     and screening.automatic) else None))
     if claimed is not None and held is None:
         mails.append(_sent_as_you(case, msg, claimed))
     if applied is not None:
@@ -253,7 +266,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     made = applied.proposals if applied is not None and not applied.rejected else ()
     return Decision(case, True, tuple(mails), tuple(audit), "report", held=held,
                     log=f"case #{number} opened", proposals=made,
-                    actor=_unauthenticated_actor(identity) if claimed else None)
+                    actor=_unauthenticated_actor(identity) if claimed else (
+                        sender.email if sender is not None and identity.address is None
+                        else None))
 
 
 def ignored_lines(ignored: tuple[IgnoredLine, ...]) -> list[dict[str, object]]:
@@ -314,7 +329,9 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     staff = identity.staff
     email = identity.address.email if identity.address else None
     case = replace(case, last_activity=env.now)
-    if screening.automatic or screening.bounce:
+    # Machine mail by weight (core/screening.py): one weak signal (an Outlook header, a
+    # list it came through) must not turn a staff member's commands into a notice.
+    if screening.machine or screening.bounce:
         return _automatic_on_case(msg, case, env, identity, screening, quoted, noticed_today)
     claimed = _claimed(identity, case.number)
     actor = _unauthenticated_actor(identity) if claimed else None
@@ -439,4 +456,13 @@ def unmatched_automatic(msg: ParsedMessage, screening: Screening) -> Decision:
     """Bounces and our own mail that match no case: recorded, never answered."""
     return Decision(None, False, (), (AuditEntry("ignored", screening.reason or "automatic"),),
                     "auto", state="ignored", log=f"ignored: {screening.reason}")
+
+
+def unmatched_machine(msg: ParsedMessage, screening: Screening) -> Decision:
+    """Machine mail that matches no case (a newsletter, a read receipt, a spam complaint,
+    an out-of-office reply): kept aside with its reason, counted in the digest and listed
+    by `cocmail inbound list --machine`; no case, no acknowledgement, no staff mail."""
+    reason = screening.reason or "machine mail"
+    return Decision(None, False, (), (AuditEntry("machine mail", reason),), "auto",
+                    state="machine", error=reason, log=f"machine mail: {reason}")
 

@@ -6,7 +6,8 @@ charsets and 8-bit bytes become text, never exceptions. Anything that still fail
 raises `MessageError`, which the pipeline turns into a quarantine entry with the reason.
 
 Raw 8-bit header bytes (RFC 6532 mail, or old clients that never encoded) are read as
-UTF-8 and, failing that, as Windows-1252, so staff see "Belästigung", not "Bel��stigung".
+UTF-8, else in the charset the body declares, else as Windows-1252, so staff see
+"Belästigung", not "Bel��stigung"; body parts are read as core/charsets.py says.
 mail-parser's own logger is silenced in cocmail/__init__.py (logging is the shell's).
 """
 
@@ -21,6 +22,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
 
+from .charsets import decode_8bit, decode_text, html_charset
 from .errors import MessageError
 from .model import Address, ParsedMessage
 
@@ -29,6 +31,12 @@ _CRLF = re.compile(r"[\r\n\t]+")
 # An encoded-word still in a value after decoding: `=?charset?q|b?`.
 _ENCODED_WORD_START = re.compile(r"=\?(?=[^?\s]*\?[qQbB]\?)")
 MAX_DECODE_ROUNDS = 8  # each round shortens the text; nesting deeper than this is hostile
+# An encoded-word a client folded in the middle (`=?utf-8?B?w6kg\r\n w6k=?=`): no word may
+# hold white space, so what is inside one is glued back before decoding.
+_FOLDED_WORD = re.compile(r"=\?[^?\s]{1,40}\?[bBqQ]\?[^?]*\?=")
+# The one <addr-spec> of a From the address parser gave up on (a name with a stray
+# parenthesis or quote after 8-bit bytes were read): the reporter's address is still there.
+_ANGLE_ADDR = re.compile(r"<\s*([^<>\s@\\\"(),;:]{1,200}@[^<>\s@\\\"(),;:]{1,255})\s*>")
 # Long bodies are cut for the parts cocmail reads (commands, notes, relays);
 # the raw message itself is always kept whole.
 MAX_TEXT_CHARS = 200_000
@@ -93,7 +101,7 @@ def decode(value: object) -> str:
     """
     if value is None:
         return ""
-    text = str(value)
+    text = _FOLDED_WORD.sub(_glue_word, str(value))
     for _ in range(MAX_DECODE_ROUNDS):
         decoded = _decode_words(text)
         if decoded == text:
@@ -101,6 +109,11 @@ def decode(value: object) -> str:
         text = decoded
     text = _CRLF.sub(" ", text).strip()
     return _ENCODED_WORD_START.sub("= ?", text)  # what is left can never be read as a word
+
+
+def _glue_word(match: re.Match[str]) -> str:
+    word = match.group(0)
+    return "".join(word.split()) if any(ch.isspace() for ch in word) else word
 
 
 def _decode_words(text: str) -> str:
@@ -121,35 +134,59 @@ def _chunk_text(chunk: bytes | str, charset: str | None) -> str:
         return chunk
     if charset is None:  # unencoded text between words: decode_header's own encoding
         return chunk.decode("raw-unicode-escape", "replace")
-    try:
-        return chunk.decode(charset)
-    except (LookupError, UnicodeDecodeError):
-        return from_8bit(chunk.decode("ascii", "surrogateescape"))
+    return decode_text(chunk, charset)  # its charset read leniently (core/charsets.py)
 
 
-def from_8bit(value: str) -> str:
+def from_8bit(value: str, hint: str | None = None) -> str:
     """Recover raw 8-bit header bytes (kept as surrogate escapes by the parser) as text.
 
-    UTF-8 first (RFC 6532), then Windows-1252, the usual charset of unencoded legacy mail;
-    a value that was plain ASCII comes back unchanged.
+    UTF-8 first (RFC 6532), then `hint` (the charset the body declares: the same client
+    wrote both, so a GBK name comes with a GBK body), then Windows-1252, the usual charset
+    of unencoded legacy mail; a value that was plain ASCII comes back unchanged.
     """
-    if value.isascii():
+    if value.isascii() and "\x1b" not in value:
         return value
-    data = value.encode("utf-8", "surrogateescape")
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError:
-        return data.decode("cp1252", "replace")
+    return decode_8bit(value.encode("utf-8", "surrogateescape"), hint)
 
 
-def raw_headers(msg: Message, name: str) -> list[str]:
+def raw_headers(msg: Message, name: str, hint: str | None = None) -> list[str]:
     """Every value of header `name`, top first, with 8-bit bytes recovered as text.
 
     `msg.get_all` would hand back `Header` objects for 8-bit values whose bytes are
     already lost to replacement characters; `raw_items` keeps them.
     """
     wanted = name.lower()
-    return [from_8bit(str(v)) for k, v in msg.raw_items() if k.lower() == wanted]
+    return [from_8bit(str(v), hint) for k, v in msg.raw_items() if k.lower() == wanted]
+
+
+def charset_hint(msg: Message, limit: int = 50) -> str | None:
+    """The first charset a part of `msg` declares (among its first `limit` parts)."""
+    for n, part in enumerate(msg.walk()):
+        if n >= limit:
+            break
+        charset = part.get_param("charset")
+        if isinstance(charset, str) and charset.strip():
+            return charset
+    return None
+
+
+def lenient_from(values: list[str]) -> tuple[Address, ...]:
+    """The From mailboxes, with the one <address> of a value the parser could not read.
+
+    Only for the reporter's side: the value stays a defect ("From header without exactly
+    one mailbox"), so identity never takes it as a staff member's address.
+    """
+    out: list[Address] = []
+    for value in values:
+        strict = _addresses([value])
+        if strict:
+            out.extend(strict)
+            continue
+        found = list(_ANGLE_ADDR.finditer(value))
+        if len({m.group(1).lower() for m in found}) == 1:
+            name = decode(value[:found[0].start()]).strip().strip('"').strip()
+            out.append(Address(name, found[0].group(1)))
+    return tuple(out)
 
 
 def _addresses(values: list[str]) -> tuple[Address, ...]:
@@ -190,6 +227,7 @@ def html_to_text(html: str) -> str:
     h.ignore_images = True
     h.ignore_emphasis = True
     h.single_line_break = True  # each <div>/<br> line of a staff reply stays one line
+    h.unicode_snob = True  # &uuml; stays ü, not "u": every accent and letter as written
     return h.handle(html)
 
 
@@ -216,8 +254,29 @@ def own_and_attached(msg: Message) -> Body:
     visits each part once; nesting deeper than MAX_MIME_DEPTH is not read.
     """
     plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS])
+    if not (plain or "").strip() and not (html or "").strip():
+        plain = _inline_named_text(msg) or plain  # a report sent as report.txt, inline
     own = plain if plain is not None else (html_to_text(html) if html is not None else "")
     return Body(_clip(own), _clip("\n\n".join(attached)))
+
+
+def _inline_named_text(msg: Message) -> str | None:
+    """The first text/plain part shown inline but carrying a filename, outside any
+    attached message: a mail whose only text is such a part (phones and some webmail
+    send a pasted or dictated report so) has that text as its own. It is still listed
+    among the attachments."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend(c for c in reversed(children) if isinstance(c, Message)
+                             and not c.get_content_type().startswith("message/"))
+        elif (part.get_content_type() == "text/plain" and _is_attached(part)
+              and (part.get_content_disposition() or "inline") == "inline"):
+            return part_text(part)
+    return None
 
 
 def _clip(text: str) -> str:
@@ -290,19 +349,18 @@ def _attach_message(part: Message, level: int, out: list[str], budget: list[int]
 
 
 def part_text(part: Message) -> str:
-    """One leaf part's text: its charset, else UTF-8, else Windows-1252; never raises."""
+    """One leaf part's text in its declared charset, read leniently (core/charsets.py);
+    an HTML part without one may say it in a <meta> tag. Never raises."""
     payload = part.get_payload(decode=True)
     if not isinstance(payload, bytes):
         return ""
-    charset = part.get_content_charset() or "utf-8"
-    try:
-        return payload.decode(charset)
-    except (LookupError, UnicodeError):
-        pass
-    try:
-        return payload.decode("utf-8")
-    except UnicodeDecodeError:
-        return payload.decode("cp1252", "replace")
+    charset = part.get_param("charset")
+    charset = charset if isinstance(charset, str) else None
+    if charset is None and part.get_content_type() == "text/html":
+        charset = html_charset(payload)
+    # Text is cut to MAX_TEXT_CHARS (HTML to MAX_HTML_CHARS) anyway; no character takes
+    # more than 4 bytes, so the rest of a 25 MB part need not be decoded at all.
+    return decode_text(payload[:4 * MAX_TEXT_CHARS], charset)
 
 
 def _header_end(raw: bytes) -> int:
@@ -429,10 +487,12 @@ def parse_message(raw: bytes) -> ParsedMessage:
         raise MessageError(f"unparseable MIME: {type(e).__name__}: {e}") from None
 
     headers: dict[str, list[str]] = {}
-    for key, value in msg.raw_items():
-        headers.setdefault(key.lower(), []).append(decode(from_8bit(str(value))))
-    raw_from = raw_headers(msg, "From")
-    from_ = _addresses(raw_from)
+    items = list(msg.raw_items())
+    hint = charset_hint(msg) if any(not str(v).isascii() for _, v in items) else None
+    for key, value in items:
+        headers.setdefault(key.lower(), []).append(decode(from_8bit(str(value), hint)))
+    raw_from = raw_headers(msg, "From", hint)
+    from_ = lenient_from(raw_from)
 
     mid_values = message_ids(" ".join(headers.get("message-id", [])))
     message_id = mid_values[0] if mid_values else None

@@ -806,7 +806,9 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "report_from": report_from, "report_subject": report_subject,
             "report_date": report_date, "report_text": case.report_text,
             "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
-            "commands": quick, "forged": case.forged_sender}
+            "commands": quick, "forged": case.forged_sender,
+            "sender_unknown": None,  # intake says why, when it knows
+            "ack_withheld": None}
 
 
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,

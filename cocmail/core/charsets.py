@@ -1,0 +1,135 @@
+"""Bytes -> text as their writer meant it: the declared charset, read leniently.
+
+Mail in the wild declares charsets that are narrower than what the client really wrote
+(GB2312 for GBK text, Shift_JIS for Windows' CP932, ISO-2022-JP with NEC or JIS X 0213
+characters, Big5 with HKSCS, ISO-8859-1 for Windows-1252), mislabels UTF-8, or holds one
+bad byte in an otherwise good part. Reading such a part strictly and, on the first error,
+the whole part in another charset turns a whole report into mojibake. Here instead:
+
+1. the superset codecs Python ships are tried for the declared charset, then the
+   charset itself (SUPERSETS);
+2. UTF-8 is tried before a single-byte charset (valid multi-byte UTF-8 is almost never
+   real Latin-1 or KOI8 text), and after a multi-byte one (GB18030 decodes UTF-8 bytes
+   "successfully" as nonsense, so what the writer declared wins there);
+3. when nothing decodes cleanly, the declared charset is used with a replacement
+   character for each bad byte: one character lost, not the part.
+
+Pure and small; message.py calls `decode_text` for bodies and `decode_8bit` for raw
+header bytes.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+
+# Declared charset -> the codecs clients really mean by it, tried before the declared one.
+# Names are looked up lower-cased.
+SUPERSETS: dict[str, tuple[str, ...]] = {
+    "gb2312": ("gb18030",), "gbk": ("gb18030",), "x-gbk": ("gb18030",),
+    "cp936": ("gb18030",), "euc-cn": ("gb18030",), "csgb2312": ("gb18030",),
+    "gb_2312-80": ("gb18030",), "chinese": ("gb18030",),
+    "big5": ("big5hkscs", "cp950"), "x-x-big5": ("big5hkscs", "cp950"),
+    "cn-big5": ("big5hkscs", "cp950"), "big5-hkscs": ("big5hkscs",),
+    "shift_jis": ("cp932", "shift_jis_2004"), "shift-jis": ("cp932", "shift_jis_2004"),
+    "sjis": ("cp932", "shift_jis_2004"), "x-sjis": ("cp932", "shift_jis_2004"),
+    "ms_kanji": ("cp932",), "windows-31j": ("cp932",), "csshiftjis": ("cp932",),
+    "euc-jp": ("euc_jp", "euc_jis_2004"), "x-euc-jp": ("euc_jp", "euc_jis_2004"),
+    "iso-2022-jp": ("iso2022_jp_2004", "iso2022_jp_ext", "iso2022_jp_2"),
+    "csiso2022jp": ("iso2022_jp_2004", "iso2022_jp_ext", "iso2022_jp_2"),
+    "ks_c_5601-1987": ("cp949",), "ks_c_5601": ("cp949",), "euc-kr": ("cp949",),
+    "korean": ("cp949",), "iso-2022-kr": ("iso2022_kr",),
+    "iso-8859-1": ("cp1252",), "latin1": ("cp1252",), "latin-1": ("cp1252",),
+    "iso8859-1": ("cp1252",), "us-ascii": ("cp1252",), "ascii": ("cp1252",),
+    "iso-8859-9": ("cp1254",), "iso-8859-11": ("cp874",), "tis-620": ("cp874",),
+    "windows-874": ("cp874",), "unicode-1-1-utf-7": ("utf-7",), "utf8": ("utf-8",),
+}
+# Charsets in which any byte string may decode: what was declared is believed first.
+_MULTIBYTE = frozenset({"gb18030", "big5hkscs", "cp950", "cp932", "shift_jis_2004",
+                        "euc_jp", "euc_jis_2004", "cp949", "iso2022_jp", "iso2022_jp_ext",
+                        "iso2022_jp_2004", "iso2022_jp_2", "iso2022_kr", "utf-16", "utf-32",
+                        "gbk", "gb2312", "big5", "shift_jis", "euc_kr", "hz"})
+_ISO2022_ESCAPE = re.compile(rb"\x1b[$(][@ABDIJ]")
+_META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""",
+                           re.IGNORECASE)
+
+
+def _codec(name: str) -> str | None:
+    """Python's codec name for `name`, or None when Python has no such codec."""
+    try:
+        info = codecs.lookup(name)
+    except (LookupError, ValueError):
+        return None
+    # Not base64, zlib, rot13...: a charset names a text encoding, nothing else.
+    return info.name if getattr(info, "_is_text_encoding", True) else None
+
+
+def codecs_for(declared: str | None) -> tuple[str, ...]:
+    """The codecs to try for a declared charset, its superset first (may be empty)."""
+    if not declared:
+        return ()
+    label = declared.strip().strip("\"'").lower()[:40]
+    names = (*SUPERSETS.get(label, ()), label)  # what clients really write comes first
+    found = [c for c in (_codec(n) for n in names) if c]
+    return tuple(dict.fromkeys(found))
+
+
+def decode_text(data: bytes, declared: str | None) -> str:
+    """`data` as text: see the module docstring for the order. Never raises."""
+    if data.isascii() and b"\x1b" not in data:
+        return data.decode("ascii")
+    chain = codecs_for(declared)
+    if not chain and _ISO2022_ESCAPE.search(data):
+        chain = codecs_for("iso-2022-jp")  # JIS text with no charset said
+    lenient = chain[0] if chain else None
+    if data.isascii():
+        pass  # 7-bit (ISO-2022) text: UTF-8 would "decode" it with its escapes showing
+    elif not chain or chain[0] not in _MULTIBYTE:
+        chain = ("utf-8", *chain)
+    else:
+        chain = (*chain, "utf-8")
+    for codec in chain:
+        try:
+            return data.decode(codec)
+        except (UnicodeError, LookupError):
+            continue
+    if lenient is None:  # no charset said, or one Python does not know
+        lenient = "utf-8" if _mostly_utf8(data) else "cp1252"
+    try:
+        return data.decode(lenient, "replace")
+    except (UnicodeError, LookupError):  # a codec that cannot resynchronise
+        return data.decode("utf-8", "replace")
+
+
+def decode_8bit(data: bytes, hint: str | None = None) -> str:
+    """Raw 8-bit header bytes as text: UTF-8 (RFC 6532), else the body's declared charset
+    (`hint`: the same client wrote both), else Windows-1252. 7-bit bytes with ISO-2022
+    escapes are JIS text an old Japanese client wrote unencoded."""
+    if data.isascii():
+        return decode_text(data, None)
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    for codec in codecs_for(hint):
+        if codec in ("ascii", "utf-8", "latin-1", "cp1252", "iso8859-1"):
+            continue
+        try:
+            return data.decode(codec)
+        except (UnicodeError, LookupError):
+            continue
+    return data.decode("cp1252", "replace")
+
+
+def html_charset(data: bytes) -> str | None:
+    """The charset an HTML part declares in a <meta> tag near its top, if any."""
+    found = _META_CHARSET.search(data[:2048])
+    return found.group(1).decode("ascii") if found else None
+
+
+def _mostly_utf8(data: bytes) -> bool:
+    """More of the 8-bit bytes sit in valid UTF-8 sequences than not."""
+    text = data.decode("utf-8", "replace")
+    bad = text.count("\ufffd")
+    non_ascii = len(text) - len(text.encode("ascii", "ignore"))  # at C speed: 10 MB parts
+    return bad * 4 < non_ascii

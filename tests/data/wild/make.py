@@ -1,0 +1,182 @@
+"""Writes the wild-mail corpus next to this file (run it again after editing).
+
+Each mail is made here, byte by byte where its brokenness is the point; MANIFEST.toml
+says what a CoC team must see for each one, and tests/test_wild_mail.py checks it.
+
+    .venv/bin/python tests/data/wild/make.py
+"""
+
+from __future__ import annotations
+
+import base64
+from pathlib import Path
+
+HERE = Path(__file__).parent
+DATE = "Date: Fri, 04 Jun 2027 23:41:07 +0200\r\n"
+
+
+def head(frm: bytes | str, subject: str, mid: str, extra: str = "") -> bytes:
+    frm_b = frm if isinstance(frm, bytes) else frm.encode()
+    return (b"From: " + frm_b + b"\r\nTo: conduct@example.org\r\n"
+            + f"Subject: {subject}\r\n{DATE}Message-ID: <{mid}>\r\n{extra}".encode())
+
+
+def text_mail(frm: bytes | str, subject: str, mid: str, body: bytes, *, charset: str = "utf-8",
+              extra: str = "", cte: str = "8bit") -> bytes:
+    return (head(frm, subject, mid, extra)
+            + f"MIME-Version: 1.0\r\nContent-Type: text/plain; charset={charset}\r\n"
+              f"Content-Transfer-Encoding: {cte}\r\n\r\n".encode() + body)
+
+
+REPORT = ("Last night at the party someone kept touching my shoulder after I asked "
+          "him to stop.\r\n")
+MAILS: dict[str, bytes] = {}
+
+# ---------------------------------------------------------------- machine mail
+MAILS["oof_exchange_no_auto_submitted.eml"] = text_mail(
+    '"Okafor, Ben" <ben.okafor@corp.example>', "Automatic reply: Sponsor booth question",
+    "oof-1@corp.example",
+    b"I am out of the office until 14 June with limited access to e-mail.\r\n",
+    charset="iso-8859-1",
+    extra="X-Auto-Response-Suppress: All\r\nX-MS-Exchange-Inbox-Rules-Loop: "
+          "ben.okafor@corp.example\r\nThread-Topic: Sponsor booth question\r\n")
+MAILS["oof_outlook_german.eml"] = text_mail(
+    "Jana Krause <jana.krause@firma.example>",
+    "=?iso-8859-1?q?Automatische_Antwort:_Anfrage?=", "oof-2@firma.example",
+    "Ich bin bis zum 10. Juni nicht im Büro.\r\n".encode("latin-1"), charset="iso-8859-1",
+    extra="X-Auto-Response-Suppress: OOF, AutoReply\r\n")
+MAILS["helpdesk_x_loop_noreply.eml"] = text_mail(
+    "Venue Helpdesk <helpdesk-noreply@venue.example>", "[Ticket 48213] We got your message",
+    "ticket-48213@venue.example",
+    b"Thank you for contacting the venue helpdesk. Ticket 48213 has been opened.\r\n",
+    extra="X-Loop: helpdesk@venue.example\r\n")
+MAILS["newsletter_no_reply.eml"] = text_mail(
+    "Tickets <no-reply@tickets.example>", "Your weekly event news", "news-2027-23@tickets.example",
+    b"This week: three new workshops. Unsubscribe at any time.\r\n",
+    extra="List-Unsubscribe: <https://tickets.example/u/8f2a>\r\n")
+MAILS["donotreply_auto_generated.eml"] = text_mail(
+    "Badge Printer <donotreply@badges.example>", "Print job 2231 finished",
+    "job-2231@badges.example",
+    b"Your print job has finished.\r\n", extra="Auto-Submitted: auto-generated\r\n")
+MAILS["feedback_report_arf.eml"] = (
+    head("Mail Abuse Desk <fbl@isp.example>", "Complaint about message from 192.0.2.7",
+         "arf-77@isp.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/report; report-type=feedback-report;\r\n"
+      b"\tboundary=\"arf\"\r\n\r\n--arf\r\nContent-Type: text/plain; charset=us-ascii\r\n\r\n"
+      b"This is an email abuse report for an email message received from IP 192.0.2.7.\r\n"
+      b"--arf\r\nContent-Type: message/feedback-report\r\n\r\nFeedback-Type: abuse\r\n"
+      b"User-Agent: SomeGenerator/1.0\r\nVersion: 1\r\n\r\n--arf\r\n"
+      b"Content-Type: text/rfc822-headers\r\n\r\nFrom: conduct@example.org\r\n"
+      b"Subject: [CoC #9] We received your report\r\n\r\n--arf--\r\n")
+MAILS["read_receipt_unknown_mail.eml"] = (
+    head("Maria Silva <maria@uni.example>", "Read: Volunteer shifts", "mdn-5@uni.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/report;\r\n"
+      b"\treport-type=disposition-notification; boundary=\"mdn\"\r\n\r\n--mdn\r\n"
+      b"Content-Type: text/plain; charset=utf-8\r\n\r\nYour message was displayed.\r\n"
+      b"--mdn\r\nContent-Type: message/disposition-notification\r\n\r\n"
+      b"Final-Recipient: rfc822; maria@uni.example\r\n"
+      b"Disposition: manual-action/MDN-sent-manually; displayed\r\n\r\n--mdn--\r\n")
+
+# ---------------------------------------------------------------- human look-alikes
+MAILS["noreply_form_real_report.eml"] = text_mail(
+    "Conference website <noreply@djangocon.example>", "Code of Conduct report form",
+    "form-311@djangocon.example",
+    ("Report submitted through the website form.\r\n\r\n" + REPORT
+     + "It happened near the coat check around 22:30.\r\n").encode())
+MAILS["suppress_header_person.eml"] = text_mail(
+    "Priya Raman <priya.raman@corp.example>", "Something that happened at the sprint",
+    "AM0PR01MB2231@corp.example",
+    ("Hi,\r\n\r\n" + REPORT + "Priya\r\n").encode(),
+    extra="X-Auto-Response-Suppress: All\r\nX-MS-Has-Attach:\r\n")
+
+# ---------------------------------------------------------------- senders
+_long = "Gabriela Fernández-Oliveira de Albuquerque e Castro (Organização Comunitária)"
+MAILS["from_gbk_raw_name.eml"] = text_mail(
+    "张伟".encode("gbk") + b" <zhang.wei@example.cn>", "Report from the hallway",
+    "gbk-name-1@example.cn",
+    "昨天晚上在走廊里有人一直跟着我。".encode("gbk") + b"\r\n", charset="gbk")
+MAILS["from_invalid_utf8_name.eml"] = text_mail(
+    b"Jos\xc3\x28 Garc\xeda <jose.garcia@correo.example>", "Lo que pasó en el taller",
+    "bad-utf8-name@correo.example",
+    b"Durante el taller, un asistente hizo comentarios ofensivos.\r\n")
+MAILS["from_long_encoded_word.eml"] = text_mail(
+    "=?utf-8?b?" + base64.b64encode(_long.encode()).decode() + "?= <gabi@example.br>",
+    "Relato de assédio", "long-name@example.br",
+    "Um participante me seguiu até o hotel.\r\n".encode())
+_gbk_name = base64.b64encode("王镕".encode("gbk")).decode()  # 镕 is GBK, not GB2312
+MAILS["from_folded_gbk_encoded_name.eml"] = text_mail(
+    f"=?gb2312?b?{_gbk_name[:4]}\r\n {_gbk_name[4:]}?= <wang.rong@example.cn>",
+    "What I saw on Friday", "folded-word@example.cn",
+    b"Someone took photos of me without asking.\r\n")
+MAILS["from_without_address.eml"] = text_mail(
+    "Anonymous attendee", "Report, please keep my name out", "no-address@anon.example",
+    b"A speaker made jokes about women in the keynote Q&A.\r\n")
+MAILS["from_two_addresses.eml"] = text_mail(
+    "Eve <eve@attendee.example>, Mallory <mallory@attendee.example>", "Report about the bar",
+    "two-from@attendee.example", b"We both saw a volunteer being shouted at.\r\n")
+
+# ---------------------------------------------------------------- charsets
+MAILS["gb2312_with_gbk_char_and_bad_byte.eml"] = text_mail(
+    "Li Na <li.na@example.cn>", "=?gb2312?b?" + base64.b64encode(
+        "会场骚扰".encode("gb2312")).decode() + "?=", "gb-bad@example.cn",
+    "我在会场被骚扰了，".encode("gbk") + "镕".encode("gbk") + b"\xff"
+    + "请帮忙处理。".encode("gbk") + b"\r\n", charset="gb2312")
+MAILS["utf8_one_bad_byte.eml"] = text_mail(
+    "Jürgen Weiß <juergen@example.de>", "Belästigung beim Abendessen", "utf8-bad@example.de",
+    "Beim Abendessen hat mich ein Teilnehmer bedrängt \xff und nicht aufgehört."
+    .encode("utf-8", "surrogateescape").replace(b"\xc3\xbf", b"\xff") + b"\r\n")
+MAILS["iso2022jp_extended.eml"] = text_mail(
+    "Sato Yuki <yuki@example.jp>", "=?iso-2022-jp?b?" + base64.b64encode(
+        "会場での出来事".encode("iso2022_jp")).decode() + "?=", "jis-1@example.jp",
+    "①会場で何度も声をかけられ、やめてと言っても続きました。".encode("iso2022_jp_2004")
+    + b"\r\n", charset="iso-2022-jp", cte="7bit")
+MAILS["shift_jis_windows_chars.eml"] = text_mail(
+    "Tanaka Ken <ken@example.jp>", "Report", "sjis-1@example.jp",
+    "②休憩室で写真を撮られました～".encode("cp932") + b"\r\n", charset="shift_jis")
+MAILS["big5_hkscs.eml"] = text_mail(
+    "Chen Mei <mei@example.hk>", "Report", "big5-1@example.hk",
+    "佢喺會場一直跟蹤我。".encode("big5hkscs") + b"\r\n", charset="big5")
+MAILS["koi8r_raw_name.eml"] = text_mail(
+    "Ольга".encode("koi8_r") + b" <olga@example.ru>", "Report", "koi8-1@example.ru",
+    "Меня преследовали после доклада.".encode("koi8_r") + b"\r\n", charset="koi8-r")
+MAILS["html_entities.eml"] = (
+    head("Lena Fischer <lena@example.at>", "Meldung", "html-ent@example.at")
+    + b"MIME-Version: 1.0\r\nContent-Type: text/html; charset=us-ascii\r\n\r\n"
+      b"<html><body><p>Ein Teilnehmer hat mich f&uuml;r &quot;zu emotional&quot; "
+      b"erkl&auml;rt. Caf&eacute; &ndash; &#1087;&#1086;&#1084;&#1086;&#1097;&#1100; "
+      b"&#x4E2D;&#x6587;</p></body></html>\r\n")
+MAILS["html_meta_charset.eml"] = (
+    head("Ivan <ivan@example.bg>", "Report", "html-meta@example.bg")
+    + b"MIME-Version: 1.0\r\nContent-Type: text/html\r\n\r\n"
+      b"<html><head><meta http-equiv=\"Content-Type\" content=\"text/html; "
+      b"charset=windows-1251\"></head><body><p>"
+    + "Някой ме следеше в залата.".encode("cp1251") + b"</p></body></html>\r\n")
+MAILS["inline_named_text_part.eml"] = (
+    head("Sam Okoye <sam@example.ng>", "My report", "inline-txt@example.ng")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b1\"\r\n\r\n"
+      b"--b1\r\nContent-Type: text/plain; charset=utf-8; name=\"report.txt\"\r\n"
+      b"Content-Disposition: inline; filename=\"report.txt\"\r\n\r\n"
+      b"At the Saturday social a man blocked the exit and would not let me leave.\r\n"
+      b"--b1--\r\n")
+
+MAILS["empty_body_and_inline_named_text.eml"] = (
+    head("Ana Costa <ana.costa@example.pt>", "Relato", "inline-empty@example.pt")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b2\"\r\n\r\n"
+      b"--b2\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n"
+      b"--b2\r\nContent-Type: text/plain; charset=iso-8859-1; name=\"relato.txt\"\r\n"
+      b"Content-Disposition: inline; filename=\"relato.txt\"\r\n"
+      b"Content-Transfer-Encoding: quoted-printable\r\n\r\n"
+      b"Na fila do almo=E7o um participante fez coment=E1rios sobre o meu corpo.\r\n"
+      b"--b2--\r\n")
+
+MAILS["raw_jis_headers.eml"] = text_mail(  # an old Japanese client: JIS bytes, unencoded
+    "佐藤 由紀".encode("iso2022_jp") + b" <sato@example.jp>",
+    "会場での出来事", "raw-jis@example.jp",
+    "懇親会で体を触られました。".encode("iso2022_jp") + b"\r\n", charset="iso-2022-jp",
+    cte="7bit").replace("会場での出来事".encode(), "会場での出来事".encode("iso2022_jp"))
+
+
+if __name__ == "__main__":
+    for name, raw in MAILS.items():
+        (HERE / name).write_bytes(raw)
+    print(f"wrote {len(MAILS)} mails to {HERE}")
