@@ -595,10 +595,10 @@ def inbound_list(state: State, machine: bool) -> None:
     if not rows:
         click.echo("no machine mail kept aside")
     for r in rows:
-        click.echo(terminal_safe(
-            f"{r['id']:>6}  {r['received_at'][:16]}  {(r['sender'] or '(no sender)')[:60]}\n"
-            f"        subject: {(r['subject'] or '(no subject)')[:100]}\n"
-            f"        why: {(r['error'] or 'automatic mail')[:300]}"))
+        # The output guard (safe_output.py) escapes what the sender wrote.
+        click.echo(f"{r['id']:>6}  {r['received_at'][:16]}  {(r['sender'] or '(no sender)')[:60]}\n"
+                   f"        subject: {(r['subject'] or '(no subject)')[:100]}\n"
+                   f"        why: {(r['error'] or 'automatic mail')[:300]}")
 
 
 @main.group("outbox")
