@@ -213,8 +213,17 @@ def _v9(conn: sqlite3.Connection) -> None:
     conn.execute(STATS_SYNC.format(only=""))
 
 
+def _v10(conn: sqlite3.Connection) -> None:
+    """Which excluded members a case *names* (issue 21, conflicts by construction): they
+    are in `recused` like any excluded member; `named` says why, for `cases show`, and
+    `included` keeps who #include brought back, so that text naming them again does not
+    exclude them again."""
+    conn.execute("ALTER TABLE cases ADD COLUMN named TEXT NOT NULL DEFAULT '[]'")
+    conn.execute("ALTER TABLE cases ADD COLUMN included TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7, _v8, _v9)
+                                                                 _v7, _v8, _v9, _v10)
 LATEST = len(MIGRATIONS)
 
 

@@ -57,15 +57,14 @@ def _stale(case: Case, now: datetime) -> bool:
 
 
 def digest_context(cases: list[Case], env: Env, period_start: datetime,
-                   period_end: datetime, awaiting: frozenset[int] = frozenset(),
-                   excluded: int = 0) -> dict[str, Any]:
+                   period_end: datetime, awaiting: frozenset[int] = frozenset()
+                   ) -> dict[str, Any]:
     """The template's values: numbers, dates, ages and step names, never a person's data.
 
     `awaiting`: the cases with a proposal waiting for a second member's #approve."""
     now = env.now
     open_cases = [c for c in cases if c.status == "open"]
     return {
-        "excluded": excluded,  # cases this lead is recused from: counted, never shown
         "period_start": env.local(period_start)[:10],
         "period_end": env.local(period_end)[:10],
         "opened": [c.number for c in cases if period_start <= c.opened <= period_end],
@@ -89,8 +88,6 @@ def visible_to(member: StaffMember, cases: list[Case]) -> list[Case]:
 
 def lead_context(lead: StaffMember, cases: list[Case], env: Env, period_start: datetime,
                  period_end: datetime, awaiting: frozenset[int]) -> dict[str, Any]:
-    """One lead's digest: without the cases they are recused from, counted as excluded."""
-    visible = visible_to(lead, cases)
-    hidden = (len([c for c in cases if c.status == "open"])
-              - len([c for c in visible if c.status == "open"]))
-    return digest_context(visible, env, period_start, period_end, awaiting, excluded=hidden)
+    """One lead's digest: without the cases they are excluded from, not even as a count
+    (a count would tell them that a case exists that is hidden from them)."""
+    return digest_context(visible_to(lead, cases), env, period_start, period_end, awaiting)

@@ -1,0 +1,203 @@
+"""Conflicts by construction: which team members a case names, so that they see nothing of it.
+
+A report about a team member must never reach that member, and no member should have
+to notice by themselves that they must step back. So every report, every later mail
+from outside the team and every person a command puts on the case is checked against
+the roster *before* any mail is addressed, and the members it names are excluded like a
+recused member (`Case.recused`), with `Case.named` saying why.
+
+The rule errs on the side of exclusion (a wrong exclusion costs an `#include`; a wrong
+inclusion sends a report to the person it is about). A member is named by:
+- any of their addresses (the staff address or an alias), anywhere;
+- their full name, its words next to each other in any order ("Ben Okafor",
+  "Okafor, Ben"), accents, case and punctuation ignored;
+- a single part of their name (a first name, a surname) that no other member's name
+  has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too).
+A person put on the case by a command (`#accused`, `#witness`, `#victim`, `#reporter`)
+names a member by address, by a name holding the member's full name, or, when the
+person has no address, by a name holding a part only that member has; a person with an
+address of their own and another full name ("Ben Smith <ben@smith.example>") is someone
+else.
+
+Pure: the roster and the text in, the members and a short reason out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .case import Case, Person
+from .model import Roster, StaffMember
+from .people import addresses_in, name_runs, name_words
+
+MIN_PART = 2  # a one-letter initial ("J.") names nobody
+ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
+              "accused": "the reported person", "witness": "a witness"}
+
+
+@dataclass(frozen=True)
+class Named:
+    """A member a case names, and how (for the other members' notice)."""
+
+    member: StaffMember
+    why: str  # e.g. 'their address ben@example.org', 'the name "Ben"'
+
+
+def _addresses(m: StaffMember) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a.lower() for a in (m.email, *m.aliases)))
+
+
+def unique_parts(roster: Roster) -> dict[str, set[str]]:
+    """Each member's name parts that no other member's name has (by member email)."""
+    words = {m.email: {w for w in name_words(m.name) if len(w) >= MIN_PART}
+             for m in roster.members}
+    out: dict[str, set[str]] = {}
+    for email, mine in words.items():
+        others = set().union(*(w for e, w in words.items() if e != email))
+        out[email] = mine - others
+    return out
+
+
+def _full(m: StaffMember) -> str | None:
+    """The member's full name as a sorted run of words, when it has two words or more."""
+    words = name_words(m.name)
+    return " ".join(sorted(words)) if len(words) >= 2 else None
+
+
+def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
+                  ) -> list[Named]:
+    """The members (not those whose email is in `skip`) that `text` names, in roster order."""
+    if not text.strip():
+        return []
+    addresses = addresses_in(text)
+    words = set(name_words(text))
+    fulls = {m.email: _full(m) for m in roster.members}
+    sizes = {len(f.split()) for f in fulls.values() if f}
+    runs = name_runs(text, sizes) if sizes else set()
+    parts = unique_parts(roster)
+    out = []
+    for m in roster.members:
+        if m.email.lower() in skip:
+            continue
+        why = None
+        hit = next((a for a in _addresses(m) if a in addresses), None)
+        if hit:
+            why = f"by their address {hit}"
+        elif fulls[m.email] and fulls[m.email] in runs:
+            why = f'by their name "{m.name}"'
+        else:
+            part = next((p for p in sorted(parts[m.email]) if p in words), None)
+            if part:
+                why = f'by "{_as_written(m, part)}", a name only they have on the team'
+        if why:
+            out.append(Named(m, why))
+    return out
+
+
+def _as_written(m: StaffMember, part: str) -> str:
+    """`part` (folded) as the member's name spells it: "Zoë", not "zoe"."""
+    return next((w for w in m.name.split() if name_words(w) == [part]), part)
+
+
+def member_for(person: Person, roster: Roster) -> StaffMember | None:
+    """The team member `person` (someone a command put on the case) is, if any."""
+    if person.email:
+        member = roster.by_email(person.email)
+        if member is not None:
+            return member
+    words = set(name_words(person.name))
+    if not words:
+        return None
+    parts = unique_parts(roster)
+    for m in roster.members:
+        full = set(name_words(m.name))
+        if len(full) >= 2 and full <= words:
+            return m
+        if not person.email and words & parts[m.email]:
+            return m
+    return None
+
+
+def seeing(roster: Roster, recused: tuple[str, ...]) -> list[StaffMember]:
+    """The members not excluded from a case with `recused`."""
+    gone = {r.lower() for r in recused}
+    return [m for m in roster.members if not any(a in gone for a in _addresses(m))]
+
+
+# ------------------------------------------------------------------ the case
+def exclude_named(case: Case, emails: list[str]) -> Case:
+    """`case` with the members of `emails` excluded because it names them."""
+    new = [e for e in dict.fromkeys(emails) if e not in case.recused]
+    return replace(case, recused=case.recused + tuple(new), named=case.named + tuple(new),
+                   handlers=tuple(h for h in case.handlers if h not in new))
+
+
+def include(case: Case, email: str) -> Case:
+    """`case` with `email` brought back (#include approved)."""
+    return replace(case, recused=tuple(r for r in case.recused if r != email),
+                   named=tuple(n for n in case.named if n != email),
+                   included=case.included + (() if email in case.included else (email,)))
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What checking new text (and people) against the roster did to a case."""
+
+    case: Case
+    excluded: tuple[Named, ...] = ()  # excluded just now
+    everyone: tuple[Named, ...] = ()  # named, but they are every member who could see it
+    to_contacts: bool = False  # so it goes to [process] conflict_contacts instead
+
+    def notice(self) -> dict[str, Any] | None:
+        """The `conflict` value of the staff mail's context: whom it names, and what
+        cocmail did about it; None when it names nobody."""
+        named = self.excluded or self.everyone
+        if not named:
+            return None
+        return {"named": [{"name": n.member.name or n.member.email, "email": n.member.email,
+                           "why": n.why} for n in named],
+                "everyone": bool(self.everyone), "contacts": self.to_contacts}
+
+    def audit(self, where: str) -> list[tuple[str, str]]:
+        """(action, detail) audit entries: who was excluded, and why."""
+        out = [("excluded", f"{n.member.name} <{n.member.email}>: {where} names them "
+                            f"({n.why}); they are sent nothing about this case")
+               for n in self.excluded]
+        if self.to_contacts:
+            out.append(("conflict contacts", f"{where} names every team member who could see "
+                                             "it: sent to [process] conflict_contacts"))
+        if self.everyone:
+            out.append(("not excluded", f"{where} names every team member who could see it "
+                        "and no [process] conflict_contacts is set: sent to them, warned"))
+        return out
+
+
+def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] = (),
+           skip: frozenset[str] = frozenset(), contacts: tuple[str, ...] = (),
+           intake: bool = False) -> Screened:
+    """Exclude the members `text` (or `people`) names, before any mail is addressed.
+
+    `skip`: members not excluded by `text` (whoever wrote or forwarded the report: their
+    own name or signature in it). Members #include brought back are not excluded again by
+    text, only by a person put on the case. When the members named are all who could see
+    the case, a new report (`intake`) with `contacts` set goes to them instead; otherwise
+    nobody is excluded and the notice warns: a report is never left unread.
+    """
+    gone = {e.lower() for e in case.recused}
+    found: dict[str, Named] = {}
+    for n in named_in_text(text, roster, skip | gone | set(case.included)):
+        found.setdefault(n.member.email, n)
+    for p in people:
+        m = member_for(p, roster)
+        if m is not None and m.email not in gone:
+            found.setdefault(m.email, Named(m, f"as {ROLE_WORDS.get(p.role, p.role)} "
+                                               f"({p.display()})"))
+    if not found:
+        return Screened(case)
+    named = tuple(found.values())
+    if seeing(roster, case.recused + tuple(found)):
+        return Screened(exclude_named(case, list(found)), excluded=named)
+    if intake and contacts:
+        return Screened(exclude_named(case, list(found)), excluded=named, to_contacts=True)
+    return Screened(case, everyone=named)
