@@ -15,8 +15,8 @@ from click.testing import CliRunner
 
 from cocmail.app import App
 from cocmail.cli import main
-from cocmail.core.conflicts import member_for, named_in_text
 from cocmail.core.case import Person
+from cocmail.core.conflicts import member_for, named_in_text
 from cocmail.core.model import Roster, StaffMember
 from cocmail.digest import queue_digest
 from cocmail.reminders_due import send_due_reminders
@@ -64,7 +64,7 @@ def test_a_report_naming_a_member_never_reaches_them_and_the_others_are_told_on_
         body = body_of(note)
         top = body[:body.index("A new report has arrived")]
         assert "THIS REPORT NAMES A MEMBER OF THE TEAM" in top
-        assert f"<{named}@example.org>, named by" in top
+        assert f"<{named}@example.org>\r\n  named by" in top
         assert "cocmail did not send this to them" in top
     data = show(desk.cfg.source)
     assert [(e["email"], e["why"]) for e in data["excluded"]] == [(f"{named}@example.org",
@@ -85,7 +85,8 @@ def test_the_member_who_took_the_report_is_not_excluded_by_their_own_signature(
     assert show(desk.cfg.source)["excluded"] == [
         {"email": "cy@example.org", "name": "Cy Park", "why": "named"}]
     assert to(desk, "cy@example.org") == []
-    assert "named by their name \"Cy Park\"" in body_of(to(desk, "ana@example.org")[0])
+    assert 'Cy Park <cy@example.org>\r\n  named by their name "Cy Park"' in body_of(
+        to(desk, "ana@example.org")[0])
 
 
 # ------------------------------------------------------------------ later in the case
@@ -131,7 +132,7 @@ def test_a_later_message_naming_a_member_excludes_them_before_it_is_relayed(
     assert not [m for m in fresh if "cy@" in str(m["To"])]
     relay = body_of([m for m in fresh if "ana@" in str(m["To"])][0])
     assert relay.index("THIS MESSAGE NAMES A MEMBER") < relay.index("The reporter wrote")
-    assert "Cy Park <cy@example.org>, named by \"Cy\"" in relay
+    assert 'Cy Park <cy@example.org>\r\n  named by "Cy", a name only they' in relay
 
 
 # ------------------------------------------------------------------ proposals

@@ -99,6 +99,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "earlier": EARLIER,
         "urgent": False,
         "commands": COMMANDS,
+        "conflict": {"named": [{"name": "Cy Park", "email": "cy@djangocon.example.org",
+                                "why": 'by "Cy", a name only they have on the team'}],
+                     "everyone": False, "contacts": False},
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",
@@ -108,6 +111,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "text": "One more thing: a volunteer at the bar saw it too, her name is Kim.\n",
         "automatic_reason": None,
         "transcript": [],
+        "conflict": None,
     },
     "transcript": {
         "recipient_name": "Ana Lima",
@@ -194,7 +198,6 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "mail_body": "Hello Dan Doe,\n\nWe are writing from the Code of Conduct team.\n",
     },
     "digest": {
-        "excluded": 1,
         "period_start": "2027-05-31",
         "period_end": "2027-06-06",
         "opened": [12, 13],
@@ -226,6 +229,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "proposer": "Ana Lima",
         "what": "send this to the reported person",
         "recuse": False,
+        "include": False,
         "mails": [{"to": "Dan Doe <dan@example.com>",
                    "subject": "[CoC #12] Outcome of the Code of Conduct process",
                    "body": "Hello Dan Doe,\n\nThe Code of Conduct team has decided: a formal "
@@ -236,6 +240,20 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "rejected_by": "Bo Chen",
         "what": "send the response to the reported person",
         "reason": "Let us wait until we have talked to the witness.",
+    },
+    "conflict_report": {
+        "named": [{"name": "Ana Lima", "email": "ana@djangocon.example.org",
+                   "why": 'by their name "Ana Lima"'},
+                  {"name": "Bo Chen", "email": "bo@djangocon.example.org",
+                   "why": "by their address bo@djangocon.example.org"}],
+        "reporter": "Alex Rivera <alex@example.net>",
+        "sender": "Alex Rivera <alex@example.net>",
+        "subject": "About the CoC team",
+        "text": "Ana Lima and bo@djangocon.example.org laughed off what I told them at the "
+                "registration desk.\n",
+        "date": "Thu, 3 Jun 2027 23:12 +0200",
+        "attachments": [],
+        "followup": False,
     },
     "member_excluded": {
         "recipient_name": "Ana Lima",
