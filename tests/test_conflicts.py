@@ -108,7 +108,7 @@ def test_accused_command_excludes_the_member_who_then_cannot_decide_anything(
     fresh = desk.new()
     assert not [m for m in fresh if "ben@" in str(m["To"])]  # never answered
     relay = body_of([m for m in fresh if "cy@" in str(m["To"])][0])
-    assert "excluded from this case" in relay
+    assert "excluded from this case; their commands were not run" in " ".join(relay.split())
     assert [e["why"] for e in show(desk.cfg.source)["excluded"]] == ["named"]
 
 
@@ -288,3 +288,13 @@ def test_a_person_with_an_address_of_their_own_and_another_name_is_someone_else(
     assert member_for(Person("accused", "", "BEN@example.org"), ROSTER).email == "ben@example.org"  # type: ignore[union-attr]
     assert member_for(Person("accused", "Dr Ben Okafor", "b@x.example"), ROSTER) is not None
 
+
+
+def test_a_report_taken_in_person_that_accuses_a_member_is_kept_from_them(desk: Desk) -> None:
+    desk.enter("ana@example.org", "#accused Ben Okafor <ben@example.org>\n#when today\n\n"
+                                  "An attendee told me at the desk what happened.\n")
+    assert to(desk, "ben@example.org") == []
+    body = body_of(to(desk, "cy@example.org")[0])
+    assert body.index("THIS REPORT NAMES A MEMBER") < body.index("took a report")
+    assert "Ben Okafor <ben@example.org>\r\n  named by a command" in body
+    assert show(desk.cfg.source)["excluded"][0]["why"] == "named"

@@ -28,6 +28,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .case import Case, Person
+from .effects import Proposal
 from .model import Roster, StaffMember
 from .people import addresses_in, name_runs, name_words
 
@@ -149,6 +150,14 @@ class Screened:
     everyone: tuple[Named, ...] = ()  # named, but they are every member who could see it
     to_contacts: bool = False  # so it goes to [process] conflict_contacts instead
 
+    def also(self, case: Case, roster: Roster) -> Screened:
+        """This screening, and the members the sender's commands then excluded from `case`
+        (a report taken in person with `#accused` a member), for the same notice."""
+        added = [roster.by_email(e) for e in case.named if e not in self.case.named]
+        more = tuple(Named(m, "by a command in the mail that entered the report")
+                     for m in added if m is not None)
+        return replace(self, case=case, excluded=self.excluded + more)
+
     def notice(self) -> dict[str, Any] | None:
         """The `conflict` value of the staff mail's context: whom it names, and what
         cocmail did about it; None when it names nobody."""
@@ -201,3 +210,36 @@ def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] 
     if intake and contacts:
         return Screened(exclude_named(case, list(found)), excluded=named, to_contacts=True)
     return Screened(case, everyone=named)
+
+
+class NamesSender(ValueError):
+    """A command would put its own sender on the case."""
+
+
+def person_added(case: Case, p: Person, roster: Roster, sender: str
+                 ) -> tuple[Case, str, list[tuple[str, str]]]:
+    """A person a command puts on the case who is on the team is excluded at once, so that
+    nothing the mail causes reaches them: the case, the words for the transcript line and
+    the audit entries. NamesSender when it is the command's own sender."""
+    member = member_for(p, roster)
+    if member is not None and member.email == sender:
+        raise NamesSender("this names you: a member the case names cannot run commands on "
+                          "it; ask another member of the team to add it")
+    s = screen(case, "", roster, people=(p,))
+    named = s.excluded or s.everyone
+    if not named:
+        return case, "", []
+    name = named[0].member.name
+    if s.everyone:
+        return case, f"; {name} is on the team but the last member who can see the case", \
+            s.audit("the case")
+    return s.case, (f"; {name} is on the team: now excluded from this case and sent nothing "
+                    "about it"), s.audit("the case")
+
+
+MEMBER_KINDS = ("recuse", "include")  # proposals about a member: never theirs to decide
+
+
+def concerned(proposals: list[Proposal] | tuple[Proposal, ...]) -> set[str]:
+    """Members a waiting proposal is about: they decide nothing on the case meanwhile."""
+    return {p.target for p in proposals if p.state == "waiting" and p.kind in MEMBER_KINDS}

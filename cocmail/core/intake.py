@@ -239,6 +239,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
             if identity.authenticated_for(number):
                 applied = apply_block(case, block.commands, block.body, staff, env)
                 if not applied.rejected:
+                    screened = screened.also(applied.case, env.roster)
                     case = applied.case
             else:
                 held = Held(new_nonce(), staff.email, format_block(block.commands), block.body)
@@ -402,6 +403,7 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
         audit = [AuditEntry("message", f"from the {role}")]
         if parse_command_block(msg.text).commands:
             # Never answered: a transcript would tell them what the case hides from them.
+            role = role[:-1] + "; their commands were not run)"
             audit.append(AuditEntry("refused", "commands not run: the sender is excluded"
                                                " from this case"))
     else:

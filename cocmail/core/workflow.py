@@ -21,7 +21,7 @@ from .commands import (
     normalise_outcome,
     parse_person,
 )
-from .conflicts import include, member_for, screen
+from .conflicts import MEMBER_KINDS, NamesSender, concerned, include, person_added
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
@@ -330,22 +330,13 @@ def do_witness(w: _Work, cmd: Command) -> str:
 
 
 def _named_person(w: _Work, p: Person) -> str:
-    """A person the block puts on the case who is on the team is excluded from it at once
-    (issue 21): nothing this mail causes reaches them. Never the sender themselves."""
-    member = member_for(p, w.env.roster)
-    if member is not None and member.email == w.actor.email:
-        raise Refused("this names you: a member the case names cannot run commands on it; "
-                      "ask another member of the team to add it")
-    s = screen(w.case, "", w.env.roster, people=(p,))
-    if not (s.excluded or s.everyone):
-        return ""
-    named = (s.excluded or s.everyone)[0].member
-    w.audit.extend(AuditEntry(a, d) for a, d in s.audit("the case"))
-    if s.everyone:
-        return f"; {named.name} is on the team but the last member who can see the case"
-    w.case = s.case
-    return (f"; {named.name} is on the team: now excluded from this case and sent nothing "
-            "about it")
+    """A team member the block puts on the case is excluded at once (core/conflicts.py)."""
+    try:
+        w.case, said, audit = person_added(w.case, p, w.env.roster, w.actor.email)
+    except NamesSender as e:
+        raise Refused(str(e)) from None
+    w.audit.extend(AuditEntry(a, d) for a, d in audit)
+    return said
 
 
 def _field(name: str, attr: str) -> Callable[[_Work, Command], str]:
@@ -450,14 +441,6 @@ def _stale(p: Proposal, case: Case) -> list[str]:
         return []
     then, now = json.loads(p.facts), json.loads(case_facts(case))
     return [k for k in then if then.get(k) != now.get(k)]
-
-
-MEMBER_KINDS = ("recuse", "include")  # proposals about a member: never theirs to decide
-
-
-def concerned(proposals: list[Proposal] | tuple[Proposal, ...]) -> set[str]:
-    """Members a waiting proposal is about: they decide nothing on the case meanwhile."""
-    return {p.target for p in proposals if p.state == "waiting" and p.kind in MEMBER_KINDS}
 
 
 def _deciders(w: _Work, target: str = "") -> list[tuple[Address, str]]:
