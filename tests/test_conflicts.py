@@ -16,7 +16,6 @@ from click.testing import CliRunner
 from cocmail.app import App
 from cocmail.cli import main
 from cocmail.core.case import Person
-from cocmail.core.conflicts import member_for, named_in_text
 from cocmail.core.model import Roster, StaffMember
 from cocmail.digest import queue_digest
 from cocmail.reminders_due import send_due_reminders
@@ -270,6 +269,8 @@ ROSTER = Roster((StaffMember(1, "Ana Lima", "ana@example.org", ("ana.lima@gmail.
 
 
 def names(text: str) -> list[str]:
+    from cocmail.core.conflicts import named_in_text  # new in issue 21
+
     return [n.member.email for n in named_in_text(text, ROSTER)]
 
 
@@ -283,6 +284,8 @@ def test_a_name_part_two_members_share_names_neither_but_a_full_name_does() -> N
 
 
 def test_a_person_with_an_address_of_their_own_and_another_name_is_someone_else() -> None:
+    from cocmail.core.conflicts import member_for  # new in issue 21
+
     assert member_for(Person("accused", "Ben Smith", "ben@smith.example"), ROSTER) is None
     assert member_for(Person("accused", "Ben", None), ROSTER).email == "ben@example.org"  # type: ignore[union-attr]
     assert member_for(Person("accused", "", "BEN@example.org"), ROSTER).email == "ben@example.org"  # type: ignore[union-attr]
@@ -298,3 +301,19 @@ def test_a_report_taken_in_person_that_accuses_a_member_is_kept_from_them(desk: 
     assert body.index("THIS REPORT NAMES A MEMBER") < body.index("took a report")
     assert "Ben Okafor <ben@example.org>\r\n  named by a command" in body
     assert show(desk.cfg.source)["excluded"][0]["why"] == "named"
+
+
+
+def test_a_quarantine_notice_does_not_go_to_the_member_its_subject_names() -> None:
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from cocmail.core.decide import quarantine
+    from cocmail.core.env import Env, NoHistory
+
+    env = Env(event="Conf", event_ends=None, tz=ZoneInfo("UTC"), inbox="conduct@example.org",
+              dsf="dsf@example.org", appeal=None, roster=ROSTER,
+              now=datetime(2027, 1, 1, tzinfo=UTC), history=NoHistory())
+    told = {m.to.email for m in quarantine(7, "failed 3 times", env, "What Ben Okafor did",
+                                           "Eve <eve@attendee.example>").mails}
+    assert told == {"ana@example.org", "zoe@example.org"}
