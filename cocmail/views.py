@@ -104,7 +104,8 @@ def format_case_detail(d: dict[str, Any]) -> str:
              f"  outcome:   {d['outcome'] or '-'}",
              f"  others:    {d['others'] or '-'}",
              f"  handlers:  {', '.join(d['handlers']) or '-'}",
-             f"  recused:   {', '.join(d['recused']) or '-'}",
+             "  excluded:  " + ("; ".join(f"{e['email']} ({e['why']})" for e in d["excluded"])
+                                 or "-"),
              "", "Steps:"]
     for s in STEPS:
         lines.append(f"  {s:<18} {d['steps'][s] or '-'}")

@@ -317,3 +317,8 @@ def test_a_quarantine_notice_does_not_go_to_the_member_its_subject_names() -> No
     told = {m.to.email for m in quarantine(7, "failed 3 times", env, "What Ben Okafor did",
                                            "Eve <eve@attendee.example>").mails}
     assert told == {"ana@example.org", "zoe@example.org"}
+
+
+def test_cases_show_says_who_is_excluded_and_why(desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "Ben Okafor was rude to me.\n")
+    assert "excluded:  ben@example.org (named)" in desk.cli("cases", "show", "1")
