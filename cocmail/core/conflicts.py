@@ -30,7 +30,7 @@ from typing import Any
 from .case import Case, Person
 from .effects import Proposal
 from .model import Roster, StaffMember
-from .people import addresses_in, name_runs, name_words
+from .people import addresses_in, name_words
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
 ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
@@ -72,10 +72,15 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
     if not text.strip():
         return []
     addresses = addresses_in(text)
-    words = set(name_words(text))
+    order = name_words(text)  # once: the text may be a long report
+    words = set(order)
     fulls = {m.email: _full(m) for m in roster.members}
-    sizes = {len(f.split()) for f in fulls.values() if f}
-    runs = name_runs(text, sizes) if sizes else set()
+    vocab = {w for f in fulls.values() if f for w in f.split()}
+    runs: set[str] = set()
+    for size in {len(f.split()) for f in fulls.values() if f}:
+        # Only runs that start with a word of some member's name: one set test per word.
+        runs.update(" ".join(sorted(order[i:i + size]))
+                    for i in range(len(order) - size + 1) if order[i] in vocab)
     parts = unique_parts(roster)
     out = []
     for m in roster.members:

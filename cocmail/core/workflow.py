@@ -886,7 +886,8 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
     failed: LineResult | None = None
     if actor.email in concerned(proposals) or case.is_recused(actor.email):
         # A member a proposal (or the case) is about decides nothing on it (issue 21).
-        why = ("a proposal about you is waiting on this case: another member of the team "
+        why = ("you are excluded from this case" if case.is_recused(actor.email) else
+               "a proposal about you is waiting on this case: another member of the team "
                "decides it, and until then you cannot run commands on the case")
         return Applied(case, tuple(LineResult(c.line, c.raw, False, why) for c in commands),
                        (), (), True, why, (), ())
