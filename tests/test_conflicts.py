@@ -322,3 +322,15 @@ def test_a_quarantine_notice_does_not_go_to_the_member_its_subject_names() -> No
 def test_cases_show_says_who_is_excluded_and_why(desk: Desk) -> None:
     desk.report("Eve Example <eve@attendee.example>", "Ben Okafor was rude to me.\n")
     assert "excluded:  ben@example.org (named)" in desk.cli("cases", "show", "1")
+
+
+def test_conflict_contacts_must_be_outside_the_team(tmp_path: Path) -> None:
+    from cocmail.config import ConfigError
+    from testsupport.helpers import make_config
+
+    with pytest.raises(ConfigError, match="conflict_contacts"):
+        make_config(tmp_path, '[process]\nconflict_contacts = ["ana.lima@gmail.example"]\n')
+    with pytest.raises(ConfigError, match="conflict_contacts"):
+        make_config(tmp_path, '[process]\nconflict_contacts = ["not an address"]\n')
+    cfg = make_config(tmp_path, '[process]\nconflict_contacts = ["Board@Example.org"]\n')
+    assert cfg.process.conflict_contacts == ("board@example.org",)
