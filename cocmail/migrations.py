@@ -218,8 +218,10 @@ def _v10(conn: sqlite3.Connection) -> None:
     are in `recused` like any excluded member; `named` says why, for `cases show`, and
     `included` keeps who #include brought back, so that text naming them again does not
     exclude them again."""
-    conn.execute("ALTER TABLE cases ADD COLUMN named TEXT NOT NULL DEFAULT '[]'")
-    conn.execute("ALTER TABLE cases ADD COLUMN included TEXT NOT NULL DEFAULT '[]'")
+    have = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
+    for column in ("named", "included"):
+        if column not in have:  # a database re-marked older runs this again
+            conn.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT NOT NULL DEFAULT '[]'")
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
