@@ -188,6 +188,7 @@ def test_include_brings_a_named_member_back_only_with_another_members_approval(
     (back,) = [m for m in spool(app.cfg) if "ben@" in str(m["To"])
                and "back on this case" in str(m["Subject"])]
     assert "Ben from the registration desk" in body_of(back)
+    assert "You are back on case 1." in body_of(back)
     # Brought back, he is not excluded again by the reporter's same words.
     reply(app, "ben@example.org", "back on this case", "#note I can confirm\n")
     case = app.store.load_case(1)

@@ -102,6 +102,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "conflict": {"named": [{"name": "Cy Park", "email": "cy@djangocon.example.org",
                                 "why": 'by "Cy", a name only they have on the team'}],
                      "everyone": False, "contacts": False},
+        "back": False,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",

@@ -409,8 +409,8 @@ def _include(w: _Work, email: str) -> None:
     if member is None:
         return
     w.mails.append(OutMail("staff_new_case", member.address, f"s{member.sid}", w.case.number,
-                           staff_case_context(w.case, member.name, urgent=w.case.urgent,
-                                              earlier=[], env=w.env),
+                           {**staff_case_context(w.case, member.name, urgent=w.case.urgent,
+                                                 earlier=[], env=w.env), "back": True},
                            subject="You are back on this case"))
     w.mailed.append(f"{member.name} (back on the case)")
 
@@ -870,7 +870,7 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "report_from": report_from, "report_subject": report_subject,
             "report_date": report_date, "report_text": case.report_text,
             "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
-            "commands": quick, "conflict": None}
+            "commands": quick, "conflict": None, "back": False}
 
 
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
