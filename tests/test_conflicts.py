@@ -291,6 +291,9 @@ def test_a_person_with_an_address_of_their_own_and_another_name_is_someone_else(
     assert member_for(Person("accused", "Ben", None), ROSTER).email == "ben@example.org"  # type: ignore[union-attr]
     assert member_for(Person("accused", "", "BEN@example.org"), ROSTER).email == "ben@example.org"  # type: ignore[union-attr]
     assert member_for(Person("accused", "Dr Ben Okafor", "b@x.example"), ROSTER) is not None
+    assert member_for(Person("accused", "Ben", "b@x.example"), ROSTER) is not None
+    assert member_for(Person("accused", "", "ben.okafor@gmail.example"), ROSTER) is not None
+    assert member_for(Person("accused", "Dan Doe", "dan@x.example"), ROSTER) is None
 
 
 

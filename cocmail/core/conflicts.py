@@ -14,10 +14,10 @@ inclusion sends a report to the person it is about). A member is named by:
 - a single part of their name (a first name, a surname) that no other member's name
   has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too).
 A person put on the case by a command (`#accused`, `#witness`, `#victim`, `#reporter`)
-names a member by address, by a name holding the member's full name, or, when the
-person has no address, by a name holding a part only that member has; a person with an
-address of their own and another full name ("Ben Smith <ben@smith.example>") is someone
-else.
+names a member by address, by a name (or an address before the @) holding the member's
+full name, by a name made only of parts only that member has ("Ben"), or, when the person
+has no address, by a name holding such a part; a person with an address of their own and
+another full name ("Ben Smith <ben@smith.example>") is someone else.
 
 Pure: the roster and the text in, the members and a short reason out.
 """
@@ -113,14 +113,14 @@ def member_for(person: Person, roster: Roster) -> StaffMember | None:
         if member is not None:
             return member
     words = set(name_words(person.name))
-    if not words:
-        return None
+    local = set(name_words((person.email or "").rpartition("@")[0]))
     parts = unique_parts(roster)
     for m in roster.members:
         full = set(name_words(m.name))
-        if len(full) >= 2 and full <= words:
+        if len(full) >= 2 and (full <= words or full <= local):
             return m
-        if not person.email and words & parts[m.email]:
+        mine = parts[m.email]
+        if words and (words <= mine or (not person.email and words & mine)):
             return m
     return None
 
