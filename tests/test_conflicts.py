@@ -282,6 +282,8 @@ def test_a_name_part_two_members_share_names_neither_but_a_full_name_does() -> N
     assert names("lima beans") == ["ana@example.org"]  # errs on the side of exclusion
     assert names("benefit of the doubt") == []  # whole words only
     assert names("mail Ana.Lima@Gmail.example") == ["ana@example.org"]
+    assert names("O\u200bkafor and \uff2b\uff52\uff41\uff55\uff53") == ["ben@example.org",
+                                                                 "zoe@example.org"]
 
 
 def test_a_person_with_an_address_of_their_own_and_another_name_is_someone_else() -> None:

@@ -33,6 +33,8 @@ from .model import Roster, StaffMember
 from .people import addresses_in, name_words
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
+# Invisible characters that would split a name in two ("Be\u200bn"): dropped before matching.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"))
 ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
               "accused": "the reported person", "witness": "a witness"}
 
@@ -71,6 +73,8 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
     """The members (not those whose email is in `skip`) that `text` names, in roster order."""
     if not text.strip():
         return []
+    if not text.isascii():
+        text = text.translate(_INVISIBLE)
     addresses = addresses_in(text)
     order = name_words(text)  # once: the text may be a long report
     words = set(order)
