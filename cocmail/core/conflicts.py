@@ -44,7 +44,7 @@ class Named:
     """A member a case names, and how (for the other members' notice)."""
 
     member: StaffMember
-    why: str  # e.g. 'their address ben@example.org', 'the name "Ben"'
+    why: str  # e.g. 'by their address ben@example.org', 'by "Ben", a name only they have…'
 
 
 def _addresses(m: StaffMember) -> tuple[str, ...]:
