@@ -225,6 +225,11 @@ def test_a_report_naming_every_member_goes_to_the_conflict_contacts(
     assert len(to(desk, "board@example.org")) == 2
     for who in TEAM:
         assert to(desk, who) == []
+    # The board's own answer on the case is kept, never mailed back to it.
+    mine = to(desk, "board@example.org")[-1]
+    desk.receive(mail("Board <board@example.org>", "Re: " + mine["Subject"], "We are on it.\n",
+                      message_id="<b1@example.org>", in_reply_to=mine["Message-ID"]))
+    assert len(to(desk, "board@example.org")) == 2
 
 
 def test_without_conflict_contacts_such_a_report_reaches_the_team_with_a_warning(

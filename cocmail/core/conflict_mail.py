@@ -20,8 +20,9 @@ from .model import Address
 
 def contact_mails(case: Case, env: Env, screened: Screened | None, *, sender: str,
                   subject: str, text: str, date: str, attachments: tuple[str, ...] = (),
-                  followup: bool = False) -> list[OutMail]:
-    """One mail per conflict contact with the report (or a later message) in full."""
+                  followup: bool = False, exclude: str | None = None) -> list[OutMail]:
+    """One mail per conflict contact with the report (or a later message) in full; never
+    back to the contact who wrote it (`exclude`)."""
     notice = screened.notice() if screened is not None else None
     reporter = case.reporter.display() if case.reporter and not case.reporter_anonymous \
         else ("anonymous" if case.reporter_anonymous else "unknown")
@@ -30,7 +31,7 @@ def contact_mails(case: Case, env: Env, screened: Screened | None, *, sender: st
                            "attachments": list(attachments), "followup": followup}
     refs = (case.root_message_id,) if case.root_message_id else ()
     return [OutMail("conflict_report", Address("", contact), "x", case.number, dict(ctx),
-                    references=refs) for contact in env.conflict_contacts]
+                    references=refs) for contact in env.conflict_contacts if contact != exclude]
 
 
 def team_blind(case: Case, env: Env) -> bool:

@@ -416,7 +416,7 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
     if team_blind(new, env):
         mails += contact_mails(new, env, None, sender=_sender_label(msg), subject=msg.subject,
                                text=msg.full_text.strip(), date=env.local(msg.date or env.now),
-                               attachments=_attachments(msg), followup=True)
+                               attachments=_attachments(msg), followup=True, exclude=email)
     return Decision(new, False, tuple(mails), tuple(audit), "followup",
                     log=f"case #{case.number}: message relayed", actor=actor,
                     cancel_mail_to=_addresses_recused(case, new, env))
