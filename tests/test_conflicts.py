@@ -345,3 +345,18 @@ def test_conflict_contacts_must_be_outside_the_team(tmp_path: Path) -> None:
         make_config(tmp_path, '[process]\nconflict_contacts = ["not an address"]\n')
     cfg = make_config(tmp_path, '[process]\nconflict_contacts = ["Board@Example.org"]\n')
     assert cfg.process.conflict_contacts == ("board@example.org",)
+
+
+def test_a_later_message_naming_everyone_left_warns_and_hides_the_case_from_nobody(
+        desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "Ben Okafor was rude to me.\n")
+    ack = desk.last_to("eve@attendee.example", 1)
+    desk.new()
+    desk.receive(mail("Eve Example <eve@attendee.example>", "Re: " + ack["Subject"],
+                      "Ana Lima and Cy Park saw it.\n", message_id="<f3@attendee.example>",
+                      in_reply_to=ack["Message-ID"]))
+    fresh = desk.new()
+    assert {m["To"].addresses[0].addr_spec for m in fresh} == {"ana@example.org",
+                                                               "cy@example.org"}
+    assert "NAMES EVERY MEMBER WHO COULD SEE IT" in body_of(fresh[0])
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
