@@ -28,6 +28,10 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield ("staff", False, "no [[staff]] entries: nobody would be told about reports")
     elif not any(s.lead for s in cfg.staff):
         yield ("staff", True, "warning: no lead (lead = true), so no weekly digest is sent")
+    if cfg.staff and not cfg.process.conflict_contacts:
+        yield ("process", True, "warning: no [process] conflict_contacts: a report that names "
+                                "every team member would go to the team itself (with a warning "
+                                "on top); list people outside the team, e.g. the board")
     yield _who()
     yield from _storage(cfg)
     yield _templates(cfg)

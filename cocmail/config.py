@@ -250,6 +250,9 @@ class ProcessConfig:
     first_response_minutes_outside: int = 1440
     reporter_update_days: int = 7
     quiet_hours: tuple[time, time] | None = None  # local start, end; may wrap midnight
+    # People outside the team who get a report that names every member who could see it
+    # (issue 21); empty: such a report reaches the team, with a warning on top.
+    conflict_contacts: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -490,17 +493,18 @@ def parse_config(text: str, source: str = "<string>", base: Path | None = None) 
         if section is not None and section.auth == "oauth2" and oauth2 is None:
             raise loader.error(f"{name}.auth", '= "oauth2" needs an [oauth2] section '
                                "(see config.example.toml)")
+    staff = _read_staff(top, inbox)
     config = Config(
         event=event, inbox=inbox, imap=imap, smtp=smtp, oauth2=oauth2,
         listen=_section(top, "listen", _read_listen),
         storage=_section(top, "storage", _read_storage),
-        staff=_read_staff(top, inbox),
+        staff=staff,
         security=_section(top, "security", _read_security),
         dsf=_section(top, "dsf", _read_dsf),
         appeal=_section(top, "appeal", _read_appeal),
         digest=_section(top, "digest", _read_digest),
         retention=_section(top, "retention", _read_retention),
-        process=_section(top, "process", _read_process),
+        process=_section(top, "process", _read_process, inbox, staff),
         templates=_section(top, "templates", _read_templates),
         source=source,
     )
@@ -752,7 +756,8 @@ def _read_retention(r: _Reader) -> RetentionConfig:
     )
 
 
-def _read_process(r: _Reader) -> ProcessConfig:
+def _read_process(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]
+                  ) -> ProcessConfig:
     d = ProcessConfig
     kinds = r.get("second_approval", list, list(d.second_approval))
     bad = [k for k in kinds if not isinstance(k, str) or k.lower() not in APPROVAL_KINDS]
@@ -765,7 +770,23 @@ def _read_process(r: _Reader) -> ProcessConfig:
         if value < 0:
             raise r.fail(key, "cannot be negative (0 turns this reminder off)")
     return ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
-                         quiet_hours=_quiet_hours(r), **minutes)
+                         quiet_hours=_quiet_hours(r),
+                         conflict_contacts=_conflict_contacts(r, inbox, staff), **minutes)
+
+
+def _conflict_contacts(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]
+                       ) -> tuple[str, ...]:
+    """[process] conflict_contacts: addresses outside the team (never a member's, never
+    the inbox: a report about the whole team must leave it)."""
+    values = r.get("conflict_contacts", list, [])
+    team = {a.lower() for s in staff for a in (s.email, *s.aliases)}
+    for v in values:
+        if not isinstance(v, str) or not _EMAIL.match(v):
+            raise r.fail("conflict_contacts", f"{v!r} is not an email address")
+        if v.lower() in team or v.lower() == inbox.address:
+            raise r.fail("conflict_contacts", f"{v} is on the team (or the inbox): these are "
+                         "people outside it, e.g. the board")
+    return tuple(dict.fromkeys(v.lower() for v in values))
 
 
 def _quiet_hours(r: _Reader) -> tuple[time, time] | None:

@@ -221,8 +221,19 @@ def _v10(conn: sqlite3.Connection) -> None:
         db["cases"].add_column("forged_sender", str)  # type: ignore[union-attr]
 
 
+def _v11(conn: sqlite3.Connection) -> None:
+    """Which excluded members a case *names* (issue 21, conflicts by construction): they
+    are in `recused` like any excluded member; `named` says why, for `cases show`, and
+    `included` keeps who #include brought back, so that text naming them again does not
+    exclude them again."""
+    have = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
+    for column in ("named", "included"):
+        if column not in have:  # a database re-marked older runs this again
+            conn.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT NOT NULL DEFAULT '[]'")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7, _v8, _v9, _v10)
+                                                                 _v7, _v8, _v9, _v10, _v11)
 LATEST = len(MIGRATIONS)
 
 

@@ -59,7 +59,8 @@ def env_from_config(cfg: Config, roster: Roster, now: datetime,
                inbox=cfg.inbox.address, dsf=cfg.dsf.address, appeal=cfg.appeal.contact,
                roster=roster, now=now, history=history or NoHistory(),
                ack_limit=cfg.inbox.ack_limit_per_day,
-               second_approval=cfg.process.second_approval)
+               second_approval=cfg.process.second_approval,
+               conflict_contacts=cfg.process.conflict_contacts)
 
 
 class _Index:

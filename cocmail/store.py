@@ -341,6 +341,7 @@ class Store:
             "action": case.action, "outcome": case.outcome, "others": case.others,
             "received_by": case.received_by, "handlers": json.dumps(list(case.handlers)),
             "recused": json.dumps(list(case.recused)), "dsf_hold_until": iso(case.dsf_hold_until),
+            "named": json.dumps(list(case.named)), "included": json.dumps(list(case.included)),
             "report_text": case.report_text, "root_message_id": case.root_message_id,
             "last_activity": iso(case.last_activity),
             "last_staff_action": iso(case.last_staff_action),
@@ -786,7 +787,8 @@ class Store:
                      " ELSE state END WHERE case_number=?", (case_number,))
         conn.execute("UPDATE cases SET subject=NULL, when_text=NULL, where_text=NULL,"
                      " summary=NULL, action=NULL, others=NULL, received_by=NULL,"
-                     " handlers='[]', recused='[]', report_text=NULL, root_message_id=NULL,"
+                     " handlers='[]', recused='[]', named='[]', included='[]',"
+                     " report_text=NULL, root_message_id=NULL,"
                      " accused_side=NULL, purged=? WHERE number=?", (iso(now), case_number))
 
     # ------------------------------------------------------------ events
@@ -950,6 +952,7 @@ def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
         action=r["action"], outcome=r["outcome"], others=r["others"],
         received_by=r["received_by"], handlers=tuple(json.loads(r["handlers"])),
         recused=tuple(json.loads(r["recused"])),
+        named=tuple(json.loads(r["named"])), included=tuple(json.loads(r["included"])),
         steps=tuple((s, parse_iso(r[s])) for s in STEPS),
         dsf_hold_until=parse_iso(r["dsf_hold_until"]), report_text=r["report_text"] or "",
         root_message_id=r["root_message_id"], last_activity=parse_iso(r["last_activity"]),

@@ -17,6 +17,7 @@ from typing import Any
 from .app import App
 from .clock import iso
 from .core.case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
+from .core.model import Roster
 from .core.people import normalise_name
 from .core.report import case_row
 from .errors import UserError
@@ -58,6 +59,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "received_by": case.received_by,
         "event": case.event, "public_summary": case.public_summary,
         "handlers": list(case.handlers), "recused": list(case.recused),
+        "excluded": excluded_json(case, app.pipeline.roster),
         "steps": {s: iso(case.step(s)) for s in STEPS},
         "missing_steps": case.missing_steps(),
         "dsf_hold_until": iso(case.dsf_hold_until),
@@ -70,6 +72,17 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
                        "proposed_at": iso(p.proposed_at), "state": p.state}
                       for p in app.store.proposals(number)],
     }
+
+
+def excluded_json(case: Case, roster: Roster) -> list[dict[str, Any]]:
+    """The members excluded from a case, and why: "named" (the case names them) or
+    "recused" (#recuse)."""
+    out = []
+    for email in case.recused:
+        member = roster.by_email(email)
+        out.append({"email": email, "name": member.name if member else None,
+                    "why": "named" if email in case.named else "recused"})
+    return out
 
 
 def format_case_detail(d: dict[str, Any]) -> str:
@@ -95,7 +108,8 @@ def format_case_detail(d: dict[str, Any]) -> str:
              f"  outcome:   {d['outcome'] or '-'}",
              f"  others:    {d['others'] or '-'}",
              f"  handlers:  {', '.join(d['handlers']) or '-'}",
-             f"  recused:   {', '.join(d['recused']) or '-'}",
+             "  excluded:  " + ("; ".join(f"{e['email']} ({e['why']})" for e in d["excluded"])
+                                 or "-"),
              "", "Steps:"]
     for s in STEPS:
         lines.append(f"  {s:<18} {d['steps'][s] or '-'}")

@@ -165,9 +165,10 @@ def test_a_one_member_team_is_never_blocked(tmp_path: Path) -> None:
     solo = open_app(make_config(tmp_path))
     try:
         solo.receive(REPORT, "test")
-        command(solo, "ana@example.org", "#recuse ben@example.org\n")  # a proposal: Ben sees it
-        reply_to(solo, "ben@example.org", last_to(solo, "ben@example.org", "Approval needed"),
-                 "#approve\n")
+        # Nobody but Ben could decide it, and a proposal about him is never his to decide
+        # (issue 21): Ana decides alone, and Ben is never asked.
+        command(solo, "ana@example.org", "#recuse ben@example.org\n")
+        assert not [m for m in spool(solo.cfg) if "Approval needed" in str(m["Subject"])]
         case = solo.store.load_case(1)
         assert case is not None and case.recused == ("ben@example.org",)
         command(solo, "ana@example.org", DECIDE + "#notify-harasser\n")
@@ -228,8 +229,8 @@ def test_dsf_report_waits_for_approval(app: App) -> None:
     assert app.store.load_case(1).step("dsf_reported") is not None  # type: ignore[union-attr]
 
 
-def test_a_lead_excluded_from_a_case_is_told_the_digest_leaves_one_out(app: App) -> None:
-    """Issue 11 item 7: the digest counts what a lead may not see, and shows none of it."""
+def test_a_lead_excluded_from_a_case_is_not_told_it_exists(app: App) -> None:
+    """Issue 21: the digest shows nothing of what a lead may not see, not even a count."""
     from cocmail.clock import utcnow
     from cocmail.digest import queue_digest
 
@@ -237,5 +238,5 @@ def test_a_lead_excluded_from_a_case_is_told_the_digest_leaves_one_out(app: App)
     queue_digest(app, utcnow())
     app.outbox.deliver_due()
     digest = body_of(last_to(app, "ana@example.org", "digest"))
-    assert "Not shown: 1 open case you are excluded from." in digest
-    assert "Case 1:" not in digest
+    assert "Not shown" not in digest and "excluded" not in digest
+    assert "Case 1:" not in digest and "There are no open cases." in digest

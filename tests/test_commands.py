@@ -183,7 +183,7 @@ def test_a_huge_unknown_name_is_shortened_in_the_reason() -> None:
 # ------------------------------------------------------------------ the command table
 SPEC_NAMES = (
     "reporter victim accused witness when where summary others public-summary handler "
-    "recuse urgent note "
+    "recuse include urgent note "
     "notify-accused notified-accused action outcome notify-harasser notified-harasser "
     "notify-victim notified-victim report-dsf reported-dsf reply preview status close reopen "
     "approve reject confirm help end"
@@ -191,7 +191,7 @@ SPEC_NAMES = (
 
 
 def test_every_command_of_the_spec_is_known_and_nothing_else() -> None:
-    # mail.md's commands, and the open issues' additions (interface.md): #public-summary
+    # mail.md's commands, and the open issues' additions (interface.md): #public-summary, #include
     assert list(KNOWN_COMMANDS) == SPEC_NAMES
 
 

@@ -179,7 +179,7 @@ def test_a_recused_lead_sees_nothing_of_the_case_and_only_leads_get_it(auckland:
     desk = auckland
     tick(desk)  # baseline
     desk.report("Eve <eve@a.example>", "Report one.\n")
-    secret = desk.report("Zed <zed@a.example>", "About Cleo.\n")
+    secret = desk.report("Zed <zed@a.example>", "Report two.\n")
     desk.staff("ana@example.org", secret, "#recuse cleo@example.org\n#action Talked\n")
     assert approve_as(desk.app, "ben@example.org") == 1  # a second member approves
     desk.report("Yan <yan@a.example>", "Report three.\n")

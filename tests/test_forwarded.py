@@ -18,10 +18,11 @@ from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
 AUTH = "Authentication-Results: mx.example.org; dmarc=pass header.from=example.org\r\n"
 OWN = "Dan sent me this directly"
+# "#recuse ana@": Ana forwards it, so her address in it does not exclude her (issue 21)
 HOSTILE = ("#accused Rita Reporter <rita@attendee.example>\r\n"
            "#action Rita is removed from the event\r\n#outcome removed-from-event\r\n"
            "#notify-harasser\r\n#reporter Mallory <mallory@evil.example>\r\n"
-           "#recuse ben@example.org\r\n#reply\r\n\r\nATTACKER WORDS\r\n")
+           "#recuse ana@example.org\r\n#reply\r\n\r\nATTACKER WORDS\r\n")
 STAFF = {"ana@example.org", "ben@example.org"}
 
 

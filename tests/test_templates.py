@@ -102,6 +102,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "commands": COMMANDS,
         "sender_unknown": None,
         "ack_withheld": None,
+        "conflict": {"named": [{"name": "Cy Park", "email": "cy@djangocon.example.org",
+                                "why": 'by "Cy", a name only they have on the team'}],
+                     "everyone": False, "contacts": False},
+        "back": False,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",
@@ -112,6 +116,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "automatic_reason": None,
         "transcript": [],
         "forged": None,
+        "conflict": None,
     },
     "transcript": {
         "recipient_name": "Ana Lima",
@@ -198,7 +203,6 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "mail_body": "Hello Dan Doe,\n\nWe are writing from the Code of Conduct team.\n",
     },
     "digest": {
-        "excluded": 1,
         "machine_mail": 3,
         "period_start": "2027-05-31",
         "period_end": "2027-06-06",
@@ -231,6 +235,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "proposer": "Ana Lima",
         "what": "send this to the reported person",
         "recuse": False,
+        "include": False,
         "mails": [{"to": "Dan Doe <dan@example.com>",
                    "subject": "[CoC #12] Outcome of the Code of Conduct process",
                    "body": "Hello Dan Doe,\n\nThe Code of Conduct team has decided: a formal "
@@ -241,6 +246,20 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "rejected_by": "Bo Chen",
         "what": "send the response to the reported person",
         "reason": "Let us wait until we have talked to the witness.",
+    },
+    "conflict_report": {
+        "named": [{"name": "Ana Lima", "email": "ana@djangocon.example.org",
+                   "why": 'by their name "Ana Lima"'},
+                  {"name": "Bo Chen", "email": "bo@djangocon.example.org",
+                   "why": "by their address bo@djangocon.example.org"}],
+        "reporter": "Alex Rivera <alex@example.net>",
+        "sender": "Alex Rivera <alex@example.net>",
+        "subject": "About the CoC team",
+        "text": "Ana Lima and bo@djangocon.example.org laughed off what I told them at the "
+                "registration desk.\n",
+        "date": "Thu, 3 Jun 2027 23:12 +0200",
+        "attachments": [],
+        "followup": False,
     },
     "member_excluded": {
         "recipient_name": "Ana Lima",

@@ -77,7 +77,9 @@ class Case:
     others: str | None = None
     received_by: str | None = None
     handlers: tuple[str, ...] = ()
-    recused: tuple[str, ...] = ()
+    recused: tuple[str, ...] = ()  # every excluded member (by #recuse, or named: see named)
+    named: tuple[str, ...] = ()  # of those, the ones the case names (core/conflicts.py)
+    included: tuple[str, ...] = ()  # brought back by #include: text naming them again is known
     steps: tuple[tuple[str, datetime | None], ...] = field(
         default_factory=lambda: tuple((s, None) for s in STEPS))
     dsf_hold_until: datetime | None = None

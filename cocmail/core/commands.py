@@ -50,6 +50,8 @@ KNOWN_COMMANDS: dict[str, tuple[str, str]] = {
                        "one line for the public transparency report, naming no one"),
     "handler": ("#handler <staff addr>", "add a team member who handles the case"),
     "recuse": ("#recuse <staff addr>", "keep a team member out of this case (conflict)"),
+    "include": ("#include <staff addr>",
+                "bring back a member the case excluded (another member approves)"),
     "urgent": ("#urgent", "someone may be unsafe: mark the case urgent and alert all staff again"),
     "note": ("#note ...", "add an internal note (your text below the commands is kept too)"),
     "notify-accused": ("#notify-accused",

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .case import Case
+from .conflicts import named_in_text
 from .effects import OutMail, Proposal
 from .env import Env
 from .errors import MessageError
@@ -133,8 +134,10 @@ def quarantine(inbound_id: int, reason: str, env: Env, subject: str | None = Non
     context: dict[str, Any] = {"item_id": inbound_id, "reason": reason,
                                "subject": subject or "(unknown)",
                                "sender": sender or "(unknown)"}
-    mails = tuple(OutMail("quarantined", address, role, None, context)
-                  for address, role in env.staff_recipients(()))
+    # Not to a member its sender or subject names (issue 21), unless that is everyone.
+    named = tuple(n.member.email for n in named_in_text(f"{subject}\n{sender}", env.roster))
+    to = env.staff_recipients(named) or env.staff_recipients(())
+    mails = tuple(OutMail("quarantined", address, role, None, context) for address, role in to)
     return Decision(None, False, mails, (), "quarantined", state="quarantined", error=reason,
                     log=f"quarantined: {reason}")
 

@@ -58,7 +58,7 @@ def _stale(case: Case, now: datetime) -> bool:
 
 def digest_context(cases: list[Case], env: Env, period_start: datetime,
                    period_end: datetime, awaiting: frozenset[int] = frozenset(),
-                   excluded: int = 0, machine_mail: int = 0) -> dict[str, Any]:
+                   machine_mail: int = 0) -> dict[str, Any]:
     """The template's values: numbers, dates, ages and step names, never a person's data.
 
     `awaiting`: the cases with a proposal waiting for a second member's #approve;
@@ -66,7 +66,6 @@ def digest_context(cases: list[Case], env: Env, period_start: datetime,
     now = env.now
     open_cases = [c for c in cases if c.status == "open"]
     return {
-        "excluded": excluded,  # cases this lead is recused from: counted, never shown
         "machine_mail": machine_mail,
         "period_start": env.local(period_start)[:10],
         "period_end": env.local(period_end)[:10],
@@ -92,9 +91,7 @@ def visible_to(member: StaffMember, cases: list[Case]) -> list[Case]:
 def lead_context(lead: StaffMember, cases: list[Case], env: Env, period_start: datetime,
                  period_end: datetime, awaiting: frozenset[int],
                  machine_mail: int = 0) -> dict[str, Any]:
-    """One lead's digest: without the cases they are recused from, counted as excluded."""
-    visible = visible_to(lead, cases)
-    hidden = (len([c for c in cases if c.status == "open"])
-              - len([c for c in visible if c.status == "open"]))
-    return digest_context(visible, env, period_start, period_end, awaiting, excluded=hidden,
+    """One lead's digest: without the cases they are excluded from, not even as a count
+    (a count would tell them that a case exists that is hidden from them)."""
+    return digest_context(visible_to(lead, cases), env, period_start, period_end, awaiting,
                           machine_mail=machine_mail)

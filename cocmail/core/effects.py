@@ -35,6 +35,7 @@ SUBJECTS = {
     "member_excluded": "A team member was excluded from a case",
     "still_unanswered": "Still unanswered",
     "reporter_waiting": "The reporter is waiting for news",
+    "conflict_report": "A report that names the Code of Conduct team",
 }
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).
@@ -83,12 +84,14 @@ PROPOSAL_WHAT = {
     "harasser": "send this to the reported person",
     "dsf": "send this report to the DSF Code of Conduct committee",
     "recuse": "exclude {target} from this case",
+    "include": "bring {target} back into this case",
 }
 PROPOSAL_SHORT = {
     "accused": "send the complaint notice to the reported person",
     "harasser": "send the response to the reported person",
     "dsf": "send the report to the DSF",
     "recuse": "exclude {target} from this case",
+    "include": "bring {target} back into this case",
 }
 
 
@@ -98,10 +101,10 @@ class Proposal:
 
     nonce: str
     case: int
-    kind: str  # accused | harasser | dsf | recuse
+    kind: str  # accused | harasser | dsf | recuse | include
     proposed_by: str  # staff email
     proposed_at: datetime
-    target: str = ""  # recuse: the staff email to exclude
+    target: str = ""  # recuse, include: the staff email to exclude or bring back
     mails: tuple[OutMail, ...] = ()
     facts: str = ""  # the case as the mails were written (JSON): a change makes them stale
     state: str = "waiting"  # waiting | approved | rejected

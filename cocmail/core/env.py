@@ -54,6 +54,7 @@ class Env:
     history: History
     ack_limit: int = 5
     second_approval: tuple[str, ...] = ()  # [process] second_approval
+    conflict_contacts: tuple[str, ...] = ()  # [process] conflict_contacts (core/conflicts.py)
 
 
     def dsf_release_time(self) -> datetime | None:

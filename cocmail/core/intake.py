@@ -14,6 +14,8 @@ from typing import Any
 
 from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
+from .conflict_mail import contact_mails, team_blind
+from .conflicts import screen
 from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
 from .env import Env
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
@@ -77,7 +79,8 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
 
 def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
                     report_from: str, sender_unknown: str | None = None,
-                    ack_withheld: str | None = None) -> list[OutMail]:
+                    ack_withheld: str | None = None,
+                    conflict: dict[str, Any] | None = None) -> list[OutMail]:
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
@@ -88,6 +91,7 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  attachments=_attachments(msg))
         ctx["sender_unknown"] = sender_unknown
         ctx["ack_withheld"] = ack_withheld
+        ctx["conflict"] = conflict
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
                              references=_refs(case)))
     return mails
@@ -101,7 +105,8 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
            exclude: str | None, automatic: str | None = None,
            transcript: tuple[LineResult, ...] = (),
            recipients: list[tuple[Address, str]] | None = None,
-           forged: str | None = None) -> list[OutMail]:
+           forged: str | None = None,
+           conflict: dict[str, Any] | None = None) -> list[OutMail]:
     mails = []
     if recipients is None:
         recipients = env.staff_recipients(case.recused, exclude=exclude)
@@ -109,7 +114,8 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
         lines = [line.as_dict(shown_to(address.email)) for line in transcript]
         ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
                "sender_role": sender_role, "subject": msg.subject, "text": text,
-               "automatic_reason": automatic, "transcript": lines, "forged": forged}
+               "automatic_reason": automatic, "transcript": lines, "forged": forged,
+               "conflict": conflict}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic else None))
@@ -239,10 +245,19 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     if staff is not None and block is not None:
         # The staff member's own words, then any report they forwarded as an attachment.
         case = replace(case, report_text=_with_attached(block.body, msg) or case.report_text)
+    # Members the report names are excluded before anything is addressed (issue 21).
+    screened = screen(case, f"{msg.subject}\n{case.report_text}", env.roster,
+                      people=(case.reporter,) if case.reporter else (),
+                      skip=frozenset({staff.email}) if staff else frozenset(),
+                      contacts=env.conflict_contacts, intake=True)
+    case = screened.case
+    audit.extend(AuditEntry(a, d) for a, d in screened.audit("the report"))
+    if staff is not None and block is not None:
         if block.commands:
             if identity.authenticated_for(number):
                 applied = apply_block(case, block.commands, block.body, staff, env)
                 if not applied.rejected:
+                    screened = screened.also(applied.case, env.roster)
                     case = applied.case
             else:
                 held = Held(new_nonce(), staff.email, format_block(block.commands), block.body)
@@ -252,7 +267,12 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                  sender_unknown=reporter.why_unknown if reporter else None,
                                  ack_withheld=screening.reason if (
                                      sender is not None and staff is None
-                                     and screening.automatic) else None))
+                                     and screening.automatic) else None,
+                                 conflict=screened.notice()))
+    if screened.to_contacts:
+        mails.extend(contact_mails(case, env, screened, sender=report_from, subject=msg.subject,
+                                   text=case.report_text, date=env.local(msg.date or env.now),
+                                   attachments=_attachments(msg)))
     if claimed is not None and held is None:
         mails.append(_sent_as_you(case, msg, claimed))
     if applied is not None:
@@ -336,18 +356,9 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     claimed = _claimed(identity, case.number)
     actor = _unauthenticated_actor(identity) if claimed else None
     if staff is None or case.is_recused(staff.email):
-        role = _role_label(case, email)
-        if staff is not None:
-            role = "staff member (recused from this case" + (
-                ", NOT authenticated)" if claimed else ")")
         # A follow-up "from the reporter" whose address failed DMARC may be anyone's.
-        forged = identity.forged if staff is None else None
-        mails = _relay(case, msg, env, sender_role=role, text=msg.full_text.strip(),
-                       exclude=email, forged=forged)
-        if forged:
-            role += f" (the address may be forged: {forged} at our mail server)"
-        return Decision(case, False, tuple(mails), (AuditEntry("message", f"from the {role}"),),
-                        "followup", log=f"case #{case.number}: message relayed", actor=actor)
+        return _followup(msg, case, env, staff, email, claimed, actor,
+                         forged=identity.forged if staff is None else None)
 
     block = parse_command_block(msg.text)
     commands = block.commands
@@ -406,6 +417,41 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
                     decided=applied.decided if ok else (),
                     log=f"case #{case.number}: {len(commands)} command(s) "
                         + ("refused" if applied.rejected else "applied"))
+
+
+def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | None,
+              email: str | None, claimed: StaffMember | None, actor: str | None,
+              forged: str | None = None) -> Decision:
+    """Mail on a case from outside the team (or from an excluded member): relayed to
+    the members who can see the case, after excluding any member it names."""
+    role = _role_label(case, email)
+    shown = role + (f" (the address may be forged: {forged} at our mail server)"
+                    if forged else "")
+    audit = [AuditEntry("message", f"from the {shown}")]
+    screened = None
+    if staff is not None:
+        role = "staff member (excluded from this case" + (
+            ", NOT authenticated)" if claimed else ")")
+        audit = [AuditEntry("message", f"from the {role}")]
+        if parse_command_block(msg.text).commands:
+            # Never answered: a transcript would tell them what the case hides from them.
+            role = role[:-1] + "; their commands were not run)"
+            audit.append(AuditEntry("refused", "commands not run: the sender is excluded"
+                                               " from this case"))
+    else:
+        screened = screen(case, f"{msg.subject}\n{msg.full_text}", env.roster,
+                          skip=frozenset({email}) if email else frozenset())
+        audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
+    new = screened.case if screened is not None else case
+    mails = _relay(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
+                   forged=forged, conflict=screened.notice() if screened is not None else None)
+    if team_blind(new, env):
+        mails += contact_mails(new, env, None, sender=_sender_label(msg), subject=msg.subject,
+                               text=msg.full_text.strip(), date=env.local(msg.date or env.now),
+                               attachments=_attachments(msg), followup=True, exclude=email)
+    return Decision(new, False, tuple(mails), tuple(audit), "followup",
+                    log=f"case #{case.number}: message relayed", actor=actor,
+                    cancel_mail_to=_addresses_recused(case, new, env))
 
 
 def _addresses_recused(old: Case, new: Case, env: Env) -> tuple[str, ...]:

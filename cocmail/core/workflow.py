@@ -21,6 +21,7 @@ from .commands import (
     normalise_outcome,
     parse_person,
 )
+from .conflicts import MEMBER_KINDS, NamesSender, concerned, include, person_added
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
@@ -297,7 +298,7 @@ def do_reporter(w: _Work, cmd: Command) -> str:
         return "reporter set to anonymous"
     p = _person(value, "reporter")
     _set(w, reporter=p, reporter_anonymous=False)
-    return f"reporter set to {p.display()}"
+    return f"reporter set to {p.display()}" + _named_person(w, p)
 
 
 def do_victim(w: _Work, cmd: Command) -> str:
@@ -307,7 +308,7 @@ def do_victim(w: _Work, cmd: Command) -> str:
         return "the person affected is the reporter"
     p = _person(value, "victim")
     _set(w, victim=p, victim_is_reporter=False)
-    return f"person affected set to {p.display()}"
+    return f"person affected set to {p.display()}" + _named_person(w, p)
 
 
 def do_accused(w: _Work, cmd: Command) -> str:
@@ -317,7 +318,7 @@ def do_accused(w: _Work, cmd: Command) -> str:
     _set(w, accused=w.case.accused + (p,))
     earlier = w.env.history.earlier(p, w.case.number)
     w.earlier.extend(earlier)
-    return f"accused added: {p.display()}" + earlier_warning(earlier)
+    return f"accused added: {p.display()}" + _named_person(w, p) + earlier_warning(earlier)
 
 
 def do_witness(w: _Work, cmd: Command) -> str:
@@ -325,7 +326,17 @@ def do_witness(w: _Work, cmd: Command) -> str:
     if any(_same(p, q) for q in w.case.witnesses):
         return f"{p.display()} is already a witness"
     _set(w, witnesses=w.case.witnesses + (p,))
-    return f"witness added: {p.display()}"
+    return f"witness added: {p.display()}" + _named_person(w, p)
+
+
+def _named_person(w: _Work, p: Person) -> str:
+    """A team member the block puts on the case is excluded at once (core/conflicts.py)."""
+    try:
+        w.case, said, audit = person_added(w.case, p, w.env.roster, w.actor.email)
+    except NamesSender as e:
+        raise Refused(str(e)) from None
+    w.audit.extend(AuditEntry(a, d) for a, d in audit)
+    return said
 
 
 def _field(name: str, attr: str) -> Callable[[_Work, Command], str]:
@@ -367,14 +378,41 @@ def do_recuse(w: _Work, cmd: Command) -> str:
     if m.email in w.case.recused:
         return f"{m.name} is already excluded from this case"
     _last_member_check(w, m.email)
-    if m.email != w.actor.email:
+    if m.email != w.actor.email and _deciders(w, m.email):
         # Excluding someone else needs a second member (issue 11, item 7): one member
-        # must never be able to hide a case from the rest of the team.
+        # must never be able to hide a case from the rest of the team. Never the member
+        # it concerns (issue 21): with nobody else to ask, the sender decides.
         _propose(w, "recuse", (), target=m.email)
         return (f"proposed: exclude {m.name}; waiting for another team member's #approve "
                 f"({_approver_names(w)})")
     _recuse(w, m.email)
     return f"{m.name} is excluded from this case and gets no more mail about it"
+
+
+def do_include(w: _Work, cmd: Command) -> str:
+    """Bring back an excluded member: a proposal another member approves (issue 21)."""
+    m = _staff(w, _need_value(cmd))
+    if m.email not in w.case.recused:
+        return f"{m.name} is not excluded from this case"
+    if _deciders(w, m.email):
+        _propose(w, "include", (), target=m.email)
+        return (f"proposed: bring {m.name} back into this case; waiting for another team "
+                f"member's #approve ({_approver_names(w)})")
+    _include(w, m.email)
+    return f"{m.name} is back on this case (nobody else on the team could decide it)"
+
+
+def _include(w: _Work, email: str) -> None:
+    """`email` back on the case, and mailed the case as it stands, to answer it."""
+    w.case = include(w.case, email)
+    member = w.env.roster.by_email(email)
+    if member is None:
+        return
+    w.mails.append(OutMail("staff_new_case", member.address, f"s{member.sid}", w.case.number,
+                           {**staff_case_context(w.case, member.name, urgent=w.case.urgent,
+                                                 earlier=[], env=w.env), "back": True},
+                           subject="You are back on this case"))
+    w.mailed.append(f"{member.name} (back on the case)")
 
 
 def _recuse(w: _Work, email: str) -> None:
@@ -399,14 +437,22 @@ def case_facts(case: Case) -> str:
 
 
 def _stale(p: Proposal, case: Case) -> list[str]:
-    if p.kind == "recuse" or not p.facts:
+    if p.kind in MEMBER_KINDS or not p.facts:
         return []
     then, now = json.loads(p.facts), json.loads(case_facts(case))
     return [k for k in then if then.get(k) != now.get(k)]
 
 
+def _deciders(w: _Work, target: str = "") -> list[tuple[Address, str]]:
+    """Who may decide a proposal of the sender's: not them, not an excluded member, not
+    a member a waiting proposal (or this one, `target`) is about."""
+    skip = concerned(_still_waiting(w) + w.proposals) | {target}
+    return [(a, r) for a, r in w.env.staff_recipients(w.case.recused, exclude=w.actor.email)
+            if a.email not in skip]
+
+
 def _approvers(w: _Work) -> list[tuple[Address, str]]:
-    return w.env.staff_recipients(w.case.recused, exclude=w.actor.email)
+    return _deciders(w, w.proposals[-1].target if w.proposals else "")
 
 
 def _approver_names(w: _Work) -> str:
@@ -431,7 +477,7 @@ def _name(env: Env, email: str) -> str:
 
 
 def describe(p: Proposal, env: Env) -> str:
-    target = _name(env, p.target) if p.kind == "recuse" else ""
+    target = _name(env, p.target) if p.kind in MEMBER_KINDS else ""
     return (f"{_name(env, p.proposed_by)}, {env.local(p.proposed_at)}: "
             f"{p.what(target, short=True)}")
 
@@ -467,7 +513,14 @@ def do_approve(w: _Work, cmd: Command) -> str:
     p = _pick(w, "approve")
     if p.proposed_by == w.actor.email:
         raise Refused("you made this proposal: another team member must approve it")
+    _not_about_you(w, p)
     who = _name(w.env, p.proposed_by)
+    if p.kind == "include":
+        if p.target not in w.case.recused:
+            raise Refused(f"{_name(w.env, p.target)} is not excluded from this case")
+        _include(w, p.target)
+        w.decided.append((p, "approved", None))
+        return f"approved: {_name(w.env, p.target)} is back on this case ({who}'s proposal)"
     if p.kind == "recuse":
         if p.target in w.case.recused:
             raise Refused(f"{_name(w.env, p.target)} is already excluded from this case")
@@ -508,10 +561,11 @@ ROLE_LABELS = {"a": "the reported person", "d": "the DSF"}
 
 def do_reject(w: _Work, cmd: Command) -> str:
     p = _pick(w, "reject")
+    _not_about_you(w, p)
     reason = cmd.value.strip() or None
     w.decided.append((p, "rejected", reason))
     proposer = w.env.roster.by_email(p.proposed_by)
-    target = _name(w.env, p.target) if p.kind == "recuse" else ""
+    target = _name(w.env, p.target) if p.kind in MEMBER_KINDS else ""
     if proposer is not None and proposer.email != w.actor.email \
             and not w.case.is_recused(proposer.email):
         w.mails.append(OutMail("proposal_rejected", proposer.address, f"s{proposer.sid}",
@@ -525,16 +579,26 @@ def do_reject(w: _Work, cmd: Command) -> str:
                                                    w.actor.email else "")
 
 
+def _not_about_you(w: _Work, p: Proposal) -> None:
+    if p.kind in MEMBER_KINDS and p.target == w.actor.email:
+        raise Refused("this proposal is about you: another member of the team decides it")
+
+
 def _proposal_mails(w: _Work) -> list[OutMail]:
-    """The proposed mail, exactly, to every other member who may approve it."""
+    """The proposed mail, exactly, to every other member who may decide it: never the
+    member it is about, nor one a waiting proposal is about (issue 21)."""
     out = []
+    skip = concerned(_still_waiting(w) + w.proposals)
     for p in w.proposals:
         proposer = _name(w.env, p.proposed_by)
-        target = _name(w.env, p.target) if p.kind == "recuse" else ""
+        target = _name(w.env, p.target) if p.kind in MEMBER_KINDS else ""
         for address, role in w.env.staff_recipients(w.case.recused, exclude=p.proposed_by):
+            if address.email in skip:
+                continue
             out.append(OutMail("proposal", address, role, w.case.number,
                                {"recipient_name": address.name, "proposer": proposer,
                                 "what": p.what(target), "recuse": p.kind == "recuse",
+                                "include": p.kind == "include",
                                 "inners": list(p.mails)},
                                subject="Approval needed", nonce=p.nonce))
     return out
@@ -786,7 +850,7 @@ HANDLERS: dict[str, Callable[[_Work, Command], str]] = {
     "report-dsf": do_report_dsf, "reported-dsf": do_reported_dsf, "reply": do_reply,
     "preview": do_preview, "status": do_status, "close": do_close, "reopen": do_reopen,
     "help": do_help, "confirm": do_confirm, "end": do_end,
-    "approve": do_approve, "reject": do_reject,
+    "approve": do_approve, "reject": do_reject, "include": do_include,
 }
 
 
@@ -808,7 +872,7 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
             "commands": quick, "forged": case.forged_sender,
             "sender_unknown": None,  # intake says why, when it knows
-            "ack_withheld": None}
+            "ack_withheld": None, "conflict": None, "back": False}
 
 
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
@@ -822,6 +886,13 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
               earlier=[], known=proposals, answering=answering)
     lines: list[LineResult] = []
     failed: LineResult | None = None
+    if actor.email in concerned(proposals) or case.is_recused(actor.email):
+        # A member a proposal (or the case) is about decides nothing on it (issue 21).
+        why = ("you are excluded from this case" if case.is_recused(actor.email) else
+               "a proposal about you is waiting on this case: another member of the team "
+               "decides it, and until then you cannot run commands on the case")
+        return Applied(case, tuple(LineResult(c.line, c.raw, False, why) for c in commands),
+                       (), (), True, why, (), ())
     for cmd in commands:
         if failed is not None:
             lines.append(LineResult(cmd.line, cmd.raw, False, "not run: the mail was refused"))

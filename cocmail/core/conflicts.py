@@ -1,0 +1,254 @@
+"""Conflicts by construction: which team members a case names, so that they see nothing of it.
+
+A report about a team member must never reach that member, and no member should have
+to notice by themselves that they must step back. So every report, every later mail
+from outside the team and every person a command puts on the case is checked against
+the roster *before* any mail is addressed, and the members it names are excluded like a
+recused member (`Case.recused`), with `Case.named` saying why.
+
+The rule errs on the side of exclusion (a wrong exclusion costs an `#include`; a wrong
+inclusion sends a report to the person it is about). A member is named by:
+- any of their addresses (the staff address or an alias), anywhere;
+- their full name, its words next to each other in any order ("Ben Okafor",
+  "Okafor, Ben"), accents, case and punctuation ignored;
+- a single part of their name (a first name, a surname) that no other member's name
+  has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too).
+A person put on the case by a command (`#accused`, `#witness`, `#victim`, `#reporter`)
+names a member by address, by a name (or an address before the @) holding the member's
+full name, by a name made only of parts only that member has ("Ben"), or, when the person
+has no address, by a name holding such a part; a person with an address of their own and
+another full name ("Ben Smith <ben@smith.example>") is someone else.
+
+Pure: the roster and the text in, the members and a short reason out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+from .case import Case, Person
+from .effects import Proposal
+from .model import Roster, StaffMember
+from .people import addresses_in, name_words
+
+MIN_PART = 2  # a one-letter initial ("J.") names nobody
+# Invisible characters that would split a name in two ("Be\u200bn"): dropped before matching.
+_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"))
+ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
+              "accused": "the reported person", "witness": "a witness"}
+
+
+@dataclass(frozen=True)
+class Named:
+    """A member a case names, and how (for the other members' notice)."""
+
+    member: StaffMember
+    why: str  # e.g. 'by their address ben@example.org', 'by "Ben", a name only they have…'
+
+
+def _addresses(m: StaffMember) -> tuple[str, ...]:
+    return tuple(dict.fromkeys(a.lower() for a in (m.email, *m.aliases)))
+
+
+def unique_parts(roster: Roster) -> dict[str, set[str]]:
+    """Each member's name parts that no other member's name has (by member email)."""
+    words = {m.email: {w for w in name_words(m.name) if len(w) >= MIN_PART}
+             for m in roster.members}
+    out: dict[str, set[str]] = {}
+    for email, mine in words.items():
+        others = set().union(*(w for e, w in words.items() if e != email))
+        out[email] = mine - others
+    return out
+
+
+def _full(m: StaffMember) -> str | None:
+    """The member's full name as a sorted run of words, when it has two words or more."""
+    words = name_words(m.name)
+    return " ".join(sorted(words)) if len(words) >= 2 else None
+
+
+def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
+                  ) -> list[Named]:
+    """The members (not those whose email is in `skip`) that `text` names, in roster order."""
+    if not text.strip():
+        return []
+    if not text.isascii():
+        text = text.translate(_INVISIBLE)
+    addresses = addresses_in(text)
+    order = name_words(text)  # once: the text may be a long report
+    words = set(order)
+    fulls = {m.email: _full(m) for m in roster.members}
+    vocab = {w for f in fulls.values() if f for w in f.split()}
+    runs: set[str] = set()
+    for size in {len(f.split()) for f in fulls.values() if f}:
+        # Only runs that start with a word of some member's name: one set test per word.
+        runs.update(" ".join(sorted(order[i:i + size]))
+                    for i in range(len(order) - size + 1) if order[i] in vocab)
+    parts = unique_parts(roster)
+    out = []
+    for m in roster.members:
+        if m.email.lower() in skip:
+            continue
+        why = None
+        hit = next((a for a in _addresses(m) if a in addresses), None)
+        if hit:
+            why = f"by their address {hit}"
+        elif fulls[m.email] and fulls[m.email] in runs:
+            why = f'by their name "{m.name}"'
+        else:
+            part = next((p for p in sorted(parts[m.email]) if p in words), None)
+            if part:
+                why = f'by "{_as_written(m, part)}", a name only they have on the team'
+        if why:
+            out.append(Named(m, why))
+    return out
+
+
+def _as_written(m: StaffMember, part: str) -> str:
+    """`part` (folded) as the member's name spells it: "Zoë", not "zoe"."""
+    return next((w for w in m.name.split() if name_words(w) == [part]), part)
+
+
+def member_for(person: Person, roster: Roster) -> StaffMember | None:
+    """The team member `person` (someone a command put on the case) is, if any."""
+    if person.email:
+        member = roster.by_email(person.email)
+        if member is not None:
+            return member
+    words = set(name_words(person.name))
+    local = set(name_words((person.email or "").rpartition("@")[0]))
+    parts = unique_parts(roster)
+    for m in roster.members:
+        full = set(name_words(m.name))
+        if len(full) >= 2 and (full <= words or full <= local):
+            return m
+        mine = parts[m.email]
+        if words and (words <= mine or (not person.email and words & mine)):
+            return m
+    return None
+
+
+def seeing(roster: Roster, recused: tuple[str, ...]) -> list[StaffMember]:
+    """The members not excluded from a case with `recused`."""
+    gone = {r.lower() for r in recused}
+    return [m for m in roster.members if not any(a in gone for a in _addresses(m))]
+
+
+# ------------------------------------------------------------------ the case
+def exclude_named(case: Case, emails: list[str]) -> Case:
+    """`case` with the members of `emails` excluded because it names them."""
+    new = [e for e in dict.fromkeys(emails) if e not in case.recused]
+    return replace(case, recused=case.recused + tuple(new), named=case.named + tuple(new),
+                   handlers=tuple(h for h in case.handlers if h not in new))
+
+
+def include(case: Case, email: str) -> Case:
+    """`case` with `email` brought back (#include approved)."""
+    return replace(case, recused=tuple(r for r in case.recused if r != email),
+                   named=tuple(n for n in case.named if n != email),
+                   included=case.included + (() if email in case.included else (email,)))
+
+
+@dataclass(frozen=True)
+class Screened:
+    """What checking new text (and people) against the roster did to a case."""
+
+    case: Case
+    excluded: tuple[Named, ...] = ()  # excluded just now
+    everyone: tuple[Named, ...] = ()  # named, but they are every member who could see it
+    to_contacts: bool = False  # so it goes to [process] conflict_contacts instead
+
+    def also(self, case: Case, roster: Roster) -> Screened:
+        """This screening, and the members the sender's commands then excluded from `case`
+        (a report taken in person with `#accused` a member), for the same notice."""
+        added = [roster.by_email(e) for e in case.named if e not in self.case.named]
+        more = tuple(Named(m, "by a command in the mail that entered the report")
+                     for m in added if m is not None)
+        return replace(self, case=case, excluded=self.excluded + more)
+
+    def notice(self) -> dict[str, Any] | None:
+        """The `conflict` value of the staff mail's context: whom it names, and what
+        cocmail did about it; None when it names nobody."""
+        named = self.excluded or self.everyone
+        if not named:
+            return None
+        return {"named": [{"name": n.member.name or n.member.email, "email": n.member.email,
+                           "why": n.why} for n in named],
+                "everyone": bool(self.everyone), "contacts": self.to_contacts}
+
+    def audit(self, where: str) -> list[tuple[str, str]]:
+        """(action, detail) audit entries: who was excluded, and why."""
+        out = [("excluded", f"{n.member.name} <{n.member.email}>: {where} names them "
+                            f"({n.why}); they are sent nothing about this case")
+               for n in self.excluded]
+        if self.to_contacts:
+            out.append(("conflict contacts", f"{where} names every team member who could see "
+                                             "it: sent to [process] conflict_contacts"))
+        if self.everyone:
+            out.append(("not excluded", f"{where} names every team member who could see it "
+                        "and no [process] conflict_contacts is set: sent to them, warned"))
+        return out
+
+
+def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] = (),
+           skip: frozenset[str] = frozenset(), contacts: tuple[str, ...] = (),
+           intake: bool = False) -> Screened:
+    """Exclude the members `text` (or `people`) names, before any mail is addressed.
+
+    `skip`: members not excluded by `text` (whoever wrote or forwarded the report: their
+    own name or signature in it). Members #include brought back are not excluded again by
+    text, only by a person put on the case. When the members named are all who could see
+    the case, a new report (`intake`) with `contacts` set goes to them instead; otherwise
+    nobody is excluded and the notice warns: a report is never left unread.
+    """
+    gone = {e.lower() for e in case.recused}
+    found: dict[str, Named] = {}
+    for n in named_in_text(text, roster, skip | gone | set(case.included)):
+        found.setdefault(n.member.email, n)
+    for p in people:
+        m = member_for(p, roster)
+        if m is not None and m.email not in gone:
+            found.setdefault(m.email, Named(m, f"as {ROLE_WORDS.get(p.role, p.role)} "
+                                               f"({p.display()})"))
+    if not found:
+        return Screened(case)
+    named = tuple(found.values())
+    if seeing(roster, case.recused + tuple(found)):
+        return Screened(exclude_named(case, list(found)), excluded=named)
+    if intake and contacts:
+        return Screened(exclude_named(case, list(found)), excluded=named, to_contacts=True)
+    return Screened(case, everyone=named)
+
+
+class NamesSender(ValueError):
+    """A command would put its own sender on the case."""
+
+
+def person_added(case: Case, p: Person, roster: Roster, sender: str
+                 ) -> tuple[Case, str, list[tuple[str, str]]]:
+    """A person a command puts on the case who is on the team is excluded at once, so that
+    nothing the mail causes reaches them: the case, the words for the transcript line and
+    the audit entries. NamesSender when it is the command's own sender."""
+    member = member_for(p, roster)
+    if member is not None and member.email == sender:
+        raise NamesSender("this names you: a member the case names cannot run commands on "
+                          "it; ask another member of the team to add it")
+    s = screen(case, "", roster, people=(p,))
+    named = s.excluded or s.everyone
+    if not named:
+        return case, "", []
+    name = named[0].member.name
+    if s.everyone:
+        return case, f"; {name} is on the team but the last member who can see the case", \
+            s.audit("the case")
+    return s.case, (f"; {name} is on the team: now excluded from this case and sent nothing "
+                    "about it"), s.audit("the case")
+
+
+MEMBER_KINDS = ("recuse", "include")  # proposals about a member: never theirs to decide
+
+
+def concerned(proposals: list[Proposal] | tuple[Proposal, ...]) -> set[str]:
+    """Members a waiting proposal is about: they decide nothing on the case meanwhile."""
+    return {p.target for p in proposals if p.state == "waiting" and p.kind in MEMBER_KINDS}
