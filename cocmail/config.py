@@ -250,6 +250,12 @@ class ProcessConfig:
     first_response_minutes_outside: int = 1440
     reporter_update_days: int = 7
     quiet_hours: tuple[time, time] | None = None  # local start, end; may wrap midnight
+    # The circuit breaker (issue 21, core/flood.py): past these counts within the window,
+    # mail is recorded but held for one summary notice; 0 turns one off.
+    flood_window_minutes: int = 10
+    flood_reports_per_domain: int = 10
+    flood_reports: int = 30
+    flood_followups_per_case: int = 10
 
 
 @dataclass(frozen=True)
@@ -765,7 +771,19 @@ def _read_process(r: _Reader) -> ProcessConfig:
         if value < 0:
             raise r.fail(key, "cannot be negative (0 turns this reminder off)")
     return ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
-                         quiet_hours=_quiet_hours(r), **minutes)
+                         quiet_hours=_quiet_hours(r), **minutes, **_flood_keys(r))
+
+
+def _flood_keys(r: _Reader) -> dict[str, int]:
+    """[process] flood_*: counts (0 turns that breaker off) and a window of minutes."""
+    d = ProcessConfig
+    keys = {key: r.get(key, int, getattr(d, key)) for key in (
+        "flood_reports_per_domain", "flood_reports", "flood_followups_per_case")}
+    for key, value in keys.items():
+        if value < 0:
+            raise r.fail(key, "cannot be negative (0 turns this limit off)")
+    return {**keys, "flood_window_minutes": r.positive("flood_window_minutes",
+                                                        d.flood_window_minutes)}
 
 
 def _quiet_hours(r: _Reader) -> tuple[time, time] | None:

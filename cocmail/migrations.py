@@ -213,8 +213,23 @@ def _v9(conn: sqlite3.Connection) -> None:
     conn.execute(STATS_SYNC.format(only=""))
 
 
+def _v10(conn: sqlite3.Connection) -> None:
+    """The circuit breaker's arrivals (issue 21, core/flood.py): one row per counted mail,
+    a new report (`source`: a keyed hash of its sending domain, never the domain or an
+    address) or a follow-up (`source`: its case number); `held` names the rule that held
+    it, `summarised` when the summary notice listing it was queued. Rows are forgotten a
+    day after they stop mattering (Store.forget_arrivals)."""
+    conn.execute("CREATE TABLE arrivals (id INTEGER PRIMARY KEY, at TEXT NOT NULL,"
+                 " kind TEXT NOT NULL, source TEXT NOT NULL, case_number INTEGER,"
+                 " held TEXT, who TEXT, summarised TEXT)")
+    conn.execute("CREATE INDEX arrivals_recent ON arrivals(kind, source, at)")
+    conn.execute("CREATE INDEX arrivals_all ON arrivals(kind, at)")
+    conn.execute("CREATE INDEX arrivals_waiting ON arrivals(at)"
+                 " WHERE held IS NOT NULL AND summarised IS NULL")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7, _v8, _v9)
+                                                                 _v7, _v8, _v9, _v10)
 LATEST = len(MIGRATIONS)
 
 

@@ -70,6 +70,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "member_excluded",
     "still_unanswered",
     "reporter_waiting",
+    "flood_summary",
 )
 
 # The commands a staff member most often needs on a fresh case, in the order they are

@@ -262,6 +262,25 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "never_heard": False,
         "handling": True,
     },
+    "flood_summary": {
+        "tag": "[CoC]",  # a summary is about no one case
+        "recipient_name": "Ana Lima",
+        "groups": [
+            {"kind": "report", "domain": "mail.example.net", "case": None, "count": 54,
+             "first": "2027-06-03 23:12", "last": "2027-06-03 23:14",
+             "cases": list(range(13, 67)),
+             "listed": [{"case": n, "subject": "Report", "urgent": n == 14}
+                        for n in range(13, 16)],
+             "unlisted": [16, 17], "senders": []},
+            {"kind": "followup", "domain": "", "case": 12, "count": 40,
+             "first": "2027-06-03 23:12", "last": "2027-06-03 23:20", "cases": [12],
+             "listed": [], "unlisted": [],
+             "senders": ["someone not yet on the case (38)", "the reporter (2)"]},
+        ],
+        "reports": 54,
+        "followups": 40,
+        "unacknowledged": 54,
+    },
 }
 
 # Templates whose reader is outside the CoC team and must see only what their variables say.

@@ -35,6 +35,7 @@ SUBJECTS = {
     "member_excluded": "A team member was excluded from a case",
     "still_unanswered": "Still unanswered",
     "reporter_waiting": "The reporter is waiting for news",
+    "flood_summary": "Many messages at once: a summary",
 }
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).

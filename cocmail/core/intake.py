@@ -16,6 +16,7 @@ from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
 from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
 from .env import Env
+from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
@@ -41,6 +42,7 @@ class Decision:
     decided: tuple[tuple[str, str, str | None], ...] = ()  # (nonce, state, reason)
     error: str | None = None  # why it was quarantined, or which message it copies
     drop_raw: bool = False  # a duplicate's raw bytes are not kept twice
+    arrival: Arrival | None = None  # counted by the circuit breaker (core/flood.py)
 
 
 @dataclass(frozen=True)

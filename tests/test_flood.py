@@ -1,0 +1,221 @@
+"""The circuit breaker (issue 21, item 4): a flood of mail becomes one summary notice.
+
+Through the real flow: reports appended to Dovecot, `Daemon.run_once` (what `cocmail run
+--once` runs) fetching and processing them, every mail counted where a user would see
+it, at the aiosmtpd sink. The flood arrives on a clock an hour behind the wall clock,
+so the daemon's housekeeping, which reads the wall clock, finds the burst over.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from email.message import EmailMessage
+
+from click.testing import CliRunner
+
+from cocmail.app import App
+from cocmail.cli import main
+from cocmail.clock import utcnow
+from cocmail.core.case import Case, Person
+from cocmail.core.flood import HeldItem, report_rule, summary_due, summary_mails
+from cocmail.core.flood_rules import FloodCounts, FloodRules
+from cocmail.daemon import Daemon
+from testsupport.apps import Clock, Desk
+from testsupport.helpers import body_of, mail
+from testsupport.servers import Dovecot, ImapUser, SmtpSink
+
+STAFF = ("ana@example.org", "ben@example.org")
+
+
+def _app(make_app: Callable[..., App], dovecot: Dovecot, user: ImapUser, sink: SmtpSink,
+         clock: Clock, extra: str = "") -> App:
+    return make_app("[process]\nsecond_approval = []\n" + extra, clock=clock,
+                    imap=dovecot.imap_toml(user.name), smtp=sink.smtp_toml())
+
+
+def _reports(n: int, domain: str = "flood.example", start: int = 0) -> list[bytes]:
+    return [mail(f"Sender {i} <sender{i}@{domain}>", f"Report number {i}",
+                 f"Something happened, report {i}.\n", message_id=f"<r{i}@{domain}>")
+            for i in range(start, start + n)]
+
+
+def _delivered(sink: SmtpSink) -> list[EmailMessage]:
+    return [r.message for r in sink.messages]
+
+
+def _to(msgs: list[EmailMessage], who: str) -> list[EmailMessage]:
+    return [m for m in msgs if who in str(m["To"])]
+
+
+def _kind(msgs: list[EmailMessage], subject_end: str) -> list[EmailMessage]:
+    return [m for m in msgs if str(m["Subject"]).endswith(subject_end)]
+
+
+def _cases_json(app: App) -> list[dict]:
+    result = CliRunner().invoke(main, ["--config", app.cfg.source, "cases", "list", "--json"])
+    assert result.exit_code == 0, result.output
+    return json.loads(result.output)
+
+
+def test_200_reports_from_one_domain_give_each_member_one_summary(
+        make_app: Callable[..., App], dovecot: Dovecot, imap_user: ImapUser,
+        smtp_sink: SmtpSink) -> None:
+    clock = Clock(utcnow() - timedelta(hours=1))
+    app = _app(make_app, dovecot, imap_user, smtp_sink, clock)
+    dovecot.append(imap_user.name, _reports(200))
+    Daemon(app).run_once()
+
+    # Nothing dropped: 200 cases, each listed and each with its report.
+    cases = _cases_json(app)
+    assert len(cases) == 200
+    sent = _delivered(smtp_sink)
+    to_domain = [m for m in sent if "@flood.example" in str(m["To"])]
+    assert len(to_domain) == 10  # acknowledgements capped (was 200)
+    for who in STAFF:
+        assert len(_kind(_to(sent, who), "New report")) == 10  # was 200
+    held = CliRunner().invoke(main, ["--config", app.cfg.source, "cases", "show", "150"])
+    assert "held for a summary" in held.output
+    assert "Report number 149" in held.output
+
+    # The burst is over (an hour ago): the next pass sends one summary per member.
+    smtp_sink.clear()
+    clock.set(utcnow() + timedelta(minutes=1))
+    Daemon(app).run_once()
+    sent = _delivered(smtp_sink)
+    for who in STAFF:
+        (summary,) = _to(sent, who)
+        assert str(summary["Subject"]) == "[CoC] Many messages at once: a summary"
+        text = body_of(summary)
+        assert "190 new reports from flood.example" in text
+        assert "Case 11: Report number 10" in text
+        assert "cases 61, 62" in text and "and 200" in text  # beyond the first 50 listed
+        assert "cocmail cases list" in text
+    assert not [m for m in sent if "@flood.example" in str(m["To"])]
+    smtp_sink.clear()
+    Daemon(app).run_once()
+    assert smtp_sink.messages == []  # once per burst
+
+    # The first real report after the burst, from the same domain: handled as usual.
+    dovecot.append(imap_user.name, mail("Rita Reporter <rita@flood.example>", "Harassment",
+                                        "Someone followed me after the talk.\n",
+                                        message_id="<rita-1@flood.example>"))
+    Daemon(app).run_once()
+    sent = _delivered(smtp_sink)
+    (ack,) = _to(sent, "rita@flood.example")
+    assert str(ack["Subject"]) == "[CoC #201] We have received your report"
+    for who in STAFF:
+        (note,) = _to(sent, who)
+        assert str(note["Subject"]) == "[CoC #201] New report"
+
+
+def test_100_follow_ups_on_one_case_give_one_summary(
+        make_app: Callable[..., App], dovecot: Dovecot, imap_user: ImapUser,
+        smtp_sink: SmtpSink) -> None:
+    clock = Clock(utcnow() - timedelta(hours=1))
+    app = _app(make_app, dovecot, imap_user, smtp_sink, clock)
+    dovecot.append(imap_user.name, mail("Rita Reporter <rita@example.net>", "Harassment",
+                                        "Someone followed me.\n", message_id="<rita@x>"))
+    Daemon(app).run_once()
+    (ack,) = _to(_delivered(smtp_sink), "rita@example.net")
+    smtp_sink.clear()
+    followups = [mail("Rita Reporter <rita@example.net>", "Re: " + str(ack["Subject"]),
+                      f"And one more thing ({i}).\n", message_id=f"<f{i}@example.net>",
+                      in_reply_to=str(ack["Message-ID"])) for i in range(100)]
+    dovecot.append(imap_user.name, followups)
+    Daemon(app).run_once()
+    sent = _delivered(smtp_sink)
+    for who in STAFF:
+        assert len(_kind(_to(sent, who), "New message on the case")) == 10  # was 100
+    assert not _to(sent, "rita@example.net")
+    shown = CliRunner().invoke(main, ["--config", app.cfg.source, "cases", "show", "1",
+                                      "--json"])
+    messages = json.loads(shown.output)["messages"]
+    assert len([m for m in messages if m["direction"] == "in"]) == 101  # nothing dropped
+
+    smtp_sink.clear()
+    clock.set(utcnow() + timedelta(minutes=1))
+    Daemon(app).run_once()
+    sent = _delivered(smtp_sink)
+    for who in STAFF:
+        (summary,) = _to(sent, who)
+        assert "90 more messages on case 1" in " ".join(body_of(summary).split())
+        assert "the reporter (90)" in body_of(summary)
+
+    # After the burst the next follow-up is relayed at once again.
+    smtp_sink.clear()
+    dovecot.append(imap_user.name, mail("Rita Reporter <rita@example.net>",
+                                        "Re: " + str(ack["Subject"]), "I am safe now.\n",
+                                        message_id="<later@example.net>",
+                                        in_reply_to=str(ack["Message-ID"])))
+    Daemon(app).run_once()
+    for who in STAFF:
+        (relay,) = _to(_delivered(smtp_sink), who)
+        assert "I am safe now." in body_of(relay)
+
+
+def test_reports_from_many_domains_trip_the_overall_breaker(make_desk: Callable[..., Desk]
+                                                            ) -> None:
+    desk = make_desk()
+    for i in range(40):
+        desk.report(f"Sender {i} <s{i}@d{i}.example>", f"Report {i}.\n")
+    sent = desk.new()
+    assert len([m for m in sent if "@d" in str(m["To"])]) == 30  # acknowledgements
+    for who in STAFF:
+        assert len(_to(sent, who)) == 30
+    assert len(desk.app.store.case_numbers()) == 40
+
+
+def test_team_members_entering_reports_are_never_held(make_desk: Callable[..., Desk]) -> None:
+    desk = make_desk()
+    for i in range(15):
+        desk.enter("ana@example.org", f"#summary in-person report {i}\n\nTaken at the desk.\n")
+    assert len(_to(desk.new(), "ben@example.org")) == 15
+
+
+# ------------------------------------------------------------------ the pure core
+
+
+T0 = datetime(2027, 6, 3, 21, 0, tzinfo=UTC)
+
+
+def test_the_thresholds_count_what_came_before() -> None:
+    rules = FloodRules()
+    assert report_rule(FloodCounts(domain=9, overall=29), rules) is None
+    assert report_rule(FloodCounts(domain=10), rules) == "domain"
+    assert report_rule(FloodCounts(domain=3, overall=30), rules) == "all"
+    assert report_rule(FloodCounts(domain=99, overall=99), FloodRules(per_domain=0,
+                                                                      overall=0)) is None
+
+
+def _item(n: int, at: datetime, **case: object) -> HeldItem:
+    return HeldItem(n, "report", "domain", at,
+                    Case(n, at, subject=f"Report {n}",
+                         reporter=Person("reporter", "S", f"s{n}@flood.example"),
+                         **case),  # type: ignore[arg-type]
+                    "flood.example")
+
+
+def test_a_summary_waits_for_the_burst_to_pause_or_a_window_to_pass() -> None:
+    rules = FloodRules()
+    items = [_item(1, T0), _item(2, T0 + timedelta(seconds=30))]
+    assert not summary_due(items, rules, T0 + timedelta(minutes=2))
+    assert summary_due(items, rules, T0 + timedelta(minutes=2, seconds=30))
+    # A flood that keeps going still gets a summary once its oldest held mail is a window old.
+    steady = [_item(n, T0 + timedelta(seconds=30 * n)) for n in range(21)]
+    assert not summary_due(steady, rules, T0 + timedelta(minutes=9, seconds=59))
+    assert summary_due(steady, rules, T0 + timedelta(minutes=10))
+    assert not summary_due([], rules, T0 + timedelta(days=1))
+
+
+def test_a_member_excluded_from_a_case_finds_no_trace_of_it(desk: Desk) -> None:
+    env = desk.app.pipeline.env()
+    items = [_item(1, T0), _item(2, T0, recused=("ben@example.org",))]
+    mails = {m.to.email: m for m in summary_mails(items, env)}
+    assert [g["cases"] for g in mails["ana@example.org"].context["groups"]] == [[1, 2]]
+    ben = mails["ben@example.org"].context
+    assert [g["cases"] for g in ben["groups"]] == [[1]] and ben["reports"] == 1
+    only_hidden = summary_mails([items[1]], env)
+    assert [m.to.email for m in only_hidden] == ["ana@example.org"]
+
