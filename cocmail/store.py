@@ -741,6 +741,7 @@ class Store:
         conn.execute("DELETE FROM messages WHERE case_number=?", (case_number,))
         conn.execute("DELETE FROM held WHERE case_number=?", (case_number,))
         conn.execute("DELETE FROM proposals WHERE case_number=?", (case_number,))
+        conn.execute("DELETE FROM arrivals WHERE case_number=?", (case_number,))
         conn.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
                      " WHERE case_number=?", (case_number,))
         conn.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
@@ -888,9 +889,15 @@ class Store:
         return cur.rowcount == len(ids)
 
     def forget_arrivals(self, conn: sqlite3.Connection, before: datetime) -> None:
-        """Drop rows older than `before` that no count or summary needs any more."""
-        conn.execute("DELETE FROM arrivals WHERE at<? AND (held IS NULL OR summarised IS NOT"
-                     " NULL)", (iso(before),))
+        """Drop rows older than `before` that no count or summary needs any more. A held
+        report's row stays with its case (held_reports; expunge_case removes it)."""
+        conn.execute("DELETE FROM arrivals WHERE at<? AND (held IS NULL OR (kind='followup'"
+                     " AND summarised IS NOT NULL))", (iso(before),))
+
+    def held_reports(self) -> frozenset[int]:
+        """Cases opened by a report the circuit breaker held."""
+        return frozenset(r["case_number"] for r in self.query(
+            "SELECT case_number FROM arrivals WHERE kind='report' AND held IS NOT NULL"))
 
     # --- reminders (issue 14 part 3: nobody is left waiting)
     def reminders_sent(self) -> frozenset[tuple[int, str]]:
