@@ -218,13 +218,13 @@ def _v10(conn: sqlite3.Connection) -> None:
     a new report (`source`: a keyed hash of its sending domain, never the domain or an
     address) or a follow-up (`source`: its case number); `held` names the rule that held
     it, `summarised` when the summary notice listing it was queued. Rows are forgotten a
-    day after they stop mattering (Store.forget_arrivals)."""
-    conn.execute("CREATE TABLE arrivals (id INTEGER PRIMARY KEY, at TEXT NOT NULL,"
-                 " kind TEXT NOT NULL, source TEXT NOT NULL, case_number INTEGER,"
+    day after they stop mattering, a held report's when its case is expunged (Store)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS arrivals (id INTEGER PRIMARY KEY,"
+                 " at TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, case_number INTEGER,"
                  " held TEXT, who TEXT, summarised TEXT)")
-    conn.execute("CREATE INDEX arrivals_recent ON arrivals(kind, source, at)")
-    conn.execute("CREATE INDEX arrivals_all ON arrivals(kind, at)")
-    conn.execute("CREATE INDEX arrivals_waiting ON arrivals(at)"
+    conn.execute("CREATE INDEX IF NOT EXISTS arrivals_recent ON arrivals(kind, source, at)")
+    conn.execute("CREATE INDEX IF NOT EXISTS arrivals_all ON arrivals(kind, at)")
+    conn.execute("CREATE INDEX IF NOT EXISTS arrivals_waiting ON arrivals(at)"
                  " WHERE held IS NOT NULL AND summarised IS NULL")
 
 
