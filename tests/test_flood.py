@@ -90,7 +90,7 @@ def test_200_reports_from_one_domain_give_each_member_one_summary(
         (summary,) = _to(sent, who)
         assert str(summary["Subject"]) == "[CoC] Many messages at once: a summary"
         text = body_of(summary)
-        assert "190 new reports from flood.example" in text
+        assert "190 new reports from flood.example, at " in text
         assert "Case 11: Report number 10" in text
         assert "cases 61, 62" in text and "and 200" in text  # beyond the first 50 listed
         assert "cocmail cases list" in text
@@ -143,7 +143,7 @@ def test_100_follow_ups_on_one_case_give_one_summary(
     for who in STAFF:
         (summary,) = _to(sent, who)
         assert "90 more messages on case 1" in " ".join(body_of(summary).split())
-        assert "the reporter (90)" in body_of(summary)
+        assert "the reporter (90)" in " ".join(body_of(summary).split())
 
     # After the burst the next follow-up is relayed at once again.
     smtp_sink.clear()

@@ -156,26 +156,41 @@ def summary_due(items: list[HeldItem], rules: FloodRules, now: datetime) -> bool
             or now - min(i.at for i in items) >= rules.window)
 
 
+def _span(first: datetime, last: datetime, env: Env) -> str:
+    """"at 2027-06-03 23:12", "from 2027-06-03 23:12 to 23:14" (local time)."""
+    a, b = env.local(first), env.local(last)
+    if a == b:
+        return f"at {a}"
+    return f"from {a} to {b[11:] if a[:10] == b[:10] else b}"
+
+
 def _groups(items: list[HeldItem], env: Env) -> list[dict[str, object]]:
-    """Held mail as the summary lists it: reports per domain, follow-ups per case."""
+    """Held mail as the summary lists it: reports held by a domain's limit per domain,
+    those held by the overall limit together (each line naming its domain), follow-ups
+    per case."""
     groups: dict[tuple[str, str], list[HeldItem]] = {}
     for i in sorted(items, key=lambda i: (i.at, i.id)):
-        key = ("report", i.domain) if i.kind == "report" else ("followup", str(i.case.number))
+        if i.kind == "followup":
+            key = ("followup", str(i.case.number))
+        else:
+            key = ("report", i.domain if i.held == "domain" else "*")
         groups.setdefault(key, []).append(i)
     out: list[dict[str, object]] = []
     for (kind, key), held in groups.items():
         numbers = list(dict.fromkeys(i.case.number for i in held))
+        domains = sorted({i.domain for i in held})
+        mixed = kind == "report" and key == "*" and len(domains) > 1
         senders: dict[str, int] = {}
         for i in held:
             senders[i.who or "someone"] = senders.get(i.who or "someone", 0) + 1
         out.append({
-            "kind": kind, "domain": key if kind == "report" else "",
-            "case": held[0].case.number if kind == "followup" else None,
-            "count": len(held), "first": env.local(held[0].at), "last": env.local(held[-1].at),
-            "cases": numbers,
+            "kind": kind, "case": held[0].case.number if kind == "followup" else None,
+            "origin": f"{len(domains)} different domains" if mixed else domains[0],
+            "why": why_held(held[0].held, env.flood), "count": len(held),
+            "span": _span(held[0].at, held[-1].at, env), "cases": numbers,
             "listed": [{"case": i.case.number, "subject": i.case.subject,
-                        "urgent": i.case.urgent} for i in held[:LISTED_PER_GROUP]]
-            if kind == "report" else [],
+                        "urgent": i.case.urgent, "domain": i.domain if mixed else ""}
+                       for i in held[:LISTED_PER_GROUP]] if kind == "report" else [],
             "unlisted": numbers[LISTED_PER_GROUP:] if kind == "report" else [],
             "senders": [f"{who} ({n})" for who, n in senders.items()],
         })
