@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
+    BREAKER_OFF,
     INBOX,
     CocmailProcess,
     Dovecot,
@@ -40,8 +41,6 @@ from common import (  # noqa: E402
 
 STAFF = ("ana@example.org", "ben@example.org")
 DOMAIN = "flood.example"
-OFF = ("[process]\nflood_reports_per_domain = 0\nflood_reports = 0\n"
-       "flood_followups_per_case = 0\n")
 
 
 def _mail(sender: str, subject: str, text: str, mid: str, reply_to: str = "") -> bytes:
@@ -154,7 +153,7 @@ def main() -> None:
     banner("flood: the circuit breaker")
     started = time.monotonic()
     with Dovecot() as dovecot, SmtpSink() as sink:
-        flood_phase(dovecot, sink, args.reports, OFF, "breaker off")
+        flood_phase(dovecot, sink, args.reports, BREAKER_OFF, "breaker off")
         config = flood_phase(dovecot, sink, args.reports, "", "breaker on")
         followups = followup_phase(dovecot, sink, args.followups)
         if not args.no_summary:
