@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
@@ -19,13 +20,15 @@ from click.testing import CliRunner
 from cocmail.app import App
 from cocmail.cli import main
 from cocmail.clock import utcnow
+from cocmail.config import ConfigError
 from cocmail.core.case import Case, Person
 from cocmail.core.flood import HeldItem, report_rule, summary_due, summary_mails
 from cocmail.core.flood_rules import FloodCounts, FloodRules
 from cocmail.daemon import Daemon
+from cocmail.pipeline import flood_rules
 from cocmail.reminders_due import due_now
 from testsupport.apps import Clock, Desk
-from testsupport.helpers import body_of, mail, spool
+from testsupport.helpers import body_of, mail, make_config, spool
 from testsupport.servers import Dovecot, ImapUser, SmtpSink
 
 STAFF = ("ana@example.org", "ben@example.org")
@@ -259,3 +262,13 @@ def test_a_member_excluded_from_a_case_finds_no_trace_of_it(desk: Desk) -> None:
     only_hidden = summary_mails([items[1]], env)
     assert [m.to.email for m in only_hidden] == ["ana@example.org"]
 
+
+
+def test_the_limits_are_config_keys_and_a_bad_one_is_named(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path, "[process]\nflood_reports_per_domain = 3\n"
+                                "flood_window_minutes = 5\n")
+    assert flood_rules(cfg) == FloodRules(window=timedelta(minutes=5), per_domain=3)
+    with pytest.raises(ConfigError, match=r"line \d+: process.flood_reports cannot be negative"):
+        make_config(tmp_path, "[process]\nflood_reports = -1\n")
+    with pytest.raises(ConfigError, match="flood_window_minutes"):
+        make_config(tmp_path, "[process]\nflood_window_minutes = 0\n")
