@@ -253,6 +253,12 @@ class ProcessConfig:
     # People outside the team who get a report that names every member who could see it
     # (issue 21); empty: such a report reaches the team, with a warning on top.
     conflict_contacts: tuple[str, ...] = ()
+    # The circuit breaker (issue 21, core/flood.py): past these counts within the window,
+    # mail is recorded but held for one summary notice; 0 turns one off.
+    flood_window_minutes: int = 10
+    flood_reports_per_domain: int = 10
+    flood_reports: int = 30
+    flood_followups_per_case: int = 10
 
 
 @dataclass(frozen=True)
@@ -771,7 +777,8 @@ def _read_process(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]
             raise r.fail(key, "cannot be negative (0 turns this reminder off)")
     return ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
                          quiet_hours=_quiet_hours(r),
-                         conflict_contacts=_conflict_contacts(r, inbox, staff), **minutes)
+                         conflict_contacts=_conflict_contacts(r, inbox, staff), **minutes,
+                         **_flood_keys(r))
 
 
 def _conflict_contacts(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]
@@ -787,6 +794,18 @@ def _conflict_contacts(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig,
             raise r.fail("conflict_contacts", f"{v} is on the team (or the inbox): these are "
                          "people outside it, e.g. the board")
     return tuple(dict.fromkeys(v.lower() for v in values))
+
+
+def _flood_keys(r: _Reader) -> dict[str, int]:
+    """[process] flood_*: counts (0 turns that breaker off) and a window of minutes."""
+    d = ProcessConfig
+    keys = {key: r.get(key, int, getattr(d, key)) for key in (
+        "flood_reports_per_domain", "flood_reports", "flood_followups_per_case")}
+    for key, value in keys.items():
+        if value < 0:
+            raise r.fail(key, "cannot be negative (0 turns this limit off)")
+    return {**keys, "flood_window_minutes": r.positive("flood_window_minutes",
+                                                        d.flood_window_minutes)}
 
 
 def _quiet_hours(r: _Reader) -> tuple[time, time] | None:

@@ -63,7 +63,7 @@ class Daemon:
                 return processed
 
     def housekeeping(self, force: bool = False) -> None:
-        """Digest and reminders when due, retention purge once a day."""
+        """Reminders, flood summaries and the digest when due, retention purge once a day."""
         now = utcnow()
         if not force and self._last_housekeeping and now - self._last_housekeeping < timedelta(
                 minutes=1):
@@ -71,10 +71,12 @@ class Daemon:
         self._last_housekeeping = now
         try:
             from .digest import send_due_digest
+            from .flood_due import send_due_summary
             from .reminders_due import send_due_reminders
             from .retention import purge_due
 
             send_due_reminders(self.app, now)  # first: an urgent case must not wait
+            send_due_summary(self.app, now)  # a burst of mail held by the circuit breaker
             if send_due_digest(self.app, now):
                 log.info("weekly digest queued")
             purge_due(self.app, now, daily=True)

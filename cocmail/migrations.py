@@ -232,8 +232,24 @@ def _v11(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT NOT NULL DEFAULT '[]'")
 
 
+def _v12(conn: sqlite3.Connection) -> None:
+    """The circuit breaker's arrivals (issue 21, core/flood.py): one row per counted mail,
+    a new report (`source`: a keyed hash of its sending domain, never the domain or an
+    address) or a follow-up (`source`: its case number); `held` names the rule that held
+    it, `summarised` when the summary notice listing it was queued. Rows are forgotten a
+    day after they stop mattering, a held report's when its case is expunged (Store)."""
+    conn.execute("CREATE TABLE IF NOT EXISTS arrivals (id INTEGER PRIMARY KEY,"
+                 " at TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, case_number INTEGER,"
+                 " held TEXT, who TEXT, summarised TEXT)")
+    conn.execute("CREATE INDEX IF NOT EXISTS arrivals_recent ON arrivals(kind, source, at)")
+    conn.execute("CREATE INDEX IF NOT EXISTS arrivals_all ON arrivals(kind, at)")
+    conn.execute("CREATE INDEX IF NOT EXISTS arrivals_waiting ON arrivals(at)"
+                 " WHERE held IS NOT NULL AND summarised IS NULL")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7, _v8, _v9, _v10, _v11)
+                                                                 _v7, _v8, _v9, _v10, _v11,
+                                                                 _v12)
 LATEST = len(MIGRATIONS)
 
 

@@ -17,6 +17,8 @@ message and queues the staff notice in the same transaction.
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import logging
 import re
@@ -32,6 +34,8 @@ from .core.compose import Attachment, Composed, Composer
 from .core.decide import Facts, Reading, Settings, decide, quarantine, read
 from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
 from .core.env import Env, History, NoHistory
+from .core.flood import counts, sender_domain
+from .core.flood_rules import FloodCounts, FloodRules
 from .core.identity import arrival_path
 from .core.intake import Decision, HeldEntry
 from .core.matching import match_case
@@ -60,7 +64,15 @@ def env_from_config(cfg: Config, roster: Roster, now: datetime,
                roster=roster, now=now, history=history or NoHistory(),
                ack_limit=cfg.inbox.ack_limit_per_day,
                second_approval=cfg.process.second_approval,
-               conflict_contacts=cfg.process.conflict_contacts)
+               conflict_contacts=cfg.process.conflict_contacts, flood=flood_rules(cfg))
+
+
+def flood_rules(cfg: Config) -> FloodRules:
+    """The circuit breaker's thresholds ([process] flood_*)."""
+    p = cfg.process
+    return FloodRules(window=timedelta(minutes=p.flood_window_minutes),
+                      per_domain=p.flood_reports_per_domain, overall=p.flood_reports,
+                      per_case=p.flood_followups_per_case)
 
 
 class _Index:
@@ -311,15 +323,38 @@ class Pipeline:
             reporter = reporter_of(msg, identity, self.roster).address
             if reporter is not None:
                 acks = self.store.acks_since(reporter.email, env.now - timedelta(days=1))
-            return Facts(inbound_id, reading, env, next_number=self.store.next_case_number(c),
-                         acks_today=acks)
+            number = self.store.next_case_number(c)
+            return Facts(inbound_id, reading, env, next_number=number, acks_today=acks,
+                         flood=self._new_report_counts(c, identity, number, env))
         noticed = frozenset[str]()
         if screening.machine or screening.bounce:
             noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
                                                env.day_start())
         return Facts(inbound_id, reading, env, case=case,
                      held=self._held_entry(c, identity, case.number), noticed_today=noticed,
-                     proposals=self.store.proposals(case.number))
+                     proposals=self.store.proposals(case.number),
+                     flood=self._followup_counts(c, identity, case.number, env))
+
+    # ----------------------------------------------- the circuit breaker's counts
+    def _domain_key(self, identity: Any) -> str:
+        """The sending domain as the arrivals table keeps it: a keyed hash, so the
+        database holds no list of who wrote in (the summary reads it off the case)."""
+        domain = sender_domain(identity).encode()
+        return hmac.new(self.secret, b"flood-domain\0" + domain, hashlib.sha256).hexdigest()[:32]
+
+    def _new_report_counts(self, c: Any, identity: Any, number: int, env: Env) -> FloodCounts:
+        if not counts(identity, number):
+            return FloodCounts()
+        since = env.now - env.flood.window
+        return FloodCounts(domain=self.store.arrivals_since(c, "report",
+                                                            self._domain_key(identity), since),
+                           overall=self.store.arrivals_since(c, "report", None, since))
+
+    def _followup_counts(self, c: Any, identity: Any, number: int, env: Env) -> FloodCounts:
+        if not counts(identity, number):
+            return FloodCounts()
+        return FloodCounts(case=self.store.arrivals_since(c, "followup", str(number),
+                                                          env.now - env.flood.window))
 
     def _held_entry(self, c: Any, identity: Any, case_number: int) -> HeldEntry | None:
         if identity.staff is None:
@@ -376,6 +411,13 @@ class Pipeline:
         for nonce, state, reason in decision.decided:
             if not self.store.decide_proposal(c, nonce, state, actor, env.now, reason):
                 raise RuntimeError(f"proposal {nonce} was decided twice")
+        arrival = decision.arrival
+        if arrival is not None and case is not None and reading.identity is not None:
+            source = (self._domain_key(reading.identity) if arrival.kind == "report"
+                      else str(case.number))
+            self.store.record_arrival(c, at=env.now, kind=arrival.kind, source=source,
+                                      case_number=case.number, held=arrival.held,
+                                      who=arrival.who)
         if decision.cancel_mail_to and case is not None:
             self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,

@@ -71,6 +71,7 @@ TEMPLATE_NAMES: tuple[str, ...] = (
     "still_unanswered",
     "reporter_waiting",
     "conflict_report",
+    "flood_summary",
 )
 
 # The commands a staff member most often needs on a fresh case, in the order they are

@@ -773,6 +773,7 @@ class Store:
         conn.execute("DELETE FROM messages WHERE case_number=?", (case_number,))
         conn.execute("DELETE FROM held WHERE case_number=?", (case_number,))
         conn.execute("DELETE FROM proposals WHERE case_number=?", (case_number,))
+        conn.execute("DELETE FROM arrivals WHERE case_number=?", (case_number,))
         conn.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
                      " WHERE case_number=?", (case_number,))
         conn.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
@@ -891,6 +892,45 @@ class Store:
         cur = conn.execute(sql, (number,))
         cols = [c[0] for c in cur.description or ()]
         return [dict(zip(cols, row, strict=True)) for row in cur.fetchall()]
+
+    # --- the circuit breaker (issue 21: core/flood.py, flood_due.py)
+    def arrivals_since(self, conn: sqlite3.Connection, kind: str, source: str | None,
+                       since: datetime) -> int:
+        """Counted mail of `kind` (from `source`; None: from anywhere) after `since`."""
+        if source is None:
+            return int(conn.execute("SELECT count(*) FROM arrivals WHERE kind=? AND at>?",
+                                    (kind, iso(since))).fetchone()[0])
+        return int(conn.execute("SELECT count(*) FROM arrivals WHERE kind=? AND source=?"
+                                " AND at>?", (kind, source, iso(since))).fetchone()[0])
+
+    def record_arrival(self, conn: sqlite3.Connection, *, at: datetime, kind: str,
+                       source: str, case_number: int, held: str | None, who: str) -> None:
+        conn.execute("INSERT INTO arrivals(at, kind, source, case_number, held, who)"
+                     " VALUES (?,?,?,?,?,?)", (iso(at), kind, source, case_number, held, who))
+
+    def held_arrivals(self) -> list[dict[str, Any]]:
+        """Held mail not yet in a summary notice, oldest first."""
+        return self.query("SELECT id, at, kind, case_number, held, who FROM arrivals"
+                          " WHERE held IS NOT NULL AND summarised IS NULL ORDER BY at, id")
+
+    def summarise_arrivals(self, conn: sqlite3.Connection, ids: list[int], at: datetime
+                           ) -> bool:
+        """Mark `ids` summarised; False when another process summarised one first."""
+        marks = ",".join("?" * len(ids))
+        cur = conn.execute(f"UPDATE arrivals SET summarised=? WHERE summarised IS NULL"
+                           f" AND id IN ({marks})", (iso(at), *ids))
+        return cur.rowcount == len(ids)
+
+    def forget_arrivals(self, conn: sqlite3.Connection, before: datetime) -> None:
+        """Drop rows older than `before` that no count or summary needs any more. A held
+        report's row stays with its case (held_reports; expunge_case removes it)."""
+        conn.execute("DELETE FROM arrivals WHERE at<? AND (held IS NULL OR (kind='followup'"
+                     " AND summarised IS NOT NULL))", (iso(before),))
+
+    def held_reports(self) -> frozenset[int]:
+        """Cases opened by a report the circuit breaker held."""
+        return frozenset(r["case_number"] for r in self.query(
+            "SELECT case_number FROM arrivals WHERE kind='report' AND held IS NOT NULL"))
 
     # --- reminders (issue 14 part 3: nobody is left waiting)
     def reminders_sent(self) -> frozenset[tuple[int, str]]:

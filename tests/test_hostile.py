@@ -31,7 +31,7 @@ from cocmail.daemon import Daemon
 from cocmail.outbox import Outbox
 from cocmail.pipeline import Pipeline, delivery_failed_notice
 from cocmail.store import Store
-from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
+from testsupport.helpers import FLOOD_OFF, SEND_AT_ONCE, body_of, mail, make_config, spool
 from testsupport.servers import Dovecot, ImapUser, Received, SmtpSink
 
 SPOOF = Path(__file__).parent / "data" / "spoof"
@@ -84,7 +84,8 @@ def spoofed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outc
     """Twelve real cases (the corpus aims at #12, one file at #7), then every forgery."""
     with SmtpSink() as sink:
         tmp = tmp_path_factory.mktemp("spoof")
-        app = app_with_secret(make_config(tmp, smtp=sink.smtp_toml()), SPOOF_SECRET)
+        app = app_with_secret(make_config(tmp, FLOOD_OFF, smtp=sink.smtp_toml()),
+                              SPOOF_SECRET)
         try:
             for n in range(1, 13):
                 assert ingest(app, report_mail(n)) == "done"

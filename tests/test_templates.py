@@ -286,6 +286,33 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "never_heard": False,
         "handling": True,
     },
+    "flood_summary": {
+        "tag": "[CoC]",  # a summary is about no one case
+        "recipient_name": "Ana Lima",
+        "groups": [
+            {"kind": "report", "origin": "mail.example.net", "case": None, "count": 54,
+             "span": "from 2027-06-03 23:12 to 23:14",
+             "why": "more than 10 new reports from the sending domain within 10 minutes",
+             "cases": list(range(13, 67)),
+             "listed": [{"case": n, "subject": "Report", "urgent": n == 14, "domain": ""}
+                        for n in range(13, 16)],
+             "unlisted": [16, 17], "senders": []},
+            {"kind": "report", "origin": "2 different domains", "case": None, "count": 2,
+             "span": "at 2027-06-03 23:15", "why": "more than 30 new reports within 10 minutes",
+             "cases": [67, 68], "unlisted": [], "senders": [],
+             "listed": [{"case": 67, "subject": "Hello", "urgent": False,
+                         "domain": "a.example"},
+                        {"case": 68, "subject": "", "urgent": False, "domain": "b.example"}]},
+            {"kind": "followup", "origin": "", "case": 12, "count": 40,
+             "span": "from 2027-06-03 23:12 to 23:20", "cases": [12],
+             "why": "more than 10 messages on this case within 10 minutes",
+             "listed": [], "unlisted": [],
+             "senders": ["someone not yet on the case (38)", "the reporter (2)"]},
+        ],
+        "reports": 56,
+        "followups": 40,
+        "unacknowledged": 56,
+    },
 }
 
 # Templates whose reader is outside the CoC team and must see only what their variables say.

@@ -122,6 +122,13 @@ lead = true
 [[staff]]
 name = "Ben Okafor"
 email = "{STAFF[1]}"
+
+# Hundreds of reports in minutes are a flood by design; these runs count every ack and
+# notification of each, so the circuit breaker is off (bench/flood.py measures it).
+[process]
+flood_reports_per_domain = 0
+flood_reports = 0
+flood_followups_per_case = 0
 """)
     return path
 

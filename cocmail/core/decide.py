@@ -24,6 +24,8 @@ from .conflicts import named_in_text
 from .effects import OutMail, Proposal
 from .env import Env
 from .errors import MessageError
+from .flood import on_followup, on_new_case
+from .flood_rules import FloodCounts
 from .identity import Identity, identify
 from .intake import (
     Decision,
@@ -87,6 +89,7 @@ class Facts:
     held: HeldEntry | None = None  # unconfirmed commands this staff reply may confirm
     noticed_today: frozenset[str] = frozenset()  # staff told of automatic mail today
     proposals: tuple[Proposal, ...] = ()  # the case's proposals, whatever their state
+    flood: FloodCounts = FloodCounts()  # what arrived within the breaker's window before it
     known_subject: str | None = None  # what the inbound row says, for a quarantine notice
     known_sender: str | None = None
 
@@ -161,7 +164,10 @@ def decide(facts: Facts) -> Decision:
     if case is None and screening.machine:
         return unmatched_machine(msg, screening)
     if case is None:
-        return open_case(msg, facts.next_number, env, identity, screening, facts.acks_today)
-    return continue_case(msg, case, env, identity, screening, facts.held,
-                         quoted=r.thread_tokens + r.address_tokens,
-                         noticed_today=facts.noticed_today, proposals=facts.proposals)
+        return on_new_case(open_case(msg, facts.next_number, env, identity, screening,
+                                     facts.acks_today), facts.flood, env.flood, identity)
+    return on_followup(continue_case(msg, case, env, identity, screening, facts.held,
+                                     quoted=r.thread_tokens + r.address_tokens,
+                                     noticed_today=facts.noticed_today,
+                                     proposals=facts.proposals),
+                       facts.flood, env.flood, identity)

@@ -36,6 +36,7 @@ SUBJECTS = {
     "still_unanswered": "Still unanswered",
     "reporter_waiting": "The reporter is waiting for news",
     "conflict_report": "A report that names the Code of Conduct team",
+    "flood_summary": "Many messages at once: a summary",
 }
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).

@@ -12,6 +12,7 @@ from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from .case import Person
+from .flood_rules import FloodRules
 from .model import Address, Roster
 
 
@@ -55,6 +56,7 @@ class Env:
     ack_limit: int = 5
     second_approval: tuple[str, ...] = ()  # [process] second_approval
     conflict_contacts: tuple[str, ...] = ()  # [process] conflict_contacts (core/conflicts.py)
+    flood: FloodRules = FloodRules()  # [process] flood_*: the circuit breaker (core/flood.py)
 
 
     def dsf_release_time(self) -> datetime | None:

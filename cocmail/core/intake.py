@@ -18,6 +18,7 @@ from .conflict_mail import contact_mails, team_blind
 from .conflicts import screen
 from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
 from .env import Env
+from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
@@ -44,6 +45,7 @@ class Decision:
     decided: tuple[tuple[str, str, str | None], ...] = ()  # (nonce, state, reason)
     error: str | None = None  # why it was quarantined, or which message it copies
     drop_raw: bool = False  # a duplicate's raw bytes are not kept twice
+    arrival: Arrival | None = None  # counted by the circuit breaker (core/flood.py)
 
 
 @dataclass(frozen=True)
