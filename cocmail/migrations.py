@@ -213,8 +213,14 @@ def _v9(conn: sqlite3.Connection) -> None:
     conn.execute(STATS_SYNC.format(only=""))
 
 
+def _v10(conn: sqlite3.Connection) -> None:
+    """`#response` (issue 21): the text the reported person gets as the response, when
+    it is not the sheet's `#action`."""
+    conn.execute("ALTER TABLE cases ADD COLUMN response TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
-                                                                 _v7, _v8, _v9)
+                                                                 _v7, _v8, _v9, _v10)
 LATEST = len(MIGRATIONS)
 
 

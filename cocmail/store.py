@@ -345,7 +345,7 @@ class Store:
             "last_activity": iso(case.last_activity),
             "last_staff_action": iso(case.last_staff_action),
             "event": case.event, "public_summary": case.public_summary,
-            "accused_side": case.accused_side,
+            "accused_side": case.accused_side, "response": case.response,
         }
         for s, at in case.steps:
             row[s] = iso(at)
@@ -924,7 +924,7 @@ def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
         root_message_id=r["root_message_id"], last_activity=parse_iso(r["last_activity"]),
         last_staff_action=parse_iso(r["last_staff_action"]),
         event=r["event"], public_summary=r["public_summary"],
-        accused_side=r["accused_side"],
+        accused_side=r["accused_side"], response=r["response"],
     )
 
 

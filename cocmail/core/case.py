@@ -88,6 +88,7 @@ class Case:
     event: str | None = None  # the event the case was opened under ([event] name)
     public_summary: str | None = None  # #public-summary: a line for the transparency report
     accused_side: str | None = None  # #notified-accused <their side>: for the DSF report
+    response: str | None = None  # #response: what the reported person reads (else #action)
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:

@@ -80,29 +80,55 @@ def _forms(word: str) -> set[str]:
     return {f for f in forms if f}
 
 
+def person_terms(name: str, email: str | None) -> dict[str, str]:
+    """folded term -> the word as written, for one person's name and address: every word
+    of the name (two letters or more, nicknames in quotes or brackets included), the
+    name run together, the address and the parts of its local part."""
+    terms: dict[str, str] = {}
+    words = [w for w in _words(name) if len(w) >= 2]
+    for word in words:
+        for form in _forms(word):
+            terms.setdefault(form, word)
+    if len(words) > 1:  # "Dan O'Brien" run together: "DanOBrien"
+        for form in _forms("".join(words)):
+            terms.setdefault(form, " ".join(words))
+    if email:
+        terms.setdefault(_fold(email), email)
+        local = email.split("@", 1)[0]
+        parts = [part for part in re.split(r"[._+-]", local) if part]
+        for part in parts:
+            if len(part) >= 3:
+                terms.setdefault(_fold(part), part)
+        if len(parts) > 1:  # "eve.example" run together: "eveexample"
+            terms.setdefault(_fold("".join(parts)), local)
+    return terms
+
+
 def identifying_terms(case: Case, extra_names: Iterable[str] = ()) -> dict[str, str]:
     """folded term -> the word as written, for every name and address on the case."""
     terms: dict[str, str] = {}
     names = [p.name for p in case.people() if p.name] + list(extra_names)
     for name in names:
-        words = [w for w in _words(name) if len(w) >= 2]
-        for word in words:
-            for form in _forms(word):
-                terms.setdefault(form, word)
-        if len(words) > 1:  # "Dan O'Brien" run together: "DanOBrien"
-            for form in _forms("".join(words)):
-                terms.setdefault(form, " ".join(words))
+        for term, word in person_terms(name, None).items():
+            terms.setdefault(term, word)
     for p in case.people():
         if p.email:
-            terms.setdefault(_fold(p.email), p.email)
-            local = p.email.split("@", 1)[0]
-            parts = [part for part in re.split(r"[._+-]", local) if part]
-            for part in parts:
-                if len(part) >= 3:
-                    terms.setdefault(_fold(part), part)
-            if len(parts) > 1:  # "eve.example" run together: "eveexample"
-                terms.setdefault(_fold("".join(parts)), local)
+            for term, word in person_terms("", p.email).items():
+                terms.setdefault(term, word)
     return terms
+
+
+def text_words(text: str) -> list[str]:
+    """The words and addresses of `text`, as the name checks read them."""
+    return _words(text)
+
+
+def word_forms(word: str) -> set[str]:
+    """The folded forms of one word of a text that are compared with a name's terms."""
+    candidates = _forms(word)
+    if "@" in word:
+        candidates |= set(re.split(r"[@._+-]", _fold(word)))
+    return candidates
 
 
 def identifying_words(text: str, case: Case) -> list[str]:
@@ -110,9 +136,6 @@ def identifying_words(text: str, case: Case) -> list[str]:
     terms = identifying_terms(case)
     found: list[str] = []
     for word in _words(text):
-        candidates = _forms(word)
-        if "@" in word:
-            candidates |= set(re.split(r"[@._+-]", _fold(word)))
-        if any(c in terms for c in candidates) and word not in found:
+        if any(c in terms for c in word_forms(word)) and word not in found:
             found.append(word)
     return found

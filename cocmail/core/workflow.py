@@ -24,6 +24,7 @@ from .commands import (
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
+from .identity_guard import check_mail, check_text, near_notes, refusal
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
@@ -117,7 +118,7 @@ def mail_accused_complaint(case: Case, person: Person) -> OutMail:
 def mail_harasser_response(case: Case, person: Person, env: Env) -> OutMail:
     assert person.email
     return OutMail("harasser_response", Address(person.name, person.email), "a", case.number,
-                   {"accused_name": person.name, "action": case.action or "",
+                   {"accused_name": person.name, "action": case.response or case.action or "",
                     "appeal_contact": env.appeal})
 
 
@@ -247,6 +248,36 @@ def _reporter_mail_gate(case: Case) -> None:
         raise Refused("the reporter has no email address (anonymous or taken in person)")
 
 
+def _guard(case: Case, mails: tuple[OutMail, ...] | list[OutMail]) -> list[str]:
+    """Refuse mail to the reported person that names anyone the case protects (the
+    identity guard); the near misses, for the proposal and the transcript."""
+    near: list[str] = []
+    for m in mails:
+        verdict = check_mail(m, case)
+        if verdict.hits:
+            what = "the response" if m.kind == "harasser_response" else "this mail"
+            fix = ("change it with #response <text>" if case.response
+                   else "write what the reported person should read with #response <text> "
+                   "(the #action stays on the sheet)") if m.kind == "harasser_response" \
+                else "take the names out of it"
+            raise Refused(f"{refusal(verdict, what)}; {fix}")
+        near += [n for n in near_notes(verdict) if n not in near]
+    return near
+
+
+def _near(case: Case, mails: list[OutMail] | tuple[OutMail, ...]) -> list[str]:
+    """The near misses of the mails to the reported person among `mails` (never raises)."""
+    near: list[str] = []
+    for m in mails:
+        if m.role == "a":
+            near += [n for n in near_notes(check_mail(m, case)) if n not in near]
+    return near
+
+
+def _near_note(near: list[str]) -> str:
+    return ("; check before it goes: " + "; ".join(near)) if near else ""
+
+
 # ------------------------------------------------------------------ handlers
 def _person(value: str, role: str) -> Person:
     try:
@@ -347,6 +378,16 @@ def do_public_summary(w: _Work, cmd: Command) -> str:
     return "public summary set (for the transparency report)"
 
 
+def do_response(w: _Work, cmd: Command) -> str:
+    value = _need_value(cmd)
+    verdict = check_text(value, w.case)
+    if verdict.hits:
+        raise Refused(f"{refusal(verdict, 'the response')}; write it without them")
+    _set(w, response=value)
+    return ("response set: the reported person gets it instead of the #action text"
+            + _near_note(near_notes(verdict)))
+
+
 def do_handler(w: _Work, cmd: Command) -> str:
     m = _staff(w, _need_value(cmd))
     if m.email in w.case.recused:
@@ -394,7 +435,8 @@ def case_facts(case: Case) -> str:
         "accused": [p.display() for p in case.accused],
         "witnesses": [p.display() for p in case.witnesses],
         "when": case.when, "where": case.where, "summary": case.summary,
-        "action": case.action, "outcome": case.outcome, "their side": case.accused_side,
+        "action": case.action, "response": case.response, "outcome": case.outcome,
+        "their side": case.accused_side,
         "status": case.status}, sort_keys=True)
 
 
@@ -486,6 +528,7 @@ def do_approve(w: _Work, cmd: Command) -> str:
     if changed:
         raise Refused(f"this proposal is out of date: {', '.join(changed)} changed since "
                       f"{who} proposed it; nothing was sent. Propose it again")
+    _guard(w.case, [m for m in p.mails if m.role == "a"])
     step = APPROVED_STEPS[p.kind]
     if w.case.step(step) is not None:
         raise Refused(f"this step was already done ({w.env.local(w.case.step(step))}); "
@@ -535,7 +578,8 @@ def _proposal_mails(w: _Work) -> list[OutMail]:
             out.append(OutMail("proposal", address, role, w.case.number,
                                {"recipient_name": address.name, "proposer": proposer,
                                 "what": p.what(target), "recuse": p.kind == "recuse",
-                                "inners": list(p.mails)},
+                                "inners": list(p.mails),
+                                "near_misses": _near(w.case, p.mails)},
                                subject="Approval needed", nonce=p.nonce))
     return out
 
@@ -569,14 +613,16 @@ def do_notify_accused(w: _Work, cmd: Command) -> str:
                       "#notified-accused")
     skipped = len(w.case.accused) - len(people)
     unmailed = f"; {skipped} accused without address not mailed" if skipped else ""
+    mails = tuple(mail_accused_complaint(w.case, p) for p in people)
+    near = _near_note(_guard(w.case, mails))
     if _needs_approval(w, "accused"):
-        _propose(w, "accused", tuple(mail_accused_complaint(w.case, p) for p in people))
+        _propose(w, "accused", mails)
         return ("proposed: complaint notice to the reported person; waiting for another team "
-                f"member's #approve ({_approver_names(w)}){unmailed}")
-    for p in people:
-        _mail(w, mail_accused_complaint(w.case, p), f"the reported person ({p.display()})")
+                f"member's #approve ({_approver_names(w)}){unmailed}{near}")
+    for p, m in zip(people, mails, strict=True):
+        _mail(w, m, f"the reported person ({p.display()})")
     w.case = w.case.with_step("accused_informed", w.env.now)
-    return "complaint notice sent" + unmailed
+    return "complaint notice sent" + unmailed + near
 
 
 def do_notified_accused(w: _Work, cmd: Command) -> str:
@@ -606,14 +652,16 @@ def do_outcome(w: _Work, cmd: Command) -> str:
 
 def do_notify_harasser(w: _Work, cmd: Command) -> str:
     people = _harasser_gate(w.case, by_mail=True)
+    mails = tuple(mail_harasser_response(w.case, p, w.env) for p in people)
+    near = _near_note(_guard(w.case, mails))
     if _needs_approval(w, "harasser"):
-        _propose(w, "harasser", tuple(mail_harasser_response(w.case, p, w.env) for p in people))
+        _propose(w, "harasser", mails)
         return ("proposed: the response to the reported person; waiting for another team "
-                f"member's #approve ({_approver_names(w)})")
-    for p in people:
-        _mail(w, mail_harasser_response(w.case, p, w.env), f"the reported person ({p.display()})")
+                f"member's #approve ({_approver_names(w)}){near}")
+    for p, m in zip(people, mails, strict=True):
+        _mail(w, m, f"the reported person ({p.display()})")
     w.case = w.case.with_step("harasser_informed", w.env.now)
-    return "response sent to the reported person"
+    return "response sent to the reported person" + near
 
 
 def do_notified_harasser(w: _Work, cmd: Command) -> str:
@@ -686,11 +734,15 @@ def preview_mail(case: Case, env: Env, target: str, body: str,
     if target == "accused":
         _need_accused(case)
         people = _accused_with_address(case) or [case.accused[0]]
-        return mail_accused_complaint(case, replace(people[0], email=people[0].email or "?"))
+        mail = mail_accused_complaint(case, replace(people[0], email=people[0].email or "?"))
+        _guard(case, [mail])
+        return mail
     if target == "harasser":
         people = _harasser_gate(case, by_mail=False)
         p = people[0] if people else case.accused[0]
-        return mail_harasser_response(case, replace(p, email=p.email or "?"), env)
+        mail = mail_harasser_response(case, replace(p, email=p.email or "?"), env)
+        _guard(case, [mail])
+        return mail
     if target == "victim":
         victim = _victim_gate(case, by_mail=False)
         if victim is None:
@@ -715,8 +767,9 @@ def do_preview(w: _Work, cmd: Command) -> str:
         raise Refused(f"#preview needs one of: {', '.join(PREVIEW_TARGETS)}")
     mail = preview_mail(w.case, w.env, target, w.body, w.actor.email)
     label = PREVIEW_LABELS[target]
+    near = _near(w.case, [mail])
     w.mails.append(OutMail("preview", w.actor.address, f"s{w.actor.sid}", w.case.number,
-                           {"target": label, "inner": mail}))
+                           {"target": label, "inner": mail, "near_misses": near}))
     return f"preview of the mail to {label} sent to you; nothing else was sent"
 
 
@@ -780,7 +833,7 @@ HANDLERS: dict[str, Callable[[_Work, Command], str]] = {
     "public-summary": do_public_summary,
     "handler": do_handler, "recuse": do_recuse, "urgent": do_urgent, "note": do_note,
     "notify-accused": do_notify_accused, "notified-accused": do_notified_accused,
-    "action": do_action, "outcome": do_outcome,
+    "action": do_action, "response": do_response, "outcome": do_outcome,
     "notify-harasser": do_notify_harasser, "notified-harasser": do_notified_harasser,
     "notify-victim": do_notify_victim, "notified-victim": do_notified_victim,
     "report-dsf": do_report_dsf, "reported-dsf": do_reported_dsf, "reply": do_reply,
@@ -807,6 +860,21 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "report_date": report_date, "report_text": case.report_text,
             "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
             "commands": quick}
+
+
+def _guard_block(w: _Work, lines: list[LineResult]) -> LineResult | None:
+    """The identity guard once more on the case as the whole block left it: a witness
+    named on a later line than #notify-harasser is protected by that mail too."""
+    mails = [m for m in w.mails if m.role == "a"]
+    mails += [m for p in w.proposals for m in p.mails if m.role == "a"]
+    try:
+        _guard(w.case, mails)
+    except Refused as e:
+        last = lines[-1]
+        lines[-1] = LineResult(last.line, last.raw, False,
+                               f"{e} (checked again once the whole mail had run)")
+        return lines[-1]
+    return None
 
 
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
@@ -839,6 +907,8 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
             continue
         lines.append(LineResult(cmd.line, cmd.raw, True, result, tuple(w.earlier[warned:])))
         w.audit.append(AuditEntry(cmd.name, cmd.value.strip()))
+    if failed is None and commands:
+        failed = _guard_block(w, lines)
     if failed is not None:
         return Applied(case, tuple(lines), (), (), True,
                        f"line {failed.line}: {failed.result}", (), tuple(w.earlier))
