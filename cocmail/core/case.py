@@ -99,7 +99,7 @@ class Case:
 
     def effective_victim(self) -> Person | None:
         if self.victim_is_reporter:
-            if self.reporter is None or self.reporter_anonymous:
+            if self.reporter is None:  # an anonymous reporter is still told (by the team)
                 return None
             return Person("victim", self.reporter.name, self.reporter.email)
         return self.victim

@@ -112,6 +112,19 @@ def check_mail(mail: OutMail, case: Case) -> Verdict:
     return check_text("\n".join(texts), case)
 
 
+def anonymous_words(text: str, case: Case) -> list[str]:
+    """The words of `text` that name or address the reporter when they are anonymous
+    (for what leaves the team: the DSF report)."""
+    if not case.reporter_anonymous or case.reporter is None:
+        return []
+    terms = person_terms(case.reporter.name, case.reporter.email)
+    found: list[str] = []
+    for word in text_words(text):
+        if any(f in terms for f in word_forms(word)) and word not in found:
+            found.append(word)
+    return found
+
+
 def refusal(verdict: Verdict, what: str) -> str:
     """The transcript's reason when `what` ("the response") names someone."""
     named = ", ".join(str(h) for h in verdict.hits)

@@ -139,3 +139,18 @@ def identifying_words(text: str, case: Case) -> list[str]:
         if any(c in terms for c in word_forms(word)) and word not in found:
             found.append(word)
     return found
+
+
+def redact(text: str, terms: dict[str, str], mark: str = "[anonymous]") -> str:
+    """`text` with every word or address that matches `terms` (see person_terms) replaced
+    by `mark`, a run of them ("Hello Anouk Müller") by one."""
+    joined = "".join(c for c in text if not _is_format(c))
+
+    def hide(m: re.Match[str]) -> str:
+        word = m.group(0).strip("'’ʼ-.")
+        if "@" not in word:
+            word = _POSSESSIVE.sub("", word)
+        return mark if word and any(f in terms for f in word_forms(word)) else m.group(0)
+
+    out = _WORD.sub(hide, joined)
+    return re.sub(rf"{re.escape(mark)}(?:[ \t]+{re.escape(mark)})+", mark, out)

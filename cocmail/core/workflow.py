@@ -24,7 +24,7 @@ from .commands import (
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
-from .identity_guard import check_mail, check_text, near_notes, refusal
+from .identity_guard import anonymous_words, check_mail, check_text, near_notes, refusal
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
@@ -243,6 +243,17 @@ def _dsf_gate(case: Case, body: str) -> str:
     return narrative
 
 
+def _anonymous_gate(case: Case, narrative: str) -> None:
+    """An anonymous reporter is named nowhere in the DSF report: not in what happened,
+    the summary, when, where, the decision or the reported person's side."""
+    texts = (narrative, case.summary, case.when, case.where, case.action, case.accused_side)
+    named = anonymous_words("\n".join(t for t in texts if t), case)
+    if named:
+        raise Refused("the reporter is anonymous, but the DSF report names them: "
+                      + ", ".join(f"'{word}'" for word in named)
+                      + ". Write it without their name or address")
+
+
 def _reporter_mail_gate(case: Case) -> None:
     if case.reporter is None or not case.reporter.email:
         raise Refused("the reporter has no email address (anonymous or taken in person)")
@@ -324,8 +335,11 @@ def _same(a: Person, b: Person) -> bool:
 def do_reporter(w: _Work, cmd: Command) -> str:
     value = _need_value(cmd)
     if value.lower() == "anonymous":
-        _set(w, reporter=None, reporter_anonymous=True)
-        return "reporter set to anonymous"
+        # Not named outside the team (process.md): the team keeps the name and address,
+        # answers with #reply, and the name checks keep knowing the name.
+        _set(w, reporter_anonymous=True)
+        return ("reporter set to anonymous: never named outside the team (the DSF report, "
+                "its attachments, public texts); you can still #reply to them")
     p = _person(value, "reporter")
     _set(w, reporter=p, reporter_anonymous=False)
     return f"reporter set to {p.display()}"
@@ -692,6 +706,7 @@ def do_report_dsf(w: _Work, cmd: Command) -> str:
         raise Refused("this case was already reported to the DSF "
                       f"({w.env.local(w.case.step('dsf_reported'))}); one report per incident")
     narrative = _dsf_gate(w.case, _outgoing(w.body, w.case, w.env))
+    _anonymous_gate(w.case, narrative)
     release = w.env.dsf_release_time()
     hold = value != "now" and release is not None and w.env.now < release
     if _needs_approval(w, "dsf"):
@@ -750,7 +765,9 @@ def preview_mail(case: Case, env: Env, target: str, body: str,
         return mail_victim_decision(case, replace(victim, email=victim.email or "?"))
     body = _outgoing(body, case, env)
     if target == "dsf":
-        return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False, actor=actor)
+        narrative = _dsf_gate(case, body)
+        _anonymous_gate(case, narrative)
+        return mail_dsf_report(case, env, narrative, hold=False, actor=actor)
     _reporter_mail_gate(case)
     return mail_reporter_reply(case, body.strip() or "(your text below the commands)")
 
@@ -849,7 +866,8 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
                        attachments: tuple[str, ...] = ()) -> dict[str, Any]:
     """Context of `staff_new_case`; used at intake and for #urgent re-notification."""
     if case.reporter_anonymous:
-        reporter = "anonymous"
+        reporter = "anonymous" + (f" ({case.reporter.display()}; never named outside the team)"
+                                  if case.reporter else "")
     else:
         reporter = case.reporter.display() if case.reporter else "unknown"
     received = env.roster.by_email(case.received_by) if case.received_by else None
