@@ -12,7 +12,6 @@ from email.message import EmailMessage
 import pytest
 from PIL import Image, PngImagePlugin
 
-from cocmail.core.image_meta import strip_metadata
 from testsupport.apps import Desk
 
 GPS_IFD = 0x8825
@@ -113,6 +112,8 @@ def test_the_dsf_gets_the_reporter_s_photos_without_their_metadata(desk: Desk) -
 
 @pytest.mark.parametrize("make", [_jpeg, _png, _webp, _gif])
 def test_every_format_keeps_its_pixels_and_loses_its_metadata(make: Callable[[], bytes]) -> None:
+    from cocmail.core.image_meta import strip_metadata
+
     original = make()
     assert b"Rita" in original
     cleaned = strip_metadata(original)
@@ -121,6 +122,8 @@ def test_every_format_keeps_its_pixels_and_loses_its_metadata(make: Callable[[],
 
 
 def test_what_cannot_be_read_is_not_passed_on() -> None:
+    from cocmail.core.image_meta import strip_metadata
+
     jpeg = _jpeg()
     assert strip_metadata(jpeg[:200]) is None  # cut short
     assert strip_metadata(b"II*\x00" + b"\x00" * 32) is None  # TIFF

@@ -4,15 +4,18 @@ to the mails cocmail sent), and the pure check on the spellings a hurried writer
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Callable
 from datetime import UTC, datetime
 from email.message import EmailMessage
+from zoneinfo import ZoneInfo
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from cocmail.app import App
 from cocmail.core.case import Case, Person
-from cocmail.core.identity_guard import check_text
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
 REPORT = mail("Lena Leaky <lena.leaky@attendee.example>", "Something happened",
@@ -136,21 +139,22 @@ def test_preview_harasser_is_refused_when_the_response_names_someone(at_once: Ap
     assert "the response names Lena" in _last(at_once, "ana@example.org")
 
 
-def test_approve_checks_again(approving: App) -> None:
-    """A proposal made before a person was protected is refused on #approve (stale, and
-    the guard runs again on what would be sent)."""
-    _reply(approving, "ana@example.org", "#accused Dan Doe <dan@speaker.example>\n"
-           "#action Keep away from Kim.\n#notify-harasser\n")
+def test_a_new_response_makes_a_waiting_proposal_stale(approving: App) -> None:
+    """Ben approves what he read: a #response written after the proposal is not it."""
+    _reply(approving, "ana@example.org", PEOPLE + "#action A warning\n"
+           "#response A warning.\n#notify-harasser\n")
     (proposal,) = [m for m in _to(approving, "ben@example.org")
                    if "Approval needed" in str(m["Subject"])]
-    _reply(approving, "ana@example.org", "#witness Kim Park <kim@attendee.example>\n")
+    _reply(approving, "ana@example.org", "#response A warning, and you may not come back.\n")
     _reply(approving, "ben@example.org", "#approve\n", to=proposal)
-    assert "nothing was sent" in _last(approving, "ben@example.org")
+    transcript = _last(approving, "ben@example.org")
+    assert "out of date: response changed" in transcript and "nothing was sent" in transcript
     assert not _to(approving, "dan@speaker.example")
 
 
 # ----------------------------------------------------------------- the pure check
-CASE = Case(number=1, opened=datetime(2027, 6, 1, tzinfo=UTC),
+NOW = datetime(2027, 6, 1, tzinfo=UTC)
+CASE = Case(number=1, opened=NOW,
             reporter=Person("reporter", "Anouk Müller", "a.mueller@mail.example"),
             victim=Person("victim", 'Elena "Lena" Kowalska', "elena@mail.example"),
             victim_is_reporter=False,
@@ -173,17 +177,74 @@ CASE = Case(number=1, opened=datetime(2027, 6, 1, tzinfo=UTC),
     ("Write to a.mueller at mail dot example", "mueller", "the reporter"),
 ])
 def test_every_spelling_of_a_protected_name_is_a_hit(text: str, word: str, whose: str) -> None:
+    from cocmail.core.identity_guard import check_text
+
     hits = check_text(text, CASE).hits
     assert any(h.word == word and h.whose == whose for h in hits), hits
 
 
 def test_the_reported_person_s_own_name_and_plain_words_pass() -> None:
+    from cocmail.core.identity_guard import check_text
+
     verdict = check_text("Dan Doe, you are warned: keep away from the people involved, "
                          "and do not contact anyone about this report.", CASE)
     assert verdict.hits == ()
 
 
 def test_near_misses_are_reported_not_refused() -> None:
+    from cocmail.core.identity_guard import check_text
+
     verdict = check_text("Do not approach Kowalski or Anuok.", CASE)
     assert verdict.hits == ()
     assert {n.word for n in verdict.near} == {"Kowalski", "Anuok"}
+
+
+# ----------------------------------------------------------------- the property
+_NAME = st.text(alphabet="abcdefghijklmnopqrstuvwxyzäöüéñ", min_size=2, max_size=9)
+_FILLER = ["warned", "keep", "away", "from", "the", "people", "involved", "you", "must",
+           "not", "contact", "anyone", "about", "this"]
+_SPELLINGS = [str.capitalize, str.upper, lambda w: w + "'s",
+              lambda w: unicodedata.normalize("NFD", w), lambda w: "\u00ad".join(w)]
+
+
+@settings(max_examples=150, deadline=None)
+@given(victim=_NAME, witness=_NAME, reporter=_NAME,
+       words=st.lists(st.tuples(st.sampled_from(["filler", "victim", "witness", "reporter"]),
+                                st.integers(0, 13), st.integers(0, 4)), min_size=1, max_size=8))
+def test_no_response_that_names_a_protected_person_is_ever_sent(
+        victim: str, witness: str, reporter: str, words: list[tuple[str, int, int]]) -> None:
+    """On random names and random responses: a response naming the reporter, the person
+    affected or a witness (in any case, accented or not, possessive, with hidden soft
+    hyphens) is refused; one that names none of them goes out without them."""
+    from cocmail.core.commands import parse_command_block
+    from cocmail.core.compose import Composer
+    from cocmail.core.env import Env, NoHistory
+    from cocmail.core.model import Roster, StaffMember
+    from cocmail.core.public_text import identifying_words
+    from cocmail.core.workflow import apply_block
+    from cocmail.render import Renderer
+
+    # Prefixes no English word has, so that the template's own words never look like one.
+    names = {"victim": f"Qv{victim}", "witness": f"Xq{witness}", "reporter": f"Zq{reporter}"}
+    text = " ".join(_FILLER[i] if kind == "filler" else _SPELLINGS[s](names[kind])
+                    for kind, i, s in words)
+    case = Case(number=5, opened=NOW, reporter=Person("reporter", names["reporter"] + " Doe",
+                                                       "rep@a.example"))
+    block = parse_command_block(
+        f"#victim {names['victim']} <vic@a.example>\n#witness {names['witness']}\n"
+        f"#accused Dan Doe <dan@x.example>\n#action A warning\n#response {text}\n"
+        "#notify-harasser\n")
+    env = Env(event="Example Conf", event_ends=None, tz=ZoneInfo("Europe/Berlin"),
+              inbox="conduct@example.org", dsf="conduct@djangoproject.com", appeal=None,
+              roster=Roster((StaffMember(1, "Ana Lima", "ana@example.org"),)), now=NOW,
+              history=NoHistory())
+    r = apply_block(case, block.commands, block.body, StaffMember(1, "Ana Lima",
+                                                                 "ana@example.org"), env)
+    named = any(kind != "filler" for kind, _, _ in words)
+    assert r.rejected == named, (text, r.reason)
+    composer = Composer(secret=b"s" * 64, renderer=Renderer(), inbox="conduct@example.org",
+                        tag="CoC", event="Example Conf", plus_addressing=True)
+    for m in r.mails:
+        if m.to.email == "dan@x.example":
+            body = composer.compose(m, NOW).body
+            assert not identifying_words(body.replace("Dan Doe", ""), r.case), body
