@@ -101,3 +101,24 @@ def test_the_team_still_sees_who_an_anonymous_reporter_is(desk: Desk) -> None:
     assert shown["reporter_anonymous"] is True
     assert shown["reporter"]["email"] == "anouk.mueller@attendee.example"
     assert "never named outside the team" in desk.cli("cases", "show", str(n))
+
+
+def test_a_held_dsf_report_written_before_anonymity_never_goes_out(
+        make_desk: Callable[..., Desk]) -> None:
+    """#report-dsf waits until after the event; the reporter asks for anonymity in the
+    meantime: the queued report (which names them) is withdrawn, and the new one does not."""
+    desk = make_desk("[dsf]\nattach_correspondence = true\n", ends="2027-06-05")
+    n = desk.report(ANOUK, REPORT)
+    desk.staff("ana@example.org", n, "#accused Dan Doe <dan@speaker.example>\n#when Thursday\n"
+               "#where Hotel\n#action A warning\n#report-dsf\n\nAn attendee was followed.\n")
+    desk.staff("ana@example.org", n, "#reporter anonymous\n")
+    transcript = body_of(desk.last_to("ana@example.org", n))
+    assert "withdrawn; send #report-dsf again" in transcript
+    desk.staff("ana@example.org", n, "#report-dsf\n\nSomeone was followed to a hotel.\n")
+    desk.clock.set(desk.clock.now.replace(year=2027, month=6, day=7))
+    desk.app.outbox.deliver_due()
+    dsf = _dsf_mail(desk)  # exactly one
+    whole = dsf.as_bytes().decode("utf-8", "replace")
+    for word in HIDDEN:
+        assert word.lower() not in whole.lower(), word
+    assert "Reported by: anonymous" in body_of(dsf)

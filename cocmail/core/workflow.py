@@ -339,10 +339,23 @@ def do_reporter(w: _Work, cmd: Command) -> str:
         # answers with #reply, and the name checks keep knowing the name.
         _set(w, reporter_anonymous=True)
         return ("reporter set to anonymous: never named outside the team (the DSF report, "
-                "its attachments, public texts); you can still #reply to them")
+                "its attachments, public texts); you can still #reply to them"
+                + _withdraw_held_dsf(w))
     p = _person(value, "reporter")
     _set(w, reporter=p, reporter_anonymous=False)
     return f"reporter set to {p.display()}"
+
+
+def _withdraw_held_dsf(w: _Work) -> str:
+    """A DSF report still held back was written while the reporter was named: withdraw
+    it (its queued mail is cancelled) so that it is written again without them."""
+    hold = w.case.dsf_hold_until
+    if w.case.step("dsf_reported") is None or hold is None or hold <= w.env.now:
+        return ""
+    w.case = w.case.with_step("dsf_reported", None)
+    _set(w, dsf_hold_until=None)
+    return (f". The DSF report that was to go out on {w.env.local(hold)} was written while "
+            "they were named: it is withdrawn; send #report-dsf again")
 
 
 def do_victim(w: _Work, cmd: Command) -> str:
