@@ -215,8 +215,11 @@ def _v9(conn: sqlite3.Connection) -> None:
 
 def _v10(conn: sqlite3.Connection) -> None:
     """`#response` (issue 21): the text the reported person gets as the response, when
-    it is not the sheet's `#action`."""
-    conn.execute("ALTER TABLE cases ADD COLUMN response TEXT")
+    it is not the sheet's `#action`. Idempotent: a database rolled back by hand (as the
+    tests of older migrations do) may still have the column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
+    if "response" not in columns:
+        conn.execute("ALTER TABLE cases ADD COLUMN response TEXT")
 
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
