@@ -170,6 +170,7 @@ CASE = Case(number=1, opened=NOW,
     ("Do not contact Anouk Mueller.", "Anouk", "the reporter"),
     ("Do not contact Mueller.", "Mueller", "the reporter"),
     ("Do not contact Muller.", "Muller", "the reporter"),
+    ("Do not contact Mu\u0308ller.", "Müller", "the reporter"),  # decomposed "ü"
     ("Apologise to Jose.", "Jose", "a witness"),
     ("Apologise to OBrien.", "OBrien", "a witness"),
     ("Ask L\u0435na.", "L\u0435na", "the person affected"),  # a Cyrillic "е"

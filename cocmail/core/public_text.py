@@ -18,7 +18,9 @@ from .case import Case
 
 # An address, or a word: letters and digits, with apostrophes or hyphens inside
 # ("O'Brien", "Ann-Marie"); "_" separates words ("eve_example").
-_WORD = re.compile(r"[\w'’.+-]+@[\w.-]+|[^\W_](?:[^\W_]|['’ʼ-])*")
+# Combining marks count as part of their word: "Zoe\u0308" (decomposed) is one word.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_WORD = re.compile(rf"[\w'’.+-]+@[\w.-]+|[^\W_](?:[^\W_]|['’ʼ-]|[{_MARKS}])*")
 _APOSTROPHES = str.maketrans("", "", "'’ʼ")
 # Possessive and elided endings: "Dan's", "Dan’s", "James'".
 _POSSESSIVE = re.compile(r"['’ʼ]s?$", re.IGNORECASE)
@@ -48,6 +50,7 @@ def _fold(text: str) -> str:
 def _words(text: str) -> list[str]:
     """The words and addresses of `text`. An invisible character is read both ways:
     inside a word ("D\u00adan" is Dan) and between two ("Dan\u200bgrabbed")."""
+    text = unicodedata.normalize("NFC", text)
     joined = "".join(c for c in text if not _is_format(c))
     spaced = "".join(" " if _is_format(c) else c for c in text)
     out: list[str] = []
