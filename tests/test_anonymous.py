@@ -122,3 +122,15 @@ def test_a_held_dsf_report_written_before_anonymity_never_goes_out(
     for word in HIDDEN:
         assert word.lower() not in whole.lower(), word
     assert "Reported by: anonymous" in body_of(dsf)
+
+
+def test_an_anonymous_reporter_named_again_as_the_person_affected_stays_anonymous(
+        desk: Desk) -> None:
+    n = _anonymous_case(desk)
+    desk.staff("ana@example.org", n, "#victim Anouk Müller <anouk.mueller@attendee.example>\n"
+               "#when Thursday\n#where Hotel\n#report-dsf now\n\nSomeone was followed.\n")
+    dsf = _dsf_mail(desk)
+    assert "Person affected: the reporter (anonymous)" in body_of(dsf)
+    whole = dsf.as_bytes().decode("utf-8", "replace")
+    for word in HIDDEN:
+        assert word.lower() not in whole.lower(), word

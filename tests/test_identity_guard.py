@@ -249,3 +249,12 @@ def test_no_response_that_names_a_protected_person_is_ever_sent(
         if m.to.email == "dan@x.example":
             body = composer.compose(m, NOW).body
             assert not identifying_words(body.replace("Dan Doe", ""), r.case), body
+
+
+def test_name_particles_alone_name_no_one() -> None:
+    from cocmail.core.identity_guard import check_text
+
+    case = Case(number=1, opened=NOW,
+                reporter=Person("reporter", "Maria de la Cruz", "maria@mail.example"))
+    assert check_text("Stay away from la terrasse and de bar, van or no van.", case).hits == ()
+    assert [h.word for h in check_text("Stay away from Cruz.", case).hits] == ["Cruz"]

@@ -77,12 +77,19 @@ def protected(case: Case) -> list[tuple[Person, str]]:
     return out
 
 
+# Name particles ("Maria de la Cruz", "Ludwig van Beethoven"): alone they name no one,
+# and "la" or "van" in a response must not refuse it.
+PARTICLES = frozenset({"de", "del", "della", "la", "le", "van", "von", "der", "den", "da",
+                       "di", "du", "dos", "das", "ter", "ten", "zu", "af", "av"})
+
+
 def _terms(case: Case) -> dict[str, tuple[str, str]]:
     """folded term -> (the word as written in the case, whose it is)."""
     terms: dict[str, tuple[str, str]] = {}
     for person, whose in protected(case):
         for term, word in person_terms(person.name, person.email).items():
-            terms.setdefault(term, (word, whose))
+            if term not in PARTICLES:
+                terms.setdefault(term, (word, whose))
     return terms
 
 

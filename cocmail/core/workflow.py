@@ -150,6 +150,9 @@ def dsf_people(case: Case, env: Env, actor: str | None = None) -> dict[str, Any]
         taken = f"a staff member took the report in person ({_staff_label(env, case.received_by)})"
         reporter = f"{reporter}; {taken}" if reporter else taken
     affected = case.victim.display() if case.victim and not case.victim_is_reporter else None
+    if case.reporter_anonymous and case.reporter and case.victim and affected \
+            and _same(case.victim, case.reporter):
+        affected = "the reporter (anonymous)"  # named as the person affected, all the same
     # Whoever runs the command handles the case, even before the block has ended.
     emails = case.handlers + ((actor,) if actor and actor not in case.handlers else ())
     handlers = [_staff_label(env, h) for h in emails if h not in case.recused]
