@@ -66,9 +66,10 @@ def at_once(make_app: Callable[..., App]) -> App:
 def test_the_issue_s_action_never_reaches_the_reported_person(approving: App) -> None:
     _reply(approving, "ana@example.org", PEOPLE + ACTION + "#notify-harasser\n")
     transcript = _last(approving, "ana@example.org")
-    assert "error" in transcript and "the response names Lena" in transcript
-    assert "(the reporter, the person affected)" in transcript
-    assert "Walt (a witness)" in transcript and "lena.leaky@attendee.example" in transcript
+    assert "error" in transcript
+    named = ("the response names Lena, Leaky and lena.leaky@attendee.example (the reporter, "
+             "the person affected), Walt and Whitfield (a witness)")
+    assert named in transcript.replace("\r\n", " ")
     assert "#response" in transcript  # how to go on
     assert not _to(approving, "dan@speaker.example")
     assert not [m for m in _to(approving, "ben@example.org")

@@ -134,9 +134,16 @@ def anonymous_words(text: str, case: Case) -> list[str]:
 
 def refusal(verdict: Verdict, what: str) -> str:
     """The transcript's reason when `what` ("the response") names someone."""
-    named = ", ".join(str(h) for h in verdict.hits)
+    by_whose: dict[str, list[str]] = {}
+    for h in verdict.hits:
+        by_whose.setdefault(h.whose, []).append(h.word)
+    named = ", ".join(f"{_and(words)} ({whose})" for whose, words in by_whose.items())
     return (f"{what} names {named}: the reported person must never learn who reported, "
             "was affected or saw it. Nothing was sent")
+
+
+def _and(words: list[str]) -> str:
+    return words[0] if len(words) == 1 else ", ".join(words[:-1]) + " and " + words[-1]
 
 
 def near_notes(verdict: Verdict) -> list[str]:
