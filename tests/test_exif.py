@@ -127,3 +127,27 @@ def test_what_cannot_be_read_is_not_passed_on() -> None:
     jpeg = _jpeg()
     assert strip_metadata(jpeg[:200]) is None  # cut short
     assert strip_metadata(b"II*\x00" + b"\x00" * 32) is None  # TIFF
+
+
+def test_a_picture_inside_html_loses_its_metadata_too(desk: Desk) -> None:
+    import base64
+
+    msg = EmailMessage()
+    msg["From"] = "Rita Reporter <rita@attendee.example>"
+    msg["To"] = "conduct@example.org"
+    msg["Subject"] = "What happened"
+    msg["Message-ID"] = "<html@attendee.example>"
+    msg.set_content("Dan grabbed my arm.\n")
+    picture = base64.b64encode(_jpeg()).decode("ascii")
+    msg.add_alternative(f'<p>Dan grabbed my arm.</p><img src="data:image/jpeg;base64,{picture}">',
+                        subtype="html")
+    assert desk.receive(msg.as_bytes()) == "done"
+    desk.staff("ana@example.org", 1, "#accused Dan Doe <dan@speaker.example>\n#when Friday\n"
+               "#where Hallway\n#action A warning\n#report-dsf now\n\nDan grabbed an arm.\n")
+    (dsf,) = [m for m in desk.sent() if DSF in str(m["To"])]
+    (report,) = [p for p in dsf.iter_attachments() if p.get_content_type() == "message/rfc822"]
+    html = report.get_content().get_body(("html",)).get_content()
+    data = base64.b64decode(html.split("base64,", 1)[1].split('"', 1)[0])
+    with Image.open(io.BytesIO(data)) as im:
+        assert not im.getexif()
+    assert b"Rita" not in data and _pixels(data) == _pixels(_jpeg())

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import json
+import re
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
@@ -88,6 +89,9 @@ def clean_images(raw: bytes) -> bytes:
     msg = message_from_bytes(raw, policy=_POLICY)
     changed = False
     for part in msg.walk():
+        if part.get_content_type() == "text/html" and not part.is_multipart():
+            changed = _clean_inline_images(part) or changed
+            continue
         if part.is_multipart() or part.get_content_maintype() in ("text", "multipart",
                                                                   "message"):
             continue
@@ -106,6 +110,37 @@ def clean_images(raw: bytes) -> bytes:
             continue
         changed = True
     return msg.as_bytes(policy=_POLICY) if changed else raw
+
+
+# A picture inside HTML as a data: URI (<img src="data:image/jpeg;base64,...">).
+_DATA_URI = re.compile(rb"data:image/[\w.+-]+;base64,([A-Za-z0-9+/=\s]+)", re.IGNORECASE)
+
+
+def _clean_inline_images(part: Message) -> bool:
+    """Strip the pictures an HTML part carries inline; True when it changed."""
+    html = part.get_payload(decode=True)
+    if not isinstance(html, bytes) or not _DATA_URI.search(html):
+        return False
+
+    def clean(m: re.Match[bytes]) -> bytes:
+        try:
+            data = base64.b64decode(m.group(1), validate=False)
+        except ValueError:
+            return b"data:,"
+        cleaned = strip_metadata(data)
+        if cleaned is None:
+            return b"data:,"  # left out: it could not be cleaned
+        if cleaned == data:
+            return m.group(0)
+        kind = m.group(0).split(b";", 1)[0]
+        return kind + b";base64," + base64.b64encode(cleaned)
+
+    new = _DATA_URI.sub(clean, html)
+    if new == html:
+        return False
+    part.set_payload(base64.encodebytes(new).decode("ascii"))
+    _set(part, "Content-Transfer-Encoding", "base64")
+    return True
 
 
 def _left_out(part: Message) -> None:
