@@ -119,6 +119,44 @@ def check_mail(mail: OutMail, case: Case) -> Verdict:
     return check_text("\n".join(texts), case)
 
 
+def guard_mails(case: Case, mails: list[OutMail] | tuple[OutMail, ...]
+                ) -> tuple[str | None, list[str]]:
+    """The identity guard on the mails to the reported person (role "a") among `mails`:
+    (the transcript's reason to refuse the block, or None; the near misses). Every path
+    that mails the reported person calls it through workflow._guard."""
+    near: list[str] = []
+    for m in mails:
+        if m.role != "a":
+            continue
+        verdict = check_mail(m, case)
+        if verdict.hits:
+            if m.kind != "harasser_response":
+                return f"{refusal(verdict, 'this mail')}; take the names out of it", near
+            fix = ("change it with #response <text>" if case.response
+                   else "write what the reported person should read with #response <text> "
+                   "(the #action stays on the sheet)")
+            return f"{refusal(verdict, 'the response')}; {fix}", near
+        near += [n for n in near_notes(verdict) if n not in near]
+    return None, near
+
+
+def near_note(near: list[str]) -> str:
+    """The near misses as the end of a transcript line."""
+    return ("; check before it goes: " + "; ".join(near)) if near else ""
+
+
+def dsf_names_anonymous(case: Case, narrative: str) -> str | None:
+    """Why the DSF report may not go: it names the anonymous reporter (in what happened,
+    the summary, when, where, the decision or the reported person's side); else None."""
+    texts = (narrative, case.summary, case.when, case.where, case.action, case.accused_side)
+    named = anonymous_words("\n".join(t for t in texts if t), case)
+    if not named:
+        return None
+    return ("the reporter is anonymous, but the DSF report names them: "
+            + ", ".join(f"'{word}'" for word in named)
+            + ". Write it without their name or address")
+
+
 def anonymous_words(text: str, case: Case) -> list[str]:
     """The words of `text` that name or address the reporter when they are anonymous
     (for what leaves the team: the DSF report)."""

@@ -24,7 +24,14 @@ from .commands import (
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
-from .identity_guard import anonymous_words, check_mail, check_text, near_notes, refusal
+from .identity_guard import (
+    check_text,
+    dsf_names_anonymous,
+    guard_mails,
+    near_note,
+    near_notes,
+    refusal,
+)
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
@@ -247,14 +254,9 @@ def _dsf_gate(case: Case, body: str) -> str:
 
 
 def _anonymous_gate(case: Case, narrative: str) -> None:
-    """An anonymous reporter is named nowhere in the DSF report: not in what happened,
-    the summary, when, where, the decision or the reported person's side."""
-    texts = (narrative, case.summary, case.when, case.where, case.action, case.accused_side)
-    named = anonymous_words("\n".join(t for t in texts if t), case)
-    if named:
-        raise Refused("the reporter is anonymous, but the DSF report names them: "
-                      + ", ".join(f"'{word}'" for word in named)
-                      + ". Write it without their name or address")
+    reason = dsf_names_anonymous(case, narrative)
+    if reason:
+        raise Refused(reason)
 
 
 def _reporter_mail_gate(case: Case) -> None:
@@ -262,34 +264,17 @@ def _reporter_mail_gate(case: Case) -> None:
         raise Refused("the reporter has no email address (anonymous or taken in person)")
 
 
-def _guard(case: Case, mails: tuple[OutMail, ...] | list[OutMail]) -> list[str]:
-    """Refuse mail to the reported person that names anyone the case protects (the
-    identity guard); the near misses, for the proposal and the transcript."""
-    near: list[str] = []
-    for m in mails:
-        verdict = check_mail(m, case)
-        if verdict.hits:
-            what = "the response" if m.kind == "harasser_response" else "this mail"
-            fix = ("change it with #response <text>" if case.response
-                   else "write what the reported person should read with #response <text> "
-                   "(the #action stays on the sheet)") if m.kind == "harasser_response" \
-                else "take the names out of it"
-            raise Refused(f"{refusal(verdict, what)}; {fix}")
-        near += [n for n in near_notes(verdict) if n not in near]
+def _guard(case: Case, mails: list[OutMail] | tuple[OutMail, ...]) -> list[str]:
+    """The identity guard (core/identity_guard.py) on every mail to the reported person:
+    refuses the block when one names anyone the case protects; else the near misses."""
+    reason, near = guard_mails(case, mails)
+    if reason:
+        raise Refused(reason)
     return near
 
 
 def _near(case: Case, mails: list[OutMail] | tuple[OutMail, ...]) -> list[str]:
-    """The near misses of the mails to the reported person among `mails` (never raises)."""
-    near: list[str] = []
-    for m in mails:
-        if m.role == "a":
-            near += [n for n in near_notes(check_mail(m, case)) if n not in near]
-    return near
-
-
-def _near_note(near: list[str]) -> str:
-    return ("; check before it goes: " + "; ".join(near)) if near else ""
+    return guard_mails(case, mails)[1]
 
 
 # ------------------------------------------------------------------ handlers
@@ -415,7 +400,7 @@ def do_response(w: _Work, cmd: Command) -> str:
         raise Refused(f"{refusal(verdict, 'the response')}; write it without them")
     _set(w, response=value)
     return ("response set: the reported person gets it instead of the #action text"
-            + _near_note(near_notes(verdict)))
+            + near_note(near_notes(verdict)))
 
 
 def do_handler(w: _Work, cmd: Command) -> str:
@@ -644,7 +629,7 @@ def do_notify_accused(w: _Work, cmd: Command) -> str:
     skipped = len(w.case.accused) - len(people)
     unmailed = f"; {skipped} accused without address not mailed" if skipped else ""
     mails = tuple(mail_accused_complaint(w.case, p) for p in people)
-    near = _near_note(_guard(w.case, mails))
+    near = near_note(_guard(w.case, mails))
     if _needs_approval(w, "accused"):
         _propose(w, "accused", mails)
         return ("proposed: complaint notice to the reported person; waiting for another team "
@@ -683,7 +668,7 @@ def do_outcome(w: _Work, cmd: Command) -> str:
 def do_notify_harasser(w: _Work, cmd: Command) -> str:
     people = _harasser_gate(w.case, by_mail=True)
     mails = tuple(mail_harasser_response(w.case, p, w.env) for p in people)
-    near = _near_note(_guard(w.case, mails))
+    near = near_note(_guard(w.case, mails))
     if _needs_approval(w, "harasser"):
         _propose(w, "harasser", mails)
         return ("proposed: the response to the reported person; waiting for another team "
