@@ -10,7 +10,8 @@ home's coordinates. So every image in mail that leaves the team is rewritten her
   anything after the end of the image (MPF second images, "motion photo" videos).
 - PNG: only the chunks that draw the picture stay (IHDR, PLTE, IDAT, IEND, transparency,
   colour and animation chunks); eXIf, tEXt, zTXt, iTXt, tIME and unknown chunks go.
-- WebP: the EXIF and XMP chunks go, and VP8X stops announcing them.
+- WebP: only the chunks that draw the picture stay (EXIF, XMP and unknown chunks go),
+  and VP8X stops announcing EXIF and XMP.
 - GIF: comment and application extensions go, except the animation loop count.
 
 The pixels are copied byte for byte (lossless; no image library at run time). A format
@@ -32,6 +33,7 @@ _PNG_KEEP = frozenset({b"IHDR", b"PLTE", b"IDAT", b"IEND", b"tRNS", b"gAMA", b"c
                        b"iCCP", b"sBIT", b"bKGD", b"pHYs", b"hIST", b"acTL", b"fcTL", b"fdAT",
                        b"cICP", b"mDCv", b"cLLi"})
 _GIF_KEEP_APP = (b"NETSCAPE2.0", b"ANIMEXTS1.0")
+_WEBP_KEEP = frozenset({b"VP8 ", b"VP8L", b"VP8X", b"ALPH", b"ANIM", b"ANMF", b"ICCP"})
 
 
 class _Bad(Exception):
@@ -142,7 +144,7 @@ def _webp(data: bytes) -> bytes:
         chunk = bytearray(data[i:end])
         if kind == b"VP8X":
             chunk[8] &= ~0x0C & 0xFF  # no EXIF (0x08), no XMP (0x04) any more
-        if kind not in (b"EXIF", b"XMP "):
+        if kind in _WEBP_KEEP:
             chunks += chunk
         i = end
     return b"RIFF" + struct.pack("<I", len(chunks) + 4) + b"WEBP" + bytes(chunks)
