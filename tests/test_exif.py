@@ -10,6 +10,8 @@ from collections.abc import Callable
 from email.message import EmailMessage
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image, PngImagePlugin
 
 from testsupport.apps import Desk
@@ -151,3 +153,32 @@ def test_a_picture_inside_html_loses_its_metadata_too(desk: Desk) -> None:
     with Image.open(io.BytesIO(data)) as im:
         assert not im.getexif()
     assert b"Rita" not in data and _pixels(data) == _pixels(_jpeg())
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.sampled_from([b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"RIFF\x10\x00\x00\x00WEBP",
+                        b"GIF89a"]), st.binary(max_size=300))
+def test_broken_images_never_raise(magic: bytes, rest: bytes) -> None:
+    from cocmail.core.image_meta import strip_metadata
+
+    assert strip_metadata(magic + rest) is None or isinstance(strip_metadata(magic + rest), bytes)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.binary(max_size=400))
+def test_a_mail_with_a_broken_picture_still_goes_without_it(junk: bytes) -> None:
+    from cocmail.core.correspondence import clean_images
+
+    msg = EmailMessage()
+    msg["From"] = "rita@attendee.example"
+    msg.set_content("See the photo.\n")
+    msg.add_attachment(b"\xff\xd8\xff" + junk, maintype="image", subtype="jpeg",
+                       filename="broken.jpg")
+    import email
+    from email.policy import default
+
+    cleaned = email.message_from_bytes(clean_images(msg.as_bytes()), policy=default)
+    assert "See the photo." in cleaned.get_body(("plain",)).get_content()  # type: ignore[union-attr]
+    (part,) = cleaned.iter_attachments()  # type: ignore[attr-defined]
+    if b"\xff\xd9" not in junk:  # no end of image: cannot be a whole JPEG
+        assert "was left out" in part.get_content()

@@ -62,9 +62,8 @@ def dsf_attachments(case: Case, rows: list[dict[str, Any]]) -> tuple[Attachment,
                     f"{n:02d}-from-{ROLE_FILE.get(role, 'someone')}.txt",
                     text=(f"From: {ROLE_TEXT.get(role, 'someone')}\nDate: {r['date']}\n\n"
                           f"{ANONYMOUS_NOTE}\n\n{redact(r['body'] or '', hidden)}")))
-            elif r["raw"]:
-                out.append(Attachment(f"{n:02d}-from-{r['sender']}.eml",
-                                      raw=clean_images(r["raw"])))
+            elif r["raw"] and (cleaned := _cleaned_or_none(r["raw"])) is not None:
+                out.append(Attachment(f"{n:02d}-from-{r['sender']}.eml", raw=cleaned))
             else:
                 out.append(Attachment(f"{n:02d}-from-{r['sender']}.txt", text=r["body"] or ""))
         elif r["kind"] in CORRESPONDENCE_OUT:
@@ -81,6 +80,16 @@ def dsf_attachments(case: Case, rows: list[dict[str, Any]]) -> tuple[Attachment,
                 out.append(Attachment(f"{n:02d}-to-{to}.txt",
                                       text=f"To: {to}\nDate: {r['date']}\n\n{r['body'] or ''}"))
     return tuple(out)
+
+
+def _cleaned_or_none(raw: bytes) -> bytes | None:
+    """`clean_images(raw)`, or None when the stored mail is too broken for the email
+    package to write back: then only its text goes (a broken mail must not stop the
+    DSF report, and must not go with its pictures as they are)."""
+    try:
+        return clean_images(raw)
+    except Exception:  # noqa: BLE001 - any failure means: do not send the raw mail
+        return None
 
 
 def clean_images(raw: bytes) -> bytes:
