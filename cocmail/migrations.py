@@ -247,9 +247,18 @@ def _v12(conn: sqlite3.Connection) -> None:
                  " WHERE held IS NOT NULL AND summarised IS NULL")
 
 
+def _v13(conn: sqlite3.Connection) -> None:
+    """`#response` (issue 21): the text the reported person gets as the response, when
+    it is not the sheet's `#action`. Idempotent: a database rolled back by hand (as the
+    tests of older migrations do) may still have the column."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
+    if "response" not in columns:
+        conn.execute("ALTER TABLE cases ADD COLUMN response TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
                                                                  _v7, _v8, _v9, _v10, _v11,
-                                                                 _v12)
+                                                                 _v12, _v13)
 LATEST = len(MIGRATIONS)
 
 

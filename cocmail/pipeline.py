@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import re
 import traceback
@@ -31,6 +30,7 @@ from typing import Any, NoReturn
 from .clock import utcnow
 from .config import Config
 from .core.compose import Attachment, Composed, Composer
+from .core.correspondence import dsf_attachments
 from .core.decide import Facts, Reading, Settings, decide, quarantine, read
 from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
 from .core.env import Env, History, NoHistory
@@ -49,8 +49,6 @@ from .store import Store
 
 log = logging.getLogger("cocmail.pipeline")
 # What the team sent the reporter, the person affected and the reported person.
-CORRESPONDENCE_OUT = ("ack", "reporter_reply", "victim_decision", "accused_complaint",
-                      "harasser_response")
 MAX_REASON_CHARS = 500  # of an exception's text kept as the message's error
 MAX_NOTE_CHARS = 2000  # of a staff note copied into the audit log
 _TEMPLATE_NAME = re.compile(r"template '([^']+)'")
@@ -432,29 +430,12 @@ class Pipeline:
         return self.composer.compose(mail, now, attachments)
 
     def correspondence(self, number: int) -> tuple[Attachment, ...]:
-        """The case's mail with the reporter, the person affected and the reported person:
-        what they wrote (their stored mail as it arrived) and what the team sent them.
-        Never staff notes, relays or transcripts."""
+        """The case's mail with the reporter, the person affected and the reported person,
+        as it may leave the team (core/correspondence.py)."""
         case = self.store.load_case(number)
         if case is None:
             return ()
-        people = {p.email.lower() for p in case.people() if p.email and p.role != "witness"}
-        out: list[Attachment] = []
-        rows = self.store.case_correspondence(None, number)
-        for n, r in enumerate(rows, 1):
-            if r["direction"] == "in":
-                if r["kind"] not in ("report", "followup") \
-                        or (r["sender"] or "").lower() not in people:
-                    continue
-                if r["raw"]:
-                    out.append(Attachment(f"{n:02d}-from-{r['sender']}.eml", raw=r["raw"]))
-                else:
-                    out.append(Attachment(f"{n:02d}-from-{r['sender']}.txt", text=r["body"] or ""))
-            elif r["kind"] in CORRESPONDENCE_OUT:
-                to = ", ".join(json.loads(r["recipients"] or "[]"))
-                out.append(Attachment(f"{n:02d}-to-{to}.txt",
-                                      text=f"To: {to}\nDate: {r['date']}\n\n{r['body'] or ''}"))
-        return tuple(out)
+        return dsf_attachments(case, self.store.case_correspondence(None, number))
 
     def enqueue(self, c: Any, mail: OutMail, env: Env, composed: Composed | None = None) -> int:
         """Queue `mail` (composed now, unless it was already) inside transaction `c`."""

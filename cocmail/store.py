@@ -347,6 +347,7 @@ class Store:
             "last_staff_action": iso(case.last_staff_action),
             "event": case.event, "public_summary": case.public_summary,
             "accused_side": case.accused_side, "forged_sender": case.forged_sender,
+            "response": case.response,
         }
         for s, at in case.steps:
             row[s] = iso(at)
@@ -999,6 +1000,7 @@ def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
         last_staff_action=parse_iso(r["last_staff_action"]),
         event=r["event"], public_summary=r["public_summary"],
         accused_side=r["accused_side"], forged_sender=r["forged_sender"],
+        response=r["response"],
     )
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 import csv
 import gc
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -47,15 +47,16 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
     return {
         "number": case.number, "status": case.status, "opened": iso(case.opened),
         "urgent": case.urgent, "expunged": expunged,
-        "reporter": None if case.reporter_anonymous or case.reporter is None
-        else case.reporter.as_json(),
+        # An anonymous reporter is not named outside the team; the team sees them.
+        "reporter": None if case.reporter is None else case.reporter.as_json(),
         "reporter_anonymous": case.reporter_anonymous,
         "forged_sender": case.forged_sender,
         "victim": victim.as_json() if victim else None,
         "accused": [p.as_json() for p in case.accused],
         "witnesses": [p.as_json() for p in case.witnesses],
         "when": case.when, "where": case.where, "summary": case.summary,
-        "action": case.action, "outcome": case.outcome, "others": case.others,
+        "action": case.action, "response": case.response, "outcome": case.outcome,
+        "others": case.others,
         "received_by": case.received_by,
         "event": case.event, "public_summary": case.public_summary,
         "handlers": list(case.handlers), "recused": list(case.recused),
@@ -97,7 +98,7 @@ def format_case_detail(d: dict[str, Any]) -> str:
              *([f"  WARNING: the sender's address may be forged ({d['forged_sender']}"
                 " at our mail server); no acknowledgement was sent to it"]
                if d.get("forged_sender") else []),
-             f"  reporter:  {'anonymous' if d['reporter_anonymous'] else person(d['reporter'])}",
+             f"  reporter:  {_reporter_line(d, person)}",
              f"  victim:    {person(d['victim'])}",
              f"  accused:   {'; '.join(person(p) for p in d['accused']) or '-'}",
              f"  witnesses: {'; '.join(person(p) for p in d['witnesses']) or '-'}",
@@ -105,6 +106,8 @@ def format_case_detail(d: dict[str, Any]) -> str:
              f"  where:     {d['where'] or '-'}",
              f"  summary:   {d['summary'] or '-'}",
              f"  action:    {d['action'] or '-'}",
+             *([f"  response:  {d['response']} (what the reported person reads)"]
+               if d.get("response") else []),
              f"  outcome:   {d['outcome'] or '-'}",
              f"  others:    {d['others'] or '-'}",
              f"  handlers:  {', '.join(d['handlers']) or '-'}",
@@ -314,3 +317,11 @@ def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:
     names = [e["name"] for e in app.store.events() if events is None or e["name"] in events]
     per_event = {n: count(n, rows).as_json() for n in names}
     return {"periods": periods, "keys": list(STAT_KEYS), "events": per_event}
+
+
+def _reporter_line(d: dict[str, Any], person: Callable[[Any], str]) -> str:
+    if not d["reporter_anonymous"]:
+        return person(d["reporter"])
+    if d["reporter"] is None:
+        return "anonymous"
+    return f"anonymous: {person(d['reporter'])} (never named outside the team)"

@@ -201,6 +201,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "mail_to": "Dan Doe <dan@example.com>",
         "mail_subject": "[CoC #12] A Code of Conduct complaint",
         "mail_body": "Hello Dan Doe,\n\nWe are writing from the Code of Conduct team.\n",
+        "near_misses": [],
     },
     "digest": {
         "machine_mail": 3,
@@ -240,6 +241,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                    "subject": "[CoC #12] Outcome of the Code of Conduct process",
                    "body": "Hello Dan Doe,\n\nThe Code of Conduct team has decided: a formal "
                            "warning.\n"}],
+        "near_misses": ['"Lenna" looks like "Lena" (the person affected)'],
     },
     "proposal_rejected": {
         "recipient_name": "Ana Lima",

@@ -93,6 +93,7 @@ class Case:
     # Why the reporter's address may be forged ("DMARC failed"): no acknowledgement went
     # to it, and staff are told (identity.sender_doubt).
     forged_sender: str | None = None
+    response: str | None = None  # #response: what the reported person reads (else #action)
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:
@@ -103,7 +104,7 @@ class Case:
 
     def effective_victim(self) -> Person | None:
         if self.victim_is_reporter:
-            if self.reporter is None or self.reporter_anonymous:
+            if self.reporter is None:  # an anonymous reporter is still told (by the team)
                 return None
             return Person("victim", self.reporter.name, self.reporter.email)
         return self.victim

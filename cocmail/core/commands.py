@@ -59,6 +59,8 @@ KNOWN_COMMANDS: dict[str, tuple[str, str]] = {
     "notified-accused": ("#notified-accused [their side]",
                          "you told the reported person in person"),
     "action": ("#action ...", "the decision: what is done"),
+    "response": ("#response ...",
+                 "what the reported person reads (default: the #action text); names no one"),
     "outcome": ("#outcome <category>", "outcome for statistics, e.g. warning, no-action, ban"),
     "notify-harasser": ("#notify-harasser", "mail the response to the reported person"),
     "notified-harasser": ("#notified-harasser", "you told them the response in person"),

@@ -414,7 +414,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         audit.append(AuditEntry("refused", applied.reason or ""))
     ok = not applied.rejected
     return Decision(new, False, tuple(mails), tuple(audit), "staff", note=note,
-                    confirmed=confirmed, cancel_mail_to=_addresses_recused(case, new, env),
+                    confirmed=confirmed, cancel_mail_to=_addresses_recused(case, new, env)
+                    + _dsf_withdrawn(case, new, env),
                     proposals=applied.proposals if ok else (),
                     decided=applied.decided if ok else (),
                     log=f"case #{case.number}: {len(commands)} command(s) "
@@ -466,6 +467,14 @@ def _addresses_recused(old: Case, new: Case, env: Env) -> tuple[str, ...]:
         member = env.roster.by_email(email)
         out += [email] if member is None else [member.email, *member.aliases]
     return tuple(dict.fromkeys(a.lower() for a in out))
+
+
+def _dsf_withdrawn(old: Case, new: Case, env: Env) -> tuple[str, ...]:
+    """The DSF address when this mail withdrew a DSF report still held back (the reporter
+    became anonymous after it was queued: it names them); its queued mail is cancelled."""
+    if old.step("dsf_reported") and old.dsf_hold_until and new.step("dsf_reported") is None:
+        return (env.dsf.lower(),)
+    return ()
 
 
 def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: CommandBlock,

@@ -18,7 +18,9 @@ from .case import Case
 
 # An address, or a word: letters and digits, with apostrophes or hyphens inside
 # ("O'Brien", "Ann-Marie"); "_" separates words ("eve_example").
-_WORD = re.compile(r"[\w'’.+-]+@[\w.-]+|[^\W_](?:[^\W_]|['’ʼ-])*")
+# Combining marks count as part of their word: "Zoe\u0308" (decomposed) is one word.
+_MARKS = "\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f"
+_WORD = re.compile(rf"[\w'’.+-]+@[\w.-]+|[^\W_](?:[^\W_]|['’ʼ-]|[{_MARKS}])*")
 _APOSTROPHES = str.maketrans("", "", "'’ʼ")
 # Possessive and elided endings: "Dan's", "Dan’s", "James'".
 _POSSESSIVE = re.compile(r"['’ʼ]s?$", re.IGNORECASE)
@@ -48,6 +50,7 @@ def _fold(text: str) -> str:
 def _words(text: str) -> list[str]:
     """The words and addresses of `text`. An invisible character is read both ways:
     inside a word ("D\u00adan" is Dan) and between two ("Dan\u200bgrabbed")."""
+    text = unicodedata.normalize("NFC", text)
     joined = "".join(c for c in text if not _is_format(c))
     spaced = "".join(" " if _is_format(c) else c for c in text)
     out: list[str] = []
@@ -80,29 +83,55 @@ def _forms(word: str) -> set[str]:
     return {f for f in forms if f}
 
 
+def person_terms(name: str, email: str | None) -> dict[str, str]:
+    """folded term -> the word as written, for one person's name and address: every word
+    of the name (two letters or more, nicknames in quotes or brackets included), the
+    name run together, the address and the parts of its local part."""
+    terms: dict[str, str] = {}
+    words = [w for w in _words(name) if len(w) >= 2]
+    for word in words:
+        for form in _forms(word):
+            terms.setdefault(form, word)
+    if len(words) > 1:  # "Dan O'Brien" run together: "DanOBrien"
+        for form in _forms("".join(words)):
+            terms.setdefault(form, " ".join(words))
+    if email:
+        terms.setdefault(_fold(email), email)
+        local = email.split("@", 1)[0]
+        parts = [part for part in re.split(r"[._+-]", local) if part]
+        for part in parts:
+            if len(part) >= 3:
+                terms.setdefault(_fold(part), part)
+        if len(parts) > 1:  # "eve.example" run together: "eveexample"
+            terms.setdefault(_fold("".join(parts)), local)
+    return terms
+
+
 def identifying_terms(case: Case, extra_names: Iterable[str] = ()) -> dict[str, str]:
     """folded term -> the word as written, for every name and address on the case."""
     terms: dict[str, str] = {}
     names = [p.name for p in case.people() if p.name] + list(extra_names)
     for name in names:
-        words = [w for w in _words(name) if len(w) >= 2]
-        for word in words:
-            for form in _forms(word):
-                terms.setdefault(form, word)
-        if len(words) > 1:  # "Dan O'Brien" run together: "DanOBrien"
-            for form in _forms("".join(words)):
-                terms.setdefault(form, " ".join(words))
+        for term, word in person_terms(name, None).items():
+            terms.setdefault(term, word)
     for p in case.people():
         if p.email:
-            terms.setdefault(_fold(p.email), p.email)
-            local = p.email.split("@", 1)[0]
-            parts = [part for part in re.split(r"[._+-]", local) if part]
-            for part in parts:
-                if len(part) >= 3:
-                    terms.setdefault(_fold(part), part)
-            if len(parts) > 1:  # "eve.example" run together: "eveexample"
-                terms.setdefault(_fold("".join(parts)), local)
+            for term, word in person_terms("", p.email).items():
+                terms.setdefault(term, word)
     return terms
+
+
+def text_words(text: str) -> list[str]:
+    """The words and addresses of `text`, as the name checks read them."""
+    return _words(text)
+
+
+def word_forms(word: str) -> set[str]:
+    """The folded forms of one word of a text that are compared with a name's terms."""
+    candidates = _forms(word)
+    if "@" in word:
+        candidates |= set(re.split(r"[@._+-]", _fold(word)))
+    return candidates
 
 
 def identifying_words(text: str, case: Case) -> list[str]:
@@ -110,9 +139,21 @@ def identifying_words(text: str, case: Case) -> list[str]:
     terms = identifying_terms(case)
     found: list[str] = []
     for word in _words(text):
-        candidates = _forms(word)
-        if "@" in word:
-            candidates |= set(re.split(r"[@._+-]", _fold(word)))
-        if any(c in terms for c in candidates) and word not in found:
+        if any(c in terms for c in word_forms(word)) and word not in found:
             found.append(word)
     return found
+
+
+def redact(text: str, terms: dict[str, str], mark: str = "[anonymous]") -> str:
+    """`text` with every word or address that matches `terms` (see person_terms) replaced
+    by `mark`, a run of them ("Hello Anouk Müller") by one."""
+    joined = "".join(c for c in text if not _is_format(c))
+
+    def hide(m: re.Match[str]) -> str:
+        word = m.group(0).strip("'’ʼ-.")
+        if "@" not in word:
+            word = _POSSESSIVE.sub("", word)
+        return mark if word and any(f in terms for f in word_forms(word)) else m.group(0)
+
+    out = _WORD.sub(hide, joined)
+    return re.sub(rf"{re.escape(mark)}(?:[ \t]+{re.escape(mark)})+", mark, out)

@@ -25,6 +25,14 @@ from .conflicts import MEMBER_KINDS, NamesSender, concerned, include, person_add
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
+from .identity_guard import (
+    check_text,
+    dsf_names_anonymous,
+    guard_mails,
+    near_note,
+    near_notes,
+    refusal,
+)
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
@@ -118,7 +126,7 @@ def mail_accused_complaint(case: Case, person: Person) -> OutMail:
 def mail_harasser_response(case: Case, person: Person, env: Env) -> OutMail:
     assert person.email
     return OutMail("harasser_response", Address(person.name, person.email), "a", case.number,
-                   {"accused_name": person.name, "action": case.action or "",
+                   {"accused_name": person.name, "action": case.response or case.action or "",
                     "appeal_contact": env.appeal})
 
 
@@ -150,6 +158,9 @@ def dsf_people(case: Case, env: Env, actor: str | None = None) -> dict[str, Any]
         taken = f"a staff member took the report in person ({_staff_label(env, case.received_by)})"
         reporter = f"{reporter}; {taken}" if reporter else taken
     affected = case.victim.display() if case.victim and not case.victim_is_reporter else None
+    if case.reporter_anonymous and case.reporter and case.victim and affected \
+            and _same(case.victim, case.reporter):
+        affected = "the reporter (anonymous)"  # named as the person affected, all the same
     # Whoever runs the command handles the case, even before the block has ended.
     emails = case.handlers + ((actor,) if actor and actor not in case.handlers else ())
     handlers = [_staff_label(env, h) for h in emails if h not in case.recused]
@@ -243,9 +254,28 @@ def _dsf_gate(case: Case, body: str) -> str:
     return narrative
 
 
+def _anonymous_gate(case: Case, narrative: str) -> None:
+    reason = dsf_names_anonymous(case, narrative)
+    if reason:
+        raise Refused(reason)
+
+
 def _reporter_mail_gate(case: Case) -> None:
     if case.reporter is None or not case.reporter.email:
         raise Refused("the reporter has no email address (anonymous or taken in person)")
+
+
+def _guard(case: Case, mails: list[OutMail] | tuple[OutMail, ...]) -> list[str]:
+    """The identity guard (core/identity_guard.py) on every mail to the reported person:
+    refuses the block when one names anyone the case protects; else the near misses."""
+    reason, near = guard_mails(case, mails)
+    if reason:
+        raise Refused(reason)
+    return near
+
+
+def _near(case: Case, mails: list[OutMail] | tuple[OutMail, ...]) -> list[str]:
+    return guard_mails(case, mails)[1]
 
 
 # ------------------------------------------------------------------ handlers
@@ -294,11 +324,27 @@ def _same(a: Person, b: Person) -> bool:
 def do_reporter(w: _Work, cmd: Command) -> str:
     value = _need_value(cmd)
     if value.lower() == "anonymous":
-        _set(w, reporter=None, reporter_anonymous=True)
-        return "reporter set to anonymous"
+        # Not named outside the team (process.md): the team keeps the name and address,
+        # answers with #reply, and the name checks keep knowing the name.
+        _set(w, reporter_anonymous=True)
+        return ("reporter set to anonymous: never named outside the team (the DSF report, "
+                "its attachments, public texts); you can still #reply to them"
+                + _withdraw_held_dsf(w))
     p = _person(value, "reporter")
     _set(w, reporter=p, reporter_anonymous=False)
     return f"reporter set to {p.display()}" + _named_person(w, p)
+
+
+def _withdraw_held_dsf(w: _Work) -> str:
+    """A DSF report still held back was written while the reporter was named: withdraw
+    it (its queued mail is cancelled) so that it is written again without them."""
+    hold = w.case.dsf_hold_until
+    if w.case.step("dsf_reported") is None or hold is None or hold <= w.env.now:
+        return ""
+    w.case = w.case.with_step("dsf_reported", None)
+    _set(w, dsf_hold_until=None)
+    return (f". The DSF report that was to go out on {w.env.local(hold)} was written while "
+            "they were named: it is withdrawn; send #report-dsf again")
 
 
 def do_victim(w: _Work, cmd: Command) -> str:
@@ -356,6 +402,16 @@ def do_public_summary(w: _Work, cmd: Command) -> str:
                       + ", ".join(f"'{word}'" for word in named))
     _set(w, public_summary=value)
     return "public summary set (for the transparency report)"
+
+
+def do_response(w: _Work, cmd: Command) -> str:
+    value = _need_value(cmd)
+    verdict = check_text(value, w.case)
+    if verdict.hits:
+        raise Refused(f"{refusal(verdict, 'the response')}; write it without them")
+    _set(w, response=value)
+    return ("response set: the reported person gets it instead of the #action text"
+            + near_note(near_notes(verdict)))
 
 
 def do_handler(w: _Work, cmd: Command) -> str:
@@ -432,7 +488,8 @@ def case_facts(case: Case) -> str:
         "accused": [p.display() for p in case.accused],
         "witnesses": [p.display() for p in case.witnesses],
         "when": case.when, "where": case.where, "summary": case.summary,
-        "action": case.action, "outcome": case.outcome, "their side": case.accused_side,
+        "action": case.action, "response": case.response, "outcome": case.outcome,
+        "their side": case.accused_side,
         "status": case.status}, sort_keys=True)
 
 
@@ -539,6 +596,7 @@ def do_approve(w: _Work, cmd: Command) -> str:
     if changed:
         raise Refused(f"this proposal is out of date: {', '.join(changed)} changed since "
                       f"{who} proposed it; nothing was sent. Propose it again")
+    _guard(w.case, [m for m in p.mails if m.role == "a"])
     step = APPROVED_STEPS[p.kind]
     if w.case.step(step) is not None:
         raise Refused(f"this step was already done ({w.env.local(w.case.step(step))}); "
@@ -599,7 +657,8 @@ def _proposal_mails(w: _Work) -> list[OutMail]:
                                {"recipient_name": address.name, "proposer": proposer,
                                 "what": p.what(target), "recuse": p.kind == "recuse",
                                 "include": p.kind == "include",
-                                "inners": list(p.mails)},
+                                "inners": list(p.mails),
+                                "near_misses": _near(w.case, p.mails)},
                                subject="Approval needed", nonce=p.nonce))
     return out
 
@@ -633,14 +692,16 @@ def do_notify_accused(w: _Work, cmd: Command) -> str:
                       "#notified-accused")
     skipped = len(w.case.accused) - len(people)
     unmailed = f"; {skipped} accused without address not mailed" if skipped else ""
+    mails = tuple(mail_accused_complaint(w.case, p) for p in people)
+    near = near_note(_guard(w.case, mails))
     if _needs_approval(w, "accused"):
-        _propose(w, "accused", tuple(mail_accused_complaint(w.case, p) for p in people))
+        _propose(w, "accused", mails)
         return ("proposed: complaint notice to the reported person; waiting for another team "
-                f"member's #approve ({_approver_names(w)}){unmailed}")
-    for p in people:
-        _mail(w, mail_accused_complaint(w.case, p), f"the reported person ({p.display()})")
+                f"member's #approve ({_approver_names(w)}){unmailed}{near}")
+    for p, m in zip(people, mails, strict=True):
+        _mail(w, m, f"the reported person ({p.display()})")
     w.case = w.case.with_step("accused_informed", w.env.now)
-    return "complaint notice sent" + unmailed
+    return "complaint notice sent" + unmailed + near
 
 
 def do_notified_accused(w: _Work, cmd: Command) -> str:
@@ -670,14 +731,16 @@ def do_outcome(w: _Work, cmd: Command) -> str:
 
 def do_notify_harasser(w: _Work, cmd: Command) -> str:
     people = _harasser_gate(w.case, by_mail=True)
+    mails = tuple(mail_harasser_response(w.case, p, w.env) for p in people)
+    near = near_note(_guard(w.case, mails))
     if _needs_approval(w, "harasser"):
-        _propose(w, "harasser", tuple(mail_harasser_response(w.case, p, w.env) for p in people))
+        _propose(w, "harasser", mails)
         return ("proposed: the response to the reported person; waiting for another team "
-                f"member's #approve ({_approver_names(w)})")
-    for p in people:
-        _mail(w, mail_harasser_response(w.case, p, w.env), f"the reported person ({p.display()})")
+                f"member's #approve ({_approver_names(w)}){near}")
+    for p, m in zip(people, mails, strict=True):
+        _mail(w, m, f"the reported person ({p.display()})")
     w.case = w.case.with_step("harasser_informed", w.env.now)
-    return "response sent to the reported person"
+    return "response sent to the reported person" + near
 
 
 def do_notified_harasser(w: _Work, cmd: Command) -> str:
@@ -708,6 +771,7 @@ def do_report_dsf(w: _Work, cmd: Command) -> str:
         raise Refused("this case was already reported to the DSF "
                       f"({w.env.local(w.case.step('dsf_reported'))}); one report per incident")
     narrative = _dsf_gate(w.case, _outgoing(w.body, w.case, w.env))
+    _anonymous_gate(w.case, narrative)
     release = w.env.dsf_release_time()
     hold = value != "now" and release is not None and w.env.now < release
     if _needs_approval(w, "dsf"):
@@ -750,11 +814,15 @@ def preview_mail(case: Case, env: Env, target: str, body: str,
     if target == "accused":
         _need_accused(case)
         people = _accused_with_address(case) or [case.accused[0]]
-        return mail_accused_complaint(case, replace(people[0], email=people[0].email or "?"))
+        mail = mail_accused_complaint(case, replace(people[0], email=people[0].email or "?"))
+        _guard(case, [mail])
+        return mail
     if target == "harasser":
         people = _harasser_gate(case, by_mail=False)
         p = people[0] if people else case.accused[0]
-        return mail_harasser_response(case, replace(p, email=p.email or "?"), env)
+        mail = mail_harasser_response(case, replace(p, email=p.email or "?"), env)
+        _guard(case, [mail])
+        return mail
     if target == "victim":
         victim = _victim_gate(case, by_mail=False)
         if victim is None:
@@ -762,7 +830,9 @@ def preview_mail(case: Case, env: Env, target: str, body: str,
         return mail_victim_decision(case, replace(victim, email=victim.email or "?"))
     body = _outgoing(body, case, env)
     if target == "dsf":
-        return mail_dsf_report(case, env, _dsf_gate(case, body), hold=False, actor=actor)
+        narrative = _dsf_gate(case, body)
+        _anonymous_gate(case, narrative)
+        return mail_dsf_report(case, env, narrative, hold=False, actor=actor)
     _reporter_mail_gate(case)
     return mail_reporter_reply(case, body.strip() or "(your text below the commands)")
 
@@ -779,8 +849,9 @@ def do_preview(w: _Work, cmd: Command) -> str:
         raise Refused(f"#preview needs one of: {', '.join(PREVIEW_TARGETS)}")
     mail = preview_mail(w.case, w.env, target, w.body, w.actor.email)
     label = PREVIEW_LABELS[target]
+    near = _near(w.case, [mail])
     w.mails.append(OutMail("preview", w.actor.address, f"s{w.actor.sid}", w.case.number,
-                           {"target": label, "inner": mail}))
+                           {"target": label, "inner": mail, "near_misses": near}))
     return f"preview of the mail to {label} sent to you; nothing else was sent"
 
 
@@ -844,7 +915,7 @@ HANDLERS: dict[str, Callable[[_Work, Command], str]] = {
     "public-summary": do_public_summary,
     "handler": do_handler, "recuse": do_recuse, "urgent": do_urgent, "note": do_note,
     "notify-accused": do_notify_accused, "notified-accused": do_notified_accused,
-    "action": do_action, "outcome": do_outcome,
+    "action": do_action, "response": do_response, "outcome": do_outcome,
     "notify-harasser": do_notify_harasser, "notified-harasser": do_notified_harasser,
     "notify-victim": do_notify_victim, "notified-victim": do_notified_victim,
     "report-dsf": do_report_dsf, "reported-dsf": do_reported_dsf, "reply": do_reply,
@@ -860,7 +931,8 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
                        attachments: tuple[str, ...] = ()) -> dict[str, Any]:
     """Context of `staff_new_case`; used at intake and for #urgent re-notification."""
     if case.reporter_anonymous:
-        reporter = "anonymous"
+        reporter = "anonymous" + (f" ({case.reporter.display()}; never named outside the team)"
+                                  if case.reporter else "")
     else:
         reporter = case.reporter.display() if case.reporter else "unknown"
     received = env.roster.by_email(case.received_by) if case.received_by else None
@@ -873,6 +945,21 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "commands": quick, "forged": case.forged_sender,
             "sender_unknown": None,  # intake says why, when it knows
             "ack_withheld": None, "conflict": None, "back": False}
+
+
+def _guard_block(w: _Work, lines: list[LineResult]) -> LineResult | None:
+    """The identity guard once more on the case as the whole block left it: a witness
+    named on a later line than #notify-harasser is protected by that mail too."""
+    mails = [m for m in w.mails if m.role == "a"]
+    mails += [m for p in w.proposals for m in p.mails if m.role == "a"]
+    try:
+        _guard(w.case, mails)
+    except Refused as e:
+        last = lines[-1]
+        lines[-1] = LineResult(last.line, last.raw, False,
+                               f"{e} (checked again once the whole mail had run)")
+        return lines[-1]
+    return None
 
 
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
@@ -912,6 +999,8 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
             continue
         lines.append(LineResult(cmd.line, cmd.raw, True, result, tuple(w.earlier[warned:])))
         w.audit.append(AuditEntry(cmd.name, cmd.value.strip()))
+    if failed is None and commands:
+        failed = _guard_block(w, lines)
     if failed is not None:
         return Applied(case, tuple(lines), (), (), True,
                        f"line {failed.line}: {failed.result}", (), tuple(w.earlier))
