@@ -647,5 +647,7 @@ def purge_cmd(state: State, dry_run: bool) -> None:
                                                    if numbers else ""))
 
 
+from . import cli_ops  # noqa: E402, F401 - registers the day-two commands (outbox retry)
+
 if __name__ == "__main__":
     main()

@@ -88,6 +88,7 @@ class Daemon:
         next ones arrive, and the courier beside both. A delivery error is raised once
         the worker has stopped; a fetch error once what was stored has been handled.
         """
+        self.wake_config_waits()
         courier = self._start_courier(fail_fast=True)
         fetch = _Fetch(self._watcher() if self.app.cfg.imap is not None else None, self.wake)
         fetch.start()
@@ -117,6 +118,16 @@ class Daemon:
         log.info("run --once: fetched %d, processed %d, sent %d", fetch.fetched, processed,
                  sent)
         return processed, sent
+
+    def wake_config_waits(self) -> None:
+        """Mail that waits because of a config mistake (a password_env this process
+        could not see) is due at once when the daemon starts or reloads: the mistake
+        may be fixed now, and nobody should wait out a two-hour backoff for it."""
+        from .outbox import CONFIG_ERROR_PREFIX
+
+        woken = self.app.store.outbox_due_again(utcnow(), error_prefix=CONFIG_ERROR_PREFIX)
+        if woken:
+            log.info("%d mail(s) that waited for a config fix are due again", len(woken))
 
     def _start_courier(self, fail_fast: bool) -> Courier:
         if self._given_courier is not None:
@@ -150,6 +161,7 @@ class Daemon:
         source_thread = None
         controller = None
         cfg = self.app.cfg
+        self.wake_config_waits()
         courier = self._start_courier(fail_fast=False)
         try:
             if cfg.imap is not None:

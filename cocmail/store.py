@@ -536,6 +536,29 @@ class Store:
         conn.execute("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=?,"
                      " claimed_by=NULL WHERE id=?", (error, outbox_id))
 
+    def outbox_due_again(self, now: datetime, *, ids: list[int] | None = None,
+                         failed: bool = False, error_prefix: str | None = None) -> list[int]:
+        """Make mail due now (`cocmail outbox retry`, a reload): the rows `ids` that are
+        failed or waiting, every failed row (`failed`), or the waiting rows whose last
+        error starts with `error_prefix`. Purged rows (no raw) stay as they are.
+        Failed rows start their retries afresh. Returns the ids made due."""
+        where, params = ["raw IS NOT NULL", "claimed_by IS NULL"], []
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' for _ in ids)}) AND state IN"
+                         " ('failed','pending')")
+            params += ids
+        elif failed:
+            where.append("state='failed'")
+        else:
+            where.append("state='pending' AND last_error LIKE ? ESCAPE '\\'")
+            params.append(error_prefix.replace("%", "\\%").replace("_", "\\_") + "%"
+                          if error_prefix else "%")
+        with self.tx() as c:
+            cur = c.execute("UPDATE outbox SET attempts=CASE WHEN state='failed' THEN 0"
+                            " ELSE attempts END, state='pending', next_attempt=? WHERE "
+                            + " AND ".join(where) + " RETURNING id", (iso(now), *params))
+            return sorted(row[0] for row in cur.fetchall())
+
     def compact(self) -> None:
         """Rewrite the file and empty the WAL so expunged text leaves no trace on disk."""
         with self.lock:

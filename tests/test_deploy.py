@@ -571,3 +571,53 @@ def test_postfix_keeps_mail_for_the_listener_while_cocmail_is_stopped(
     assert postfix.wait_for_attempt(queue_id, count=2).status == "sent"
     wait_for_ack(smtp_sink, reporter, postfix)
     assert service.stop() == 0, service.log.read_text(errors="replace")
+
+
+# ------------------------------------------------------------------ day two (issue 22)
+@pytest.mark.postfix
+@needs_postfix
+@pytest.mark.parametrize("name", ["alias", "pipe"])
+def test_postfix_ingest_without_the_password_loses_no_mail(
+        name: str, deployment: Deployment, postfix: Postfix, smtp_sink: SmtpSink) -> None:
+    """The SMTP password in `password_env` (secrets.env), which the `ingest` Postfix
+    runs cannot see: the acknowledgement waits, no mail is marked failed. With the
+    README's fix, `password_file` readable by cocmail, the waiting mail goes with the
+    next `cocmail run` and a new report is acknowledged at once by `ingest` itself."""
+    user, password = "conduct@example.org", "Xy$$9z"
+    with SmtpSink(login=(user, password)) as sink:
+        text = deployment.config.read_text().replace(
+            smtp_sink.smtp_toml(), sink.smtp_toml() + f'username = "{user}"\n'
+            'password_env = "COCMAIL_SMTP_PASSWORD"\n')
+        deployment.config.write_text(text)
+        secrets = deployment.config.with_name("secrets.env")
+        secrets.write_text(f"COCMAIL_SMTP_PASSWORD={password}\n")
+        deployment.create_storage()
+        apply_recipe(postfix, recipe(RECIPES[name]), deployment.paths(postfix))
+
+        reporter, raw = report(1)
+        delivery = postfix.wait_for_attempt(postfix.send(raw, reporter, INBOX))
+        assert delivery.status == "sent", delivery
+        as_cocmail = ["runuser", "-u", COCMAIL_USER, "--", str(deployment.program),
+                      "--config", str(deployment.config)]
+        listed = subprocess.run([*as_cocmail, "outbox", "list"], capture_output=True,
+                                text=True, timeout=60, cwd="/")
+        assert " failed " not in listed.stdout, listed.stdout
+        assert "password_env: environment variable COCMAIL_SMTP_PASSWORD is not set" \
+            in listed.stdout, listed.stdout
+        assert sink.messages == []
+
+        # The README's fix: the password in a file the service user can read.
+        password_file = deployment.config.with_name("smtp-password")
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o640)
+        os.chown(password_file, 0, _gid(COCMAIL_USER))
+        deployment.config.write_text(text.replace(
+            'password_env = "COCMAIL_SMTP_PASSWORD"', f'password_file = "{password_file}"'))
+        caught_up = subprocess.run([*as_cocmail, "run", "--once"], capture_output=True,
+                                   text=True, timeout=60, cwd="/")
+        assert caught_up.returncode == 0, caught_up.stderr
+        wait_for_ack(sink, reporter, postfix)
+
+        reporter2, raw2 = report(2)
+        assert postfix.wait_for_attempt(postfix.send(raw2, reporter2, INBOX)).status == "sent"
+        wait_for_ack(sink, reporter2, postfix, timeout=5)

@@ -1,0 +1,126 @@
+"""Day two (issue 22): running cocmail for a while, through the real `cocmail` command.
+
+Nothing is lost to a fixable mistake (a password the sending process cannot see), and
+failed mail can be sent again; a reload, an upgrade, a full disk each say what they do.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from testsupport.helpers import make_config
+from testsupport.process import cocmail
+from testsupport.servers import SmtpSink
+
+USER, PASSWORD = "conduct@example.org", "Xy$$9z-not-a-shell-variable"
+
+
+def report(n: int) -> bytes:
+    return (f"From: Reporter {n} <reporter{n}@attendee.example>\r\n"
+            f"To: conduct@example.org\r\nSubject: Report {n}\r\n"
+            f"Message-ID: <daytwo-{n}@attendee.example>\r\n"
+            f"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\n"
+            f"Report number {n}: someone shouted at me at the party.\r\n").encode()
+
+
+@pytest.fixture
+def login_sink() -> object:
+    with SmtpSink(login=(USER, PASSWORD)) as sink:
+        yield sink
+
+
+def smtp_with_password_env(sink: SmtpSink) -> str:
+    return (sink.smtp_toml() + f'username = "{USER}"\n'
+            'password_env = "COCMAIL_SMTP_PASSWORD"\n')
+
+
+def outbox(cfg: Path) -> list[tuple[int, str, str, str]]:
+    """(id, kind, state, rest of the line) of each row `cocmail outbox list` shows."""
+    out = cocmail(cfg, "outbox", "list")
+    assert out.code == 0, out.err
+    rows = []
+    for line in out.out.splitlines():
+        m = re.match(r"\s*(\d+)\s+\S+\s+\S+\s+(\S+)\s+(\S+)\s*(.*)", line)
+        if m:
+            rows.append((int(m[1]), m[2], m[3], m[4]))
+    return rows
+
+
+# ------------------------------------------------------------------ 1. nothing lost
+def test_a_password_the_sender_cannot_see_leaves_mail_waiting_not_failed(
+        tmp_path: Path, login_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ingest` run by an MTA without the service's environment: the acknowledgement
+    waits (pending, the cause shown), no mail is failed, staff get no failure notice;
+    once the password is there, `outbox retry ID` sends it."""
+    make_config(tmp_path, smtp=smtp_with_password_env(login_sink))
+    cfg = tmp_path / "cocmail.toml"
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+
+    stored = cocmail(cfg, "ingest", "-", stdin=report(1))
+    assert stored.code == 0, stored.err
+    rows = outbox(cfg)
+    assert rows, "the report should have queued mail"
+    assert {state for _, _, state, _ in rows} == {"pending"}, rows
+    assert not [r for r in rows if r[1] == "delivery_failed"]
+    ack = next(r for r in rows if r[1] == "ack")
+    assert "config: password_env: environment variable COCMAIL_SMTP_PASSWORD is not set" \
+        in ack[3]
+    assert login_sink.messages == []
+
+    monkeypatch.setenv("COCMAIL_SMTP_PASSWORD", PASSWORD)
+    retried = cocmail(cfg, "outbox", "retry", str(ack[0]))
+    assert retried.code == 0, retried.err
+    assert "retried 1 mail(s)" in retried.err
+    assert [r for r in outbox(cfg) if r[0] == ack[0]][0][2] == "sent"
+    assert any("reporter1@attendee.example" in m.rcpt_tos for m in login_sink.messages)
+
+
+def test_the_daemon_sends_mail_that_waited_for_a_config_fix_at_once(
+        tmp_path: Path, login_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the fix, a (re)started daemon does not wait out the backoff: every mail that
+    waited for the password goes in its first pass."""
+    make_config(tmp_path, smtp=smtp_with_password_env(login_sink))
+    cfg = tmp_path / "cocmail.toml"
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+    for n in (1, 2):
+        assert cocmail(cfg, "ingest", "-", stdin=report(n)).code == 0
+    waiting = [r for r in outbox(cfg) if r[2] == "pending"]
+    assert len(waiting) >= 2
+
+    monkeypatch.setenv("COCMAIL_SMTP_PASSWORD", PASSWORD)
+    run = cocmail(cfg, "run", "--once")
+    assert run.code == 0, run.err
+    assert {state for _, _, state, _ in outbox(cfg)} == {"sent"}
+    assert "waited for a config fix are due again" in run.err
+
+
+def test_outbox_retry_all_failed_sends_refused_mail_again(
+        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    """A 5xx fails a mail (and staff are told); once the cause is fixed on the server,
+    `outbox retry --all-failed` sends it again, under the same Message-ID."""
+    make_config(tmp_path, smtp=smtp_sink.smtp_toml())
+    cfg = tmp_path / "cocmail.toml"
+    smtp_sink.fail_next("rcpt", "550 5.1.1 mailbox unavailable")
+    assert cocmail(cfg, "ingest", "-", stdin=report(1)).code == 0
+    failed = [r for r in outbox(cfg) if r[2] == "failed"]
+    assert [r[1] for r in failed] == ["ack"]
+    notices = [m for m in smtp_sink.messages if "reporter1@attendee.example" not in m.rcpt_tos]
+    assert notices, "staff should have been told the acknowledgement failed"
+    first_tries = len(smtp_sink.messages)
+
+    again = cocmail(cfg, "outbox", "retry", "--all-failed")
+    assert again.code == 0, again.err
+    assert [r for r in outbox(cfg) if r[0] == failed[0][0]][0][2] == "sent"
+    (ack,) = [m for m in smtp_sink.messages[first_tries:]
+              if "reporter1@attendee.example" in m.rcpt_tos]
+    assert ack.message["Message-ID"]
+
+    nothing = cocmail(cfg, "outbox", "retry", "--all-failed")
+    assert nothing.code == 0 and "no failed mail" in nothing.err
+    wrong = cocmail(cfg, "outbox", "retry", "999")
+    assert wrong.code == 1 and "no failed or waiting mail 999" in wrong.err
+    neither = cocmail(cfg, "outbox", "retry")
+    assert neither.code != 0 and "--all-failed" in neither.err
