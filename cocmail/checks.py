@@ -24,6 +24,7 @@ CONNECT_TIMEOUT = 15
 
 def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     yield ("config", True, f"{cfg.source} is valid ({len(cfg.staff)} staff member(s))")
+    yield from _placeholders(cfg)
     if not cfg.staff:
         yield ("staff", False, "no [[staff]] entries: nobody would be told about reports")
     elif not any(s.lead for s in cfg.staff):
@@ -46,6 +47,19 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield ("smtp", True, f"no [smtp]: outgoing mail goes to {cfg.storage.spool_dir}")
     elif cfg.smtp.auth != "oauth2" or tokens is not None:
         yield _smtp(cfg, tokens)
+
+
+def _placeholders(cfg: Config) -> Iterator[tuple[str, bool, str]]:
+    """Fail on every example.org placeholder left in a key (placeholders.py says why)."""
+    from .placeholders import explain, placeholder_keys
+
+    found = placeholder_keys(cfg)
+    if found and cfg.source == "<embedded defaults>":
+        yield ("placeholders", True, "warning: the embedded demo defaults have example.org "
+                                     "addresses only: write a config before real use")
+        return
+    for key, value in found:
+        yield ("placeholder", False, explain(key, value))
 
 
 def _oauth2(cfg: OAuth2Config) -> tuple[tuple[str, bool, str], TokenSource | None]:

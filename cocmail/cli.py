@@ -307,10 +307,17 @@ def ingest_cmd(state: State, file: str) -> None:
 
 
 @command(main, "check")
-def check_cmd(state: State) -> None:
+@click.option("--env-file", metavar="FILE", default=None,
+              help="Read FILE as systemd reads EnvironmentFile= (no shell expansion) first.")
+def check_cmd(state: State, env_file: str | None) -> None:
     """Validate the config and try the IMAP login and the SMTP connection."""
-    from .checks import run_checks
+    import os
 
+    from .checks import run_checks
+    from .envfile import read_env_file
+
+    if env_file:  # what the service will see: systemd's reading, not a shell's
+        os.environ.update(read_env_file(env_file))
     cfg = state.cfg()
     ok = True
     for name, good, detail in run_checks(cfg):

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from testsupport.helpers import make_config
+from testsupport.helpers import make_config, own_names
 from testsupport.process import cocmail
 from testsupport.servers import SmtpSink
 
@@ -124,3 +124,92 @@ def test_outbox_retry_all_failed_sends_refused_mail_again(
     assert wrong.code == 1 and "no failed or waiting mail 999" in wrong.err
     neither = cocmail(cfg, "outbox", "retry")
     assert neither.code != 0 and "--all-failed" in neither.err
+
+
+# ------------------------------------------------------------------ 2. check
+def test_check_fails_on_example_placeholders_trusted_authserv_id_first(tmp_path: Path) -> None:
+    """The example's `mx.example.org` would let anyone who writes that header run staff
+    commands: check fails on it before anything else, and on every other example.org
+    name that matters (inbox, servers, staff, appeal contact, [event] texts)."""
+    make_config(tmp_path, '[appeal]\ncontact = "board@example.org"\n')
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(cfg.read_text().replace(
+        'timezone = "Europe/Berlin"',
+        'timezone = "Europe/Berlin"\nreporting_channels = "write to conduct@example.org"'))
+    out = cocmail(cfg, "check")
+    assert out.code == 1, out.out + out.err
+    fails = [line for line in out.out.splitlines() if line.startswith("FAIL")]
+    assert fails[0].startswith("FAIL  placeholder: security.trusted_authserv_ids[0] = "
+                               "'mx.example.org'"), fails
+    assert "run staff commands" in fails[0]
+    for key in ("inbox.address", "staff[0].email", "staff[1].email", "appeal.contact",
+                "event.reporting_channels"):
+        assert any(f"placeholder: {key} = " in f for f in fails), (key, fails)
+
+    # The team's own names: no placeholder left, nothing fails.
+    text = cfg.read_text().replace("example.org", "djangocon.test")
+    cfg.write_text(text)
+    clean = cocmail(cfg, "check")
+    assert clean.code == 0, clean.out
+    assert "placeholder" not in clean.out
+
+
+def test_check_fails_on_the_default_event_name(tmp_path: Path) -> None:
+    """An event left unnamed would put "Example Conference 2027" in every mail and on
+    the published transparency page."""
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text('[inbox]\naddress = "conduct@djangocon.test"\n\n'
+                   '[[staff]]\nname = "Ana"\nemail = "ana@djangocon.test"\nlead = true\n')
+    out = cocmail(cfg, "check")
+    assert out.code == 1
+    assert "FAIL  placeholder: event.name is 'Example Conference 2027', the default" in out.out
+
+
+ENV_FILE = r"""# secrets.env, as systemd reads it
+COCMAIL_SMTP_PASSWORD=Xy$$9z
+  ; another comment
+SPACED =  two words here  # not a comment
+SINGLE='a $HOME \n b'
+DOUBLE="q\"uote \$x \k"
+CONTINUED=one\
+two
+not an assignment
+1BAD=skipped
+"""
+
+
+def test_env_file_is_read_as_systemd_reads_it() -> None:
+    from cocmail.envfile import parse_env_file
+
+    assert parse_env_file(ENV_FILE) == {
+        "COCMAIL_SMTP_PASSWORD": "Xy$$9z",
+        "SPACED": "two words here  # not a comment",
+        "SINGLE": "a $HOME \\n b",
+        "DOUBLE": 'q"uote $x \\k',
+        "CONTINUED": "onetwo",
+    }
+    assert parse_env_file("A='x'y\nB=it's\r\nC=\"multi\nline\"") == {
+        "A": "xy", "B": "it's", "C": "multi\nline"}
+
+
+def test_check_env_file_logs_in_with_a_password_a_shell_would_expand(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check --env-file secrets.env` sees the password the service will get: `$$` stays
+    `$$` (a shell's `. secrets.env` made it its pid and the login failed)."""
+    user = "conduct@conference.test"
+    with SmtpSink(login=(user, "Xy$$9z")) as sink:
+        make_config(tmp_path, smtp=smtp_with_password_env(sink))
+        cfg = own_names(tmp_path / "cocmail.toml")
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text(ENV_FILE)
+        monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+
+        without = cocmail(cfg, "check")
+        assert without.code == 1
+        assert "COCMAIL_SMTP_PASSWORD is not set" in without.out
+        out = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert out.code == 0, out.out + out.err
+        assert f"logged in as {user}" in out.out
+
+    missing = cocmail(cfg, "check", "--env-file", str(tmp_path / "nope.env"))
+    assert missing.code == 1 and "nope.env: cannot read it" in missing.err

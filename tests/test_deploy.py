@@ -468,7 +468,8 @@ def run_readme_command(start: str, deployment: Deployment) -> subprocess.Complet
 
 
 # ------------------------------------------------------------------ as the cocmail user
-def test_check_passes_as_the_cocmail_user_with_the_secrets(deployment: Deployment) -> None:
+def test_check_passes_as_the_cocmail_user_with_the_secrets(deployment: Deployment,
+                                                           smtp_sink: SmtpSink) -> None:
     """README step 3's `cocmail check`, run as written: the installed wheel has its
     templates, the config and secrets.env are readable by `cocmail` (0640 root:cocmail)
     and the storage directory is writable by it."""
@@ -476,19 +477,36 @@ def test_check_passes_as_the_cocmail_user_with_the_secrets(deployment: Deploymen
     secrets = Path(deployment.paths_without_postfix()["/etc/cocmail/secrets.env"])
     subprocess.run(["install", "-m", "0640", "-o", "root", "-g", "cocmail",
                     str(ROOT / "deploy" / "secrets.env.example"), str(secrets)], check=True)
+    # A password a shell would expand ($$ is its pid): systemd, and so check, keep it.
+    user, password = "conduct@conference.test", "Xy$$9z"
     with secrets.open("a") as f:
-        f.write("COCMAIL_SMTP_PASSWORD=not-used-by-this-config\n")
+        f.write(f"COCMAIL_SMTP_PASSWORD={password}\n")
+    text = deployment.config.read_text()
+    with SmtpSink(login=(user, password)) as sink:
+        # A config with the team's own names: check fails on example.org placeholders.
+        deployment.config.write_text(text.replace("example.org", "conference.test").replace(
+            smtp_sink.smtp_toml(), sink.smtp_toml() + f'username = "{user}"\n'
+            'password_env = "COCMAIL_SMTP_PASSWORD"\n'))
+        result = run_readme_command(CHECK_COMMAND, deployment)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "FAIL" not in result.stdout
+        from cocmail.render import TEMPLATE_NAMES
 
-    result = run_readme_command("runuser -u cocmail -- sh -c", deployment)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "FAIL" not in result.stdout
-    from cocmail.render import TEMPLATE_NAMES
+        assert f"templates: {len(TEMPLATE_NAMES)} templates (built-in)" in result.stdout
+        assert f"storage: {deployment.storage} is writable" in result.stdout
+        assert f"logged in as {user}" in result.stdout
 
-    assert f"templates: {len(TEMPLATE_NAMES)} templates (built-in)" in result.stdout
-    assert f"storage: {deployment.storage} is writable" in result.stdout
+        secrets.chmod(0o600)  # root only: the mistake the README's mode avoids
+        assert run_readme_command(CHECK_COMMAND, deployment).returncode != 0
+    deployment.config.write_text(text)  # as the deployment wrote it: example.org
+    secrets.chmod(0o640)
+    placeholders = run_readme_command(CHECK_COMMAND, deployment)
+    assert placeholders.returncode != 0
+    assert "FAIL  placeholder: inbox.address = 'conduct@example.org'" in placeholders.stdout
 
-    secrets.chmod(0o600)  # root only: the mistake the README's mode avoids
-    assert run_readme_command("runuser -u cocmail -- sh -c", deployment).returncode != 0
+
+CHECK_COMMAND = ("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail --config "
+                 "/etc/cocmail/cocmail.toml check")
 
 
 # ------------------------------------------------------------------ the Postfix tests
@@ -515,8 +533,8 @@ def test_postfix_recipe_delivers_reports_and_staff_replies(
     assert not [p for p in deployment.storage.rglob("*") if p.stat().st_uid == 0], \
         "cocmail wrote files as root: Postfix did not run it as the cocmail user"
     # The admin's look at the cases, as the README shows it (beside `run` for the listener).
-    listed = run_readme_command("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail",
-                                deployment)
+    listed = run_readme_command("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail "
+                                "--config /etc/cocmail/cocmail.toml cases", deployment)
     assert listed.returncode == 0, listed.stderr
     assert re.findall(r"^#(\d+) ", listed.stdout, re.M) == ["1", "2"], listed.stdout
     if service is not None:

@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 
 from cocmail import migrations
-from testsupport.helpers import make_config
+from testsupport.helpers import make_config, own_names
 from testsupport.process import ROOT, cocmail
 from testsupport.process import cocmail_env as _env
 from testsupport.servers import SmtpSink, free_port, wait_until
@@ -159,7 +159,7 @@ def test_without_a_config_every_command_but_demo_says_so_once(tmp_path: Path) ->
 # ---------------------------------------------------------------- check
 
 def test_check_creates_nothing(tmp_path: Path) -> None:
-    cfg = config(tmp_path)
+    cfg = own_names(config(tmp_path))
     out = cocmail(cfg, "check")
     assert out.code == 0, out.out + out.err
     assert not (tmp_path / "data").exists()
