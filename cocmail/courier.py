@@ -50,7 +50,7 @@ ERROR_PAUSE_SECONDS = 1.0
 PR_SET_PDEATHSIG = 1
 
 _FORK = multiprocessing.get_context("fork")
-POKE, FINISH, STOP = b"p", b"f", b"s"
+POKE, FINISH, STOP, RELOAD = b"p", b"f", b"s", b"r"
 
 
 class CourierDied(OperationalError):
@@ -71,8 +71,12 @@ class Courier:
     The courier answers once, when it stops: (mails sent, error or None) up another pipe.
     """
 
-    def __init__(self, open_outbox: Callable[[], Outbox], *, fail_fast: bool):
+    def __init__(self, open_outbox: Callable[[], Outbox], *, fail_fast: bool,
+                 reopen_outbox: Callable[[], Outbox] | None = None):
+        """`reopen_outbox`: the outbox from the config file read again, called in the
+        courier when the daemon reloads (SIGHUP); None: reloads change nothing here."""
         self.open_outbox = open_outbox
+        self.reopen_outbox = reopen_outbox
         self.fail_fast = fail_fast
         self.sent = 0
         self.error: BaseException | None = None
@@ -82,7 +86,7 @@ class Courier:
         self._process: Any = None
         self._parent = os.getpid()
         # In the courier: what the daemon has asked for so far.
-        self._finishing = self._stopping = False
+        self._finishing = self._stopping = self._reloading = False
         self._woken = False  # a command came since the current pass began
 
     def start(self) -> Courier:
@@ -103,6 +107,10 @@ class Courier:
     def poke(self) -> None:
         """New mail is committed: deliver it now."""
         self._send(POKE)
+
+    def reload(self) -> None:
+        """The config was reread: open the outbox again from it before the next pass."""
+        self._send(RELOAD)
 
     def request_stop(self) -> None:
         """Finish the mail at hand and exit (safe in a signal handler: one write)."""
@@ -159,8 +167,8 @@ class Courier:
         code = 0
         try:
             _die_with_parent(self._parent)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)  # the daemon asks it to stop
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)  # the daemon asks it to stop, reload
             self._results.close()
             os.close(self._commands_w)
             sent, error = self._deliver_until_finished()
@@ -188,6 +196,7 @@ class Courier:
             self._stopping = True
         self._finishing = self._finishing or FINISH in data
         self._stopping = self._stopping or STOP in data
+        self._reloading = self._reloading or RELOAD in data
         return True
 
     def _deliver_until_finished(self) -> tuple[int, BaseException | None]:
@@ -198,6 +207,8 @@ class Courier:
                 self._read_commands(0)
                 self._woken = False  # from here, a poke (or finish) means another pass
                 final = self._finishing
+                if self._reloading:
+                    outbox = self._reopened(outbox)
                 try:
                     sent += outbox.deliver_due(keep_open=True, stop=self).sent
                 except Exception as e:  # noqa: BLE001 - handed to finish(), or logged
@@ -213,6 +224,22 @@ class Courier:
         finally:
             outbox.close()
             outbox.store.close()
+
+    def _reopened(self, outbox: Outbox) -> Outbox:
+        """The outbox of the reread config, or `outbox` when that cannot be opened (the
+        daemon has logged why: it read the same file)."""
+        self._reloading = False
+        if self.reopen_outbox is None:
+            return outbox
+        try:
+            fresh = self.reopen_outbox()
+        except Exception as e:  # noqa: BLE001 - keep delivering with what works
+            log.warning("courier: reload refused, delivering with the previous config: %s",
+                        type(e).__name__)
+            return outbox
+        outbox.close()
+        outbox.store.close()
+        return fresh
 
     def _wait(self, outbox: Outbox) -> None:
         """Until poked, the next retry is due, or a while has passed; the SMTP connection

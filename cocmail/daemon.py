@@ -45,6 +45,7 @@ class Daemon:
         self.wake = threading.Event()
         self._last_housekeeping: datetime | None = None
         self._courier: Courier | None = None
+        self._reload = threading.Event()  # SIGHUP: reread the config between two passes
 
     # -------------------------------------------------------------- one pass
     def process_pending(self, courier: Courier) -> int:
@@ -158,6 +159,7 @@ class Daemon:
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
         source_thread = None
         controller = None
         cfg = self.app.cfg
@@ -187,6 +189,22 @@ class Daemon:
             courier.finish(raise_error=False)
             log.info("stopped")
 
+    def request_reload(self) -> None:
+        """SIGHUP: the worker rereads the config before its next pass (reload.py)."""
+        self._reload.set()
+        self.wake.set()
+
+    def _reload_if_asked(self, courier: Courier) -> None:
+        if not self._reload.is_set():
+            return
+        self._reload.clear()
+        from .reload import reload_app
+
+        if reload_app(self.app):
+            courier.reload()
+            self.wake_config_waits()  # a fixed password: the mail that waited goes now
+            courier.poke()
+
     def request_stop(self) -> None:
         self.stop.set()
         self.wake.set()
@@ -211,6 +229,7 @@ class Daemon:
         while not self.stop.is_set():
             self._check_courier(courier)
             try:
+                self._reload_if_asked(courier)
                 self.process_pending(courier)
                 self.housekeeping()
                 courier.poke()  # a digest or a quarantine notice may have been queued

@@ -7,13 +7,18 @@ failed mail can be sent again; a reload, an upgrade, a full disk each say what t
 from __future__ import annotations
 
 import re
+import signal
+import smtplib
+import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
-from testsupport.helpers import make_config, own_names
-from testsupport.process import cocmail
-from testsupport.servers import SmtpSink
+from cocmail.config import Config, load_config
+from testsupport.helpers import make_config, own_names, spool
+from testsupport.process import cocmail, cocmail_argv, cocmail_env
+from testsupport.servers import SmtpSink, free_port, wait_until
 
 USER, PASSWORD = "conduct@example.org", "Xy$$9z-not-a-shell-variable"
 
@@ -213,3 +218,118 @@ def test_check_env_file_logs_in_with_a_password_a_shell_would_expand(
 
     missing = cocmail(cfg, "check", "--env-file", str(tmp_path / "nope.env"))
     assert missing.code == 1 and "nope.env: cannot read it" in missing.err
+
+
+# ------------------------------------------------------------------ 3. reload
+class RunningDaemon:
+    """`cocmail run` as a process, with its log, listening on its own port."""
+
+    def __init__(self, cfg: Path, port: int):
+        self.cfg, self.port = cfg, port
+        self.log = cfg.parent / "run.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cocmail_argv(cfg, "run"), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=cfg.parent, env=cocmail_env())
+        assert wait_until(lambda: self.proc.poll() is not None or self.listening(), 20,
+                          interval=0.05) and self.proc.poll() is None, self.text()
+
+    def listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def send(self, n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
+            smtp.sendmail(f"reporter{n}@attendee.example", ["conduct@example.org"], report(n))
+
+    def signal(self, sig: int, expect: str, count: int = 1) -> None:
+        self.proc.send_signal(sig)
+        assert wait_until(lambda: self.text().count(expect) >= count, 20, interval=0.05), \
+            self.text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=20)
+
+
+def staff_told(cfg: Config, case: int) -> set[str]:
+    """Addresses the new-case notification of case `case` went to, from the spool."""
+    out = set()
+    for msg in spool(cfg):
+        if f"#{case}]" in str(msg["Subject"]) and "reporter" not in str(msg["To"]):
+            out.add(str(msg["To"]).rsplit("<", 1)[-1].rstrip(">"))
+    return out
+
+
+NEW_MEMBER = '\n[[staff]]\nname = "Chidi Eze"\nemail = "chidi@example.org"\n'
+
+
+def test_sighup_rereads_staff_and_refuses_a_broken_config(tmp_path: Path) -> None:
+    """A member added to the config gets the next case's mail after `kill -HUP` (what
+    `systemctl reload cocmail` sends), without a restart; a broken config is refused
+    with one log line, no traceback, and the daemon goes on with the running one."""
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    cfg = tmp_path / "cocmail.toml"
+    loaded = load_config(cfg)
+    daemon = RunningDaemon(cfg, port)
+    try:
+        daemon.send(1)
+        assert wait_until(lambda: len(staff_told(loaded, 1)) == 2, 20), daemon.text()
+        assert "chidi@example.org" not in staff_told(loaded, 1)
+
+        good = cfg.read_text() + NEW_MEMBER
+        cfg.write_text(good)
+        daemon.signal(signal.SIGHUP, "config reloaded")
+        assert "3 staff member(s)" in daemon.text()
+        daemon.send(2)
+        assert wait_until(lambda: "chidi@example.org" in staff_told(loaded, 2), 20), \
+            daemon.text()
+
+        cfg.write_text(good + '\n[[staff]]\nname = "Dana"\nemail = "not an address"\n')
+        daemon.signal(signal.SIGHUP, "reload refused")
+        refused = [line for line in daemon.text().splitlines() if "reload refused" in line]
+        assert len(refused) == 1 and "staff" in refused[0], refused
+        assert "Traceback" not in daemon.text()
+        assert daemon.proc.poll() is None
+        daemon.send(3)
+        assert wait_until(lambda: len(staff_told(loaded, 3)) == 3, 20), daemon.text()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+
+
+def test_sighup_with_a_fixed_password_sends_the_mail_that_waited(
+        tmp_path: Path, login_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon cannot log in (password_env unset): acknowledgements wait. The admin
+    puts the password in a file and reloads: the courier reads the new [smtp], and the
+    mail that waited goes at once, not after its backoff."""
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n',
+                smtp=smtp_with_password_env(login_sink))
+    cfg = tmp_path / "cocmail.toml"
+    daemon = RunningDaemon(cfg, port)
+    try:
+        daemon.send(1)
+        assert wait_until(lambda: "COCMAIL_SMTP_PASSWORD is not set" in daemon.text(), 20), \
+            daemon.text()
+        assert login_sink.messages == []
+        (tmp_path / "smtp-password").write_text(PASSWORD + "\n")
+        cfg.write_text(cfg.read_text().replace('password_env = "COCMAIL_SMTP_PASSWORD"',
+                                               'password_file = "smtp-password"'))
+        daemon.signal(signal.SIGHUP, "config reloaded")
+        # The acknowledgement and both staff notifications, all waiting until now.
+        assert wait_until(lambda: len(login_sink.messages) == 3, 10), daemon.text()
+        assert any("reporter1@attendee.example" in m.rcpt_tos for m in login_sink.messages)
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+    assert {state for _, _, state, _ in outbox(cfg)} == {"sent"}
