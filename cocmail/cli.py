@@ -175,7 +175,9 @@ class _RedactAddresses(logging.Filter):
                    "defaults).")
 @click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug,
               help="Show tracebacks and debug logs.")
-@click.version_option(package_name="cocmail")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _p, value: _show_version(ctx) if value else None,
+              help="Show the version and the database schema it writes, and exit.")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """cocmail runs a conference's Code of Conduct inbox by email."""
@@ -183,6 +185,16 @@ def main(ctx: click.Context) -> None:
 
     os.umask(0o077)  # everything cocmail writes holds personal data
     ctx.ensure_object(State)
+
+
+def _show_version(ctx: click.Context) -> None:
+    """`cocmail --version`: this release, and the schema its migrations bring a database
+    to (an older database is upgraded on first use; a newer one is refused)."""
+    from . import __version__
+    from .migrations import LATEST
+
+    click.echo(f"cocmail {__version__} (database schema {LATEST})")
+    ctx.exit()
 
 
 def event_options(fn: Callable[..., Any]) -> Callable[..., Any]:
@@ -259,7 +271,7 @@ def _run_once(daemon: Any, cfg: Any) -> tuple[int, int]:
 
 def _startup_line(cfg: Any, once: bool) -> None:
     """One line that tells a mail admin reading the journal what this daemon is."""
-    from importlib.metadata import version
+    from . import __version__
 
     source = (f"IMAP {cfg.imap.host}:{cfg.imap.port} folder {cfg.imap.folder}" if cfg.imap
               else f"the embedded SMTP listener on {cfg.listen.host}:{cfg.listen.port}")
@@ -267,7 +279,7 @@ def _startup_line(cfg: Any, once: bool) -> None:
            else f"the spool {cfg.storage.spool_dir}")
     logging.getLogger("cocmail.daemon").info(
         "cocmail %s %s: config %s, storage %s, mail in from %s, out to %s",
-        version("cocmail"), "catching up (--once)" if once else "starting", cfg.source,
+        __version__, "catching up (--once)" if once else "starting", cfg.source,
         cfg.storage.dir, source, out)
 
 
