@@ -46,7 +46,8 @@ log = logging.getLogger("cocmail.courier")
 
 IDLE_WAKE_SECONDS = 30.0
 KEEP_OPEN_SECONDS = 2.0  # an idle SMTP connection is closed after this long
-ERROR_PAUSE_SECONDS = 1.0
+ERROR_PAUSE_SECONDS = 1.0  # after a failed pass; doubles each time, as in the worker
+ERROR_PAUSE_MAX_SECONDS = 60.0
 PR_SET_PDEATHSIG = 1
 
 _FORK = multiprocessing.get_context("fork")
@@ -202,6 +203,7 @@ class Courier:
     def _deliver_until_finished(self) -> tuple[int, BaseException | None]:
         outbox = self.open_outbox()
         sent = 0
+        pause = 0.0
         try:
             while True:
                 self._read_commands(0)
@@ -211,11 +213,16 @@ class Courier:
                     outbox = self._reopened(outbox)
                 try:
                     sent += outbox.deliver_due(keep_open=True, stop=self).sent
+                    pause = 0.0
                 except Exception as e:  # noqa: BLE001 - handed to finish(), or logged
                     if self.fail_fast:
                         return sent, e
-                    log.exception("delivery pass failed; retrying")
-                    self._read_commands(ERROR_PAUSE_SECONDS)
+                    pause = min(max(pause * 2, ERROR_PAUSE_SECONDS), ERROR_PAUSE_MAX_SECONDS)
+                    _log_failed_pass(e, pause)
+                    self._read_commands(pause)
+                    if self._stopping or self._finishing:
+                        return sent, None
+                    continue
                 except BaseException as e:  # noqa: BLE001 - never swallowed: finish() raises it
                     return sent, e
                 if final or self._stopping:
@@ -253,6 +260,22 @@ class Courier:
         if not self._read_commands(min(timeout, KEEP_OPEN_SECONDS)):
             outbox.close()
             self._read_commands(max(timeout - KEEP_OPEN_SECONDS, 0))
+
+
+def _log_failed_pass(error: Exception, pause: float) -> None:
+    """One line per failed pass (a full disk, a locked database: operational; anything
+    else is a bug, whose traceback shows with --debug), never a traceback a second."""
+    from .errors import as_operational
+    from .outbox import redact_addresses
+
+    operational = as_operational(error)
+    if operational is not None:
+        log.warning("delivery pass failed (%s); retrying in %.0f s",
+                    redact_addresses(str(operational)), pause)
+    else:
+        log.error("delivery pass failed (%s: %s); retrying in %.0f s", type(error).__name__,
+                  redact_addresses(str(error)), pause)
+        log.debug("delivery pass failed", exc_info=True)
 
 
 def _die_with_parent(parent: int) -> None:

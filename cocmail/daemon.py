@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from .app import App
 from .clock import utcnow
 from .courier import Courier, CourierDied
-from .errors import OperationalError
+from .errors import OperationalError, as_operational
 from .outbox import redact_addresses
 
 log = logging.getLogger("cocmail.daemon")
@@ -79,8 +79,16 @@ class Daemon:
             if send_due_digest(self.app, now):
                 log.info("weekly digest queued")
             purge_due(self.app, now, daily=True)
-        except Exception:  # noqa: BLE001 - housekeeping must not stop mail handling
-            log.exception("housekeeping failed")
+        except OperationalError as e:  # a full disk, a locked database: one line
+            log.warning("housekeeping failed (%s); retried within a minute",
+                        redact_addresses(str(e)))
+        except Exception as e:  # noqa: BLE001 - housekeeping must not stop mail handling
+            operational = as_operational(e)
+            if operational is None:
+                log.exception("housekeeping failed")
+            else:
+                log.warning("housekeeping failed (%s); retried within a minute",
+                            redact_addresses(str(operational)))
 
     def run_once(self) -> tuple[int, int]:
         """Catch up on IMAP (if configured), process and deliver everything, then return.
@@ -234,15 +242,17 @@ class Daemon:
                 self.housekeeping()
                 courier.poke()  # a digest or a quarantine notice may have been queued
                 backoff = 0.0
-            except OperationalError as e:
-                backoff = min(max(backoff * 2, BACKOFF_FIRST_SECONDS), BACKOFF_MAX_SECONDS)
-                log.warning("worker pass failed (%s); retrying in %.0f s",
-                            redact_addresses(str(e)), backoff)
-                self.stop.wait(backoff)
-                continue
-            except Exception:  # noqa: BLE001 - a bug: log it whole (redacted), wait, go on
-                log.exception("worker pass failed; retrying")
-                self.stop.wait(BACKOFF_FIRST_SECONDS)
+            except Exception as e:  # noqa: BLE001 - operational: one line; a bug: whole
+                operational = as_operational(e)  # sqlite's own errors (a full disk) too
+                if operational is None:
+                    log.exception("worker pass failed; retrying")
+                    self.stop.wait(BACKOFF_FIRST_SECONDS)
+                else:
+                    backoff = min(max(backoff * 2, BACKOFF_FIRST_SECONDS), BACKOFF_MAX_SECONDS)
+                    log.warning("worker pass failed (%s); retrying in %.0f s",
+                                redact_addresses(str(operational)), backoff)
+                    self.stop.wait(backoff)
+                    continue
             self.wake.wait(IDLE_WAKE_SECONDS)
             self.wake.clear()
 

@@ -44,6 +44,7 @@ from typing import Any, Protocol
 from .clock import utcnow
 from .config import OAuth2Config, SmtpConfig
 from .core.errors import MessageError, OperationalError, UserError
+from .errors import NO_SPACE, is_disk_full
 from .oauth import TokenError, TokenSource, source_for
 from .store import Store
 from .tls import client_context, explain
@@ -105,12 +106,18 @@ class SpoolTransport:
     def send(self, row: dict[str, Any]) -> None:
         name = f"{row['id']:06d}-{row['kind']}.eml"
         tmp = self.spool / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(row["raw"])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.spool / name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(row["raw"])
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.spool / name)
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            tmp.unlink(missing_ok=True)  # a half-written copy would only take more room
+            raise ServerUnavailable(NO_SPACE) from None  # every mail would hit it: stop
 
     def close(self) -> None:
         pass

@@ -180,10 +180,20 @@ class Store:
             self._begin_immediate()
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back what is still open. SQLite may have rolled back already (a full
+        disk does that): a ROLLBACK then would raise "cannot rollback - no transaction
+        is active" and hide the error that matters."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error being raised says more
 
     def _begin_immediate(self) -> None:
         _waiting_for_writer(lambda: self.conn.execute("BEGIN IMMEDIATE"))

@@ -6,16 +6,23 @@ failed mail can be sent again; a reload, an upgrade, a full disk each say what t
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import signal
 import smtplib
 import socket
 import subprocess
+import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
+from cocmail.app import open_app
+from cocmail.clock import iso
 from cocmail.config import Config, load_config
+from cocmail.store import Store
 from testsupport.helpers import make_config, own_names, spool
 from testsupport.process import cocmail, cocmail_argv, cocmail_env
 from testsupport.servers import SmtpSink, free_port, wait_until
@@ -333,3 +340,128 @@ def test_sighup_with_a_fixed_password_sends_the_mail_that_waited(
         code = daemon.stop()
     assert code == 0, daemon.text()
     assert {state for _, _, state, _ in outbox(cfg)} == {"sent"}
+
+
+# ------------------------------------------------------------------ 5. a full disk
+@pytest.fixture
+def small_disk(tmp_path: Path) -> object:
+    """A 16 MB tmpfs for the storage dir (the test runs as root in CI; else skipped)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs",
+                              str(mnt)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(disk: Path, keep_free: int) -> list[Path]:
+    """Fill `disk` up, then free about `keep_free` bytes; the filler files."""
+    files: list[Path] = []
+    chunk = b"\0" * 16384
+    while True:
+        path = disk / f"filler-{len(files)}"
+        files.append(path)
+        try:
+            with path.open("wb") as f:
+                f.write(chunk)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+            path.unlink(missing_ok=True)
+            files.pop()
+            break
+    for _ in range(keep_free // len(chunk)):
+        files.pop().unlink()
+    return files
+
+
+def big_report(n: int) -> bytes:
+    line = f"Report {n}: what happened at the party, in the reporter's own long words.\r\n"
+    return report(n).replace(b"\r\n\r\n", b"\r\n\r\n" + (line * 1200).encode(), 1)
+
+
+def test_a_full_disk_is_named_in_one_line_and_backed_off(tmp_path: Path,
+                                                          small_disk: Path) -> None:
+    """The storage dir's filesystem fills up while reports wait to be processed: the
+    worker and the courier say "no space left on the storage dir", back off (no line
+    a second, no traceback, no "cannot rollback"), and once there is room again every
+    report is processed and nothing is marked failed."""
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "data"), str(small_disk / "data")))
+    loaded = load_config(cfg)
+    store = Store(loaded.storage.db_path)
+    for n in range(1, 7):  # waiting when the daemon starts, ~100 KB each
+        store.add_inbound(big_report(n), "ingest")
+    store.close()
+    filler = fill(small_disk, keep_free=240_000)
+
+    daemon = RunningDaemon(cfg, port)
+    try:
+        assert wait_until(lambda: "no space left on the storage dir" in daemon.text(), 20), \
+            daemon.text()
+        started = daemon.text().count("\n")
+        time.sleep(8)
+        during = daemon.text().splitlines()[started:]
+        assert len(during) <= 16, "\n".join(during)  # was a traceback a second
+        text = daemon.text()
+        assert "Traceback" not in text, text
+        assert "cannot rollback" not in text, text
+        assert "worker pass failed (no space left on the storage dir" in text, text
+
+        for path in filler:
+            path.unlink()
+        cases = lambda: cocmail(cfg, "cases", "list", "--json").json()  # noqa: E731
+        assert wait_until(lambda: len(cases()) == 6, 60, interval=0.5), daemon.text()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+    assert "failed" not in {state for _, _, state, _ in outbox(cfg)}
+
+
+def test_a_full_disk_backs_the_courier_off_with_one_line(tmp_path: Path,
+                                                          small_disk: Path) -> None:
+    """The courier delivered a mail (the spool here lives on another filesystem) but
+    cannot record it, the disk being full: one line naming the cause per attempt,
+    backing off (was a traceback a second), and the mail is recorded once there is
+    room (delivered again at most, under the same Message-ID, never lost)."""
+    make_config(tmp_path)
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "data"), str(small_disk / "data")))
+    loaded = load_config(cfg)
+    (tmp_path / "spool").mkdir()
+    loaded.storage.dir.mkdir(mode=0o700)
+    (loaded.storage.dir / "spool").symlink_to(tmp_path / "spool")
+    app = open_app(loaded)  # a report processed, its mail not sent yet
+    inbound = app.store.add_inbound(report(1), "ingest")
+    assert inbound is not None and app.pipeline.process(inbound) == "done"
+    due = datetime.now(UTC) + timedelta(seconds=4)
+    with app.store.tx() as c:
+        c.execute("UPDATE outbox SET next_attempt=?", (iso(due),))
+    app.close()
+
+    port = free_port()
+    cfg.write_text(cfg.read_text() + f'\n[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    daemon = RunningDaemon(cfg, port)
+    try:
+        filler = fill(small_disk, keep_free=0)
+        assert wait_until(lambda: "delivery pass failed (no space left on the storage dir"
+                          in daemon.text(), 20), daemon.text()
+        time.sleep(7)
+        text = daemon.text()
+        failed = [ln for ln in text.splitlines() if "delivery pass failed" in ln]
+        assert 2 <= len(failed) <= 5, failed  # 1 s, 2 s, 4 s...: not one a second
+        assert "Traceback" not in text and "cannot rollback" not in text, text
+        for path in filler:
+            path.unlink()
+        assert wait_until(lambda: {s for _, _, s, _ in outbox(cfg)} == {"sent"}, 30,
+                          interval=0.5), daemon.text()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
