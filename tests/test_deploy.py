@@ -11,6 +11,7 @@ that only works as root or from a checkout fails here.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
@@ -301,6 +302,7 @@ class Deployment:
             "/etc/cocmail/cocmail.toml": str(self.config),
             "/etc/cocmail/secrets.env": str(self.config.with_name("secrets.env")),
             "/var/lib/cocmail": str(self.storage),
+            "/var/lib/cocmail-postfix": str(self.root / "var" / "lib" / "cocmail-postfix"),
             "[127.0.0.1]:8025": f"[127.0.0.1]:{self.listen_port}",
         }
 
@@ -639,3 +641,60 @@ def test_postfix_ingest_without_the_password_loses_no_mail(
         reporter2, raw2 = report(2)
         assert postfix.wait_for_attempt(postfix.send(raw2, reporter2, INBOX)).status == "sent"
         wait_for_ack(sink, reporter2, postfix, timeout=5)
+
+
+def _mode_owner(path: Path) -> tuple[str, str, str]:
+    st = path.stat()
+    return (oct(st.st_mode & 0o7777), pwd.getpwuid(st.st_uid).pw_name,
+            grp.getgrgid(st.st_gid).gr_name)
+
+
+def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
+        deployed_cocmail: Path) -> None:
+    """deploy/install.sh, as root, twice over (the second run is also what an upgrade
+    does): user, directories, venv, unit and Postfix alias file, each owned and moded as
+    the README says; the second run creates nothing, restores modes and keeps the
+    team's edited config."""
+    root = Path(tempfile.mkdtemp(prefix="cocmail-install-"))
+    root.chmod(0o755)
+    (wheel,) = (deployed_cocmail.parent.parent.parent / "dist").glob("cocmail-*.whl")
+
+    def install() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / "deploy" / "install.sh"), "--root", str(root),
+                               str(wheel)], capture_output=True, text=True, timeout=600,
+                              cwd="/", umask=0o022)
+
+    try:
+        first = install()
+        assert first.returncode == 0, first.stdout + first.stderr
+        etc, state = root / "etc" / "cocmail", root / "var" / "lib" / "cocmail"
+        aliases = root / "var" / "lib" / "cocmail-postfix" / "aliases"
+        expected = {etc: ("0o750", "root", COCMAIL_USER),
+                    etc / "cocmail.toml": ("0o640", "root", COCMAIL_USER),
+                    etc / "secrets.env": ("0o640", "root", COCMAIL_USER),
+                    state: ("0o700", COCMAIL_USER, COCMAIL_USER),
+                    aliases.parent: ("0o755", COCMAIL_USER, COCMAIL_USER),
+                    aliases: ("0o644", COCMAIL_USER, COCMAIL_USER)}
+        assert {p: _mode_owner(p) for p in expected} == expected
+        unit = root / "etc" / "systemd" / "system" / "cocmail.service"
+        assert unit.read_text() == UNIT
+        assert 'dir = "/var/lib/cocmail"' in (etc / "cocmail.toml").read_text()
+        assert "ingest -" in aliases.read_text()
+        from cocmail import __version__
+
+        version = subprocess.run([str(root / "opt" / "cocmail" / "venv" / "bin" / "cocmail"),
+                                  "--version"], capture_output=True, text=True, timeout=60)
+        assert version.stdout.startswith(f"cocmail {__version__} ")
+
+        # The team edits its config; someone loosens a mode by mistake.
+        edited = (etc / "cocmail.toml").read_text() + "\n# our own settings\n"
+        (etc / "cocmail.toml").write_text(edited)
+        (etc / "secrets.env").chmod(0o644)
+        second = install()
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert not re.search(r"created|wrote|installed /", second.stdout), second.stdout
+        assert "user cocmail exists" in second.stdout
+        assert (etc / "cocmail.toml").read_text() == edited
+        assert {p: _mode_owner(p) for p in expected} == expected
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
