@@ -25,7 +25,7 @@ from cocmail.config import Config, load_config
 from cocmail.store import Store
 from testsupport.helpers import make_config, own_names, spool
 from testsupport.process import cocmail, cocmail_argv, cocmail_env
-from testsupport.servers import SmtpSink, free_port, wait_until
+from testsupport.servers import Dovecot, ImapUser, SmtpSink, free_port, wait_until
 
 USER, PASSWORD = "conduct@example.org", "Xy$$9z-not-a-shell-variable"
 
@@ -465,3 +465,28 @@ def test_a_full_disk_backs_the_courier_off_with_one_line(tmp_path: Path,
     finally:
         code = daemon.stop()
     assert code == 0, daemon.text()
+
+
+def test_check_fails_on_a_trusted_authserv_id_the_mailbox_does_not_carry(
+        tmp_path: Path, dovecot: Dovecot, imap_user: ImapUser) -> None:
+    """Your own MX writes its Authentication-Results into every mail it delivers: a
+    trusted authserv-id that none of the newest messages carries cannot be justified."""
+    for n in (1, 2):
+        dovecot.append(imap_user.name, report(n).replace(
+            b"Subject:", b"Authentication-Results: mx.conference.test;\r\n"
+                         b" dmarc=pass header.from=attendee.example\r\nSubject:", 1))
+
+    def check_with(authserv_id: str) -> str:
+        make_config(tmp_path, imap=dovecot.imap_toml(imap_user.name))
+        cfg = own_names(tmp_path / "cocmail.toml")
+        cfg.write_text(cfg.read_text().replace('["mx.conference.test"]',
+                                               f'["{authserv_id}"]'))
+        return cocmail(cfg, "check").out
+
+    guessed = check_with("mx.guessed.test")
+    assert "FAIL  authserv-id: trusted_authserv_ids mx.guessed.test: none of the 2 " \
+           "newest message(s)" in guessed, guessed
+    assert "they carry: mx.conference.test" in guessed
+    right = check_with("mx.conference.test")
+    assert "ok    authserv-id: mx.conference.test wrote the Authentication-Results" in right
+    assert "FAIL" not in right, right
