@@ -522,6 +522,12 @@ def test_postfix_recipe_delivers_reports_and_staff_replies(
     to a plus-address (where staff replies go, Reply-To: conduct+<token>@...)."""
     deployment.create_storage()
     service = receiving(name, deployment, postfix, start_service)
+    # `postfix check` warned about recipe 1's alias directory when it was in /etc/postfix.
+    checked = subprocess.run(["/usr/sbin/postfix", "-c", str(postfix.etc), "check"],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    time.sleep(1)  # postlogd writes the script's warnings a moment later
+    assert "not owned by root" not in postfix.logs(), postfix.logs()
 
     for n, rcpt in ((1, INBOX), (2, "conduct+reply-token@example.org")):
         reporter, raw = report(n, rcpt)
