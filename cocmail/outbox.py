@@ -458,8 +458,9 @@ class Outbox:
             self._fail(row, f"gave up after {attempts} attempts: {error}")
             return "failed"
         delay = backoff(attempts)
-        log.info("outbox %s (%s) will retry in %.0f s: %s", row["id"], row["message_id"],
-                 delay, redact_addresses(error))
+        level = logging.WARNING if error.startswith(CONFIG_ERROR_PREFIX) else logging.INFO
+        log.log(level, "outbox %s (%s) will retry in %.0f s: %s", row["id"],
+                row["message_id"], delay, redact_addresses(error))
         self.store.outbox_retry(row["id"], error[:ERROR_CHARS],
                                 self.clock() + timedelta(seconds=delay))
         return "retrying"

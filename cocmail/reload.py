@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import replace
+from functools import partial
 from pathlib import Path
 
 from .app import App, event_row
@@ -61,7 +62,8 @@ def reload_app(app: App) -> bool:
     app.cfg = new
     app.pipeline = Pipeline(new, app.store, app.secret, clock=old.clock)
     app.outbox = Outbox(app.store, new.smtp, new.storage.spool_dir, oauth2=new.oauth2,
-                        on_failed=_notice(app.pipeline), clock=old.clock)
+                        on_failed=partial(delivery_failed_notice, app.pipeline),
+                        clock=old.clock)
     app.store.file_cases_under(event_row(new), old.clock())
     log.info("config reloaded from %s: %d staff member(s), event %r", new.source,
              len(new.staff), new.event.name)
@@ -70,8 +72,3 @@ def reload_app(app: App) -> bool:
                     "], [".join(kept))
     return True
 
-
-def _notice(pipeline: Pipeline):  # type: ignore[no-untyped-def]
-    from functools import partial
-
-    return partial(delivery_failed_notice, pipeline)
