@@ -176,7 +176,7 @@ class _RedactAddresses(logging.Filter):
 @click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug,
               help="Show tracebacks and debug logs.")
 @click.option("--version", is_flag=True, expose_value=False, is_eager=True,
-              callback=lambda ctx, _p, value: _show_version(ctx) if value else None,
+              callback=lambda ctx, _p, value: cli_ops.show_version(ctx) if value else None,
               help="Show the version and the database schema it writes, and exit.")
 @click.pass_context
 def main(ctx: click.Context) -> None:
@@ -185,16 +185,6 @@ def main(ctx: click.Context) -> None:
 
     os.umask(0o077)  # everything cocmail writes holds personal data
     ctx.ensure_object(State)
-
-
-def _show_version(ctx: click.Context) -> None:
-    """`cocmail --version`: this release, and the schema its migrations bring a database
-    to (an older database is upgraded on first use; a newer one is refused)."""
-    from . import __version__
-    from .migrations import LATEST
-
-    click.echo(f"cocmail {__version__} (database schema {LATEST})")
-    ctx.exit()
 
 
 def event_options(fn: Callable[..., Any]) -> Callable[..., Any]:

@@ -1,4 +1,5 @@
-"""Day-two commands of `cocmail`: getting failed mail out again once the cause is fixed.
+"""Day-two commands of `cocmail`: failed mail sent again once the cause is fixed, and
+`--version` (the release and the database schema it writes).
 
 Kept out of cli.py (which holds the commands of the interface's first issue) so that
 each module stays small; cli.py imports this module last, which registers the commands
@@ -11,6 +12,16 @@ import click
 
 from .cli import State, command, outbox_group
 from .errors import UserError
+
+
+def show_version(ctx: click.Context) -> None:
+    """`cocmail --version`: this release, and the schema its migrations bring a database
+    to (an older database is upgraded on first use; a newer one is refused)."""
+    from . import __version__
+    from .migrations import LATEST
+
+    click.echo(f"cocmail {__version__} (database schema {LATEST})")
+    ctx.exit()
 
 
 @command(outbox_group, "retry")
