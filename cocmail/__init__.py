@@ -2,7 +2,11 @@
 
 import logging as _logging
 
-__version__ = "0.1.0"
+# The one place the version lives: pyproject.toml reads it (dynamic version), and
+# `cocmail --version` and the daemon's start-up line show it. Every release bumps it
+# (CHANGELOG.md says what changed), so that `pip install` of a new wheel replaces the
+# old one instead of saying it is already installed.
+__version__ = "0.2.0"
 
 # mail-parser logs header values it cannot decode (addresses, subjects) and attachment
 # names at ERROR level; cocmail's logs must never carry those. Set here, before any

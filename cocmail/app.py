@@ -80,7 +80,20 @@ def start_courier(cfg: Config, *, fail_fast: bool) -> Courier:
     refuse_root_in_foreign_storage(cfg.storage.dir)
     cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
-    return Courier(partial(delivery_outbox_for, cfg, secret), fail_fast=fail_fast).start()
+    reopen = (None if cfg.source == "<embedded defaults>"
+              else partial(_reloaded_outbox, cfg, secret))
+    return Courier(partial(delivery_outbox_for, cfg, secret), fail_fast=fail_fast,
+                   reopen_outbox=reopen).start()
+
+
+def _reloaded_outbox(cfg: Config, secret: bytes) -> Outbox:
+    """The courier's outbox from `cfg`'s file read again (a reload, see reload.py); what
+    only a restart changes ([storage]) is kept as it was."""
+    from dataclasses import replace
+
+    from .reload import reread
+
+    return delivery_outbox_for(replace(reread(cfg), storage=cfg.storage), secret)
 
 
 def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:

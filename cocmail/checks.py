@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import os
 import pwd
+import re
 import smtplib
 import sqlite3
 import stat
@@ -24,6 +25,7 @@ CONNECT_TIMEOUT = 15
 
 def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     yield ("config", True, f"{cfg.source} is valid ({len(cfg.staff)} staff member(s))")
+    yield from _placeholders(cfg)
     if not cfg.staff:
         yield ("staff", False, "no [[staff]] entries: nobody would be told about reports")
     elif not any(s.lead for s in cfg.staff):
@@ -44,10 +46,11 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield ("inbox", True, f"no [imap]: the embedded listener takes mail on "
                               f"{cfg.listen.host}:{cfg.listen.port}")
         yield from _listener_trust(cfg)
-    elif cfg.imap.auth != "oauth2":
-        yield _imap(cfg, None)
-    elif tokens is not None:
-        yield _imap(cfg, tokens)
+    elif cfg.imap.auth != "oauth2" or tokens is not None:
+        # OAuth2 only when [imap] asks for it: the tokens may be [smtp]'s alone.
+        seen: list[str] = []
+        yield _imap(cfg, tokens if cfg.imap.auth == "oauth2" else None, seen)
+        yield from _authserv_evidence(cfg, seen)
     if cfg.smtp is None:
         yield ("smtp", True, f"no [smtp]: outgoing mail goes to {cfg.storage.spool_dir}")
     elif cfg.smtp.auth != "oauth2":
@@ -56,6 +59,19 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield _smtp(cfg, None)
     elif tokens is not None:
         yield _smtp(cfg, tokens)
+
+
+def _placeholders(cfg: Config) -> Iterator[tuple[str, bool, str]]:
+    """Fail on every example.org placeholder left in a key (placeholders.py says why)."""
+    from .placeholders import explain, placeholder_keys
+
+    found = placeholder_keys(cfg)
+    if found and cfg.source == "<embedded defaults>":
+        yield ("placeholders", True, "warning: the embedded demo defaults have example.org "
+                                     "addresses only: write a config before real use")
+        return
+    for key, value in found:
+        yield ("placeholder", False, explain(key, value))
 
 
 def _oauth2(cfg: OAuth2Config) -> tuple[tuple[str, bool, str], TokenSource | None]:
@@ -199,7 +215,9 @@ def _templates(cfg: Config) -> tuple[str, bool, str]:
     return ("templates", True, f"{len(TEMPLATE_NAMES)} templates ({where})")
 
 
-def _imap(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
+def _imap(cfg: Config, tokens: TokenSource | None, seen: list[str] | None = None
+          ) -> tuple[str, bool, str]:
+    """Log in, open the folder; the authserv-ids on its newest mail go into `seen`."""
     from imapclient import IMAPClient
 
     from .inbox.imap import oauth2_login
@@ -233,6 +251,8 @@ def _imap(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
                                f"{_password_hint(imap.provider, imap.host, said)}")
     try:
         info = client.select_folder(imap.folder, readonly=True)
+        if seen is not None:
+            seen.extend(recent_authserv_ids(client))
     except Exception as e:  # noqa: BLE001
         return ("imap", False, f"logged in, but folder {imap.folder!r} cannot be opened: {e}")
     finally:
@@ -243,6 +263,55 @@ def _imap(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
     how = " with OAuth2" if tokens is not None else ""
     return ("imap", True, f"logged in to {where}{how}; {imap.folder} has "
                           f"{info.get(b'EXISTS', '?')} message(s)")
+
+
+# Newest messages of the folder whose Authentication-Results `check` reads.
+EVIDENCE_MESSAGES = 20
+
+
+def recent_authserv_ids(client: object) -> list[str]:
+    """The authserv-id of each Authentication-Results header on the folder's newest
+    messages, one entry per message that has any (headers only, read-only, no \\Seen)."""
+    uids = sorted(client.search(["ALL"]))[-EVIDENCE_MESSAGES:]  # type: ignore[attr-defined]
+    if not uids:
+        return []
+    field = b"BODY[HEADER.FIELDS (AUTHENTICATION-RESULTS)]"
+    data = client.fetch(uids, ["BODY.PEEK[HEADER.FIELDS (AUTHENTICATION-RESULTS)]"])  # type: ignore[attr-defined]
+    ids = []
+    for item in data.values():
+        text = bytes(item.get(field, b"")).decode("ascii", "replace")
+        text = re.sub(r"\r?\n[ \t]+", " ", text)  # unfolded
+        found = set()
+        for value in re.findall(r"(?im)^authentication-results:[ \t]*([^;\s]+)", text):
+            found.add(value.lower())
+        if found:
+            ids.append(" ".join(sorted(found)))
+    return ids
+
+
+def _authserv_evidence(cfg: Config, seen: list[str]) -> Iterator[tuple[str, bool, str]]:
+    """Can the trusted authserv-ids be justified by the mailbox? Your own MX writes its
+    Authentication-Results into every mail it delivers there: an id that none of the
+    newest messages carries is a guess (or a placeholder), and trusting a guess lets
+    whoever writes that header run staff commands."""
+    trusted = [t.lower() for t in cfg.security.trusted_authserv_ids]
+    if not trusted:
+        return
+    if not seen:
+        yield ("authserv-id", True, "warning: no recent message in the mailbox carries "
+                                    "Authentication-Results, so the trusted authserv-ids "
+                                    f"{', '.join(trusted)} cannot be confirmed yet")
+        return
+    carried = {i for ids in seen for i in ids.split()}
+    missing = [t for t in trusted if t not in carried]
+    if missing:
+        yield ("authserv-id", False, f"trusted_authserv_ids {', '.join(missing)}: none of "
+               f"the {len(seen)} newest message(s) with Authentication-Results carries it "
+               f"(they carry: {', '.join(sorted(carried))}). Trust only the id your own "
+               "MX writes (README, \"Who may run commands\")")
+    else:
+        yield ("authserv-id", True, f"{', '.join(trusted)} wrote the Authentication-Results "
+                                    f"of the newest messages")
 
 
 def _smtp(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:

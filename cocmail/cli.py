@@ -183,7 +183,9 @@ class _RedactAddresses(logging.Filter):
                    "defaults).")
 @click.option("--debug", is_flag=True, expose_value=False, callback=_set_debug,
               help="Show tracebacks and debug logs.")
-@click.version_option(package_name="cocmail")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True,
+              callback=lambda ctx, _p, value: cli_ops.show_version(ctx) if value else None,
+              help="Show the version and the database schema it writes, and exit.")
 @click.pass_context
 def main(ctx: click.Context) -> None:
     """cocmail runs a conference's Code of Conduct inbox by email."""
@@ -267,7 +269,7 @@ def _run_once(daemon: Any, cfg: Any) -> tuple[int, int]:
 
 def _startup_line(cfg: Any, once: bool) -> None:
     """One line that tells a mail admin reading the journal what this daemon is."""
-    from importlib.metadata import version
+    from . import __version__
 
     source = (f"IMAP {cfg.imap.host}:{cfg.imap.port} folder {cfg.imap.folder}" if cfg.imap
               else f"the embedded SMTP listener on {cfg.listen.host}:{cfg.listen.port}")
@@ -275,7 +277,7 @@ def _startup_line(cfg: Any, once: bool) -> None:
            else f"the spool {cfg.storage.spool_dir}")
     logging.getLogger("cocmail.daemon").info(
         "cocmail %s %s: config %s, storage %s, mail in from %s, out to %s",
-        version("cocmail"), "catching up (--once)" if once else "starting", cfg.source,
+        __version__, "catching up (--once)" if once else "starting", cfg.source,
         cfg.storage.dir, source, out)
 
 
@@ -315,10 +317,17 @@ def ingest_cmd(state: State, file: str) -> None:
 
 
 @command(main, "check")
-def check_cmd(state: State) -> None:
+@click.option("--env-file", metavar="FILE", default=None,
+              help="Read FILE as systemd reads EnvironmentFile= (no shell expansion) first.")
+def check_cmd(state: State, env_file: str | None) -> None:
     """Validate the config and try the IMAP login and the SMTP connection."""
-    from .checks import run_checks
+    import os
 
+    from .checks import run_checks
+    from .envfile import read_env_file
+
+    if env_file:  # what the service will see: systemd's reading, not a shell's
+        os.environ.update(read_env_file(env_file))
     cfg = state.cfg()
     ok = True
     for name, good, detail in run_checks(cfg):
@@ -674,6 +683,8 @@ def purge_cmd(state: State, dry_run: bool) -> None:
     click.echo(f"{verb} {len(numbers)} case(s)" + (": " + ", ".join(f"#{n}" for n in numbers)
                                                    if numbers else ""))
 
+
+from . import cli_ops  # noqa: E402, F401 - registers the day-two commands (outbox retry)
 
 if __name__ == "__main__":
     main()

@@ -46,11 +46,12 @@ log = logging.getLogger("cocmail.courier")
 
 IDLE_WAKE_SECONDS = 30.0
 KEEP_OPEN_SECONDS = 2.0  # an idle SMTP connection is closed after this long
-ERROR_PAUSE_SECONDS = 1.0
+ERROR_PAUSE_SECONDS = 1.0  # after a failed pass; doubles each time, as in the worker
+ERROR_PAUSE_MAX_SECONDS = 60.0
 PR_SET_PDEATHSIG = 1
 
 _FORK = multiprocessing.get_context("fork")
-POKE, FINISH, STOP = b"p", b"f", b"s"
+POKE, FINISH, STOP, RELOAD = b"p", b"f", b"s", b"r"
 
 
 class CourierDied(OperationalError):
@@ -71,8 +72,12 @@ class Courier:
     The courier answers once, when it stops: (mails sent, error or None) up another pipe.
     """
 
-    def __init__(self, open_outbox: Callable[[], Outbox], *, fail_fast: bool):
+    def __init__(self, open_outbox: Callable[[], Outbox], *, fail_fast: bool,
+                 reopen_outbox: Callable[[], Outbox] | None = None):
+        """`reopen_outbox`: the outbox from the config file read again, called in the
+        courier when the daemon reloads (SIGHUP); None: reloads change nothing here."""
         self.open_outbox = open_outbox
+        self.reopen_outbox = reopen_outbox
         self.fail_fast = fail_fast
         self.sent = 0
         self.error: BaseException | None = None
@@ -82,7 +87,7 @@ class Courier:
         self._process: Any = None
         self._parent = os.getpid()
         # In the courier: what the daemon has asked for so far.
-        self._finishing = self._stopping = False
+        self._finishing = self._stopping = self._reloading = False
         self._woken = False  # a command came since the current pass began
 
     def start(self) -> Courier:
@@ -103,6 +108,10 @@ class Courier:
     def poke(self) -> None:
         """New mail is committed: deliver it now."""
         self._send(POKE)
+
+    def reload(self) -> None:
+        """The config was reread: open the outbox again from it before the next pass."""
+        self._send(RELOAD)
 
     def request_stop(self) -> None:
         """Finish the mail at hand and exit (safe in a signal handler: one write)."""
@@ -159,8 +168,8 @@ class Courier:
         code = 0
         try:
             _die_with_parent(self._parent)
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                signal.signal(sig, signal.SIG_IGN)  # the daemon asks it to stop
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
+                signal.signal(sig, signal.SIG_IGN)  # the daemon asks it to stop, reload
             self._results.close()
             os.close(self._commands_w)
             sent, error = self._deliver_until_finished()
@@ -188,23 +197,32 @@ class Courier:
             self._stopping = True
         self._finishing = self._finishing or FINISH in data
         self._stopping = self._stopping or STOP in data
+        self._reloading = self._reloading or RELOAD in data
         return True
 
     def _deliver_until_finished(self) -> tuple[int, BaseException | None]:
         outbox = self.open_outbox()
         sent = 0
+        pause = 0.0
         try:
             while True:
                 self._read_commands(0)
                 self._woken = False  # from here, a poke (or finish) means another pass
                 final = self._finishing
+                if self._reloading:
+                    outbox = self._reopened(outbox)
                 try:
                     sent += outbox.deliver_due(keep_open=True, stop=self).sent
+                    pause = 0.0
                 except Exception as e:  # noqa: BLE001 - handed to finish(), or logged
                     if self.fail_fast:
                         return sent, e
-                    log.exception("delivery pass failed; retrying")
-                    self._read_commands(ERROR_PAUSE_SECONDS)
+                    pause = min(max(pause * 2, ERROR_PAUSE_SECONDS), ERROR_PAUSE_MAX_SECONDS)
+                    _log_failed_pass(e, pause)
+                    self._read_commands(pause)
+                    if self._stopping or self._finishing:
+                        return sent, None
+                    continue
                 except BaseException as e:  # noqa: BLE001 - never swallowed: finish() raises it
                     return sent, e
                 if final or self._stopping:
@@ -213,6 +231,22 @@ class Courier:
         finally:
             outbox.close()
             outbox.store.close()
+
+    def _reopened(self, outbox: Outbox) -> Outbox:
+        """The outbox of the reread config, or `outbox` when that cannot be opened (the
+        daemon has logged why: it read the same file)."""
+        self._reloading = False
+        if self.reopen_outbox is None:
+            return outbox
+        try:
+            fresh = self.reopen_outbox()
+        except Exception as e:  # noqa: BLE001 - keep delivering with what works
+            log.warning("courier: reload refused, delivering with the previous config: %s",
+                        type(e).__name__)
+            return outbox
+        outbox.close()
+        outbox.store.close()
+        return fresh
 
     def _wait(self, outbox: Outbox) -> None:
         """Until poked, the next retry is due, or a while has passed; the SMTP connection
@@ -226,6 +260,22 @@ class Courier:
         if not self._read_commands(min(timeout, KEEP_OPEN_SECONDS)):
             outbox.close()
             self._read_commands(max(timeout - KEEP_OPEN_SECONDS, 0))
+
+
+def _log_failed_pass(error: Exception, pause: float) -> None:
+    """One line per failed pass (a full disk, a locked database: operational; anything
+    else is a bug, whose traceback shows with --debug), never a traceback a second."""
+    from .errors import as_operational
+    from .outbox import redact_addresses
+
+    operational = as_operational(error)
+    if operational is not None:
+        log.warning("delivery pass failed (%s); retrying in %.0f s",
+                    redact_addresses(str(operational)), pause)
+    else:
+        log.error("delivery pass failed (%s: %s); retrying in %.0f s", type(error).__name__,
+                  redact_addresses(str(error)), pause)
+        log.debug("delivery pass failed", exc_info=True)
 
 
 def _die_with_parent(parent: int) -> None:

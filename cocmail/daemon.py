@@ -24,7 +24,7 @@ from datetime import datetime, timedelta
 from .app import App
 from .clock import utcnow
 from .courier import Courier, CourierDied
-from .errors import OperationalError
+from .errors import OperationalError, as_operational
 from .outbox import redact_addresses
 
 log = logging.getLogger("cocmail.daemon")
@@ -45,6 +45,7 @@ class Daemon:
         self.wake = threading.Event()
         self._last_housekeeping: datetime | None = None
         self._courier: Courier | None = None
+        self._reload = threading.Event()  # SIGHUP: reread the config between two passes
 
     # -------------------------------------------------------------- one pass
     def process_pending(self, courier: Courier) -> int:
@@ -80,8 +81,16 @@ class Daemon:
             if send_due_digest(self.app, now):
                 log.info("weekly digest queued")
             purge_due(self.app, now, daily=True)
-        except Exception:  # noqa: BLE001 - housekeeping must not stop mail handling
-            log.exception("housekeeping failed")
+        except OperationalError as e:  # a full disk, a locked database: one line
+            log.warning("housekeeping failed (%s); retried within a minute",
+                        redact_addresses(str(e)))
+        except Exception as e:  # noqa: BLE001 - housekeeping must not stop mail handling
+            operational = as_operational(e)
+            if operational is None:
+                log.exception("housekeeping failed")
+            else:
+                log.warning("housekeeping failed (%s); retried within a minute",
+                            redact_addresses(str(operational)))
 
     def run_once(self) -> tuple[int, int]:
         """Catch up on IMAP (if configured), process and deliver everything, then return.
@@ -90,6 +99,7 @@ class Daemon:
         next ones arrive, and the courier beside both. A delivery error is raised once
         the worker has stopped; a fetch error once what was stored has been handled.
         """
+        self.wake_config_waits()
         courier = self._start_courier(fail_fast=True)
         fetch = _Fetch(self._watcher() if self.app.cfg.imap is not None else None, self.wake)
         fetch.start()
@@ -120,6 +130,16 @@ class Daemon:
                  sent)
         return processed, sent
 
+    def wake_config_waits(self) -> None:
+        """Mail that waits because of a config mistake (a password_env this process
+        could not see) is due at once when the daemon starts or reloads: the mistake
+        may be fixed now, and nobody should wait out a two-hour backoff for it."""
+        from .outbox import CONFIG_ERROR_PREFIX
+
+        woken = self.app.store.outbox_due_again(utcnow(), error_prefix=CONFIG_ERROR_PREFIX)
+        if woken:
+            log.info("%d mail(s) that waited for a config fix are due again", len(woken))
+
     def _start_courier(self, fail_fast: bool) -> Courier:
         if self._given_courier is not None:
             self._courier, self._given_courier = self._given_courier, None
@@ -149,9 +169,11 @@ class Daemon:
     def run(self) -> None:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.request_stop())
+        signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
         source_thread = None
         controller = None
         cfg = self.app.cfg
+        self.wake_config_waits()
         courier = self._start_courier(fail_fast=False)
         try:
             if cfg.imap is not None:
@@ -177,6 +199,22 @@ class Daemon:
             courier.finish(raise_error=False)
             log.info("stopped")
 
+    def request_reload(self) -> None:
+        """SIGHUP: the worker rereads the config before its next pass (reload.py)."""
+        self._reload.set()
+        self.wake.set()
+
+    def _reload_if_asked(self, courier: Courier) -> None:
+        if not self._reload.is_set():
+            return
+        self._reload.clear()
+        from .reload import reload_app
+
+        if reload_app(self.app):
+            courier.reload()
+            self.wake_config_waits()  # a fixed password: the mail that waited goes now
+            courier.poke()
+
     def request_stop(self) -> None:
         self.stop.set()
         self.wake.set()
@@ -201,19 +239,22 @@ class Daemon:
         while not self.stop.is_set():
             self._check_courier(courier)
             try:
+                self._reload_if_asked(courier)
                 self.process_pending(courier)
                 self.housekeeping()
                 courier.poke()  # a digest or a quarantine notice may have been queued
                 backoff = 0.0
-            except OperationalError as e:
-                backoff = min(max(backoff * 2, BACKOFF_FIRST_SECONDS), BACKOFF_MAX_SECONDS)
-                log.warning("worker pass failed (%s); retrying in %.0f s",
-                            redact_addresses(str(e)), backoff)
-                self.stop.wait(backoff)
-                continue
-            except Exception:  # noqa: BLE001 - a bug: log it whole (redacted), wait, go on
-                log.exception("worker pass failed; retrying")
-                self.stop.wait(BACKOFF_FIRST_SECONDS)
+            except Exception as e:  # noqa: BLE001 - operational: one line; a bug: whole
+                operational = as_operational(e)  # sqlite's own errors (a full disk) too
+                if operational is None:
+                    log.exception("worker pass failed; retrying")
+                    self.stop.wait(BACKOFF_FIRST_SECONDS)
+                else:
+                    backoff = min(max(backoff * 2, BACKOFF_FIRST_SECONDS), BACKOFF_MAX_SECONDS)
+                    log.warning("worker pass failed (%s); retrying in %.0f s",
+                                redact_addresses(str(operational)), backoff)
+                    self.stop.wait(backoff)
+                    continue
             self.wake.wait(IDLE_WAKE_SECONDS)
             self.wake.clear()
 

@@ -17,23 +17,65 @@ from __future__ import annotations
 
 from .core.errors import MessageError, OperationalError, UserError
 
-__all__ = ["MessageError", "OperationalError", "UserError", "as_operational",
-           "refuse_root_in_foreign_storage"]
+__all__ = ["NO_SPACE", "MessageError", "NoSpace", "OperationalError", "UserError",
+           "as_operational", "is_disk_full", "refuse_root_in_foreign_storage"]
+
+NO_SPACE = "no space left on the storage dir"
+
+
+class NoSpace(OperationalError):
+    """The storage dir's filesystem is full: the database or the spool cannot grow.
+
+    Named as what it is, one line, because the messages underneath say it badly
+    (SQLite's "database or disk is full", or, after SQLite rolled back on its own,
+    "cannot rollback - no transaction is active"). Nothing is lost meanwhile: the
+    listener answers 451 and mail stays pending; it all goes on once there is room.
+    """
+
+    def __init__(self, detail: str = "") -> None:
+        super().__init__(f"{NO_SPACE} ({detail}): free some space there" if detail
+                         else f"{NO_SPACE}: free some space there")
+
 
 def as_operational(error: BaseException) -> OperationalError | None:
     """`error` as an OperationalError when it is one in all but name, else None.
 
     sqlite3's OperationalError ("database is locked", "disk I/O error", "database or
     disk is full") comes from the library, not from us, and says nothing about the
-    message being handled.
+    message being handled. A full disk, from SQLite or from a file write (ENOSPC,
+    EDQUOT), is a NoSpace.
     """
     import sqlite3  # here, not at the top: `cocmail --help` imports this module
 
     if isinstance(error, OperationalError):
         return error
+    if is_disk_full(error):
+        return NoSpace(_first_line(error))
     if isinstance(error, sqlite3.OperationalError):
         return OperationalError(f"database: {error}")
     return None
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether `error` says the filesystem (or the user's quota) is full."""
+    import errno
+    import sqlite3
+
+    if isinstance(error, OSError):
+        return error.errno in (errno.ENOSPC, errno.EDQUOT)
+    if isinstance(error, sqlite3.Error):
+        code = getattr(error, "sqlite_errorcode", None)
+        return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) \
+            or "disk is full" in str(error)
+    return False
+
+
+def _first_line(error: BaseException) -> str:
+    import sqlite3
+
+    if isinstance(error, OSError):
+        return f"{error.strerror}: {error.filename}" if error.filename else str(error.strerror)
+    return f"database: {error}" if isinstance(error, sqlite3.Error) else str(error)
 
 
 def refuse_root_in_foreign_storage(directory: object) -> None:

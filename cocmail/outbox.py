@@ -14,6 +14,11 @@ Why the failure cases are kept apart:
   stops: a dead server costs one timeout per pass, not one per queued mail.
 * Anything else (say, an address no SMTP server can take) fails that mail alone and
   tells staff, instead of raising on every pass and holding up the whole queue.
+* A mistake in cocmail's own set-up (`password_env` not set in the process that sends,
+  as in an `ingest` run by Postfix; an unreadable `password_file`; a broken OAuth2
+  secret) is no fault of the mail: like a dead server, the mail waits, retried with
+  backoff, and is never marked failed, so fixing the config is all it takes. Only the
+  server's 5xx fails a mail (and a 4xx for that one mail, after two days of them).
 
 Delivery is at-least-once: if the process dies after the server took a mail and before
 the outbox recorded it, the mail goes again after the restart, under the same
@@ -38,7 +43,8 @@ from typing import Any, Protocol
 
 from .clock import utcnow
 from .config import OAuth2Config, SmtpConfig
-from .core.errors import MessageError, OperationalError
+from .core.errors import MessageError, OperationalError, UserError
+from .errors import NO_SPACE, is_disk_full
 from .oauth import TokenError, TokenSource, source_for
 from .store import Store
 from .tls import client_context, explain
@@ -100,12 +106,18 @@ class SpoolTransport:
     def send(self, row: dict[str, Any]) -> None:
         name = f"{row['id']:06d}-{row['kind']}.eml"
         tmp = self.spool / f".{name}.tmp"
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as f:
-            f.write(row["raw"])
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.spool / name)
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as f:
+                f.write(row["raw"])
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, self.spool / name)
+        except OSError as e:
+            if not is_disk_full(e):
+                raise
+            tmp.unlink(missing_ok=True)  # a half-written copy would only take more room
+            raise ServerUnavailable(NO_SPACE) from None  # every mail would hit it: stop
 
     def close(self) -> None:
         pass
@@ -122,6 +134,16 @@ class ServerUnavailable(OperationalError):
     for the next pass, so an unreachable server costs one timeout per pass, not one per
     queued mail, and incoming reports keep being processed meanwhile.
     """
+
+
+class SetupError(ServerUnavailable):
+    """cocmail's own set-up cannot send now (a password_env not set in this process, an
+    unreadable password_file): fixable by the admin, never the mail's fault. The text
+    starts with "config:", which is how `outbox list` shows it and how a restart or a
+    reload knows the mail waited for a fix (see wake_config_waits)."""
+
+
+CONFIG_ERROR_PREFIX = "config:"
 
 
 class SmtpTransport:
@@ -142,6 +164,12 @@ class SmtpTransport:
 
     def _connect(self) -> smtplib.SMTP:
         cfg = self.cfg
+        try:  # before connecting: a missing password costs no connection
+            tokens = self.tokens
+            password = (cfg.password.resolve() or "") if tokens is None and cfg.username \
+                else ""
+        except UserError as e:
+            raise SetupError(f"{CONFIG_ERROR_PREFIX} {e}") from None
         try:
             if cfg.security == "ssl":
                 conn: smtplib.SMTP = smtplib.SMTP_SSL(cfg.host, cfg.port, timeout=cfg.timeout,
@@ -154,15 +182,17 @@ class SmtpTransport:
         try:
             if cfg.security == "starttls":
                 conn.starttls(context=client_context(cfg.ca_file))
-            tokens = self.tokens
             if tokens is not None:
                 xoauth2_auth(conn, cfg.username or "", tokens)
             elif cfg.username:
-                conn.login(cfg.username, cfg.password.resolve() or "")
+                conn.login(cfg.username, password)
             conn.ehlo_or_helo_if_needed()
         except TokenError as e:
             _abandon(conn)
             raise ServerUnavailable(f"no OAuth2 token for SMTP: {e}") from None
+        except UserError as e:  # an OAuth2 client secret that cannot be read
+            _abandon(conn)
+            raise SetupError(f"{CONFIG_ERROR_PREFIX} {e}") from None
         except OAuth2Refused as e:
             _abandon(conn)
             raise ServerUnavailable(str(e)) from None
@@ -402,8 +432,11 @@ class Outbox:
                         row["message_id"], row["case_number"], redact_addresses(str(e)))
             self._fail(row, str(e))
             return "failed"
+        except SetupError as e:
+            self._retry(row, str(e), give_up=False)
+            return "unavailable"
         except ServerUnavailable as e:
-            self._retry(row, f"server unavailable: {e}")
+            self._retry(row, f"server unavailable: {e}", give_up=False)
             return "unavailable"
         except (TimeoutError, smtplib.SMTPException, OSError) as e:
             return self._retry(row, _error(e))
@@ -416,14 +449,18 @@ class Outbox:
         log.info("outbox %s sent: %s (case %s)", row["id"], row["kind"], row["case_number"])
         return "sent"
 
-    def _retry(self, row: dict[str, Any], error: str) -> str:
+    def _retry(self, row: dict[str, Any], error: str, give_up: bool = True) -> str:
+        """Due again after a backoff. `give_up`: a 4xx for this one mail, which fails it
+        after MAX_TEMP_FAILURES; a server that is down or a config mistake never does
+        (it is no fault of the mail, and would fail every mail in the queue)."""
         attempts = row["attempts"] + 1
-        if attempts >= MAX_TEMP_FAILURES:
+        if give_up and attempts >= MAX_TEMP_FAILURES:
             self._fail(row, f"gave up after {attempts} attempts: {error}")
             return "failed"
         delay = backoff(attempts)
-        log.info("outbox %s (%s) will retry in %.0f s: %s", row["id"], row["message_id"],
-                 delay, redact_addresses(error))
+        level = logging.WARNING if error.startswith(CONFIG_ERROR_PREFIX) else logging.INFO
+        log.log(level, "outbox %s (%s) will retry in %.0f s: %s", row["id"],
+                row["message_id"], delay, redact_addresses(error))
         self.store.outbox_retry(row["id"], error[:ERROR_CHARS],
                                 self.clock() + timedelta(seconds=delay))
         return "retrying"

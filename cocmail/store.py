@@ -180,10 +180,20 @@ class Store:
             self._begin_immediate()
             try:
                 yield self.conn
+                self.conn.execute("COMMIT")
             except BaseException:
-                self.conn.execute("ROLLBACK")
+                self._rollback()
                 raise
-            self.conn.execute("COMMIT")
+
+    def _rollback(self) -> None:
+        """Roll back what is still open. SQLite may have rolled back already (a full
+        disk does that): a ROLLBACK then would raise "cannot rollback - no transaction
+        is active" and hide the error that matters."""
+        if self.conn.in_transaction:
+            try:
+                self.conn.execute("ROLLBACK")
+            except sqlite3.Error:
+                pass  # the error being raised says more
 
     def _begin_immediate(self) -> None:
         _waiting_for_writer(lambda: self.conn.execute("BEGIN IMMEDIATE"))
@@ -537,6 +547,29 @@ class Store:
     def outbox_failed(self, conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
         conn.execute("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=?,"
                      " claimed_by=NULL WHERE id=?", (error, outbox_id))
+
+    def outbox_due_again(self, now: datetime, *, ids: list[int] | None = None,
+                         failed: bool = False, error_prefix: str | None = None) -> list[int]:
+        """Make mail due now (`cocmail outbox retry`, a reload): the rows `ids` that are
+        failed or waiting, every failed row (`failed`), or the waiting rows whose last
+        error starts with `error_prefix`. Purged rows (no raw) stay as they are.
+        Failed rows start their retries afresh. Returns the ids made due."""
+        where, params = ["raw IS NOT NULL", "claimed_by IS NULL"], []
+        if ids is not None:
+            where.append(f"id IN ({','.join('?' for _ in ids)}) AND state IN"
+                         " ('failed','pending')")
+            params += ids
+        elif failed:
+            where.append("state='failed'")
+        else:
+            where.append("state='pending' AND last_error LIKE ? ESCAPE '\\'")
+            params.append(error_prefix.replace("%", "\\%").replace("_", "\\_") + "%"
+                          if error_prefix else "%")
+        with self.tx() as c:
+            cur = c.execute("UPDATE outbox SET attempts=CASE WHEN state='failed' THEN 0"
+                            " ELSE attempts END, state='pending', next_attempt=? WHERE "
+                            + " AND ".join(where) + " RETURNING id", (iso(now), *params))
+            return sorted(row[0] for row in cur.fetchall())
 
     def compact(self) -> None:
         """Rewrite the file and empty the WAL so expunged text leaves no trace on disk."""

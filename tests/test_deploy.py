@@ -11,6 +11,7 @@ that only works as root or from a checkout fails here.
 
 from __future__ import annotations
 
+import grp
 import os
 import pwd
 import re
@@ -301,6 +302,7 @@ class Deployment:
             "/etc/cocmail/cocmail.toml": str(self.config),
             "/etc/cocmail/secrets.env": str(self.config.with_name("secrets.env")),
             "/var/lib/cocmail": str(self.storage),
+            "/var/lib/cocmail-postfix": str(self.root / "var" / "lib" / "cocmail-postfix"),
             "[127.0.0.1]:8025": f"[127.0.0.1]:{self.listen_port}",
         }
 
@@ -468,7 +470,8 @@ def run_readme_command(start: str, deployment: Deployment) -> subprocess.Complet
 
 
 # ------------------------------------------------------------------ as the cocmail user
-def test_check_passes_as_the_cocmail_user_with_the_secrets(deployment: Deployment) -> None:
+def test_check_passes_as_the_cocmail_user_with_the_secrets(deployment: Deployment,
+                                                           smtp_sink: SmtpSink) -> None:
     """README step 3's `cocmail check`, run as written: the installed wheel has its
     templates, the config and secrets.env are readable by `cocmail` (0640 root:cocmail)
     and the storage directory is writable by it."""
@@ -476,19 +479,36 @@ def test_check_passes_as_the_cocmail_user_with_the_secrets(deployment: Deploymen
     secrets = Path(deployment.paths_without_postfix()["/etc/cocmail/secrets.env"])
     subprocess.run(["install", "-m", "0640", "-o", "root", "-g", "cocmail",
                     str(ROOT / "deploy" / "secrets.env.example"), str(secrets)], check=True)
+    # A password a shell would expand ($$ is its pid): systemd, and so check, keep it.
+    user, password = "conduct@conference.test", "Xy$$9z"
     with secrets.open("a") as f:
-        f.write("COCMAIL_SMTP_PASSWORD=not-used-by-this-config\n")
+        f.write(f"COCMAIL_SMTP_PASSWORD={password}\n")
+    text = deployment.config.read_text()
+    with SmtpSink(login=(user, password)) as sink:
+        # A config with the team's own names: check fails on example.org placeholders.
+        deployment.config.write_text(text.replace("example.org", "conference.test").replace(
+            smtp_sink.smtp_toml(), sink.smtp_toml() + f'username = "{user}"\n'
+            'password_env = "COCMAIL_SMTP_PASSWORD"\n'))
+        result = run_readme_command(CHECK_COMMAND, deployment)
+        assert result.returncode == 0, result.stdout + result.stderr
+        assert "FAIL" not in result.stdout
+        from cocmail.render import TEMPLATE_NAMES
 
-    result = run_readme_command("runuser -u cocmail -- sh -c", deployment)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert "FAIL" not in result.stdout
-    from cocmail.render import TEMPLATE_NAMES
+        assert f"templates: {len(TEMPLATE_NAMES)} templates (built-in)" in result.stdout
+        assert f"storage: {deployment.storage} is writable" in result.stdout
+        assert f"logged in as {user}" in result.stdout
 
-    assert f"templates: {len(TEMPLATE_NAMES)} templates (built-in)" in result.stdout
-    assert f"storage: {deployment.storage} is writable" in result.stdout
+        secrets.chmod(0o600)  # root only: the mistake the README's mode avoids
+        assert run_readme_command(CHECK_COMMAND, deployment).returncode != 0
+    deployment.config.write_text(text)  # as the deployment wrote it: example.org
+    secrets.chmod(0o640)
+    placeholders = run_readme_command(CHECK_COMMAND, deployment)
+    assert placeholders.returncode != 0
+    assert "FAIL  placeholder: inbox.address = 'conduct@example.org'" in placeholders.stdout
 
-    secrets.chmod(0o600)  # root only: the mistake the README's mode avoids
-    assert run_readme_command("runuser -u cocmail -- sh -c", deployment).returncode != 0
+
+CHECK_COMMAND = ("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail --config "
+                 "/etc/cocmail/cocmail.toml check")
 
 
 # ------------------------------------------------------------------ the Postfix tests
@@ -502,6 +522,12 @@ def test_postfix_recipe_delivers_reports_and_staff_replies(
     to a plus-address (where staff replies go, Reply-To: conduct+<token>@...)."""
     deployment.create_storage()
     service = receiving(name, deployment, postfix, start_service)
+    # `postfix check` warned about recipe 1's alias directory when it was in /etc/postfix.
+    checked = subprocess.run(["/usr/sbin/postfix", "-c", str(postfix.etc), "check"],
+                             capture_output=True, text=True, timeout=60)
+    assert checked.returncode == 0, checked.stderr
+    time.sleep(1)  # postlogd writes the script's warnings a moment later
+    assert "not owned by root" not in postfix.logs(), postfix.logs()
 
     for n, rcpt in ((1, INBOX), (2, "conduct+reply-token@example.org")):
         reporter, raw = report(n, rcpt)
@@ -515,8 +541,8 @@ def test_postfix_recipe_delivers_reports_and_staff_replies(
     assert not [p for p in deployment.storage.rglob("*") if p.stat().st_uid == 0], \
         "cocmail wrote files as root: Postfix did not run it as the cocmail user"
     # The admin's look at the cases, as the README shows it (beside `run` for the listener).
-    listed = run_readme_command("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail",
-                                deployment)
+    listed = run_readme_command("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail "
+                                "--config /etc/cocmail/cocmail.toml cases", deployment)
     assert listed.returncode == 0, listed.stderr
     assert re.findall(r"^#(\d+) ", listed.stdout, re.M) == ["1", "2"], listed.stdout
     if service is not None:
@@ -571,3 +597,110 @@ def test_postfix_keeps_mail_for_the_listener_while_cocmail_is_stopped(
     assert postfix.wait_for_attempt(queue_id, count=2).status == "sent"
     wait_for_ack(smtp_sink, reporter, postfix)
     assert service.stop() == 0, service.log.read_text(errors="replace")
+
+
+# ------------------------------------------------------------------ day two (issue 22)
+@pytest.mark.postfix
+@needs_postfix
+@pytest.mark.parametrize("name", ["alias", "pipe"])
+def test_postfix_ingest_without_the_password_loses_no_mail(
+        name: str, deployment: Deployment, postfix: Postfix, smtp_sink: SmtpSink) -> None:
+    """The SMTP password in `password_env` (secrets.env), which the `ingest` Postfix
+    runs cannot see: the acknowledgement waits, no mail is marked failed. With the
+    README's fix, `password_file` readable by cocmail, the waiting mail goes with the
+    next `cocmail run` and a new report is acknowledged at once by `ingest` itself."""
+    user, password = "conduct@example.org", "Xy$$9z"
+    with SmtpSink(login=(user, password)) as sink:
+        text = deployment.config.read_text().replace(
+            smtp_sink.smtp_toml(), sink.smtp_toml() + f'username = "{user}"\n'
+            'password_env = "COCMAIL_SMTP_PASSWORD"\n')
+        deployment.config.write_text(text)
+        secrets = deployment.config.with_name("secrets.env")
+        secrets.write_text(f"COCMAIL_SMTP_PASSWORD={password}\n")
+        deployment.create_storage()
+        apply_recipe(postfix, recipe(RECIPES[name]), deployment.paths(postfix))
+
+        reporter, raw = report(1)
+        delivery = postfix.wait_for_attempt(postfix.send(raw, reporter, INBOX))
+        assert delivery.status == "sent", delivery
+        as_cocmail = ["runuser", "-u", COCMAIL_USER, "--", str(deployment.program),
+                      "--config", str(deployment.config)]
+        listed = subprocess.run([*as_cocmail, "outbox", "list"], capture_output=True,
+                                text=True, timeout=60, cwd="/")
+        assert " failed " not in listed.stdout, listed.stdout
+        assert "password_env: environment variable COCMAIL_SMTP_PASSWORD is not set" \
+            in listed.stdout, listed.stdout
+        assert sink.messages == []
+
+        # The README's fix: the password in a file the service user can read.
+        password_file = deployment.config.with_name("smtp-password")
+        password_file.write_text(password + "\n")
+        password_file.chmod(0o640)
+        os.chown(password_file, 0, _gid(COCMAIL_USER))
+        deployment.config.write_text(text.replace(
+            'password_env = "COCMAIL_SMTP_PASSWORD"', f'password_file = "{password_file}"'))
+        caught_up = subprocess.run([*as_cocmail, "run", "--once"], capture_output=True,
+                                   text=True, timeout=60, cwd="/")
+        assert caught_up.returncode == 0, caught_up.stderr
+        wait_for_ack(sink, reporter, postfix)
+
+        reporter2, raw2 = report(2)
+        assert postfix.wait_for_attempt(postfix.send(raw2, reporter2, INBOX)).status == "sent"
+        wait_for_ack(sink, reporter2, postfix, timeout=5)
+
+
+def _mode_owner(path: Path) -> tuple[str, str, str]:
+    st = path.stat()
+    return (oct(st.st_mode & 0o7777), pwd.getpwuid(st.st_uid).pw_name,
+            grp.getgrgid(st.st_gid).gr_name)
+
+
+def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
+        deployed_cocmail: Path) -> None:
+    """deploy/install.sh, as root, twice over (the second run is also what an upgrade
+    does): user, directories, venv, unit and Postfix alias file, each owned and moded as
+    the README says; the second run creates nothing, restores modes and keeps the
+    team's edited config."""
+    root = Path(tempfile.mkdtemp(prefix="cocmail-install-"))
+    root.chmod(0o755)
+    (wheel,) = (deployed_cocmail.parent.parent.parent / "dist").glob("cocmail-*.whl")
+
+    def install() -> subprocess.CompletedProcess[str]:
+        return subprocess.run([str(ROOT / "deploy" / "install.sh"), "--root", str(root),
+                               str(wheel)], capture_output=True, text=True, timeout=600,
+                              cwd="/", umask=0o022)
+
+    try:
+        first = install()
+        assert first.returncode == 0, first.stdout + first.stderr
+        etc, state = root / "etc" / "cocmail", root / "var" / "lib" / "cocmail"
+        aliases = root / "var" / "lib" / "cocmail-postfix" / "aliases"
+        expected = {etc: ("0o750", "root", COCMAIL_USER),
+                    etc / "cocmail.toml": ("0o640", "root", COCMAIL_USER),
+                    etc / "secrets.env": ("0o640", "root", COCMAIL_USER),
+                    state: ("0o700", COCMAIL_USER, COCMAIL_USER),
+                    aliases.parent: ("0o755", COCMAIL_USER, COCMAIL_USER),
+                    aliases: ("0o644", COCMAIL_USER, COCMAIL_USER)}
+        assert {p: _mode_owner(p) for p in expected} == expected
+        unit = root / "etc" / "systemd" / "system" / "cocmail.service"
+        assert unit.read_text() == UNIT
+        assert 'dir = "/var/lib/cocmail"' in (etc / "cocmail.toml").read_text()
+        assert "ingest -" in aliases.read_text()
+        from cocmail import __version__
+
+        version = subprocess.run([str(root / "opt" / "cocmail" / "venv" / "bin" / "cocmail"),
+                                  "--version"], capture_output=True, text=True, timeout=60)
+        assert version.stdout.startswith(f"cocmail {__version__} ")
+
+        # The team edits its config; someone loosens a mode by mistake.
+        edited = (etc / "cocmail.toml").read_text() + "\n# our own settings\n"
+        (etc / "cocmail.toml").write_text(edited)
+        (etc / "secrets.env").chmod(0o644)
+        second = install()
+        assert second.returncode == 0, second.stdout + second.stderr
+        assert not re.search(r"created|wrote|installed /", second.stdout), second.stdout
+        assert "user cocmail exists" in second.stdout
+        assert (etc / "cocmail.toml").read_text() == edited
+        assert {p: _mode_owner(p) for p in expected} == expected
+    finally:
+        shutil.rmtree(root, ignore_errors=True)

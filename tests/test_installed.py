@@ -89,11 +89,17 @@ def test_sdist_and_wheel_carry_every_template(installed: Installed) -> None:
 
 
 def test_installed_version(installed: Installed) -> None:
-    from importlib.metadata import version
+    from cocmail import __version__
+    from cocmail.migrations import LATEST
 
     out = installed.run("--version")
     assert out.returncode == 0
-    assert version("cocmail") in out.stdout.decode()
+    assert out.stdout.decode() == f"cocmail {__version__} (database schema {LATEST})\n"
+    # The one place: the built wheel is named after cocmail/__init__.py's version, so a
+    # release's wheel installs over the one before it.
+    assert [w.name for w in installed.dist.glob("cocmail-*.whl")] == [
+        f"cocmail-{__version__}-py3-none-any.whl"]
+    assert __version__ != "0.1.0"  # issue 22: every build used to be 0.1.0
 
 
 def test_installed_demo_shows_every_mail(installed: Installed) -> None:

@@ -22,7 +22,7 @@ from cocmail.config import ConfigError, OAuth2Config, parse_config
 from cocmail.inbox.imap import Fetched, ImapWatcher
 from cocmail.oauth import CommandTokenSource, TokenError, make_source, redact
 from cocmail.outbox import ServerUnavailable, SmtpTransport
-from testsupport.helpers import mail, make_config
+from testsupport.helpers import mail, make_config, own_names
 from testsupport.process import cocmail
 from testsupport.servers import (
     DOVECOT_BINARY,
@@ -402,8 +402,10 @@ def test_smtp_xoauth2_authenticates_and_retries_a_refused_token_after_a_refresh(
 
 
 # ------------------------------------------------------------------ cocmail check
-def check(tmp: Path, extra: str, imap: str, smtp: str) -> tuple[int, str]:
+def check(tmp: Path, extra: str, imap: str, smtp: str, own: bool = False) -> tuple[int, str]:
     make_config(tmp, extra, imap=imap, smtp=smtp)
+    if own:
+        own_names(tmp / "cocmail.toml")
     run = cocmail(tmp / "cocmail.toml", "check")
     return run.code, run.out + run.err
 
@@ -417,7 +419,8 @@ def test_check_passes_with_oauth2_and_says_so(
     with SmtpSink(oauth2=authority) as sink:
         code, out = check(tmp_path, helper.toml(), imap_toml(oauth_dovecot, user.name),
                           f'[smtp]\nhost = "{sink.host}"\nport = {sink.port}\n'
-                          f'security = "none"\nusername = "{user.name}"\nauth = "oauth2"\n')
+                          f'security = "none"\nusername = "{user.name}"\nauth = "oauth2"\n',
+                          own=True)
     assert code == 0, out
     assert "ok    oauth2: got an access token from the token_command python" in out
     assert re.search(r"ok    imap: logged in to 127\.0\.0\.1:\d+ \(none\) with OAuth2", out)

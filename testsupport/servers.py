@@ -453,6 +453,21 @@ class _OAuth2SinkHandler(_SinkHandler):
                           message="535 5.7.8 Username and Password not accepted (test)")
 
 
+class _PasswordAuthenticator:
+    """aiosmtpd authenticator taking one user and password (AUTH PLAIN or LOGIN)."""
+
+    def __init__(self, user: str, password: str):
+        self.user, self.password = user.encode(), password.encode()
+
+    def __call__(self, server: Any, session: Any, envelope: Any, mechanism: str,
+                 auth_data: Any) -> Any:
+        from aiosmtpd.smtp import AuthResult
+
+        ok = (getattr(auth_data, "login", None) == self.user
+              and getattr(auth_data, "password", None) == self.password)
+        return AuthResult(success=ok, handled=False)
+
+
 class SmtpSink:
     """An aiosmtpd server on 127.0.0.1 that keeps what it accepts and fails on request.
 
@@ -461,9 +476,11 @@ class SmtpSink:
     `drop_next_data()` hangs up after the message body, before replying.
     """
 
-    def __init__(self, host: str = "127.0.0.1", oauth2: TokenAuthority | None = None):
+    def __init__(self, host: str = "127.0.0.1", oauth2: TokenAuthority | None = None,
+                 login: tuple[str, str] | None = None):
         """`oauth2`: offer AUTH XOAUTH2 (without TLS, for the test) and take only the
-        tokens that authority issued and did not revoke."""
+        tokens that authority issued and did not revoke. `login`: offer AUTH PLAIN and
+        LOGIN (without TLS) and take only this (user, password)."""
         self.host = host
         self.port = free_port()  # port 0 would break Controller's ready check
         self._lock = threading.Condition()
@@ -473,7 +490,9 @@ class SmtpSink:
         self.oauth2 = oauth2
         self.auth_attempts: list[str] = []  # the user named in each AUTH XOAUTH2
         handler = _OAuth2SinkHandler(self) if oauth2 else _SinkHandler(self)
-        extra: dict[str, Any] = {"auth_require_tls": False} if oauth2 else {}
+        extra: dict[str, Any] = {"auth_require_tls": False} if oauth2 or login else {}
+        if login is not None:
+            extra["authenticator"] = _PasswordAuthenticator(*login)
         self.controller = Controller(handler, hostname=host, port=self.port,
                                      enable_SMTPUTF8=True, **extra)
 

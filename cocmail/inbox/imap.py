@@ -34,6 +34,7 @@ from imapclient.exceptions import LoginError
 
 from ..config import ImapConfig
 from ..core.errors import OperationalError
+from ..errors import as_operational
 from ..oauth import TokenError, TokenSource
 from ..tls import client_context, hint
 
@@ -138,8 +139,9 @@ class ImapWatcher:
         try:
             self._accept(batch)
         except Exception as e:  # noqa: BLE001 - whatever the store raised, progress stops here
+            operational = as_operational(e)  # a full disk, a locked database: one line
             raise AcceptError(f"storing UIDs {batch[0].uid}-{batch[-1].uid} of "
-                              f"{self.cfg.folder} failed: {e!r}") from e
+                              f"{self.cfg.folder} failed: {operational or repr(e)}") from e
 
     # ------------------------------------------------------------ watching
     def run(self) -> None:
@@ -160,7 +162,8 @@ class ImapWatcher:
                     continue
                 except AcceptError as e:
                     self.log.error("%s; the same messages will be fetched again", e,
-                                   exc_info=e.__cause__)
+                                   exc_info=None if as_operational(e.__cause__ or e)
+                                   else e.__cause__)
                 except LoginError as e:
                     if self._tokens is not None:
                         self.log.error("IMAP OAuth2 login to %s refused, also with a freshly "

@@ -23,6 +23,7 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 
+from ..errors import as_operational
 from ..store import Store
 
 log = logging.getLogger("cocmail.listener")
@@ -66,7 +67,9 @@ class InboxHandler:
         try:
             inbound_id = self.store.add_inbound(raw, "smtp")
         except Exception as e:  # noqa: BLE001 - the sender must retry, not lose the report
-            log.error("could not store incoming mail: %s", type(e).__name__)
+            operational = as_operational(e)  # e.g. "no space left on the storage dir"
+            log.error("could not store incoming mail (answered 451, the sender retries): %s",
+                      operational if operational is not None else type(e).__name__)
             return "451 4.3.0 Temporary storage failure, please retry"
         if inbound_id is not None:
             self.on_stored(inbound_id)

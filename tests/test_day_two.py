@@ -1,0 +1,492 @@
+"""Day two (issue 22): running cocmail for a while, through the real `cocmail` command.
+
+Nothing is lost to a fixable mistake (a password the sending process cannot see), and
+failed mail can be sent again; a reload, an upgrade, a full disk each say what they do.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import re
+import signal
+import smtplib
+import socket
+import subprocess
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from cocmail.app import open_app
+from cocmail.clock import iso
+from cocmail.config import Config, load_config
+from cocmail.store import Store
+from testsupport.helpers import make_config, own_names, spool
+from testsupport.process import cocmail, cocmail_argv, cocmail_env
+from testsupport.servers import Dovecot, ImapUser, SmtpSink, free_port, wait_until
+
+USER, PASSWORD = "conduct@example.org", "Xy$$9z-not-a-shell-variable"
+
+
+def report(n: int) -> bytes:
+    return (f"From: Reporter {n} <reporter{n}@attendee.example>\r\n"
+            f"To: conduct@example.org\r\nSubject: Report {n}\r\n"
+            f"Message-ID: <daytwo-{n}@attendee.example>\r\n"
+            f"Date: Tue, 01 Dec 2026 10:00:00 +0000\r\n\r\n"
+            f"Report number {n}: someone shouted at me at the party.\r\n").encode()
+
+
+@pytest.fixture
+def login_sink() -> object:
+    with SmtpSink(login=(USER, PASSWORD)) as sink:
+        yield sink
+
+
+def smtp_with_password_env(sink: SmtpSink) -> str:
+    return (sink.smtp_toml() + f'username = "{USER}"\n'
+            'password_env = "COCMAIL_SMTP_PASSWORD"\n')
+
+
+def outbox(cfg: Path) -> list[tuple[int, str, str, str]]:
+    """(id, kind, state, rest of the line) of each row `cocmail outbox list` shows."""
+    out = cocmail(cfg, "outbox", "list")
+    assert out.code == 0, out.err
+    rows = []
+    for line in out.out.splitlines():
+        m = re.match(r"\s*(\d+)\s+\S+\s+\S+\s+(\S+)\s+(\S+)\s*(.*)", line)
+        if m:
+            rows.append((int(m[1]), m[2], m[3], m[4]))
+    return rows
+
+
+# ------------------------------------------------------------------ 1. nothing lost
+def test_a_password_the_sender_cannot_see_leaves_mail_waiting_not_failed(
+        tmp_path: Path, login_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`ingest` run by an MTA without the service's environment: the acknowledgement
+    waits (pending, the cause shown), no mail is failed, staff get no failure notice;
+    once the password is there, `outbox retry ID` sends it."""
+    make_config(tmp_path, smtp=smtp_with_password_env(login_sink))
+    cfg = tmp_path / "cocmail.toml"
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+
+    stored = cocmail(cfg, "ingest", "-", stdin=report(1))
+    assert stored.code == 0, stored.err
+    rows = outbox(cfg)
+    assert rows, "the report should have queued mail"
+    assert {state for _, _, state, _ in rows} == {"pending"}, rows
+    assert not [r for r in rows if r[1] == "delivery_failed"]
+    ack = next(r for r in rows if r[1] == "ack")
+    assert "config: password_env: environment variable COCMAIL_SMTP_PASSWORD is not set" \
+        in ack[3]
+    assert login_sink.messages == []
+
+    monkeypatch.setenv("COCMAIL_SMTP_PASSWORD", PASSWORD)
+    retried = cocmail(cfg, "outbox", "retry", str(ack[0]))
+    assert retried.code == 0, retried.err
+    assert "retried 1 mail(s)" in retried.err
+    assert [r for r in outbox(cfg) if r[0] == ack[0]][0][2] == "sent"
+    assert any("reporter1@attendee.example" in m.rcpt_tos for m in login_sink.messages)
+
+
+def test_the_daemon_sends_mail_that_waited_for_a_config_fix_at_once(
+        tmp_path: Path, login_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """After the fix, a (re)started daemon does not wait out the backoff: every mail that
+    waited for the password goes in its first pass."""
+    make_config(tmp_path, smtp=smtp_with_password_env(login_sink))
+    cfg = tmp_path / "cocmail.toml"
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+    for n in (1, 2):
+        assert cocmail(cfg, "ingest", "-", stdin=report(n)).code == 0
+    waiting = [r for r in outbox(cfg) if r[2] == "pending"]
+    assert len(waiting) >= 2
+
+    monkeypatch.setenv("COCMAIL_SMTP_PASSWORD", PASSWORD)
+    run = cocmail(cfg, "run", "--once")
+    assert run.code == 0, run.err
+    assert {state for _, _, state, _ in outbox(cfg)} == {"sent"}
+    assert "waited for a config fix are due again" in run.err
+
+
+def test_outbox_retry_all_failed_sends_refused_mail_again(
+        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    """A 5xx fails a mail (and staff are told); once the cause is fixed on the server,
+    `outbox retry --all-failed` sends it again, under the same Message-ID."""
+    make_config(tmp_path, smtp=smtp_sink.smtp_toml())
+    cfg = tmp_path / "cocmail.toml"
+    smtp_sink.fail_next("rcpt", "550 5.1.1 mailbox unavailable")
+    assert cocmail(cfg, "ingest", "-", stdin=report(1)).code == 0
+    failed = [r for r in outbox(cfg) if r[2] == "failed"]
+    assert [r[1] for r in failed] == ["ack"]
+    notices = [m for m in smtp_sink.messages if "reporter1@attendee.example" not in m.rcpt_tos]
+    assert notices, "staff should have been told the acknowledgement failed"
+    first_tries = len(smtp_sink.messages)
+
+    again = cocmail(cfg, "outbox", "retry", "--all-failed")
+    assert again.code == 0, again.err
+    assert [r for r in outbox(cfg) if r[0] == failed[0][0]][0][2] == "sent"
+    (ack,) = [m for m in smtp_sink.messages[first_tries:]
+              if "reporter1@attendee.example" in m.rcpt_tos]
+    assert ack.message["Message-ID"]
+
+    nothing = cocmail(cfg, "outbox", "retry", "--all-failed")
+    assert nothing.code == 0 and "no failed mail" in nothing.err
+    wrong = cocmail(cfg, "outbox", "retry", "999")
+    assert wrong.code == 1 and "no failed or waiting mail 999" in wrong.err
+    neither = cocmail(cfg, "outbox", "retry")
+    assert neither.code != 0 and "--all-failed" in neither.err
+
+
+# ------------------------------------------------------------------ 2. check
+def test_check_fails_on_example_placeholders_trusted_authserv_id_first(tmp_path: Path) -> None:
+    """The example's `mx.example.org` would let anyone who writes that header run staff
+    commands: check fails on it before anything else, and on every other example.org
+    name that matters (inbox, servers, staff, appeal contact, [event] texts)."""
+    make_config(tmp_path, '[appeal]\ncontact = "board@example.org"\n')
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(cfg.read_text().replace(
+        'timezone = "Europe/Berlin"',
+        'timezone = "Europe/Berlin"\nreporting_channels = "write to conduct@example.org"'))
+    out = cocmail(cfg, "check")
+    assert out.code == 1, out.out + out.err
+    fails = [line for line in out.out.splitlines() if line.startswith("FAIL")]
+    assert fails[0].startswith("FAIL  placeholder: security.trusted_authserv_ids[0] = "
+                               "'mx.example.org'"), fails
+    assert "run staff commands" in fails[0]
+    for key in ("inbox.address", "staff[0].email", "staff[1].email", "appeal.contact",
+                "event.reporting_channels"):
+        assert any(f"placeholder: {key} = " in f for f in fails), (key, fails)
+
+    # The team's own names: no placeholder left, nothing fails.
+    text = cfg.read_text().replace("example.org", "djangocon.test")
+    cfg.write_text(text)
+    clean = cocmail(cfg, "check")
+    assert clean.code == 0, clean.out
+    assert "placeholder" not in clean.out
+
+
+def test_check_fails_on_the_default_event_name(tmp_path: Path) -> None:
+    """An event left unnamed would put "Example Conference 2027" in every mail and on
+    the published transparency page."""
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text('[inbox]\naddress = "conduct@djangocon.test"\n\n'
+                   '[[staff]]\nname = "Ana"\nemail = "ana@djangocon.test"\nlead = true\n')
+    out = cocmail(cfg, "check")
+    assert out.code == 1
+    assert "FAIL  placeholder: event.name is 'Example Conference 2027', the default" in out.out
+
+
+ENV_FILE = r"""# secrets.env, as systemd reads it
+COCMAIL_SMTP_PASSWORD=Xy$$9z
+  ; another comment
+SPACED =  two words here  # not a comment
+SINGLE='a $HOME \n b'
+DOUBLE="q\"uote \$x \k"
+CONTINUED=one\
+two
+not an assignment
+1BAD=skipped
+"""
+
+
+def test_env_file_is_read_as_systemd_reads_it() -> None:
+    from cocmail.envfile import parse_env_file
+
+    assert parse_env_file(ENV_FILE) == {
+        "COCMAIL_SMTP_PASSWORD": "Xy$$9z",
+        "SPACED": "two words here  # not a comment",
+        "SINGLE": "a $HOME \\n b",
+        "DOUBLE": 'q"uote $x \\k',
+        "CONTINUED": "onetwo",
+    }
+    assert parse_env_file("A='x'y\nB=it's\r\nC=\"multi\nline\"") == {
+        "A": "xy", "B": "it's", "C": "multi\nline"}
+
+
+def test_check_env_file_logs_in_with_a_password_a_shell_would_expand(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`check --env-file secrets.env` sees the password the service will get: `$$` stays
+    `$$` (a shell's `. secrets.env` made it its pid and the login failed)."""
+    user = "conduct@conference.test"
+    with SmtpSink(login=(user, "Xy$$9z")) as sink:
+        make_config(tmp_path, smtp=smtp_with_password_env(sink))
+        cfg = own_names(tmp_path / "cocmail.toml")
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text(ENV_FILE)
+        monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+
+        without = cocmail(cfg, "check")
+        assert without.code == 1
+        assert "COCMAIL_SMTP_PASSWORD is not set" in without.out
+        out = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert out.code == 0, out.out + out.err
+        assert f"logged in as {user}" in out.out
+
+    missing = cocmail(cfg, "check", "--env-file", str(tmp_path / "nope.env"))
+    assert missing.code == 1 and "nope.env: cannot read it" in missing.err
+
+
+# ------------------------------------------------------------------ 3. reload
+class RunningDaemon:
+    """`cocmail run` as a process, with its log, listening on its own port."""
+
+    def __init__(self, cfg: Path, port: int):
+        self.cfg, self.port = cfg, port
+        self.log = cfg.parent / "run.log"
+        with self.log.open("wb") as out:
+            self.proc = subprocess.Popen(cocmail_argv(cfg, "run"), stdin=subprocess.DEVNULL,
+                                         stdout=out, stderr=subprocess.STDOUT,
+                                         cwd=cfg.parent, env=cocmail_env())
+        assert wait_until(lambda: self.proc.poll() is not None or self.listening(), 20,
+                          interval=0.05) and self.proc.poll() is None, self.text()
+
+    def listening(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5):
+                return True
+        except OSError:
+            return False
+
+    def text(self) -> str:
+        return self.log.read_text(errors="replace")
+
+    def send(self, n: int) -> None:
+        with smtplib.SMTP("127.0.0.1", self.port, timeout=10) as smtp:
+            smtp.sendmail(f"reporter{n}@attendee.example", ["conduct@example.org"], report(n))
+
+    def signal(self, sig: int, expect: str, count: int = 1) -> None:
+        self.proc.send_signal(sig)
+        assert wait_until(lambda: self.text().count(expect) >= count, 20, interval=0.05), \
+            self.text()
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+        return self.proc.wait(timeout=20)
+
+
+def staff_told(cfg: Config, case: int) -> set[str]:
+    """Addresses the new-case notification of case `case` went to, from the spool."""
+    out = set()
+    for msg in spool(cfg):
+        if f"#{case}]" in str(msg["Subject"]) and "reporter" not in str(msg["To"]):
+            out.add(str(msg["To"]).rsplit("<", 1)[-1].rstrip(">"))
+    return out
+
+
+NEW_MEMBER = '\n[[staff]]\nname = "Chidi Eze"\nemail = "chidi@example.org"\n'
+
+
+def test_sighup_rereads_staff_and_refuses_a_broken_config(tmp_path: Path) -> None:
+    """A member added to the config gets the next case's mail after `kill -HUP` (what
+    `systemctl reload cocmail` sends), without a restart; a broken config is refused
+    with one log line, no traceback, and the daemon goes on with the running one."""
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    cfg = tmp_path / "cocmail.toml"
+    loaded = load_config(cfg)
+    daemon = RunningDaemon(cfg, port)
+    try:
+        daemon.send(1)
+        assert wait_until(lambda: len(staff_told(loaded, 1)) == 2, 20), daemon.text()
+        assert "chidi@example.org" not in staff_told(loaded, 1)
+
+        good = cfg.read_text() + NEW_MEMBER
+        cfg.write_text(good)
+        daemon.signal(signal.SIGHUP, "config reloaded")
+        assert "3 staff member(s)" in daemon.text()
+        daemon.send(2)
+        assert wait_until(lambda: "chidi@example.org" in staff_told(loaded, 2), 20), \
+            daemon.text()
+
+        cfg.write_text(good + '\n[[staff]]\nname = "Dana"\nemail = "not an address"\n')
+        daemon.signal(signal.SIGHUP, "reload refused")
+        refused = [line for line in daemon.text().splitlines() if "reload refused" in line]
+        assert len(refused) == 1 and "staff" in refused[0], refused
+        assert "Traceback" not in daemon.text()
+        assert daemon.proc.poll() is None
+        daemon.send(3)
+        assert wait_until(lambda: len(staff_told(loaded, 3)) == 3, 20), daemon.text()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+
+
+def test_sighup_with_a_fixed_password_sends_the_mail_that_waited(
+        tmp_path: Path, login_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The daemon cannot log in (password_env unset): acknowledgements wait. The admin
+    puts the password in a file and reloads: the courier reads the new [smtp], and the
+    mail that waited goes at once, not after its backoff."""
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n',
+                smtp=smtp_with_password_env(login_sink))
+    cfg = tmp_path / "cocmail.toml"
+    daemon = RunningDaemon(cfg, port)
+    try:
+        daemon.send(1)
+        assert wait_until(lambda: "COCMAIL_SMTP_PASSWORD is not set" in daemon.text(), 20), \
+            daemon.text()
+        assert login_sink.messages == []
+        (tmp_path / "smtp-password").write_text(PASSWORD + "\n")
+        cfg.write_text(cfg.read_text().replace('password_env = "COCMAIL_SMTP_PASSWORD"',
+                                               'password_file = "smtp-password"'))
+        daemon.signal(signal.SIGHUP, "config reloaded")
+        # The acknowledgement and both staff notifications, all waiting until now.
+        assert wait_until(lambda: len(login_sink.messages) == 3, 10), daemon.text()
+        assert any("reporter1@attendee.example" in m.rcpt_tos for m in login_sink.messages)
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+    assert {state for _, _, state, _ in outbox(cfg)} == {"sent"}
+
+
+# ------------------------------------------------------------------ 5. a full disk
+@pytest.fixture
+def small_disk(tmp_path: Path) -> object:
+    """A 16 MB tmpfs for the storage dir (the test runs as root in CI; else skipped)."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small filesystem needs root")
+    mnt = tmp_path / "disk"
+    mnt.mkdir()
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=16m,mode=0700", "tmpfs",
+                              str(mnt)], capture_output=True, text=True)
+    if mounted.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {mounted.stderr.strip()}")
+    try:
+        yield mnt
+    finally:
+        subprocess.run(["umount", "-l", str(mnt)], capture_output=True)
+
+
+def fill(disk: Path, keep_free: int) -> list[Path]:
+    """Fill `disk` up, then free about `keep_free` bytes; the filler files."""
+    files: list[Path] = []
+    chunk = b"\0" * 16384
+    while True:
+        path = disk / f"filler-{len(files)}"
+        files.append(path)
+        try:
+            with path.open("wb") as f:
+                f.write(chunk)
+        except OSError as e:
+            assert e.errno == errno.ENOSPC, e
+            path.unlink(missing_ok=True)
+            files.pop()
+            break
+    for _ in range(keep_free // len(chunk)):
+        files.pop().unlink()
+    return files
+
+
+def big_report(n: int) -> bytes:
+    line = f"Report {n}: what happened at the party, in the reporter's own long words.\r\n"
+    return report(n).replace(b"\r\n\r\n", b"\r\n\r\n" + (line * 1200).encode(), 1)
+
+
+def test_a_full_disk_is_named_in_one_line_and_backed_off(tmp_path: Path,
+                                                          small_disk: Path) -> None:
+    """The storage dir's filesystem fills up while reports wait to be processed: the
+    worker and the courier say "no space left on the storage dir", back off (no line
+    a second, no traceback, no "cannot rollback"), and once there is room again every
+    report is processed and nothing is marked failed."""
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "data"), str(small_disk / "data")))
+    loaded = load_config(cfg)
+    store = Store(loaded.storage.db_path)
+    for n in range(1, 7):  # waiting when the daemon starts, ~100 KB each
+        store.add_inbound(big_report(n), "ingest")
+    store.close()
+    filler = fill(small_disk, keep_free=240_000)
+
+    daemon = RunningDaemon(cfg, port)
+    try:
+        assert wait_until(lambda: "no space left on the storage dir" in daemon.text(), 20), \
+            daemon.text()
+        started = daemon.text().count("\n")
+        time.sleep(8)
+        during = daemon.text().splitlines()[started:]
+        assert len(during) <= 16, "\n".join(during)  # was a traceback a second
+        text = daemon.text()
+        assert "Traceback" not in text, text
+        assert "cannot rollback" not in text, text
+        assert "worker pass failed (no space left on the storage dir" in text, text
+
+        for path in filler:
+            path.unlink()
+        cases = lambda: cocmail(cfg, "cases", "list", "--json").json()  # noqa: E731
+        assert wait_until(lambda: len(cases()) == 6, 60, interval=0.5), daemon.text()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+    assert "failed" not in {state for _, _, state, _ in outbox(cfg)}
+
+
+def test_a_full_disk_backs_the_courier_off_with_one_line(tmp_path: Path,
+                                                          small_disk: Path) -> None:
+    """The courier delivered a mail (the spool here lives on another filesystem) but
+    cannot record it, the disk being full: one line naming the cause per attempt,
+    backing off (was a traceback a second), and the mail is recorded once there is
+    room (delivered again at most, under the same Message-ID, never lost)."""
+    make_config(tmp_path)
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "data"), str(small_disk / "data")))
+    loaded = load_config(cfg)
+    (tmp_path / "spool").mkdir()
+    loaded.storage.dir.mkdir(mode=0o700)
+    (loaded.storage.dir / "spool").symlink_to(tmp_path / "spool")
+    app = open_app(loaded)  # a report processed, its mail not sent yet
+    inbound = app.store.add_inbound(report(1), "ingest")
+    assert inbound is not None and app.pipeline.process(inbound) == "done"
+    due = datetime.now(UTC) + timedelta(seconds=4)
+    with app.store.tx() as c:
+        c.execute("UPDATE outbox SET next_attempt=?", (iso(due),))
+    app.close()
+
+    port = free_port()
+    cfg.write_text(cfg.read_text() + f'\n[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    daemon = RunningDaemon(cfg, port)
+    try:
+        filler = fill(small_disk, keep_free=0)
+        assert wait_until(lambda: "delivery pass failed (no space left on the storage dir"
+                          in daemon.text(), 20), daemon.text()
+        time.sleep(7)
+        text = daemon.text()
+        failed = [ln for ln in text.splitlines() if "delivery pass failed" in ln]
+        assert 2 <= len(failed) <= 5, failed  # 1 s, 2 s, 4 s...: not one a second
+        assert "Traceback" not in text and "cannot rollback" not in text, text
+        for path in filler:
+            path.unlink()
+        assert wait_until(lambda: {s for _, _, s, _ in outbox(cfg)} == {"sent"}, 30,
+                          interval=0.5), daemon.text()
+    finally:
+        code = daemon.stop()
+    assert code == 0, daemon.text()
+
+
+def test_check_fails_on_a_trusted_authserv_id_the_mailbox_does_not_carry(
+        tmp_path: Path, dovecot: Dovecot, imap_user: ImapUser) -> None:
+    """Your own MX writes its Authentication-Results into every mail it delivers: a
+    trusted authserv-id that none of the newest messages carries cannot be justified."""
+    for n in (1, 2):
+        dovecot.append(imap_user.name, report(n).replace(
+            b"Subject:", b"Authentication-Results: mx.conference.test;\r\n"
+                         b" dmarc=pass header.from=attendee.example\r\nSubject:", 1))
+
+    def check_with(authserv_id: str) -> str:
+        make_config(tmp_path, imap=dovecot.imap_toml(imap_user.name))
+        cfg = own_names(tmp_path / "cocmail.toml")
+        cfg.write_text(cfg.read_text().replace('["mx.conference.test"]',
+                                               f'["{authserv_id}"]'))
+        return cocmail(cfg, "check").out
+
+    guessed = check_with("mx.guessed.test")
+    assert "FAIL  authserv-id: trusted_authserv_ids mx.guessed.test: none of the 2 " \
+           "newest message(s)" in guessed, guessed
+    assert "they carry: mx.conference.test" in guessed
+    right = check_with("mx.conference.test")
+    assert "ok    authserv-id: mx.conference.test wrote the Authentication-Results" in right
+    assert "FAIL" not in right, right
