@@ -488,13 +488,13 @@ def test_check_uses_oauth2_only_on_the_side_configured_for_it(
     with SmtpSink() as plain:
         code, out = check(tmp_path, helper.toml(), imap_toml(oauth_dovecot, user.name),
                           f'[smtp]\nhost = "{plain.host}"\nport = {plain.port}\n'
-                          'security = "none"\n')
+                          'security = "none"\n', own=True)
     assert code == 0, out
     assert re.search(r"ok    imap: logged in to 127\.0\.0\.1:\d+ \(none\) with OAuth2", out)
     assert re.search(r"ok    smtp: connected to 127\.0\.0\.1:\d+ \(none\)\n", out), out
     assert "XOAUTH2" not in out and "too long" not in out
 
-    smtp_user = "conduct@example.org"
+    smtp_user = "conduct@conference.test"  # own=True: a team's own names, not example.org
     helper.give(authority.issue(smtp_user))
     with SmtpSink(oauth2=authority) as sink:
         code, out = check(tmp_path, helper.toml(),
@@ -502,7 +502,8 @@ def test_check_uses_oauth2_only_on_the_side_configured_for_it(
                           f'security = "none"\nusername = "{imap_user.name}"\n'
                           f'password = "{imap_user.password}"\n',
                           f'[smtp]\nhost = "{sink.host}"\nport = {sink.port}\n'
-                          f'security = "none"\nusername = "{smtp_user}"\nauth = "oauth2"\n')
+                          f'security = "none"\nusername = "{smtp_user}"\nauth = "oauth2"\n',
+                          own=True)
     assert code == 0, out
     assert re.search(r"ok    imap: logged in to 127\.0\.0\.1:\d+ \(none\);", out), out
     assert f"and logged in as {smtp_user} with OAuth2" in out
