@@ -217,8 +217,11 @@ def test_a_report_naming_every_member_goes_to_the_conflict_contacts(
     assert "names every member of the team" in " ".join(body_of(board).split())
     assert "Ana Lima, Ben Okafor and Cy Park all ignored" in body_of(board)
     assert "Eve Example <eve@attendee.example>" in body_of(board)
-    assert to(desk, "eve@attendee.example")  # acknowledged as usual
-    ack = to(desk, "eve@attendee.example")[0]
+    ack = to(desk, "eve@attendee.example")[0]  # acknowledged, and told the truth:
+    said = " ".join(body_of(ack).split())  # the team she named does not read it
+    assert "it has not gone to the team" in said
+    assert "Your reply goes to those same people, not to the team" in said
+    assert "A member of the team will read it" not in said
     desk.receive(mail("Eve Example <eve@attendee.example>", "Re: " + ack["Subject"],
                       "One more thing.\n", message_id="<f2@attendee.example>",
                       in_reply_to=ack["Message-ID"]))
@@ -239,6 +242,8 @@ def test_without_conflict_contacts_such_a_report_reaches_the_team_with_a_warning
     for who in TEAM:
         body = body_of(to(desk, who)[0])
         assert body.index("NAMES EVERY MEMBER WHO COULD SEE IT") < body.index("A new report")
+    # The team does read it, so the acknowledgement says so, as usual.
+    assert "A member of the team will read it" in body_of(to(desk, "eve@attendee.example")[0])
     assert show(desk.cfg.source)["excluded"] == []
 
 
