@@ -7,6 +7,7 @@ Ana Lima (lead), Ben Okafor and Cy Park are the team.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -189,6 +190,11 @@ def test_include_brings_a_named_member_back_only_with_another_members_approval(
                and "back on this case" in str(m["Subject"])]
     assert "Ben from the registration desk" in body_of(back)
     assert "You are back on case 1." in body_of(back)
+    # The report as it arrived: its subject and date, and no empty "Sent by:" line.
+    text = body_of(back).replace("\r\n", "\n")
+    assert "Subject:      Something happened\n" in text
+    assert re.search(r"^Date: +\d{4}-\d\d-\d\d \d\d:\d\d$", text, re.M)
+    assert "Sent by:" not in text
     # Brought back, he is not excluded again by the reporter's same words.
     reply(app, "ben@example.org", "back on this case", "#note I can confirm\n")
     case = app.store.load_case(1)

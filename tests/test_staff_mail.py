@@ -8,6 +8,7 @@ queued and facts of earlier cases. Everything goes through App.receive and the o
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from datetime import timedelta
 from email.message import EmailMessage
@@ -249,3 +250,18 @@ def test_a_recused_member_learns_nothing_of_the_case_through_later_cases(app: Ap
     for text in ben_mails:
         assert "#1" not in text and "case 1" not in text and "EARLIER" not in text
     assert any("accused added: Dan Doe" in text for text in ben_mails)
+
+
+def test_the_urgent_resend_shows_the_report_as_it_arrived(desk) -> None:  # type: ignore[no-untyped-def]
+    """Re-sent with #urgent, the report keeps its subject and date (before: "(no subject)",
+    an empty "Date:" and an empty "Sent by:" line under the reporter)."""
+    desk.report("Eve Example <eve@attendee.example>", "He followed me to my hotel.\n",
+                subject="Followed tonight")
+    desk.staff("ana@example.org", 1, "#urgent\n")
+    (urgent,) = [m for m in desk.sent() if "ben@" in str(m["To"])
+                 and "URGENT" in str(m["Subject"])]
+    text = body_of(urgent).replace("\r\n", "\n")
+    assert "Subject:      Followed tonight\n" in text
+    assert re.search(r"^Date: +\d{4}-\d\d-\d\d \d\d:\d\d$", text, re.M)
+    assert "Sent by:" not in text
+    assert "Reported by:  Eve Example <eve@attendee.example>" in text

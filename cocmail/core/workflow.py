@@ -939,8 +939,8 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
     quick = command_reference()  # the template picks the few that matter on a new case
     return {"recipient_name": recipient_name, "reporter": reporter,
             "received_by": received.name if received else None,
-            "report_from": report_from, "report_subject": report_subject,
-            "report_date": report_date, "report_text": case.report_text,
+            "report_from": report_from, "report_subject": report_subject or case.subject,
+            "report_date": report_date or env.local(case.opened), "report_text": case.report_text,
             "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
             "commands": quick, "forged": case.forged_sender,
             "sender_unknown": None,  # intake says why, when it knows
