@@ -108,7 +108,10 @@ def test_accused_command_excludes_the_member_who_then_cannot_decide_anything(
     fresh = desk.new()
     assert not [m for m in fresh if "ben@" in str(m["To"])]  # never answered
     relay = body_of([m for m in fresh if "cy@" in str(m["To"])][0])
-    assert "excluded from this case; their commands were not run" in " ".join(relay.split())
+    said = " ".join(relay.split())
+    assert ("A team member excluded from this case, and the reported person on it, wrote on"
+            " case 1. Their commands were not run.") in said
+    assert "Please answer nothing from the case: it is kept from them." in said
     assert [e["why"] for e in show(desk.cfg.source)["excluded"]] == ["named"]
 
 

@@ -78,6 +78,21 @@ def test_the_issue_s_action_never_reaches_the_reported_person(approving: App) ->
     assert case is not None and case.action is None  # the whole block was refused
 
 
+def test_a_refusal_reads_once_and_claims_nothing_was_done(approving: App) -> None:
+    """On a phone: the refusal at its line only, the lines before it "not run" (before: the
+    whole refusal twice, and "not run: accused added" read as if it had been)."""
+    _reply(approving, "ana@example.org", PEOPLE + ACTION + "#notify-harasser\n")
+    transcript = _last(approving, "ana@example.org").replace("\r\n", "\n")
+    assert "Nothing was changed on case 1: line 4 could not be run.\n" in transcript
+    assert transcript.count("the response names") == 1
+    assert "#accused Dan Doe <dan@speaker.example>\n          not run\n" in transcript
+    assert "added" not in transcript
+    relay = _last(approving, "ben@example.org").replace("\r\n", "\n")
+    assert "#accused Dan Doe <dan@speaker.example>\n          not run\n" in relay
+    assert "ok:" not in relay
+    assert "(No text below the commands.)" in relay
+
+
 def test_response_goes_to_the_reported_person_and_the_action_stays_on_the_sheet(
         approving: App) -> None:
     _reply(approving, "ana@example.org", PEOPLE + ACTION + RESPONSE + "#notify-harasser\n")

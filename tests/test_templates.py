@@ -117,6 +117,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "transcript": [],
         "forged": None,
         "conflict": None,
+        "refused": False,
     },
     "transcript": {
         "recipient_name": "Ana Lima",
@@ -474,6 +475,8 @@ def test_relay_of_staff_mail_shows_its_transcript(renderer: Renderer) -> None:
     text = render(renderer, "staff_relay", sender="Bo Chen <bo@example.org>",
                   sender_role="staff member", transcript=failed)
     assert "error: no accused\nBecause a line failed, none of these commands were run." in text
+    assert "#accused Dan Doe <dan@example.com>\n          not run\n" in text  # never "ok"
+    assert "ok:" not in text
 
 
 def test_held_transcript_warns_and_explains_confirm(renderer: Renderer) -> None:
@@ -502,7 +505,12 @@ def test_rejected_transcript_marks_the_bad_line(renderer: Renderer) -> None:
     text = render(renderer, "transcript", rejected=True, lines=lines, mailed=[],
                   reason="line 2 is not a command", note_recorded=False)
     assert "Nothing was changed on case 12: line 2 is not a command." in text
-    assert "not run: Dan Doe" in text
+    assert "  #accused Dan Doe <dan@example.com>\n          not run\n" in text  # not "added"
+    text = render(renderer, "transcript", rejected=True, lines=lines, mailed=[],
+                  reason="line 2: unknown command; did you mean #notified-victim?",
+                  note_recorded=False)
+    assert "Nothing was changed on case 12: line 2 could not be run.\n" in text
+    assert text.count("did you mean") == 1  # the reason once, at its line
     assert "error: unknown command; did you mean #notified-victim?" in text
     assert "Mail sent" not in text and "Your commands on case 12 were run" not in text
 

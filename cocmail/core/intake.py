@@ -108,7 +108,8 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
            transcript: tuple[LineResult, ...] = (),
            recipients: list[tuple[Address, str]] | None = None,
            forged: str | None = None,
-           conflict: dict[str, Any] | None = None) -> list[OutMail]:
+           conflict: dict[str, Any] | None = None, refused: bool = False) -> list[OutMail]:
+    """`refused`: the mail's commands were not run (an excluded member's)."""
     mails = []
     if recipients is None:
         recipients = env.staff_recipients(case.recused, exclude=exclude)
@@ -117,7 +118,7 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
         ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
                "sender_role": sender_role, "subject": msg.subject, "text": text,
                "automatic_reason": automatic, "transcript": lines, "forged": forged,
-               "conflict": conflict}
+               "conflict": conflict, "refused": refused}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic else None))
@@ -174,6 +175,7 @@ def _role_label(case: Case, email: str | None) -> str:
 
 
 UNAUTHENTICATED = "staff member (NOT authenticated)"
+EXCLUDED_MEMBER = "team member excluded from this case"  # staff_relay.txt knows this start
 
 
 def _claimed(identity: Identity, case_number: int) -> StaffMember | None:
@@ -437,13 +439,15 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
                     if forged else "")
     audit = [AuditEntry("message", f"from the {shown}")]
     screened = None
+    refused = False
     if staff is not None:
-        role = "staff member (excluded from this case" + (
-            ", NOT authenticated)" if claimed else ")")
+        on_case = case.role_of(email) if email else None
+        role = EXCLUDED_MEMBER + (f", and the {ROLE_WORDS.get(on_case, on_case)} on it"
+                                  if on_case else "") + (" (NOT authenticated)" if claimed else "")
         audit = [AuditEntry("message", f"from the {role}")]
-        if parse_command_block(msg.text).commands:
+        refused = bool(parse_command_block(msg.text).commands)
+        if refused:
             # Never answered: a transcript would tell them what the case hides from them.
-            role = role[:-1] + "; their commands were not run)"
             audit.append(AuditEntry("refused", "commands not run: the sender is excluded"
                                                " from this case"))
     else:
@@ -452,7 +456,8 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
     mails = _relay(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
-                   forged=forged, conflict=screened.notice() if screened is not None else None)
+                   forged=forged, conflict=screened.notice() if screened is not None else None,
+                   refused=refused)
     if team_blind(new, env):
         mails += contact_mails(new, env, None, sender=_sender_label(msg), subject=msg.subject,
                                text=msg.full_text.strip(), date=env.local(msg.date or env.now),
