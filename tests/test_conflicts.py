@@ -204,6 +204,26 @@ def test_include_brings_a_named_member_back_only_with_another_members_approval(
     assert case is not None and "ben@example.org" in case.handlers
 
 
+def test_an_include_proposal_warns_when_the_member_is_the_reported_person(
+        desk: Desk) -> None:
+    """Bringing back a member the case accuses would send them the reporter's name: the
+    members asked to approve it read that first."""
+    desk.report("Eve Example <eve@attendee.example>", "Ben Okafor kept following me.\n")
+    desk.staff("ana@example.org", 1, "#accused Ben Okafor <ben@example.org>\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#include ben@example.org\n")
+    (proposal,) = [m for m in desk.new() if "cy@" in str(m["To"])
+                   and "Approval needed" in str(m["Subject"])]
+    said = " ".join(body_of(proposal).split())
+    assert ("Please take great care: the case has them as the reported person. Brought back,"
+            " they get the whole report, with the name of whoever made it.") in said
+    desk.report("Fay Example <fay@attendee.example>", "Ben from the desk saw it all.\n")
+    desk.staff("ana@example.org", 2, "#include ben@example.org\n")
+    (plain,) = [m for m in desk.new() if "cy@" in str(m["To"])
+                and "Approval needed" in str(m["Subject"])]
+    assert "take great care" not in body_of(plain)
+
+
 def test_a_named_member_gets_no_mail_proposal_to_approve(app: App) -> None:
     reply(app, "ana@example.org", "New report",
           "#witness Ben Okafor <ben@example.org>\n#accused Dan Doe <dan@speaker.example>\n"

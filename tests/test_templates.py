@@ -238,6 +238,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "what": "send this to the reported person",
         "recuse": False,
         "include": False,
+        "on_case": "",
         "mails": [{"to": "Dan Doe <dan@example.com>",
                    "subject": "[CoC #12] Outcome of the Code of Conduct process",
                    "body": "Hello Dan Doe,\n\nThe Code of Conduct team has decided: a formal "

@@ -39,6 +39,12 @@ ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
               "accused": "the reported person", "witness": "a witness"}
 
 
+def role_words(case: Case, email: str) -> str:
+    """What `email` is on the case in words ("the reported person"), or ""."""
+    role = case.role_of(email)
+    return ROLE_WORDS.get(role, role) if role else ""
+
+
 @dataclass(frozen=True)
 class Named:
     """A member a case names, and how (for the other members' notice)."""

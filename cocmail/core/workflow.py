@@ -21,7 +21,7 @@ from .commands import (
     normalise_outcome,
     parse_person,
 )
-from .conflicts import MEMBER_KINDS, NamesSender, concerned, include, person_added
+from .conflicts import MEMBER_KINDS, NamesSender, concerned, include, person_added, role_words
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
@@ -656,7 +656,8 @@ def _proposal_mails(w: _Work) -> list[OutMail]:
             out.append(OutMail("proposal", address, role, w.case.number,
                                {"recipient_name": address.name, "proposer": proposer,
                                 "what": p.what(target), "recuse": p.kind == "recuse",
-                                "include": p.kind == "include",
+                                "include": p.kind == "include", "on_case": role_words(
+                                    w.case, p.target) if p.kind == "include" else "",
                                 "inners": list(p.mails),
                                 "near_misses": _near(w.case, p.mails)},
                                subject="Approval needed", nonce=p.nonce))
