@@ -246,6 +246,8 @@ def test_a_report_naming_every_member_goes_to_the_conflict_contacts(
     assert "names every member of the team" in " ".join(body_of(board).split())
     assert "Ana Lima, Ben Okafor and Cy Park all ignored" in body_of(board)
     assert "Eve Example <eve@attendee.example>" in body_of(board)
+    assert "The person who wrote got an automatic acknowledgement" in " ".join(
+        body_of(board).split())  # so the board knows what she was told
     ack = to(desk, "eve@attendee.example")[0]  # acknowledged, and told the truth:
     said = " ".join(body_of(ack).split())  # the team she named does not read it
     assert "it has not gone to the team" in said

@@ -149,6 +149,10 @@ def test_a_forged_report_through_imap(tmp_path: Path, dovecot: Dovecot, imap_use
     warned = [m for m in sent if "ana@example.org" in m.rcpt_tos
               and WARNING in body_of(m.message)]
     assert len(warned) == 1 and "[CoC #1]" in str(warned[0].message["Subject"])
+    # ...and what to do about it, in lines a phone shows whole.
+    told = body_of(warned[0].message)
+    assert "check with the person in another way first" in " ".join(told.split())
+    assert [line for line in told.splitlines() if len(line) > 72 and line[:1] != ">"] == []
     assert WARNING in cocmail(cfg, "cases", "show", "1").out
     assert WARNING not in cocmail(cfg, "cases", "show", "2").out
 

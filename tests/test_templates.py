@@ -264,6 +264,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "date": "Thu, 3 Jun 2027 23:12 +0200",
         "attachments": [],
         "followup": False,
+        "acknowledged": True,
     },
     "member_excluded": {
         "recipient_name": "Ana Lima",
@@ -532,8 +533,8 @@ def test_no_echoed_command_line_starts_a_line(renderer: Renderer) -> None:
 
 def test_harasser_response_mentions_appeal_only_when_set(renderer: Renderer) -> None:
     with_appeal = render(renderer, "harasser_response")
-    assert "appeal by writing to\nboard@djangocon.example.org" in with_appeal
-    assert "the action stands" in with_appeal
+    assert "appeal by writing to board@djangocon.example.org." in " ".join(with_appeal.split())
+    assert "stands while an appeal is considered" in " ".join(with_appeal.split())
     without = render(renderer, "harasser_response", appeal_contact=None)
     assert "appeal" not in without
     assert "The action applies from now on." in without

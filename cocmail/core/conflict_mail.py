@@ -28,7 +28,8 @@ def contact_mails(case: Case, env: Env, screened: Screened | None, *, sender: st
         else ("anonymous" if case.reporter_anonymous else "unknown")
     ctx: dict[str, Any] = {"named": (notice or {}).get("named", []), "reporter": reporter,
                            "sender": sender, "subject": subject, "text": text, "date": date,
-                           "attachments": list(attachments), "followup": followup}
+                           "attachments": list(attachments), "followup": followup,
+                           "acknowledged": not followup and case.step("acknowledged") is not None}
     refs = (case.root_message_id,) if case.root_message_id else ()
     return [OutMail("conflict_report", Address("", contact), "x", case.number, dict(ctx),
                     references=refs) for contact in env.conflict_contacts if contact != exclude]
