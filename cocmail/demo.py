@@ -16,7 +16,11 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from .app import App, open_app
-from .config import StorageConfig, load_config
+from .config import AppealConfig, StorageConfig, load_config
+
+# Where the reported person may appeal: the embedded defaults have none ([appeal] is
+# optional), so without this the walkthrough never shows the response's appeal line.
+DEMO_APPEAL = "board@example.org"
 
 REPORT = """\
 From: Eve Example <eve@attendee.example>
@@ -121,13 +125,16 @@ def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> Non
 def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
     base = directory or Path(tempfile.mkdtemp(prefix="cocmail-demo-"))
     cfg = load_config(None)
-    cfg = replace(cfg, storage=StorageConfig(dir=base / "data"), source="demo")
+    cfg = replace(cfg, storage=StorageConfig(dir=base / "data"), source="demo",
+                  appeal=AppealConfig(contact=DEMO_APPEAL))
     app = open_app(cfg)
     seen: set[int] = set()
     try:
         echo(f"cocmail demo: {cfg.event.name}, inbox {cfg.inbox.address}, staff "
              + ", ".join(f"{s.name} <{s.email}>" for s in cfg.staff))
-        echo(f"(data in {base}; outgoing mail is written to {cfg.storage.spool_dir})\n")
+        echo(f"(data in {base}; outgoing mail is written to {cfg.storage.spool_dir})")
+        echo(f'(this walkthrough sets [appeal] contact = "{DEMO_APPEAL}", so the response to'
+             " the reported person shows where to appeal)\n")
 
         echo("=" * 78)
         echo("1. Eve writes to the conduct address. cocmail opens a case, acknowledges her,")

@@ -155,6 +155,8 @@ def test_without_a_config_every_command_but_demo_says_so_once(tmp_path: Path) ->
                           cwd=tmp_path, env=env, timeout=120)
     assert demo.returncode == 0
     assert "embedded demo defaults" not in demo.stderr
+    # The response to the reported person shows the appeal line a team will configure.
+    assert "you can appeal by writing to\n| board@example.org." in demo.stdout
 
 
 # ---------------------------------------------------------------- check
