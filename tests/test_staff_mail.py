@@ -145,6 +145,9 @@ def test_forged_staff_note_is_marked_everywhere_and_ana_is_told(app: App) -> Non
     for member in ("ben@example.org", "cy@example.org"):
         [relay] = bodies_to(app, member, before)
         assert "NOT authenticated" in relay and "A team member wrote" not in relay
+        said = " ".join(relay.split())
+        assert "cocmail could not confirm that they sent it" in said
+        assert "Do not take it as theirs" in said
     [notice] = [r for r in outbox(app)[before:] if to(r) == "ana@example.org"]
     assert "Mail in your name, not authenticated" in notice["subject"]
     assert "case 1" in body_of(parse(notice["raw"]))

@@ -498,6 +498,10 @@ def test_held_transcript_warns_and_explains_confirm(renderer: Renderer) -> None:
                        problems=["not a reply to a mail cocmail sent you"])
     assert "Read it before you confirm" in with_body  # what #confirm would send
     assert "> Dear Eve, we spoke to him." in with_body
+    # As intake words it: said once ("held: held, not run" before).
+    lines = [{**line, "result": "held, not run"} for line in TRANSCRIPT_LINES]
+    text = render(renderer, "transcript", held=True, lines=lines, mailed=[])
+    assert "#notify-accused\n          held, not run\n" in text and "held: held" not in text
 
 
 def test_rejected_transcript_marks_the_bad_line(renderer: Renderer) -> None:
