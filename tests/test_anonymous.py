@@ -80,6 +80,8 @@ def test_the_dsf_gets_nothing_that_names_an_anonymous_reporter(desk: Desk) -> No
     names = [p.get_filename() or "" for p in dsf.iter_attachments()]
     assert names and not any("@" in name for name in names)
     assert any("from-the-reporter" in name for name in names)
+    # Numbered as attached, no gaps where internal mail was (the DSF would ask for it).
+    assert [name[:2] for name in names] == [f"{k:02d}" for k in range(1, len(names) + 1)]
     texts = [p.get_content() for p in dsf.iter_attachments()]
     assert any("Dan followed me from the venue" in t for t in texts)  # what happened stays
     assert any("Thank you, we are on it." in t for t in texts)  # what the team wrote

@@ -51,7 +51,8 @@ def dsf_attachments(case: Case, rows: list[dict[str, Any]]) -> tuple[Attachment,
     if case.reporter_anonymous and case.reporter is not None:
         hidden = person_terms(case.reporter.name, case.reporter.email)
     out: list[Attachment] = []
-    for n, r in enumerate(rows, 1):
+    for r in rows:
+        n = len(out) + 1  # numbered as attached: no gap where staff mail was
         sender = (r["sender"] or "").lower()
         if r["direction"] == "in":
             if r["kind"] not in ("report", "followup") or sender not in people:
