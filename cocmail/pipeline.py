@@ -23,13 +23,14 @@ import logging
 import re
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from .clock import utcnow
 from .config import Config
-from .core.compose import Attachment, Composed, Composer
+from .core.case import Case
+from .core.compose import Attachment, Composed, Composer, proposed
 from .core.correspondence import dsf_attachments
 from .core.decide import Facts, Reading, Settings, decide, quarantine, read
 from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
@@ -265,7 +266,9 @@ class Pipeline:
             else:  # another process committed in between, or deciding ahead failed
                 decision = decide(facts)
                 composed = [None] * len(decision.mails)
-            done = [made or self.compose(m, env.now)
+            # Composed on the case as decided: the store still holds it as it was before
+            # this mail (a "#reporter anonymous" in it already governs a DSF report's files).
+            done = [made or self.compose(m, env.now, decision.case)
                     for m, made in zip(decision.mails, composed, strict=True)]
             self._commit(c, inbound_id, reading, decision, env, done)
         if decision.state == "quarantined":
@@ -293,8 +296,11 @@ class Pipeline:
 
     def _reads_store(self, mail: OutMail) -> bool:
         """Does composing `mail` read the store? (Then it is composed in the transaction.)"""
-        return (mail.kind == "dsf_report" and mail.case is not None
-                and self.cfg.dsf.attach_correspondence)
+        if mail.case is None or not self.cfg.dsf.attach_correspondence:
+            return False
+        # A proposal or preview of the DSF report lists what would go along with it.
+        return mail.kind == "dsf_report" or any(
+            m.kind == "dsf_report" for m in proposed(mail))
 
     def _facts(self, c: Any, inbound_id: int, row: dict[str, Any], reading: Reading,
                env: Env) -> Facts:
@@ -421,18 +427,24 @@ class Pipeline:
         self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
                                 subject=msg.subject, sender=actor, error=decision.error)
 
-    def compose(self, mail: OutMail, now: datetime) -> Composed:
-        """The composed mail; a DSF report with the case's correspondence when configured."""
+    def compose(self, mail: OutMail, now: datetime, case: Case | None = None) -> Composed:
+        """The composed mail; a DSF report with the case's correspondence when configured
+        (`case`: the case as just decided, when the store does not hold it yet)."""
         attachments: tuple[Attachment, ...] = ()
         if self._reads_store(mail):
             assert mail.case is not None
-            attachments = self.correspondence(mail.case)
+            attachments = self.correspondence(mail.case, case)
+            if mail.kind != "dsf_report":  # named in the proposal or preview, not attached
+                mail = replace(mail, context={**mail.context,
+                                              "attached": [a.filename for a in attachments]})
+                attachments = ()
         return self.composer.compose(mail, now, attachments)
 
-    def correspondence(self, number: int) -> tuple[Attachment, ...]:
+    def correspondence(self, number: int, case: Case | None = None) -> tuple[Attachment, ...]:
         """The case's mail with the reporter, the person affected and the reported person,
         as it may leave the team (core/correspondence.py)."""
-        case = self.store.load_case(number)
+        if case is None or case.number != number:
+            case = self.store.load_case(number)
         if case is None:
             return ()
         return dsf_attachments(case, self.store.case_correspondence(None, number))

@@ -10,8 +10,9 @@ from email.message import EmailMessage
 
 import pytest
 
+from cocmail.app import App
 from testsupport.apps import Desk
-from testsupport.helpers import body_of, mail
+from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
 ANOUK = "Anouk Müller <anouk.mueller@attendee.example>"
 REPORT = "Dan followed me from the venue to my hotel last night.\n\nThank you,\nAnouk\n"
@@ -136,3 +137,60 @@ def test_an_anonymous_reporter_named_again_as_the_person_affected_stays_anonymou
     whole = dsf.as_bytes().decode("utf-8", "replace")
     for word in HIDDEN:
         assert word.lower() not in whole.lower(), word
+
+
+
+def test_the_dsf_preview_names_what_goes_along(desk: Desk) -> None:
+    """"Previews show the exact mail": with attach_correspondence, its files too."""
+    n = _anonymous_case(desk)
+    desk.staff("ana@example.org", n, "#when Thursday night\n#where From the venue to a hotel\n"
+               "#summary Followed to a hotel\n#action A warning\n#preview dsf\n")
+    preview = body_of([m for m in desk.sent() if "Preview" in str(m["Subject"])][-1]
+                      ).replace("\r\n", "\n")
+    desk.staff("ana@example.org", n, "#report-dsf now\n\nAn attendee was followed; warned.\n")
+    names = [p.get_filename() for p in _dsf_mail(desk).iter_attachments()]
+    assert names and f"Attached: {', '.join(names)}\n" in preview
+
+
+def test_the_dsf_proposal_names_what_goes_along(make_app: Callable[..., App]) -> None:
+    """With a second approval (as shipped), the members asked to approve see the files."""
+    app = make_app("[dsf]\nattach_correspondence = true\n")
+    app.receive(mail(ANOUK, "Something happened", REPORT, message_id="<a1@attendee.example>"),
+                "test")
+    _answer(app, "ana@example.org", "#reporter anonymous\n#accused Dan Doe <dan@x.example>\n"
+            "#when Thursday night\n#where From the venue to a hotel\n#action A warning\n"
+            "#report-dsf now\n\nAn attendee was followed; warned.\n")
+    (proposal,) = [m for m in spool(app.cfg) if "ben@" in str(m["To"])
+                   and "Approval needed" in str(m["Subject"])]
+    said = body_of(proposal).replace("\r\n", "\n")
+    _answer(app, "ben@example.org", "#approve\n")
+    (dsf,) = [m for m in spool(app.cfg) if DSF in str(m["To"])]
+    names = [p.get_filename() for p in dsf.iter_attachments()]
+    assert names and f"Attached: {', '.join(names)}\n" in said
+
+
+def _answer(app: App, who: str, body: str) -> None:
+    """`who` replies to the newest mail cocmail sent them."""
+    last = [m for m in spool(app.cfg) if who in str(m["To"])][-1]
+    app.receive(mail(f"Staff <{who}>", "Re: " + str(last["Subject"]), body,
+                     message_id=f"<{who}.{len(spool(app.cfg))}@example.org>",
+                     in_reply_to=last["Message-ID"]), "test")
+
+
+def test_anonymous_and_the_dsf_report_in_one_mail_name_no_one(
+        make_app: Callable[..., App]) -> None:
+    """The DSF report's files follow the case as that very mail leaves it: before, with
+    mail sent at once, they were made from the case as stored (the reporter still named),
+    so the DSF got her address in the file names and her own mail whole."""
+    app = make_app(SEND_AT_ONCE + "[dsf]\nattach_correspondence = true\n")
+    app.receive(mail(ANOUK, "Something happened", REPORT, message_id="<a1@attendee.example>"),
+                "test")
+    _answer(app, "ana@example.org", "#reporter anonymous\n#accused Dan Doe <dan@x.example>\n"
+            "#when Thursday night\n#where From the venue to a hotel\n#action A warning\n"
+            "#report-dsf now\n\nAn attendee was followed; warned.\n")
+    (dsf,) = [m for m in spool(app.cfg) if DSF in str(m["To"])]
+    whole = dsf.as_bytes().decode("utf-8", "replace")
+    for word in HIDDEN:
+        assert word.lower() not in whole.lower(), word
+    assert [p.get_filename() for p in dsf.iter_attachments()] == [
+        "01-to-the-reporter.txt", "02-from-the-reporter.txt"]

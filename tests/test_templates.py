@@ -202,6 +202,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "mail_to": "Dan Doe <dan@example.com>",
         "mail_subject": "[CoC #12] A Code of Conduct complaint",
         "mail_body": "Hello Dan Doe,\n\nWe are writing from the Code of Conduct team.\n",
+        "mail_attached": [],
         "near_misses": [],
     },
     "digest": {
@@ -242,7 +243,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "mails": [{"to": "Dan Doe <dan@example.com>",
                    "subject": "[CoC #12] Outcome of the Code of Conduct process",
                    "body": "Hello Dan Doe,\n\nThe Code of Conduct team has decided: a formal "
-                           "warning.\n"}],
+                           "warning.\n", "attached": []}],
         "near_misses": ['"Lenna" looks like "Lena" (the person affected)'],
     },
     "proposal_rejected": {

@@ -123,6 +123,15 @@ class _Headers:
     auto_submitted: str
 
 
+def proposed(mail: OutMail) -> tuple[OutMail, ...]:
+    """The mails a proposal or a preview shows (none for any other mail)."""
+    if mail.kind == "proposal":
+        return tuple(mail.context.get("inners", ()))
+    if mail.kind == "preview" and mail.context.get("inner") is not None:
+        return (mail.context["inner"],)
+    return ()
+
+
 @dataclass(frozen=True)
 class Attachment:
     """A part sent along: a stored mail as message/rfc822 (`raw`), else `text` as text/plain."""
@@ -269,13 +278,18 @@ class Composer:
         for key, value in ctx.items():
             if key.endswith("_name") and isinstance(value, str):
                 ctx[key] = greeting_name(value)
+        # The DSF report's attachments, by name, when the pipeline looked them up.
+        attached = list(ctx.pop("attached", []))
         if mail.kind == "proposal":
             ctx["mails"] = [{"to": inner.to.display(), "subject": self.subject(inner),
-                             "body": self.body(inner)} for inner in ctx.pop("inners")]
+                             "body": self.body(inner),
+                             "attached": attached if inner.kind == "dsf_report" else []}
+                            for inner in ctx.pop("inners")]
         if mail.kind == "preview":
             inner: OutMail = ctx.pop("inner")
             ctx.update(mail_to=inner.to.display(), mail_subject=self.subject(inner),
-                       mail_body=self.body(inner))
+                       mail_body=self.body(inner),
+                       mail_attached=attached if inner.kind == "dsf_report" else [])
         return self.renderer.render(mail.kind, **self.common(mail.case), **ctx)
 
     def compose(self, mail: OutMail, now_date: Any,
