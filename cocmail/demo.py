@@ -133,8 +133,8 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         echo(f"cocmail demo: {cfg.event.name}, inbox {cfg.inbox.address}, staff "
              + ", ".join(f"{s.name} <{s.email}>" for s in cfg.staff))
         echo(f"(data in {base}; outgoing mail is written to {cfg.storage.spool_dir})")
-        echo(f'(this walkthrough sets [appeal] contact = "{DEMO_APPEAL}", so the response to'
-             " the reported person shows where to appeal)\n")
+        echo(f'(the walkthrough sets [appeal] contact = "{DEMO_APPEAL}": the response to the'
+             "\n reported person says where to appeal)\n")
 
         echo("=" * 78)
         echo("1. Eve writes to the conduct address. cocmail opens a case, acknowledges her,")
