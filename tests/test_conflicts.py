@@ -58,6 +58,9 @@ def test_a_report_naming_a_member_never_reaches_them_and_the_others_are_told_on_
         desk: Desk, subject: str, text: str, named: str) -> None:
     desk.report("Eve Example <eve@attendee.example>", text + "\n", subject=subject)
     assert to(desk, f"{named}@example.org") == []
+    # The reporter is told the member was not sent it (the others handle it).
+    assert "names a member of our team, so it has not been sent to them" in " ".join(
+        body_of(to(desk, "eve@attendee.example")[0]).split())
     others = [a for a in TEAM if not a.startswith(named)]
     for who in others:
         (note,) = to(desk, who)
@@ -76,6 +79,7 @@ def test_a_report_naming_nobody_reaches_everyone_without_a_notice(desk: Desk) ->
     for who in TEAM:
         assert "NAMES A MEMBER" not in body_of(to(desk, who)[0])
     assert show(desk.cfg.source)["excluded"] == []
+    assert "names a member of our team" not in body_of(to(desk, "eve@attendee.example")[0])
 
 
 def test_the_member_who_took_the_report_is_not_excluded_by_their_own_signature(

@@ -81,7 +81,7 @@ MISSING = ["record the decision", "tell the reported person the response",
            "tell the person affected the decision", "report to the DSF"]
 
 SAMPLES: dict[str, dict[str, Any]] = {
-    "ack": {"reporter_name": "Alex Rivera", "outside_team": False},
+    "ack": {"reporter_name": "Alex Rivera", "outside_team": False, "member_kept_out": False},
     "staff_new_case": {
         "recipient_name": "Ana Lima",
         "reporter": "Alex Rivera <alex@example.net>",

@@ -234,7 +234,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
             greet = reporter is None or reporter.greet
             mails.append(OutMail("ack", sender if greet else Address("", sender.email), "r",
                                  number, {"reporter_name": sender.name if greet else "",
-                                         "outside_team": False},
+                                         "outside_team": False, "member_kept_out": False},
                                  in_reply_to=msg.message_id,
                                  references=(msg.message_id,) if msg.message_id else ()))
             case = case.with_step("acknowledged", env.now)
@@ -257,10 +257,12 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                       contacts=env.conflict_contacts, intake=True)
     case = screened.case
     audit.extend(AuditEntry(a, d) for a, d in screened.audit("the report"))
-    if screened.to_contacts:
-        # The acknowledgement must not promise that the team it names reads it.
-        mails = [replace(m, context={**m.context, "outside_team": True})
-                 if m.kind == "ack" else m for m in mails]
+    if screened.to_contacts or screened.excluded:
+        # The acknowledgement must not promise that the team it names reads it, and tells
+        # a reporter who named a member that the member was not sent it.
+        said = {"outside_team": screened.to_contacts, "member_kept_out": not screened.to_contacts}
+        mails = [replace(m, context={**m.context, **said}) if m.kind == "ack" else m
+                 for m in mails]
     if staff is not None and block is not None:
         if block.commands:
             if identity.authenticated_for(number):
