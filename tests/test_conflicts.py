@@ -59,7 +59,7 @@ def test_a_report_naming_a_member_never_reaches_them_and_the_others_are_told_on_
     desk.report("Eve Example <eve@attendee.example>", text + "\n", subject=subject)
     assert to(desk, f"{named}@example.org") == []
     # The reporter is told the member was not sent it (the others handle it).
-    assert "names a member of our team, so it has not been sent to them" in " ".join(
+    assert "It names a member of our team, so it has not been sent to them" in " ".join(
         body_of(to(desk, "eve@attendee.example")[0]).split())
     others = [a for a in TEAM if not a.startswith(named)]
     for who in others:
