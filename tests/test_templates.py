@@ -526,6 +526,9 @@ def test_transcript_lists_who_was_mailed(renderer: Renderer) -> None:
     text = render(renderer, "transcript")
     assert "Mail sent:\n- the reported person (Dan Doe)\n" in text
     assert "These commands sent no mail." in render(renderer, "transcript", mailed=[])
+    # Two proposals to the same member in one mail: they are named once.
+    twice = render(renderer, "transcript", mailed=["for approval: Bo Chen"] * 2)
+    assert twice.count("for approval: Bo Chen") == 1
 
 
 def test_no_echoed_command_line_starts_a_line(renderer: Renderer) -> None:
