@@ -361,3 +361,42 @@ def test_a_later_message_naming_everyone_left_warns_and_hides_the_case_from_nobo
                                                                "cy@example.org"}
     assert "NAMES EVERY MEMBER WHO COULD SEE IT" in body_of(fresh[0])
     assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
+
+
+# ------------------------------------------------------------------ a name, not a word
+WILL = ('[[staff]]\nname = "Will Grace"\nemail = "will@example.org"\n'
+        'aliases = ["wgrace@mail.example"]\n')
+
+
+@pytest.mark.parametrize(("subject", "text", "named"), [
+    # Ordinary words that are also names, in lower case: nobody is excluded.
+    ("Something happened", "I will come back tomorrow; we met in the park and it may be "
+     "nothing, but by the grace of luck I left.", []),
+    # The same words written as names are names.
+    ("Something happened", "Will kept following me out of the venue.", ["will"]),
+    ("Something happened", "We were in the hall. Park would not let me leave.", ["cy"]),
+    ("Something happened", "I asked GRACE to stop and she laughed.", ["will"]),
+    # A text with no capital at all cannot tell a name from a word: it errs on exclusion.
+    ("what happened", "i will never forget it", ["will"]),
+    # A name part that is no ordinary word counts however it is written.
+    ("Something happened", "okafor was there when it happened.", ["ben"]),
+    # Look-alike letters, invisible marks and the name in an address do not hide a member.
+    ("Something happened", "B\u0435n kept touching me (that e is Cyrillic).", ["ben"]),
+    ("Something happened", "Ok\u200eafor kept touching me.", ["ben"]),
+    ("Something happened", "A\u034fna and her friend laughed at me.", ["ana"]),
+    ("Something happened", "Cy\u2062Park laughed at me.", ["cy"]),
+    ("Something happened", "Ask wgrace, he saw me leave.", ["will"]),
+])
+def test_a_name_part_counts_where_it_is_written_as_a_name(
+        make_desk: Callable[..., Desk], subject: str, text: str, named: list[str]) -> None:
+    desk = make_desk(CY + WILL)
+    desk.report("Eve Example <eve@attendee.example>", text + "\n", subject=subject)
+    team = (*TEAM, "will@example.org")
+    for who in team:
+        if who.split("@")[0] in named:
+            assert to(desk, who) == [], who
+        else:
+            (note,) = to(desk, who)
+            assert ("NAMES A MEMBER" in body_of(note)) == bool(named), who
+    assert sorted(e["email"].split("@")[0] for e in show(desk.cfg.source)["excluded"]) \
+        == named

@@ -177,6 +177,11 @@ CASE = Case(number=1, opened=NOW,
     ("Ask L\u0435na.", "L\u0435na", "the person affected"),  # a Cyrillic "е"
     ("Write to elena@mail.example", "elena@mail.example", "the person affected"),
     ("Write to a.mueller at mail dot example", "mueller", "the reporter"),
+    # Mathematical letters decompose to capitals: the case is folded after that.
+    ("Stay away from \U0001d40b\U0001d41e\U0001d427\U0001d41a.",
+     "\U0001d40b\U0001d41e\U0001d427\U0001d41a", "the person affected"),
+    ("Ask \U0001d5df\U0001d5f2\U0001d5fb\U0001d5ee.",
+     "\U0001d5df\U0001d5f2\U0001d5fb\U0001d5ee", "the person affected"),
 ])
 def test_every_spelling_of_a_protected_name_is_a_hit(text: str, word: str, whose: str) -> None:
     from cocmail.core.identity_guard import check_text

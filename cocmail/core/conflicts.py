@@ -12,7 +12,11 @@ inclusion sends a report to the person it is about). A member is named by:
 - their full name, its words next to each other in any order ("Ben Okafor",
   "Okafor, Ben"), accents, case and punctuation ignored;
 - a single part of their name (a first name, a surname) that no other member's name
-  has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too).
+  has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too);
+  a part that is also an ordinary word ("will", "park": common_words) only where the
+  text writes it as a name (a capital, or a text with no capital at all);
+- an address of theirs before the @ made of one word from their name ("wgrace").
+Look-alike letters and invisible characters inside a name do not hide it.
 A person put on the case by a command (`#accused`, `#witness`, `#victim`, `#reporter`)
 names a member by address, by a name (or an address before the @) holding the member's
 full name, by a name made only of parts only that member has ("Ben"), or, when the person
@@ -24,17 +28,59 @@ Pure: the roster and the text in, the members and a short reason out.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, replace
 from typing import Any
 
 from .case import Case, Person
+from .common_words import ORDINARY
 from .effects import Proposal
+from .identity_guard import PARTICLES
 from .model import Roster, StaffMember
 from .people import addresses_in, name_words
+from .public_text import LOOKALIKES
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
-# Invisible characters that would split a name in two ("Be\u200bn"): dropped before matching.
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"))
+# Letters of other scripts that look like Latin ones ("Bеn" with a Cyrillic "е"), in both
+# cases: read as the Latin letter in the text and in the roster alike.
+_LOOKALIKES = {**LOOKALIKES, **{ord(chr(k).upper()): v.upper() for k, v in LOOKALIKES.items()
+                                if chr(k).upper() != chr(k)}}
+
+
+def _plain(text: str) -> str:
+    """`text` with the characters that hide a name dropped or read as Latin letters:
+    invisible ones that would split it ("Be\u200bn", a bidi mark, a variation selector, a
+    grapheme joiner) and look-alike letters of other scripts."""
+    if text.isascii():
+        return text
+    drop = {ord(c): None for c in set(text)
+            if unicodedata.category(c) == "Cf" or c == "\u034f" or "\ufe00" <= c <= "\ufe0f"
+            or "\U000e0100" <= c <= "\U000e01ef" or c in "\u115f\u1160\u3164\uffa0"}
+    text = text.translate(_LOOKALIKES)
+    if not drop:
+        return text
+    # Read both ways, as the identity guard does: inside a word ("Be\u200bn" is Ben) and
+    # between two ("Ana\u2062Lima" is Ana Lima).
+    return f"{text.translate(drop)}\n{text.translate(dict.fromkeys(drop, ' '))}"
+
+
+def _words(name: str | None) -> list[str]:
+    """The words of a name (one way: a name has no line of its own to read twice)."""
+    return name_words(_plain(name or "").partition("\n")[0])
+
+
+def _handles(m: StaffMember) -> set[str]:
+    """The one-word local parts of the member's addresses made from their name
+    ("bokafor", "benji" for Ben Okafor): a report writing one names them."""
+    parts = [w for w in _words(m.name) if len(w) >= 3]
+    out = set()
+    for address in _addresses(m):
+        local = name_words(address.rpartition("@")[0].split("+")[0])
+        if len(local) == 1 and local[0] not in parts and any(p in local[0] for p in parts):
+            out.add(local[0])
+    return out
+_RAW_WORD = re.compile(r"[^\W_]+")
 ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
               "accused": "the reported person", "witness": "a witness"}
 
@@ -53,7 +99,7 @@ def _addresses(m: StaffMember) -> tuple[str, ...]:
 
 def unique_parts(roster: Roster) -> dict[str, set[str]]:
     """Each member's name parts that no other member's name has (by member email)."""
-    words = {m.email: {w for w in name_words(m.name) if len(w) >= MIN_PART}
+    words = {m.email: {w for w in _words(m.name) if len(w) >= MIN_PART and w not in PARTICLES}
              for m in roster.members}
     out: dict[str, set[str]] = {}
     for email, mine in words.items():
@@ -64,7 +110,7 @@ def unique_parts(roster: Roster) -> dict[str, set[str]]:
 
 def _full(m: StaffMember) -> str | None:
     """The member's full name as a sorted run of words, when it has two words or more."""
-    words = name_words(m.name)
+    words = _words(m.name)
     return " ".join(sorted(words)) if len(words) >= 2 else None
 
 
@@ -73,8 +119,7 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
     """The members (not those whose email is in `skip`) that `text` names, in roster order."""
     if not text.strip():
         return []
-    if not text.isascii():
-        text = text.translate(_INVISIBLE)
+    text = _plain(text)
     addresses = addresses_in(text)
     order = name_words(text)  # once: the text may be a long report
     words = set(order)
@@ -96,8 +141,11 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
             why = f"by their address {hit}"
         elif fulls[m.email] and fulls[m.email] in runs:
             why = f'by their name "{m.name}"'
+        elif hit := next((h for h in sorted(_handles(m)) if h in words), None):
+            why = f'by "{hit}", the name in their address'
         else:
-            part = next((p for p in sorted(parts[m.email]) if p in words), None)
+            part = next((p for p in sorted(parts[m.email])
+                         if p in words and _as_a_name(p, text)), None)
             if part:
                 why = f'by "{_as_written(m, part)}", a name only they have on the team'
         if why:
@@ -107,7 +155,18 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
 
 def _as_written(m: StaffMember, part: str) -> str:
     """`part` (folded) as the member's name spells it: "Zoë", not "zoe"."""
-    return next((w for w in m.name.split() if name_words(w) == [part]), part)
+    return next((w for w in m.name.split() if _words(w) == [part]), part)
+
+
+def _as_a_name(part: str, text: str) -> bool:
+    """Whether `text` writes `part` (a member's name part it holds) as a name. An
+    ordinary word that is also a name ("will", "mark", "park": common_words) is one only
+    with a capital ("Will", "WILL"), or in a text that writes no capital at all; any
+    other name part is a name however it is written ("ben")."""
+    if part not in ORDINARY or not any(c.isupper() for c in text):
+        return True
+    written = [w for w in _RAW_WORD.findall(text) if name_words(w) == [part]]
+    return not written or any(not w.islower() for w in written)
 
 
 def member_for(person: Person, roster: Roster) -> StaffMember | None:
@@ -116,11 +175,11 @@ def member_for(person: Person, roster: Roster) -> StaffMember | None:
         member = roster.by_email(person.email)
         if member is not None:
             return member
-    words = set(name_words(person.name))
-    local = set(name_words((person.email or "").rpartition("@")[0]))
+    words = set(_words(person.name))
+    local = set(_words((person.email or "").rpartition("@")[0]))
     parts = unique_parts(roster)
     for m in roster.members:
-        full = set(name_words(m.name))
+        full = set(_words(m.name))
         if len(full) >= 2 and (full <= words or full <= local):
             return m
         mine = parts[m.email]

@@ -33,6 +33,7 @@ _CONFUSABLES = str.maketrans({
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
     "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
 })
+LOOKALIKES = _CONFUSABLES  # for the conflict check (core/conflicts.py)
 # How German names are written without their umlauts: Müller, Mueller.
 _TRANSLITERATIONS = (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"))
 
@@ -42,7 +43,8 @@ def _is_format(c: str) -> bool:
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    # Case folded after the decomposition: "𝐋𝐞𝐧𝐚" (mathematical bold) decomposes to "Lena".
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
     folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     return folded.translate(_CONFUSABLES)
 
