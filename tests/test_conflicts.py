@@ -366,6 +366,7 @@ def test_a_later_message_naming_everyone_left_warns_and_hides_the_case_from_nobo
 # ------------------------------------------------------------------ a name, not a word
 WILL = ('[[staff]]\nname = "Will Grace"\nemail = "will@example.org"\n'
         'aliases = ["wgrace@mail.example"]\n')
+MAY = '[[staff]]\nname = "May Chen"\nemail = "may@example.org"\n'
 
 
 @pytest.mark.parametrize(("subject", "text", "named"), [
@@ -376,6 +377,9 @@ WILL = ('[[staff]]\nname = "Will Grace"\nemail = "will@example.org"\n'
     ("Something happened", "Will kept following me out of the venue.", ["will"]),
     ("Something happened", "We were in the hall. Park would not let me leave.", ["cy"]),
     ("Something happened", "I asked GRACE to stop and she laughed.", ["will"]),
+    # A month next to a number is a date; the same word alone, capitalised, is a name.
+    ("Something happened", "On 3 May, and again on May 4th, he shouted at me.", []),
+    ("Something happened", "On 3 May I told May what he did.", ["may"]),
     # A text with no capital at all cannot tell a name from a word: it errs on exclusion.
     ("what happened", "i will never forget it", ["will"]),
     # A name part that is no ordinary word counts however it is written.
@@ -389,9 +393,9 @@ WILL = ('[[staff]]\nname = "Will Grace"\nemail = "will@example.org"\n'
 ])
 def test_a_name_part_counts_where_it_is_written_as_a_name(
         make_desk: Callable[..., Desk], subject: str, text: str, named: list[str]) -> None:
-    desk = make_desk(CY + WILL)
+    desk = make_desk(CY + WILL + MAY)
     desk.report("Eve Example <eve@attendee.example>", text + "\n", subject=subject)
-    team = (*TEAM, "will@example.org")
+    team = (*TEAM, "will@example.org", "may@example.org")
     for who in team:
         if who.split("@")[0] in named:
             assert to(desk, who) == [], who

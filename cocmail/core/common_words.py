@@ -26,3 +26,5 @@ river rivers rob rock rocky rose ruby rush rusty sage sandy scott shore short sk
 small snow sol south spring star sterling stone storm strong sue summer sunny swan
 tan ten ter van von ward wells west white will win winter wolf wood woods young
 """.split())
+# Months that are names: next to a number ("3 May", "April 2027") they are a date.
+MONTHS = frozenset({"april", "may", "june", "august"})

@@ -34,7 +34,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .case import Case, Person
-from .common_words import ORDINARY
+from .common_words import MONTHS, ORDINARY
 from .effects import Proposal
 from .identity_guard import PARTICLES
 from .model import Roster, StaffMember
@@ -162,11 +162,19 @@ def _as_a_name(part: str, text: str) -> bool:
     """Whether `text` writes `part` (a member's name part it holds) as a name. An
     ordinary word that is also a name ("will", "mark", "park": common_words) is one only
     with a capital ("Will", "WILL"), or in a text that writes no capital at all; any
-    other name part is a name however it is written ("ben")."""
+    other name part is a name however it is written ("ben"). A month next to a number
+    ("3 May", "April 2027") is a date."""
     if part not in ORDINARY or not any(c.isupper() for c in text):
         return True
-    written = [w for w in _RAW_WORD.findall(text) if name_words(w) == [part]]
-    return not written or any(not w.islower() for w in written)
+    words = _RAW_WORD.findall(text)
+    written = [i for i, w in enumerate(words) if name_words(w) == [part]]
+    return not written or any(not words[i].islower() and not _a_date(words, i)
+                              for i in written)
+
+
+def _a_date(words: list[str], i: int) -> bool:
+    return words[i].lower() in MONTHS and any(
+        0 <= j < len(words) and words[j][:1].isdigit() for j in (i - 1, i + 1))
 
 
 def member_for(person: Person, roster: Roster) -> StaffMember | None:
