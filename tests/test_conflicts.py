@@ -404,3 +404,29 @@ def test_a_name_part_counts_where_it_is_written_as_a_name(
             assert ("NAMES A MEMBER" in body_of(note)) == bool(named), who
     assert sorted(e["email"].split("@")[0] for e in show(desk.cfg.source)["excluded"]) \
         == named
+
+
+@pytest.mark.parametrize(("filename", "content", "named"), [
+    ("statement.txt", "Ben Okafor grabbed me at the party.\n", "ben"),
+    ("statement.html", "<p>It was <b>Ben Okafor</b>, at the party.</p>", "ben"),
+    ("About Cy Park.pdf", b"%PDF-1.4 (not read)", "cy"),
+])
+def test_a_report_in_an_attached_file_naming_a_member_never_reaches_them(
+        desk: Desk, filename: str, content: str | bytes, named: str) -> None:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "Eve Example <eve@attendee.example>"
+    m["To"] = "conduct@example.org"
+    m["Subject"] = "My statement"
+    m["Message-ID"] = "<statement@attendee.example>"
+    m.set_content("Please read my statement, attached.\n")
+    if isinstance(content, bytes):
+        m.add_attachment(content, maintype="application", subtype="pdf", filename=filename)
+    else:
+        m.add_attachment(content, subtype=filename.rpartition(".")[2].replace("txt", "plain"),
+                         filename=filename)
+    assert desk.receive(bytes(m)) == "done"
+    assert to(desk, f"{named}@example.org") == []
+    for who in (a for a in TEAM if not a.startswith(named)):
+        assert "THIS REPORT NAMES A MEMBER OF THE TEAM" in body_of(to(desk, who)[0])

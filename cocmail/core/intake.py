@@ -248,7 +248,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         # The staff member's own words, then any report they forwarded as an attachment.
         case = replace(case, report_text=_with_attached(block.body, msg) or case.report_text)
     # Members the report names are excluded before anything is addressed (issue 21).
-    screened = screen(case, f"{msg.subject}\n{case.report_text}", env.roster,
+    screened = screen(case, f"{msg.subject}\n{case.report_text}\n{msg.file_text}", env.roster,
                       people=(case.reporter,) if case.reporter else (),
                       skip=frozenset({staff.email}) if staff else frozenset(),
                       contacts=env.conflict_contacts, intake=True)
@@ -442,7 +442,7 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
             audit.append(AuditEntry("refused", "commands not run: the sender is excluded"
                                                " from this case"))
     else:
-        screened = screen(case, f"{msg.subject}\n{msg.full_text}", env.roster,
+        screened = screen(case, f"{msg.subject}\n{msg.full_text}\n{msg.file_text}", env.roster,
                           skip=frozenset({email}) if email else frozenset())
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
