@@ -430,3 +430,19 @@ def test_a_report_in_an_attached_file_naming_a_member_never_reaches_them(
     assert to(desk, f"{named}@example.org") == []
     for who in (a for a in TEAM if not a.startswith(named)):
         assert "THIS REPORT NAMES A MEMBER OF THE TEAM" in body_of(to(desk, who)[0])
+
+
+def test_a_reporter_quoting_the_acknowledgement_does_not_exclude_a_member_called_will(
+        make_desk: Callable[..., Desk]) -> None:
+    desk = make_desk(CY + WILL)
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    ack = desk.last_to("eve@attendee.example", 1)
+    assert " will " in body_of(ack)  # "we will ...": the words a reply quotes
+    desk.new()
+    quoted = "".join(f"> {line}\n" for line in body_of(ack).splitlines())
+    desk.receive(mail("Eve Example <eve@attendee.example>", "Re: " + ack["Subject"],
+                      f"Thank you. It happened again today.\n\n{quoted}",
+                      message_id="<f1@attendee.example>", in_reply_to=ack["Message-ID"]))
+    (relay,) = [m for m in desk.new() if "will@" in str(m["To"])]
+    assert "NAMES A MEMBER" not in body_of(relay)
+    assert show(desk.cfg.source)["excluded"] == []
