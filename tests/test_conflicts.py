@@ -446,3 +446,25 @@ def test_a_reporter_quoting_the_acknowledgement_does_not_exclude_a_member_called
     (relay,) = [m for m in desk.new() if "will@" in str(m["To"])]
     assert "NAMES A MEMBER" not in body_of(relay)
     assert show(desk.cfg.source)["excluded"] == []
+
+
+def test_a_reporter_quoting_a_members_signed_reply_does_not_exclude_that_member(
+        desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#reply\nDear Eve,\n\nThank you for telling us. Could "
+                                     "we talk tomorrow at ten?\n\nAna Lima\n")
+    reply = [m for m in desk.new() if "eve@" in str(m["To"])][-1]
+    assert "Ana Lima" in body_of(reply)
+    quoted = "".join(f"> {line}\n" for line in body_of(reply).splitlines())
+    desk.receive(mail("Eve Example <eve@attendee.example>", "Re: " + reply["Subject"],
+                      f"Yes, ten is fine.\n\nOn Monday the team wrote:\n{quoted}"
+                      "> > Cy Park was there too.\n",
+                      message_id="<f1@attendee.example>", in_reply_to=reply["Message-ID"]))
+    fresh = desk.new()
+    relay = body_of([m for m in fresh if "ana@" in str(m["To"])][0])
+    # Ana handles the case: her own quoted signature does not exclude her. Cy, named in
+    # a quote too, does not handle it: excluded.
+    assert "Ten is fine" in relay or "ten is fine" in relay
+    assert not [m for m in fresh if "cy@" in str(m["To"])]
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["cy@example.org"]

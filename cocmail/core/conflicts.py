@@ -40,6 +40,7 @@ from .identity_guard import PARTICLES
 from .model import Roster, StaffMember
 from .people import addresses_in, name_words
 from .public_text import LOOKALIKES
+from .replytext import is_quote
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
 # Letters of other scripts that look like Latin ones ("Bеn" with a Cyrillic "е"), in both
@@ -260,7 +261,7 @@ class Screened:
 
 def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] = (),
            skip: frozenset[str] = frozenset(), contacts: tuple[str, ...] = (),
-           intake: bool = False) -> Screened:
+           intake: bool = False, quoted_by: frozenset[str] = frozenset()) -> Screened:
     """Exclude the members `text` (or `people`) names, before any mail is addressed.
 
     `skip`: members not excluded by `text` (whoever wrote or forwarded the report: their
@@ -268,10 +269,18 @@ def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] 
     text, only by a person put on the case. When the members named are all who could see
     the case, a new report (`intake`) with `contacts` set goes to them instead; otherwise
     nobody is excluded and the notice warns: a report is never left unread.
+    `quoted_by`: members not excluded by lines quoted with ">" (those handling the case:
+    their own signed reply quoted back by the reporter names them).
     """
     gone = {e.lower() for e in case.recused}
     found: dict[str, Named] = {}
-    for n in named_in_text(text, roster, skip | gone | set(case.included)):
+    skip = skip | gone | set(case.included)
+    quoted = ""
+    if quoted_by and ">" in text:
+        lines = text.splitlines()
+        quoted = "\n".join(line for line in lines if is_quote(line))
+        text = "\n".join(line for line in lines if not is_quote(line))
+    for n in named_in_text(text, roster, skip) + named_in_text(quoted, roster, skip | quoted_by):
         found.setdefault(n.member.email, n)
     for p in people:
         m = member_for(p, roster)

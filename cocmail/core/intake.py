@@ -442,8 +442,11 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
             audit.append(AuditEntry("refused", "commands not run: the sender is excluded"
                                                " from this case"))
     else:
+        # Lines quoted with ">" are most likely the team's own reply coming back: signed
+        # by a member handling the case, they do not exclude that member.
         screened = screen(case, f"{msg.subject}\n{msg.full_text}\n{msg.file_text}", env.roster,
-                          skip=frozenset({email}) if email else frozenset())
+                          skip=frozenset({email}) if email else frozenset(),
+                          quoted_by=frozenset(case.handlers))
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
     mails = _relay(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
