@@ -468,3 +468,21 @@ def test_a_reporter_quoting_a_members_signed_reply_does_not_exclude_that_member(
     assert "Ten is fine" in relay or "ten is fine" in relay
     assert not [m for m in fresh if "cy@" in str(m["To"])]
     assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["cy@example.org"]
+
+
+def test_an_outlook_answer_under_a_header_block_does_not_exclude_the_member_it_quotes(
+        desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#reply\nDear Eve, could we talk tomorrow?\n\nAna\n")
+    reply = [m for m in desk.new() if "eve@" in str(m["To"])][-1]
+    desk.receive(mail("Eve Example <eve@attendee.example>", "RE: " + reply["Subject"],
+                      "Yes, tomorrow is fine. Ben Okafor saw it too.\n\n"
+                      "From: Example Conf Code of Conduct team <conduct@example.org>\n"
+                      "Sent: Monday, 3 May 2027 10:00\nTo: Eve Example\n"
+                      f"Subject: {reply['Subject']}\n\n{body_of(reply)}",
+                      message_id="<f1@attendee.example>", in_reply_to=reply["Message-ID"]))
+    fresh = desk.new()
+    assert [m for m in fresh if "ana@" in str(m["To"])]
+    assert not [m for m in fresh if "ben@" in str(m["To"])]
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]

@@ -40,7 +40,7 @@ from .identity_guard import PARTICLES
 from .model import Roster, StaffMember
 from .people import addresses_in, name_words
 from .public_text import LOOKALIKES
-from .replytext import is_quote
+from .replytext import is_quote, newest_cut, split_lines
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
 # Letters of other scripts that look like Latin ones ("Bеn" with a Cyrillic "е"), in both
@@ -261,7 +261,8 @@ class Screened:
 
 def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] = (),
            skip: frozenset[str] = frozenset(), contacts: tuple[str, ...] = (),
-           intake: bool = False, quoted_by: frozenset[str] = frozenset()) -> Screened:
+           intake: bool = False, quoted: str = "",
+           quoted_by: frozenset[str] = frozenset()) -> Screened:
     """Exclude the members `text` (or `people`) names, before any mail is addressed.
 
     `skip`: members not excluded by `text` (whoever wrote or forwarded the report: their
@@ -269,17 +270,13 @@ def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] 
     text, only by a person put on the case. When the members named are all who could see
     the case, a new report (`intake`) with `contacts` set goes to them instead; otherwise
     nobody is excluded and the notice warns: a report is never left unread.
-    `quoted_by`: members not excluded by lines quoted with ">" (those handling the case:
-    their own signed reply quoted back by the reporter names them).
+    `quoted`: the earlier mail a reply quotes (`earlier_mail`), where the members of
+    `quoted_by` (those handling the case: their own signed reply quoted back names
+    them) are not excluded.
     """
     gone = {e.lower() for e in case.recused}
     found: dict[str, Named] = {}
     skip = skip | gone | set(case.included)
-    quoted = ""
-    if quoted_by and ">" in text:
-        lines = text.splitlines()
-        quoted = "\n".join(line for line in lines if is_quote(line))
-        text = "\n".join(line for line in lines if not is_quote(line))
     for n in named_in_text(text, roster, skip) + named_in_text(quoted, roster, skip | quoted_by):
         found.setdefault(n.member.email, n)
     for p in people:
@@ -295,6 +292,17 @@ def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] 
     if intake and contacts:
         return Screened(exclude_named(case, list(found)), excluded=named, to_contacts=True)
     return Screened(case, everyone=named)
+
+
+def earlier_mail(text: str) -> tuple[str, str]:
+    """(what the sender wrote this time, the earlier mail their reply quotes): lines
+    quoted with ">", and all below an Outlook header block or separator or a signature
+    (core/replytext)."""
+    lines = split_lines(text)
+    cut = newest_cut(lines)
+    fresh = [line for line in lines[:cut] if not is_quote(line)]
+    earlier = [line for line in lines[:cut] if is_quote(line)] + lines[cut:]
+    return "\n".join(fresh), "\n".join(earlier)
 
 
 class NamesSender(ValueError):

@@ -15,7 +15,7 @@ from typing import Any
 from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
 from .conflict_mail import contact_mails, team_blind
-from .conflicts import screen
+from .conflicts import earlier_mail, screen
 from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
 from .env import Env
 from .flood_rules import Arrival
@@ -444,9 +444,10 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
     else:
         # Lines quoted with ">" are most likely the team's own reply coming back: signed
         # by a member handling the case, they do not exclude that member.
-        screened = screen(case, f"{msg.subject}\n{msg.full_text}\n{msg.file_text}", env.roster,
-                          skip=frozenset({email}) if email else frozenset(),
-                          quoted_by=frozenset(case.handlers))
+        fresh, earlier = earlier_mail(msg.text)
+        screened = screen(case, f"{msg.subject}\n{fresh}\n{msg.attached_text}\n{msg.file_text}",
+                          env.roster, skip=frozenset({email}) if email else frozenset(),
+                          quoted=earlier, quoted_by=frozenset(case.handlers))
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
     mails = _relay(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
