@@ -264,3 +264,22 @@ def test_name_particles_alone_name_no_one() -> None:
                 reporter=Person("reporter", "Maria de la Cruz", "maria@mail.example"))
     assert check_text("Stay away from la terrasse and de bar, van or no van.", case).hits == ()
     assert [h.word for h in check_text("Stay away from Cruz.", case).hits] == ["Cruz"]
+
+
+def test_a_name_the_report_writes_of_someone_not_on_the_case_is_shown_for_a_second_look(
+        make_app: Callable[..., App]) -> None:
+    """The reporter's friend who saw it was never added with #witness: the guard does not
+    know her as a witness, but a response naming her is not sent unremarked."""
+    app = make_app()
+    app.receive(mail("Lena Leaky <lena.leaky@attendee.example>", "Something happened",
+                     "Dan kept following me after the talk at DjangoCon on Monday. My "
+                     "friend Mara saw it.\n\nLena\n", message_id="<r9@attendee.example>"),
+                "test")
+    _reply(app, "ana@example.org",
+           "#accused Dan Doe <dan@speaker.example>\n#action A warning\n"
+           "#response A warning. Do not approach Mara, and stay away from DjangoCon "
+           "on Monday.\n#preview harasser\n")
+    (preview,) = [body_of(m) for m in _to(app, "ana@example.org")
+                  if "Preview" in str(m["Subject"])]
+    assert '"Mara" (a name the report writes' in preview
+    assert '"DjangoCon"' not in preview and '"Monday"' not in preview
