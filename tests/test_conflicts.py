@@ -390,6 +390,8 @@ MAY = '[[staff]]\nname = "May Chen"\nemail = "may@example.org"\n'
     ("Something happened", "A\u034fna and her friend laughed at me.", ["ana"]),
     ("Something happened", "Cy\u2062Park laughed at me.", ["cy"]),
     ("Something happened", "Ask wgrace, he saw me leave.", ["will"]),
+    # A plus-address reaches the member's own mailbox.
+    ("Something happened", "He writes from will+talks@example.org.", ["will"]),
 ])
 def test_a_name_part_counts_where_it_is_written_as_a_name(
         make_desk: Callable[..., Desk], subject: str, text: str, named: list[str]) -> None:
@@ -485,4 +487,12 @@ def test_an_outlook_answer_under_a_header_block_does_not_exclude_the_member_it_q
     fresh = desk.new()
     assert [m for m in fresh if "ana@" in str(m["To"])]
     assert not [m for m in fresh if "ben@" in str(m["To"])]
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
+
+
+def test_a_command_naming_a_member_by_a_plus_address_excludes_them(desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#witness The sound desk <ben+av@example.org>\n")
+    assert not [m for m in desk.new() if "ben@" in str(m["To"])]
     assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]

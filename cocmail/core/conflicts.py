@@ -122,6 +122,7 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
         return []
     text = _plain(text)
     addresses = addresses_in(text)
+    addresses |= {_unplussed(a) for a in addresses}
     order = name_words(text)  # once: the text may be a long report
     words = set(order)
     fulls = {m.email: _full(m) for m in roster.members}
@@ -154,6 +155,12 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
     return out
 
 
+def _unplussed(address: str) -> str:
+    """"ben+coc@example.org" as the mailbox it reaches: "ben@example.org"."""
+    local, at, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}{at}{domain}" if "+" in local else address
+
+
 def _as_written(m: StaffMember, part: str) -> str:
     """`part` (folded) as the member's name spells it: "Zoë", not "zoe"."""
     return next((w for w in m.name.split() if _words(w) == [part]), part)
@@ -181,7 +188,7 @@ def _a_date(words: list[str], i: int) -> bool:
 def member_for(person: Person, roster: Roster) -> StaffMember | None:
     """The team member `person` (someone a command put on the case) is, if any."""
     if person.email:
-        member = roster.by_email(person.email)
+        member = roster.by_email(person.email) or roster.by_email(_unplussed(person.email))
         if member is not None:
             return member
     words = set(_words(person.name))
