@@ -392,6 +392,10 @@ MAY = '[[staff]]\nname = "May Chen"\nemail = "may@example.org"\n'
     ("Something happened", "Ask wgrace, he saw me leave.", ["will"]),
     # A plus-address reaches the member's own mailbox.
     ("Something happened", "He writes from will+talks@example.org.", ["will"]),
+    # An address spelt out, or with a full-width "＠", is an address.
+    ("Something happened", "Write to will (at) example (dot) org about it.", ["will"]),
+    ("Something happened", "Write to will at example dot org about it.", ["will"]),
+    ("Something happened", "Write to will\uff20example.org about it.", ["will"]),
 ])
 def test_a_name_part_counts_where_it_is_written_as_a_name(
         make_desk: Callable[..., Desk], subject: str, text: str, named: list[str]) -> None:

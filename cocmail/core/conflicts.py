@@ -58,7 +58,7 @@ def _plain(text: str) -> str:
     drop = {ord(c): None for c in set(text)
             if unicodedata.category(c) == "Cf" or c == "\u034f" or "\ufe00" <= c <= "\ufe0f"
             or "\U000e0100" <= c <= "\U000e01ef" or c in "\u115f\u1160\u3164\uffa0"}
-    text = text.translate(_LOOKALIKES)
+    text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)  # "＠" is "@"
     if not drop:
         return text
     # Read both ways, as the identity guard does: inside a word ("Be\u200bn" is Ben) and
@@ -121,7 +121,7 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
     if not text.strip():
         return []
     text = _plain(text)
-    addresses = addresses_in(text)
+    addresses = addresses_in(text) | _spelt_out(text)
     addresses |= {_unplussed(a) for a in addresses}
     order = name_words(text)  # once: the text may be a long report
     words = set(order)
@@ -153,6 +153,23 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
         if why:
             out.append(Named(m, why))
     return out
+
+
+# An address spelt out against harvesters: "will (at) example (dot) org", "will at
+# example dot org". Bounded repeats: linear on any text.
+_AT = r"(?:\s*[(\[]\s*at\s*[)\]]\s*|\s+at\s+)"
+_DOT = r"(?:\s*[(\[]\s*dot\s*[)\]]\s*|\s+dot\s+|\.)"
+_SPELT = re.compile(rf"(?<![\w.+-])([\w.+-]{{1,64}}){_AT}"
+                    rf"([\w-]{{1,63}}(?:{_DOT}[\w-]{{1,63}}){{1,4}})", re.IGNORECASE)
+_DOTS = re.compile(_DOT, re.IGNORECASE)
+
+
+def _spelt_out(text: str) -> set[str]:
+    """The addresses `text` spells out ("will at example dot org"), lower-cased."""
+    if not re.search(r"\bat\b", text, re.IGNORECASE):
+        return set()
+    return {f"{m.group(1)}@{_DOTS.sub('.', m.group(2))}".lower()
+            for m in _SPELT.finditer(text)}
 
 
 def _unplussed(address: str) -> str:
