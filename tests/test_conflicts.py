@@ -382,6 +382,11 @@ MAY = '[[staff]]\nname = "May Chen"\nemail = "may@example.org"\n'
     ("Something happened", "On 3 May I told May what he did.", ["may"]),
     # A text with no capital at all cannot tell a name from a word: it errs on exclusion.
     ("what happened", "i will never forget it", ["will"]),
+    # Nor can a writer who begins sentences in lower case, whatever their subject line
+    # or their phone's footer capitalises.
+    ("Something happened", "will followed me to the hotel.\n\nSent from my iPhone",
+     ["will"]),
+    ("Something happened", "It was bad. will followed me to the hotel.", ["will"]),
     # A name part that is no ordinary word counts however it is written.
     ("Something happened", "okafor was there when it happened.", ["ben"]),
     # Look-alike letters, invisible marks and the name in an address do not hide a member.

@@ -1,9 +1,9 @@
 """Ordinary words that are also names ("will", "mark", "may", "grace", "park").
 
 The conflict check (core/conflicts.py) counts one of these as a member's name only where
-the text writes it as a name, with a capital ("Will", "WILL"), or where the text writes no
-capital at all (then it cannot tell a name from a word, and errs on the side of
-exclusion). "I will come" does not exclude Will; "Will kept following me" does. A name
+the text writes it as a name, with a capital ("Will", "WILL"), or where the text is
+written without capitals (then it cannot tell a name from a word, and errs on the side
+of exclusion). "I will come" does not exclude Will; "Will kept following me" does. A name
 part not in this list ("ben", "okafor") counts however it is written.
 
 Folded as the check folds (lower case, no accents). Adding a word here makes the check

@@ -14,7 +14,7 @@ inclusion sends a report to the person it is about). A member is named by:
 - a single part of their name (a first name, a surname) that no other member's name
   has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too);
   a part that is also an ordinary word ("will", "park": common_words) only where the
-  text writes it as a name (a capital, or a text with no capital at all);
+  text writes it as a name (a capital, or a text written without capitals);
 - an address of theirs before the @ made of one word from their name ("wgrace").
 Look-alike letters and invisible characters inside a name do not hide it.
 A person put on the case by a command (`#accused`, `#witness`, `#victim`, `#reporter`)
@@ -186,15 +186,31 @@ def _as_written(m: StaffMember, part: str) -> str:
 def _as_a_name(part: str, text: str) -> bool:
     """Whether `text` writes `part` (a member's name part it holds) as a name. An
     ordinary word that is also a name ("will", "mark", "park": common_words) is one only
-    with a capital ("Will", "WILL"), or in a text that writes no capital at all; any
+    with a capital ("Will", "WILL"), or in a text written without capitals; any
     other name part is a name however it is written ("ben"). A month next to a number
     ("3 May", "April 2027") is a date."""
-    if part not in ORDINARY or not any(c.isupper() for c in text):
+    if part not in ORDINARY or _lower_case_writer(text):
         return True
     words = _RAW_WORD.findall(text)
     written = [i for i, w in enumerate(words) if name_words(w) == [part]]
     return not written or any(not words[i].islower() and not _a_date(words, i)
                               for i in written)
+
+
+# Signs of a writer who does not capitalise: "i" for I, a sentence or a paragraph begun
+# in lower case (a sentence after a word of three letters or more: not "e.g.", "p.m.").
+_LOWER_I = re.compile(r"(?<![\w'’.-])i(?=\s|['’](?:m|ve|ll|d)\b)")
+_LOWER_START = re.compile(r"(?<!\w)(?!etc\.|approx\.|incl\.)[^\W\d_]{3,}[.!?]+\s+[a-z]"
+                          # or a paragraph, or the text below the subject line
+                          r"|(?:\A[^\n]*|\n[ \t]*)\n[ \t]*[a-z]")
+
+
+def _lower_case_writer(text: str) -> bool:
+    """Whether `text` is written without capitals, where a capital cannot tell a name
+    from a word: no capital at all, "i" for I, or a sentence begun in lower case. A
+    subject line or a signature footer with capitals does not change that."""
+    return (not any(c.isupper() for c in text) or _LOWER_I.search(text) is not None
+            or _LOWER_START.search(text) is not None)
 
 
 def _a_date(words: list[str], i: int) -> bool:
