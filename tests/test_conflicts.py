@@ -292,6 +292,18 @@ def test_a_name_part_two_members_share_names_neither_but_a_full_name_does() -> N
                                                                  "zoe@example.org"]
 
 
+def test_an_address_made_from_a_name_names_its_member_but_a_word_holding_it_does_not(
+        ) -> None:
+    from cocmail.core.conflicts import named_in_text
+
+    roster = Roster((StaffMember(1, "Mark Okafor", "marketing@example.org",
+                                 ("bokafor@mail.example",)),
+                     StaffMember(2, "Ana Lima", "ana@example.org")))
+    assert [n.member.name for n in named_in_text("Ask bokafor, he knows.", roster)] \
+        == ["Mark Okafor"]
+    assert named_in_text("I work in marketing.", roster) == []
+
+
 def test_a_person_with_an_address_of_their_own_and_another_name_is_someone_else() -> None:
     from cocmail.core.conflicts import member_for  # new in issue 21
 

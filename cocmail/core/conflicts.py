@@ -43,6 +43,7 @@ from .public_text import LOOKALIKES
 from .replytext import is_quote, newest_cut, split_lines
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
+MAX_HANDLE_EXTRA = 3  # letters an address adds to a name part: "bokafor", "benji"
 # Letters of other scripts that look like Latin ones ("Bеn" with a Cyrillic "е"), in both
 # cases: read as the Latin letter in the text and in the roster alike.
 _LOOKALIKES = {**LOOKALIKES, **{ord(chr(k).upper()): v.upper() for k, v in LOOKALIKES.items()
@@ -72,13 +73,16 @@ def _words(name: str | None) -> list[str]:
 
 
 def _handles(m: StaffMember) -> set[str]:
-    """The one-word local parts of the member's addresses made from their name
-    ("bokafor", "benji" for Ben Okafor): a report writing one names them."""
+    """The one-word local parts of the member's addresses made from their name: a part
+    with an initial or a few letters before or after it ("bokafor", "benji" for Ben
+    Okafor; not "marketing" for Mark). A report writing one names them."""
     parts = [w for w in _words(m.name) if len(w) >= 3]
     out = set()
     for address in _addresses(m):
         local = name_words(address.rpartition("@")[0].split("+")[0])
-        if len(local) == 1 and local[0] not in parts and any(p in local[0] for p in parts):
+        if len(local) == 1 and local[0] not in parts and any(
+                (local[0].startswith(p) or local[0].endswith(p))
+                and len(local[0]) - len(p) <= MAX_HANDLE_EXTRA for p in parts):
             out.add(local[0])
     return out
 _RAW_WORD = re.compile(r"[^\W_]+")
