@@ -31,6 +31,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from .case import Case, Person
@@ -56,10 +57,16 @@ def _plain(text: str) -> str:
     grapheme joiner) and look-alike letters of other scripts."""
     if text.isascii():
         return text
-    drop = {ord(c): None for c in set(text)
+    chars = set(text)  # a report is thousands of characters, a few dozen distinct
+    drop = {ord(c): None for c in chars
             if unicodedata.category(c) == "Cf" or c == "\u034f" or "\ufe00" <= c <= "\ufe0f"
             or "\U000e0100" <= c <= "\U000e01ef" or c in "\u115f\u1160\u3164\uffa0"}
-    text = unicodedata.normalize("NFKC", text).translate(_LOOKALIKES)  # "＠" is "@"
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)  # "＠" is "@"
+        chars = set(text)
+    lookalikes = {o: _LOOKALIKES[o] for o in map(ord, chars) if o in _LOOKALIKES}
+    if lookalikes:
+        text = text.translate(lookalikes)
     if not drop:
         return text
     # Read both ways, as the identity guard does: inside a word ("Be\u200bn" is Ben) and
@@ -85,7 +92,6 @@ def _handles(m: StaffMember) -> set[str]:
                 and len(local[0]) - len(p) <= MAX_HANDLE_EXTRA for p in parts):
             out.add(local[0])
     return out
-_RAW_WORD = re.compile(r"[^\W_]+")
 ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
               "accused": "the reported person", "witness": "a witness"}
 
@@ -166,11 +172,13 @@ _DOT = r"(?:\s*[(\[]\s*dot\s*[)\]]\s*|\s+dot\s+|\.)"
 _SPELT = re.compile(rf"(?<![\w.+-])([\w.+-]{{1,64}}){_AT}"
                     rf"([\w-]{{1,63}}(?:{_DOT}[\w-]{{1,63}}){{1,4}})", re.IGNORECASE)
 _DOTS = re.compile(_DOT, re.IGNORECASE)
+# Cheap first: most text says "at" ("at the party") but never "dot" or "(at)".
+_SPELT_HINT = re.compile(r"[(\[]\s*at\s*[)\]]|\sdot\s", re.IGNORECASE)
 
 
 def _spelt_out(text: str) -> set[str]:
     """The addresses `text` spells out ("will at example dot org"), lower-cased."""
-    if not re.search(r"\bat\b", text, re.IGNORECASE):
+    if _SPELT_HINT.search(text) is None:
         return set()
     return {f"{m.group(1)}@{_DOTS.sub('.', m.group(2))}".lower()
             for m in _SPELT.finditer(text)}
@@ -195,31 +203,48 @@ def _as_a_name(part: str, text: str) -> bool:
     ("3 May", "April 2027") is a date."""
     if part not in ORDINARY or _lower_case_writer(text):
         return True
-    words = _RAW_WORD.findall(text)
-    written = [i for i, w in enumerate(words) if name_words(w) == [part]]
-    return not written or any(not words[i].islower() and not _a_date(words, i)
-                              for i in written)
+    seen = False
+    for m in re.finditer(rf"(?<![^\W_]){re.escape(part)}(?![^\W_])", text, re.IGNORECASE):
+        seen = True
+        if not m.group(0).islower() and not (part in MONTHS and _a_date(text, m)):
+            return True
+    return not seen  # written some other way ("Wíll"): a name, to be safe
+
+
+def _a_date(text: str, m: re.Match[str]) -> bool:
+    """A month next to a number: "3 May", "May 4th", "April 2027"."""
+    return (_NUMBER_BEFORE.search(text, max(0, m.start() - 8), m.start()) is not None
+            or _NUMBER_AFTER.match(text, m.end()) is not None)
+
+
+_NUMBER_BEFORE = re.compile(r"\d[^\W\d_]{0,2}[\s,.]{1,3}$")
+_NUMBER_AFTER = re.compile(r"[\s,.]{1,3}\d")
 
 
 # Signs of a writer who does not capitalise: "i" for I, a sentence or a paragraph begun
 # in lower case (a sentence after a word of three letters or more: not "e.g.", "p.m.").
 _LOWER_I = re.compile(r"(?<![\w'’.-])i(?=\s|['’](?:m|ve|ll|d)\b)")
-_LOWER_START = re.compile(r"(?<!\w)(?!etc\.|approx\.|incl\.)[^\W\d_]{3,}[.!?]+\s+[a-z]"
-                          # or a paragraph, or the text below the subject line
-                          r"|(?:\A[^\n]*|\n[ \t]*)\n[ \t]*[a-z]")
+_LOWER_SENTENCE = re.compile(r"[.!?]\s+[a-z]")
+_WORD_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]{3,}[.!?]*$")
+_NOT_AN_END = frozenset({"etc", "approx", "incl"})
+_LOWER_PARAGRAPH = re.compile(r"\n[ \t]*\n[ \t]*[a-z]")  # or the text below the subject
 
 
+@lru_cache(maxsize=2)
 def _lower_case_writer(text: str) -> bool:
     """Whether `text` is written without capitals, where a capital cannot tell a name
     from a word: no capital at all, "i" for I, or a sentence begun in lower case. A
     subject line or a signature footer with capitals does not change that."""
-    return (not any(c.isupper() for c in text) or _LOWER_I.search(text) is not None
-            or _LOWER_START.search(text) is not None)
-
-
-def _a_date(words: list[str], i: int) -> bool:
-    return words[i].lower() in MONTHS and any(
-        0 <= j < len(words) and words[j][:1].isdigit() for j in (i - 1, i + 1))
+    if not any(c.isupper() for c in text) or _LOWER_I.search(text) is not None:
+        return True
+    first, _, rest = text.partition("\n")
+    if rest.lstrip(" \t")[:1].islower() or _LOWER_PARAGRAPH.search(text) is not None:
+        return True
+    for m in _LOWER_SENTENCE.finditer(text):  # few in a text that capitalises
+        word = _WORD_BEFORE.search(text, max(0, m.start() - 30), m.start() + 1)
+        if word is not None and word.group(0).rstrip(".!?").lower() not in _NOT_AN_END:
+            return True
+    return False
 
 
 def member_for(person: Person, roster: Roster) -> StaffMember | None:
