@@ -517,3 +517,19 @@ def test_a_command_naming_a_member_by_a_plus_address_excludes_them(desk: Desk) -
     desk.staff("ana@example.org", 1, "#witness The sound desk <ben+av@example.org>\n")
     assert not [m for m in desk.new() if "ben@" in str(m["To"])]
     assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("昨日のパーティーで山田さんに嫌がらせを受けました。\n", True),  # Japanese: no spaces
+    ("王芳在派对上骚扰了我。\n", True),  # Chinese: the whole name inside a sentence
+    ("会場で知らない人に嫌がらせを受けました。\n", False),
+])
+def test_a_name_in_a_script_without_spaces_is_found_inside_a_sentence(
+        make_desk: Callable[..., Desk], text: str, named: bool) -> None:
+    desk = make_desk('[[staff]]\nname = "山田 太郎"\nemail = "yamada@example.org"\n'
+                     '[[staff]]\nname = "王芳"\nemail = "wang@example.org"\n')
+    desk.report("Eve Example <eve@attendee.example>", text, subject="報告")
+    excluded = [e["email"] for e in show(desk.cfg.source)["excluded"]]
+    assert bool(excluded) == named
+    for who in excluded:
+        assert to(desk, who) == []
