@@ -283,3 +283,39 @@ def test_a_name_the_report_writes_of_someone_not_on_the_case_is_shown_for_a_seco
                   if "Preview" in str(m["Subject"])]
     assert '"Mara" (a name the report writes' in preview
     assert '"DjangoCon"' not in preview and '"Monday"' not in preview
+
+
+def test_a_name_inside_a_sentence_without_spaces_is_refused(
+        make_app: Callable[..., App]) -> None:
+    """Japanese writes no spaces: "山田さんに近づかないでください" (stay away from Ms Yamada)
+    is one run of letters that holds the reporter's surname."""
+    app = make_app()
+    app.receive(mail("山田 花子 <hanako@attendee.example>", "報告",
+                     "Dan kept following me after the talk.\n",
+                     message_id="<r10@attendee.example>"), "test")
+    _reply(app, "ana@example.org", "#accused Dan Doe <dan@speaker.example>\n"
+                                   "#action A warning\n"
+                                   "#response 警告です。山田さんに近づかないでください。\n"
+                                   "#preview harasser\n")
+    assert "the response names 山田 (the reporter" in " ".join(
+        _last(app, "ana@example.org").split())
+
+
+def test_the_public_checks_find_a_name_inside_a_sentence_without_spaces() -> None:
+    from cocmail.core.identity_guard import anonymous_words
+    from cocmail.core.public_text import identifying_words
+
+    case = Case(number=1, opened=NOW, reporter=Person("reporter", "王芳", "fang@mail.example"),
+                reporter_anonymous=True,
+                accused=(Person("accused", "Dan Doe", "dan@speaker.example"),))
+    assert identifying_words("王芳在派对上被骚扰。", case) == ["王芳"]
+    assert anonymous_words("王芳在派对上被骚扰。", case) == ["王芳"]
+    assert identifying_words("有人在派对上被骚扰。", case) == []
+
+
+def test_a_name_inside_a_sentence_without_spaces_is_redacted() -> None:
+    from cocmail.core.public_text import person_terms, redact
+
+    terms = person_terms("王芳", "fang@mail.example")
+    assert redact("王芳在派对上被骚扰。Write to fang@mail.example", terms) \
+        == "[anonymous]在派对上被骚扰。Write to [anonymous]"

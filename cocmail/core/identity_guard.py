@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 from .case import Case, Person
 from .effects import OutMail
-from .public_text import person_terms, text_words, word_forms
+from .public_text import inside_words, person_terms, text_words, word_forms
 
 # Context keys of a mail to the reported person that are not staff text: their own name
 # (the greeting) and the configured appeal contact.
@@ -115,6 +115,10 @@ def check_text(text: str, case: Case) -> Verdict:
             close = (word, WRITTEN)
         if close is not None and all(n.word != word for n in near):
             near.append(NearMiss(word, *close))
+    for word in inside_words(text, {t: w for t, (w, _) in terms.items()}):
+        hit = Hit(word, next(whose for w, whose in terms.values() if w == word))
+        if all(h.word != word for h in hits):
+            hits.append(hit)
     return Verdict(tuple(hits), tuple(near))
 
 
@@ -208,7 +212,7 @@ def anonymous_words(text: str, case: Case) -> list[str]:
     for word in text_words(text):
         if any(f in terms for f in word_forms(word)) and word not in found:
             found.append(word)
-    return found
+    return found + [w for w in inside_words(text, terms) if w not in found]
 
 
 def refusal(verdict: Verdict, what: str) -> str:

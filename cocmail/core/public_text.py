@@ -143,7 +143,23 @@ def identifying_words(text: str, case: Case) -> list[str]:
     for word in _words(text):
         if any(c in terms for c in word_forms(word)) and word not in found:
             found.append(word)
+    found += [w for w in inside_words(text, terms) if w not in found]
     return found
+
+
+# Scripts written without spaces between words (Chinese, Japanese, Thai): "山田さんに" is
+# one "word" that holds the name 山田.
+_UNSPACED = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def inside_words(text: str, terms: dict[str, str]) -> list[str]:
+    """The names of `terms` in a script without spaces that `text` holds inside a longer
+    run of letters, as the terms write them."""
+    unspaced = {t: w for t, w in terms.items() if _UNSPACED.search(t)}
+    if not unspaced or not _UNSPACED.search(text):
+        return []
+    folded = _fold("".join(c for c in text if not _is_format(c)))
+    return list(dict.fromkeys(w for t, w in unspaced.items() if t in folded))
 
 
 def redact(text: str, terms: dict[str, str], mark: str = "[anonymous]") -> str:
@@ -158,4 +174,8 @@ def redact(text: str, terms: dict[str, str], mark: str = "[anonymous]") -> str:
         return mark if word and any(f in terms for f in word_forms(word)) else m.group(0)
 
     out = _WORD.sub(hide, joined)
+    for term, word in terms.items():  # a name inside a run of Chinese or Japanese
+        if _UNSPACED.search(term):
+            for spelling in {term, word}:
+                out = out.replace(spelling, mark)
     return re.sub(rf"{re.escape(mark)}(?:[ \t]+{re.escape(mark)})+", mark, out)
