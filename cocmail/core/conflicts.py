@@ -40,7 +40,7 @@ from .effects import Proposal
 from .identity_guard import PARTICLES
 from .model import Roster, StaffMember
 from .people import addresses_in, name_words
-from .public_text import LOOKALIKES
+from .public_text import LOOKALIKES, UNSPACED
 from .replytext import is_quote, newest_cut, split_lines
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
@@ -157,7 +157,7 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
             why = f'by "{hit}", the name in their address'
         else:
             part = next((p for p in sorted(parts[m.email])
-                         if (p in words or _UNSPACED.search(p) and p in text)
+                         if (p in words or UNSPACED.search(p) and p in text)
                          and _as_a_name(p, text)), None)
             if part:
                 why = f'by "{_as_written(m, part)}", a name only they have on the team'
@@ -189,11 +189,6 @@ def _unplussed(address: str) -> str:
     """"ben+coc@example.org" as the mailbox it reaches: "ben@example.org"."""
     local, at, domain = address.rpartition("@")
     return f"{local.split('+', 1)[0]}{at}{domain}" if "+" in local else address
-
-
-# Scripts written without spaces between words (Chinese, Japanese, Thai): a name part
-# in them is found anywhere in the text ("山田さんに" holds 山田), not as a whole word.
-_UNSPACED = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def _as_written(m: StaffMember, part: str) -> str:

@@ -149,14 +149,14 @@ def identifying_words(text: str, case: Case) -> list[str]:
 
 # Scripts written without spaces between words (Chinese, Japanese, Thai): "山田さんに" is
 # one "word" that holds the name 山田.
-_UNSPACED = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+UNSPACED = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
 def inside_words(text: str, terms: dict[str, str]) -> list[str]:
     """The names of `terms` in a script without spaces that `text` holds inside a longer
     run of letters, as the terms write them."""
-    unspaced = {t: w for t, w in terms.items() if _UNSPACED.search(t)}
-    if not unspaced or not _UNSPACED.search(text):
+    unspaced = {t: w for t, w in terms.items() if UNSPACED.search(t)}
+    if not unspaced or not UNSPACED.search(text):
         return []
     folded = _fold("".join(c for c in text if not _is_format(c)))
     return list(dict.fromkeys(w for t, w in unspaced.items() if t in folded))
@@ -175,7 +175,7 @@ def redact(text: str, terms: dict[str, str], mark: str = "[anonymous]") -> str:
 
     out = _WORD.sub(hide, joined)
     for term, word in terms.items():  # a name inside a run of Chinese or Japanese
-        if _UNSPACED.search(term):
+        if UNSPACED.search(term):
             for spelling in {term, word}:
                 out = out.replace(spelling, mark)
     return re.sub(rf"{re.escape(mark)}(?:[ \t]+{re.escape(mark)})+", mark, out)
