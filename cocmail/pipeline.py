@@ -35,7 +35,7 @@ from .core.correspondence import dsf_attachments
 from .core.decide import Facts, Reading, Settings, decide, quarantine, read
 from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
 from .core.env import Env, History, NoHistory
-from .core.flood import counts, sender_domain
+from .core.flood import counts, role_on, sender_domain
 from .core.flood_rules import FloodCounts, FloodRules
 from .core.identity import arrival_path
 from .core.intake import Decision, HeldEntry
@@ -337,7 +337,8 @@ class Pipeline:
         return Facts(inbound_id, reading, env, case=case,
                      held=self._held_entry(c, identity, case.number), noticed_today=noticed,
                      proposals=self.store.proposals(case.number),
-                     flood=self._followup_counts(c, identity, case.number, env))
+                     flood=self._followup_counts(c, identity, case, env,
+                                                 screening.machine or screening.bounce))
 
     # ----------------------------------------------- the circuit breaker's counts
     def _domain_key(self, identity: Any) -> str:
@@ -354,11 +355,13 @@ class Pipeline:
                                                             self._domain_key(identity), since),
                            overall=self.store.arrivals_since(c, "report", None, since))
 
-    def _followup_counts(self, c: Any, identity: Any, number: int, env: Env) -> FloodCounts:
-        if not counts(identity, number):
+    def _followup_counts(self, c: Any, identity: Any, case: Any, env: Env,
+                         automatic: bool) -> FloodCounts:
+        if not counts(identity, case.number):
             return FloodCounts()
-        return FloodCounts(case=self.store.arrivals_since(c, "followup", str(number),
-                                                          env.now - env.flood.window))
+        return FloodCounts(case=self.store.arrivals_since(
+            c, "followup", str(case.number), env.now - env.flood.window,
+            role_on(case, identity, automatic=automatic)))
 
     def _held_entry(self, c: Any, identity: Any, case_number: int) -> HeldEntry | None:
         if identity.staff is None:

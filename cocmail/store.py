@@ -929,13 +929,15 @@ class Store:
 
     # --- the circuit breaker (issue 21: core/flood.py, flood_due.py)
     def arrivals_since(self, conn: sqlite3.Connection, kind: str, source: str | None,
-                       since: datetime) -> int:
-        """Counted mail of `kind` (from `source`; None: from anywhere) after `since`."""
+                       since: datetime, who: str | None = None) -> int:
+        """Counted mail of `kind` (from `source`; None: from anywhere; by `who`, when
+        given) after `since`."""
         if source is None:
             return int(conn.execute("SELECT count(*) FROM arrivals WHERE kind=? AND at>?",
                                     (kind, iso(since))).fetchone()[0])
         return int(conn.execute("SELECT count(*) FROM arrivals WHERE kind=? AND source=?"
-                                " AND at>?", (kind, source, iso(since))).fetchone()[0])
+                                " AND at>? AND (? IS NULL OR who=?)",
+                                (kind, source, iso(since), who, who)).fetchone()[0])
 
     def record_arrival(self, conn: sqlite3.Connection, *, at: datetime, kind: str,
                        source: str, case_number: int, held: str | None, who: str) -> None:

@@ -332,6 +332,18 @@ def test_a_name_part_two_members_share_names_neither_but_a_full_name_does() -> N
                                                                  "zoe@example.org"]
 
 
+def test_an_address_made_from_a_name_names_its_member_but_a_word_holding_it_does_not(
+        ) -> None:
+    from cocmail.core.conflicts import named_in_text
+
+    roster = Roster((StaffMember(1, "Mark Okafor", "marketing@example.org",
+                                 ("bokafor@mail.example",)),
+                     StaffMember(2, "Ana Lima", "ana@example.org")))
+    assert [n.member.name for n in named_in_text("Ask bokafor, he knows.", roster)] \
+        == ["Mark Okafor"]
+    assert named_in_text("I work in marketing.", roster) == []
+
+
 def test_a_person_with_an_address_of_their_own_and_another_name_is_someone_else() -> None:
     from cocmail.core.conflicts import member_for  # new in issue 21
 
@@ -401,3 +413,163 @@ def test_a_later_message_naming_everyone_left_warns_and_hides_the_case_from_nobo
                                                                "cy@example.org"}
     assert "NAMES EVERY MEMBER WHO COULD SEE IT" in body_of(fresh[0])
     assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
+
+
+# ------------------------------------------------------------------ a name, not a word
+WILL = ('[[staff]]\nname = "Will Grace"\nemail = "will@example.org"\n'
+        'aliases = ["wgrace@mail.example"]\n')
+MAY = '[[staff]]\nname = "May Chen"\nemail = "may@example.org"\n'
+
+
+@pytest.mark.parametrize(("subject", "text", "named"), [
+    # Ordinary words that are also names, in lower case: nobody is excluded.
+    ("Something happened", "I will come back tomorrow; we met in the park and it may be "
+     "nothing, but by the grace of luck I left.", []),
+    # The same words written as names are names.
+    ("Something happened", "Will kept following me out of the venue.", ["will"]),
+    ("Something happened", "We were in the hall. Park would not let me leave.", ["cy"]),
+    ("Something happened", "I asked GRACE to stop and she laughed.", ["will"]),
+    # A month next to a number is a date; the same word alone, capitalised, is a name.
+    ("Something happened", "On 3 May, and again on May 4th, he shouted at me.", []),
+    ("Something happened", "On 3 May I told May what he did.", ["may"]),
+    # A text with no capital at all cannot tell a name from a word: it errs on exclusion.
+    ("what happened", "i will never forget it", ["will"]),
+    # Nor can a writer who begins sentences in lower case, whatever their subject line
+    # or their phone's footer capitalises.
+    ("Something happened", "will followed me to the hotel.\n\nSent from my iPhone",
+     ["will"]),
+    ("Something happened", "It was bad. will followed me to the hotel.", ["will"]),
+    # A name part that is no ordinary word counts however it is written.
+    ("Something happened", "okafor was there when it happened.", ["ben"]),
+    # Look-alike letters, invisible marks and the name in an address do not hide a member.
+    ("Something happened", "B\u0435n kept touching me (that e is Cyrillic).", ["ben"]),
+    ("Something happened", "Ok\u200eafor kept touching me.", ["ben"]),
+    ("Something happened", "A\u034fna and her friend laughed at me.", ["ana"]),
+    ("Something happened", "Cy\u2062Park laughed at me.", ["cy"]),
+    ("Something happened", "Ask wgrace, he saw me leave.", ["will"]),
+    # A plus-address reaches the member's own mailbox.
+    ("Something happened", "He writes from will+talks@example.org.", ["will"]),
+    # An address spelt out, or with a full-width "＠", is an address.
+    ("Something happened", "Write to will (at) example (dot) org about it.", ["will"]),
+    ("Something happened", "Write to will at example dot org about it.", ["will"]),
+    ("Something happened", "Write to will\uff20example.org about it.", ["will"]),
+])
+def test_a_name_part_counts_where_it_is_written_as_a_name(
+        make_desk: Callable[..., Desk], subject: str, text: str, named: list[str]) -> None:
+    desk = make_desk(CY + WILL + MAY)
+    desk.report("Eve Example <eve@attendee.example>", text + "\n", subject=subject)
+    team = (*TEAM, "will@example.org", "may@example.org")
+    for who in team:
+        if who.split("@")[0] in named:
+            assert to(desk, who) == [], who
+        else:
+            (note,) = to(desk, who)
+            assert ("NAMES A MEMBER" in body_of(note)) == bool(named), who
+    assert sorted(e["email"].split("@")[0] for e in show(desk.cfg.source)["excluded"]) \
+        == named
+
+
+@pytest.mark.parametrize(("filename", "content", "named"), [
+    ("statement.txt", "Ben Okafor grabbed me at the party.\n", "ben"),
+    ("statement.html", "<p>It was <b>Ben Okafor</b>, at the party.</p>", "ben"),
+    ("About Cy Park.pdf", b"%PDF-1.4 (not read)", "cy"),
+])
+def test_a_report_in_an_attached_file_naming_a_member_never_reaches_them(
+        desk: Desk, filename: str, content: str | bytes, named: str) -> None:
+    from email.message import EmailMessage
+
+    m = EmailMessage()
+    m["From"] = "Eve Example <eve@attendee.example>"
+    m["To"] = "conduct@example.org"
+    m["Subject"] = "My statement"
+    m["Message-ID"] = "<statement@attendee.example>"
+    m.set_content("Please read my statement, attached.\n")
+    if isinstance(content, bytes):
+        m.add_attachment(content, maintype="application", subtype="pdf", filename=filename)
+    else:
+        m.add_attachment(content, subtype=filename.rpartition(".")[2].replace("txt", "plain"),
+                         filename=filename)
+    assert desk.receive(bytes(m)) == "done"
+    assert to(desk, f"{named}@example.org") == []
+    for who in (a for a in TEAM if not a.startswith(named)):
+        assert "THIS REPORT NAMES A MEMBER OF THE TEAM" in body_of(to(desk, who)[0])
+
+
+def test_a_reporter_quoting_the_acknowledgement_does_not_exclude_a_member_called_will(
+        make_desk: Callable[..., Desk]) -> None:
+    desk = make_desk(CY + WILL)
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    ack = desk.last_to("eve@attendee.example", 1)
+    assert " will " in body_of(ack)  # "we will ...": the words a reply quotes
+    desk.new()
+    quoted = "".join(f"> {line}\n" for line in body_of(ack).splitlines())
+    desk.receive(mail("Eve Example <eve@attendee.example>", "Re: " + ack["Subject"],
+                      f"Thank you. It happened again today.\n\n{quoted}",
+                      message_id="<f1@attendee.example>", in_reply_to=ack["Message-ID"]))
+    (relay,) = [m for m in desk.new() if "will@" in str(m["To"])]
+    assert "NAMES A MEMBER" not in body_of(relay)
+    assert show(desk.cfg.source)["excluded"] == []
+
+
+def test_a_reporter_quoting_a_members_signed_reply_does_not_exclude_that_member(
+        desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#reply\nDear Eve,\n\nThank you for telling us. Could "
+                                     "we talk tomorrow at ten?\n\nAna Lima\n")
+    reply = [m for m in desk.new() if "eve@" in str(m["To"])][-1]
+    assert "Ana Lima" in body_of(reply)
+    quoted = "".join(f"> {line}\n" for line in body_of(reply).splitlines())
+    desk.receive(mail("Eve Example <eve@attendee.example>", "Re: " + reply["Subject"],
+                      f"Yes, ten is fine.\n\nOn Monday the team wrote:\n{quoted}"
+                      "> > Cy Park was there too.\n",
+                      message_id="<f1@attendee.example>", in_reply_to=reply["Message-ID"]))
+    fresh = desk.new()
+    relay = body_of([m for m in fresh if "ana@" in str(m["To"])][0])
+    # Ana handles the case: her own quoted signature does not exclude her. Cy, named in
+    # a quote too, does not handle it: excluded.
+    assert "Ten is fine" in relay or "ten is fine" in relay
+    assert not [m for m in fresh if "cy@" in str(m["To"])]
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["cy@example.org"]
+
+
+def test_an_outlook_answer_under_a_header_block_does_not_exclude_the_member_it_quotes(
+        desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#reply\nDear Eve, could we talk tomorrow?\n\nAna\n")
+    reply = [m for m in desk.new() if "eve@" in str(m["To"])][-1]
+    desk.receive(mail("Eve Example <eve@attendee.example>", "RE: " + reply["Subject"],
+                      "Yes, tomorrow is fine. Ben Okafor saw it too.\n\n"
+                      "From: Example Conf Code of Conduct team <conduct@example.org>\n"
+                      "Sent: Monday, 3 May 2027 10:00\nTo: Eve Example\n"
+                      f"Subject: {reply['Subject']}\n\n{body_of(reply)}",
+                      message_id="<f1@attendee.example>", in_reply_to=reply["Message-ID"]))
+    fresh = desk.new()
+    assert [m for m in fresh if "ana@" in str(m["To"])]
+    assert not [m for m in fresh if "ben@" in str(m["To"])]
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
+
+
+def test_a_command_naming_a_member_by_a_plus_address_excludes_them(desk: Desk) -> None:
+    desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#witness The sound desk <ben+av@example.org>\n")
+    assert not [m for m in desk.new() if "ben@" in str(m["To"])]
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
+
+
+@pytest.mark.parametrize(("text", "named"), [
+    ("昨日のパーティーで山田さんに嫌がらせを受けました。\n", True),  # Japanese: no spaces
+    ("王芳在派对上骚扰了我。\n", True),  # Chinese: the whole name inside a sentence
+    ("会場で知らない人に嫌がらせを受けました。\n", False),
+])
+def test_a_name_in_a_script_without_spaces_is_found_inside_a_sentence(
+        make_desk: Callable[..., Desk], text: str, named: bool) -> None:
+    desk = make_desk('[[staff]]\nname = "山田 太郎"\nemail = "yamada@example.org"\n'
+                     '[[staff]]\nname = "王芳"\nemail = "wang@example.org"\n')
+    desk.report("Eve Example <eve@attendee.example>", text, subject="報告")
+    excluded = [e["email"] for e in show(desk.cfg.source)["excluded"]]
+    assert bool(excluded) == named
+    for who in excluded:
+        assert to(desk, who) == []

@@ -272,3 +272,31 @@ def test_the_limits_are_config_keys_and_a_bad_one_is_named(tmp_path: Path) -> No
         make_config(tmp_path, "[process]\nflood_reports = -1\n")
     with pytest.raises(ConfigError, match="flood_window_minutes"):
         make_config(tmp_path, "[process]\nflood_window_minutes = 0\n")
+
+
+def test_the_reported_person_flooding_their_case_does_not_hold_back_the_reporter(
+        make_desk: Callable[..., Desk]) -> None:
+    """Follow-ups are counted per sender's role on the case: the reported person's
+    fifteen answers in minutes are held for a summary; the reporter's message in the
+    middle of them ("he is outside my room") is relayed at once."""
+    desk = make_desk()
+    desk.report("Rita Reporter <rita@example.net>", "Someone followed me.\n")
+    ack = desk.last_to("rita@example.net", 1)
+    desk.staff("ana@example.org", 1, "#accused Dan Doe <dan@speaker.example>\n"
+                                     "#notify-accused\n")
+    notice = desk.last_to("dan@speaker.example")
+    for i in range(15):
+        desk.receive(mail("Dan Doe <dan@speaker.example>", "Re: " + str(notice["Subject"]),
+                          f"This is a lie ({i}).\n", message_id=f"<d{i}@speaker.example>",
+                          in_reply_to=str(notice["Message-ID"])))
+    desk.new()
+    desk.receive(mail("Rita Reporter <rita@example.net>", "Re: " + str(ack["Subject"]),
+                      "He is outside my room right now.\n", message_id="<now@example.net>",
+                      in_reply_to=str(ack["Message-ID"])))
+    fresh = desk.new()
+    for who in STAFF:
+        (relay,) = [m for m in fresh if who in str(m["To"])]
+        assert "He is outside my room" in body_of(relay)
+    held = [m for m in json.loads(desk.cli("cases", "show", "1", "--json"))["audit"]
+            if m["action"] == "held for a summary"]
+    assert len(held) == 5  # the reported person's 11th to 15th answers

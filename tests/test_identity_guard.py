@@ -192,6 +192,11 @@ CASE = Case(number=1, opened=NOW,
     ("Ask L\u0435na.", "L\u0435na", "the person affected"),  # a Cyrillic "е"
     ("Write to elena@mail.example", "elena@mail.example", "the person affected"),
     ("Write to a.mueller at mail dot example", "mueller", "the reporter"),
+    # Mathematical letters decompose to capitals: the case is folded after that.
+    ("Stay away from \U0001d40b\U0001d41e\U0001d427\U0001d41a.",
+     "\U0001d40b\U0001d41e\U0001d427\U0001d41a", "the person affected"),
+    ("Ask \U0001d5df\U0001d5f2\U0001d5fb\U0001d5ee.",
+     "\U0001d5df\U0001d5f2\U0001d5fb\U0001d5ee", "the person affected"),
 ])
 def test_every_spelling_of_a_protected_name_is_a_hit(text: str, word: str, whose: str) -> None:
     from cocmail.core.identity_guard import check_text
@@ -274,3 +279,58 @@ def test_name_particles_alone_name_no_one() -> None:
                 reporter=Person("reporter", "Maria de la Cruz", "maria@mail.example"))
     assert check_text("Stay away from la terrasse and de bar, van or no van.", case).hits == ()
     assert [h.word for h in check_text("Stay away from Cruz.", case).hits] == ["Cruz"]
+
+
+def test_a_name_the_report_writes_of_someone_not_on_the_case_is_shown_for_a_second_look(
+        make_app: Callable[..., App]) -> None:
+    """The reporter's friend who saw it was never added with #witness: the guard does not
+    know her as a witness, but a response naming her is not sent unremarked."""
+    app = make_app()
+    app.receive(mail("Lena Leaky <lena.leaky@attendee.example>", "Something happened",
+                     "Dan kept following me after the talk at DjangoCon on Monday. My "
+                     "friend Mara saw it.\n\nLena\n", message_id="<r9@attendee.example>"),
+                "test")
+    _reply(app, "ana@example.org",
+           "#accused Dan Doe <dan@speaker.example>\n#action A warning\n"
+           "#response A warning. Do not approach Mara, and stay away from DjangoCon "
+           "on Monday.\n#preview harasser\n")
+    (preview,) = [body_of(m) for m in _to(app, "ana@example.org")
+                  if "Preview" in str(m["Subject"])]
+    assert '"Mara" (a name the report writes' in preview
+    assert '"DjangoCon"' not in preview and '"Monday"' not in preview
+
+
+def test_a_name_inside_a_sentence_without_spaces_is_refused(
+        make_app: Callable[..., App]) -> None:
+    """Japanese writes no spaces: "山田さんに近づかないでください" (stay away from Ms Yamada)
+    is one run of letters that holds the reporter's surname."""
+    app = make_app()
+    app.receive(mail("山田 花子 <hanako@attendee.example>", "報告",
+                     "Dan kept following me after the talk.\n",
+                     message_id="<r10@attendee.example>"), "test")
+    _reply(app, "ana@example.org", "#accused Dan Doe <dan@speaker.example>\n"
+                                   "#action A warning\n"
+                                   "#response 警告です。山田さんに近づかないでください。\n"
+                                   "#preview harasser\n")
+    assert "the response names 山田 (the reporter" in " ".join(
+        _last(app, "ana@example.org").split())
+
+
+def test_the_public_checks_find_a_name_inside_a_sentence_without_spaces() -> None:
+    from cocmail.core.identity_guard import anonymous_words
+    from cocmail.core.public_text import identifying_words
+
+    case = Case(number=1, opened=NOW, reporter=Person("reporter", "王芳", "fang@mail.example"),
+                reporter_anonymous=True,
+                accused=(Person("accused", "Dan Doe", "dan@speaker.example"),))
+    assert identifying_words("王芳在派对上被骚扰。", case) == ["王芳"]
+    assert anonymous_words("王芳在派对上被骚扰。", case) == ["王芳"]
+    assert identifying_words("有人在派对上被骚扰。", case) == []
+
+
+def test_a_name_inside_a_sentence_without_spaces_is_redacted() -> None:
+    from cocmail.core.public_text import person_terms, redact
+
+    terms = person_terms("王芳", "fang@mail.example")
+    assert redact("王芳在派对上被骚扰。Write to fang@mail.example", terms) \
+        == "[anonymous]在派对上被骚扰。Write to [anonymous]"

@@ -12,7 +12,11 @@ inclusion sends a report to the person it is about). A member is named by:
 - their full name, its words next to each other in any order ("Ben Okafor",
   "Okafor, Ben"), accents, case and punctuation ignored;
 - a single part of their name (a first name, a surname) that no other member's name
-  has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too).
+  has, as a whole word ("Ben" names Ben Okafor unless another member is a Ben too);
+  a part that is also an ordinary word ("will", "park": common_words) only where the
+  text writes it as a name (a capital, or a text written without capitals);
+- an address of theirs before the @ made of one word from their name ("wgrace").
+Look-alike letters and invisible characters inside a name do not hide it.
 A person put on the case by a command (`#accused`, `#witness`, `#victim`, `#reporter`)
 names a member by address, by a name (or an address before the @) holding the member's
 full name, by a name made only of parts only that member has ("Ben"), or, when the person
@@ -24,17 +28,70 @@ Pure: the roster and the text in, the members and a short reason out.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Any
 
 from .case import Case, Person
+from .common_words import MONTHS, ORDINARY
 from .effects import Proposal
+from .identity_guard import PARTICLES
 from .model import Roster, StaffMember
 from .people import addresses_in, name_words
+from .public_text import LOOKALIKES, UNSPACED
+from .replytext import is_quote, newest_cut, split_lines
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
-# Invisible characters that would split a name in two ("Be\u200bn"): dropped before matching.
-_INVISIBLE = dict.fromkeys(map(ord, "\u00ad\u180e\u200b\u200c\u200d\u2060\ufeff"))
+MAX_HANDLE_EXTRA = 3  # letters an address adds to a name part: "bokafor", "benji"
+# Letters of other scripts that look like Latin ones ("Bеn" with a Cyrillic "е"), in both
+# cases: read as the Latin letter in the text and in the roster alike.
+_LOOKALIKES = {**LOOKALIKES, **{ord(chr(k).upper()): v.upper() for k, v in LOOKALIKES.items()
+                                if chr(k).upper() != chr(k)}}
+
+
+def _plain(text: str) -> str:
+    """`text` with the characters that hide a name dropped or read as Latin letters:
+    invisible ones that would split it ("Be\u200bn", a bidi mark, a variation selector, a
+    grapheme joiner) and look-alike letters of other scripts."""
+    if text.isascii():
+        return text
+    chars = set(text)  # a report is thousands of characters, a few dozen distinct
+    drop = {ord(c): None for c in chars
+            if unicodedata.category(c) == "Cf" or c == "\u034f" or "\ufe00" <= c <= "\ufe0f"
+            or "\U000e0100" <= c <= "\U000e01ef" or c in "\u115f\u1160\u3164\uffa0"}
+    if not unicodedata.is_normalized("NFKC", text):
+        text = unicodedata.normalize("NFKC", text)  # "＠" is "@"
+        chars = set(text)
+    lookalikes = {o: _LOOKALIKES[o] for o in map(ord, chars) if o in _LOOKALIKES}
+    if lookalikes:
+        text = text.translate(lookalikes)
+    if not drop:
+        return text
+    # Read both ways, as the identity guard does: inside a word ("Be\u200bn" is Ben) and
+    # between two ("Ana\u2062Lima" is Ana Lima).
+    return f"{text.translate(drop)}\n{text.translate(dict.fromkeys(drop, ' '))}"
+
+
+def _words(name: str | None) -> list[str]:
+    """The words of a name (one way: a name has no line of its own to read twice)."""
+    return name_words(_plain(name or "").partition("\n")[0])
+
+
+def _handles(m: StaffMember) -> set[str]:
+    """The one-word local parts of the member's addresses made from their name: a part
+    with an initial or a few letters before or after it ("bokafor", "benji" for Ben
+    Okafor; not "marketing" for Mark). A report writing one names them."""
+    parts = [w for w in _words(m.name) if len(w) >= 3]
+    out = set()
+    for address in _addresses(m):
+        local = name_words(address.rpartition("@")[0].split("+")[0])
+        if len(local) == 1 and local[0] not in parts and any(
+                (local[0].startswith(p) or local[0].endswith(p))
+                and len(local[0]) - len(p) <= MAX_HANDLE_EXTRA for p in parts):
+            out.add(local[0])
+    return out
 ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
               "accused": "the reported person", "witness": "a witness"}
 
@@ -59,7 +116,7 @@ def _addresses(m: StaffMember) -> tuple[str, ...]:
 
 def unique_parts(roster: Roster) -> dict[str, set[str]]:
     """Each member's name parts that no other member's name has (by member email)."""
-    words = {m.email: {w for w in name_words(m.name) if len(w) >= MIN_PART}
+    words = {m.email: {w for w in _words(m.name) if len(w) >= MIN_PART and w not in PARTICLES}
              for m in roster.members}
     out: dict[str, set[str]] = {}
     for email, mine in words.items():
@@ -70,7 +127,7 @@ def unique_parts(roster: Roster) -> dict[str, set[str]]:
 
 def _full(m: StaffMember) -> str | None:
     """The member's full name as a sorted run of words, when it has two words or more."""
-    words = name_words(m.name)
+    words = _words(m.name)
     return " ".join(sorted(words)) if len(words) >= 2 else None
 
 
@@ -79,9 +136,9 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
     """The members (not those whose email is in `skip`) that `text` names, in roster order."""
     if not text.strip():
         return []
-    if not text.isascii():
-        text = text.translate(_INVISIBLE)
-    addresses = addresses_in(text)
+    text = _plain(text)
+    addresses = addresses_in(text) | _spelt_out(text)
+    addresses |= {_unplussed(a) for a in addresses}
     order = name_words(text)  # once: the text may be a long report
     words = set(order)
     fulls = {m.email: _full(m) for m in roster.members}
@@ -102,8 +159,12 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
             why = f"by their address {hit}"
         elif fulls[m.email] and fulls[m.email] in runs:
             why = f'by their name "{m.name}"'
+        elif hit := next((h for h in sorted(_handles(m)) if h in words), None):
+            why = f'by "{hit}", the name in their address'
         else:
-            part = next((p for p in sorted(parts[m.email]) if p in words), None)
+            part = next((p for p in sorted(parts[m.email])
+                         if (p in words or UNSPACED.search(p) and p in text)
+                         and _as_a_name(p, text)), None)
             if part:
                 why = f'by "{_as_written(m, part)}", a name only they have on the team'
         if why:
@@ -111,22 +172,99 @@ def named_in_text(text: str, roster: Roster, skip: frozenset[str] = frozenset()
     return out
 
 
+# An address spelt out against harvesters: "will (at) example (dot) org", "will at
+# example dot org". Bounded repeats: linear on any text.
+_AT = r"(?:\s*[(\[]\s*at\s*[)\]]\s*|\s+at\s+)"
+_DOT = r"(?:\s*[(\[]\s*dot\s*[)\]]\s*|\s+dot\s+|\.)"
+_SPELT = re.compile(rf"(?<![\w.+-])([\w.+-]{{1,64}}){_AT}"
+                    rf"([\w-]{{1,63}}(?:{_DOT}[\w-]{{1,63}}){{1,4}})", re.IGNORECASE)
+_DOTS = re.compile(_DOT, re.IGNORECASE)
+# Cheap first: most text says "at" ("at the party") but never "dot" or "(at)".
+_SPELT_HINT = re.compile(r"[(\[]\s*at\s*[)\]]|\sdot\s", re.IGNORECASE)
+
+
+def _spelt_out(text: str) -> set[str]:
+    """The addresses `text` spells out ("will at example dot org"), lower-cased."""
+    if _SPELT_HINT.search(text) is None:
+        return set()
+    return {f"{m.group(1)}@{_DOTS.sub('.', m.group(2))}".lower()
+            for m in _SPELT.finditer(text)}
+
+
+def _unplussed(address: str) -> str:
+    """"ben+coc@example.org" as the mailbox it reaches: "ben@example.org"."""
+    local, at, domain = address.rpartition("@")
+    return f"{local.split('+', 1)[0]}{at}{domain}" if "+" in local else address
+
+
 def _as_written(m: StaffMember, part: str) -> str:
     """`part` (folded) as the member's name spells it: "Zoë", not "zoe"."""
-    return next((w for w in m.name.split() if name_words(w) == [part]), part)
+    return next((w for w in m.name.split() if _words(w) == [part]), part)
+
+
+def _as_a_name(part: str, text: str) -> bool:
+    """Whether `text` writes `part` (a member's name part it holds) as a name. An
+    ordinary word that is also a name ("will", "mark", "park": common_words) is one only
+    with a capital ("Will", "WILL"), or in a text written without capitals; any
+    other name part is a name however it is written ("ben"). A month next to a number
+    ("3 May", "April 2027") is a date."""
+    if part not in ORDINARY or _lower_case_writer(text):
+        return True
+    seen = False
+    for m in re.finditer(rf"(?<![^\W_]){re.escape(part)}(?![^\W_])", text, re.IGNORECASE):
+        seen = True
+        if not m.group(0).islower() and not (part in MONTHS and _a_date(text, m)):
+            return True
+    return not seen  # written some other way ("Wíll"): a name, to be safe
+
+
+def _a_date(text: str, m: re.Match[str]) -> bool:
+    """A month next to a number: "3 May", "May 4th", "April 2027"."""
+    return (_NUMBER_BEFORE.search(text, max(0, m.start() - 8), m.start()) is not None
+            or _NUMBER_AFTER.match(text, m.end()) is not None)
+
+
+_NUMBER_BEFORE = re.compile(r"\d[^\W\d_]{0,2}[\s,.]{1,3}$")
+_NUMBER_AFTER = re.compile(r"[\s,.]{1,3}\d")
+
+
+# Signs of a writer who does not capitalise: "i" for I, a sentence or a paragraph begun
+# in lower case (a sentence after a word of three letters or more: not "e.g.", "p.m.").
+_LOWER_I = re.compile(r"(?<![\w'’.-])i(?=\s|['’](?:m|ve|ll|d)\b)")
+_LOWER_SENTENCE = re.compile(r"[.!?]\s+[a-z]")
+_WORD_BEFORE = re.compile(r"(?<![^\W\d_])[^\W\d_]{3,}[.!?]*$")
+_NOT_AN_END = frozenset({"etc", "approx", "incl"})
+_LOWER_PARAGRAPH = re.compile(r"\n[ \t]*\n[ \t]*[a-z]")  # or the text below the subject
+
+
+@lru_cache(maxsize=2)
+def _lower_case_writer(text: str) -> bool:
+    """Whether `text` is written without capitals, where a capital cannot tell a name
+    from a word: no capital at all, "i" for I, or a sentence begun in lower case. A
+    subject line or a signature footer with capitals does not change that."""
+    if not any(c.isupper() for c in text) or _LOWER_I.search(text) is not None:
+        return True
+    first, _, rest = text.partition("\n")
+    if rest.lstrip(" \t")[:1].islower() or _LOWER_PARAGRAPH.search(text) is not None:
+        return True
+    for m in _LOWER_SENTENCE.finditer(text):  # few in a text that capitalises
+        word = _WORD_BEFORE.search(text, max(0, m.start() - 30), m.start() + 1)
+        if word is not None and word.group(0).rstrip(".!?").lower() not in _NOT_AN_END:
+            return True
+    return False
 
 
 def member_for(person: Person, roster: Roster) -> StaffMember | None:
     """The team member `person` (someone a command put on the case) is, if any."""
     if person.email:
-        member = roster.by_email(person.email)
+        member = roster.by_email(person.email) or roster.by_email(_unplussed(person.email))
         if member is not None:
             return member
-    words = set(name_words(person.name))
-    local = set(name_words((person.email or "").rpartition("@")[0]))
+    words = set(_words(person.name))
+    local = set(_words((person.email or "").rpartition("@")[0]))
     parts = unique_parts(roster)
     for m in roster.members:
-        full = set(name_words(m.name))
+        full = set(_words(m.name))
         if len(full) >= 2 and (full <= words or full <= local):
             return m
         mine = parts[m.email]
@@ -199,7 +337,8 @@ class Screened:
 
 def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] = (),
            skip: frozenset[str] = frozenset(), contacts: tuple[str, ...] = (),
-           intake: bool = False) -> Screened:
+           intake: bool = False, quoted: str = "",
+           quoted_by: frozenset[str] = frozenset()) -> Screened:
     """Exclude the members `text` (or `people`) names, before any mail is addressed.
 
     `skip`: members not excluded by `text` (whoever wrote or forwarded the report: their
@@ -207,10 +346,14 @@ def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] 
     text, only by a person put on the case. When the members named are all who could see
     the case, a new report (`intake`) with `contacts` set goes to them instead; otherwise
     nobody is excluded and the notice warns: a report is never left unread.
+    `quoted`: the earlier mail a reply quotes (`earlier_mail`), where the members of
+    `quoted_by` (those handling the case: their own signed reply quoted back names
+    them) are not excluded.
     """
     gone = {e.lower() for e in case.recused}
     found: dict[str, Named] = {}
-    for n in named_in_text(text, roster, skip | gone | set(case.included)):
+    skip = skip | gone | set(case.included)
+    for n in named_in_text(text, roster, skip) + named_in_text(quoted, roster, skip | quoted_by):
         found.setdefault(n.member.email, n)
     for p in people:
         m = member_for(p, roster)
@@ -225,6 +368,17 @@ def screen(case: Case, text: str, roster: Roster, *, people: tuple[Person, ...] 
     if intake and contacts:
         return Screened(exclude_named(case, list(found)), excluded=named, to_contacts=True)
     return Screened(case, everyone=named)
+
+
+def earlier_mail(text: str) -> tuple[str, str]:
+    """(what the sender wrote this time, the earlier mail their reply quotes): lines
+    quoted with ">", and all below an Outlook header block or separator or a signature
+    (core/replytext)."""
+    lines = split_lines(text)
+    cut = newest_cut(lines)
+    fresh = [line for line in lines[:cut] if not is_quote(line)]
+    earlier = [line for line in lines[:cut] if is_quote(line)] + lines[cut:]
+    return "\n".join(fresh), "\n".join(earlier)
 
 
 class NamesSender(ValueError):

@@ -113,12 +113,19 @@ FOLLOWUP_KINDS = ("followup", "auto", "bounce", "staff")
 
 def sender_role(d: Decision, identity: Identity) -> str:
     """Who wrote a follow-up, as the summary names them: a role, never a name."""
-    if d.kind in ("auto", "bounce"):
+    return role_on(d.case, identity, automatic=d.kind in ("auto", "bounce"))
+
+
+def role_on(case: Case | None, identity: Identity, *, automatic: bool) -> str:
+    """The sender's role on `case`, as the summary names it. Follow-ups on a case are
+    counted per role: the reported person flooding the case does not hold back the
+    reporter's next message."""
+    if automatic:
         return "automatic mail"
     if identity.staff is not None:
         return "a team member's address, not authenticated"
     email = identity.address.email if identity.address else None
-    role = d.case.role_of(email) if d.case is not None and email else None
+    role = case.role_of(email) if case is not None and email else None
     return f"the {ROLE_WORDS.get(role, role)}" if role else "someone not yet on the case"
 
 

@@ -19,11 +19,12 @@ in the proposal and the preview so that a second pair of eyes looks at it.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from .case import Case, Person
 from .effects import OutMail
-from .public_text import person_terms, text_words, word_forms
+from .public_text import inside_words, person_terms, text_words, word_forms
 
 # Context keys of a mail to the reported person that are not staff text: their own name
 # (the greeting) and the configured appeal contact.
@@ -55,6 +56,8 @@ class NearMiss:
     whose: str
 
     def __str__(self) -> str:
+        if self.like == self.word:
+            return f'"{self.word}" ({self.whose})'
         return f'"{self.word}" looks like "{self.like}" ({self.whose})'
 
 
@@ -96,6 +99,7 @@ def _terms(case: Case) -> dict[str, tuple[str, str]]:
 def check_text(text: str, case: Case) -> Verdict:
     """The protected names and addresses in `text`, and the words close to one."""
     terms = _terms(case)
+    written = _written_names(case)
     hits: list[Hit] = []
     near: list[NearMiss] = []
     for word in text_words(text):
@@ -107,9 +111,50 @@ def check_text(text: str, case: Case) -> Verdict:
                 hits.append(hit)
             continue
         close = _close(forms, terms)
+        if close is None and word[:1].isupper() and any(f in written for f in forms):
+            close = (word, WRITTEN)
         if close is not None and all(n.word != word for n in near):
             near.append(NearMiss(word, *close))
+    for word in inside_words(text, {t: w for t, (w, _) in terms.items()}):
+        hit = Hit(word, next(whose for w, whose in terms.values() if w == word))
+        if all(h.word != word for h in hits):
+            hits.append(hit)
     return Verdict(tuple(hits), tuple(near))
+
+
+# A name the report writes of someone on the case as nobody yet ("my friend Mara saw
+# it"): not refused (it may be a place, a talk, a day), shown for a second look.
+WRITTEN = ("a name the report writes: is it someone the reported person must not "
+           "learn of?")
+_CAPITALISED = re.compile(r"(?<![\w'’-])[^\W\d_][\w'’-]{2,}")
+# Days and months, and words with more capitals (DjangoCon, PSF), are not people.
+_CALENDAR = frozenset("""monday tuesday wednesday thursday friday saturday sunday january
+february march april may june july august september october november december""".split())
+_SENTENCE_END = ".!?:;\"“”«»()[]*>-•\n"
+
+
+def _written_names(case: Case) -> set[str]:
+    """The folded words the report writes with a capital inside a sentence ("my friend
+    Mara"), never in lower case, that name nobody on the case as the reported person."""
+    text = case.report_text
+    if not text:
+        return set()
+    lower: set[str] = set()
+    names: set[str] = set()
+    for m in _CAPITALISED.finditer(text):
+        word = m.group(0)
+        forms = word_forms(word)
+        if word.islower():
+            lower |= forms
+            continue
+        before = text[:m.start()].rstrip(" \t")
+        if (word[0].isupper() and word[1:].islower() and before
+                and before[-1] not in _SENTENCE_END and word.lower() not in _CALENDAR):
+            names |= forms
+    accused: set[str] = set()
+    for p in case.accused:
+        accused |= set(person_terms(p.name, p.email))
+    return names - lower - accused
 
 
 def check_mail(mail: OutMail, case: Case) -> Verdict:
@@ -167,7 +212,7 @@ def anonymous_words(text: str, case: Case) -> list[str]:
     for word in text_words(text):
         if any(f in terms for f in word_forms(word)) and word not in found:
             found.append(word)
-    return found
+    return found + [w for w in inside_words(text, terms) if w not in found]
 
 
 def refusal(verdict: Verdict, what: str) -> str:

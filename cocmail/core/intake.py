@@ -15,7 +15,7 @@ from typing import Any
 from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
 from .conflict_mail import contact_mails, team_blind
-from .conflicts import screen
+from .conflicts import earlier_mail, screen
 from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
 from .env import Env
 from .flood_rules import Arrival
@@ -251,7 +251,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         # The staff member's own words, then any report they forwarded as an attachment.
         case = replace(case, report_text=_with_attached(block.body, msg) or case.report_text)
     # Members the report names are excluded before anything is addressed (issue 21).
-    screened = screen(case, f"{msg.subject}\n{case.report_text}", env.roster,
+    screened = screen(case, f"{msg.subject}\n{case.report_text}\n{msg.file_text}", env.roster,
                       people=(case.reporter,) if case.reporter else (),
                       skip=frozenset({staff.email}) if staff else frozenset(),
                       contacts=env.conflict_contacts, intake=True)
@@ -453,8 +453,12 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
             audit.append(AuditEntry("refused", "commands not run: the sender is excluded"
                                                " from this case"))
     else:
-        screened = screen(case, f"{msg.subject}\n{msg.full_text}", env.roster,
-                          skip=frozenset({email}) if email else frozenset())
+        # Lines quoted with ">" are most likely the team's own reply coming back: signed
+        # by a member handling the case, they do not exclude that member.
+        fresh, earlier = earlier_mail(msg.text)
+        screened = screen(case, f"{msg.subject}\n{fresh}\n{msg.attached_text}\n{msg.file_text}",
+                          env.roster, skip=frozenset({email}) if email else frozenset(),
+                          quoted=earlier, quoted_by=frozenset(case.handlers))
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
     mails = _relay(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,

@@ -348,6 +348,37 @@ def _attach_message(part: Message, level: int, out: list[str], budget: list[int]
     out.extend(nested)
 
 
+def _file_text(msg: Message, attachments: list[tuple[str, str, int]]) -> str:
+    """Every attachment's file name (a PDF may be called "About Ben Okafor.pdf"), then
+    the text files' text."""
+    try:
+        files = file_text(msg)
+    except Exception:  # noqa: BLE001 - only the names then; the mail is read as before
+        files = ""
+    return "\n".join([*(name for name, _, _ in attachments), files]).strip()
+
+
+def file_text(msg: Message) -> str:
+    """The text of the text files attached to `msg` (not inside an attached message: that
+    is `attached_text`), each under its file name, cut to MAX_TEXT_CHARS in all. A report
+    may be a statement.txt naming a team member; a PDF or a picture is not read."""
+    out: list[str] = []
+    left = MAX_TEXT_CHARS
+    for part in msg.walk():
+        if left <= 0:
+            break
+        if part.is_multipart() or not part.get_content_type().startswith("text/") \
+                or not _is_attached(part):
+            continue
+        text = part_text(part)
+        if part.get_content_type() == "text/html":
+            text = html_to_text(text)
+        name = part.get_filename() or ""
+        out.append(f"{name}\n{text[:left]}")
+        left -= len(out[-1])
+    return "\n\n".join(out)
+
+
 def part_text(part: Message) -> str:
     """One leaf part's text in its declared charset, read leniently (core/charsets.py);
     an HTML part without one may say it in a <meta> tag. Never raises."""
@@ -534,6 +565,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         headers={k: tuple(v) for k, v in headers.items()},
         text=body.own,
         attached_text=body.attached,
+        file_text=_file_text(msg, attachments),
         content_type=msg.get_content_type(),
         attachments=tuple(attachments),
         defects=defects,

@@ -45,6 +45,8 @@ class ParsedMessage:
     message or a named attachment; commands, notes and `#reply` text come only from it.
     `attached_text` holds the attached/forwarded messages, each under a marker line:
     someone else's words, for staff to read (`full_text`), never to run or to send on.
+    `file_text` is the text of attached text files (statement.txt, an HTML or Markdown
+    file): read only to find whom the mail names (core/conflicts.py), with the file names.
     `defects` lists parse problems (never raised).
     """
 
@@ -65,6 +67,7 @@ class ParsedMessage:
     defects: tuple[str, ...] = ()
     size: int = 0
     attached_text: str = ""
+    file_text: str = ""
 
     @property
     def full_text(self) -> str:

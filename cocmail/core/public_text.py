@@ -33,6 +33,7 @@ _CONFUSABLES = str.maketrans({
     "α": "a", "β": "b", "ε": "e", "η": "n", "ι": "i", "κ": "k", "ν": "v", "ο": "o",
     "ρ": "p", "τ": "t", "υ": "u", "χ": "x", "ω": "w",
 })
+LOOKALIKES = _CONFUSABLES  # for the conflict check (core/conflicts.py)
 # How German names are written without their umlauts: Müller, Mueller.
 _TRANSLITERATIONS = (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("ß", "ss"))
 
@@ -42,7 +43,8 @@ def _is_format(c: str) -> bool:
 
 
 def _fold(text: str) -> str:
-    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    # Case folded after the decomposition: "𝐋𝐞𝐧𝐚" (mathematical bold) decomposes to "Lena".
+    decomposed = unicodedata.normalize("NFKD", text).casefold()
     folded = "".join(c for c in decomposed if not unicodedata.combining(c))
     return folded.translate(_CONFUSABLES)
 
@@ -141,7 +143,23 @@ def identifying_words(text: str, case: Case) -> list[str]:
     for word in _words(text):
         if any(c in terms for c in word_forms(word)) and word not in found:
             found.append(word)
+    found += [w for w in inside_words(text, terms) if w not in found]
     return found
+
+
+# Scripts written without spaces between words (Chinese, Japanese, Thai): "山田さんに" is
+# one "word" that holds the name 山田.
+UNSPACED = re.compile("[\u0e00-\u0e7f\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
+
+
+def inside_words(text: str, terms: dict[str, str]) -> list[str]:
+    """The names of `terms` in a script without spaces that `text` holds inside a longer
+    run of letters, as the terms write them."""
+    unspaced = {t: w for t, w in terms.items() if UNSPACED.search(t)}
+    if not unspaced or not UNSPACED.search(text):
+        return []
+    folded = _fold("".join(c for c in text if not _is_format(c)))
+    return list(dict.fromkeys(w for t, w in unspaced.items() if t in folded))
 
 
 def redact(text: str, terms: dict[str, str], mark: str = "[anonymous]") -> str:
@@ -156,4 +174,8 @@ def redact(text: str, terms: dict[str, str], mark: str = "[anonymous]") -> str:
         return mark if word and any(f in terms for f in word_forms(word)) else m.group(0)
 
     out = _WORD.sub(hide, joined)
+    for term, word in terms.items():  # a name inside a run of Chinese or Japanese
+        if UNSPACED.search(term):
+            for spelling in {term, word}:
+                out = out.replace(spelling, mark)
     return re.sub(rf"{re.escape(mark)}(?:[ \t]+{re.escape(mark)})+", mark, out)
