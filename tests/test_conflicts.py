@@ -208,19 +208,35 @@ def test_include_brings_a_named_member_back_only_with_another_members_approval(
     assert case is not None and "ben@example.org" in case.handlers
 
 
-def test_an_include_proposal_warns_when_the_member_is_the_reported_person(
-        desk: Desk) -> None:
-    """Bringing back a member the case accuses would send them the reporter's name: the
-    members asked to approve it read that first."""
+def test_a_member_the_case_accuses_cannot_be_brought_back(desk: Desk) -> None:
+    """Brought back, a member the case accuses would read the report and who made it, and
+    could act on their own case: #include is refused, and nobody is asked to approve it."""
     desk.report("Eve Example <eve@attendee.example>", "Ben Okafor kept following me.\n")
     desk.staff("ana@example.org", 1, "#accused Ben Okafor <ben@example.org>\n")
+    desk.new()
+    desk.staff("ana@example.org", 1, "#include ben@example.org\n")
+    sent = desk.new()
+    assert not [m for m in sent if "Approval needed" in str(m["Subject"])]
+    assert not [m for m in sent if "ben@" in str(m["To"])]
+    (transcript,) = [m for m in sent if "ana@" in str(m["To"])]
+    said = " ".join(body_of(transcript).split())
+    assert "Ben Okafor is a reported person on this case" in said
+    assert [e["email"] for e in show(desk.cfg.source)["excluded"]] == ["ben@example.org"]
+
+
+def test_an_include_proposal_warns_when_the_member_has_a_role_on_the_case(
+        desk: Desk) -> None:
+    """Bringing back a member the case has as a witness sends them the reporter's name:
+    the members asked to approve it read that first."""
+    desk.report("Eve Example <eve@attendee.example>", "Dan Doe kept following me.\n")
+    desk.staff("ana@example.org", 1, "#witness Ben Okafor <ben@example.org>\n")
     desk.new()
     desk.staff("ana@example.org", 1, "#include ben@example.org\n")
     (proposal,) = [m for m in desk.new() if "cy@" in str(m["To"])
                    and "Approval needed" in str(m["Subject"])]
     said = " ".join(body_of(proposal).split())
-    assert ("Please take great care: the case has them as the reported person. Brought back,"
-            " they get the whole report, with the name of whoever made it.") in said
+    assert "Please take great care: the case has them as" in said
+    assert "Brought back, they get the whole report, with the name of whoever made it." in said
     desk.report("Fay Example <fay@attendee.example>", "Ben from the desk saw it all.\n")
     desk.staff("ana@example.org", 2, "#include ben@example.org\n")
     (plain,) = [m for m in desk.new() if "cy@" in str(m["To"])

@@ -21,7 +21,15 @@ from .commands import (
     normalise_outcome,
     parse_person,
 )
-from .conflicts import MEMBER_KINDS, NamesSender, concerned, include, person_added, role_words
+from .conflicts import (
+    MEMBER_KINDS,
+    NamesSender,
+    concerned,
+    include,
+    member_for,
+    person_added,
+    role_words,
+)
 from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
@@ -450,6 +458,11 @@ def do_include(w: _Work, cmd: Command) -> str:
     m = _staff(w, _need_value(cmd))
     if m.email not in w.case.recused:
         return f"{m.name} is not excluded from this case"
+    if any(member_for(p, w.env.roster) == m for p in w.case.accused):
+        # Brought back, they would read the report and who made it, and could act on it.
+        raise Refused(f"{m.name} is a reported person on this case: the team handles it "
+                      "without them (if they were added as the reported person by mistake, "
+                      "open a new case without them)")
     if _deciders(w, m.email):
         _propose(w, "include", (), target=m.email)
         return (f"proposed: bring {m.name} back into this case; waiting for another team "
