@@ -670,9 +670,24 @@ def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
                                str(wheel)], capture_output=True, text=True, timeout=600,
                               cwd="/", umask=0o022)
 
+    # A venv left from a hand install with root's own Python (pyenv, conda: under /root,
+    # which the cocmail user cannot enter): the service could never start from it.
+    private = root / "root-only"
+    private.mkdir(mode=0o700)
+    (private / "python3").symlink_to(SYSTEM_PYTHON)
+    (root / "opt" / "cocmail" / "venv" / "bin").mkdir(parents=True)
+    (root / "opt" / "cocmail" / "venv" / "bin" / "python").symlink_to(private / "python3")
+    for d in (root / "opt", root / "opt" / "cocmail"):
+        d.chmod(0o755)
     try:
         first = install()
         assert first.returncode == 0, first.stdout + first.stderr
+        assert "cannot run" in first.stdout and "making it again" in first.stdout
+        as_service = subprocess.run(
+            ["runuser", "-u", COCMAIL_USER, "--",
+             str(root / "opt" / "cocmail" / "venv" / "bin" / "cocmail"), "--version"],
+            capture_output=True, text=True, timeout=60, cwd="/")
+        assert as_service.returncode == 0, as_service.stderr
         etc, state = root / "etc" / "cocmail", root / "var" / "lib" / "cocmail"
         aliases = root / "var" / "lib" / "cocmail-postfix" / "aliases"
         expected = {etc: ("0o750", "root", COCMAIL_USER),
