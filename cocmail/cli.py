@@ -326,10 +326,14 @@ def check_cmd(state: State, env_file: str | None) -> None:
     from .checks import run_checks
     from .envfile import read_env_file
 
+    warnings: list[str] = []
     if env_file:  # what the service will see: systemd's reading, not a shell's
-        os.environ.update(read_env_file(env_file))
+        variables, warnings = read_env_file(env_file)
+        os.environ.update(variables)
     cfg = state.cfg()
     ok = True
+    for warning in warnings:
+        click.echo(f"ok    env file: warning: {env_file}, {warning}")
     for name, good, detail in run_checks(cfg):
         click.echo(f"{'ok  ' if good else 'FAIL'}  {name}: {detail}")
         ok = ok and good

@@ -227,6 +227,40 @@ def test_check_env_file_logs_in_with_a_password_a_shell_would_expand(
     assert missing.code == 1 and "nope.env: cannot read it" in missing.err
 
 
+def test_check_env_file_names_the_lines_systemd_ignores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secrets.env written for a shell (`export NAME=...`) or with a comment after a
+    value: systemd ignores the first and keeps the comment in the password. `check` says
+    which line and why, and never shows a value."""
+    user = "conduct@conference.test"
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+    with SmtpSink(login=(user, "Xy$$9z")) as sink:
+        make_config(tmp_path, smtp=smtp_with_password_env(sink))
+        cfg = own_names(tmp_path / "cocmail.toml")
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text("# from the old server\nexport COCMAIL_SMTP_PASSWORD=Xy$$9z\n"
+                           "OLD_IMAP\n")
+        exported = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert exported.code == 1
+        assert "COCMAIL_SMTP_PASSWORD is not set" in exported.out
+        assert (f"env file: warning: {secrets}, line 2: systemd ignores 'export"
+                f" COCMAIL_SMTP_PASSWORD=...'") in exported.out
+        assert "write COCMAIL_SMTP_PASSWORD=... without 'export'" in exported.out
+        assert "line 3: systemd ignores this line: it has no '='" in exported.out
+
+        secrets.write_text('COCMAIL_SMTP_PASSWORD="Xy$$9z"   # the SMTP one\n')
+        commented = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert commented.code == 1  # the login is refused: the comment is in the password
+        assert ("line 1: systemd keeps the '# ...' after COCMAIL_SMTP_PASSWORD= as part of"
+                " the value") in commented.out
+
+        secrets.write_text("COCMAIL_SMTP_PASSWORD=Xy$$9z\n")
+        clean = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert clean.code == 0 and "env file" not in clean.out, clean.out
+    for out in (exported, commented, clean):
+        assert "Xy$$9z" not in out.out + out.err
+
+
 # ------------------------------------------------------------------ 3. reload
 class RunningDaemon:
     """`cocmail run` as a process, with its log, listening on its own port."""
