@@ -49,8 +49,9 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     elif cfg.imap.auth != "oauth2" or tokens is not None:
         # OAuth2 only when [imap] asks for it: the tokens may be [smtp]'s alone.
         seen: list[str] = []
-        yield _imap(cfg, tokens if cfg.imap.auth == "oauth2" else None, seen)
-        yield from _authserv_evidence(cfg, seen)
+        imap_result = _imap(cfg, tokens if cfg.imap.auth == "oauth2" else None, seen)
+        yield imap_result
+        yield from _authserv_evidence(cfg, seen, read=imap_result[1])
     if cfg.smtp is None:
         yield ("smtp", True, f"no [smtp]: outgoing mail goes to {cfg.storage.spool_dir}")
     elif cfg.smtp.auth != "oauth2":
@@ -289,13 +290,19 @@ def recent_authserv_ids(client: object) -> list[str]:
     return ids
 
 
-def _authserv_evidence(cfg: Config, seen: list[str]) -> Iterator[tuple[str, bool, str]]:
+def _authserv_evidence(cfg: Config, seen: list[str],
+                       read: bool = True) -> Iterator[tuple[str, bool, str]]:
     """Can the trusted authserv-ids be justified by the mailbox? Your own MX writes its
     Authentication-Results into every mail it delivers there: an id that none of the
     newest messages carries is a guess (or a placeholder), and trusting a guess lets
     whoever writes that header run staff commands."""
     trusted = [t.lower() for t in cfg.security.trusted_authserv_ids]
     if not trusted:
+        return
+    if not read:
+        yield ("authserv-id", True, "warning: the mailbox could not be read (see imap), so "
+                                    f"the trusted authserv-ids {', '.join(trusted)} cannot "
+                                    "be confirmed yet: run check again once imap passes")
         return
     if not seen:
         yield ("authserv-id", True, "warning: no recent message in the mailbox carries "

@@ -166,6 +166,48 @@ def test_check_fails_on_example_placeholders_trusted_authserv_id_first(tmp_path:
     assert "placeholder" not in clean.out
 
 
+def test_check_on_the_shipped_example_with_every_example_org_replaced(
+        tmp_path: Path) -> None:
+    """A team copies config.example.toml and replaces example.org with its own domain
+    everywhere: the example's staff alias (a gmail.com address someone else may own)
+    is still there, and whoever owns it would count as Ana. check fails on it; with the
+    team's own alias it passes. ([imap]/[smtp] are dropped: no servers here.)"""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "config.example.toml").read_text().replace("example.org", "pycon.test")
+    for section in ("imap", "smtp", "oauth2"):
+        text = re.sub(rf"(?ms)^\[{section}\].*?(?=^\[)", "", text)
+    text = text.replace('dir = "cocmail-data"', f'dir = "{tmp_path / "data"}"')
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(text)
+    out = cocmail(cfg, "check")
+    assert out.code == 1, out.out + out.err
+    fails = [line for line in out.out.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1 and "staff[0].aliases[0] = 'ana.lima@gmail.com'" in fails[0], fails
+    assert "would count as that staff member" in fails[0]
+
+    cfg.write_text(text.replace("ana.lima@gmail.com", "ana@lima.family.test"))
+    clean = cocmail(cfg, "check")
+    assert clean.code == 0, clean.out + clean.err
+
+
+def test_check_says_the_authserv_id_is_unconfirmed_because_imap_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an IMAP server that cannot be reached, check read no mailbox: it must not
+    say that the mailbox's messages carry no Authentication-Results."""
+    port = free_port()  # nothing listens there
+    make_config(tmp_path, imap=(f'[imap]\nhost = "127.0.0.1"\nport = {port}\n'
+                                'security = "none"\nusername = "conduct@conference.test"\n'
+                                'password_env = "COCMAIL_IMAP_PASSWORD"\n'))
+    cfg = own_names(tmp_path / "cocmail.toml")  # trusts mx.conference.test
+    monkeypatch.setenv("COCMAIL_IMAP_PASSWORD", "secret")
+    out = cocmail(cfg, "check")
+    assert out.code == 1
+    assert "FAIL  imap: cannot connect to 127.0.0.1" in out.out, out.out
+    assert ("authserv-id: warning: the mailbox could not be read (see imap), so the trusted"
+            " authserv-ids mx.conference.test cannot be confirmed yet") in out.out, out.out
+    assert "no recent message" not in out.out
+
+
 def test_check_fails_on_the_default_event_name(tmp_path: Path) -> None:
     """An event left unnamed would put "Example Conference 2027" in every mail and on
     the published transparency page."""
