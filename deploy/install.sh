@@ -85,6 +85,11 @@ if ! runs_as_user; then
     exit 1
 fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$WHEEL"
+# A wheel built from a newer checkout between two releases has the same version, and
+# pip would keep the old code ("Requirement already satisfied"): cocmail itself is
+# always put in again (its dependencies stay as the line above left them).
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall \
+    --no-deps "$WHEEL"
 say "installed $("$VENV/bin/cocmail" --version)"
 
 # 4. Config and secrets: copied once, never overwritten; owner and mode set each time.

@@ -707,6 +707,18 @@ def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
                                   "--version"], capture_output=True, text=True, timeout=60)
         assert version.stdout.startswith(f"cocmail {__version__} ")
 
+        # A wheel built from a newer checkout before the next release: the same version,
+        # other code. It must replace the installed one (pip alone keeps the old).
+        import zipfile
+
+        newer = root / "newer" / wheel.name
+        newer.parent.mkdir()
+        shutil.copy(wheel, newer)
+        with zipfile.ZipFile(newer, "a") as z:
+            z.writestr("cocmail/_newer_checkout.txt", "built from a newer checkout\n")
+        wheel = newer
+        site = next((root / "opt" / "cocmail" / "venv" / "lib").glob("python3*/site-packages"))
+
         # The team edits its config; someone loosens a mode by mistake.
         edited = (etc / "cocmail.toml").read_text() + "\n# our own settings\n"
         (etc / "cocmail.toml").write_text(edited)
@@ -716,6 +728,8 @@ def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
         assert not re.search(r"created|wrote|installed /", second.stdout), second.stdout
         assert "user cocmail exists" in second.stdout
         assert (etc / "cocmail.toml").read_text() == edited
+        assert (site / "cocmail" / "_newer_checkout.txt").exists(), \
+            "install.sh kept the old code: the new wheel has the same version"
         assert {p: _mode_owner(p) for p in expected} == expected
     finally:
         shutil.rmtree(root, ignore_errors=True)
