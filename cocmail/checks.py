@@ -138,6 +138,7 @@ def _storage(cfg: Config) -> Iterator[tuple[str, bool, str]]:
                                 f"it holds reports: chmod 700 {d}")
     else:
         yield ("storage", True, f"{d} is writable (owner {_owner(d)}, mode {mode:04o})")
+    yield from _free_space(d)
     for name in ("secret.key", "cocmail.db", "cocmail.db-wal", "cocmail.db-shm", "spool",
                  "run.lock"):
         p = d / name
@@ -146,6 +147,37 @@ def _storage(cfg: Config) -> Iterator[tuple[str, bool, str]]:
                                      f"use it: chown it to the user cocmail runs as")
     yield _secret(cfg)
     yield _database(cfg)
+
+
+# Free space below which the storage dir counts as full: a report with an attachment
+# and the mail it starts need a few MB; SQLite needs room for its write-ahead log.
+FULL_BYTES = 5 * 1024 * 1024
+# Room an upgrade needs beyond a copy of the database (cocmail.db.before-v<N>).
+UPGRADE_SPARE_BYTES = 50 * 1024 * 1024
+
+
+def _free_space(d: Path) -> Iterator[tuple[str, bool, str]]:
+    """A full disk loses no mail (the listener answers 451, ingest exits 75), but nothing
+    new is stored either: say so now, not when the first report is turned away."""
+    try:
+        st = os.statvfs(d)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    db = d / "cocmail.db"
+    db_size = db.stat().st_size if db.exists() else 0
+    if free < FULL_BYTES:
+        yield ("disk", False, f"no space left on the storage dir {d} ({_mb(free)} free): "
+                              "no report can be stored until you free some (README, "
+                              "\"Disk space\")")
+    elif free < db_size + UPGRADE_SPARE_BYTES:
+        yield ("disk", True, f"warning: {_mb(free)} free on the storage dir {d}, the "
+                             f"database is {_mb(db_size)}: an upgrade's copy of it and "
+                             "new reports may not fit (README, \"Disk space\")")
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
 
 
 def _usable(p: Path) -> bool:

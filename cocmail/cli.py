@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .errors import OperationalError, UserError
+from .errors import OperationalError, UserError, as_operational
 from .safe_output import SafeFormatter, guarded_output, raw_stdout
 
 EX_TEMPFAIL = 75
@@ -117,7 +117,6 @@ def cli_error(e: Exception) -> click.ClickException:
     exit 1, and --debug shows the traceback.
     """
     from .core.safe_text import shown
-    from .errors import as_operational
 
     operational = as_operational(e)
     if operational is not None:
@@ -299,7 +298,9 @@ def ingest_cmd(state: State, file: str) -> None:
         app = state.app()
         inbound_id = app.store.add_inbound(raw, "ingest")
     except Exception as e:  # noqa: BLE001 - anything here means "not stored"
-        click.echo(f"cocmail: could not store the message: {e}", err=True)
+        why = as_operational(e) or e  # a full disk named as such
+        click.echo(f"cocmail: could not store the message (the MTA keeps it and retries):"
+                   f" {why}", err=True)
         sys.exit(EX_TEMPFAIL)
     if inbound_id is None:
         click.echo("already stored", err=True)

@@ -21,6 +21,9 @@ __all__ = ["NO_SPACE", "MessageError", "NoSpace", "OperationalError", "UserError
            "as_operational", "is_disk_full", "refuse_root_in_foreign_storage"]
 
 NO_SPACE = "no space left on the storage dir"
+# SQLite's extended result code (SQLITE_IOERR | 19 << 8); the sqlite3 module of
+# Python 3.11 does not name it.
+SQLITE_IOERR_SHMSIZE = 4874
 
 
 class NoSpace(OperationalError):
@@ -65,7 +68,10 @@ def is_disk_full(error: BaseException) -> bool:
         return error.errno in (errno.ENOSPC, errno.EDQUOT)
     if isinstance(error, sqlite3.Error):
         code = getattr(error, "sqlite_errorcode", None)
-        return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) \
+        # SQLITE_IOERR_SHMSIZE: the -shm file could not grow, which is what opening a
+        # database on a full filesystem says ("disk I/O error") when no -shm was left.
+        return (code is not None and (code & 0xFF == sqlite3.SQLITE_FULL
+                                      or code == SQLITE_IOERR_SHMSIZE)) \
             or "disk is full" in str(error)
     return False
 

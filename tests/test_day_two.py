@@ -501,6 +501,31 @@ def test_a_full_disk_is_named_in_one_line_and_backed_off(tmp_path: Path,
     assert "failed" not in {state for _, _, state, _ in outbox(cfg)}
 
 
+def test_check_and_ingest_name_a_full_disk(tmp_path: Path, small_disk: Path) -> None:
+    """check passed on a full storage dir ("writable"); the ingest Postfix runs said
+    SQLite's "database or disk is full". check now fails naming it, and ingest's line
+    (which Postfix logs and retries on, exit 75) says what the listener says."""
+    make_config(tmp_path)
+    cfg = own_names(tmp_path / "cocmail.toml")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "data"), str(small_disk / "data")))
+    assert cocmail(cfg, "ingest", "-", stdin=report(1)).code == 0
+    assert cocmail(cfg, "check").code == 0
+    filler = fill(small_disk, keep_free=0)
+
+    full = cocmail(cfg, "check")
+    assert full.code == 1
+    assert f"FAIL  disk: no space left on the storage dir {small_disk / 'data'}" in full.out
+    refused = cocmail(cfg, "ingest", "-", stdin=big_report(2))
+    assert refused.code == 75, refused.err
+    assert ("could not store the message (the MTA keeps it and retries): no space left on"
+            " the storage dir") in refused.err
+
+    for path in filler:
+        path.unlink()
+    assert cocmail(cfg, "ingest", "-", stdin=big_report(2)).code == 0
+    assert len(cocmail(cfg, "cases", "list", "--json").json()) == 2
+
+
 def test_a_full_disk_backs_the_courier_off_with_one_line(tmp_path: Path,
                                                           small_disk: Path) -> None:
     """The courier delivered a mail (the spool here lives on another filesystem) but
