@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .errors import OperationalError, UserError, as_operational
+from .errors import OperationalError, UserError, as_operational, os_error_text
 from .safe_output import SafeFormatter, guarded_output, raw_stdout
 
 EX_TEMPFAIL = 75
@@ -121,7 +121,9 @@ def cli_error(e: Exception) -> click.ClickException:
     operational = as_operational(e)
     if operational is not None:
         return TemporaryFailure(shown(f"{operational} (a temporary failure: try again later)"))
-    if isinstance(e, UserError | OSError):
+    if isinstance(e, OSError):
+        return click.ClickException(shown(os_error_text(e)))
+    if isinstance(e, UserError):
         return click.ClickException(shown(str(e)))
     return click.ClickException(shown(f"{type(e).__name__}: {e} (use --debug for details)"))
 

@@ -511,6 +511,29 @@ CHECK_COMMAND = ("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail --config "
                  "/etc/cocmail/cocmail.toml check")
 
 
+def test_report_o_where_the_service_user_may_not_write_says_who_it_runs_as(
+        deployment: Deployment) -> None:
+    """`report -o` as the service user into root's directory: one line naming the path
+    and the user (was "[Errno 13] Permission denied: '/root/r.csv'"); the README's
+    example path, in the storage dir, works."""
+    deployment.create_storage()
+    (deployment.root / "root-only").mkdir(mode=0o700)
+    text = deployment.config.read_text().replace("example.org", "conference.test")
+    deployment.config.write_text(text)
+    as_service = ["runuser", "-u", COCMAIL_USER, "--", str(deployment.program),
+                  "--config", str(deployment.config)]
+    denied = subprocess.run([*as_service, "report", "-o",
+                             str(deployment.root / "root-only" / "r.csv")],
+                            capture_output=True, text=True, timeout=60, cwd="/")
+    assert denied.returncode == 1
+    assert denied.stderr.strip() == (
+        f"Error: {deployment.root / 'root-only' / 'r.csv'}: Permission denied (this command"
+        f" runs as {COCMAIL_USER}: choose a path {COCMAIL_USER} may use)"), denied.stderr
+    allowed = subprocess.run([*as_service, "report", "-o", str(deployment.storage / "r.csv")],
+                             capture_output=True, text=True, timeout=60, cwd="/")
+    assert allowed.returncode == 0, allowed.stderr
+
+
 # ------------------------------------------------------------------ the Postfix tests
 @pytest.mark.postfix
 @needs_postfix
