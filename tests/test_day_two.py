@@ -13,6 +13,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -591,3 +592,58 @@ def test_check_fails_on_a_trusted_authserv_id_the_mailbox_does_not_carry(
     right = check_with("mx.conference.test")
     assert "ok    authserv-id: mx.conference.test wrote the Authentication-Results" in right
     assert "FAIL" not in right, right
+
+
+# ------------------------------------------------------------------ 4. restore, go back
+def readme_block(containing: str) -> str:
+    """The one ```sh block of README.md that contains `containing`."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if containing in b]
+    assert len(blocks) == 1, blocks
+    return blocks[0]
+
+
+def test_restore_as_the_readme_says_after_a_crash_keeps_the_backup_intact(
+        tmp_path: Path) -> None:
+    """The README's restore, its commands run as written (paths moved, systemctl left
+    out), over a storage dir a killed cocmail left with a -wal file: SQLite replayed
+    that file onto the restored database ("database disk image is malformed", cases of
+    the replaced database showing) when only cocmail.db was moved aside."""
+    make_config(tmp_path)
+    cfg = own_names(tmp_path / "cocmail.toml")
+    storage = tmp_path / "data"
+    for n in (1, 2):
+        assert cocmail(cfg, "ingest", "-", stdin=report(n)).code == 0
+    backup = tmp_path / "backup"
+    assert cocmail(cfg, "backup", str(backup)).code == 0
+    # Later: more reports, then cocmail is killed while it has the database open.
+    killed = subprocess.run(
+        [sys.executable, "-c",
+         "import os\nfrom pathlib import Path\nfrom cocmail.store import Store\n"
+         f"s = Store(Path({str(storage / 'cocmail.db')!r}))\n"
+         "for n in range(3, 6):\n"
+         "    s.add_inbound(f'Subject: r{n}\\r\\nMessage-ID: <k{n}@x.test>\\r\\n\\r\\nhi'"
+         ".encode(), 'ingest')\n"
+         "os._exit(0)\n"], capture_output=True, text=True, timeout=60, env=cocmail_env())
+    assert killed.returncode == 0, killed.stderr
+    assert (storage / "cocmail.db-wal").exists()
+
+    replaced = tmp_path / "replaced"
+    script = readme_block("BACKUP/cocmail.db BACKUP/secret.key")
+    script = "\n".join(line for line in script.splitlines()
+                       if not line.startswith("systemctl"))
+    script = (script.replace("/var/lib/cocmail", str(storage))
+              .replace("/root/cocmail-replaced", str(replaced))
+              .replace("BACKUP/", f"{backup}/"))
+    if os.geteuid() != 0:
+        script = script.replace("-o cocmail -g cocmail ", "")
+    subprocess.run(["sh", "-ec", script], check=True, timeout=60)
+
+    import sqlite3
+
+    db = sqlite3.connect(storage / "cocmail.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("SELECT count(*) FROM inbound").fetchone() == (2,)
+    db.close()
+    assert len(cocmail(cfg, "cases", "list", "--json").json()) == 2
+    assert (replaced / "cocmail.db-wal").exists()
