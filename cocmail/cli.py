@@ -315,6 +315,9 @@ def ingest_cmd(state: State, file: str) -> None:
         click.echo(f"message {inbound_id}: stored, not processed yet ({e}); cocmail run"
                    " will retry it", err=True)
         return
+    from .former_members import cancel_mail_to_former_members
+
+    cancel_mail_to_former_members(app)  # this config's [[staff]], as the daemon's
     app.outbox.deliver_due()
     click.echo(f"message {inbound_id}: {result}", err=True)
 

@@ -647,3 +647,33 @@ def test_restore_as_the_readme_says_after_a_crash_keeps_the_backup_intact(
     db.close()
     assert len(cocmail(cfg, "cases", "list", "--json").json()) == 2
     assert (replaced / "cocmail.db-wal").exists()
+
+
+# ------------------------------------------------------------------ 3. a member who leaves
+def test_a_member_removed_from_the_config_gets_none_of_the_mail_still_waiting(
+        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    """A report arrives while the SMTP server is down: the new-case notifications wait.
+    Ben is removed from the config meanwhile (README: "they get no further mail"). When
+    the daemon starts (or reloads) and the server is back, Ana gets hers and Ben's is
+    cancelled, not sent: it held the whole report."""
+    live = smtp_sink.smtp_toml()
+    dead = live.replace(f"port = {smtp_sink.port}", f"port = {free_port()}")
+    assert dead != live
+    make_config(tmp_path, smtp=dead)
+    cfg = own_names(tmp_path / "cocmail.toml")
+    assert cocmail(cfg, "ingest", "-", stdin=report(1)).code == 0
+    waiting = [r for r in outbox(cfg) if r[1] == "staff_new_case"]
+    assert len(waiting) == 2 and {r[2] for r in waiting} == {"pending"}, waiting
+
+    text = cfg.read_text()
+    ben = '[[staff]]\nname = "Ben Okafor"\nemail = "ben@conference.test"\n'
+    assert ben in text
+    cfg.write_text(text.replace(ben, "").replace(dead.replace("example.org",
+                                                              "conference.test"), live))
+    run = cocmail(cfg, "run", "--once")
+    assert run.code == 0, run.err
+    assert "1 mail(s) waiting for people no longer in [[staff]] cancelled" in run.err
+    got = {a for m in smtp_sink.messages for a in m.rcpt_tos}
+    assert "ana@conference.test" in got and "ben@conference.test" not in got, got
+    states = {r[0]: r[2] for r in outbox(cfg)}
+    assert sorted(states[r[0]] for r in waiting) == ["cancelled", "sent"]
