@@ -224,6 +224,10 @@ def chosen_events(state: State, event: str | None, all_events: bool) -> list[str
 @click.option("--once", is_flag=True, help="Catch up on everything pending, then exit.")
 def run_cmd(state: State, once: bool) -> None:
     """The daemon: watch the inbox, process mail, send due mail, digests, purges."""
+    from . import early_hup
+
+    if not once:
+        early_hup.hold()  # `systemctl reload` while starting must not end the daemon
     from .app import start_courier
     from .daemon import Daemon
     from .runlock import AlreadyRunning, RunLock

@@ -173,6 +173,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.request_stop())
         signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        from . import early_hup
+
+        if early_hup.take():  # a reload asked for while starting (early_hup.py)
+            self.request_reload()
         source_thread = None
         controller = None
         cfg = self.app.cfg

@@ -390,6 +390,36 @@ def test_sighup_rereads_staff_and_refuses_a_broken_config(tmp_path: Path) -> Non
     assert code == 0, daemon.text()
 
 
+def test_a_reload_while_the_daemon_starts_does_not_end_it(tmp_path: Path) -> None:
+    """`systemctl reload cocmail` right after a start (the unit is Type=exec: systemd
+    allows it at once): the SIGHUP came before the daemon's handler and ended it
+    ("Hangup"), which Restart=on-failure does not restart. Now the reload is kept and
+    done once the daemon is up."""
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    cfg = tmp_path / "cocmail.toml"
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cocmail_argv(cfg, "run"), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                env=cocmail_env())
+    try:
+        # As soon as it says it is starting: the config read, the database not opened.
+        assert wait_until(lambda: proc.poll() is not None or "starting:" in log.read_text(),
+                          20, interval=0.002), log.read_text()
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: proc.poll() is not None
+                          or "config reloaded from" in log.read_text(), 20,
+                          interval=0.05), log.read_text()
+        assert proc.poll() is None, f"the daemon ended ({proc.returncode}): {log.read_text()}"
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        assert proc.wait(timeout=20) == 0, log.read_text()
+
+
 def test_sighup_with_a_fixed_password_sends_the_mail_that_waited(
         tmp_path: Path, login_sink: SmtpSink, monkeypatch: pytest.MonkeyPatch) -> None:
     """The daemon cannot log in (password_env unset): acknowledgements wait. The admin
