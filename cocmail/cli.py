@@ -321,7 +321,7 @@ def ingest_cmd(state: State, file: str) -> None:
         return
     from .former_members import cancel_mail_to_former_members
 
-    cancel_mail_to_former_members(app)  # this config's [[staff]], as the daemon's
+    cancel_mail_to_former_members(app.store, app.cfg.staff)  # as the daemon does
     app.outbox.deliver_due()
     click.echo(f"message {inbound_id}: {result}", err=True)
 

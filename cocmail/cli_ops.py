@@ -50,7 +50,7 @@ def outbox_retry(state: State, outbox_id: int | None, all_failed: bool) -> None:
         if not ids:
             click.echo("no failed mail", err=True)
             return
-    dropped = cancel_mail_to_former_members(app)  # never to someone who left the team
+    dropped = cancel_mail_to_former_members(app.store, app.cfg.staff)  # who left: nothing
     report = app.outbox.deliver_due()
     gone = f", {dropped} cancelled (no longer in [[staff]])" if dropped else ""
     click.echo(f"retried {len(ids)} mail(s): {report.sent} sent, {report.retrying} waiting "

@@ -138,7 +138,7 @@ class Daemon:
         from .former_members import cancel_mail_to_former_members
         from .outbox import CONFIG_ERROR_PREFIX
 
-        cancel_mail_to_former_members(self.app)  # a member removed since: nothing more
+        cancel_mail_to_former_members(self.app.store, self.app.cfg.staff)
         woken = self.app.store.outbox_due_again(utcnow(), error_prefix=CONFIG_ERROR_PREFIX)
         if woken:
             log.info("%d mail(s) that waited for a config fix are due again", len(woken))
