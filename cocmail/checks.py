@@ -10,6 +10,7 @@ import smtplib
 import sqlite3
 import stat
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from .config import Config, ConfigError, OAuth2Config
@@ -30,6 +31,10 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield ("staff", False, "no [[staff]] entries: nobody would be told about reports")
     elif not any(s.lead for s in cfg.staff):
         yield ("staff", True, "warning: no lead (lead = true), so no weekly digest is sent")
+    if (cfg.event.name, cfg.event.ends) == EXAMPLE_EVENT:
+        yield ("event", True, f"warning: [event] is config.example.toml's ({cfg.event.name!r},"
+                              f" ending {cfg.event.ends}): every mail carries its name; if "
+                              "it is not your event, set name, starts and ends")
     if cfg.staff and not cfg.process.conflict_contacts:
         yield ("process", True, "warning: no [process] conflict_contacts: a report that names "
                                 "every team member would go to the team itself (with a warning "
@@ -149,6 +154,8 @@ def _storage(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     yield _database(cfg)
 
 
+# config.example.toml's [event]: a real event's, so a warning, not a failure.
+EXAMPLE_EVENT = ("DjangoCon Europe 2027", date(2027, 6, 5))
 # Free space below which the storage dir counts as full: a report with an attachment
 # and the mail it starts need a few MB; SQLite needs room for its write-ahead log.
 FULL_BYTES = 5 * 1024 * 1024

@@ -189,6 +189,12 @@ def test_check_on_the_shipped_example_with_every_example_org_replaced(
     cfg.write_text(text.replace("ana.lima@gmail.com", "ana@lima.family.test"))
     clean = cocmail(cfg, "check")
     assert clean.code == 0, clean.out + clean.err
+    # The example's event is a real one: a warning (DjangoCon Europe may use it as is).
+    assert ("ok    event: warning: [event] is config.example.toml's ('DjangoCon Europe 2027',"
+            " ending 2027-06-05)") in clean.out
+    cfg.write_text(text.replace("ana.lima@gmail.com", "ana@lima.family.test")
+                   .replace("DjangoCon Europe 2027", "PyCon Testland 2027"))
+    assert "event: warning" not in cocmail(cfg, "check").out
 
 
 def test_check_says_the_authserv_id_is_unconfirmed_because_imap_failed(
