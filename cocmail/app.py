@@ -66,8 +66,13 @@ def _delivery_side(cfg: Config, secret: bytes, **pipeline: Any
 
 
 def delivery_outbox_for(cfg: Config, secret: bytes) -> Outbox:
-    """The courier's outbox, opened in the courier process (see start_courier)."""
+    """The courier's outbox, opened in the courier process (see start_courier); mail
+    waiting for someone no longer in `cfg`'s [[staff]] is cancelled before it can go."""
+    from .former_members import cancel_mail_to_former_members
+
     store, on_failed = _delivery_side(cfg, secret)
+    if cfg.source != "<embedded defaults>":
+        cancel_mail_to_former_members(store, cfg.staff)
     return Outbox(store, cfg.smtp, cfg.storage.spool_dir, oauth2=cfg.oauth2, on_failed=on_failed)
 
 

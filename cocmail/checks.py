@@ -10,6 +10,7 @@ import smtplib
 import sqlite3
 import stat
 from collections.abc import Iterator
+from datetime import date
 from pathlib import Path
 
 from .config import Config, ConfigError, OAuth2Config
@@ -30,6 +31,10 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
         yield ("staff", False, "no [[staff]] entries: nobody would be told about reports")
     elif not any(s.lead for s in cfg.staff):
         yield ("staff", True, "warning: no lead (lead = true), so no weekly digest is sent")
+    if (cfg.event.name, cfg.event.ends) == EXAMPLE_EVENT:
+        yield ("event", True, f"warning: [event] is config.example.toml's ({cfg.event.name!r},"
+                              f" ending {cfg.event.ends}): every mail carries its name; if "
+                              "it is not your event, set name, starts and ends")
     if cfg.staff and not cfg.process.conflict_contacts:
         yield ("process", True, "warning: no [process] conflict_contacts: a report that names "
                                 "every team member would go to the team itself (with a warning "
@@ -49,8 +54,9 @@ def run_checks(cfg: Config) -> Iterator[tuple[str, bool, str]]:
     elif cfg.imap.auth != "oauth2" or tokens is not None:
         # OAuth2 only when [imap] asks for it: the tokens may be [smtp]'s alone.
         seen: list[str] = []
-        yield _imap(cfg, tokens if cfg.imap.auth == "oauth2" else None, seen)
-        yield from _authserv_evidence(cfg, seen)
+        imap_result = _imap(cfg, tokens if cfg.imap.auth == "oauth2" else None, seen)
+        yield imap_result
+        yield from _authserv_evidence(cfg, seen, read=imap_result[1])
     if cfg.smtp is None:
         yield ("smtp", True, f"no [smtp]: outgoing mail goes to {cfg.storage.spool_dir}")
     elif cfg.smtp.auth != "oauth2":
@@ -137,6 +143,7 @@ def _storage(cfg: Config) -> Iterator[tuple[str, bool, str]]:
                                 f"it holds reports: chmod 700 {d}")
     else:
         yield ("storage", True, f"{d} is writable (owner {_owner(d)}, mode {mode:04o})")
+    yield from _free_space(d)
     for name in ("secret.key", "cocmail.db", "cocmail.db-wal", "cocmail.db-shm", "spool",
                  "run.lock"):
         p = d / name
@@ -145,6 +152,39 @@ def _storage(cfg: Config) -> Iterator[tuple[str, bool, str]]:
                                      f"use it: chown it to the user cocmail runs as")
     yield _secret(cfg)
     yield _database(cfg)
+
+
+# config.example.toml's [event]: a real event's, so a warning, not a failure.
+EXAMPLE_EVENT = ("DjangoCon Europe 2027", date(2027, 6, 5))
+# Free space below which the storage dir counts as full: a report with an attachment
+# and the mail it starts need a few MB; SQLite needs room for its write-ahead log.
+FULL_BYTES = 5 * 1024 * 1024
+# Room an upgrade needs beyond a copy of the database (cocmail.db.before-v<N>).
+UPGRADE_SPARE_BYTES = 50 * 1024 * 1024
+
+
+def _free_space(d: Path) -> Iterator[tuple[str, bool, str]]:
+    """A full disk loses no mail (the listener answers 451, ingest exits 75), but nothing
+    new is stored either: say so now, not when the first report is turned away."""
+    try:
+        st = os.statvfs(d)
+    except OSError:
+        return
+    free = st.f_bavail * st.f_frsize
+    db = d / "cocmail.db"
+    db_size = db.stat().st_size if db.exists() else 0
+    if free < FULL_BYTES:
+        yield ("disk", False, f"no space left on the storage dir {d} ({_mb(free)} free): "
+                              "no report can be stored until you free some (README, "
+                              "\"Disk space\")")
+    elif free < db_size + UPGRADE_SPARE_BYTES:
+        yield ("disk", True, f"warning: {_mb(free)} free on the storage dir {d}, the "
+                             f"database is {_mb(db_size)}: an upgrade's copy of it and "
+                             "new reports may not fit (README, \"Disk space\")")
+
+
+def _mb(n: int) -> str:
+    return f"{n / (1024 * 1024):.1f} MB"
 
 
 def _usable(p: Path) -> bool:
@@ -289,13 +329,19 @@ def recent_authserv_ids(client: object) -> list[str]:
     return ids
 
 
-def _authserv_evidence(cfg: Config, seen: list[str]) -> Iterator[tuple[str, bool, str]]:
+def _authserv_evidence(cfg: Config, seen: list[str],
+                       read: bool = True) -> Iterator[tuple[str, bool, str]]:
     """Can the trusted authserv-ids be justified by the mailbox? Your own MX writes its
     Authentication-Results into every mail it delivers there: an id that none of the
     newest messages carries is a guess (or a placeholder), and trusting a guess lets
     whoever writes that header run staff commands."""
     trusted = [t.lower() for t in cfg.security.trusted_authserv_ids]
     if not trusted:
+        return
+    if not read:
+        yield ("authserv-id", True, "warning: the mailbox could not be read (see imap), so "
+                                    f"the trusted authserv-ids {', '.join(trusted)} cannot "
+                                    "be confirmed yet: run check again once imap passes")
         return
     if not seen:
         yield ("authserv-id", True, "warning: no recent message in the mailbox carries "

@@ -16,7 +16,7 @@ from typing import Any
 
 import click
 
-from .errors import OperationalError, UserError
+from .errors import OperationalError, UserError, as_operational, os_error_text
 from .safe_output import SafeFormatter, guarded_output, raw_stdout
 
 EX_TEMPFAIL = 75
@@ -117,12 +117,13 @@ def cli_error(e: Exception) -> click.ClickException:
     exit 1, and --debug shows the traceback.
     """
     from .core.safe_text import shown
-    from .errors import as_operational
 
     operational = as_operational(e)
     if operational is not None:
         return TemporaryFailure(shown(f"{operational} (a temporary failure: try again later)"))
-    if isinstance(e, UserError | OSError):
+    if isinstance(e, OSError):
+        return click.ClickException(shown(os_error_text(e)))
+    if isinstance(e, UserError):
         return click.ClickException(shown(str(e)))
     return click.ClickException(shown(f"{type(e).__name__}: {e} (use --debug for details)"))
 
@@ -223,6 +224,10 @@ def chosen_events(state: State, event: str | None, all_events: bool) -> list[str
 @click.option("--once", is_flag=True, help="Catch up on everything pending, then exit.")
 def run_cmd(state: State, once: bool) -> None:
     """The daemon: watch the inbox, process mail, send due mail, digests, purges."""
+    from . import early_hup
+
+    if not once:
+        early_hup.hold()  # `systemctl reload` while starting must not end the daemon
     from .app import start_courier
     from .daemon import Daemon
     from .runlock import AlreadyRunning, RunLock
@@ -299,7 +304,9 @@ def ingest_cmd(state: State, file: str) -> None:
         app = state.app()
         inbound_id = app.store.add_inbound(raw, "ingest")
     except Exception as e:  # noqa: BLE001 - anything here means "not stored"
-        click.echo(f"cocmail: could not store the message: {e}", err=True)
+        why = as_operational(e) or e  # a full disk named as such
+        click.echo(f"cocmail: could not store the message (the MTA keeps it and retries):"
+                   f" {why}", err=True)
         sys.exit(EX_TEMPFAIL)
     if inbound_id is None:
         click.echo("already stored", err=True)
@@ -312,6 +319,9 @@ def ingest_cmd(state: State, file: str) -> None:
         click.echo(f"message {inbound_id}: stored, not processed yet ({e}); cocmail run"
                    " will retry it", err=True)
         return
+    from .former_members import cancel_mail_to_former_members
+
+    cancel_mail_to_former_members(app.store, app.cfg.staff)  # as the daemon does
     app.outbox.deliver_due()
     click.echo(f"message {inbound_id}: {result}", err=True)
 
@@ -326,10 +336,14 @@ def check_cmd(state: State, env_file: str | None) -> None:
     from .checks import run_checks
     from .envfile import read_env_file
 
+    warnings: list[str] = []
     if env_file:  # what the service will see: systemd's reading, not a shell's
-        os.environ.update(read_env_file(env_file))
+        variables, warnings = read_env_file(env_file)
+        os.environ.update(variables)
     cfg = state.cfg()
     ok = True
+    for warning in warnings:
+        click.echo(f"ok    env file: warning: {env_file}, {warning}")
     for name, good, detail in run_checks(cfg):
         click.echo(f"{'ok  ' if good else 'FAIL'}  {name}: {detail}")
         ok = ok and good

@@ -35,6 +35,7 @@ def outbox_retry(state: State, outbox_id: int | None, all_failed: bool) -> None:
     and staff are told again.
     """
     from .clock import utcnow
+    from .former_members import cancel_mail_to_former_members
 
     if (outbox_id is None) == (not all_failed):
         raise UserError("give one outbox ID (see `cocmail outbox list`) or --all-failed")
@@ -49,7 +50,9 @@ def outbox_retry(state: State, outbox_id: int | None, all_failed: bool) -> None:
         if not ids:
             click.echo("no failed mail", err=True)
             return
+    dropped = cancel_mail_to_former_members(app.store, app.cfg.staff)  # who left: nothing
     report = app.outbox.deliver_due()
+    gone = f", {dropped} cancelled (no longer in [[staff]])" if dropped else ""
     click.echo(f"retried {len(ids)} mail(s): {report.sent} sent, {report.retrying} waiting "
-               f"for another attempt, {report.failed} failed again (`cocmail outbox list`)",
-               err=True)
+               f"for another attempt, {report.failed} failed again{gone} (`cocmail outbox"
+               " list`)", err=True)

@@ -133,9 +133,12 @@ class Daemon:
     def wake_config_waits(self) -> None:
         """Mail that waits because of a config mistake (a password_env this process
         could not see) is due at once when the daemon starts or reloads: the mistake
-        may be fixed now, and nobody should wait out a two-hour backoff for it."""
+        may be fixed now, and nobody should wait out a two-hour backoff for it. Mail
+        waiting for someone no longer in [[staff]] is cancelled first (former_members)."""
+        from .former_members import cancel_mail_to_former_members
         from .outbox import CONFIG_ERROR_PREFIX
 
+        cancel_mail_to_former_members(self.app.store, self.app.cfg.staff)
         woken = self.app.store.outbox_due_again(utcnow(), error_prefix=CONFIG_ERROR_PREFIX)
         if woken:
             log.info("%d mail(s) that waited for a config fix are due again", len(woken))
@@ -170,6 +173,10 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             signal.signal(sig, lambda *_: self.request_stop())
         signal.signal(signal.SIGHUP, lambda *_: self.request_reload())
+        from . import early_hup
+
+        if early_hup.take():  # a reload asked for while starting (early_hup.py)
+            self.request_reload()
         source_thread = None
         controller = None
         cfg = self.app.cfg

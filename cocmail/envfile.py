@@ -16,7 +16,12 @@ systemd's own parser (env-file.c) applies them:
 - `"..."`: may span lines; `\\` before one of `"`, `\\`, `` ` ``, `$` keeps that
   character, before a newline continues the line, before anything else stays.
 - Text right after a closing quote is joined to the value (`A='x'y` is `xy`).
-- Names that are not valid variable names are skipped (systemd logs and skips them).
+- Names that are not valid variable names are skipped (systemd logs and skips them),
+  `export NAME=...` among them; so are values with a control character (a tab, say).
+
+`env_file_warnings` names, by line, what systemd will ignore or read otherwise than it
+looks (an `export` line, a line without `=`, a `# comment` after a value), never a value:
+the file holds passwords.
 
 Pure: text in, pairs out.
 """
@@ -33,7 +38,19 @@ _DOUBLE_ESCAPES = '"\\`$'
 
 def parse_env_file(text: str) -> dict[str, str]:
     """The variables `text` sets (a later assignment wins): systemd's state machine."""
+    return _parse(text)[0]
+
+
+def env_file_warnings(text: str) -> list[str]:
+    """What in `text` systemd ignores or reads otherwise than it looks, line by line."""
+    return _parse(text)[1]
+
+
+def _parse(text: str) -> tuple[dict[str, str], list[str]]:
     out: dict[str, str] = {}
+    warnings: list[str] = []
+    line = start = 1  # the current line; the line the current assignment began on
+    after_blank = False  # the last unquoted value character was a blank
     state = "pre_key"
     key: list[str] = []
     value: list[str] = []
@@ -43,20 +60,40 @@ def parse_env_file(text: str) -> dict[str, str]:
         name = "".join(key[:key_blank] if key_blank >= 0 else key)
         val = "".join(value[:value_blank] if value_blank >= 0 and state == "value"
                       else value)
-        if _NAME.match(name):
+        bare = name.split(None, 1)
+        if not _NAME.match(name):
+            if len(bare) == 2 and bare[0] == "export" and _NAME.match(bare[1]):
+                warnings.append(f"line {start}: systemd ignores 'export {bare[1]}=...'"
+                                f" ('export' makes it no variable name): write"
+                                f" {bare[1]}=... without 'export'")
+            else:
+                warnings.append(f"line {start}: systemd ignores this assignment: what"
+                                f" comes before '=' is not a variable name")
+        elif any(ord(ch) < 32 and ch != "\n" or ord(ch) == 127 for ch in val):
+            warnings.append(f"line {start}: systemd ignores {name}: its value has a control"
+                            f" character (a tab?)")
+        else:
             out[name] = val
 
+    def comment_kept() -> None:
+        warnings.append(f"line {start}: systemd keeps the '# ...' after"
+                        f" {''.join(key).strip()}= as part of the value: a comment"
+                        f" must be a line of its own")
+
     for c in text.removeprefix("\ufeff"):
+        if c == "\n":
+            line += 1
         if state == "pre_key":
             if c in "#;":
                 state = "comment"
             elif c not in _WHITESPACE:
-                state, key, key_blank = "key", [c], -1
+                state, key, key_blank, start = "key", [c], -1, line
         elif state == "key":
             if c in _NEWLINE:
                 state = "pre_key"  # no "=" on the line: ignored
+                warnings.append(f"line {start}: systemd ignores this line: it has no '='")
             elif c == "=":
-                state, value, value_blank = "pre_value", [], -1
+                state, value, value_blank, after_blank = "pre_value", [], -1, False
             else:
                 if c not in _WHITESPACE:
                     key_blank = -1
@@ -74,8 +111,12 @@ def parse_env_file(text: str) -> dict[str, str]:
             elif c == "\\":
                 state = "value_escape"
             elif c not in _WHITESPACE:
-                state, value_blank = "value", -1
+                if c == "#" and after_blank:
+                    comment_kept()
+                state, value_blank, after_blank = "value", -1, False
                 value.append(c)
+            else:
+                after_blank = True
         elif state == "value":
             if c in _NEWLINE:
                 push()
@@ -83,6 +124,9 @@ def parse_env_file(text: str) -> dict[str, str]:
             elif c == "\\":
                 state, value_blank = "value_escape", -1
             else:
+                if c == "#" and after_blank:
+                    comment_kept()
+                after_blank = c in _WHITESPACE
                 if c not in _WHITESPACE:
                     value_blank = -1
                 elif value_blank < 0:
@@ -94,12 +138,12 @@ def parse_env_file(text: str) -> dict[str, str]:
                 value.append(c)
         elif state == "single":
             if c == "'":
-                state = "pre_value"
+                state, after_blank = "pre_value", False
             else:
                 value.append(c)
         elif state == "double":
             if c == '"':
-                state = "pre_value"
+                state, after_blank = "pre_value", False
             elif c == "\\":
                 state = "double_escape"
             else:
@@ -117,18 +161,21 @@ def parse_env_file(text: str) -> dict[str, str]:
                 state = "pre_key"
         elif state == "comment_escape":
             state = "comment"
+    if state == "key":
+        warnings.append(f"line {start}: systemd ignores this line: it has no '='")
     if state not in ("pre_key", "key", "comment", "comment_escape"):
         push()
-    return out
+    return out, warnings
 
 
-def read_env_file(path: str) -> dict[str, str]:
-    """`path`'s variables; an unreadable file is a UserError naming it."""
+def read_env_file(path: str) -> tuple[dict[str, str], list[str]]:
+    """`path`'s variables and `env_file_warnings`; an unreadable file is a UserError
+    naming it."""
     from .errors import UserError
 
     try:
         with open(path, encoding="utf-8") as f:
-            return parse_env_file(f.read())
+            return _parse(f.read())
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) else "not UTF-8"
         raise UserError(f"--env-file {path}: cannot read it: {why}") from None

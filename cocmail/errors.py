@@ -18,9 +18,13 @@ from __future__ import annotations
 from .core.errors import MessageError, OperationalError, UserError
 
 __all__ = ["NO_SPACE", "MessageError", "NoSpace", "OperationalError", "UserError",
-           "as_operational", "is_disk_full", "refuse_root_in_foreign_storage"]
+           "as_operational", "is_disk_full", "os_error_text",
+           "refuse_root_in_foreign_storage"]
 
 NO_SPACE = "no space left on the storage dir"
+# SQLite's extended result code (SQLITE_IOERR | 19 << 8); the sqlite3 module of
+# Python 3.11 does not name it.
+SQLITE_IOERR_SHMSIZE = 4874
 
 
 class NoSpace(OperationalError):
@@ -65,9 +69,32 @@ def is_disk_full(error: BaseException) -> bool:
         return error.errno in (errno.ENOSPC, errno.EDQUOT)
     if isinstance(error, sqlite3.Error):
         code = getattr(error, "sqlite_errorcode", None)
-        return (code is not None and code & 0xFF == sqlite3.SQLITE_FULL) \
+        # SQLITE_IOERR_SHMSIZE: the -shm file could not grow, which is what opening a
+        # database on a full filesystem says ("disk I/O error") when no -shm was left.
+        return (code is not None and (code & 0xFF == sqlite3.SQLITE_FULL
+                                      or code == SQLITE_IOERR_SHMSIZE)) \
             or "disk is full" in str(error)
     return False
+
+
+def os_error_text(error: OSError) -> str:
+    """An OSError as one line that names the path and, for a refusal, the user: commands
+    run as the service user (`runuser -u cocmail`), who may not write where root may
+    (`report -o /root/report.csv` said only "[Errno 13] Permission denied")."""
+    import errno
+    import os
+    import pwd
+
+    if not error.filename:
+        return str(error)
+    text = f"{error.filename}: {error.strerror or error}"
+    if error.errno in (errno.EACCES, errno.EPERM):
+        try:
+            user = pwd.getpwuid(os.geteuid()).pw_name
+        except KeyError:
+            user = f"uid {os.geteuid()}"
+        text += f" (this command runs as {user}: choose a path {user} may use)"
+    return text
 
 
 def _first_line(error: BaseException) -> str:

@@ -25,6 +25,9 @@ from .config import Config, EventConfig, Secret
 PLACEHOLDER = re.compile(r"(?<![\w-])(?:[\w-]+\.)*example\.(?:org|com|net)(?![\w-])", re.I)
 # The event name a config gets when it sets none: it would head every mail.
 DEFAULT_EVENT_NAME = EventConfig().name
+# config.example.toml's values outside example.org that must not stay either: Ana's
+# alias is a real mail domain's address, and whoever owns it would count as Ana.
+EXAMPLE_VALUES = {"ana.lima@gmail.com"}
 # Keys whose placeholder is harmless or not a setting at all.
 IGNORED = {"source"}
 
@@ -46,6 +49,10 @@ def explain(key: str, value: str) -> str:
                 "and run staff commands. Put the authserv-id your own MX writes (it "
                 "strips forged copies; see README, \"Who may run commands\"), or [] if "
                 "you do not know it")
+    if value.lower() in EXAMPLE_VALUES:
+        return (f"{key} = {value!r} is the example config's, a real mailbox that is not "
+                "yours: whoever owns it would count as that staff member. Put the "
+                "member's own other addresses, or remove the line")
     if key == "event.name":
         return (f"event.name is {value!r}, the default: every mail and the transparency "
                 "report would carry it; set [event] name")
@@ -55,7 +62,7 @@ def explain(key: str, value: str) -> str:
 
 def _walk(value: Any, key: str) -> Iterator[tuple[str, str]]:
     if isinstance(value, str):
-        if PLACEHOLDER.search(value):
+        if PLACEHOLDER.search(value) or value.lower() in EXAMPLE_VALUES:
             yield key, value
     elif isinstance(value, Secret | Path | bool | int | float) or value is None:
         return

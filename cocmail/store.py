@@ -460,6 +460,16 @@ class Store:
             (case_number, *(json.dumps([a]) for a in addresses)))
         return cur.rowcount
 
+    def cancel_staff_mail_except(self, sids: frozenset[int]) -> int:
+        """Cancel mail still waiting for a staff member (role `s<N>`) whose N is not in
+        `sids`: someone no longer in [[staff]] gets nothing queued before they left."""
+        marks = ",".join("?" * len(sids))
+        with self.tx() as c:
+            return c.execute(
+                "UPDATE outbox SET state='cancelled' WHERE state='pending' AND role GLOB"
+                f" 's[0-9]*' AND CAST(substr(role, 2) AS INTEGER) NOT IN ({marks})",
+                tuple(sids)).rowcount
+
     # ------------------------------------------------------------ outbox
     def enqueue(self, conn: sqlite3.Connection, *, case_number: int | None, kind: str,
                 role: str | None, message_id: str, sender: str, recipients: list[str],

@@ -11,13 +11,15 @@
 # service, and does not change Postfix's own configuration: the README says when.
 #
 # --root DIR installs under DIR instead of / (for tests; no systemctl then).
+# PYTHON=/path/to/python3 makes the venv with that Python (default: Debian's
+# /usr/bin/python3; it must be one the cocmail user may run).
 set -eu
 
 ROOT=
 while [ $# -gt 0 ]; do
     case "$1" in
         --root) ROOT=${2%/}; shift 2 ;;
-        -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+        -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
         -*) echo "install.sh: unknown option $1" >&2; exit 2 ;;
         *) break ;;
     esac
@@ -39,6 +41,8 @@ STATE=$ROOT/var/lib/cocmail
 ALIASES_DIR=$ROOT/var/lib/cocmail-postfix
 VENV=$ROOT/opt/cocmail/venv
 UNIT=$ROOT/etc/systemd/system/cocmail.service
+# The Python the venv is made with (PYTHON=... to choose another one every user may run).
+PYTHON=${PYTHON:-/usr/bin/python3}
 
 say() { echo "install.sh: $*"; }
 
@@ -57,11 +61,35 @@ install -d -m 0700 -o "$USER_NAME" -g "$USER_NAME" "$STATE"
 install -d -m 0755 -o "$USER_NAME" -g "$USER_NAME" "$ALIASES_DIR"
 
 # 3. The venv and cocmail in it: a new version replaces the old, the same one stays.
+# It is made with Debian's Python, not whatever `python3` root's PATH finds first: a
+# Python under /root (pyenv, conda) is one the cocmail user may not run. A venv the
+# service user cannot run (made that way by hand or by an earlier install.sh) is made
+# again; it holds nothing but installed code.
+runs_as_user() {
+    runuser -u "$USER_NAME" -- "$VENV/bin/python" -c '' 2>/dev/null
+}
+if [ ! -x "$PYTHON" ]; then
+    echo "install.sh: no Python at $PYTHON (apt-get install python3 python3-venv, or PYTHON=/path/to/python3)" >&2
+    exit 1
+fi
+if [ -x "$VENV/bin/python" ] && ! runs_as_user; then
+    say "the venv $VENV uses a Python the user $USER_NAME cannot run ($(readlink -f "$VENV/bin/python")): making it again with $PYTHON"
+    rm -rf "$VENV"
+fi
 if [ ! -x "$VENV/bin/python" ]; then
-    python3 -m venv "$VENV"
+    "$PYTHON" -m venv "$VENV"
     say "created the venv $VENV"
 fi
+if ! runs_as_user; then
+    echo "install.sh: the user $USER_NAME cannot run $VENV/bin/python ($(readlink -f "$VENV/bin/python")); run install.sh with PYTHON= naming a Python every user may run" >&2
+    exit 1
+fi
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check --upgrade "$WHEEL"
+# A wheel built from a newer checkout between two releases has the same version, and
+# pip would keep the old code ("Requirement already satisfied"): cocmail itself is
+# always put in again (its dependencies stay as the line above left them).
+"$VENV/bin/python" -m pip install -q --disable-pip-version-check --force-reinstall \
+    --no-deps "$WHEEL"
 say "installed $("$VENV/bin/cocmail" --version)"
 
 # 4. Config and secrets: copied once, never overwritten; owner and mode set each time.

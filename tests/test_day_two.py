@@ -13,6 +13,7 @@ import signal
 import smtplib
 import socket
 import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -166,6 +167,54 @@ def test_check_fails_on_example_placeholders_trusted_authserv_id_first(tmp_path:
     assert "placeholder" not in clean.out
 
 
+def test_check_on_the_shipped_example_with_every_example_org_replaced(
+        tmp_path: Path) -> None:
+    """A team copies config.example.toml and replaces example.org with its own domain
+    everywhere: the example's staff alias (a gmail.com address someone else may own)
+    is still there, and whoever owns it would count as Ana. check fails on it; with the
+    team's own alias it passes. ([imap]/[smtp] are dropped: no servers here.)"""
+    root = Path(__file__).resolve().parent.parent
+    text = (root / "config.example.toml").read_text().replace("example.org", "pycon.test")
+    for section in ("imap", "smtp", "oauth2"):
+        text = re.sub(rf"(?ms)^\[{section}\].*?(?=^\[)", "", text)
+    text = text.replace('dir = "cocmail-data"', f'dir = "{tmp_path / "data"}"')
+    cfg = tmp_path / "cocmail.toml"
+    cfg.write_text(text)
+    out = cocmail(cfg, "check")
+    assert out.code == 1, out.out + out.err
+    fails = [line for line in out.out.splitlines() if line.startswith("FAIL")]
+    assert len(fails) == 1 and "staff[0].aliases[0] = 'ana.lima@gmail.com'" in fails[0], fails
+    assert "would count as that staff member" in fails[0]
+
+    cfg.write_text(text.replace("ana.lima@gmail.com", "ana@lima.family.test"))
+    clean = cocmail(cfg, "check")
+    assert clean.code == 0, clean.out + clean.err
+    # The example's event is a real one: a warning (DjangoCon Europe may use it as is).
+    assert ("ok    event: warning: [event] is config.example.toml's ('DjangoCon Europe 2027',"
+            " ending 2027-06-05)") in clean.out
+    cfg.write_text(text.replace("ana.lima@gmail.com", "ana@lima.family.test")
+                   .replace("DjangoCon Europe 2027", "PyCon Testland 2027"))
+    assert "event: warning" not in cocmail(cfg, "check").out
+
+
+def test_check_says_the_authserv_id_is_unconfirmed_because_imap_failed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """With an IMAP server that cannot be reached, check read no mailbox: it must not
+    say that the mailbox's messages carry no Authentication-Results."""
+    port = free_port()  # nothing listens there
+    make_config(tmp_path, imap=(f'[imap]\nhost = "127.0.0.1"\nport = {port}\n'
+                                'security = "none"\nusername = "conduct@conference.test"\n'
+                                'password_env = "COCMAIL_IMAP_PASSWORD"\n'))
+    cfg = own_names(tmp_path / "cocmail.toml")  # trusts mx.conference.test
+    monkeypatch.setenv("COCMAIL_IMAP_PASSWORD", "secret")
+    out = cocmail(cfg, "check")
+    assert out.code == 1
+    assert "FAIL  imap: cannot connect to 127.0.0.1" in out.out, out.out
+    assert ("authserv-id: warning: the mailbox could not be read (see imap), so the trusted"
+            " authserv-ids mx.conference.test cannot be confirmed yet") in out.out, out.out
+    assert "no recent message" not in out.out
+
+
 def test_check_fails_on_the_default_event_name(tmp_path: Path) -> None:
     """An event left unnamed would put "Example Conference 2027" in every mail and on
     the published transparency page."""
@@ -225,6 +274,40 @@ def test_check_env_file_logs_in_with_a_password_a_shell_would_expand(
 
     missing = cocmail(cfg, "check", "--env-file", str(tmp_path / "nope.env"))
     assert missing.code == 1 and "nope.env: cannot read it" in missing.err
+
+
+def test_check_env_file_names_the_lines_systemd_ignores(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A secrets.env written for a shell (`export NAME=...`) or with a comment after a
+    value: systemd ignores the first and keeps the comment in the password. `check` says
+    which line and why, and never shows a value."""
+    user = "conduct@conference.test"
+    monkeypatch.delenv("COCMAIL_SMTP_PASSWORD", raising=False)
+    with SmtpSink(login=(user, "Xy$$9z")) as sink:
+        make_config(tmp_path, smtp=smtp_with_password_env(sink))
+        cfg = own_names(tmp_path / "cocmail.toml")
+        secrets = tmp_path / "secrets.env"
+        secrets.write_text("# from the old server\nexport COCMAIL_SMTP_PASSWORD=Xy$$9z\n"
+                           "OLD_IMAP\n")
+        exported = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert exported.code == 1
+        assert "COCMAIL_SMTP_PASSWORD is not set" in exported.out
+        assert (f"env file: warning: {secrets}, line 2: systemd ignores 'export"
+                f" COCMAIL_SMTP_PASSWORD=...'") in exported.out
+        assert "write COCMAIL_SMTP_PASSWORD=... without 'export'" in exported.out
+        assert "line 3: systemd ignores this line: it has no '='" in exported.out
+
+        secrets.write_text('COCMAIL_SMTP_PASSWORD="Xy$$9z"   # the SMTP one\n')
+        commented = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert commented.code == 1  # the login is refused: the comment is in the password
+        assert ("line 1: systemd keeps the '# ...' after COCMAIL_SMTP_PASSWORD= as part of"
+                " the value") in commented.out
+
+        secrets.write_text("COCMAIL_SMTP_PASSWORD=Xy$$9z\n")
+        clean = cocmail(cfg, "check", "--env-file", str(secrets))
+        assert clean.code == 0 and "env file" not in clean.out, clean.out
+    for out in (exported, commented, clean):
+        assert "Xy$$9z" not in out.out + out.err
 
 
 # ------------------------------------------------------------------ 3. reload
@@ -311,6 +394,36 @@ def test_sighup_rereads_staff_and_refuses_a_broken_config(tmp_path: Path) -> Non
     finally:
         code = daemon.stop()
     assert code == 0, daemon.text()
+
+
+def test_a_reload_while_the_daemon_starts_does_not_end_it(tmp_path: Path) -> None:
+    """`systemctl reload cocmail` right after a start (the unit is Type=exec: systemd
+    allows it at once): the SIGHUP came before the daemon's handler and ended it
+    ("Hangup"), which Restart=on-failure does not restart. Now the reload is kept and
+    done once the daemon is up."""
+    port = free_port()
+    make_config(tmp_path, f'[listen]\nhost = "127.0.0.1"\nport = {port}\n')
+    cfg = tmp_path / "cocmail.toml"
+    log = tmp_path / "run.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen(cocmail_argv(cfg, "run"), stdin=subprocess.DEVNULL,
+                                stdout=out, stderr=subprocess.STDOUT, cwd=tmp_path,
+                                env=cocmail_env())
+    try:
+        # As soon as it says it is starting: the config read, the database not opened.
+        assert wait_until(lambda: proc.poll() is not None or "starting:" in log.read_text(),
+                          20, interval=0.002), log.read_text()
+        proc.send_signal(signal.SIGHUP)
+        assert wait_until(lambda: proc.poll() is not None
+                          or "config reloaded from" in log.read_text(), 20,
+                          interval=0.05), log.read_text()
+        assert proc.poll() is None, f"the daemon ended ({proc.returncode}): {log.read_text()}"
+        with socket.create_connection(("127.0.0.1", port), timeout=5):
+            pass
+    finally:
+        if proc.poll() is None:
+            proc.terminate()
+        assert proc.wait(timeout=20) == 0, log.read_text()
 
 
 def test_sighup_with_a_fixed_password_sends_the_mail_that_waited(
@@ -425,6 +538,31 @@ def test_a_full_disk_is_named_in_one_line_and_backed_off(tmp_path: Path,
     assert "failed" not in {state for _, _, state, _ in outbox(cfg)}
 
 
+def test_check_and_ingest_name_a_full_disk(tmp_path: Path, small_disk: Path) -> None:
+    """check passed on a full storage dir ("writable"); the ingest Postfix runs said
+    SQLite's "database or disk is full". check now fails naming it, and ingest's line
+    (which Postfix logs and retries on, exit 75) says what the listener says."""
+    make_config(tmp_path)
+    cfg = own_names(tmp_path / "cocmail.toml")
+    cfg.write_text(cfg.read_text().replace(str(tmp_path / "data"), str(small_disk / "data")))
+    assert cocmail(cfg, "ingest", "-", stdin=report(1)).code == 0
+    assert cocmail(cfg, "check").code == 0
+    filler = fill(small_disk, keep_free=0)
+
+    full = cocmail(cfg, "check")
+    assert full.code == 1
+    assert f"FAIL  disk: no space left on the storage dir {small_disk / 'data'}" in full.out
+    refused = cocmail(cfg, "ingest", "-", stdin=big_report(2))
+    assert refused.code == 75, refused.err
+    assert ("could not store the message (the MTA keeps it and retries): no space left on"
+            " the storage dir") in refused.err
+
+    for path in filler:
+        path.unlink()
+    assert cocmail(cfg, "ingest", "-", stdin=big_report(2)).code == 0
+    assert len(cocmail(cfg, "cases", "list", "--json").json()) == 2
+
+
 def test_a_full_disk_backs_the_courier_off_with_one_line(tmp_path: Path,
                                                           small_disk: Path) -> None:
     """The courier delivered a mail (the spool here lives on another filesystem) but
@@ -490,3 +628,88 @@ def test_check_fails_on_a_trusted_authserv_id_the_mailbox_does_not_carry(
     right = check_with("mx.conference.test")
     assert "ok    authserv-id: mx.conference.test wrote the Authentication-Results" in right
     assert "FAIL" not in right, right
+
+
+# ------------------------------------------------------------------ 4. restore, go back
+def readme_block(containing: str) -> str:
+    """The one ```sh block of README.md that contains `containing`."""
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    blocks = [b for b in re.findall(r"```sh\n(.*?)```", readme, re.S) if containing in b]
+    assert len(blocks) == 1, blocks
+    return blocks[0]
+
+
+def test_restore_as_the_readme_says_after_a_crash_keeps_the_backup_intact(
+        tmp_path: Path) -> None:
+    """The README's restore, its commands run as written (paths moved, systemctl left
+    out), over a storage dir a killed cocmail left with a -wal file: SQLite replayed
+    that file onto the restored database ("database disk image is malformed", cases of
+    the replaced database showing) when only cocmail.db was moved aside."""
+    make_config(tmp_path)
+    cfg = own_names(tmp_path / "cocmail.toml")
+    storage = tmp_path / "data"
+    for n in (1, 2):
+        assert cocmail(cfg, "ingest", "-", stdin=report(n)).code == 0
+    backup = tmp_path / "backup"
+    assert cocmail(cfg, "backup", str(backup)).code == 0
+    # Later: more reports, then cocmail is killed while it has the database open.
+    killed = subprocess.run(
+        [sys.executable, "-c",
+         "import os\nfrom pathlib import Path\nfrom cocmail.store import Store\n"
+         f"s = Store(Path({str(storage / 'cocmail.db')!r}))\n"
+         "for n in range(3, 6):\n"
+         "    s.add_inbound(f'Subject: r{n}\\r\\nMessage-ID: <k{n}@x.test>\\r\\n\\r\\nhi'"
+         ".encode(), 'ingest')\n"
+         "os._exit(0)\n"], capture_output=True, text=True, timeout=60, env=cocmail_env())
+    assert killed.returncode == 0, killed.stderr
+    assert (storage / "cocmail.db-wal").exists()
+
+    replaced = tmp_path / "replaced"
+    script = readme_block("BACKUP/cocmail.db BACKUP/secret.key")
+    script = "\n".join(line for line in script.splitlines()
+                       if not line.startswith("systemctl"))
+    script = (script.replace("/var/lib/cocmail", str(storage))
+              .replace("/root/cocmail-replaced", str(replaced))
+              .replace("BACKUP/", f"{backup}/"))
+    if os.geteuid() != 0:
+        script = script.replace("-o cocmail -g cocmail ", "")
+    subprocess.run(["sh", "-ec", script], check=True, timeout=60)
+
+    import sqlite3
+
+    db = sqlite3.connect(storage / "cocmail.db")
+    assert db.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert db.execute("SELECT count(*) FROM inbound").fetchone() == (2,)
+    db.close()
+    assert len(cocmail(cfg, "cases", "list", "--json").json()) == 2
+    assert (replaced / "cocmail.db-wal").exists()
+
+
+# ------------------------------------------------------------------ 3. a member who leaves
+def test_a_member_removed_from_the_config_gets_none_of_the_mail_still_waiting(
+        tmp_path: Path, smtp_sink: SmtpSink) -> None:
+    """A report arrives while the SMTP server is down: the new-case notifications wait.
+    Ben is removed from the config meanwhile (README: "they get no further mail"). When
+    the daemon starts (or reloads) and the server is back, Ana gets hers and Ben's is
+    cancelled, not sent: it held the whole report."""
+    live = smtp_sink.smtp_toml()
+    dead = live.replace(f"port = {smtp_sink.port}", f"port = {free_port()}")
+    assert dead != live
+    make_config(tmp_path, smtp=dead)
+    cfg = own_names(tmp_path / "cocmail.toml")
+    assert cocmail(cfg, "ingest", "-", stdin=report(1)).code == 0
+    waiting = [r for r in outbox(cfg) if r[1] == "staff_new_case"]
+    assert len(waiting) == 2 and {r[2] for r in waiting} == {"pending"}, waiting
+
+    text = cfg.read_text()
+    ben = '[[staff]]\nname = "Ben Okafor"\nemail = "ben@conference.test"\n'
+    assert ben in text
+    cfg.write_text(text.replace(ben, "").replace(dead.replace("example.org",
+                                                              "conference.test"), live))
+    run = cocmail(cfg, "run", "--once")
+    assert run.code == 0, run.err
+    assert "1 mail(s) waiting for people no longer in [[staff]] cancelled" in run.err
+    got = {a for m in smtp_sink.messages for a in m.rcpt_tos}
+    assert "ana@conference.test" in got and "ben@conference.test" not in got, got
+    states = {r[0]: r[2] for r in outbox(cfg)}
+    assert sorted(states[r[0]] for r in waiting) == ["cancelled", "sent"]

@@ -511,6 +511,29 @@ CHECK_COMMAND = ("runuser -u cocmail -- /opt/cocmail/venv/bin/cocmail --config "
                  "/etc/cocmail/cocmail.toml check")
 
 
+def test_report_o_where_the_service_user_may_not_write_says_who_it_runs_as(
+        deployment: Deployment) -> None:
+    """`report -o` as the service user into root's directory: one line naming the path
+    and the user (was "[Errno 13] Permission denied: '/root/r.csv'"); the README's
+    example path, in the storage dir, works."""
+    deployment.create_storage()
+    (deployment.root / "root-only").mkdir(mode=0o700)
+    text = deployment.config.read_text().replace("example.org", "conference.test")
+    deployment.config.write_text(text)
+    as_service = ["runuser", "-u", COCMAIL_USER, "--", str(deployment.program),
+                  "--config", str(deployment.config)]
+    denied = subprocess.run([*as_service, "report", "-o",
+                             str(deployment.root / "root-only" / "r.csv")],
+                            capture_output=True, text=True, timeout=60, cwd="/")
+    assert denied.returncode == 1
+    assert denied.stderr.strip() == (
+        f"Error: {deployment.root / 'root-only' / 'r.csv'}: Permission denied (this command"
+        f" runs as {COCMAIL_USER}: choose a path {COCMAIL_USER} may use)"), denied.stderr
+    allowed = subprocess.run([*as_service, "report", "-o", str(deployment.storage / "r.csv")],
+                             capture_output=True, text=True, timeout=60, cwd="/")
+    assert allowed.returncode == 0, allowed.stderr
+
+
 # ------------------------------------------------------------------ the Postfix tests
 @pytest.mark.postfix
 @needs_postfix
@@ -670,9 +693,24 @@ def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
                                str(wheel)], capture_output=True, text=True, timeout=600,
                               cwd="/", umask=0o022)
 
+    # A venv left from a hand install with root's own Python (pyenv, conda: under /root,
+    # which the cocmail user cannot enter): the service could never start from it.
+    private = root / "root-only"
+    private.mkdir(mode=0o700)
+    (private / "python3").symlink_to(SYSTEM_PYTHON)
+    (root / "opt" / "cocmail" / "venv" / "bin").mkdir(parents=True)
+    (root / "opt" / "cocmail" / "venv" / "bin" / "python").symlink_to(private / "python3")
+    for d in (root / "opt", root / "opt" / "cocmail"):
+        d.chmod(0o755)
     try:
         first = install()
         assert first.returncode == 0, first.stdout + first.stderr
+        assert "cannot run" in first.stdout and "making it again" in first.stdout
+        as_service = subprocess.run(
+            ["runuser", "-u", COCMAIL_USER, "--",
+             str(root / "opt" / "cocmail" / "venv" / "bin" / "cocmail"), "--version"],
+            capture_output=True, text=True, timeout=60, cwd="/")
+        assert as_service.returncode == 0, as_service.stderr
         etc, state = root / "etc" / "cocmail", root / "var" / "lib" / "cocmail"
         aliases = root / "var" / "lib" / "cocmail-postfix" / "aliases"
         expected = {etc: ("0o750", "root", COCMAIL_USER),
@@ -692,6 +730,18 @@ def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
                                   "--version"], capture_output=True, text=True, timeout=60)
         assert version.stdout.startswith(f"cocmail {__version__} ")
 
+        # A wheel built from a newer checkout before the next release: the same version,
+        # other code. It must replace the installed one (pip alone keeps the old).
+        import zipfile
+
+        newer = root / "newer" / wheel.name
+        newer.parent.mkdir()
+        shutil.copy(wheel, newer)
+        with zipfile.ZipFile(newer, "a") as z:
+            z.writestr("cocmail/_newer_checkout.txt", "built from a newer checkout\n")
+        wheel = newer
+        site = next((root / "opt" / "cocmail" / "venv" / "lib").glob("python3*/site-packages"))
+
         # The team edits its config; someone loosens a mode by mistake.
         edited = (etc / "cocmail.toml").read_text() + "\n# our own settings\n"
         (etc / "cocmail.toml").write_text(edited)
@@ -701,6 +751,8 @@ def test_install_sh_run_twice_converges_and_keeps_the_teams_files(
         assert not re.search(r"created|wrote|installed /", second.stdout), second.stdout
         assert "user cocmail exists" in second.stdout
         assert (etc / "cocmail.toml").read_text() == edited
+        assert (site / "cocmail" / "_newer_checkout.txt").exists(), \
+            "install.sh kept the old code: the new wheel has the same version"
         assert {p: _mode_owner(p) for p in expected} == expected
     finally:
         shutil.rmtree(root, ignore_errors=True)
