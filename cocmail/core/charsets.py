@@ -14,6 +14,10 @@ the whole part in another charset turns a whole report into mojibake. Here inste
 3. when nothing decodes cleanly, the declared charset is used with a replacement
    character for each bad byte: one character lost, not the part.
 
+UTF-16 and UTF-32 are read by their BOM, else by where the NULs sit (English text in
+them is ASCII bytes and NULs, which must not pass for ASCII); UTF-7 and HZ are 7-bit
+charsets whose text is decoded, not shown as the ASCII it is made of.
+
 Pure and small; message.py calls `decode_text` for bodies and `decode_8bit` for raw
 header bytes.
 """
@@ -49,6 +53,12 @@ _MULTIBYTE = frozenset({"gb18030", "big5hkscs", "cp950", "cp932", "shift_jis_200
                         "euc_jp", "euc_jis_2004", "cp949", "iso2022_jp", "iso2022_jp_ext",
                         "iso2022_jp_2004", "iso2022_jp_2", "iso2022_kr", "utf-16", "utf-32",
                         "gbk", "gb2312", "big5", "shift_jis", "euc_kr", "hz"})
+# Charsets whose text is all 7-bit bytes that mean something else in ASCII (UTF-7's
+# "+AOk-", HZ's "~{...~}"): 7-bit data in them is decoded, not shown as it came.
+_SEVEN_BIT = frozenset({"utf-7", "hz"})
+# Two or four bytes a character: English text in them is ASCII bytes and NULs.
+_WIDE = frozenset({"utf-16", "utf-16-le", "utf-16-be", "utf-32", "utf-32-le", "utf-32-be"})
+_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
 _ISO2022_ESCAPE = re.compile(rb"\x1b[$(][@ABDIJ]")
 _META_CHARSET = re.compile(rb"""<meta[^>]{0,200}?charset\s*=\s*["']?([A-Za-z0-9_.:-]{1,40})""",
                            re.IGNORECASE)
@@ -76,9 +86,14 @@ def codecs_for(declared: str | None) -> tuple[str, ...]:
 
 def decode_text(data: bytes, declared: str | None) -> str:
     """`data` as text: see the module docstring for the order. Never raises."""
-    if data.isascii() and b"\x1b" not in data:
-        return data.decode("ascii")
     chain = codecs_for(declared)
+    if chain and chain[0] in _WIDE:
+        wide = _wide_text(data, chain[0])
+        if wide is not None:
+            return wide
+        chain = chain[1:]  # no BOM and no NUL: not UTF-16/32 whatever the label says
+    if data.isascii() and b"\x1b" not in data and not (chain and chain[0] in _SEVEN_BIT):
+        return data.decode("ascii")
     if not chain and _ISO2022_ESCAPE.search(data):
         chain = codecs_for("iso-2022-jp")  # JIS text with no charset said
     lenient = chain[0] if chain else None
@@ -93,12 +108,29 @@ def decode_text(data: bytes, declared: str | None) -> str:
             return data.decode(codec)
         except (UnicodeError, LookupError):
             continue
+    if lenient in _SEVEN_BIT and data.isascii():
+        return data.decode("ascii")  # "1+1=2" labelled UTF-7 is plain text, not a bad word
     if lenient is None:  # no charset said, or one Python does not know
         lenient = "utf-8" if _mostly_utf8(data) else "cp1252"
     try:
         return data.decode(lenient, "replace")
     except (UnicodeError, LookupError):  # a codec that cannot resynchronise
         return data.decode("utf-8", "replace")
+
+
+def _wide_text(data: bytes, codec: str) -> str | None:
+    """UTF-16/32 text, its byte order from the BOM, the label or where the NULs sit
+    (English text without a BOM is every other byte NUL); None when `data` holds
+    neither a BOM nor a NUL, so cannot be such text."""
+    if data.startswith(_BOMS):
+        return data.decode(codec.replace("-le", "").replace("-be", ""), "replace")
+    if b"\x00" not in data[:4096]:
+        return None
+    if not codec.endswith(("-le", "-be")):
+        head = data[:4096]
+        even = head[0::2].count(0)
+        codec += "-be" if even > head[1::2].count(0) else "-le"
+    return data.decode(codec, "replace")
 
 
 def decode_8bit(data: bytes, hint: str | None = None) -> str:

@@ -175,6 +175,23 @@ MAILS["raw_jis_headers.eml"] = text_mail(  # an old Japanese client: JIS bytes, 
     "懇親会で体を触られました。".encode("iso2022_jp") + b"\r\n", charset="iso-2022-jp",
     cte="7bit").replace("会場での出来事".encode(), "会場での出来事".encode("iso2022_jp"))
 
+# ---------------------------------------------------------------- second pass: more charsets
+MAILS["utf16le_without_bom.eml"] = text_mail(  # English in UTF-16: ASCII bytes and NULs
+    "Dana Whit <dana@example.com>", "Report", "u16le@example.com",
+    base64.encodebytes("Someone followed me to the cloakroom at the party.\r\n"
+                       .encode("utf-16-le")), charset="utf-16le", cte="base64")
+MAILS["utf16be_without_bom_label_utf16.eml"] = text_mail(
+    "Dana Whit <dana@example.com>", "Report", "u16be@example.com",
+    base64.encodebytes("Er hat mich im Flur bedrängt.\r\n".encode("utf-16-be")),
+    charset="utf-16", cte="base64")
+MAILS["hz_gb2312.eml"] = text_mail(  # HZ: 7-bit Chinese
+    "Zhou Min <zhou@example.cn>", "Report", "hz-1@example.cn",
+    "晚会上有人一直跟踪我。".encode("hz") + b"\r\n", charset="hz-gb-2312", cte="7bit")
+MAILS["utf7_body.eml"] = text_mail(  # Windows Mail once wrote UTF-7
+    "Zoe Marchand <zoe@example.fr>", "=?utf-7?q?Caf+AOk-?=", "u7-1@example.fr",
+    "Il m'a suivie jusqu'au café, j'avais peur.\r\n".encode("utf-7"), charset="utf-7",
+    cte="7bit")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
