@@ -82,6 +82,10 @@ def test_wild_mail_through_cocmail_ingest(cli: Cli, cfg: Config, name: str) -> N
         listing = cli("inbound", "list", "--machine").output
         assert f"{inbound['id']:>6}" in listing and expected["reason"] in listing
         return
+    if expected["outcome"] == "ignored":  # a bounce of no case mail: nobody hears of it
+        assert inbound["state"] == "ignored" and inbound["case_number"] is None
+        assert outbox == [] and sent == [] and rows(cfg, "SELECT number FROM cases") == []
+        return
     assert inbound["state"] == "done", inbound["error"]
     case = inbound["case_number"]
     notices = [m for m in sent if "We have received" not in str(m["Subject"])]
@@ -273,3 +277,32 @@ def test_an_outlook_that_asks_for_no_auto_replies_gets_none_but_is_heard(
     assert cli("ingest", "-", input=reply).exit_code == 0
     shown = json.loads(cli("cases", "show", "1", "--json").output)
     assert (shown["when"], shown["where"]) == ("Friday 22:00", "the bar")
+
+
+def test_a_digest_a_person_forwards_is_still_a_report() -> None:
+    """Mutt forwards several mails as one multipart/digest: a reporter's evidence. The
+    digest alone is one weak signal; a list's digest also has its list headers and its
+    -request sender, and is machine mail."""
+    forwarded = (b"From: Kim Sato <kim@attendee.example>\r\nTo: conduct@example.org\r\n"
+                 b"Subject: The messages he sent me\r\nMessage-ID: <fwd-9@attendee.example>\r\n"
+                 b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"m\"\r\n\r\n"
+                 b"--m\r\nContent-Type: text/plain\r\n\r\nHe kept writing to me, see below.\r\n"
+                 b"--m\r\nContent-Type: multipart/digest; boundary=\"d\"\r\n\r\n--d\r\n\r\n"
+                 b"From: Max <max@attendee.example>\r\nSubject: hey\r\n\r\nanswer me\r\n"
+                 b"--d--\r\n--m--\r\n")
+    verdict = screen(parse_message(forwarded), "conduct@example.org")
+    assert verdict.signals == ("list-digest",) and not verdict.machine
+    digest = screen(parse_message((WILD / "mailman_mime_digest.eml").read_bytes()),
+                    "conduct@example.org")
+    assert {"list-digest", "list-server-sender", "mailing-list"} <= set(digest.signals)
+
+
+@pytest.mark.parametrize("sender", ["events-request@lists.example",
+                                    "events-bounces+kim=attendee.example@lists.example",
+                                    "owner-events@lists.example"])
+def test_list_server_senders_are_a_weak_signal(sender: str) -> None:
+    verdict = screen(parse_message(headers_mail(sender=f"<{sender}>")), "conduct@example.org")
+    assert verdict.signals == ("list-server-sender",) and not verdict.machine
+    for person in ("<request@site.example>", "<owner@site.example>", "<kim.owner@site.example>"):
+        assert not screen(parse_message(headers_mail(sender=person)),
+                          "conduct@example.org").automatic, person

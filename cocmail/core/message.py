@@ -535,10 +535,19 @@ def parse_message(raw: bytes) -> ParsedMessage:
         text=body.own,
         attached_text=body.attached,
         content_type=msg.get_content_type(),
+        part_types=_child_types(msg),
         attachments=tuple(attachments),
         defects=defects,
         size=size,
     )
+
+
+def _child_types(msg: Message, limit: int = 50) -> tuple[str, ...]:
+    """The content types of the top-level part's children (the first `limit`)."""
+    children = msg.get_payload() if msg.is_multipart() else None
+    if not isinstance(children, list):
+        return ()
+    return tuple(c.get_content_type() for c in children[:limit] if isinstance(c, Message))
 
 
 def _defects(mp: mailparser.MailParser) -> tuple[str, ...]:

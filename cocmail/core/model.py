@@ -65,6 +65,9 @@ class ParsedMessage:
     defects: tuple[str, ...] = ()
     size: int = 0
     attached_text: str = ""
+    # The content types of the top-level part's own children (a multipart/mixed holding a
+    # multipart/digest is a list's digest); empty for a single-part message.
+    part_types: tuple[str, ...] = ()
 
     @property
     def full_text(self) -> str:

@@ -42,6 +42,7 @@ SIGNALS: dict[str, int] = {
     "cocmail-loop": STRONG,  # another cocmail installation's loop header
     "delivery-report": STRONG,  # a DSN (multipart/report; delivery-status)
     "mailer-daemon": STRONG,  # From mailer-daemon@ / postmaster@
+    "failed-recipients": STRONG,  # X-Failed-Recipients: Exim's bounces, whatever their From
     "auto-submitted": STRONG,  # RFC 3834: anything but "no"
     "precedence": STRONG,  # Precedence: bulk, junk, auto_reply
     "x-autoreply": STRONG,  # X-Autoreply, X-Autorespond and kin (vacation programs)
@@ -51,13 +52,25 @@ SIGNALS: dict[str, int] = {
     "report": STRONG,  # any other multipart/report
     "suppress-auto-response": WEAK,  # X-Auto-Response-Suppress: All, OOF or AutoReply
     "x-loop": WEAK,  # procmail and helpdesks; a forwarding rule may add it to a report
-    "exchange-rule": WEAK,  # X-MS-Exchange-Inbox-Rules-Loop: an Outlook rule (or OOF) sent it
+    # X-MS-Exchange-Inbox-Rules-Loop or X-MS-Exchange-Generated-Message-Source: Exchange
+    # made it (an OOF, or a rule forwarding someone's mail): one fact, however many say it
+    "exchange-rule": WEAK,
     "out-of-office-subject": WEAK,  # "Automatic reply:", "Out of Office:", ...
     "mailing-list": WEAK,  # a discussion list people post to (List-Post, Precedence: list)
     "bulk-mail": STRONG,  # List-Id / List-Unsubscribe and no List-Post: a newsletter
     "no-reply-sender": WEAK,  # noreply@, no-reply@, donotreply@...
+    "list-server-sender": WEAK,  # events-request@, events-bounces@, owner-events@
+    # multipart/digest: a list's digest; weak, since Mutt forwards several mails as one
+    # (a reporter's evidence), and a list's digest carries its list headers as well
+    "list-digest": WEAK,
 }
 
+_BOUNCE_KEYS = frozenset({"delivery-report", "mailer-daemon", "failed-recipients"})
+_EXCHANGE_HEADERS = ("X-MS-Exchange-Inbox-Rules-Loop", "X-MS-Exchange-Generated-Message-Source")
+_DIGEST_PART = "multipart/digest"
+# The addresses list software sends from (Mailman's -request and -bounces, Majordomo's
+# owner-): digests, welcome and reminder mail. Weak: a person may be behind them.
+_LIST_SERVER = re.compile(r"(?:^owner-.|.-(?:request|bounces|owner)(?:\+|$))")
 _PRECEDENCE_AUTOMATIC = frozenset({"bulk", "junk", "auto_reply", "auto-reply"})
 _LIST_HEADERS = ("List-Id", "List-Unsubscribe")
 # Headers only autoresponders write: vacation(1) and Sieve, qmail's autorespond,
@@ -81,7 +94,12 @@ _OOF_SUBJECT = re.compile(
     r"automatische antwort|abwesenheitsnotiz|r[ée]ponse automatique|absence du bureau|"
     r"respuesta autom[áa]tica|fuera de la oficina|risposta automatica|fuori sede|"
     r"automatisch antwoord|afwezig|resposta autom[áa]tica|automatisk svar|"
-    r"autosvar|frånvaro|automaattinen vastaus)\b",
+    r"autosvar|frånvaro|automaattinen vastaus|automatyczna odpowied[źz]|"
+    r"odpowied[źz] automatyczna|automatick[áa] odpov[ěe]ď|automatikus v[áa]lasz|"
+    r"otomatik (?:yan[ıi]t|cevap)|r[ăa]spuns automat|automatski odgovor|"
+    r"автоматический ответ|автоматична відповідь|автоматичен отговор|"
+    r"αυτόματη απάντηση|תשובה אוטומטית|رد تلقائي|自动回复|自動回覆|自動回复|自動応答|"
+    r"自動返信|자동 회신|자동 응답)\b",
     re.IGNORECASE)
 _COMMENT = re.compile(r"\([^()]*\)")
 _MAX_VALUE = 998  # RFC 5322 line limit: no honest keyword header is longer
@@ -117,7 +135,7 @@ def screen(msg: ParsedMessage, inbox_address: str) -> Screening:
     reasons = [reason for _, reason in found]
     return Screening(
         automatic=bool(found),
-        bounce=any(key in ("delivery-report", "mailer-daemon") for key in keys),
+        bounce=any(key in _BOUNCE_KEYS for key in keys),
         loop="our-loop" in keys,
         reason="; ".join(reasons) if reasons else None,
         machine=sum(SIGNALS[key] for key in keys) >= MACHINE_WEIGHT,
@@ -160,6 +178,8 @@ def _bounce_signals(msg: ParsedMessage) -> _Found:
     daemon = _daemon_sender(msg)
     if daemon:
         found.append(("mailer-daemon", f"sent by {daemon}"))
+    if msg.header("X-Failed-Recipients"):
+        found.append(("failed-recipients", "X-Failed-Recipients present (a bounce)"))
     return found
 
 
@@ -201,13 +221,19 @@ def _weak_signals(msg: ParsedMessage) -> _Found:
             break
     if msg.header("X-Loop"):
         found.append(("x-loop", "X-Loop present"))
-    if msg.header("X-MS-Exchange-Inbox-Rules-Loop"):
-        found.append(("exchange-rule", "X-MS-Exchange-Inbox-Rules-Loop present"))
+    exchange = [name for name in _EXCHANGE_HEADERS if msg.header(name)]
+    if exchange:
+        found.append(("exchange-rule", " and ".join(f"{name} present" for name in exchange)))
     if _OOF_SUBJECT.match(msg.subject[:_MAX_VALUE]):
         found.append(("out-of-office-subject", f"out-of-office subject: {_short(msg.subject)}"))
     no_reply = _no_reply_sender(msg)
     if no_reply:
         found.append(("no-reply-sender", f"no-reply sender {no_reply}"))
+    list_server = _list_server_sender(msg)
+    if list_server:
+        found.append(("list-server-sender", f"mailing-list server sender {list_server}"))
+    if msg.content_type == _DIGEST_PART or _DIGEST_PART in msg.part_types:
+        found.append(("list-digest", "a digest of several mails (multipart/digest)"))
     return found
 
 
@@ -236,6 +262,13 @@ def _no_reply_sender(msg: ParsedMessage) -> str | None:
     for address in msg.from_:
         local = address.email.rpartition("@")[0]
         if _NO_REPLY.search(local):
+            return address.email
+    return None
+
+
+def _list_server_sender(msg: ParsedMessage) -> str | None:
+    for address in msg.from_:
+        if _LIST_SERVER.search(address.email.rpartition("@")[0].lower()):
             return address.email
     return None
 

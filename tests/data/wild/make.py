@@ -192,6 +192,64 @@ MAILS["utf7_body.eml"] = text_mail(  # Windows Mail once wrote UTF-7
     "Il m'a suivie jusqu'au café, j'avais peur.\r\n".encode("utf-7"), charset="utf-7",
     cte="7bit")
 
+# ---------------------------------------------------------------- second pass: machines
+MAILS["oof_exchange_generated_source.eml"] = text_mail(
+    "Tomas Berg <tomas.berg@corp.example>", "Automatic reply: Your talk slot",
+    "oof-gen@corp.example", b"I am out of the office until Monday 14 June.\r\n",
+    extra="X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent\r\n")
+MAILS["oof_polish_subject.eml"] = text_mail(
+    "Aleksandra Nowak <a.nowak@firma.example>",
+    "=?utf-8?q?Automatyczna_odpowied=C5=BA:_Rejestracja?=", "oof-pl@firma.example",
+    b"Jestem na urlopie do 20 czerwca.\r\n", extra="X-Auto-Response-Suppress: All\r\n")
+MAILS["oof_russian_subject.eml"] = text_mail(
+    "Olga Petrova <o.petrova@firma.example>", "=?utf-8?b?" + base64.b64encode(
+        "Автоматический ответ: Регистрация".encode()).decode() + "?=", "oof-ru@firma.example",
+    "Я в отпуске до 20 июня.\r\n".encode(), extra="X-Auto-Response-Suppress: OOF\r\n")
+MAILS["oof_chinese_subject.eml"] = text_mail(
+    "Wang Fang <wang.fang@firma.example>", "=?utf-8?b?" + base64.b64encode(
+        "自动回复: 注册".encode()).decode() + "?=", "oof-zh@firma.example",
+    "我在休假，六月二十日回来。\r\n".encode(), extra="X-Auto-Response-Suppress: All\r\n")
+MAILS["gmail_vacation_responder.eml"] = text_mail(
+    "Priya Nair <priya.nair@gmail.example>", "Re: Your registration", "vac-1@gmail.example",
+    b"Hi, I'm travelling until the 20th and will reply when I'm back.\r\n",
+    extra="Auto-Submitted: auto-replied\r\nPrecedence: bulk\r\n")
+MAILS["auto_submitted_auto_notified.eml"] = text_mail(
+    "Venue monitoring <alerts@venue.example>", "Room B: temperature alarm",
+    "alarm-1@venue.example", b"Room B is at 29 degrees.\r\n",
+    extra="Auto-Submitted: auto-notified\r\n")
+MAILS["mailman_mime_digest.eml"] = (
+    head("events-request@lists.example", "Events Digest, Vol 12, Issue 3", "dig-1@lists.example",
+         "List-Id: Events <events.lists.example>\r\nList-Post: <mailto:events@lists.example>\r\n"
+         "List-Unsubscribe: <mailto:events-request@lists.example?subject=unsubscribe>\r\n")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"dd\"\r\n\r\n--dd\r\n"
+      b"Content-Type: text/plain; charset=us-ascii\r\n\r\nToday's Topics:\r\n"
+      b"  1. Lunch on Friday (Kim)\r\n--dd\r\nContent-Type: multipart/digest; boundary=\"in\""
+      b"\r\n\r\n--in\r\n\r\nFrom: Kim <kim@attendee.example>\r\nSubject: Lunch on Friday"
+      b"\r\n\r\nWhere is lunch?\r\n--in--\r\n--dd--\r\n")
+MAILS["plain_text_digest.eml"] = text_mail(  # an RFC 1153 digest: plain text, no MIME parts
+    "events-request@lists.example", "Events Digest, Vol 12, Issue 4", "dig-2@lists.example",
+    b"Today's Topics:\r\n\r\n   1. Lunch on Friday (Kim)\r\n\r\n------------------------------"
+    b"\r\n\r\nMessage: 1\r\nFrom: Kim <kim@attendee.example>\r\nSubject: Lunch on Friday\r\n"
+    b"\r\nWhere is lunch?\r\n", charset="us-ascii",
+    extra="List-Id: Events <events.lists.example>\r\nList-Post: <mailto:events@lists.example>\r\n")
+MAILS["exim_bounce_x_failed_recipients.eml"] = text_mail(  # no Auto-Submitted, no daemon From
+    "Mail Delivery System <mail@mx.exim.example>",
+    "Mail delivery failed: returning message to sender", "exim-1@mx.exim.example",
+    b"This message was created automatically by mail delivery software.\r\n\r\n"
+    b"A message that you sent could not be delivered to one or more of its recipients.\r\n"
+    b"  nobody@exim.example\r\n    No Such User Here\r\n", charset="us-ascii",
+    extra="X-Failed-Recipients: nobody@exim.example\r\n")
+MAILS["qmail_bounce_plain.eml"] = text_mail(
+    "MAILER-DAEMON@mx.host.example", "failure notice", "qmail-1@mx.host.example",
+    b"Hi. This is the qmail-send program at mx.host.example.\r\nI'm afraid I wasn't able to"
+    b" deliver your message to the following addresses.\r\n\r\n<nobody@host.example>:\r\n"
+    b"Sorry, no mailbox here by that name. (#5.1.1)\r\n", charset="us-ascii")
+MAILS["yahoo_bounce_plain.eml"] = text_mail(
+    "Mail Delivery Subsystem <MAILER-DAEMON>", "Failure Notice", "ybounce-1@yahoo.example",
+    b"Sorry, we were unable to deliver your message to the following address.\r\n\r\n"
+    b"<nobody@yahoo.example>:\r\n554: delivery error: dd This user doesn't have an account\r\n",
+    charset="us-ascii")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
