@@ -514,6 +514,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         attachments.append((decode(att.get("filename") or "attachment"),
                             att.get("mail_content_type") or "application/octet-stream",
                             _attachment_size(att)))
+    attachments += _unnamed_parts(msg)
     defects = budget_defects + _defects(mp)
     if any(len(_addresses([v])) != 1 for v in raw_from):
         defects += ("From header without exactly one mailbox",)
@@ -540,6 +541,34 @@ def parse_message(raw: bytes) -> ParsedMessage:
         defects=defects,
         size=size,
     )
+
+
+def _unnamed_parts(msg: Message, limit: int = MAX_MIME_PARTS) -> list[tuple[str, str, int]]:
+    """Parts that are neither the text nor a file mail-parser lists: a picture or an
+    invitation sent with no file name (a phone's screenshot alone, a text/calendar-only
+    invite). Staff must see that something came, so each is listed as "(no name)".
+    Attached messages are not entered (their parts are someone else's mail)."""
+    found: list[tuple[str, str, int]] = []
+    stack = [msg]
+    while stack and limit > 0:
+        part = stack.pop()
+        limit -= 1
+        ctype = part.get_content_type()
+        if part is not msg and ctype.startswith("message/"):
+            continue  # an attached mail: someone else's parts
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list) and part.get_content_disposition() != "attachment":
+                stack.extend(c for c in reversed(children) if isinstance(c, Message))
+            continue
+        if (ctype in ("text/plain", "text/html", "message/rfc822", "text/rfc822-headers")
+                or part.get_filename() or part.get("Content-ID")
+                or part.get_content_disposition() == "attachment"
+                or part.get_content_subtype() == "rtf"):
+            continue  # the text, an attached mail, or a file mail-parser lists itself
+        payload = part.get_payload(decode=True)
+        found.append(("(no name)", ctype, len(payload) if isinstance(payload, bytes) else 0))
+    return found
 
 
 def _child_types(msg: Message, limit: int = 50) -> tuple[str, ...]:

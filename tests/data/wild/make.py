@@ -250,6 +250,26 @@ MAILS["yahoo_bounce_plain.eml"] = text_mail(
     b"<nobody@yahoo.example>:\r\n554: delivery error: dd This user doesn't have an account\r\n",
     charset="us-ascii")
 
+# ---------------------------------------------------------------- second pass: no text at all
+_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAF"
+                        "BQIAX8jx0gAAAABJRU5ErkJggg==")
+MAILS["image_only_no_name.eml"] = (  # a phone's screenshot, no text, no file name
+    head("Mia Tanaka <mia@phone.example>", "", "img-1@phone.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+      b"\r\n" + base64.encodebytes(_PNG))
+MAILS["calendar_invite_only.eml"] = (
+    head("Ravi Patel <ravi@corp.example>", "Invitation: debrief @ Fri 14:00", "cal-1@corp.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: text/calendar; charset=utf-8; method=REQUEST\r\n"
+      b"Content-Transfer-Encoding: 7bit\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\n"
+      b"BEGIN:VEVENT\r\nSUMMARY:Debrief\r\nDTSTART:20270611T120000Z\r\n"
+      b"DESCRIPTION:About what happened at the party.\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+MAILS["unnamed_image_beside_text.eml"] = (
+    head("Mia Tanaka <mia@phone.example>", "Screenshot", "img-2@phone.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"i\"\r\n\r\n--i\r\n"
+      b"Content-Type: text/plain; charset=utf-8\r\n\r\nThis is what he posted about me.\r\n"
+      b"--i\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + base64.encodebytes(_PNG) + b"--i--\r\n")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
