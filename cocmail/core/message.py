@@ -13,6 +13,8 @@ mail-parser's own logger is silenced in cocmail/__init__.py (logging is the shel
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from dataclasses import dataclass
@@ -351,7 +353,7 @@ def _attach_message(part: Message, level: int, out: list[str], budget: list[int]
 def part_text(part: Message) -> str:
     """One leaf part's text in its declared charset, read leniently (core/charsets.py);
     an HTML part without one may say it in a <meta> tag. Never raises."""
-    payload = part.get_payload(decode=True)
+    payload = _payload(part)
     if not isinstance(payload, bytes):
         return ""
     charset = part.get_param("charset")
@@ -361,6 +363,33 @@ def part_text(part: Message) -> str:
     # Text is cut to MAX_TEXT_CHARS (HTML to MAX_HTML_CHARS) anyway; no character takes
     # more than 4 bytes, so the rest of a 25 MB part need not be decoded at all.
     return decode_text(payload[:4 * MAX_TEXT_CHARS], charset)
+
+
+def _payload(part: Message) -> bytes | None:
+    """A leaf part's bytes. Broken base64 (a stray character, a cut line) is decoded from
+    what is left of it, not handed back undecoded as the email package does; a part
+    labelled base64 that is plain text (spaces, punctuation) is that text."""
+    payload = part.get_payload(decode=True)
+    if not isinstance(payload, bytes) or not any(
+            type(d).__name__ in _BAD_BASE64 for d in part.defects):
+        return payload
+    raw = part.get_payload(decode=False)
+    if not isinstance(raw, str):
+        return payload
+    data = raw[:4 * MAX_TEXT_CHARS * 2].encode("utf-8", "surrogateescape")
+    if len(_NOT_BASE64.findall(data)) * 20 > len(data):
+        return data  # prose, not base64
+    clean = _NON_ALPHABET.sub(b"", data)
+    clean = clean[:len(clean) - 1] if len(clean) % 4 == 1 else clean
+    try:
+        return base64.b64decode(clean + b"=" * (-len(clean) % 4))
+    except (binascii.Error, ValueError):
+        return payload
+
+
+_BAD_BASE64 = frozenset({"InvalidBase64CharactersDefect", "InvalidBase64LengthDefect"})
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=\r\n]")
+_NON_ALPHABET = re.compile(rb"[^A-Za-z0-9+/]")
 
 
 def _header_end(raw: bytes) -> int:

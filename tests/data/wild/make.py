@@ -270,6 +270,17 @@ MAILS["unnamed_image_beside_text.eml"] = (
       b"--i\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
     + base64.encodebytes(_PNG) + b"--i--\r\n")
 
+# ---------------------------------------------------------------- second pass: broken encodings
+_B64 = base64.encodebytes("Nach dem Vortrag ist mir ein Teilnehmer über den Platz"
+                          " bis zum Hotel gefolgt."
+                          "\r\n".encode())
+MAILS["base64_cut_short.eml"] = text_mail(  # the last line cut, a stray character left
+    "Jonas Becker <jonas@example.de>", "Vorfall", "b64-cut@example.de",
+    _B64[:-4] + b"!\r\n", cte="base64")
+MAILS["prose_labelled_base64.eml"] = text_mail(  # a form that says base64 and sends text
+    "Event form <form@site.example>", "Report", "b64-prose@site.example",
+    b"He followed me after the talk.\r\n", cte="base64")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
