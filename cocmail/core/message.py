@@ -366,19 +366,24 @@ def part_text(part: Message) -> str:
 
 
 def _payload(part: Message) -> bytes | None:
-    """A leaf part's bytes. Broken base64 (a stray character, a cut line) is decoded from
-    what is left of it, not handed back undecoded as the email package does; a part
-    labelled base64 that is plain text (spaces, punctuation) is that text."""
+    """A leaf part's bytes. Base64 the email package cannot decode (a line cut short: it
+    hands the base64 itself back) is decoded from what is left of it; a part labelled
+    base64 that is plain prose (spaces, punctuation) is that prose, not the random bytes
+    "decoding" it gives."""
     payload = part.get_payload(decode=True)
-    if not isinstance(payload, bytes) or not any(
-            type(d).__name__ in _BAD_BASE64 for d in part.defects):
+    kinds = {type(d).__name__ for d in part.defects}
+    if not isinstance(payload, bytes) or not kinds & _BAD_BASE64:
         return payload
     raw = part.get_payload(decode=False)
     if not isinstance(raw, str):
         return payload
     data = raw[:4 * MAX_TEXT_CHARS * 2].encode("utf-8", "surrogateescape")
-    if len(_NOT_BASE64.findall(data)) * 20 > len(data):
-        return data  # prose, not base64
+    prose = len(_NOT_BASE64.findall(data)) * 20 > len(data)
+    if "InvalidBase64LengthDefect" not in kinds:  # decoded, skipping stray characters
+        garbage = len(_CONTROL.findall(payload[:4096])) * 20 > min(len(payload), 4096)
+        return data if prose and garbage else payload
+    if prose:
+        return data
     clean = _NON_ALPHABET.sub(b"", data)
     clean = clean[:len(clean) - 1] if len(clean) % 4 == 1 else clean
     try:
@@ -390,6 +395,7 @@ def _payload(part: Message) -> bytes | None:
 _BAD_BASE64 = frozenset({"InvalidBase64CharactersDefect", "InvalidBase64LengthDefect"})
 _NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=\r\n]")
 _NON_ALPHABET = re.compile(rb"[^A-Za-z0-9+/]")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # no text holds many of these
 
 
 def _header_end(raw: bytes) -> int:
