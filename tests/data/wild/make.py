@@ -281,6 +281,17 @@ MAILS["prose_labelled_base64.eml"] = text_mail(  # a form that says base64 and s
     "Event form <form@site.example>", "Report", "b64-prose@site.example",
     b"He followed me after the talk.\r\n", cte="base64")
 
+# ---------------------------------------------------------------- second pass: odd senders
+_NO_FROM = ("To: conduct@example.org\r\nSubject: Report\r\n" + DATE
+            + "Message-ID: <{mid}>\r\n\r\nAt the social someone followed me to the cloakroom"
+              " and would not leave me alone.\r\n")
+MAILS["sender_without_from.eml"] = (  # a script that sets Sender and forgets From
+    b"Sender: Eve Adams <eve.adams@example.com>\r\n"
+    + _NO_FROM.format(mid="sender-only@example.com").encode())
+MAILS["reply_to_without_from.eml"] = (  # Reply-To names where answers go, not who wrote
+    b"Reply-To: Eve Adams <eve.adams@example.com>\r\n"
+    + _NO_FROM.format(mid="reply-to-only@example.com").encode())
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
