@@ -35,6 +35,7 @@ _ENCODED_WORD_START = re.compile(r"=\?(?=[^?\s]*\?[qQbB]\?)")
 MAX_DECODE_ROUNDS = 8  # each round shortens the text; nesting deeper than this is hostile
 # An encoded-word a client folded in the middle (`=?utf-8?B?w6kg\r\n w6k=?=`): no word may
 # hold white space, so what is inside one is glued back before decoding.
+_ONLY_WORDS = re.compile(r"(?:=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]{0,998}\?=\s*){1,20}")
 _FOLDED_WORD = re.compile(r"=\?[^?\s]{1,40}\?[bBqQ]\?[^?]*\?=")
 # The one <addr-spec> of a From the address parser gave up on (a name with a stray
 # parenthesis or quote after 8-bit bytes were read): the reporter's address is still there.
@@ -124,8 +125,12 @@ def _decode_words(text: str) -> str:
         chunks = decode_header(text)
     except Exception:  # noqa: BLE001 - a value the decoder chokes on stays as it came
         chunks = [(text, None)]
+    if len(chunks) == 1 and isinstance(chunks[0][0], str):
+        return chunks[0][0]  # no encoded word at all
     try:
-        return str(make_header(chunks))
+        # Chunks joined as they stand: make_header puts a space between text and a word
+        # glued to it ("Caf=?utf-8?q?=C3=A9?=" read "Caf é", a quoted name '" José "').
+        return "".join(str(make_header([chunk])) for chunk in chunks)
     except Exception:  # noqa: BLE001 - unknown charset or bytes that do not fit it
         return "".join(_chunk_text(chunk, charset) for chunk, charset in chunks)
 
@@ -181,6 +186,8 @@ def lenient_from(values: list[str]) -> tuple[Address, ...]:
     out: list[Address] = []
     for value in values:
         strict = _addresses([value])
+        if len(strict) == 1 and _ONLY_WORDS.fullmatch(value.strip()):
+            strict = _whole_encoded(value, strict[0])
         if strict:
             out.extend(strict)
             continue
@@ -189,6 +196,16 @@ def lenient_from(values: list[str]) -> tuple[Address, ...]:
             name = decode(value[:found[0].start()]).strip().strip('"').strip()
             out.append(Address(name, found[0].group(1)))
     return tuple(out)
+
+
+def _whole_encoded(value: str, strict: Address) -> tuple[Address, ...]:
+    """A From encoded whole, address and all (`=?utf-8?q?Eve_<eve@x.example>?=`): the
+    parser finds the address but keeps "=?utf-8?q?Eve_" as the name; the name is read
+    from the decoded value when that holds the same one address."""
+    inner = [(n, e) for n, e in getaddresses([decode(value)]) if "@" in e]
+    if len(inner) == 1 and inner[0][1].lower() == strict.email.lower():
+        return (Address(inner[0][0].strip(), strict.email),)
+    return (Address("", strict.email),)
 
 
 def _addresses(values: list[str]) -> tuple[Address, ...]:

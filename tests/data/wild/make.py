@@ -292,6 +292,23 @@ MAILS["reply_to_without_from.eml"] = (  # Reply-To names where answers go, not w
     b"Reply-To: Eve Adams <eve.adams@example.com>\r\n"
     + _NO_FROM.format(mid="reply-to-only@example.com").encode())
 
+MAILS["from_encoded_whole.eml"] = text_mail(  # name and address inside one encoded word
+    "=?utf-8?q?Eva_M=C3=BCller_<eva.mueller@example.de>?=", "Report", "ew-whole@example.de",
+    REPORT.encode())
+MAILS["encoded_word_glued_to_text.eml"] = text_mail(  # words glued to text, quoted words
+    "Caf=?utf-8?q?=C3=A9?= Owner <owner@cafe.example>",
+    'Re: "=?utf-8?q?Jos=C3=A9?=" at the caf=?utf-8?q?=C3=A9?=', "ew-glued@cafe.example",
+    REPORT.encode())
+MAILS["from_name_is_an_address.eml"] = text_mail(  # the name shows another address
+    '"eve.adams@example.com" <mallory@elsewhere.example>', "Report", "name-addr@example.com",
+    REPORT.encode())
+MAILS["from_address_with_comment.eml"] = text_mail(
+    "eve.adams@example.com (Eve Adams)", "Report", "comment@example.com", REPORT.encode())
+MAILS["from_group_one_address.eml"] = text_mail(
+    "Attendees: eve.adams@example.com;", "Report", "group@example.com", REPORT.encode())
+MAILS["from_empty_angle.eml"] = text_mail("<>", "Report", "empty-angle@example.com",
+                                          REPORT.encode())
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
