@@ -264,7 +264,8 @@ def own_and_attached(msg: Message) -> Body:
     """The sender's own top-level text, and the text of the messages attached to it.
 
     Own text is the first text/plain part found walking the multipart containers
-    (alternative, related, mixed, signed...), else the first text/html part converted.
+    (alternative, related, mixed, signed...), else (or when that one is blank) the first
+    text/html part converted.
     The walk never enters a message/* part nor any part with `Content-Disposition:
     attachment` or a filename: what an attached or forwarded mail says (its `#commands`
     included) was written by someone else, and a staff member forwarding it must not
@@ -273,8 +274,11 @@ def own_and_attached(msg: Message) -> Body:
     visits each part once; nesting deeper than MAX_MIME_DEPTH is not read.
     """
     plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS])
-    if not (plain or "").strip() and not (html or "").strip():
-        plain = _inline_named_text(msg) or plain  # a report sent as report.txt, inline
+    if not (plain or "").strip():
+        if (html or "").strip():
+            plain = None  # an empty text/plain beside a written HTML part: the HTML is it
+        else:
+            plain = _inline_named_text(msg) or plain  # a report sent as report.txt, inline
     own = plain if plain is not None else (html_to_text(html) if html is not None else "")
     return Body(_clip(own), _clip("\n\n".join(attached)))
 

@@ -309,6 +309,38 @@ MAILS["from_group_one_address.eml"] = text_mail(
 MAILS["from_empty_angle.eml"] = text_mail("<>", "Report", "empty-angle@example.com",
                                           REPORT.encode())
 
+# ---------------------------------------------------------------- second pass: more text
+MAILS["empty_plain_beside_html.eml"] = (  # a mobile client: blank text/plain, the words in HTML
+    head("Lee Park <lee.park@mobile.example>", "Report", "alt-empty@mobile.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n"
+      b"--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n--a\r\n"
+      b"Content-Type: text/html; charset=utf-8\r\n\r\n<div dir=\"ltr\">Someone grabbed me at"
+      b" the bar after the keynote.</div>\r\n--a--\r\n")
+MAILS["euc_kr_body_and_raw_name.eml"] = text_mail(
+    "김지은".encode("euc-kr") + b" <jieun@example.kr>", "=?euc-kr?b?" + base64.b64encode(
+        "신고".encode("euc-kr")).decode() + "?=", "kr-1@example.kr",
+    "행사장에서 누군가 계속 따라왔습니다.\r\n".encode("euc-kr"), charset="euc-kr")
+MAILS["windows_1251.eml"] = text_mail(
+    "Ivan Sokolov <ivan@example.ru>", "Report", "w1251@example.ru",
+    "Меня оскорбляли на вечеринке.\r\n".encode("cp1251"), charset="windows-1251")
+MAILS["iso_8859_7.eml"] = text_mail(
+    "Eleni Papadopoulou <eleni@example.gr>", "Report", "greek@example.gr",
+    "Με παρενόχλησαν στο πάρτι.\r\n".encode("iso-8859-7"), charset="iso-8859-7")
+MAILS["us_ascii_label_utf8_bytes.eml"] = text_mail(
+    "Jörg Brandt <joerg@example.de>", "Bericht", "ascii-label@example.de",
+    "Ein Teilnehmer hat mich im Flur bedrängt – schrecklich.\r\n".encode(),
+    charset="us-ascii", cte="7bit")
+MAILS["rfc2231_continued_filename.eml"] = (
+    head("Noor Haddad <noor@example.ae>", "Report", "r2231@example.ae")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+      b"Content-Type: text/plain; charset=utf-8\r\n\r\nThe screenshot is attached.\r\n--b\r\n"
+      b"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n"
+      b" filename*0*=UTF-8''%D8%A8%D9%84%D8%A7%D8%BA;\r\n"
+      b" filename*1*=%20%D8%B1%D8%B3%D9%85%D9%8A.pdf"
+      b"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n")
+MAILS["idn_domain_utf8.eml"] = text_mail(
+    "Jörg Brandt <joerg@bücher.example>".encode(), "Report", "idn@example.de", REPORT.encode())
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
