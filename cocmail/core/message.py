@@ -295,8 +295,8 @@ def _inline_named_text(msg: Message) -> str | None:
             children = part.get_payload()
             if isinstance(children, list):
                 stack.extend(c for c in reversed(children) if isinstance(c, Message)
-                             and not c.get_content_type().startswith("message/"))
-        elif (part.get_content_type() == "text/plain" and _is_attached(part)
+                             and not content_type(c).startswith("message/"))
+        elif (content_type(part) == "text/plain" and _is_attached(part)
               and (part.get_content_disposition() or "inline") == "inline"):
             return part_text(part)
     return None
@@ -329,7 +329,7 @@ def _walk(root: Message, depth: int, budget: list[int]
     stack: list[tuple[Message, int]] = [(root, depth)]
     while stack:
         part, level = stack.pop()
-        ctype = part.get_content_type()
+        ctype = content_type(part)
         if part is not root and ctype.startswith("message/"):
             _attach_message(part, level, attached, budget)
             continue
@@ -371,6 +371,26 @@ def _attach_message(part: Message, level: int, out: list[str], budget: list[int]
     out.extend(nested)
 
 
+def content_type(part: Message) -> str:
+    """The part's type/subtype. The email package keeps a Content-Type with no `;` before
+    its parameters ("text/plain charset=utf-8") whole as the type, so a part that is
+    plain text would be read as no text at all; the type is its first token here."""
+    ctype = part.get_content_type()
+    found = _CONTENT_TYPE.match(ctype)
+    return found.group(0) if found else ctype
+
+
+def _bare_charset(part: Message) -> str | None:
+    """A charset named in a Content-Type the parameter parser could not split."""
+    found = _BARE_CHARSET.search(str(part.get("Content-Type", ""))[:_MAX_CTYPE])
+    return found.group(1) if found else None
+
+
+_MAX_CTYPE = 1000
+_BARE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]{1,40})", re.IGNORECASE)
+_CONTENT_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,64}")
+
+
 def part_text(part: Message) -> str:
     """One leaf part's text in its declared charset, read leniently (core/charsets.py);
     an HTML part without one may say it in a <meta> tag. Never raises."""
@@ -378,8 +398,8 @@ def part_text(part: Message) -> str:
     if not isinstance(payload, bytes):
         return ""
     charset = part.get_param("charset")
-    charset = charset if isinstance(charset, str) else None
-    if charset is None and part.get_content_type() == "text/html":
+    charset = charset if isinstance(charset, str) else _bare_charset(part)
+    if charset is None and content_type(part) == "text/html":
         charset = html_charset(payload)
     # Text is cut to MAX_TEXT_CHARS (HTML to MAX_HTML_CHARS) anyway; no character takes
     # more than 4 bytes, so the rest of a 25 MB part need not be decoded at all.
@@ -591,7 +611,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         headers={k: tuple(v) for k, v in headers.items()},
         text=body.own,
         attached_text=body.attached,
-        content_type=msg.get_content_type(),
+        content_type=content_type(msg),
         part_types=_child_types(msg),
         attachments=tuple(attachments),
         defects=defects,
@@ -609,7 +629,7 @@ def _unnamed_parts(msg: Message, limit: int = MAX_MIME_PARTS) -> list[tuple[str,
     while stack and limit > 0:
         part = stack.pop()
         limit -= 1
-        ctype = part.get_content_type()
+        ctype = content_type(part)
         if part is not msg and ctype.startswith("message/"):
             continue  # an attached mail: someone else's parts
         if part.is_multipart():
@@ -632,7 +652,7 @@ def _child_types(msg: Message, limit: int = 50) -> tuple[str, ...]:
     children = msg.get_payload() if msg.is_multipart() else None
     if not isinstance(children, list):
         return ()
-    return tuple(c.get_content_type() for c in children[:limit] if isinstance(c, Message))
+    return tuple(content_type(c) for c in children[:limit] if isinstance(c, Message))
 
 
 def _defects(mp: mailparser.MailParser) -> tuple[str, ...]:

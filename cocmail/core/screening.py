@@ -99,7 +99,7 @@ _OOF_SUBJECT = re.compile(
     r"otomatik (?:yan[ıi]t|cevap)|r[ăa]spuns automat|automatski odgovor|"
     r"автоматический ответ|автоматична відповідь|автоматичен отговор|"
     r"αυτόματη απάντηση|תשובה אוטומטית|رد تلقائي|自动回复|自動回覆|自動回复|自動応答|"
-    r"自動返信|자동 회신|자동 응답)\b",
+    r"自動返信|不在通知|不在のお知らせ|자동 회신|자동 응답)\b",
     re.IGNORECASE)
 _COMMENT = re.compile(r"\([^()]*\)")
 _MAX_VALUE = 998  # RFC 5322 line limit: no honest keyword header is longer

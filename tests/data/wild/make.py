@@ -341,6 +341,16 @@ MAILS["rfc2231_continued_filename.eml"] = (
 MAILS["idn_domain_utf8.eml"] = text_mail(
     "Jörg Brandt <joerg@bücher.example>".encode(), "Report", "idn@example.de", REPORT.encode())
 
+MAILS["content_type_without_semicolon.eml"] = (  # "text/plain charset=..." read whole as a type
+    head("Lee Park <lee.park@example.com>", "Report", "ctype-nosemi@example.com")
+    + b"MIME-Version: 1.0\r\nContent-Type: text/plain charset=utf-8\r\n\r\n"
+    + "Jemand hat mich am Arm gepackt, es war schlimm für mich.\r\n".encode())
+MAILS["oof_japanese_subject.eml"] = text_mail(
+    "Sato Hiro <hiro@corp.example>", "=?iso-2022-jp?b?" + base64.b64encode(
+        "不在通知: 登録".encode("iso2022_jp")).decode() + "?=", "oof-ja@corp.example",
+    "不在です。\r\n".encode("iso2022_jp"), charset="iso-2022-jp", cte="7bit",
+    extra="X-Auto-Response-Suppress: All\r\n")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
