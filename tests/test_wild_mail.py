@@ -306,3 +306,17 @@ def test_list_server_senders_are_a_weak_signal(sender: str) -> None:
     for person in ("<request@site.example>", "<owner@site.example>", "<kim.owner@site.example>"):
         assert not screen(parse_message(headers_mail(sender=person)),
                           "conduct@example.org").automatic, person
+
+
+def test_a_name_that_holds_an_address_is_quoted_wherever_staff_read_it(
+        cli: Cli, cfg: Config) -> None:
+    """'"eve.adams@example.com" <mallory@elsewhere.example>': the notification, `cases
+    show` and its JSON never let the name pass for the sender's address."""
+    assert cli("ingest", str(WILD / "from_name_is_an_address.eml")).exit_code == 0
+    shown = '"eve.adams@example.com" <mallory@elsewhere.example>'
+    text = cli("cases", "show", "1").output
+    assert f"reporter:  {shown}" in text
+    assert "eve.adams@example.com <mallory" not in text
+    data = json.loads(cli("cases", "show", "1", "--json").output)
+    assert data["reporter"] == {"name": "eve.adams@example.com",
+                                "email": "mallory@elsewhere.example"}
