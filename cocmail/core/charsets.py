@@ -79,9 +79,41 @@ def codecs_for(declared: str | None) -> tuple[str, ...]:
     if not declared:
         return ()
     label = declared.strip().strip("\"'").lower()[:40]
+    if label not in SUPERSETS and _codec(label) is None:
+        label = _respell(label)
     names = (*SUPERSETS.get(label, ()), label)  # what clients really write comes first
     found = [c for c in (_codec(n) for n in names) if c]
     return tuple(dict.fromkeys(found))
+
+
+# Labels clients write that Python does not know, as the charset they mean (Outlook's
+# "unicode" is UTF-16LE; Hebrew's "-i" and "-e" say only which way the text runs).
+RESPELT: dict[str, str] = {
+    "unicode": "utf-16-le", "unicodefffe": "utf-16-be", "ucs-2": "utf-16",
+    "iso-10646-ucs-2": "utf-16", "x-iso-10646-ucs-2-le": "utf-16-le",
+    "x-iso-10646-ucs-2-be": "utf-16-be", "utf8mb4": "utf-8", "utf8mb3": "utf-8",
+    "x-unicode20utf8": "utf-8", "x-user-defined": "cp1252", "koi8-ru": "koi8-u",
+    "windows-949": "cp949", "x-windows-949": "cp949", "gb_2312": "gb2312",
+    "_iso-2022-jp$esc": "iso-2022-jp", "_iso-2022-jp$sio": "iso-2022-jp",
+    "iso-2022-jp-ms": "iso-2022-jp", "_autodetect_all": "", "_autodetect": "",
+}
+_RESPELL = ((re.compile(r"^(?:3d)+"), ""),  # "=3Dutf-8": a quoted-printable slip
+            (re.compile(r"^iso-?8859-(\d+)-[ie]$"), r"iso-8859-\1"),
+            (re.compile(r"^(?:iso-?)?8859-?(\d+)$"), r"iso-8859-\1"),
+            (re.compile(r"^x-mac-"), "mac-"), (re.compile(r"^(?:x-)?(?:win|cp)-(\d+)$"), r"cp\1"),
+            (re.compile(r"^x-cp-?(\d+)$"), r"cp\1"), (re.compile(r"^latin-(\d+)$"), r"latin\1"),
+            (re.compile(r"^x-"), ""))
+
+
+def _respell(label: str) -> str:
+    """An unknown label as one Python knows, if one of the usual misspellings fits."""
+    if label in RESPELT:
+        return RESPELT[label]
+    for pattern, repl in _RESPELL:
+        spelt = pattern.sub(repl, label)
+        if spelt != label and (spelt in SUPERSETS or spelt in RESPELT or _codec(spelt)):
+            return RESPELT.get(spelt, spelt)
+    return label
 
 
 def decode_text(data: bytes, declared: str | None) -> str:

@@ -351,6 +351,19 @@ MAILS["oof_japanese_subject.eml"] = text_mail(
     "不在です。\r\n".encode("iso2022_jp"), charset="iso-2022-jp", cte="7bit",
     extra="X-Auto-Response-Suppress: All\r\n")
 
+# ---------------------------------------------------------------- second pass: charset labels
+MAILS["hebrew_iso_8859_8_i.eml"] = text_mail(  # "-i": logical order; Python knows no such name
+    "Noa Levi <noa@example.co.il>", "=?iso-8859-8-i?b?" + base64.b64encode(
+        "דיווח".encode("iso-8859-8")).decode() + "?=", "he-1@example.co.il",
+    "מישהו הטריד אותי במסיבה.\r\n".encode("iso-8859-8"), charset="iso-8859-8-i")
+MAILS["outlook_charset_unicode.eml"] = text_mail(  # Outlook's "unicode" is UTF-16LE
+    "Dana Whit <dana@example.com>", "Report", "unicode-label@example.com",
+    base64.encodebytes("Er hat mich im Flur bedrängt.\r\n".encode("utf-16-le")),
+    charset="unicode", cte="base64")
+MAILS["charset_win_1251_misspelt.eml"] = text_mail(
+    "Ivan Sokolov <ivan@example.ru>", "Report", "win1251@example.ru",
+    "Меня оскорбляли на вечеринке.\r\n".encode("cp1251"), charset="win-1251")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
