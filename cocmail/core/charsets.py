@@ -12,7 +12,9 @@ the whole part in another charset turns a whole report into mojibake. Here inste
    real Latin-1 or KOI8 text), and after a multi-byte one (GB18030 decodes UTF-8 bytes
    "successfully" as nonsense, so what the writer declared wins there);
 3. when nothing decodes cleanly, the declared charset is used with a replacement
-   character for each bad byte: one character lost, not the part.
+   character for each bad byte: one character lost, not the part. UTF-8 (said, or
+   guessed) keeps Windows-1252 letters pasted into it ("Äußeres" beside "=C3=BC"), and
+   a part labelled UTF-8 without one UTF-8 character in it is read as Windows-1252.
 
 UTF-16 and UTF-32 are read by their BOM, else by where the NULs sit (English text in
 them is ASCII bytes and NULs, which must not pass for ASCII); UTF-7 and HZ are 7-bit
@@ -144,6 +146,15 @@ def decode_text(data: bytes, declared: str | None) -> str:
         return data.decode("ascii")  # "1+1=2" labelled UTF-7 is plain text, not a bad word
     if lenient is None:  # no charset said, or one Python does not know
         lenient = "utf-8" if _mostly_utf8(data) else "cp1252"
+    if lenient == "utf-8":  # said or guessed: Latin-1 letters pasted into it are kept
+        text = data.decode("utf-8", "replace")
+        bad = text.count("\ufffd")
+        if len(text) - len(text.encode("ascii", "ignore")) == bad:
+            lenient = "cp1252"  # not one UTF-8 character: Windows-1252 labelled UTF-8
+        elif bad <= _MAX_BAD_BYTES:
+            return data.decode("utf-8", _LATIN_IN_UTF8)
+        else:
+            return text
     try:
         return data.decode(lenient, "replace")
     except (UnicodeError, LookupError):  # a codec that cannot resynchronise
@@ -163,6 +174,29 @@ def _wide_text(data: bytes, codec: str) -> str | None:
         even = head[0::2].count(0)
         codec += "-be" if even > head[1::2].count(0) else "-le"
     return data.decode(codec, "replace")
+
+
+def _latin_letter_in_utf8(err: UnicodeError) -> tuple[str, int]:
+    """Error handler for UTF-8 text with Windows-1252 bytes in it (a form that pastes
+    Latin-1 into UTF-8 mail, a quoted-printable part with both): a bad byte that is a
+    Windows-1252 letter and touches a letter or another 8-bit byte is that letter
+    ("Äußeres"); any other bad byte is one replacement character."""
+    assert isinstance(err, UnicodeDecodeError)
+    data, at = err.object, err.start
+    byte = data[at]
+    near = data[at - 1:at] + data[at + 1:at + 2]
+    broken_sequence = 0xC2 <= byte <= 0xF4 and 0x80 <= (near[-1:] or b"\0")[0] <= 0xBF
+    if (byte in _CP1252_LETTERS and not broken_sequence
+            and any(b >= 0x80 or chr(b).isalpha() for b in near)):
+        return bytes([byte]).decode("cp1252"), at + 1
+    return "\ufffd", at + 1
+
+
+_LATIN_IN_UTF8 = "cocmail-latin-in-utf8"
+_MAX_BAD_BYTES = 50_000  # the handler runs once per bad byte: about 20 ms for these
+_CP1252_LETTERS = frozenset(b for b in range(0x80, 0x100)
+                            if bytes([b]).decode("cp1252", "ignore").isalpha())
+codecs.register_error(_LATIN_IN_UTF8, _latin_letter_in_utf8)
 
 
 def decode_8bit(data: bytes, hint: str | None = None) -> str:

@@ -364,6 +364,15 @@ MAILS["charset_win_1251_misspelt.eml"] = text_mail(
     "Ivan Sokolov <ivan@example.ru>", "Report", "win1251@example.ru",
     "Меня оскорбляли на вечеринке.\r\n".encode("cp1251"), charset="win-1251")
 
+# ---------------------------------------------------------------- second pass: mixed bytes
+MAILS["qp_utf8_with_latin1_bytes.eml"] = text_mail(  # =C3=BC beside raw Latin-1 letters
+    "Jonas Becker <jonas@example.de>", "Vorfall", "qp-mixed@example.de",
+    "Er sagte Dinge =C3=BCber mein Äußeres, vor allen Leuten.\r\n".encode("latin-1"),
+    cte="quoted-printable")
+MAILS["form_latin1_labelled_utf8.eml"] = text_mail(  # an old PHP form: cp1252 said UTF-8
+    "Tagungsformular <formular@tagung.example>", "Meldung", "form-cp1252@tagung.example",
+    "Belästigung im Café – er hat mich vor der Tür abgefangen.\r\n".encode("cp1252"))
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
