@@ -373,6 +373,11 @@ MAILS["form_latin1_labelled_utf8.eml"] = text_mail(  # an old PHP form: cp1252 s
     "Tagungsformular <formular@tagung.example>", "Meldung", "form-cp1252@tagung.example",
     "Belästigung im Café – er hat mich vor der Tür abgefangen.\r\n".encode("cp1252"))
 
+MAILS["qmail_autoresponder.eml"] = text_mail(  # qmail's autorespond: only Delivered-To says so
+    "Front Desk <desk@hotel.example>", "Re: Room block for speakers", "autoresp-1@hotel.example",
+    b"Thank you for your message. We answer within two working days.\r\n",
+    extra="Delivered-To: Autoresponder\r\n")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
