@@ -331,3 +331,17 @@ def test_a_delivered_to_that_names_a_mailbox_is_no_autoresponder() -> None:
                                                 "Delivered-To: responder.team@example.org")),
                      "conduct@example.org")
     assert not verdict.automatic, verdict.reason
+
+
+def test_re_splitting_broken_multiparts_is_bounded() -> None:
+    """Each multipart body that would not split costs one more parse: a mail of nested
+    ones is re-split MAX_REPAIRS times at most, the rest read as text."""
+    from cocmail.core.message import MAX_REPAIRS
+    inner = b"Someone followed me.\r\n"
+    for n in range(MAX_REPAIRS + 3):
+        inner = (f"--x{n}\r\nContent-Type: multipart/mixed; boundary=\"nope{n}\"\r\n\r\n"
+                 .encode() + inner + f"--x{n}--\r\n".encode())
+    raw = (b"From: Kim <kim@attendee.example>\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: multipart/mixed; boundary=\"top\"\r\n\r\n" + inner)
+    msg = parse_message(raw)
+    assert msg.text.count("--x") >= 1  # past the cap, the body is shown as it came

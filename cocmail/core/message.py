@@ -18,6 +18,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
@@ -260,7 +261,7 @@ class Body:
     attached: str
 
 
-def own_and_attached(msg: Message) -> Body:
+def own_and_attached(msg: Message, raw: bytes = b"") -> Body:
     """The sender's own top-level text, and the text of the messages attached to it.
 
     Own text is the first text/plain part found walking the multipart containers
@@ -273,7 +274,7 @@ def own_and_attached(msg: Message) -> Body:
     each under a marker line with its From, Date and Subject. The walk is iterative and
     visits each part once; nesting deeper than MAX_MIME_DEPTH is not read.
     """
-    plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS])
+    plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS, MAX_REPAIRS], raw)
     if not (plain or "").strip():
         if (html or "").strip():
             plain = None  # an empty text/plain beside a written HTML part: the HTML is it
@@ -315,13 +316,14 @@ def _is_attached(part: Message) -> bool:
                 or part.get_param("name", header="content-type"))
 
 
-def _walk(root: Message, depth: int, budget: list[int]
+def _walk(root: Message, depth: int, budget: list[int], raw: bytes = b""
           ) -> tuple[str | None, str | None, list[str]]:
     """(first own text/plain, first own text/html, attached messages rendered).
 
     `budget` (shared by the whole walk) counts down the characters read for attached
     messages, source HTML included: the attached text is cut to MAX_TEXT_CHARS anyway,
-    so once it is spent no more attached messages are decoded or converted.
+    so once it is spent no more attached messages are decoded or converted. Its second
+    number counts down the multipart bodies re-split (MAX_REPAIRS in the whole mail).
     """
     plain: str | None = None
     html: str | None = None
@@ -331,9 +333,20 @@ def _walk(root: Message, depth: int, budget: list[int]
         part, level = stack.pop()
         ctype = content_type(part)
         if part is not root and ctype.startswith("message/"):
-            _attach_message(part, level, attached, budget)
+            _attach_message(part, level, attached, budget, raw)
             continue
         if _is_attached(part):
+            continue
+        if ctype.startswith("multipart/") and not part.is_multipart():
+            # No boundary, or one its delimiter lines do not use: the email package
+            # keeps the body as one string, and the report's text would be lost.
+            repaired = (_reparsed(part, raw) if budget[1] > 0 and level < MAX_MIME_DEPTH
+                        else None)
+            budget[1] -= 1
+            if repaired is not None:
+                stack.append((repaired, level + 1))
+            elif plain is None:  # no delimiter at all: the body is the text
+                plain = part_text(part) if part is not root or not raw else _raw_body(raw)
             continue
         if part.is_multipart():
             if level < MAX_MIME_DEPTH:
@@ -349,7 +362,47 @@ def _walk(root: Message, depth: int, budget: list[int]
     return plain, html, attached
 
 
-def _attach_message(part: Message, level: int, out: list[str], budget: list[int]) -> None:
+def _reparsed(part: Message, raw: bytes) -> Message | None:
+    """A multipart body the email package could not split, split at the delimiter its
+    lines do use (`--xyz` where the header said boundary "abc"); None when it has none.
+    The parts are cut from the raw mail when it is there: the email package has already
+    turned the 8-bit bytes of an unsplit body into replacement characters."""
+    body = part.get_payload()
+    if not isinstance(body, str):
+        return None
+    found = _DELIMITER.search(body[:MAX_FIELD_BYTES])
+    if found is None:
+        return None
+    delimiter = b"--" + found.group(1).encode()
+    start = raw.find(delimiter)
+    if start >= 0:
+        end = raw.find(delimiter + b"--", start)
+        data = raw[start:end + len(delimiter) + 2 if end >= 0 else len(raw)]
+    else:
+        data = body.encode("utf-8", "surrogateescape")
+    if len(data) > MAX_REPAIR_BYTES or data.count(b"\n" + delimiter) >= MAX_REPAIR_PARTS:
+        return None  # the MIME caps were counted on the declared boundaries only
+    head = f'Content-Type: {content_type(part)}; boundary="{found.group(1)}"\r\n\r\n'
+    try:
+        return message_from_bytes(head.encode() + data)
+    except Exception:  # noqa: BLE001 - a body that will not parse stays unsplit
+        return None
+
+
+def _raw_body(raw: bytes) -> str:
+    """The whole mail's body as text, from its bytes (see _reparsed)."""
+    body = raw[_header_end(raw):].lstrip(b"\r\n")[:4 * MAX_TEXT_CHARS]
+    return decode_text(body, None)
+
+
+MAX_REPAIRS = 3  # multipart bodies re-split per mail: each costs a parse of its body
+MAX_REPAIR_BYTES = 4 * 1024 * 1024  # ... of at most this size
+MAX_REPAIR_PARTS = 100  # ... into at most this many parts
+_DELIMITER = re.compile(r"^--([0-9A-Za-z'()+_,./:=?-]{1,70})[ \t]*\r?$", re.MULTILINE)
+
+
+def _attach_message(part: Message, level: int, out: list[str], budget: list[int],
+                    raw: bytes = b"") -> None:
     """Render an attached/forwarded message (message/rfc822 and kin) for staff to read."""
     if budget[0] <= 0 or level >= MAX_MIME_DEPTH:
         return
@@ -357,7 +410,7 @@ def _attach_message(part: Message, level: int, out: list[str], budget: list[int]
     inner = inner[0] if isinstance(inner, list) and inner else inner
     if not isinstance(inner, Message):
         return
-    plain, html, nested = _walk(inner, level + 1, budget)
+    plain, html, nested = _walk(inner, level + 1, budget, raw)
     budget[0] -= len(plain or html or "")
     text = plain if plain is not None else (html_to_text(html) if html is not None else "")
     head = [ATTACHED_MARKER]
@@ -581,7 +634,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
             date = None
 
     try:
-        body = own_and_attached(msg)
+        body = own_and_attached(msg, raw)
     except Exception as e:  # noqa: BLE001
         raise MessageError(f"undecodable body: {type(e).__name__}: {e}") from None
 
@@ -638,6 +691,7 @@ def _unnamed_parts(msg: Message, limit: int = MAX_MIME_PARTS) -> list[tuple[str,
                 stack.extend(c for c in reversed(children) if isinstance(c, Message))
             continue
         if (ctype in ("text/plain", "text/html", "message/rfc822", "text/rfc822-headers")
+                or ctype.startswith("multipart/")  # a body that would not split: the text
                 or part.get_filename() or part.get("Content-ID")
                 or part.get_content_disposition() == "attachment"
                 or part.get_content_subtype() == "rtf"):

@@ -378,6 +378,18 @@ MAILS["qmail_autoresponder.eml"] = text_mail(  # qmail's autorespond: only Deliv
     b"Thank you for your message. We answer within two working days.\r\n",
     extra="Delivered-To: Autoresponder\r\n")
 
+# ---------------------------------------------------------------- second pass: broken MIME
+MAILS["multipart_without_boundary.eml"] = (
+    head("Kim Sato <kim@attendee.example>", "Report", "no-boundary@attendee.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n"
+      b"Someone followed me to the cloakroom after the keynote.\r\n")
+MAILS["multipart_boundary_mismatch.eml"] = (  # the header says "abc", the lines say "xyz"
+    head("Kim Sato <kim@attendee.example>", "Report", "bad-boundary@attendee.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"abc\"\r\n\r\n"
+      b"--xyz\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n"
+    + "Er ist mir bis zur Garderobe gefolgt, ich hatte große Angst.\r\n".encode("latin-1")
+    + b"--xyz--\r\n")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
