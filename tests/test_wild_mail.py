@@ -345,3 +345,13 @@ def test_re_splitting_broken_multiparts_is_bounded() -> None:
            b"Content-Type: multipart/mixed; boundary=\"top\"\r\n\r\n" + inner)
     msg = parse_message(raw)
     assert msg.text.count("--x") >= 1  # past the cap, the body is shown as it came
+
+
+@pytest.mark.parametrize("sender", [
+    "Microsoft Outlook <MicrosoftExchange329e71ec88ae4615bbc36ab6ce41109e@corp.example>",
+    "<MAILER_DAEMON@mx.example>", "Mail Administrator <Postmaster@corp.example>"])
+def test_delivery_systems_are_known_by_their_sender(sender: str) -> None:
+    verdict = screen(parse_message(headers_mail(sender=sender,
+                                                subject="Undeliverable: Report")),
+                     "conduct@example.org")
+    assert verdict.bounce and verdict.machine

@@ -85,7 +85,10 @@ _AUTORESPONDER_FIELDS = ("Delivered-To", "X-POST-MessageClass")
 # X-Auto-Response-Suppress values that ask for no out-of-office or automatic reply
 # ([MS-OXCMAIL] 2.2.3.2.20); DR, NDR, RN, NRN alone are about receipts only.
 _SUPPRESS_VALUES = frozenset({"all", "oof", "autoreply"})
-_DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "postmaster"})
+# Exchange sends its delivery reports (and recall and meeting notices) from a system
+# mailbox of this fixed name, in every organisation.
+_DAEMON_LOCALPARTS = frozenset({"mailer-daemon", "mailer_daemon", "postmaster",
+                                "microsoftexchange329e71ec88ae4615bbc36ab6ce41109e"})
 # A From value without an `@` (plain "MAILER-DAEMON") is dropped by the address parser,
 # so the raw header text is checked as well.
 _DAEMON_IN_FROM = re.compile(r"(?<![\w.+-])(mailer-daemon|postmaster)(?![\w.+-])", re.IGNORECASE)
@@ -305,7 +308,7 @@ _REPORT_PARTS = {"message/delivery-status": "delivery-status",
 
 def _daemon_sender(msg: ParsedMessage) -> str | None:
     for address in msg.from_:
-        local = address.email.rpartition("@")[0]
+        local = address.email.rpartition("@")[0].lower()
         if local in _DAEMON_LOCALPARTS:
             return address.email
     for value in msg.header("From"):
