@@ -355,3 +355,19 @@ def test_delivery_systems_are_known_by_their_sender(sender: str) -> None:
                                                 subject="Undeliverable: Report")),
                      "conduct@example.org")
     assert verdict.bounce and verdict.machine
+
+
+def test_an_invitation_reads_as_its_fields_and_runs_nothing() -> None:
+    from cocmail.core.calendar_text import calendar_text
+    ics = ("BEGIN:VCALENDAR\r\nBEGIN:VEVENT\r\nSUMMARY:Talk about Friday\r\n"
+           "DTSTART;TZID=Europe/Berlin:20270611T140000\r\nLOCATION:Room B\\, 2nd floor\r\n"
+           "ORGANIZER;CN=Ravi:mailto:ravi@corp.example\r\nDESCRIPTION:#close\\nwhat hap\r\n"
+           " pened\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+    assert calendar_text(ics).splitlines()[1:] == [
+        "Title: Talk about Friday", "Starts: 20270611T140000", "Where: Room B, 2nd floor",
+        "Organizer: ravi@corp.example", "Description: #close", "what happened"]
+    assert calendar_text("BEGIN:VCALENDAR\r\nEND:VCALENDAR") == ""
+    raw = (b"From: Ravi Patel <ravi@corp.example>\r\nMIME-Version: 1.0\r\n"
+           b"Content-Type: text/calendar; method=REQUEST\r\n\r\n" + ics.encode())
+    msg = parse_message(raw)
+    assert msg.text == "" and "#close" in msg.attached_text  # read by staff, never run

@@ -25,6 +25,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
 
+from .calendar_text import calendar_text
 from .charsets import decode_8bit, decode_text, html_charset
 from .errors import MessageError
 from .model import Address, ParsedMessage
@@ -281,7 +282,25 @@ def own_and_attached(msg: Message, raw: bytes = b"") -> Body:
         else:
             plain = _inline_named_text(msg) or plain  # a report sent as report.txt, inline
     own = plain if plain is not None else (html_to_text(html) if html is not None else "")
+    if not own.strip():  # an invitation alone: its title, time, place and description
+        attached = [text for text in (_calendar(msg),) if text] + attached
     return Body(_clip(own), _clip("\n\n".join(attached)))
+
+
+def _calendar(msg: Message) -> str:
+    """The first text/calendar part outside attached mail and files, as lines to read."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        if part is not msg and content_type(part).startswith("message/"):
+            continue
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend(c for c in reversed(children) if isinstance(c, Message))
+        elif content_type(part) == "text/calendar" and not _is_attached(part):
+            return calendar_text(part_text(part))
+    return ""
 
 
 def _inline_named_text(msg: Message) -> str | None:
