@@ -17,7 +17,7 @@ from typing import Any
 from .app import App
 from .clock import iso
 from .core.case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
-from .core.model import Roster
+from .core.model import Roster, mailbox
 from .core.people import normalise_name
 from .core.report import case_row
 from .errors import UserError
@@ -90,6 +90,8 @@ def format_case_detail(d: dict[str, Any]) -> str:
     def person(p: dict[str, Any] | None) -> str:
         if p is None:
             return "-"
+        if p["name"] and p["email"]:
+            return mailbox(p["name"], p["email"])  # a name holding an address is quoted
         return f"{p['name'] or ''} <{p['email'] or '-'}>".strip()
 
     lines = [f"Case #{d['number']} ({d['status']}{', URGENT' if d['urgent'] else ''}), "

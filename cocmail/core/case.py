@@ -9,6 +9,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 
+from .model import mailbox
+
 STEPS = ("acknowledged", "accused_informed", "decision", "harasser_informed",
          "victim_informed", "dsf_reported", "closed")
 STEP_LABELS = {
@@ -49,7 +51,7 @@ class Person:
 
     def display(self) -> str:
         if self.name and self.email:
-            return f"{self.name} <{self.email}>"
+            return mailbox(self.name, self.email)
         return self.name or self.email or "(unnamed)"
 
     def as_json(self) -> dict[str, str | None]:

@@ -61,6 +61,7 @@ def _sender_label(msg: ParsedMessage) -> str:
         return s.display()
     # No address at all: what the From says is still worth showing ("Anonymous attendee").
     return (", ".join(a.display() for a in msg.from_) or (msg.first("from") or "")[:200]
+            or (f"(no From) Sender: {msg.first('sender')[:200]}" if msg.first("sender") else "")
             or "(no sender)")
 
 

@@ -13,15 +13,19 @@ mail-parser's own logger is silenced in cocmail/__init__.py (logging is the shel
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hashlib
 import re
 from dataclasses import dataclass
+from email import message_from_bytes
 from email.header import decode_header, make_header
 from email.message import Message
 from email.utils import getaddresses, parsedate_to_datetime
 
 import mailparser
 
+from .calendar_text import calendar_text
 from .charsets import decode_8bit, decode_text, html_charset
 from .errors import MessageError
 from .model import Address, ParsedMessage
@@ -33,6 +37,7 @@ _ENCODED_WORD_START = re.compile(r"=\?(?=[^?\s]*\?[qQbB]\?)")
 MAX_DECODE_ROUNDS = 8  # each round shortens the text; nesting deeper than this is hostile
 # An encoded-word a client folded in the middle (`=?utf-8?B?w6kg\r\n w6k=?=`): no word may
 # hold white space, so what is inside one is glued back before decoding.
+_ONLY_WORDS = re.compile(r"(?:=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]{0,998}\?=\s*){1,20}")
 _FOLDED_WORD = re.compile(r"=\?[^?\s]{1,40}\?[bBqQ]\?[^?]*\?=")
 # The one <addr-spec> of a From the address parser gave up on (a name with a stray
 # parenthesis or quote after 8-bit bytes were read): the reporter's address is still there.
@@ -122,8 +127,12 @@ def _decode_words(text: str) -> str:
         chunks = decode_header(text)
     except Exception:  # noqa: BLE001 - a value the decoder chokes on stays as it came
         chunks = [(text, None)]
+    if len(chunks) == 1 and isinstance(chunks[0][0], str):
+        return chunks[0][0]  # no encoded word at all
     try:
-        return str(make_header(chunks))
+        # Chunks joined as they stand: make_header puts a space between text and a word
+        # glued to it ("Caf=?utf-8?q?=C3=A9?=" read "Caf é", a quoted name '" José "').
+        return "".join(str(make_header([chunk])) for chunk in chunks)
     except Exception:  # noqa: BLE001 - unknown charset or bytes that do not fit it
         return "".join(_chunk_text(chunk, charset) for chunk, charset in chunks)
 
@@ -179,6 +188,8 @@ def lenient_from(values: list[str]) -> tuple[Address, ...]:
     out: list[Address] = []
     for value in values:
         strict = _addresses([value])
+        if len(strict) == 1 and _ONLY_WORDS.fullmatch(value.strip()):
+            strict = _whole_encoded(value, strict[0])
         if strict:
             out.extend(strict)
             continue
@@ -187,6 +198,16 @@ def lenient_from(values: list[str]) -> tuple[Address, ...]:
             name = decode(value[:found[0].start()]).strip().strip('"').strip()
             out.append(Address(name, found[0].group(1)))
     return tuple(out)
+
+
+def _whole_encoded(value: str, strict: Address) -> tuple[Address, ...]:
+    """A From encoded whole, address and all (`=?utf-8?q?Eve_<eve@x.example>?=`): the
+    parser finds the address but keeps "=?utf-8?q?Eve_" as the name; the name is read
+    from the decoded value when that holds the same one address."""
+    inner = [(n, e) for n, e in getaddresses([decode(value)]) if "@" in e]
+    if len(inner) == 1 and inner[0][1].lower() == strict.email.lower():
+        return (Address(inner[0][0].strip(), strict.email),)
+    return (Address("", strict.email),)
 
 
 def _addresses(values: list[str]) -> tuple[Address, ...]:
@@ -241,11 +262,12 @@ class Body:
     attached: str
 
 
-def own_and_attached(msg: Message) -> Body:
+def own_and_attached(msg: Message, raw: bytes = b"") -> Body:
     """The sender's own top-level text, and the text of the messages attached to it.
 
     Own text is the first text/plain part found walking the multipart containers
-    (alternative, related, mixed, signed...), else the first text/html part converted.
+    (alternative, related, mixed, signed...), else (or when that one is blank) the first
+    text/html part converted.
     The walk never enters a message/* part nor any part with `Content-Disposition:
     attachment` or a filename: what an attached or forwarded mail says (its `#commands`
     included) was written by someone else, and a staff member forwarding it must not
@@ -253,11 +275,32 @@ def own_and_attached(msg: Message) -> Body:
     each under a marker line with its From, Date and Subject. The walk is iterative and
     visits each part once; nesting deeper than MAX_MIME_DEPTH is not read.
     """
-    plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS])
-    if not (plain or "").strip() and not (html or "").strip():
-        plain = _inline_named_text(msg) or plain  # a report sent as report.txt, inline
+    plain, html, attached = _walk(msg, 0, [MAX_TEXT_CHARS, MAX_REPAIRS], raw)
+    if not (plain or "").strip():
+        if (html or "").strip():
+            plain = None  # an empty text/plain beside a written HTML part: the HTML is it
+        else:
+            plain = _inline_named_text(msg) or plain  # a report sent as report.txt, inline
     own = plain if plain is not None else (html_to_text(html) if html is not None else "")
+    if not own.strip():  # an invitation alone: its title, time, place and description
+        attached = [text for text in (_calendar(msg),) if text] + attached
     return Body(_clip(own), _clip("\n\n".join(attached)))
+
+
+def _calendar(msg: Message) -> str:
+    """The first text/calendar part outside attached mail and files, as lines to read."""
+    stack = [msg]
+    while stack:
+        part = stack.pop()
+        if part is not msg and content_type(part).startswith("message/"):
+            continue
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list):
+                stack.extend(c for c in reversed(children) if isinstance(c, Message))
+        elif content_type(part) == "text/calendar" and not _is_attached(part):
+            return calendar_text(part_text(part))
+    return ""
 
 
 def _inline_named_text(msg: Message) -> str | None:
@@ -272,8 +315,8 @@ def _inline_named_text(msg: Message) -> str | None:
             children = part.get_payload()
             if isinstance(children, list):
                 stack.extend(c for c in reversed(children) if isinstance(c, Message)
-                             and not c.get_content_type().startswith("message/"))
-        elif (part.get_content_type() == "text/plain" and _is_attached(part)
+                             and not content_type(c).startswith("message/"))
+        elif (content_type(part) == "text/plain" and _is_attached(part)
               and (part.get_content_disposition() or "inline") == "inline"):
             return part_text(part)
     return None
@@ -292,13 +335,14 @@ def _is_attached(part: Message) -> bool:
                 or part.get_param("name", header="content-type"))
 
 
-def _walk(root: Message, depth: int, budget: list[int]
+def _walk(root: Message, depth: int, budget: list[int], raw: bytes = b""
           ) -> tuple[str | None, str | None, list[str]]:
     """(first own text/plain, first own text/html, attached messages rendered).
 
     `budget` (shared by the whole walk) counts down the characters read for attached
     messages, source HTML included: the attached text is cut to MAX_TEXT_CHARS anyway,
-    so once it is spent no more attached messages are decoded or converted.
+    so once it is spent no more attached messages are decoded or converted. Its second
+    number counts down the multipart bodies re-split (MAX_REPAIRS in the whole mail).
     """
     plain: str | None = None
     html: str | None = None
@@ -306,11 +350,22 @@ def _walk(root: Message, depth: int, budget: list[int]
     stack: list[tuple[Message, int]] = [(root, depth)]
     while stack:
         part, level = stack.pop()
-        ctype = part.get_content_type()
+        ctype = content_type(part)
         if part is not root and ctype.startswith("message/"):
-            _attach_message(part, level, attached, budget)
+            _attach_message(part, level, attached, budget, raw)
             continue
         if _is_attached(part):
+            continue
+        if ctype.startswith("multipart/") and not part.is_multipart():
+            # No boundary, or one its delimiter lines do not use: the email package
+            # keeps the body as one string, and the report's text would be lost.
+            repaired = (_reparsed(part, raw) if budget[1] > 0 and level < MAX_MIME_DEPTH
+                        else None)
+            budget[1] -= 1
+            if repaired is not None:
+                stack.append((repaired, level + 1))
+            elif plain is None:  # no delimiter at all: the body is the text
+                plain = part_text(part) if part is not root or not raw else _raw_body(raw)
             continue
         if part.is_multipart():
             if level < MAX_MIME_DEPTH:
@@ -326,7 +381,47 @@ def _walk(root: Message, depth: int, budget: list[int]
     return plain, html, attached
 
 
-def _attach_message(part: Message, level: int, out: list[str], budget: list[int]) -> None:
+def _reparsed(part: Message, raw: bytes) -> Message | None:
+    """A multipart body the email package could not split, split at the delimiter its
+    lines do use (`--xyz` where the header said boundary "abc"); None when it has none.
+    The parts are cut from the raw mail when it is there: the email package has already
+    turned the 8-bit bytes of an unsplit body into replacement characters."""
+    body = part.get_payload()
+    if not isinstance(body, str):
+        return None
+    found = _DELIMITER.search(body[:MAX_FIELD_BYTES])
+    if found is None:
+        return None
+    delimiter = b"--" + found.group(1).encode()
+    start = raw.find(delimiter)
+    if start >= 0:
+        end = raw.find(delimiter + b"--", start)
+        data = raw[start:end + len(delimiter) + 2 if end >= 0 else len(raw)]
+    else:
+        data = body.encode("utf-8", "surrogateescape")
+    if len(data) > MAX_REPAIR_BYTES or data.count(b"\n" + delimiter) >= MAX_REPAIR_PARTS:
+        return None  # the MIME caps were counted on the declared boundaries only
+    head = f'Content-Type: {content_type(part)}; boundary="{found.group(1)}"\r\n\r\n'
+    try:
+        return message_from_bytes(head.encode() + data)
+    except Exception:  # noqa: BLE001 - a body that will not parse stays unsplit
+        return None
+
+
+def _raw_body(raw: bytes) -> str:
+    """The whole mail's body as text, from its bytes (see _reparsed)."""
+    body = raw[_header_end(raw):].lstrip(b"\r\n")[:4 * MAX_TEXT_CHARS]
+    return decode_text(body, None)
+
+
+MAX_REPAIRS = 3  # multipart bodies re-split per mail: each costs a parse of its body
+MAX_REPAIR_BYTES = 4 * 1024 * 1024  # ... of at most this size
+MAX_REPAIR_PARTS = 100  # ... into at most this many parts
+_DELIMITER = re.compile(r"^--([0-9A-Za-z'()+_,./:=?-]{1,70})[ \t]*\r?$", re.MULTILINE)
+
+
+def _attach_message(part: Message, level: int, out: list[str], budget: list[int],
+                    raw: bytes = b"") -> None:
     """Render an attached/forwarded message (message/rfc822 and kin) for staff to read."""
     if budget[0] <= 0 or level >= MAX_MIME_DEPTH:
         return
@@ -334,7 +429,7 @@ def _attach_message(part: Message, level: int, out: list[str], budget: list[int]
     inner = inner[0] if isinstance(inner, list) and inner else inner
     if not isinstance(inner, Message):
         return
-    plain, html, nested = _walk(inner, level + 1, budget)
+    plain, html, nested = _walk(inner, level + 1, budget, raw)
     budget[0] -= len(plain or html or "")
     text = plain if plain is not None else (html_to_text(html) if html is not None else "")
     head = [ATTACHED_MARKER]
@@ -379,19 +474,72 @@ def file_text(msg: Message) -> str:
     return "\n\n".join(out)
 
 
+def content_type(part: Message) -> str:
+    """The part's type/subtype. The email package keeps a Content-Type with no `;` before
+    its parameters ("text/plain charset=utf-8") whole as the type, so a part that is
+    plain text would be read as no text at all; the type is its first token here."""
+    ctype = part.get_content_type()
+    found = _CONTENT_TYPE.match(ctype)
+    return found.group(0) if found else ctype
+
+
+def _bare_charset(part: Message) -> str | None:
+    """A charset named in a Content-Type the parameter parser could not split."""
+    found = _BARE_CHARSET.search(str(part.get("Content-Type", ""))[:_MAX_CTYPE])
+    return found.group(1) if found else None
+
+
+_MAX_CTYPE = 1000
+_BARE_CHARSET = re.compile(r"charset\s*=\s*[\"']?([A-Za-z0-9_.:-]{1,40})", re.IGNORECASE)
+_CONTENT_TYPE = re.compile(r"[a-z0-9!#$&^_.+-]{1,64}/[a-z0-9!#$&^_.+-]{1,64}")
+
+
 def part_text(part: Message) -> str:
     """One leaf part's text in its declared charset, read leniently (core/charsets.py);
     an HTML part without one may say it in a <meta> tag. Never raises."""
-    payload = part.get_payload(decode=True)
+    payload = _payload(part)
     if not isinstance(payload, bytes):
         return ""
     charset = part.get_param("charset")
-    charset = charset if isinstance(charset, str) else None
-    if charset is None and part.get_content_type() == "text/html":
+    charset = charset if isinstance(charset, str) else _bare_charset(part)
+    if charset is None and content_type(part) == "text/html":
         charset = html_charset(payload)
     # Text is cut to MAX_TEXT_CHARS (HTML to MAX_HTML_CHARS) anyway; no character takes
     # more than 4 bytes, so the rest of a 25 MB part need not be decoded at all.
     return decode_text(payload[:4 * MAX_TEXT_CHARS], charset)
+
+
+def _payload(part: Message) -> bytes | None:
+    """A leaf part's bytes. Base64 the email package cannot decode (a line cut short: it
+    hands the base64 itself back) is decoded from what is left of it; a part labelled
+    base64 that is plain prose (spaces, punctuation) is that prose, not the random bytes
+    "decoding" it gives."""
+    payload = part.get_payload(decode=True)
+    kinds = {type(d).__name__ for d in part.defects}
+    if not isinstance(payload, bytes) or not kinds & _BAD_BASE64:
+        return payload
+    raw = part.get_payload(decode=False)
+    if not isinstance(raw, str):
+        return payload
+    data = raw[:4 * MAX_TEXT_CHARS * 2].encode("utf-8", "surrogateescape")
+    prose = len(_NOT_BASE64.findall(data)) * 20 > len(data)
+    if "InvalidBase64LengthDefect" not in kinds:  # decoded, skipping stray characters
+        garbage = len(_CONTROL.findall(payload[:4096])) * 20 > min(len(payload), 4096)
+        return data if prose and garbage else payload
+    if prose:
+        return data
+    clean = _NON_ALPHABET.sub(b"", data)
+    clean = clean[:len(clean) - 1] if len(clean) % 4 == 1 else clean
+    try:
+        return base64.b64decode(clean + b"=" * (-len(clean) % 4))
+    except (binascii.Error, ValueError):
+        return payload
+
+
+_BAD_BASE64 = frozenset({"InvalidBase64CharactersDefect", "InvalidBase64LengthDefect"})
+_NOT_BASE64 = re.compile(rb"[^A-Za-z0-9+/=\r\n]")
+_NON_ALPHABET = re.compile(rb"[^A-Za-z0-9+/]")
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # no text holds many of these
 
 
 def _header_end(raw: bytes) -> int:
@@ -536,7 +684,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
             date = None
 
     try:
-        body = own_and_attached(msg)
+        body = own_and_attached(msg, raw)
     except Exception as e:  # noqa: BLE001
         raise MessageError(f"undecodable body: {type(e).__name__}: {e}") from None
 
@@ -545,6 +693,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
         attachments.append((decode(att.get("filename") or "attachment"),
                             att.get("mail_content_type") or "application/octet-stream",
                             _attachment_size(att)))
+    attachments += _unnamed_parts(msg)
     defects = budget_defects + _defects(mp)
     if any(len(_addresses([v])) != 1 for v in raw_from):
         defects += ("From header without exactly one mailbox",)
@@ -566,11 +715,49 @@ def parse_message(raw: bytes) -> ParsedMessage:
         text=body.own,
         attached_text=body.attached,
         file_text=_file_text(msg, attachments),
-        content_type=msg.get_content_type(),
+        content_type=content_type(msg),
+        part_types=_child_types(msg),
         attachments=tuple(attachments),
         defects=defects,
         size=size,
     )
+
+
+def _unnamed_parts(msg: Message, limit: int = MAX_MIME_PARTS) -> list[tuple[str, str, int]]:
+    """Parts that are neither the text nor a file mail-parser lists: a picture or an
+    invitation sent with no file name (a phone's screenshot alone, a text/calendar-only
+    invite). Staff must see that something came, so each is listed as "(no name)".
+    Attached messages are not entered (their parts are someone else's mail)."""
+    found: list[tuple[str, str, int]] = []
+    stack = [msg]
+    while stack and limit > 0:
+        part = stack.pop()
+        limit -= 1
+        ctype = content_type(part)
+        if part is not msg and ctype.startswith("message/"):
+            continue  # an attached mail: someone else's parts
+        if part.is_multipart():
+            children = part.get_payload()
+            if isinstance(children, list) and part.get_content_disposition() != "attachment":
+                stack.extend(c for c in reversed(children) if isinstance(c, Message))
+            continue
+        if (ctype in ("text/plain", "text/html", "message/rfc822", "text/rfc822-headers")
+                or ctype.startswith("multipart/")  # a body that would not split: the text
+                or part.get_filename() or part.get("Content-ID")
+                or part.get_content_disposition() == "attachment"
+                or part.get_content_subtype() == "rtf"):
+            continue  # the text, an attached mail, or a file mail-parser lists itself
+        payload = part.get_payload(decode=True)
+        found.append(("(no name)", ctype, len(payload) if isinstance(payload, bytes) else 0))
+    return found
+
+
+def _child_types(msg: Message, limit: int = 50) -> tuple[str, ...]:
+    """The content types of the top-level part's children (the first `limit`)."""
+    children = msg.get_payload() if msg.is_multipart() else None
+    if not isinstance(children, list):
+        return ()
+    return tuple(content_type(c) for c in children[:limit] if isinstance(c, Message))
 
 
 def _defects(mp: mailparser.MailParser) -> tuple[str, ...]:

@@ -32,7 +32,16 @@ class Address:
         return self.email.rpartition("@")[2]
 
     def display(self) -> str:
-        return f"{self.name} <{self.email}>" if self.name else self.email
+        return mailbox(self.name, self.email) if self.name else self.email
+
+
+def mailbox(name: str, email: str) -> str:
+    """`Name <address>` for staff to read. A name that holds an address or angle brackets
+    ("ana@example.org" <mallory@evil.example>) is shown in quotes, so it never reads as
+    the mail's real address."""
+    if any(ch in name for ch in "@<>"):
+        return f'"{name}" <{email}>'
+    return f"{name} <{email}>"
 
 
 @dataclass(frozen=True)
@@ -68,6 +77,9 @@ class ParsedMessage:
     size: int = 0
     attached_text: str = ""
     file_text: str = ""
+    # The content types of the top-level part's own children (a multipart/mixed holding a
+    # multipart/digest is a list's digest); empty for a single-part message.
+    part_types: tuple[str, ...] = ()
 
     @property
     def full_text(self) -> str:

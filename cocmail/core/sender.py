@@ -6,8 +6,9 @@ defects), because a wrongly run command cannot be taken back. A report is the ot
 way round: a reporter whose display name is raw GBK bytes or a long encoded word still
 wrote from a plain address, and losing it costs them the acknowledgement and the team
 its only way to answer. So the reporter is the one address of the one From header,
-defects or not; only a missing or ambiguous address leaves them unknown, and `why` then
-tells the team, in their notification, what was wrong.
+defects or not (with no From at all, the one address of the one Sender header); only a
+missing or ambiguous address leaves them unknown, and `why` then tells the team, in
+their notification, what was wrong.
 
 An address a staff member owns is never taken leniently: mail that claims to be staff
 and fails the strict rules is identity's business (held, never acknowledged).
@@ -16,6 +17,7 @@ and fails the strict rules is identity's business (held, never acknowledged).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from email.utils import getaddresses
 
 from .identity import Identity
 from .model import Address, ParsedMessage, Roster
@@ -37,6 +39,11 @@ def reporter_of(msg: ParsedMessage, identity: Identity, roster: Roster) -> Repor
     if identity.address is not None:
         return Reporter(identity.address)
     if msg.from_header_count == 0:
+        # RFC 5322's Sender is who put the mail on its way: with no From, it is the one
+        # address the mail names as its writer's (a script or an old form may send so).
+        sender = _only_sender(msg)
+        if sender is not None and roster.by_email(sender.email) is None:
+            return Reporter(sender)
         return Reporter(None, "the mail has no From header")
     if msg.from_header_count > 1:
         return Reporter(None, f"the mail has {msg.from_header_count} From headers, so it is"
@@ -51,3 +58,15 @@ def reporter_of(msg: ParsedMessage, identity: Identity, roster: Roster) -> Repor
         return Reporter(None, "the From header names a staff address but is malformed")
     # "Hello JosÃ(," would greet someone by bytes no charset could read: "Hello," then.
     return Reporter(address, greet=_DUG_OUT not in msg.defects and "\ufffd" not in address.name)
+
+
+def _only_sender(msg: ParsedMessage) -> Address | None:
+    """The one mailbox of the one Sender header, if that is what it holds."""
+    values = msg.header("Sender")
+    if len(values) != 1:
+        return None
+    found = [(name, email) for name, email in getaddresses([values[0]]) if "@" in email]
+    if len(found) != 1:
+        return None
+    name, email = found[0]
+    return Address(name.strip(), email)

@@ -175,6 +175,221 @@ MAILS["raw_jis_headers.eml"] = text_mail(  # an old Japanese client: JIS bytes, 
     "懇親会で体を触られました。".encode("iso2022_jp") + b"\r\n", charset="iso-2022-jp",
     cte="7bit").replace("会場での出来事".encode(), "会場での出来事".encode("iso2022_jp"))
 
+# ---------------------------------------------------------------- second pass: more charsets
+MAILS["utf16le_without_bom.eml"] = text_mail(  # English in UTF-16: ASCII bytes and NULs
+    "Dana Whit <dana@example.com>", "Report", "u16le@example.com",
+    base64.encodebytes("Someone followed me to the cloakroom at the party.\r\n"
+                       .encode("utf-16-le")), charset="utf-16le", cte="base64")
+MAILS["utf16be_without_bom_label_utf16.eml"] = text_mail(
+    "Dana Whit <dana@example.com>", "Report", "u16be@example.com",
+    base64.encodebytes("Er hat mich im Flur bedrängt.\r\n".encode("utf-16-be")),
+    charset="utf-16", cte="base64")
+MAILS["hz_gb2312.eml"] = text_mail(  # HZ: 7-bit Chinese
+    "Zhou Min <zhou@example.cn>", "Report", "hz-1@example.cn",
+    "晚会上有人一直跟踪我。".encode("hz") + b"\r\n", charset="hz-gb-2312", cte="7bit")
+MAILS["utf7_body.eml"] = text_mail(  # Windows Mail once wrote UTF-7
+    "Zoe Marchand <zoe@example.fr>", "=?utf-7?q?Caf+AOk-?=", "u7-1@example.fr",
+    "Il m'a suivie jusqu'au café, j'avais peur.\r\n".encode("utf-7"), charset="utf-7",
+    cte="7bit")
+
+# ---------------------------------------------------------------- second pass: machines
+MAILS["oof_exchange_generated_source.eml"] = text_mail(
+    "Tomas Berg <tomas.berg@corp.example>", "Automatic reply: Your talk slot",
+    "oof-gen@corp.example", b"I am out of the office until Monday 14 June.\r\n",
+    extra="X-MS-Exchange-Generated-Message-Source: Mailbox Rules Agent\r\n")
+MAILS["oof_polish_subject.eml"] = text_mail(
+    "Aleksandra Nowak <a.nowak@firma.example>",
+    "=?utf-8?q?Automatyczna_odpowied=C5=BA:_Rejestracja?=", "oof-pl@firma.example",
+    b"Jestem na urlopie do 20 czerwca.\r\n", extra="X-Auto-Response-Suppress: All\r\n")
+MAILS["oof_russian_subject.eml"] = text_mail(
+    "Olga Petrova <o.petrova@firma.example>", "=?utf-8?b?" + base64.b64encode(
+        "Автоматический ответ: Регистрация".encode()).decode() + "?=", "oof-ru@firma.example",
+    "Я в отпуске до 20 июня.\r\n".encode(), extra="X-Auto-Response-Suppress: OOF\r\n")
+MAILS["oof_chinese_subject.eml"] = text_mail(
+    "Wang Fang <wang.fang@firma.example>", "=?utf-8?b?" + base64.b64encode(
+        "自动回复: 注册".encode()).decode() + "?=", "oof-zh@firma.example",
+    "我在休假，六月二十日回来。\r\n".encode(), extra="X-Auto-Response-Suppress: All\r\n")
+MAILS["gmail_vacation_responder.eml"] = text_mail(
+    "Priya Nair <priya.nair@gmail.example>", "Re: Your registration", "vac-1@gmail.example",
+    b"Hi, I'm travelling until the 20th and will reply when I'm back.\r\n",
+    extra="Auto-Submitted: auto-replied\r\nPrecedence: bulk\r\n")
+MAILS["auto_submitted_auto_notified.eml"] = text_mail(
+    "Venue monitoring <alerts@venue.example>", "Room B: temperature alarm",
+    "alarm-1@venue.example", b"Room B is at 29 degrees.\r\n",
+    extra="Auto-Submitted: auto-notified\r\n")
+MAILS["mailman_mime_digest.eml"] = (
+    head("events-request@lists.example", "Events Digest, Vol 12, Issue 3", "dig-1@lists.example",
+         "List-Id: Events <events.lists.example>\r\nList-Post: <mailto:events@lists.example>\r\n"
+         "List-Unsubscribe: <mailto:events-request@lists.example?subject=unsubscribe>\r\n")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"dd\"\r\n\r\n--dd\r\n"
+      b"Content-Type: text/plain; charset=us-ascii\r\n\r\nToday's Topics:\r\n"
+      b"  1. Lunch on Friday (Kim)\r\n--dd\r\nContent-Type: multipart/digest; boundary=\"in\""
+      b"\r\n\r\n--in\r\n\r\nFrom: Kim <kim@attendee.example>\r\nSubject: Lunch on Friday"
+      b"\r\n\r\nWhere is lunch?\r\n--in--\r\n--dd--\r\n")
+MAILS["plain_text_digest.eml"] = text_mail(  # an RFC 1153 digest: plain text, no MIME parts
+    "events-request@lists.example", "Events Digest, Vol 12, Issue 4", "dig-2@lists.example",
+    b"Today's Topics:\r\n\r\n   1. Lunch on Friday (Kim)\r\n\r\n------------------------------"
+    b"\r\n\r\nMessage: 1\r\nFrom: Kim <kim@attendee.example>\r\nSubject: Lunch on Friday\r\n"
+    b"\r\nWhere is lunch?\r\n", charset="us-ascii",
+    extra="List-Id: Events <events.lists.example>\r\nList-Post: <mailto:events@lists.example>\r\n")
+MAILS["exim_bounce_x_failed_recipients.eml"] = text_mail(  # no Auto-Submitted, no daemon From
+    "Mail Delivery System <mail@mx.exim.example>",
+    "Mail delivery failed: returning message to sender", "exim-1@mx.exim.example",
+    b"This message was created automatically by mail delivery software.\r\n\r\n"
+    b"A message that you sent could not be delivered to one or more of its recipients.\r\n"
+    b"  nobody@exim.example\r\n    No Such User Here\r\n", charset="us-ascii",
+    extra="X-Failed-Recipients: nobody@exim.example\r\n")
+MAILS["qmail_bounce_plain.eml"] = text_mail(
+    "MAILER-DAEMON@mx.host.example", "failure notice", "qmail-1@mx.host.example",
+    b"Hi. This is the qmail-send program at mx.host.example.\r\nI'm afraid I wasn't able to"
+    b" deliver your message to the following addresses.\r\n\r\n<nobody@host.example>:\r\n"
+    b"Sorry, no mailbox here by that name. (#5.1.1)\r\n", charset="us-ascii")
+MAILS["yahoo_bounce_plain.eml"] = text_mail(
+    "Mail Delivery Subsystem <MAILER-DAEMON>", "Failure Notice", "ybounce-1@yahoo.example",
+    b"Sorry, we were unable to deliver your message to the following address.\r\n\r\n"
+    b"<nobody@yahoo.example>:\r\n554: delivery error: dd This user doesn't have an account\r\n",
+    charset="us-ascii")
+
+# ---------------------------------------------------------------- second pass: no text at all
+_PNG = base64.b64decode("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mP8z8DwHwAF"
+                        "BQIAX8jx0gAAAABJRU5ErkJggg==")
+MAILS["image_only_no_name.eml"] = (  # a phone's screenshot, no text, no file name
+    head("Mia Tanaka <mia@phone.example>", "", "img-1@phone.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n"
+      b"\r\n" + base64.encodebytes(_PNG))
+MAILS["calendar_invite_only.eml"] = (
+    head("Ravi Patel <ravi@corp.example>", "Invitation: debrief @ Fri 14:00", "cal-1@corp.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: text/calendar; charset=utf-8; method=REQUEST\r\n"
+      b"Content-Transfer-Encoding: 7bit\r\n\r\nBEGIN:VCALENDAR\r\nMETHOD:REQUEST\r\n"
+      b"BEGIN:VEVENT\r\nSUMMARY:Debrief\r\nDTSTART:20270611T120000Z\r\n"
+      b"DESCRIPTION:About what happened at the party.\r\nEND:VEVENT\r\nEND:VCALENDAR\r\n")
+MAILS["unnamed_image_beside_text.eml"] = (
+    head("Mia Tanaka <mia@phone.example>", "Screenshot", "img-2@phone.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"i\"\r\n\r\n--i\r\n"
+      b"Content-Type: text/plain; charset=utf-8\r\n\r\nThis is what he posted about me.\r\n"
+      b"--i\r\nContent-Type: image/png\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+    + base64.encodebytes(_PNG) + b"--i--\r\n")
+
+# ---------------------------------------------------------------- second pass: broken encodings
+_B64 = base64.encodebytes("Nach dem Vortrag ist mir ein Teilnehmer über den Platz"
+                          " bis zum Hotel gefolgt."
+                          "\r\n".encode())
+MAILS["base64_cut_short.eml"] = text_mail(  # the last line cut, a stray character left
+    "Jonas Becker <jonas@example.de>", "Vorfall", "b64-cut@example.de",
+    _B64[:-4] + b"!\r\n", cte="base64")
+MAILS["prose_labelled_base64.eml"] = text_mail(  # a form that says base64 and sends text
+    "Event form <form@site.example>", "Report", "b64-prose@site.example",
+    b"He followed me after the talk.\r\n", cte="base64")
+
+# ---------------------------------------------------------------- second pass: odd senders
+_NO_FROM = ("To: conduct@example.org\r\nSubject: Report\r\n" + DATE
+            + "Message-ID: <{mid}>\r\n\r\nAt the social someone followed me to the cloakroom"
+              " and would not leave me alone.\r\n")
+MAILS["sender_without_from.eml"] = (  # a script that sets Sender and forgets From
+    b"Sender: Eve Adams <eve.adams@example.com>\r\n"
+    + _NO_FROM.format(mid="sender-only@example.com").encode())
+MAILS["reply_to_without_from.eml"] = (  # Reply-To names where answers go, not who wrote
+    b"Reply-To: Eve Adams <eve.adams@example.com>\r\n"
+    + _NO_FROM.format(mid="reply-to-only@example.com").encode())
+
+MAILS["from_encoded_whole.eml"] = text_mail(  # name and address inside one encoded word
+    "=?utf-8?q?Eva_M=C3=BCller_<eva.mueller@example.de>?=", "Report", "ew-whole@example.de",
+    REPORT.encode())
+MAILS["encoded_word_glued_to_text.eml"] = text_mail(  # words glued to text, quoted words
+    "Caf=?utf-8?q?=C3=A9?= Owner <owner@cafe.example>",
+    'Re: "=?utf-8?q?Jos=C3=A9?=" at the caf=?utf-8?q?=C3=A9?=', "ew-glued@cafe.example",
+    REPORT.encode())
+MAILS["from_name_is_an_address.eml"] = text_mail(  # the name shows another address
+    '"eve.adams@example.com" <mallory@elsewhere.example>', "Report", "name-addr@example.com",
+    REPORT.encode())
+MAILS["from_address_with_comment.eml"] = text_mail(
+    "eve.adams@example.com (Eve Adams)", "Report", "comment@example.com", REPORT.encode())
+MAILS["from_group_one_address.eml"] = text_mail(
+    "Attendees: eve.adams@example.com;", "Report", "group@example.com", REPORT.encode())
+MAILS["from_empty_angle.eml"] = text_mail("<>", "Report", "empty-angle@example.com",
+                                          REPORT.encode())
+
+# ---------------------------------------------------------------- second pass: more text
+MAILS["empty_plain_beside_html.eml"] = (  # a mobile client: blank text/plain, the words in HTML
+    head("Lee Park <lee.park@mobile.example>", "Report", "alt-empty@mobile.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"a\"\r\n\r\n"
+      b"--a\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n\r\n--a\r\n"
+      b"Content-Type: text/html; charset=utf-8\r\n\r\n<div dir=\"ltr\">Someone grabbed me at"
+      b" the bar after the keynote.</div>\r\n--a--\r\n")
+MAILS["euc_kr_body_and_raw_name.eml"] = text_mail(
+    "김지은".encode("euc-kr") + b" <jieun@example.kr>", "=?euc-kr?b?" + base64.b64encode(
+        "신고".encode("euc-kr")).decode() + "?=", "kr-1@example.kr",
+    "행사장에서 누군가 계속 따라왔습니다.\r\n".encode("euc-kr"), charset="euc-kr")
+MAILS["windows_1251.eml"] = text_mail(
+    "Ivan Sokolov <ivan@example.ru>", "Report", "w1251@example.ru",
+    "Меня оскорбляли на вечеринке.\r\n".encode("cp1251"), charset="windows-1251")
+MAILS["iso_8859_7.eml"] = text_mail(
+    "Eleni Papadopoulou <eleni@example.gr>", "Report", "greek@example.gr",
+    "Με παρενόχλησαν στο πάρτι.\r\n".encode("iso-8859-7"), charset="iso-8859-7")
+MAILS["us_ascii_label_utf8_bytes.eml"] = text_mail(
+    "Jörg Brandt <joerg@example.de>", "Bericht", "ascii-label@example.de",
+    "Ein Teilnehmer hat mich im Flur bedrängt – schrecklich.\r\n".encode(),
+    charset="us-ascii", cte="7bit")
+MAILS["rfc2231_continued_filename.eml"] = (
+    head("Noor Haddad <noor@example.ae>", "Report", "r2231@example.ae")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed; boundary=\"b\"\r\n\r\n--b\r\n"
+      b"Content-Type: text/plain; charset=utf-8\r\n\r\nThe screenshot is attached.\r\n--b\r\n"
+      b"Content-Type: application/pdf\r\nContent-Disposition: attachment;\r\n"
+      b" filename*0*=UTF-8''%D8%A8%D9%84%D8%A7%D8%BA;\r\n"
+      b" filename*1*=%20%D8%B1%D8%B3%D9%85%D9%8A.pdf"
+      b"\r\nContent-Transfer-Encoding: base64\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n")
+MAILS["idn_domain_utf8.eml"] = text_mail(
+    "Jörg Brandt <joerg@bücher.example>".encode(), "Report", "idn@example.de", REPORT.encode())
+
+MAILS["content_type_without_semicolon.eml"] = (  # "text/plain charset=..." read whole as a type
+    head("Lee Park <lee.park@example.com>", "Report", "ctype-nosemi@example.com")
+    + b"MIME-Version: 1.0\r\nContent-Type: text/plain charset=utf-8\r\n\r\n"
+    + "Jemand hat mich am Arm gepackt, es war schlimm für mich.\r\n".encode())
+MAILS["oof_japanese_subject.eml"] = text_mail(
+    "Sato Hiro <hiro@corp.example>", "=?iso-2022-jp?b?" + base64.b64encode(
+        "不在通知: 登録".encode("iso2022_jp")).decode() + "?=", "oof-ja@corp.example",
+    "不在です。\r\n".encode("iso2022_jp"), charset="iso-2022-jp", cte="7bit",
+    extra="X-Auto-Response-Suppress: All\r\n")
+
+# ---------------------------------------------------------------- second pass: charset labels
+MAILS["hebrew_iso_8859_8_i.eml"] = text_mail(  # "-i": logical order; Python knows no such name
+    "Noa Levi <noa@example.co.il>", "=?iso-8859-8-i?b?" + base64.b64encode(
+        "דיווח".encode("iso-8859-8")).decode() + "?=", "he-1@example.co.il",
+    "מישהו הטריד אותי במסיבה.\r\n".encode("iso-8859-8"), charset="iso-8859-8-i")
+MAILS["outlook_charset_unicode.eml"] = text_mail(  # Outlook's "unicode" is UTF-16LE
+    "Dana Whit <dana@example.com>", "Report", "unicode-label@example.com",
+    base64.encodebytes("Er hat mich im Flur bedrängt.\r\n".encode("utf-16-le")),
+    charset="unicode", cte="base64")
+MAILS["charset_win_1251_misspelt.eml"] = text_mail(
+    "Ivan Sokolov <ivan@example.ru>", "Report", "win1251@example.ru",
+    "Меня оскорбляли на вечеринке.\r\n".encode("cp1251"), charset="win-1251")
+
+# ---------------------------------------------------------------- second pass: mixed bytes
+MAILS["qp_utf8_with_latin1_bytes.eml"] = text_mail(  # =C3=BC beside raw Latin-1 letters
+    "Jonas Becker <jonas@example.de>", "Vorfall", "qp-mixed@example.de",
+    "Er sagte Dinge =C3=BCber mein Äußeres, vor allen Leuten.\r\n".encode("latin-1"),
+    cte="quoted-printable")
+MAILS["form_latin1_labelled_utf8.eml"] = text_mail(  # an old PHP form: cp1252 said UTF-8
+    "Tagungsformular <formular@tagung.example>", "Meldung", "form-cp1252@tagung.example",
+    "Belästigung im Café – er hat mich vor der Tür abgefangen.\r\n".encode("cp1252"))
+
+MAILS["qmail_autoresponder.eml"] = text_mail(  # qmail's autorespond: only Delivered-To says so
+    "Front Desk <desk@hotel.example>", "Re: Room block for speakers", "autoresp-1@hotel.example",
+    b"Thank you for your message. We answer within two working days.\r\n",
+    extra="Delivered-To: Autoresponder\r\n")
+
+# ---------------------------------------------------------------- second pass: broken MIME
+MAILS["multipart_without_boundary.eml"] = (
+    head("Kim Sato <kim@attendee.example>", "Report", "no-boundary@attendee.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/mixed\r\n\r\n"
+      b"Someone followed me to the cloakroom after the keynote.\r\n")
+MAILS["multipart_boundary_mismatch.eml"] = (  # the header says "abc", the lines say "xyz"
+    head("Kim Sato <kim@attendee.example>", "Report", "bad-boundary@attendee.example")
+    + b"MIME-Version: 1.0\r\nContent-Type: multipart/alternative; boundary=\"abc\"\r\n\r\n"
+      b"--xyz\r\nContent-Type: text/plain; charset=iso-8859-1\r\n\r\n"
+    + "Er ist mir bis zur Garderobe gefolgt, ich hatte große Angst.\r\n".encode("latin-1")
+    + b"--xyz--\r\n")
+
 
 if __name__ == "__main__":
     for name, raw in MAILS.items():
