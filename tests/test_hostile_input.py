@@ -16,14 +16,8 @@ import pytest
 import cocmail.core.identity
 import cocmail.core.message
 from cocmail.app import App
-from cocmail.core.message import (
-    MAX_FIELD_BYTES,
-    MAX_HEADER_FIELDS,
-    MAX_HTML_CHARS,
-    MAX_MIME_PARTS,
-    parse_message,
-    quick_message_id,
-)
+from cocmail.core.header_limits import MAX_FIELD_BYTES, MAX_HEADER_FIELDS, MAX_MIME_PARTS
+from cocmail.core.message import MAX_HTML_CHARS, parse_message, quick_message_id
 from cocmail.core.model import MAX_IN_REPLY_TO, MAX_REFERENCES
 from testsupport.helpers import spool
 

@@ -21,7 +21,7 @@ from email.utils import format_datetime, formataddr, unquote
 from typing import Any, Protocol
 
 from .effects import SUBJECTS, OutMail
-from .message import decode
+from .header_text import decode
 from .model import Address
 from .screening import LOOP_HEADER
 from .tokens import Token, message_id, new_nonce, plus_address

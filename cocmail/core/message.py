@@ -19,29 +19,33 @@ import hashlib
 import re
 from dataclasses import dataclass
 from email import message_from_bytes
-from email.header import decode_header, make_header
 from email.message import Message
-from email.utils import getaddresses, parsedate_to_datetime
+from email.utils import parsedate_to_datetime
 
 import mailparser
 
 from .calendar_text import calendar_text
-from .charsets import decode_8bit, decode_text, html_charset
+from .charsets import decode_text, html_charset
 from .errors import MessageError
-from .model import Address, ParsedMessage
+from .header_limits import (
+    MAX_FIELD_BYTES,
+    MAX_MIME_CHECKS,
+    MAX_MIME_PARTS,
+    bound_header_block,
+    header_end,
+    mime_cost,
+)
+from .header_text import (
+    addresses,
+    charset_hint,
+    decode,
+    from_8bit,
+    lenient_from,
+    message_ids,
+    raw_headers,
+)
+from .model import ParsedMessage
 
-_MSGID = re.compile(r"<([^<>\s]+)>")
-_CRLF = re.compile(r"[\r\n\t]+")
-# An encoded-word still in a value after decoding: `=?charset?q|b?`.
-_ENCODED_WORD_START = re.compile(r"=\?(?=[^?\s]*\?[qQbB]\?)")
-MAX_DECODE_ROUNDS = 8  # each round shortens the text; nesting deeper than this is hostile
-# An encoded-word a client folded in the middle (`=?utf-8?B?w6kg\r\n w6k=?=`): no word may
-# hold white space, so what is inside one is glued back before decoding.
-_ONLY_WORDS = re.compile(r"(?:=\?[^?\s]{1,40}\?[bBqQ]\?[^?\s]{0,998}\?=\s*){1,20}")
-_FOLDED_WORD = re.compile(r"=\?[^?\s]{1,40}\?[bBqQ]\?[^?]*\?=")
-# The one <addr-spec> of a From the address parser gave up on (a name with a stray
-# parenthesis or quote after 8-bit bytes were read): the reporter's address is still there.
-_ANGLE_ADDR = re.compile(r"<\s*([^<>\s@\\\"(),;:]{1,200}@[^<>\s@\\\"(),;:]{1,255})\s*>")
 # Long bodies are cut for the parts cocmail reads (commands, notes, relays);
 # the raw message itself is always kept whole.
 MAX_TEXT_CHARS = 200_000
@@ -56,174 +60,10 @@ ATTACHED_HEADER_CHARS = 500
 # The line that opens each attached or forwarded message in `ParsedMessage.attached_text`.
 ATTACHED_MARKER = "---------- Attached message (not written by the sender) ----------"
 
-# What the parser is shown of a header block (the raw message is stored whole). Real mail
-# has a few dozen fields of a few hundred bytes; the email package and mail-parser are
-# slow on more (mail-parser's address parsing is super-linear in a field's length), so a
-# crafted header block is cut to these before parsing, and the cut is a defect.
-MAX_HEADER_FIELDS = 1000
-MAX_FIELD_BYTES = 32 * 1024
-MAX_ADDRESS_FIELD_BYTES = 16 * 1024  # about 400 mailboxes
-# Fields RFC 5322 allows once: a few copies are kept (two From fields must still be
-# seen as two), thousands are not. Any other name may repeat up to MAX_SAME_FIELD times.
-_SINGLE_FIELDS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc",
-                            b"message-id", b"in-reply-to", b"references", b"subject",
-                            b"date", b"mime-version", b"content-type",
-                            b"content-transfer-encoding", b"content-disposition"})
-MAX_SINGLE_FIELD = 5
-MAX_SAME_FIELD = 100
-# Where a too-long field is cut: address lists after a whole mailbox, References
-# before its oldest ids (the newest, last, are the ones that thread a reply).
-_ADDRESS_FIELDS = frozenset({b"from", b"sender", b"reply-to", b"to", b"cc", b"bcc",
-                             b"resent-from", b"resent-to", b"resent-cc", b"resent-bcc"})
-_TAIL_FIELDS = frozenset({b"references"})
-# A line break not followed by folding white space: where the next header field starts.
-_FIELD_START = re.compile(rb"\n(?![ \t])")
-_SINGLE_FIELD_START = re.compile(
-    rb"\n(?:" + b"|".join(sorted(_SINGLE_FIELDS)) + rb")[ \t]*:", re.IGNORECASE)
-# A message with more MIME parts than this is quarantined before parsing: no client
-# sends so many, and the email package spends about 0.1 ms on each.
-MAX_MIME_PARTS = 2000
-# ... and so is one whose parsing would take more boundary checks than this (about a
-# second's work; see mime_cost). A 25 MB attachment five levels deep needs 1.7 million.
-MAX_MIME_CHECKS = 2_500_000
-_BOUNDARY_PARAM = re.compile(rb"""boundary\s*=\s*(?:"([^"\r\n]{1,200})"|([^\s;"]{1,200}))""",
-                             re.IGNORECASE)
 
 
 # MessageError (core/errors.py): the message could not be parsed at all, the text says
 # why. Raised here, imported from here by callers that only parse.
-
-
-def decode(value: object) -> str:
-    """Decode one header value (RFC 2047 words, bad charsets) to a single-line str.
-
-    Line breaks (CR/LF inside encoded-words included) become spaces: a decoded value may
-    end up in a header cocmail writes, and must never be able to start a new one. For the
-    same reason the result never holds an encoded-word: a name that decodes to another
-    encoded-word (`=?utf-8?b?PT91dGYtOD9xP0V2ZT0wRD0wQUJjYz...?=`) is decoded again, and
-    the email package, which decodes words once more when a header is written, would
-    otherwise turn the CR/LF inside into a real line break (a Bcc header, a fake body).
-    """
-    if value is None:
-        return ""
-    text = _FOLDED_WORD.sub(_glue_word, str(value))
-    for _ in range(MAX_DECODE_ROUNDS):
-        decoded = _decode_words(text)
-        if decoded == text:
-            break
-        text = decoded
-    text = _CRLF.sub(" ", text).strip()
-    return _ENCODED_WORD_START.sub("= ?", text)  # what is left can never be read as a word
-
-
-def _glue_word(match: re.Match[str]) -> str:
-    word = match.group(0)
-    return "".join(word.split()) if any(ch.isspace() for ch in word) else word
-
-
-def _decode_words(text: str) -> str:
-    """One round of RFC 2047 decoding; words in unknown charsets are guessed, not kept."""
-    try:
-        chunks = decode_header(text)
-    except Exception:  # noqa: BLE001 - a value the decoder chokes on stays as it came
-        chunks = [(text, None)]
-    if len(chunks) == 1 and isinstance(chunks[0][0], str):
-        return chunks[0][0]  # no encoded word at all
-    try:
-        # Chunks joined as they stand: make_header puts a space between text and a word
-        # glued to it ("Caf=?utf-8?q?=C3=A9?=" read "Caf é", a quoted name '" José "').
-        return "".join(str(make_header([chunk])) for chunk in chunks)
-    except Exception:  # noqa: BLE001 - unknown charset or bytes that do not fit it
-        return "".join(_chunk_text(chunk, charset) for chunk, charset in chunks)
-
-
-def _chunk_text(chunk: bytes | str, charset: str | None) -> str:
-    """One decoded-word chunk as text, guessing like `from_8bit` when its charset fails."""
-    if isinstance(chunk, str):
-        return chunk
-    if charset is None:  # unencoded text between words: decode_header's own encoding
-        return chunk.decode("raw-unicode-escape", "replace")
-    return decode_text(chunk, charset)  # its charset read leniently (core/charsets.py)
-
-
-def from_8bit(value: str, hint: str | None = None) -> str:
-    """Recover raw 8-bit header bytes (kept as surrogate escapes by the parser) as text.
-
-    UTF-8 first (RFC 6532), then `hint` (the charset the body declares: the same client
-    wrote both, so a GBK name comes with a GBK body), then Windows-1252, the usual charset
-    of unencoded legacy mail; a value that was plain ASCII comes back unchanged.
-    """
-    if value.isascii() and "\x1b" not in value:
-        return value
-    return decode_8bit(value.encode("utf-8", "surrogateescape"), hint)
-
-
-def raw_headers(msg: Message, name: str, hint: str | None = None) -> list[str]:
-    """Every value of header `name`, top first, with 8-bit bytes recovered as text.
-
-    `msg.get_all` would hand back `Header` objects for 8-bit values whose bytes are
-    already lost to replacement characters; `raw_items` keeps them.
-    """
-    wanted = name.lower()
-    return [from_8bit(str(v), hint) for k, v in msg.raw_items() if k.lower() == wanted]
-
-
-def charset_hint(msg: Message, limit: int = 50) -> str | None:
-    """The first charset a part of `msg` declares (among its first `limit` parts)."""
-    for n, part in enumerate(msg.walk()):
-        if n >= limit:
-            break
-        charset = part.get_param("charset")
-        if isinstance(charset, str) and charset.strip():
-            return charset
-    return None
-
-
-def lenient_from(values: list[str]) -> tuple[Address, ...]:
-    """The From mailboxes, with the one <address> of a value the parser could not read.
-
-    Only for the reporter's side: the value stays a defect ("From header without exactly
-    one mailbox"), so identity never takes it as a staff member's address.
-    """
-    out: list[Address] = []
-    for value in values:
-        strict = _addresses([value])
-        if len(strict) == 1 and _ONLY_WORDS.fullmatch(value.strip()):
-            strict = _whole_encoded(value, strict[0])
-        if strict:
-            out.extend(strict)
-            continue
-        found = list(_ANGLE_ADDR.finditer(value))
-        if len({m.group(1).lower() for m in found}) == 1:
-            name = decode(value[:found[0].start()]).strip().strip('"').strip()
-            out.append(Address(name, found[0].group(1)))
-    return tuple(out)
-
-
-def _whole_encoded(value: str, strict: Address) -> tuple[Address, ...]:
-    """A From encoded whole, address and all (`=?utf-8?q?Eve_<eve@x.example>?=`): the
-    parser finds the address but keeps "=?utf-8?q?Eve_" as the name; the name is read
-    from the decoded value when that holds the same one address."""
-    inner = [(n, e) for n, e in getaddresses([decode(value)]) if "@" in e]
-    if len(inner) == 1 and inner[0][1].lower() == strict.email.lower():
-        return (Address(inner[0][0].strip(), strict.email),)
-    return (Address("", strict.email),)
-
-
-def _addresses(values: list[str]) -> tuple[Address, ...]:
-    out = []
-    # Split the list first, decode each name after: an encoded "Müller, Jürgen" holds a
-    # comma that must not split one mailbox into two.
-    raw = [v if isinstance(v, str) else decode(v) for v in values]
-    for name, email in getaddresses(raw):
-        if email and "@" in email:
-            out.append(Address(_CRLF.sub(" ", decode(name)).strip(), email))
-    return tuple(out)
-
-
-def message_ids(value: str) -> tuple[str, ...]:
-    """All `<id>` tokens of a Message-ID / In-Reply-To / References value, without brackets."""
-    return tuple(_MSGID.findall(value or ""))
 
 
 def sha256_hex(raw: bytes) -> str:
@@ -410,7 +250,7 @@ def _reparsed(part: Message, raw: bytes) -> Message | None:
 
 def _raw_body(raw: bytes) -> str:
     """The whole mail's body as text, from its bytes (see _reparsed)."""
-    body = raw[_header_end(raw):].lstrip(b"\r\n")[:4 * MAX_TEXT_CHARS]
+    body = raw[header_end(raw):].lstrip(b"\r\n")[:4 * MAX_TEXT_CHARS]
     return decode_text(body, None)
 
 
@@ -542,110 +382,6 @@ _NON_ALPHABET = re.compile(rb"[^A-Za-z0-9+/]")
 _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # no text holds many of these
 
 
-def _header_end(raw: bytes) -> int:
-    """Offset of the blank line that ends the header block (len(raw) when there is none)."""
-    ends = [i for i in (raw.find(b"\r\n\r\n"), raw.find(b"\n\n")) if i >= 0]
-    return min(ends) if ends else len(raw)
-
-
-def bound_header_block(raw: bytes) -> tuple[bytes, tuple[str, ...]]:
-    """`raw` with its header block cut to what the parser can handle in linear time.
-
-    At most MAX_HEADER_FIELDS fields, MAX_SINGLE_FIELD copies of a field RFC 5322
-    allows once, MAX_SAME_FIELD of any other, each field at most MAX_FIELD_BYTES (an
-    address list cut after a whole mailbox, References keeping its newest ids). The
-    body is untouched. Returns the bytes to parse and a defect for each kind of cut.
-    """
-    end = _header_end(raw)
-    head = raw[:end]
-    if len(head) <= MAX_FIELD_BYTES and head.count(b"\n") < MAX_SAME_FIELD:
-        return raw, ()  # the common case: nothing to count
-    kept: list[bytes] = []
-    counts: dict[bytes, int] = {}
-    cut = dropped = 0
-    # Only the first MAX_HEADER_FIELDS fields are looked at one by one; past them, a
-    # regex (C speed) picks out a few of the fields RFC 5322 allows once, and the rest
-    # is dropped.
-    fields = _FIELD_START.split(head, maxsplit=MAX_HEADER_FIELDS)
-    if len(fields) > MAX_HEADER_FIELDS:
-        rest = b"\n" + fields.pop()
-        dropped = len(_FIELD_START.findall(rest))
-        wanted = MAX_SINGLE_FIELD * len(_SINGLE_FIELDS)
-        for m in _SINGLE_FIELD_START.finditer(rest):
-            if not wanted:
-                break
-            stop = _FIELD_START.search(rest, m.end())
-            fields.append(rest[m.start() + 1:stop.start() if stop else len(rest)])
-            dropped -= 1
-            wanted -= 1
-    for field in fields:
-        name = field[:field.find(b":")].strip().lower()  # no colon: the field's own text
-        seen = counts[name] = counts.get(name, 0) + 1
-        if name in _SINGLE_FIELDS:
-            if seen > MAX_SINGLE_FIELD:
-                dropped += 1
-                continue
-        elif seen > MAX_SAME_FIELD or len(kept) >= MAX_HEADER_FIELDS:
-            dropped += 1
-            continue
-        if len(field) > (MAX_ADDRESS_FIELD_BYTES if name in _ADDRESS_FIELDS
-                         else MAX_FIELD_BYTES):
-            field = _cut_field(field, name)
-            cut += 1
-        kept.append(field)
-    defects = []
-    if dropped:
-        defects.append(f"HeaderBudgetDefect: {dropped} header fields over the caps not read")
-    if cut:
-        defects.append(f"HeaderBudgetDefect: {cut} header fields cut to {MAX_FIELD_BYTES} bytes")
-    if counts.get(b"from", 0) > MAX_SINGLE_FIELD:  # identity reads this as an unsure From
-        defects.append("HeaderBudgetDefect: From header repeated")
-    return b"\n".join(kept) + raw[end:], tuple(defects)
-
-
-def _cut_field(field: bytes, name: bytes) -> bytes:
-    """One field cut to about MAX_FIELD_BYTES, at a place that keeps it well-formed."""
-    label, _, value = field.partition(b":")
-    if name in _TAIL_FIELDS:
-        tail = value[-MAX_FIELD_BYTES:]
-        start = tail.find(b"<")
-        return label + b": " + (tail[start:] if start >= 0 else b"").strip()
-    if name in _ADDRESS_FIELDS:
-        value = value[:MAX_ADDRESS_FIELD_BYTES]
-        comma = value.rfind(b",")
-        value = value[:comma] if comma > 0 else value
-    else:
-        value = value[:MAX_FIELD_BYTES]
-    return (label + b":" + value).rstrip(b"\r")
-
-
-def mime_cost(raw: bytes) -> tuple[int, int]:
-    """(MIME parts, boundary checks the email package will make), by a linear byte scan.
-
-    Every boundary declared anywhere in the message is a candidate; a delimiter line
-    opens it, its close delimiter closes it. The email package tests each body line
-    against every boundary still open around it, so the checks are the sum, over the
-    lines, of the boundaries open there: 10 MB of lines inside 90 nested multiparts is
-    13 million regex matches (six seconds) although each level is legal.
-    """
-    boundaries = {m.group(1) or m.group(2) for m in _BOUNDARY_PARAM.finditer(raw)}
-    if not boundaries:
-        return 1, 0
-    parts = checks = 0
-    open_: set[bytes] = set()
-    for line in raw.split(b"\n"):
-        checks += len(open_)
-        if line[:2] != b"--":
-            continue
-        rest = line[2:].rstrip(b"\r\t ")
-        if rest in boundaries:
-            parts += 1
-            open_.add(rest)
-        elif rest[-2:] == b"--" and rest[:-2] in boundaries:
-            open_.discard(rest[:-2])
-    return parts, checks
-
-
 def parse_message(raw: bytes) -> ParsedMessage:
     """Parse `raw`; raises MessageError only when nothing usable can be read."""
     if not raw or not raw.strip():
@@ -695,7 +431,7 @@ def parse_message(raw: bytes) -> ParsedMessage:
                             _attachment_size(att)))
     attachments += _unnamed_parts(msg)
     defects = budget_defects + _defects(mp)
-    if any(len(_addresses([v])) != 1 for v in raw_from):
+    if any(len(addresses([v])) != 1 for v in raw_from):
         defects += ("From header without exactly one mailbox",)
     if msg.defects:
         defects += tuple(type(d).__name__ for d in msg.defects)
@@ -705,8 +441,8 @@ def parse_message(raw: bytes) -> ParsedMessage:
         message_id=message_id,
         from_=from_,
         from_header_count=len(raw_from),
-        to=_addresses(raw_headers(msg, "To")),
-        cc=_addresses(raw_headers(msg, "Cc")),
+        to=addresses(raw_headers(msg, "To")),
+        cc=addresses(raw_headers(msg, "Cc")),
         subject=headers.get("subject", [""])[0],
         date=date,
         in_reply_to=message_ids(" ".join(headers.get("in-reply-to", []))),
