@@ -300,3 +300,19 @@ def test_the_reported_person_flooding_their_case_does_not_hold_back_the_reporter
     held = [m for m in json.loads(desk.cli("cases", "show", "1", "--json"))["audit"]
             if m["action"] == "held for a summary"]
     assert len(held) == 5  # the reported person's 11th to 15th answers
+
+
+def test_reporters_read_leniently_count_toward_their_domain(
+        make_desk: Callable[..., Desk]) -> None:
+    """A mail with no From but one Sender address has that sender (issue 23) and is
+    acknowledged at that address: it counts toward that domain's cap like any report
+    (the breaker and the lenient sender were built apart; this checks they agree)."""
+    desk = make_desk()
+    for i in range(25):
+        raw = (f"Sender: Form {i} <r{i}@flood.example>\r\nTo: conduct@example.org\r\n"
+               f"Subject: report {i}\r\nMessage-ID: <lenient{i}@flood.example>\r\n"
+               f"\r\nReport {i}.\r\n").encode()
+        desk.receive(raw)
+    sent = desk.new()
+    assert len([m for m in sent if "@flood.example" in str(m["To"])]) == 10
+    assert len(desk.app.store.case_numbers()) == 25
