@@ -44,6 +44,7 @@ from .core.model import Address, Roster
 from .core.sender import reporter_of
 from .errors import OperationalError, as_operational
 from .history import StoreHistory
+from .nonces import new_nonce
 from .outbox import redact_addresses
 from .render import Renderer, TemplateError
 from .store import Store
@@ -60,7 +61,7 @@ def env_from_config(cfg: Config, roster: Roster, now: datetime,
     """The core's view of the world: the config's values, the roster and the time."""
     return Env(event=cfg.event.name, event_ends=cfg.event.ends, tz=cfg.event.tz,
                inbox=cfg.inbox.address, dsf=cfg.dsf.address, appeal=cfg.appeal.contact,
-               roster=roster, now=now, history=history or NoHistory(),
+               roster=roster, now=now, history=history or NoHistory(), nonce=new_nonce,
                ack_limit=cfg.inbox.ack_limit_per_day,
                second_approval=cfg.process.second_approval,
                conflict_contacts=cfg.process.conflict_contacts, flood=flood_rules(cfg))
@@ -140,7 +141,7 @@ class Pipeline:
         self.renderer = renderer or Renderer(cfg.templates.dir)
         self.composer = Composer(secret=secret, renderer=self.renderer, inbox=cfg.inbox.address,
                                  tag=cfg.inbox.subject_tag, event=cfg.event.name,
-                                 plus_addressing=cfg.inbox.plus_addressing)
+                                 plus_addressing=cfg.inbox.plus_addressing, nonce=new_nonce)
         self.history = StoreHistory(store)
         self.settings = Settings(
             secret=secret, inbox=cfg.inbox.address, max_bytes=cfg.inbox.max_message_bytes,

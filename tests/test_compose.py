@@ -24,6 +24,7 @@ from cocmail.core import compose
 from cocmail.core.compose import Composer
 from cocmail.core.effects import OutMail
 from cocmail.core.model import Address
+from cocmail.nonces import new_nonce
 from cocmail.render import Renderer
 from tests.test_templates import SAMPLES
 
@@ -33,7 +34,7 @@ RENDERER = Renderer(None)
 
 def composer(event: str = "PyCon Test", plus: bool = True) -> Composer:
     return Composer(secret=b"k" * 64, renderer=RENDERER, inbox="conduct@example.org",
-                    tag="CoC", event=event, plus_addressing=plus)
+                    tag="CoC", event=event, plus_addressing=plus, nonce=new_nonce)
 
 
 def both(c: Composer, mail: OutMail) -> tuple[bytes, bytes]:

@@ -19,6 +19,7 @@ from cocmail.cli import main
 from cocmail.core.case import Person
 from cocmail.core.model import Roster, StaffMember
 from cocmail.digest import queue_digest
+from cocmail.nonces import new_nonce
 from cocmail.reminders_due import send_due_reminders
 from testsupport.apps import Desk
 from testsupport.helpers import body_of, mail, spool
@@ -393,7 +394,7 @@ def test_a_quarantine_notice_does_not_go_to_the_member_its_subject_names() -> No
 
     env = Env(event="Conf", event_ends=None, tz=ZoneInfo("UTC"), inbox="conduct@example.org",
               dsf="dsf@example.org", appeal=None, roster=ROSTER,
-              now=datetime(2027, 1, 1, tzinfo=UTC), history=NoHistory())
+              now=datetime(2027, 1, 1, tzinfo=UTC), history=NoHistory(), nonce=new_nonce)
     told = {m.to.email for m in quarantine(7, "failed 3 times", env, "What Ben Okafor did",
                                            "Eve <eve@attendee.example>").mails}
     assert told == {"ana@example.org", "zoe@example.org"}

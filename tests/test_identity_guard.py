@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 
 from cocmail.app import App
 from cocmail.core.case import Case, Person
+from cocmail.nonces import new_nonce
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
 REPORT = mail("Lena Leaky <lena.leaky@attendee.example>", "Something happened",
@@ -259,13 +260,13 @@ def test_no_response_that_names_a_protected_person_is_ever_sent(
     env = Env(event="Example Conf", event_ends=None, tz=ZoneInfo("Europe/Berlin"),
               inbox="conduct@example.org", dsf="conduct@djangoproject.com", appeal=None,
               roster=Roster((StaffMember(1, "Ana Lima", "ana@example.org"),)), now=NOW,
-              history=NoHistory())
+              history=NoHistory(), nonce=new_nonce)
     r = apply_block(case, block.commands, block.body, StaffMember(1, "Ana Lima",
                                                                  "ana@example.org"), env)
     named = any(kind != "filler" for kind, _, _ in words)
     assert r.rejected == named, (text, r.reason)
     composer = Composer(secret=b"s" * 64, renderer=Renderer(), inbox="conduct@example.org",
-                        tag="CoC", event="Example Conf", plus_addressing=True)
+                        tag="CoC", event="Example Conf", plus_addressing=True, nonce=new_nonce)
     for m in r.mails:
         if m.to.email == "dan@x.example":
             body = composer.compose(m, NOW).body

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from cocmail.core.matching import match_case, strip_prefixes, subject_case
 from cocmail.core.message import parse_message
-from cocmail.core.tokens import Token, message_id, new_nonce, token_from_message_id
+from cocmail.core.tokens import Token, message_id, token_from_message_id
+from cocmail.nonces import new_nonce
 
 SECRET = b"k" * 64
 

@@ -34,6 +34,7 @@ from cocmail.core.reminders import (
     waited,
 )
 from cocmail.daemon import Daemon
+from cocmail.nonces import new_nonce
 from cocmail.reminders_due import send_due_reminders
 from cocmail.render import Renderer
 from testsupport.apps import Clock, Desk
@@ -56,7 +57,7 @@ def local(*args: int) -> datetime:
 def env_at(now: datetime) -> Env:
     return Env(event="Example Conf 2027", event_ends=date(2027, 6, 5), tz=BERLIN,
                inbox="conduct@example.org", dsf="conduct@djangoproject.com", appeal=None,
-               roster=ROSTER, now=now, history=NoHistory())
+               roster=ROSTER, now=now, history=NoHistory(), nonce=new_nonce)
 
 
 def new_case(opened: datetime, **kw: object) -> Case:

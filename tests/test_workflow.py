@@ -17,6 +17,7 @@ from cocmail.core.effects import Proposal
 from cocmail.core.env import Env, NoHistory
 from cocmail.core.model import Roster, StaffMember
 from cocmail.core.workflow import apply_block
+from cocmail.nonces import new_nonce
 from cocmail.render import Renderer
 
 NOW = datetime(2027, 6, 4, 22, 30, tzinfo=UTC)
@@ -25,7 +26,7 @@ BEN = StaffMember(2, "Ben Okafor", "ben@example.org")
 ROSTER = Roster((ANA, BEN))
 RENDERER = Renderer()
 COMPOSER = Composer(secret=b"s" * 64, renderer=RENDERER, inbox="conduct@example.org",
-                    tag="CoC", event="Example Conf", plus_addressing=True)
+                    tag="CoC", event="Example Conf", plus_addressing=True, nonce=new_nonce)
 
 
 class FakeHistory:
@@ -42,7 +43,7 @@ class FakeHistory:
 def env(now: datetime = NOW, ends: date | None = None, appeal: str | None = None) -> Env:
     return Env(event="Example Conf", event_ends=ends, tz=ZoneInfo("Europe/Berlin"),
                inbox="conduct@example.org", dsf="conduct@djangoproject.com", appeal=appeal,
-               roster=ROSTER, now=now, history=FakeHistory())
+               roster=ROSTER, now=now, history=FakeHistory(), nonce=new_nonce)
 
 
 def new_case() -> Case:

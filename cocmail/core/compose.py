@@ -11,6 +11,7 @@ import email
 import re
 import unicodedata
 from binascii import b2a_qp
+from collections.abc import Callable
 from dataclasses import dataclass
 from email.header import Header
 from email.headerregistry import Address as HeaderAddress
@@ -24,7 +25,7 @@ from .effects import SUBJECTS, OutMail
 from .header_text import decode
 from .model import Address
 from .screening import LOOP_HEADER
-from .tokens import Token, message_id, new_nonce, plus_address
+from .tokens import Token, message_id, plus_address
 
 
 class _CachedRegistry(HeaderRegistry):
@@ -242,8 +243,9 @@ def role_root_id(secret: bytes, case: int, role: str, domain: str) -> str:
 
 class Composer:
     def __init__(self, *, secret: bytes, renderer: Renderer, inbox: str, tag: str,
-                 event: str, plus_addressing: bool):
+                 event: str, plus_addressing: bool, nonce: Callable[[], str]):
         self.secret = secret
+        self.nonce = nonce  # the shell's random source (cocmail/nonces.py)
         self.renderer = renderer
         self.inbox = inbox
         self.tag = tag
@@ -295,7 +297,7 @@ class Composer:
     def compose(self, mail: OutMail, now_date: Any,
                 attachments: tuple[Attachment, ...] = ()) -> Composed:
         """`attachments` (the DSF report's correspondence) go along as MIME parts."""
-        nonce = mail.nonce or new_nonce()
+        nonce = mail.nonce or self.nonce()
         token = Token(mail.case or 0, mail.role, nonce)
         mid = message_id(self.secret, token, self.domain)
         body = self.body(mail)

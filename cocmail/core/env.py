@@ -6,6 +6,7 @@ the workflow can be tested with a frozen time and a dict for history.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from typing import Any, Protocol
@@ -53,6 +54,7 @@ class Env:
     roster: Roster
     now: datetime
     history: History
+    nonce: Callable[[], str]  # token nonces: the shell's random source (cocmail/nonces.py)
     ack_limit: int = 5
     second_approval: tuple[str, ...] = ()  # [process] second_approval
     conflict_contacts: tuple[str, ...] = ()  # [process] conflict_contacts (core/conflicts.py)

@@ -23,7 +23,7 @@ from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
 from .sender import reporter_of
-from .tokens import Token, new_nonce
+from .tokens import Token
 from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
 
 
@@ -272,7 +272,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                     screened = screened.also(applied.case, env.roster)
                     case = applied.case
             else:
-                held = Held(new_nonce(), staff.email, format_block(block.commands), block.body)
+                held = Held(env.nonce(), staff.email, format_block(block.commands), block.body)
 
     mails.extend(_new_case_mails(case, msg, env, exclude=staff.email if staff else None,
                                  report_from=report_from,
@@ -400,7 +400,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note,
                         log=f"case #{case.number}: staff note relayed", actor=actor)
     if not identity.authenticated_for(case.number):
-        held = Held(new_nonce(), staff.email, format_block(commands), body)
+        held = Held(env.nonce(), staff.email, format_block(commands), body)
         mails = [_held_transcript(case, msg, staff, replace(block, commands=commands), held,
                                   identity)]
         mails += _relay(case, msg, env, sender_role=UNAUTHENTICATED, text=_with_attached(body, msg),

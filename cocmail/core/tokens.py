@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hmac
 import re
-import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
 
@@ -51,14 +51,15 @@ NONCE_CHARS = 8  # 41 bits of randomness, still short inside a Message-ID
 _UNBIASED_BELOW = 256 - 256 % len(_NONCE_ALPHABET)
 
 
-def new_nonce() -> str:
-    """8 random letters and digits (41 bits), from one read of the OS's random source
-    (secrets.choice reads it once per character). Bytes from 252 up are dropped so every
-    character is equally likely (252 = 7 x 36)."""
+def nonce_from(random_bytes: Callable[[int], bytes]) -> str:
+    """8 letters and digits (41 bits) from `random_bytes` (the shell passes
+    `secrets.token_bytes`, see cocmail/nonces.py; the core draws no randomness itself).
+    One read gives several characters (secrets.choice reads once per character); bytes
+    from 252 up are dropped so every character is equally likely (252 = 7 x 36)."""
     chars: list[str] = []
     while len(chars) < NONCE_CHARS:
         chars.extend(_NONCE_ALPHABET[b % len(_NONCE_ALPHABET)]
-                     for b in secrets.token_bytes(12) if b < _UNBIASED_BELOW)
+                     for b in random_bytes(12) if b < _UNBIASED_BELOW)
     return "".join(chars[:NONCE_CHARS])
 
 

@@ -44,7 +44,6 @@ from .identity_guard import (
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
-from .tokens import new_nonce
 
 
 class Refused(UserError):
@@ -536,7 +535,7 @@ def _needs_approval(w: _Work, kind: str) -> bool:
 
 
 def _propose(w: _Work, kind: str, mails: tuple[OutMail, ...], target: str = "") -> None:
-    w.proposals.append(Proposal(new_nonce(), w.case.number, kind, w.actor.email, w.env.now,
+    w.proposals.append(Proposal(w.env.nonce(), w.case.number, kind, w.actor.email, w.env.now,
                                 target=target, mails=mails, facts=case_facts(w.case)))
     w.mailed.append("for approval: " + ", ".join(a.display() for a, _ in _approvers(w)))
 
