@@ -49,7 +49,9 @@ OUTCOME_LABELS: dict[Outcome, str] = {
 
 @dataclass(frozen=True)
 class Person:
-    role: str  # reporter | victim | accused | witness
+    # Which party of the case (vocabulary.Party). The store and older callers pass the
+    # same words as plain text, which compare equal: the values never changed.
+    role: Party
     name: str
     email: str | None
 
@@ -143,7 +145,7 @@ class Case:
             out.append(self.victim)
         return tuple(out) + self.accused + self.witnesses
 
-    def role_of(self, email: str) -> str | None:
+    def role_of(self, email: str) -> Party | None:
         """The role of `email` on this case, if any (reporter first)."""
         email = email.lower()
         for p in self.people():

@@ -225,7 +225,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         case = replace(case, received_by=staff.email, handlers=(staff.email,))
         audit.append(AuditEntry("received", f"report entered by staff ({staff.email})"))
     elif sender is not None:
-        case = replace(case, reporter=Person("reporter", sender.name, sender.email),
+        case = replace(case, reporter=Person(Party.REPORTER, sender.name, sender.email),
                        forged_sender=identity.forged)
     if staff is None and sender is not None and not screening.automatic:
         if identity.forged is not None:
