@@ -11,7 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from .model import Address
-from .vocabulary import MailKind
+from .vocabulary import DSF_COMMITTEE, MailKind
 
 # Subjects per mail kind (after the "[CoC #N]" tag). Never a person's name (process.md).
 SUBJECTS: dict[MailKind, str] = {
@@ -85,7 +85,7 @@ class Held:
 PROPOSAL_WHAT = {
     "accused": "send this to the reported person",
     "harasser": "send this to the reported person",
-    "dsf": "send this report to the DSF Code of Conduct committee",
+    "dsf": f"send this report to the {DSF_COMMITTEE}",
     "recuse": "exclude {target} from this case",
     "include": "bring {target} back into this case",
 }

@@ -72,6 +72,10 @@ class Recipient(StrEnum):
     OTHER = "x"
 
 
+# The committee a DSF report goes to (Recipient.DSF), as its To line and proposals name it.
+DSF_COMMITTEE = "DSF Code of Conduct committee"
+
+
 def staff_role(sid: int) -> str:
     """The token role of staff member `sid`."""
     return f"s{sid}"
