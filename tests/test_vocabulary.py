@@ -161,6 +161,7 @@ def test_staff_roles_read_back_and_others_are_not_staff():
     assert staff_sid(staff_role(7)) == 7
     assert all(staff_sid(r) is None for r in Recipient)
     assert staff_sid("s") is None and staff_sid("sx") is None
+    assert staff_sid("s\u00b2") is None  # a digit int() cannot read is no staff number
 
 
 def test_every_party_has_words_in_the_mails():

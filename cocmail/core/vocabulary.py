@@ -28,8 +28,8 @@ class Outcome(StrEnum):
     OTHER = "other"
 
 
-# The groups below are tuples in declaration order, not sets: they are also passed as
-# SQL parameters (`outcome IN (?, ...)`) and listed to people, which wants a fixed order.
+# The outcome groups are tuples in declaration order, not sets: they are also passed as
+# SQL parameters (`outcome IN (?, ...)`), which wants a sequence.
 
 # Outcomes after which nobody was found to have harmed anyone: no response to send.
 NO_HARASSER_OUTCOMES: tuple[Outcome, ...] = (Outcome.NOT_A_VIOLATION, Outcome.OUT_OF_SCOPE)
@@ -83,7 +83,7 @@ def staff_role(sid: int) -> str:
 
 def staff_sid(role: str) -> int | None:
     """The staff member a token role stands for, or None for a non-staff role."""
-    if role.startswith("s") and role[1:].isdigit():
+    if role.startswith("s") and role[1:].isdecimal():  # what int() reads, no "²"
         return int(role[1:])
     return None
 
@@ -118,6 +118,6 @@ class MailKind(StrEnum):
 
 # Mail to people outside the team: what the committee may get as correspondence, what
 # the identity guard and the outgoing-text index care about.
-OUTWARD_KINDS: tuple[MailKind, ...] = (
+OUTWARD_KINDS: frozenset[MailKind] = frozenset({
     MailKind.ACK, MailKind.REPORTER_REPLY, MailKind.VICTIM_DECISION,
-    MailKind.ACCUSED_COMPLAINT, MailKind.HARASSER_RESPONSE)
+    MailKind.ACCUSED_COMPLAINT, MailKind.HARASSER_RESPONSE})
