@@ -21,7 +21,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cocmail.core.case import Case, Person
-from cocmail.transparency import count, render_report, report_context
+from cocmail.core.transparency import count, report_context
+from cocmail.transparency import render_report
 from testsupport.helpers import body_of, mail, parse
 from testsupport.process import cocmail
 
