@@ -201,7 +201,8 @@ def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
                             f"(found: {', '.join(fields) or 'nothing'})")
         attendees = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                      for row in reader]
-    return sanctioned_attendees(attendees, app.store.sanctioned_accused(SANCTION_OUTCOMES))
+    sanctioned = app.store.sanctioned_accused(SANCTION_OUTCOMES)
+    return sanctioned_attendees(attendees, sanctioned)
 
 
 def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:
