@@ -30,6 +30,7 @@ from .core.digest import (
     week_key,
 )
 from .core.effects import OutMail
+from .core.vocabulary import Recipient, staff_role
 from .machine_mail import machine_mail_count
 
 __all__ = ["build_digest", "digest_context", "queue_digest", "send_due_digest", "slot_for",
@@ -48,7 +49,7 @@ def build_digest(app: App, now: datetime, events: list[str] | None = None) -> st
     """The digest as text (what `cocmail digest --print` shows), for these events' cases."""
     env = app.pipeline.env()
     start = now - WEEK
-    mail = OutMail("digest", app.cfg.inbox_address, "x", None,
+    mail = OutMail("digest", app.cfg.inbox_address, Recipient.OTHER, None,
                    digest_context(_cases(app, start, events), env, start, now,
                                   app.store.awaiting_approval(),
                                   machine_mail=machine_mail_count(app.store, start, now)))
@@ -76,8 +77,8 @@ def queue_digest(app: App, now: datetime, *, record_week: str | bool = False,
             return 0
         for lead in leads:
             ctx = lead_context(lead, cases, env, start, now, awaiting, machine)
-            app.pipeline.enqueue(c, OutMail("digest", lead.address, f"s{lead.sid}", None, ctx),
-                                 env)
+            app.pipeline.enqueue(
+                c, OutMail("digest", lead.address, staff_role(lead.sid), None, ctx), env)
     return len(leads)
 
 

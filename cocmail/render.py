@@ -30,6 +30,7 @@ import jinja2
 from jinja2 import meta
 
 from .core.errors import OperationalError
+from .core.vocabulary import MailKind
 
 
 def _builtin_templates_dir() -> Path:
@@ -48,31 +49,9 @@ def _builtin_templates_dir() -> Path:
 
 TEMPLATES_DIR = _builtin_templates_dir()
 
-TEMPLATE_NAMES: tuple[str, ...] = (
-    "ack",
-    "staff_new_case",
-    "staff_relay",
-    "transcript",
-    "accused_complaint",
-    "harasser_response",
-    "victim_decision",
-    "dsf_report",
-    "reporter_reply",
-    "help",
-    "status",
-    "preview",
-    "digest",
-    "delivery_failed",
-    "quarantined",
-    "sent_as_you",
-    "proposal",
-    "proposal_rejected",
-    "member_excluded",
-    "still_unanswered",
-    "reporter_waiting",
-    "conflict_report",
-    "flood_summary",
-)
+# One template per mail kind, named after it (`templates/ack.txt`); `cocmail check`
+# compiles them all.
+TEMPLATE_NAMES: tuple[str, ...] = tuple(kind.value for kind in MailKind)
 
 # The commands a staff member most often needs on a fresh case, in the order they are
 # usually needed. The full list is one `#help` away; a long list in every notification
@@ -284,6 +263,7 @@ class Renderer:
 
     def render(self, name: str, **context: Any) -> str:
         """The body of mail `name` (without `.txt`), tidied; TemplateError on any failure."""
+        name = str(name)  # a MailKind is named by its value in errors, not its repr
         template, needed = self._load(name)
         missing = sorted(needed - context.keys())
         if missing:

@@ -10,42 +10,48 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from .model import mailbox
+from .vocabulary import NO_HARASSER_OUTCOMES, SANCTION_OUTCOMES, Outcome, Party, Step
 
-STEPS = ("acknowledged", "accused_informed", "decision", "harasser_informed",
-         "victim_informed", "dsf_reported", "closed")
-STEP_LABELS = {
-    "acknowledged": "acknowledge the reporter",
-    "accused_informed": "tell the reported person about the complaint "
-                        "(#notify-accused / #notified-accused)",
-    "decision": "record the decision (#action)",
-    "harasser_informed": "tell the reported person the response "
-                         "(#notify-harasser / #notified-harasser)",
-    "victim_informed": "tell the person affected the decision (#notify-victim / #notified-victim)",
-    "dsf_reported": "report to the DSF (#report-dsf / #reported-dsf)",
-    "closed": "close the case (#close)",
+__all__ = ["NO_HARASSER_OUTCOMES", "OUTCOME_LABELS", "SANCTION_OUTCOMES", "STEPS", "STEP_LABELS",
+           "Case", "Person"]
+
+# The steps in procedure order (a case stores them in this order too).
+STEPS: tuple[Step, ...] = tuple(Step)
+# What staff are asked to do for each step ("Still to do:"); the digest and the
+# reminders show the part before " (".
+STEP_LABELS: dict[Step, str] = {
+    Step.ACKNOWLEDGED: "acknowledge the reporter",
+    Step.ACCUSED_INFORMED: "tell the reported person about the complaint "
+                           "(#notify-accused / #notified-accused)",
+    Step.DECISION: "record the decision (#action)",
+    Step.HARASSER_INFORMED: "tell the reported person the response "
+                            "(#notify-harasser / #notified-harasser)",
+    Step.VICTIM_INFORMED: "tell the person affected the decision "
+                          "(#notify-victim / #notified-victim)",
+    Step.DSF_REPORTED: "report to the DSF (#report-dsf / #reported-dsf)",
+    Step.CLOSED: "close the case (#close)",
 }
-# Outcomes after which there is no "harasser" to tell (process.md).
-NO_HARASSER_OUTCOMES = ("not-a-violation", "out-of-scope")
-OUTCOME_LABELS = {
-    "not-a-violation": "not a violation of the Code of Conduct",
-    "out-of-scope": "outside the scope of the Code of Conduct",
-    "no-action": "no further action",
-    "warning": "a warning",
-    "no-contact": "a no-contact request",
-    "talk-ended": "the talk was ended",
-    "removed-from-event": "removal from the event",
-    "suspension": "a suspension",
-    "ban": "a ban",
-    "other": "other measures",
+# Each outcome in the words of a sentence ("The decision: a warning"), for the mails
+# and the transparency report.
+OUTCOME_LABELS: dict[Outcome, str] = {
+    Outcome.NOT_A_VIOLATION: "not a violation of the Code of Conduct",
+    Outcome.OUT_OF_SCOPE: "outside the scope of the Code of Conduct",
+    Outcome.NO_ACTION: "no further action",
+    Outcome.WARNING: "a warning",
+    Outcome.NO_CONTACT: "a no-contact request",
+    Outcome.TALK_ENDED: "the talk was ended",
+    Outcome.REMOVED_FROM_EVENT: "removal from the event",
+    Outcome.SUSPENSION: "a suspension",
+    Outcome.BAN: "a ban",
+    Outcome.OTHER: "other measures",
 }
-# Outcomes that count as "warning or worse" for repeat-offender checks.
-SANCTION_OUTCOMES = ("warning", "no-contact", "talk-ended", "removed-from-event",
-                     "suspension", "ban")
 
 
 @dataclass(frozen=True)
 class Person:
-    role: str  # reporter | victim | accused | witness
+    # Which party of the case (vocabulary.Party). The store and older callers pass the
+    # same words as plain text, which compare equal: the values never changed.
+    role: Party
     name: str
     email: str | None
 
@@ -108,25 +114,25 @@ class Case:
         if self.victim_is_reporter:
             if self.reporter is None:  # an anonymous reporter is still told (by the team)
                 return None
-            return Person("victim", self.reporter.name, self.reporter.email)
+            return Person(Party.VICTIM, self.reporter.name, self.reporter.email)
         return self.victim
 
     def harasser_steps_apply(self) -> bool:
         return self.outcome not in NO_HARASSER_OUTCOMES
 
-    def missing_steps(self) -> list[str]:
-        """Steps still to do, in procedure order, as `STEPS` names."""
+    def missing_steps(self) -> list[Step]:
+        """Steps still to do, in procedure order."""
         missing = []
         for name in STEPS:
             if self.step(name) is not None:
                 continue
-            if name == "acknowledged" and (self.received_by or self.reporter_anonymous
-                                           or self.reporter is None or self.forged_sender):
+            if name == Step.ACKNOWLEDGED and (self.received_by or self.reporter_anonymous
+                                              or self.reporter is None or self.forged_sender):
                 continue
-            if name in ("accused_informed", "harasser_informed") and (
+            if name in (Step.ACCUSED_INFORMED, Step.HARASSER_INFORMED) and (
                     not self.accused or not self.harasser_steps_apply()):
                 continue
-            if name == "closed":
+            if name == Step.CLOSED:
                 continue
             missing.append(name)
         return missing
@@ -139,7 +145,7 @@ class Case:
             out.append(self.victim)
         return tuple(out) + self.accused + self.witnesses
 
-    def role_of(self, email: str) -> str | None:
+    def role_of(self, email: str) -> Party | None:
         """The role of `email` on this case, if any (reporter first)."""
         email = email.lower()
         for p in self.people():

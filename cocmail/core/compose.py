@@ -26,6 +26,7 @@ from .header_text import decode
 from .model import Address
 from .screening import LOOP_HEADER
 from .tokens import Token, message_id, plus_address
+from .vocabulary import MailKind
 
 
 class _CachedRegistry(HeaderRegistry):
@@ -126,9 +127,9 @@ class _Headers:
 
 def proposed(mail: OutMail) -> tuple[OutMail, ...]:
     """The mails a proposal or a preview shows (none for any other mail)."""
-    if mail.kind == "proposal":
+    if mail.kind == MailKind.PROPOSAL:
         return tuple(mail.context.get("inners", ()))
-    if mail.kind == "preview" and mail.context.get("inner") is not None:
+    if mail.kind == MailKind.PREVIEW and mail.context.get("inner") is not None:
         return (mail.context["inner"],)
     return ()
 
@@ -282,16 +283,16 @@ class Composer:
                 ctx[key] = greeting_name(value)
         # The DSF report's attachments, by name, when the pipeline looked them up.
         attached = list(ctx.pop("attached", []))
-        if mail.kind == "proposal":
+        if mail.kind == MailKind.PROPOSAL:
             ctx["mails"] = [{"to": inner.to.display(), "subject": self.subject(inner),
                              "body": self.body(inner),
-                             "attached": attached if inner.kind == "dsf_report" else []}
+                             "attached": attached if inner.kind == MailKind.DSF_REPORT else []}
                             for inner in ctx.pop("inners")]
-        if mail.kind == "preview":
+        if mail.kind == MailKind.PREVIEW:
             inner: OutMail = ctx.pop("inner")
             ctx.update(mail_to=inner.to.display(), mail_subject=self.subject(inner),
                        mail_body=self.body(inner),
-                       mail_attached=attached if inner.kind == "dsf_report" else [])
+                       mail_attached=attached if inner.kind == MailKind.DSF_REPORT else [])
         return self.renderer.render(mail.kind, **self.common(mail.case), **ctx)
 
     def compose(self, mail: OutMail, now_date: Any,

@@ -42,6 +42,7 @@ from .model import Roster, StaffMember
 from .people import addresses_in, name_words
 from .public_text import LOOKALIKES, UNSPACED
 from .replytext import is_quote, newest_cut, split_lines
+from .vocabulary import Party
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
 MAX_HANDLE_EXTRA = 3  # letters an address adds to a name part: "bokafor", "benji"
@@ -92,8 +93,9 @@ def _handles(m: StaffMember) -> set[str]:
                 and len(local[0]) - len(p) <= MAX_HANDLE_EXTRA for p in parts):
             out.add(local[0])
     return out
-ROLE_WORDS = {"reporter": "the reporter", "victim": "the person affected",
-              "accused": "the reported person", "witness": "a witness"}
+ROLE_WORDS: dict[Party, str] = {
+    Party.REPORTER: "the reporter", Party.VICTIM: "the person affected",
+    Party.ACCUSED: "the reported person", Party.WITNESS: "a witness"}
 
 
 def role_words(case: Case, email: str) -> str:

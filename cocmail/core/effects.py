@@ -11,45 +11,47 @@ from datetime import datetime
 from typing import Any
 
 from .model import Address
+from .vocabulary import DSF_COMMITTEE, MailKind
 
-# Subjects per template (after the "[CoC #N]" tag). Never a person's name (process.md).
-SUBJECTS = {
-    "ack": "We have received your report",
-    "staff_new_case": "New report",
-    "staff_relay": "New message on the case",
-    "transcript": "Your commands",
-    "accused_complaint": "A Code of Conduct matter at {event}",
-    "harasser_response": "Outcome of the Code of Conduct process at {event}",
-    "victim_decision": "The decision about your report",
-    "dsf_report": "Incident report from {event}",
-    "reporter_reply": "About your report",
-    "help": "cocmail commands",
-    "status": "Case status",
-    "preview": "Preview (not sent)",
-    "digest": "Weekly Code of Conduct digest",
-    "delivery_failed": "A mail could not be delivered",
-    "quarantined": "A message could not be processed",
-    "sent_as_you": "Mail in your name, not authenticated",
-    "proposal": "Approval needed",
-    "proposal_rejected": "Your proposal was rejected",
-    "member_excluded": "A team member was excluded from a case",
-    "still_unanswered": "Still unanswered",
-    "reporter_waiting": "The reporter is waiting for news",
-    "conflict_report": "A report that names the Code of Conduct team",
-    "flood_summary": "Many messages at once: a summary",
+# Subjects per mail kind (after the "[CoC #N]" tag). Never a person's name (process.md).
+SUBJECTS: dict[MailKind, str] = {
+    MailKind.ACK: "We have received your report",
+    MailKind.STAFF_NEW_CASE: "New report",
+    MailKind.STAFF_RELAY: "New message on the case",
+    MailKind.TRANSCRIPT: "Your commands",
+    MailKind.ACCUSED_COMPLAINT: "A Code of Conduct matter at {event}",
+    MailKind.HARASSER_RESPONSE: "Outcome of the Code of Conduct process at {event}",
+    MailKind.VICTIM_DECISION: "The decision about your report",
+    MailKind.DSF_REPORT: "Incident report from {event}",
+    MailKind.REPORTER_REPLY: "About your report",
+    MailKind.HELP: "cocmail commands",
+    MailKind.STATUS: "Case status",
+    MailKind.PREVIEW: "Preview (not sent)",
+    MailKind.DIGEST: "Weekly Code of Conduct digest",
+    MailKind.DELIVERY_FAILED: "A mail could not be delivered",
+    MailKind.QUARANTINED: "A message could not be processed",
+    MailKind.SENT_AS_YOU: "Mail in your name, not authenticated",
+    MailKind.PROPOSAL: "Approval needed",
+    MailKind.PROPOSAL_REJECTED: "Your proposal was rejected",
+    MailKind.MEMBER_EXCLUDED: "A team member was excluded from a case",
+    MailKind.STILL_UNANSWERED: "Still unanswered",
+    MailKind.REPORTER_WAITING: "The reporter is waiting for news",
+    MailKind.CONFLICT_REPORT: "A report that names the Code of Conduct team",
+    MailKind.FLOOD_SUMMARY: "Many messages at once: a summary",
 }
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).
 AUTO_NOTICE_SUBJECT = "Automatic mail on the case"
 # Replies to a message get auto-replied; everything else auto-generated (mail.md).
-REPLY_KINDS = ("ack", "transcript", "help", "status", "preview")
+REPLY_KINDS: tuple[MailKind, ...] = (MailKind.ACK, MailKind.TRANSCRIPT, MailKind.HELP,
+                                     MailKind.STATUS, MailKind.PREVIEW)
 
 
 @dataclass(frozen=True)
 class OutMail:
-    kind: str  # the template name
+    kind: str  # a MailKind (core/vocabulary.py): the template's name
     to: Address
-    role: str  # "s<N>" for staff, else r v a d w x (see tokens.py)
+    role: str  # a Recipient letter, or staff_role(sid) ("s<N>") for staff
     case: int | None
     context: dict[str, Any] = field(default_factory=dict)
     in_reply_to: str | None = None
@@ -83,7 +85,7 @@ class Held:
 PROPOSAL_WHAT = {
     "accused": "send this to the reported person",
     "harasser": "send this to the reported person",
-    "dsf": "send this report to the DSF Code of Conduct committee",
+    "dsf": f"send this report to the {DSF_COMMITTEE}",
     "recuse": "exclude {target} from this case",
     "include": "bring {target} back into this case",
 }

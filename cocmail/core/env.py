@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from .case import Person
 from .flood_rules import FloodRules
 from .model import Address, Roster
+from .vocabulary import staff_role
 
 
 class History(Protocol):
@@ -76,7 +77,7 @@ class Env:
                 continue
             if any(a in recused for a in m.aliases):
                 continue
-            out.append((m.address, f"s{m.sid}"))
+            out.append((m.address, staff_role(m.sid)))
         return out
 
     def leads(self, recused: tuple[str, ...]) -> list[tuple[Address, str]]:

@@ -24,9 +24,13 @@ import authres
 
 from .model import Address, ParsedMessage, Roster, StaffMember
 from .tokens import Token, token_from_address, token_from_message_id
+from .vocabulary import Recipient
 
-_ROLE_NAMES = {"r": "the reporter", "v": "the person affected", "a": "a reported person",
-               "d": "the DSF", "w": "a witness", "x": "someone outside the team"}
+# Who a non-staff token was issued to, for "it answers cocmail mail sent to ...".
+_ROLE_NAMES: dict[Recipient, str] = {
+    Recipient.REPORTER: "the reporter", Recipient.VICTIM: "the person affected",
+    Recipient.ACCUSED: "a reported person", Recipient.DSF: "the DSF",
+    Recipient.WITNESS: "a witness", Recipient.OTHER: "someone outside the team"}
 # The authserv-id is the first word of the header (after optional comments); it is read
 # by hand too so that an unparseable header from a trusted server still stops the search
 # instead of letting a lower (possibly forged) header decide.

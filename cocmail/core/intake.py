@@ -24,6 +24,7 @@ from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
 from .sender import reporter_of
 from .tokens import Token
+from .vocabulary import Party, Recipient, staff_role, staff_sid
 from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
 
 
@@ -141,7 +142,7 @@ def _automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Ident
     sender = identity.address.email if identity.address else None
     quoted_sids = {t.staff_sid for t in quoted if t.staff_sid is not None}
     recipients = [(a, role) for a, role in env.staff_recipients(case.recused, exclude=sender)
-                  if int(role[1:]) not in quoted_sids]
+                  if staff_sid(role) not in quoted_sids]
     audit = [AuditEntry("automatic mail", reason)]
     if identity.staff is not None or quoted_sids:
         told = [(a, role) for a, role in recipients if a.email.lower() in noticed_today]
@@ -167,7 +168,8 @@ def _with_attached(own: str, msg: ParsedMessage) -> str:
 
 
 # Roles as the mails name them: person-first words (issue 14, part 4).
-ROLE_WORDS = {"victim": "person affected", "accused": "reported person"}
+ROLE_WORDS: dict[Party, str] = {Party.REPORTER: "reporter", Party.VICTIM: "person affected",
+                                Party.ACCUSED: "reported person", Party.WITNESS: "witness"}
 
 
 def _role_label(case: Case, email: str | None) -> str:
@@ -197,7 +199,7 @@ def _unauthenticated_actor(identity: Identity) -> str:
 
 def _sent_as_you(case: Case, msg: ParsedMessage, staff: StaffMember) -> OutMail:
     """Tell `staff` (at their configured address, never the From) that mail used their name."""
-    return OutMail("sent_as_you", staff.address, f"s{staff.sid}", case.number,
+    return OutMail("sent_as_you", staff.address, staff_role(staff.sid), case.number,
                    {"recipient_name": staff.name, "subject": msg.subject},
                    references=_refs(case))
 
@@ -223,7 +225,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         case = replace(case, received_by=staff.email, handlers=(staff.email,))
         audit.append(AuditEntry("received", f"report entered by staff ({staff.email})"))
     elif sender is not None:
-        case = replace(case, reporter=Person("reporter", sender.name, sender.email),
+        case = replace(case, reporter=Person(Party.REPORTER, sender.name, sender.email),
                        forged_sender=identity.forged)
     if staff is None and sender is not None and not screening.automatic:
         if identity.forged is not None:
@@ -233,9 +235,10 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                     f" ({identity.forged} at our mail server)"))
         elif acks_today < env.ack_limit:
             greet = reporter is None or reporter.greet
-            mails.append(OutMail("ack", sender if greet else Address("", sender.email), "r",
-                                 number, {"reporter_name": sender.name if greet else "",
-                                         "outside_team": False, "member_kept_out": False},
+            mails.append(OutMail("ack", sender if greet else Address("", sender.email),
+                                 Recipient.REPORTER, number,
+                                 {"reporter_name": sender.name if greet else "",
+                                  "outside_team": False, "member_kept_out": False},
                                  in_reply_to=msg.message_id,
                                  references=(msg.message_id,) if msg.message_id else ()))
             case = case.with_step("acknowledged", env.now)
@@ -320,7 +323,7 @@ def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: App
            "proposals": list(applied.waiting)}
     subject = ("Commands refused" if applied.rejected else
                "Commands not run" if not applied.lines else "Commands done")
-    return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
+    return OutMail("transcript", staff.address, staff_role(staff.sid), case.number, ctx,
                    in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                    subject=subject)
 
@@ -340,7 +343,7 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
            "proposals": [],
            "note_recorded": bool(block.body.strip())}
     # Sent to the member's configured address, never to the From of the suspect mail.
-    return OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
+    return OutMail("transcript", staff.address, staff_role(staff.sid), case.number, ctx,
                    references=_refs(case), subject="Commands held: please confirm",
                    nonce=held.nonce)
 
@@ -513,7 +516,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
            "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
            "proposals": [],
            "note_recorded": bool(note)}
-    mails = [OutMail("transcript", staff.address, f"s{staff.sid}", case.number, ctx,
+    mails = [OutMail("transcript", staff.address, staff_role(staff.sid), case.number, ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                      subject="Commands refused")]
     mails += _relay(case, msg, env, text=_with_attached(note or "", msg), exclude=staff.email,

@@ -131,7 +131,8 @@ class ParsedMessage:
 
 @dataclass(frozen=True)
 class StaffMember:
-    """A CoC team member. `sid` is their stable number in tokens (`s<sid>`)."""
+    """A CoC team member. `sid` is their stable number in tokens (`s<sid>`, see
+    vocabulary.staff_role)."""
 
     sid: int
     name: str

@@ -23,8 +23,25 @@ from typing import Protocol
 
 from .case import Case
 from .compose import body_cte
+from .vocabulary import Outcome
 
-KEPT_OUTCOMES = ("removed-from-event", "suspension", "ban")
+# Which `[retention]` period each outcome's case is kept for (the Policy attribute
+# named). A case closed without an outcome keeps the warning period.
+RETENTION_PERIOD: dict[Outcome, str] = {
+    Outcome.NOT_A_VIOLATION: "not_a_violation_days",
+    Outcome.OUT_OF_SCOPE: "warning_days",
+    Outcome.NO_ACTION: "warning_days",
+    Outcome.WARNING: "warning_days",
+    Outcome.NO_CONTACT: "warning_days",
+    Outcome.TALK_ENDED: "warning_days",
+    Outcome.REMOVED_FROM_EVENT: "sanction_extra_days",
+    Outcome.SUSPENSION: "sanction_extra_days",
+    Outcome.BAN: "sanction_extra_days",
+    Outcome.OTHER: "warning_days",
+}
+# Kept indefinitely unless `sanction_extra_days` is set.
+KEPT_OUTCOMES: tuple[Outcome, ...] = tuple(
+    o for o, period in RETENTION_PERIOD.items() if period == "sanction_extra_days")
 
 
 class Policy(Protocol):
@@ -45,11 +62,9 @@ class Related:
 
 def retention_days(policy: Policy, case: Case) -> int | None:
     """Days a closed case is kept after its clock starts; None: kept indefinitely."""
-    if case.outcome == "not-a-violation":
-        return policy.not_a_violation_days
-    if case.outcome in KEPT_OUTCOMES:
-        return policy.sanction_extra_days
-    return policy.warning_days
+    period = RETENTION_PERIOD.get(case.outcome or "", "warning_days")
+    days: int | None = getattr(policy, period)
+    return days
 
 
 def clock_start(case: Case, related: Iterable[Related]) -> datetime | None:

@@ -16,11 +16,17 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from hashlib import sha256
 
+from .vocabulary import Recipient, staff_sid
+
 MAC_LEN = 10
-_BODY = r"(\d{1,9})\.(s\d{1,6}|[rvadwx])\.([a-z0-9]{4,12})\.([0-9a-f]{" + str(MAC_LEN) + "})"
+# The one-letter roles (core/vocabulary.py Recipient): "rvadwx".
+_LETTERS = "".join(Recipient)
+_BODY = (r"(\d{1,9})\.(s\d{1,6}|[" + _LETTERS + r"])\.([a-z0-9]{4,12})\.([0-9a-f]{"
+         + str(MAC_LEN) + "})")
 _TOKEN = re.compile(_BODY)
 # The token's shape without groups, for finding tokens inside other text.
-TOKEN_PATTERN = r"\d{1,9}\.(?:s\d{1,6}|[rvadwx])\.[a-z0-9]{4,12}\.[0-9a-f]{" + str(MAC_LEN) + "}"
+TOKEN_PATTERN = (r"\d{1,9}\.(?:s\d{1,6}|[" + _LETTERS + r"])\.[a-z0-9]{4,12}\.[0-9a-f]{"
+                 + str(MAC_LEN) + "}")
 _MSGID = re.compile(r"cocmail\.(" + _BODY.replace("(", "(?:").replace("(?:?:", "(?:") + ")@",
                     re.IGNORECASE)
 
@@ -28,12 +34,12 @@ _MSGID = re.compile(r"cocmail\.(" + _BODY.replace("(", "(?:").replace("(?:?:", "
 @dataclass(frozen=True)
 class Token:
     case: int
-    role: str  # "s<N>" or one letter
+    role: str  # staff_role(sid) ("s<N>") or a Recipient letter
     nonce: str
 
     @property
     def staff_sid(self) -> int | None:
-        return int(self.role[1:]) if self.role.startswith("s") else None
+        return staff_sid(self.role)
 
     def text(self, secret: bytes) -> str:
         body = f"{self.case}.{self.role}.{self.nonce}"

@@ -28,13 +28,15 @@ class Outcome(StrEnum):
     OTHER = "other"
 
 
+# The groups below are tuples in declaration order, not sets: they are also passed as
+# SQL parameters (`outcome IN (?, ...)`) and listed to people, which wants a fixed order.
+
 # Outcomes after which nobody was found to have harmed anyone: no response to send.
-NO_HARASSER_OUTCOMES: frozenset[Outcome] = frozenset({Outcome.NOT_A_VIOLATION,
-                                                      Outcome.OUT_OF_SCOPE})
+NO_HARASSER_OUTCOMES: tuple[Outcome, ...] = (Outcome.NOT_A_VIOLATION, Outcome.OUT_OF_SCOPE)
 # "A warning or worse": what the repeat-offender memory reports as a sanction.
-SANCTION_OUTCOMES: frozenset[Outcome] = frozenset({
+SANCTION_OUTCOMES: tuple[Outcome, ...] = (
     Outcome.WARNING, Outcome.NO_CONTACT, Outcome.TALK_ENDED, Outcome.REMOVED_FROM_EVENT,
-    Outcome.SUSPENSION, Outcome.BAN})
+    Outcome.SUSPENSION, Outcome.BAN)
 
 
 class Step(StrEnum):
@@ -68,6 +70,10 @@ class Recipient(StrEnum):
     DSF = "d"
     WITNESS = "w"
     OTHER = "x"
+
+
+# The committee a DSF report goes to (Recipient.DSF), as its To line and proposals name it.
+DSF_COMMITTEE = "DSF Code of Conduct committee"
 
 
 def staff_role(sid: int) -> str:
@@ -112,6 +118,6 @@ class MailKind(StrEnum):
 
 # Mail to people outside the team: what the committee may get as correspondence, what
 # the identity guard and the outgoing-text index care about.
-OUTWARD_KINDS: frozenset[MailKind] = frozenset({
+OUTWARD_KINDS: tuple[MailKind, ...] = (
     MailKind.ACK, MailKind.REPORTER_REPLY, MailKind.VICTIM_DECISION,
-    MailKind.ACCUSED_COMPLAINT, MailKind.HARASSER_RESPONSE})
+    MailKind.ACCUSED_COMPLAINT, MailKind.HARASSER_RESPONSE)

@@ -44,6 +44,7 @@ from .identity_guard import (
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
+from .vocabulary import DSF_COMMITTEE
 
 
 class Refused(UserError):
@@ -191,7 +192,7 @@ def dsf_responses(case: Case, env: Env) -> dict[str, Any]:
 
 def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool,
                     actor: str | None = None) -> OutMail:
-    return OutMail("dsf_report", Address("DSF Code of Conduct committee", env.dsf), "d",
+    return OutMail("dsf_report", Address(DSF_COMMITTEE, env.dsf), "d",
                    case.number,
                    {"when": case.when or "", "where": case.where or "",
                     "summary": case.summary or "",
