@@ -9,14 +9,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-import pytest
-
 from cocmail.app import App, open_app
 from cocmail.core.case import Case, Person
 from cocmail.core.compose import Attachment
 from cocmail.core.correspondence import (
-    AS_CORRESPONDENCE,
-    CORRESPONDENCE_OUT,
     carries_correspondence,
     correspondence,
     dsf_attachments,
@@ -24,7 +20,6 @@ from cocmail.core.correspondence import (
 )
 from cocmail.core.effects import OutMail
 from cocmail.core.model import Address
-from cocmail.core.vocabulary import OUTWARD_KINDS, MailKind
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 REPORT = mail("Eve Example <eve@attendee.example>", "Something happened",
@@ -181,13 +176,6 @@ CASE = Case(number=3, opened=datetime(2027, 6, 4, tzinfo=UTC),
             victim_is_reporter=False,
             accused=(Person("accused", "Dan Doe", "dan@speaker.example"),),
             witnesses=(Person("witness", "Kim Park", "kim@attendee.example"),))
-
-
-@pytest.mark.parametrize("kind", list(MailKind))
-def test_every_mail_kind_is_declared_for_the_committee_or_not(kind: MailKind) -> None:
-    """A new mail kind must say whether the committee reads it as correspondence."""
-    assert kind in AS_CORRESPONDENCE
-    assert (kind in CORRESPONDENCE_OUT) == (kind in OUTWARD_KINDS)
 
 
 def test_the_committee_reads_the_people_of_the_case_and_never_staff_mail() -> None:
