@@ -3,7 +3,7 @@
 
 Kept out of cli.py (which holds the commands of the interface's first issue) so that
 each module stays small; cli.py imports this module last, which registers the commands
-on its groups. Thin wrappers, as there: the work is in store.py and outbox.py.
+on its groups. Thin wrappers, as there: the work is in store.py and delivery/outbox.py.
 """
 
 from __future__ import annotations

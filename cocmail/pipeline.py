@@ -23,18 +23,19 @@ import logging
 import re
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, NoReturn
 
 from .clock import utcnow
 from .config import Config
 from .core.case import Case
-from .core.compose import Attachment, Composed, Composer, proposed
-from .core.correspondence import dsf_attachments
+from .core.compose import Attachment, Composed, Composer
+from .core.correspondence import carries_correspondence, dsf_attachments, with_correspondence
 from .core.decide import Facts, Reading, Settings, decide, quarantine, read
 from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
 from .core.env import Env, History, NoHistory
+from .core.failed_delivery import Undelivered, notices
 from .core.flood import counts, role_on, sender_domain
 from .core.flood_rules import FloodCounts, FloodRules
 from .core.identity import arrival_path
@@ -45,7 +46,7 @@ from .core.sender import reporter_of
 from .errors import OperationalError, as_operational
 from .history import StoreHistory
 from .nonces import new_nonce
-from .outbox import redact_addresses
+from .redact import redact_addresses
 from .render import Renderer, TemplateError
 from .store import Store
 
@@ -297,11 +298,7 @@ class Pipeline:
 
     def _reads_store(self, mail: OutMail) -> bool:
         """Does composing `mail` read the store? (Then it is composed in the transaction.)"""
-        if mail.case is None or not self.cfg.dsf.attach_correspondence:
-            return False
-        # A proposal or preview of the DSF report lists what would go along with it.
-        return mail.kind == "dsf_report" or any(
-            m.kind == "dsf_report" for m in proposed(mail))
+        return carries_correspondence(mail, self.cfg.dsf.attach_correspondence)
 
     def _facts(self, c: Any, inbound_id: int, row: dict[str, Any], reading: Reading,
                env: Env) -> Facts:
@@ -437,11 +434,7 @@ class Pipeline:
         attachments: tuple[Attachment, ...] = ()
         if self._reads_store(mail):
             assert mail.case is not None
-            attachments = self.correspondence(mail.case, case)
-            if mail.kind != "dsf_report":  # named in the proposal or preview, not attached
-                mail = replace(mail, context={**mail.context,
-                                              "attached": [a.filename for a in attachments]})
-                attachments = ()
+            mail, attachments = with_correspondence(mail, self.correspondence(mail.case, case))
         return self.composer.compose(mail, now, attachments)
 
     def correspondence(self, number: int, case: Case | None = None) -> tuple[Attachment, ...]:
@@ -468,24 +461,12 @@ class Pipeline:
         return oid
 
 
-ROLE_NAMES = {"r": "the reporter", "v": "the person affected", "a": "the reported person",
-              "d": "the DSF",
-              "w": "a witness", "x": "someone"}
-
-
-def role_name(role: str | None) -> str:
-    if role and role.startswith("s"):
-        return "a staff member"
-    return ROLE_NAMES.get(role or "", "someone")
-
-
 def delivery_failed_notice(pipeline: Pipeline, c: Any, row: dict[str, Any], error: str) -> None:
-    """Outbox.on_failed: tell staff (inside the failing transaction) that a mail bounced."""
+    """Outbox.on_failed: queue, inside the failing transaction, the notices
+    core/failed_delivery.py decides on (staff not recused from the case)."""
     env = pipeline.env()
     case = pipeline.store.load_case(row["case_number"]) if row["case_number"] else None
-    recused = case.recused if case else ()
-    for address, role in env.staff_recipients(recused):
-        pipeline.enqueue(c, OutMail("delivery_failed", address, role, row["case_number"],
-                                    {"recipient_role": role_name(row["role"]),
-                                     "subject": row["subject"] or "",
-                                     "error": error}), env)
+    failed = Undelivered(kind=row["kind"], role=row["role"], subject=row["subject"],
+                         case_number=row["case_number"])
+    for mail in notices(failed, error, case, env):
+        pipeline.enqueue(c, mail, env)

@@ -10,7 +10,6 @@ import gc
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import datetime
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +17,7 @@ from .app import App
 from .clock import iso
 from .core.case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
 from .core.model import Roster, mailbox
-from .core.people import normalise_name
+from .core.people_on_file import merge_people, sanctioned_attendees
 from .core.report import case_row
 from .errors import UserError
 
@@ -149,7 +148,8 @@ def known_events(app: App) -> list[str]:
 
 def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str, list[int]]:
     """The public report of `event`, and the numbers of its cases without a public summary."""
-    from .transparency import publishable_summary, render_report, report_context
+    from .core.transparency import public_team, report_context, withheld
+    from .transparency import render_report
 
     events = app.store.events()
     names = [e["name"] for e in events]
@@ -157,49 +157,10 @@ def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str,
         raise UserError(f"no event {event!r}; known: {', '.join(names) or 'none'}")
     at = names.index(event)
     cases = _cases(app, include_closed=True, events=[event])
-    team = [s.name for s in app.cfg.staff if s.public] if event == app.cfg.event.name else []
+    team = public_team(app.cfg.staff, event, app.cfg.event.name)
     context = report_context(events[at], events[:at], cases,
                              app.store.stats_rows(names[: at + 1]), team, initial=initial)
-    withheld = [c.number for c in cases if not publishable_summary(c)]
-    return render_report(context, fmt), withheld
-
-
-class _Groups:
-    """Union-find over people rows: rows sharing an address or a normalised name merge."""
-
-    def __init__(self) -> None:
-        self.parent: dict[str, str] = {}
-
-    def find(self, key: str) -> str:
-        self.parent.setdefault(key, key)
-        while self.parent[key] != key:
-            self.parent[key] = self.parent[self.parent[key]]
-            key = self.parent[key]
-        return key
-
-    def union(self, keys: list[str]) -> str:
-        roots = [self.find(k) for k in keys]
-        for r in roots[1:]:
-            self.parent[r] = roots[0]
-        return roots[0]
-
-
-def _identity_keys(row: dict[str, Any]) -> list[str]:
-    keys = []
-    if row["email"]:
-        keys.append("email:" + row["email"].lower())
-    if row["norm_name"]:
-        keys.append("name:" + row["norm_name"])
-    return keys or [f"row:{row['id']}"]
-
-
-def _case_label(role: str, status: str, outcome: str | None) -> str:
-    """What `cocmail people` shows per case: the outcome for the accused, else the role."""
-    if role != "accused":
-        return role
-    if outcome:
-        return outcome
-    return "open" if status == "open" else "closed without outcome"
+    return render_report(context, fmt), withheld(cases)
 
 
 @contextmanager
@@ -226,40 +187,7 @@ def people_rows(app: App) -> list[dict[str, Any]]:
     address and "dan doe <dan@x>" are one entry.
     """
     with _no_collector_passes():
-        return _people_rows(app.store.people_on_file())
-
-
-def _people_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    groups = _Groups()
-    for r in rows:
-        groups.union(_identity_keys(r))
-    people: dict[str, dict[str, Any]] = {}
-    # Ordered sets (dicts) per person: a list's `in` made a person named in a thousand
-    # cases cost a million comparisons.
-    seen: dict[str, dict[str, dict[Any, None]]] = {}
-    for r in rows:
-        key = groups.find(_identity_keys(r)[0])
-        entry = people.setdefault(key, {
-            "name": None, "email": None, "names": [], "emails": [], "roles": [], "cases": 0,
-            "outcomes": [], "case_roles": []})
-        sets = seen.setdefault(key, {"names": {}, "emails": {}, "roles": {}, "outcomes": {}})
-        label = _case_label(r["role"], r["status"], r["outcome"])
-        for field, value in (("names", r["name"]), ("emails", (r["email"] or "").lower()),
-                             ("roles", r["role"]), ("outcomes", (r["number"], label))):
-            if value:
-                sets[field][value] = None
-        entry["case_roles"].append({"case": r["number"], "role": r["role"],
-                                    "status": r["status"],
-                                    "outcome": r["outcome"] if r["role"] == "accused"
-                                    else None})
-    for key, entry in people.items():
-        for field, values in seen[key].items():
-            entry[field] = list(values)
-        entry["name"] = entry["names"][0] if entry["names"] else None
-        entry["email"] = entry["emails"][0] if entry["emails"] else None
-        entry["cases"] = len({c["case"] for c in entry["case_roles"]})
-    return sorted(people.values(), key=lambda e: (-e["cases"], (e["name"] or "").lower(),
-                                                  e["email"] or ""))
+        return merge_people(app.store.people_on_file())
 
 
 def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
@@ -274,27 +202,7 @@ def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
         attendees = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                      for row in reader]
     sanctioned = app.store.sanctioned_accused(SANCTION_OUTCOMES)
-    hits = []
-    for a in attendees:
-        email, norm = a.get("email", "").lower(), normalise_name(a.get("name"))
-        cases = [(s["number"], s["outcome"]) for s in sanctioned
-                 if (email and (s["email"] or "").lower() == email)
-                 or (norm and s["norm_name"] == norm)]
-        if cases:
-            hits.append({"name": a.get("name", ""), "email": a.get("email", ""),
-                         "cases": sorted(set(cases))})
-    return hits
-
-
-STAT_KEYS = ("reports", "people named", "warnings", "suspensions", "bans", "not a violation",
-             "out of scope", "no action", "no contact", "talk ended", "removed from event",
-             "other outcome", "no outcome yet")
-# Outcome category -> the count it adds to; every report adds to exactly one of these.
-_OUTCOME_KEYS = {"warning": "warnings", "suspension": "suspensions", "ban": "bans",
-                 "not-a-violation": "not a violation", "out-of-scope": "out of scope",
-                 "no-action": "no action", "no-contact": "no contact",
-                 "talk-ended": "talk ended", "removed-from-event": "removed from event",
-                 "other": "other outcome"}
+    return sanctioned_attendees(attendees, sanctioned)
 
 
 def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:
@@ -305,17 +213,10 @@ def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:
     expunging a case changes none of these numbers. The per-event counts are those of
     `cocmail transparency`'s table.
     """
-    from .transparency import count
+    from .core.transparency import STAT_KEYS, count, yearly_counts
 
-    tz = app.cfg.event.tz
     rows = app.store.stats_rows(events)
-    periods: dict[str, dict[str, int]] = {}
-    for r in rows:
-        year = str(datetime.fromisoformat(r["opened"]).astimezone(tz).year)
-        p = periods.setdefault(year, dict.fromkeys(STAT_KEYS, 0))
-        p["reports"] += 1
-        p["people named"] += r["people_named"] or 0
-        p[_OUTCOME_KEYS.get(r["outcome"] or "", "no outcome yet")] += 1
+    periods = yearly_counts(rows, app.cfg.event.tz)
     names = [e["name"] for e in app.store.events() if events is None or e["name"] in events]
     per_event = {n: count(n, rows).as_json() for n in names}
     return {"periods": periods, "keys": list(STAT_KEYS), "events": per_event}

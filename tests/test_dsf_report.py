@@ -1,11 +1,25 @@
 """The DSF report through the real commands: the people involved, the responses, and the
-correspondence attached only when `[dsf] attach_correspondence = true` (issue 14, part 1)."""
+correspondence attached only when `[dsf] attach_correspondence = true` (issue 14, part 1);
+at the end, on stored rows without servers, which mail the committee may read at all."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from cocmail.app import App, open_app
+from cocmail.core.case import Case, Person
+from cocmail.core.compose import Attachment
+from cocmail.core.correspondence import (
+    carries_correspondence,
+    correspondence,
+    dsf_attachments,
+    with_correspondence,
+)
+from cocmail.core.effects import OutMail
+from cocmail.core.model import Address
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
 REPORT = mail("Eve Example <eve@attendee.example>", "Something happened",
@@ -146,3 +160,68 @@ def test_mail_people_read_says_reported_person_and_person_affected(tmp_path: Pat
             assert not re.search(r"harass|victim", words, re.IGNORECASE), words
     finally:
         app.close()
+
+
+# ------------------------------------------------------------------ what goes along
+# Decided in core/correspondence.py, on stored rows: no servers, no store.
+
+def _row(direction: str, kind: str, sender: str, recipients: str = "[]") -> dict[str, Any]:
+    return {"direction": direction, "kind": kind, "sender": sender, "body": f"{kind} body",
+            "date": "2027-06-04T10:00:00+00:00", "recipients": recipients, "raw": None}
+
+
+CASE = Case(number=3, opened=datetime(2027, 6, 4, tzinfo=UTC),
+            reporter=Person("reporter", "Eve Example", "eve@attendee.example"),
+            victim=Person("victim", "Fay Friend", "fay@attendee.example"),
+            victim_is_reporter=False,
+            accused=(Person("accused", "Dan Doe", "dan@speaker.example"),),
+            witnesses=(Person("witness", "Kim Park", "kim@attendee.example"),))
+
+
+def test_the_committee_reads_the_people_of_the_case_and_never_staff_mail() -> None:
+    rows = [_row("in", "report", "EVE@attendee.example"),
+            _row("in", "staff", "ana@example.org"),
+            _row("out", "staff_new_case", "conduct@example.org"),
+            _row("out", "ack", "conduct@example.org", '["eve@attendee.example"]'),
+            _row("in", "followup", "kim@attendee.example"),  # a witness: not sent
+            _row("in", "followup", "dan@speaker.example"),
+            _row("in", "followup", "stranger@else.example"),
+            _row("out", "accused_complaint", "conduct@example.org", '["dan@speaker.example"]'),
+            _row("out", "transcript", "conduct@example.org"),
+            _row("in", "relay", "fay@attendee.example"),
+            _row("in", "followup", "fay@attendee.example")]
+    chosen = correspondence(CASE, rows)
+    assert [(r["direction"], r["kind"], r["sender"]) for r in chosen] == [
+        ("in", "report", "EVE@attendee.example"),
+        ("out", "ack", "conduct@example.org"),
+        ("in", "followup", "dan@speaker.example"),
+        ("out", "accused_complaint", "conduct@example.org"),
+        ("in", "followup", "fay@attendee.example")]
+    files = [a.filename for a in dsf_attachments(CASE, rows)]
+    assert files == ["01-from-EVE@attendee.example.txt", "02-to-eve@attendee.example.txt",
+                     "03-from-dan@speaker.example.txt", "04-to-dan@speaker.example.txt",
+                     "05-from-fay@attendee.example.txt"]  # numbered without gaps
+
+
+def test_only_a_dsf_report_or_its_proposal_or_preview_carries_correspondence() -> None:
+    dsf = OutMail("dsf_report", Address("DSF", "conduct@djangoproject.com"), "d", 3)
+    staff = Address("Ana", "ana@example.org")
+    preview = OutMail("preview", staff, "s1", 3, {"inner": dsf})
+    proposal = OutMail("proposal", staff, "s1", 3, {"inners": [dsf]})
+    other = OutMail("preview", staff, "s1", 3, {"inner": replace(dsf, kind="ack")})
+    assert [carries_correspondence(m, True) for m in (dsf, preview, proposal, other)] == [
+        True, True, True, False]
+    assert not carries_correspondence(dsf, False)  # [dsf] attach_correspondence off
+    assert not carries_correspondence(replace(dsf, case=None), True)
+
+
+def test_a_preview_names_the_files_and_only_the_report_carries_them() -> None:
+    files = (Attachment("01-from-eve.eml", raw=b"x"), Attachment("02-to-eve.txt", text="y"))
+    dsf = OutMail("dsf_report", Address("DSF", "conduct@djangoproject.com"), "d", 3)
+    assert with_correspondence(dsf, files) == (dsf, files)
+    preview = OutMail("preview", Address("Ana", "ana@example.org"), "s1", 3,
+                      {"inner": dsf, "case": 3})
+    named, carried = with_correspondence(preview, files)
+    assert carried == ()
+    assert named.context == {"inner": dsf, "case": 3,
+                             "attached": ["01-from-eve.eml", "02-to-eve.txt"]}

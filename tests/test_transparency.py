@@ -12,16 +12,20 @@ import json
 import os
 import re
 import shutil
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from cocmail.core import transparency as content
 from cocmail.core.case import Case, Person
-from cocmail.transparency import count, render_report, report_context
+from cocmail.core.transparency import STAT_KEYS, count, report_context
+from cocmail.core.vocabulary import Outcome
+from cocmail.transparency import render_report
 from testsupport.helpers import body_of, mail, parse
 from testsupport.process import cocmail
 
@@ -300,3 +304,90 @@ def test_the_html_report_renders_its_chart_in_a_browser(two_events: Conference,
                for _, c in colours)  # the "removed, suspended or banned" bar of the ban
     shutil.copy(tmp_path / "page.png", Path(os.environ.get("COCMAIL_SCREENSHOT_DIR", tmp_path))
                 / "transparency-page.png")
+
+
+# ------------------------------------------------------------------ what the report says
+# Decided in core/transparency.py, on values: no servers, no store.
+
+def _closed(number: int, outcome: str | None, status: str = "closed",
+            summary: str | None = None) -> Case:
+    return Case(number=number, opened=datetime(2027, 6, number, tzinfo=UTC), status=status,
+                outcome=outcome, public_summary=summary,
+                accused=(Person("accused", "Dan Doe", "dan@x.example"),))
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_every_outcome_is_in_one_group_and_one_stats_count(outcome: Outcome) -> None:
+    """A new outcome missing from a table would be counted "in progress" or "no outcome
+    yet" for ever: the tables must name every outcome."""
+    assert outcome in content.GROUP_OF and content.group_of(outcome) != "open"
+    assert outcome in content.STAT_OF and content.STAT_OF[outcome] in STAT_KEYS
+    assert content.outcome_words(_closed(1, outcome)) != "no outcome yet"
+
+
+def test_the_report_groups_say_what_the_dsf_table_counts() -> None:
+    outcomes = ("warning", "other", "ban", "removed-from-event", "no-action", "out-of-scope",
+                None, "not-an-outcome")
+    assert [content.group_of(o) for o in outcomes] == [
+        "action", "action", "flagged", "flagged", "no_action", "no_action", "open", "open"]
+    rows = [{"event": "E", "outcome": o, "people_named": n}
+            for o, n in (("warning", 1), ("ban", 2), ("no-action", None), (None, 1))]
+    rows.append({"event": "Other", "outcome": "ban", "people_named": 5})
+    counts = count("E", rows)
+    assert counts.as_json() == {"reports": 4, "people named": 4, "actions by us": 2,
+                                "flagged/banned": 1, "no action": 1, "in progress": 1}
+
+
+def test_stats_count_each_report_once_in_the_year_of_its_event_time_zone() -> None:
+    rows = [{"opened": "2026-12-31T23:30:00+00:00", "outcome": "warning", "people_named": 1},
+            {"opened": "2026-12-31T22:30:00+00:00", "outcome": None, "people_named": 2},
+            {"opened": "2027-03-01T10:00:00+00:00", "outcome": "talk-ended",
+             "people_named": None}]
+    periods = content.yearly_counts(rows, ZoneInfo("Europe/Berlin"))
+    assert set(periods) == {"2026", "2027"}  # 23:30 UTC on 31 December is 2027 in Berlin
+    assert periods["2026"] == {**dict.fromkeys(STAT_KEYS, 0), "reports": 1,
+                               "people named": 2, "no outcome yet": 1}
+    assert periods["2027"]["reports"] == 2 and periods["2027"]["warnings"] == 1
+    assert periods["2027"]["talk ended"] == 1 and periods["2027"]["people named"] == 1
+
+
+def test_outcome_and_status_in_plain_words() -> None:
+    assert content.outcome_words(_closed(1, "ban")) == "A ban"
+    assert content.outcome_words(_closed(1, None)) == "no outcome yet"
+    assert content.status_words(_closed(1, None, status="open"), initial=True) == "in progress"
+    assert content.status_words(_closed(1, None, status="open"), initial=False) == "still open"
+    assert content.status_words(_closed(1, "ban"), initial=True) == "closed"
+
+
+def test_only_summaries_that_name_nobody_are_published() -> None:
+    named = _closed(1, "ban", summary="Dan was rude")
+    plain = _closed(2, "ban", summary="rude remarks. ")
+    none = _closed(3, None)
+    assert content.publishable_summary(named) is None
+    assert content.publishable_summary(none) is None
+    assert content.withheld([named, plain, none]) == [1, 3]
+    event = {"name": "E", "starts": "2027-06-01", "ends": None, "attendees_in_person": None,
+             "attendees_online": None, "reporting_channels": None}
+    ctx = report_context(event, [], [plain, named], [], [], initial=True)
+    assert ctx["dates"] == "1 June 2027"
+    assert [(r["n"], r["summary"], r["withheld"]) for r in ctx["reports"]] == [
+        (1, "Details withheld", True), (2, "Rude remarks", False)]  # oldest first
+
+
+def test_the_team_is_named_only_in_this_years_report_and_only_who_agreed() -> None:
+    @dataclass
+    class Member:
+        name: str
+        public: bool
+
+    staff = [Member("Ana Lima", True), Member("Ben Okafor", False)]
+    assert content.public_team(staff, "PyConf 2027", "PyConf 2027") == ["Ana Lima"]
+    assert content.public_team(staff, "PyConf 2026", "PyConf 2027") == []
+
+
+def test_the_report_compares_with_at_most_four_earlier_events() -> None:
+    events = [{"name": f"E{i}", "starts": None, "ends": None, "attendees_in_person": None,
+               "attendees_online": None, "reporting_channels": None} for i in range(7)]
+    ctx = report_context(events[-1], events[:-1], [], [], [], initial=False)
+    assert [t.name for t in ctx["table"]] == ["E2", "E3", "E4", "E5", "E6"]
+    assert ctx["dates"] == ""

@@ -13,7 +13,7 @@ from enum import StrEnum
 
 import pytest
 
-from cocmail.core import conflicts, correspondence, intake, retention
+from cocmail.core import conflicts, correspondence, failed_delivery, intake, retention, transparency
 from cocmail.core.case import OUTCOME_LABELS, STEP_LABELS, STEPS
 from cocmail.core.commands import OUTCOMES
 from cocmail.core.effects import REPLY_KINDS, SUBJECTS
@@ -32,8 +32,6 @@ from cocmail.core.vocabulary import (
     staff_sid,
 )
 from cocmail.render import TEMPLATES_DIR
-from cocmail.transparency import ACTION, FLAGGED, NO_ACTION
-from cocmail.views import _OUTCOME_KEYS, STAT_KEYS
 
 
 def gaps(table: Iterable[str], words: type[StrEnum], *, left_out: Iterable[str] = ()
@@ -68,6 +66,11 @@ def test_every_mail_kind_has_a_template_file():
 # Outward mail the DSF committee does not get as correspondence, each with its reason.
 # (Empty today: everything cocmail writes to the people of a case may go.)
 NOT_CORRESPONDENCE: dict[MailKind, str] = {}
+
+
+def test_every_mail_kind_is_declared_correspondence_or_not():
+    assert_covers(correspondence.AS_CORRESPONDENCE, MailKind,
+                  "core/correspondence.py AS_CORRESPONDENCE")
 
 
 def test_every_outward_kind_is_correspondence_or_deliberately_not():
@@ -113,17 +116,14 @@ def test_kept_cases_are_those_of_sanctions():
 
 
 def test_every_outcome_is_in_exactly_one_transparency_group():
-    groups = {"ACTION": ACTION, "FLAGGED": FLAGGED, "NO_ACTION": NO_ACTION}
-    for outcome in Outcome:
-        inside = [name for name, members in groups.items() if outcome in members]
-        assert len(inside) == 1, f"outcome {outcome} is in transparency groups {inside}"
-    _, unknown = gaps([o for g in groups.values() for o in g], Outcome)
-    assert not unknown, f"transparency groups name unknown outcomes {unknown}"
+    assert_covers(transparency.GROUP_OF, Outcome, "core/transparency.py GROUP_OF")
+    groups = {key for key, _label in transparency.GROUPS}
+    assert set(transparency.GROUP_OF.values()) <= groups - {"open"}
 
 
 def test_every_outcome_is_counted_in_the_statistics():
-    assert_covers(_OUTCOME_KEYS, Outcome, "views.py _OUTCOME_KEYS")
-    assert set(_OUTCOME_KEYS.values()) <= set(STAT_KEYS)
+    assert_covers(transparency.STAT_OF, Outcome, "core/transparency.py STAT_OF")
+    assert set(transparency.STAT_OF.values()) <= set(transparency.STAT_KEYS)
 
 
 def test_outcome_groups_name_outcomes():
@@ -147,6 +147,8 @@ def test_every_step_has_a_label_and_steps_keep_their_order():
 
 def test_every_token_role_has_a_name_for_staff():
     assert_covers(_ROLE_NAMES, Recipient, "core/identity.py _ROLE_NAMES")
+    assert_covers(failed_delivery.RECIPIENT_WORDS, Recipient,
+                  "core/failed_delivery.py RECIPIENT_WORDS")
 
 
 @pytest.mark.parametrize("role", [*Recipient, staff_role(3)])

@@ -18,19 +18,40 @@ from __future__ import annotations
 import base64
 import json
 import re
+from dataclasses import replace
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
 from typing import Any
 
 from .case import Case
-from .compose import Attachment
+from .compose import Attachment, proposed
+from .effects import OutMail
 from .image_meta import is_image, strip_metadata
 from .public_text import person_terms, redact
+from .vocabulary import MailKind, Party
 
+# Every mail kind cocmail writes, and whether the committee may read it as the case's
+# correspondence: the mail the team sent to the people of a case, never staff mail. A
+# kind is declared here when it is added (tests/test_vocabulary.py fails until then),
+# so a new mail to the reporter is not silently left out of the DSF report.
+AS_CORRESPONDENCE: dict[MailKind, bool] = {
+    MailKind.ACK: True, MailKind.REPORTER_REPLY: True, MailKind.VICTIM_DECISION: True,
+    MailKind.ACCUSED_COMPLAINT: True, MailKind.HARASSER_RESPONSE: True,
+    MailKind.STAFF_NEW_CASE: False, MailKind.STAFF_RELAY: False, MailKind.TRANSCRIPT: False,
+    MailKind.DSF_REPORT: False, MailKind.HELP: False, MailKind.STATUS: False,
+    MailKind.PREVIEW: False, MailKind.DIGEST: False, MailKind.DELIVERY_FAILED: False,
+    MailKind.QUARANTINED: False, MailKind.SENT_AS_YOU: False, MailKind.PROPOSAL: False,
+    MailKind.PROPOSAL_REJECTED: False, MailKind.MEMBER_EXCLUDED: False,
+    MailKind.STILL_UNANSWERED: False, MailKind.REPORTER_WAITING: False,
+    MailKind.CONFLICT_REPORT: False, MailKind.FLOOD_SUMMARY: False,
+}
 # Mail the team sent to the people of a case that the committee may read.
-CORRESPONDENCE_OUT = ("ack", "reporter_reply", "victim_decision", "accused_complaint",
-                      "harasser_response")
+CORRESPONDENCE_OUT: frozenset[str] = frozenset(k for k, yes in AS_CORRESPONDENCE.items()
+                                               if yes)
+# What a case's inbound mail from its people is stored as (messages.kind): a report and
+# the follow-ups to it; staff mail, relays and commands are never correspondence.
+CORRESPONDENCE_IN = ("report", "followup")
 # Whose an item is, in file names and first lines (person-first words).
 ROLE_FILE = {"reporter": "the-reporter", "victim": "the-person-affected",
              "accused": "the-reported-person"}
@@ -43,20 +64,53 @@ ANONYMOUS_NOTE = ("[The reporter asked not to be named outside the Code of Condu
 _POLICY = compat32.clone(mangle_from_=False)
 
 
+def carries_correspondence(mail: OutMail, attach: bool) -> bool:
+    """Does `mail` name or carry the case's correspondence? A DSF report does, and so do
+    a proposal or preview of one (they list the files that would go along), when the
+    team chose to send it (`[dsf] attach_correspondence`, `attach`)."""
+    if mail.case is None or not attach:
+        return False
+    return mail.kind == MailKind.DSF_REPORT or any(
+        m.kind == MailKind.DSF_REPORT for m in proposed(mail))
+
+
+def with_correspondence(mail: OutMail, files: tuple[Attachment, ...]
+                        ) -> tuple[OutMail, tuple[Attachment, ...]]:
+    """`mail` and what it carries: a DSF report goes with `files` (its case's
+    correspondence, `dsf_attachments`); a proposal or preview of one only names them
+    ("attached" in its context), so staff see what would leave the team."""
+    if mail.kind == MailKind.DSF_REPORT:
+        return mail, files
+    return replace(mail, context={**mail.context,
+                                  "attached": [a.filename for a in files]}), ()
+
+
+def correspondence(case: Case, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Of `case`'s stored messages (direction, sender, kind, ...; oldest first), those
+    the committee may see: mail from the reporter, the person affected or the reported
+    person, and the team's mail to the people of the case (CORRESPONDENCE_OUT). Never
+    staff mail, relays, transcripts, or a witness's mail."""
+    people = {p.email.lower() for p in case.people() if p.email and p.role != Party.WITNESS}
+
+    def seen(r: dict[str, Any]) -> bool:
+        if r["direction"] == "in":
+            return r["kind"] in CORRESPONDENCE_IN and (r["sender"] or "").lower() in people
+        return r["kind"] in CORRESPONDENCE_OUT
+
+    return [r for r in rows if seen(r)]
+
+
 def dsf_attachments(case: Case, rows: list[dict[str, Any]]) -> tuple[Attachment, ...]:
     """The correspondence of `case` (store rows: direction, sender, kind, body, date,
     recipients, raw; oldest first) as attachments fit to leave the team."""
-    people = {p.email.lower() for p in case.people() if p.email and p.role != "witness"}
     hidden: dict[str, str] = {}
     if case.reporter_anonymous and case.reporter is not None:
         hidden = person_terms(case.reporter.name, case.reporter.email)
     out: list[Attachment] = []
-    for r in rows:
+    for r in correspondence(case, rows):
         n = len(out) + 1  # numbered as attached: no gap where staff mail was
         sender = (r["sender"] or "").lower()
         if r["direction"] == "in":
-            if r["kind"] not in ("report", "followup") or sender not in people:
-                continue
             if case.reporter_anonymous:
                 role = case.role_of(sender) or "reporter"
                 out.append(Attachment(
@@ -67,7 +121,7 @@ def dsf_attachments(case: Case, rows: list[dict[str, Any]]) -> tuple[Attachment,
                 out.append(Attachment(f"{n:02d}-from-{r['sender']}.eml", raw=cleaned))
             else:
                 out.append(Attachment(f"{n:02d}-from-{r['sender']}.txt", text=r["body"] or ""))
-        elif r["kind"] in CORRESPONDENCE_OUT:
+        else:
             recipients = json.loads(r["recipients"] or "[]")
             to = ", ".join(recipients)
             if case.reporter_anonymous:
