@@ -74,10 +74,6 @@ class InboxConfig:
     def domain(self) -> str:
         return self.address.rpartition("@")[2]
 
-    @property
-    def local_part(self) -> str:
-        return self.address.rpartition("@")[0]
-
 
 @dataclass(frozen=True)
 class Secret:

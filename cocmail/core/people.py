@@ -48,18 +48,6 @@ def names_written(text: str, longest: int) -> tuple[frozenset[str], frozenset[st
     return frozenset(addresses_in(text)), frozenset(name_runs(text, range(2, longest + 1)))
 
 
-def names_in(text: str | None, norm_names: set[str]) -> set[str]:
-    """Which of `norm_names` (normalised, two words or more) `text` writes out.
-
-    A name counts when its words stand next to each other in any order ("Dan Doe",
-    "Doe, Dan"); one-word names are left out, they would match too much prose.
-    """
-    wanted = {n for n in norm_names if len(n.split()) >= 2}
-    if not wanted:
-        return set()
-    return wanted & name_runs(text, {len(n.split()) for n in wanted})
-
-
 def name_runs(text: str | None, sizes: set[int] | range) -> set[str]:
     """Every run of `size` neighbouring words of `text` (for each size of two words or
     more), sorted like a normalised name: the names `text` could be writing out.
