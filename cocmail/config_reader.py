@@ -46,8 +46,7 @@ from .config_sections import (
     StorageConfig,
     TemplatesConfig,
 )
-
-_EMAIL = re.compile(r"^[^@\s<>]+@[^@\s<>]+\.[^@\s<>]+$")
+from .core.addresses import is_address
 
 
 class _Reader:
@@ -83,7 +82,7 @@ class _Reader:
             if required:
                 raise self.fail(key, "is required")
             return None
-        if not _EMAIL.match(value):
+        if not is_address(value):
             raise self.fail(key, f"{value!r} is not an email address")
         return value.lower()
 
@@ -424,7 +423,7 @@ def _read_member(r: _Reader, i: int) -> StaffConfig:
     email = r.email("email", required=True)
     aliases = r.get("aliases", list, list(d.aliases))
     for a in aliases:
-        if not isinstance(a, str) or not _EMAIL.match(a):
+        if not isinstance(a, str) or not is_address(a):
             raise r.fail("aliases", f"{a!r} is not an email address")
     return StaffConfig(name=name, email=email, aliases=tuple(a.lower() for a in aliases),
                        lead=r.get("lead", bool, d.lead), public=r.get("public", bool, d.public))
@@ -502,7 +501,7 @@ def _conflict_contacts(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig,
     values = r.get("conflict_contacts", list, [])
     team = {a.lower() for s in staff for a in (s.email, *s.aliases)}
     for v in values:
-        if not isinstance(v, str) or not _EMAIL.match(v):
+        if not isinstance(v, str) or not is_address(v):
             raise r.fail("conflict_contacts", f"{v!r} is not an email address")
         if v.lower() in team or v.lower() == inbox.address:
             raise r.fail("conflict_contacts", f"{v} is on the team (or the inbox): these are "

@@ -11,8 +11,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from .addresses import ADDRESS
+
 _WORD = re.compile(r"[^\W_]+")
-_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def name_words(text: str | None) -> list[str]:
@@ -37,7 +38,7 @@ def addresses_in(text: str | None) -> set[str]:
     """Every mail address written in free text, lower-cased."""
     if not text or "@" not in text:
         return set()
-    return {m.group(0).lower().strip(".") for m in _ADDRESS.finditer(text)}
+    return {m.group(0).lower().strip(".") for m in ADDRESS.finditer(text)}
 
 
 @lru_cache(maxsize=2)
