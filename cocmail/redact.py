@@ -6,11 +6,9 @@ the log: the CLI's log formatter, the pipeline, the daemon and delivery.
 
 from __future__ import annotations
 
-import re
-
-_ADDRESS = re.compile(r"[^\s<>()\[\]@,;:\"']+@[\w-]+(\.[\w-]+)+")
+from .core.addresses import ADDRESS
 
 
 def redact_addresses(text: str) -> str:
     """`text` with every mail address replaced by `<address>`."""
-    return _ADDRESS.sub("<address>", text)
+    return ADDRESS.sub("<address>", text)
