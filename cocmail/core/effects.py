@@ -33,11 +33,27 @@ SUBJECTS = {
     "proposal": "Approval needed",
     "proposal_rejected": "Your proposal was rejected",
     "member_excluded": "A team member was excluded from a case",
-    "still_unanswered": "Still unanswered",
-    "reporter_waiting": "The reporter is waiting for news",
+    "still_unanswered": "Reminder: still unanswered",
+    "reporter_waiting": "Reminder: the reporter is waiting for news",
     "conflict_report": "A report that names the Code of Conduct team",
     "flood_summary": "Many messages at once: a summary",
 }
+# Subjects that tell staff what arrived (issue 25, item 5), chosen by core/intake.py: on a
+# phone, the reporter's new message must not look like a colleague's #approve. Keyed by
+# who wrote, as staff_relay names them; never a person's name.
+RELAY_SUBJECTS = {
+    "reporter": "The reporter wrote again",
+    "person affected": "The person affected wrote",
+    "reported person": "The reported person wrote",
+    "witness": "A witness wrote",
+    "staff member": "A colleague's note",
+    "staff member commands": "A colleague's commands",
+    "staff member (NOT authenticated)": "A colleague's mail, not authenticated",
+    "team member excluded": "A member excluded from the case wrote",
+    "someone": "Someone not on the case wrote",
+}
+# A new report whose opening reads as urgent (core/urgency.py).
+POSSIBLY_URGENT_SUBJECT = "Possibly urgent: new report"
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).
 AUTO_NOTICE_SUBJECT = "Automatic mail on the case"
