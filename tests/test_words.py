@@ -253,3 +253,62 @@ def test_the_ack_without_team_details_still_says_what_to_do(tmp_path: Path) -> N
         assert "within a day" in text  # the default first_response_minutes_outside
     finally:
         desk.close()
+
+
+# ------------------------------------------------------------------ cocmail demo --config
+TEAM_CONFIG = """\
+[event]
+name = "PyCon Lusitania 2027"
+timezone = "Europe/Lisbon"
+coc_url = "https://pycon.example/coc"
+emergency_phone = "+351 21 000 0000"
+support = "Local support: APAV 116 006 (free, 24h)"
+
+[inbox]
+address = "cocteam@pycon.example"
+
+[storage]
+dir = "team-data"
+
+[smtp]
+host = "smtp.invalid"
+port = 587
+
+[[staff]]
+name = "Rui Costa"
+email = "rui@pycon.example"
+lead = true
+
+[[staff]]
+name = "Inês Duarte"
+email = "ines@pycon.example"
+
+[dsf]
+address = "wg@psf.example"
+name = "the PSF Code of Conduct Working Group"
+"""
+
+
+def test_demo_with_the_teams_config_shows_its_own_mails(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    config = tmp_path / "team" / "cocmail.toml"
+    config.parent.mkdir()
+    config.write_text(TEAM_CONFIG, encoding="utf-8")
+    scratch = tmp_path / "scratch"
+    run = subprocess.run([sys.executable, "-m", "cocmail", "demo", "--config", str(config),
+                          "--dir", str(scratch)], capture_output=True, text=True, timeout=300,
+                         env={**__import__("os").environ, "PYTHONIOENCODING": "utf-8"})
+    assert run.returncode == 0, run.stderr
+    out = run.stdout
+    assert "cocmail demo: PyCon Lusitania 2027, inbox cocteam@pycon.example" in out
+    assert "Rui answers the notification" in out and "Inês approves" in out
+    assert "Ana Lima" not in out and "Ben Okafor" not in out and "example.org" not in out
+    assert "then call us on +351 21 000 0000" in flat(out.replace("| ", ""))
+    assert "Local support: APAV 116 006" in out
+    assert "| To: PSF Code of Conduct Working Group <wg@psf.example>" in out
+    assert "| To: Rui Costa <rui@pycon.example>" in out
+    # Only the scratch directory was written: not the team's storage, no mail server.
+    assert not (config.parent / "team-data").exists()
+    assert (scratch / "data" / "spool").is_dir()
