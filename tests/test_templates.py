@@ -756,3 +756,16 @@ def test_outside_mail_never_shows_names_it_was_not_given(
     for person in (reporter, victim, witness):
         if person not in baseline:
             assert person not in text
+
+
+def test_the_possibly_urgent_words_fit_a_plain_text_reader() -> None:
+    renderer = Renderer()
+    note = renderer.render("staff_new_case", **{**COMMON, **SAMPLES["staff_new_case"],
+                                                "possibly_urgent": ["outside my hotel",
+                                                                    "don't feel safe"]})
+    assert 'danger now ("outside my hotel", "don\'t feel safe")' in " ".join(note.split())
+    reminder = renderer.render("still_unanswered", **{**COMMON, **SAMPLES["still_unanswered"],
+                                                      "possibly_urgent": True})
+    assert "hotel" not in reminder  # reminders carry nothing a person wrote
+    for text in (note, reminder):
+        assert all(len(line) <= 78 for line in text.split("\n") if not line.startswith(">"))

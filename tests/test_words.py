@@ -312,3 +312,4 @@ def test_demo_with_the_teams_config_shows_its_own_mails(tmp_path: Path) -> None:
     # Only the scratch directory was written: not the team's storage, no mail server.
     assert not (config.parent / "team-data").exists()
     assert (scratch / "data" / "spool").is_dir()
+

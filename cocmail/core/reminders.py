@@ -200,11 +200,11 @@ def _escalation(case: Case, env: Env, kind: str, since: datetime, due1: datetime
               if not (level2 and (a, r) in leads)]
         out.append(Reminder(case.number, f"{kind}-1", _mails(
             "still_unanswered", case, env, to, subject, urgent=urgent,
-            possibly_urgent=list(possibly), level=1, waited=waited(now - since), leads=False)))
+            possibly_urgent=bool(possibly), level=1, waited=waited(now - since), leads=False)))
     if level2:
         out.append(Reminder(case.number, f"{kind}-2", _mails(
             "still_unanswered", case, env, leads, subject, urgent=urgent,
-            possibly_urgent=list(possibly), level=2, waited=waited(now - since), leads=True)))
+            possibly_urgent=bool(possibly), level=2, waited=waited(now - since), leads=True)))
     return out
 
 
