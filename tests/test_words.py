@@ -313,3 +313,13 @@ def test_demo_with_the_teams_config_shows_its_own_mails(tmp_path: Path) -> None:
     assert not (config.parent / "team-data").exists()
     assert (scratch / "data" / "spool").is_dir()
 
+
+
+def test_a_member_entering_an_urgent_report_alerts_the_others_without_reminders(
+        desk: Desk) -> None:
+    case = desk.enter("ana@example.org", "Rita says he is outside her hotel room now.\n")
+    (note,) = to(desk.new(), "ben@example.org")
+    assert str(note["Subject"]) == f"[CoC #{case}] Possibly urgent: new report"
+    assert "reminds all of you" not in flat(body_of(note))  # Ana took it: it is in hand
+    desk.clock.advance(minutes=40)
+    assert send_due_reminders(desk.app, desk.clock.now) == 0
