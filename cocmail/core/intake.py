@@ -94,8 +94,8 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                     report_from: str, sender_unknown: str | None = None,
                     ack_withheld: str | None = None,
                     conflict: dict[str, Any] | None = None,
-                    urgent_words: tuple[str, ...] = ()) -> list[OutMail]:
-    """`urgent_words`: what in the report's opening reads as urgent (core/urgency.py);
+                    possibly_urgent: tuple[str, ...] = ()) -> list[OutMail]:
+    """`possibly_urgent`: what in the report's opening reads as urgent (core/urgency.py);
     the subject then says "Possibly urgent"."""
     earlier = _earlier_for(case, env)
     mails = []
@@ -105,13 +105,13 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
-        ctx["possibly_urgent"] = list(urgent_words)
+        ctx["possibly_urgent"] = list(possibly_urgent)
         ctx["sender_unknown"] = sender_unknown
         ctx["ack_withheld"] = ack_withheld
         ctx["conflict"] = conflict
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
                              references=_refs(case),
-                             subject=POSSIBLY_URGENT_SUBJECT if urgent_words else None))
+                             subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None))
     return mails
 
 
@@ -319,7 +319,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                  ack_withheld=screening.reason if (
                                      sender is not None and staff is None
                                      and screening.automatic) else None,
-                                 conflict=screened.notice(), urgent_words=urgent))
+                                 conflict=screened.notice(), possibly_urgent=urgent))
     if screened.to_contacts:
         mails.extend(contact_mails(case, env, screened, sender=report_from, subject=msg.subject,
                                    text=case.report_text, date=env.local(msg.date or env.now),
