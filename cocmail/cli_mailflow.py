@@ -150,8 +150,9 @@ def check_cmd(state: State, env_file: str | None) -> None:
 @click.option("--dir", "directory", type=click.Path(file_okay=False), default=None,
               help="Where to keep the demo's data (default: a new temporary directory).")
 def demo_cmd(state: State, directory: str | None) -> None:
-    """A scripted walkthrough: a report arrives, staff answer, every mail is shown."""
+    """A scripted walkthrough: a report arrives, staff answer, every mail is shown.
+    With --config, on your own config (names, texts, staff), still in a scratch dir."""
     from .demo import run_demo
 
-    run_demo(Path(directory) if directory else None, click.echo)
+    run_demo(Path(directory) if directory else None, click.echo, config=state.config_path)
 

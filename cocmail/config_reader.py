@@ -257,7 +257,10 @@ def _read_event(r: _Reader) -> EventConfig:
                                                   d.attendees_in_person),
                         attendees_online=r.get("attendees_online", int, d.attendees_online),
                         reporting_channels=r.get("reporting_channels", str,
-                                                 d.reporting_channels))
+                                                 d.reporting_channels),
+                        coc_url=r.get("coc_url", str, d.coc_url).strip(),
+                        emergency_phone=r.get("emergency_phone", str, d.emergency_phone).strip(),
+                        support=r.get("support", str, d.support).strip())
     if event.starts and event.ends and event.starts > event.ends:
         raise r.fail("starts", f"{event.starts} is after ends ({event.ends})")
     for key in ("attendees_in_person", "attendees_online"):
@@ -447,7 +450,16 @@ def _read_dsf(r: _Reader) -> DsfConfig:
     d = DsfConfig
     return DsfConfig(address=r.email("address", d.address),
                      attach_correspondence=r.get("attach_correspondence", bool,
-                                                 d.attach_correspondence))
+                                                 d.attach_correspondence),
+                     name=_committee_name(r))
+
+
+def _committee_name(r: _Reader) -> str:
+    """[dsf] name, as a sentence names the committee ("the PSF Conduct WG")."""
+    name = " ".join(r.get("name", str, DsfConfig.name).split())
+    if not name:
+        raise r.fail("name", "cannot be empty (leave it out for the DSF's committee)")
+    return name
 
 
 def _read_appeal(r: _Reader) -> AppealConfig:
@@ -491,7 +503,15 @@ def _read_process(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]
     return ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
                          quiet_hours=_quiet_hours(r),
                          conflict_contacts=_conflict_contacts(r, inbox, staff), **minutes,
-                         **_flood_keys(r))
+                         **_flood_keys(r), urgent_words=_urgent_words(r))
+
+
+def _urgent_words(r: _Reader) -> tuple[str, ...]:
+    """[process] urgent_words: phrases added to the shipped lists (core/urgency.py)."""
+    values = r.get("urgent_words", list, [])
+    if any(not isinstance(v, str) or not v.strip() for v in values):
+        raise r.fail("urgent_words", "must list words or phrases, e.g. [\"following me\"]")
+    return tuple(dict.fromkeys(" ".join(v.split()) for v in values))
 
 
 def _conflict_contacts(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]

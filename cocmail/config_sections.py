@@ -56,6 +56,10 @@ class EventConfig:
     attendees_in_person: int | None = None  # for the transparency report
     attendees_online: int | None = None
     reporting_channels: str | None = None
+    # The team's own details in its mails (issue 25): "" leaves them out.
+    coc_url: str = ""
+    emergency_phone: str = ""  # in the acknowledgement, with what to do in danger
+    support: str = ""  # local support resources, shown to the person affected
 
     @property
     def tz(self) -> ZoneInfo:
@@ -223,6 +227,7 @@ class SecurityConfig:
 class DsfConfig:
     address: str = "conduct@djangoproject.com"
     attach_correspondence: bool = False  # the case's mail with reporter and accused attached
+    name: str = "the DSF Code of Conduct committee"  # the committee the event reports to
 
 
 APPROVAL_KINDS = ("accused", "harasser", "dsf")
@@ -250,6 +255,8 @@ class ProcessConfig:
     flood_reports_per_domain: int = 10
     flood_reports: int = 30
     flood_followups_per_case: int = 10
+    # Phrases that make a new report possibly urgent, added to core/urgency.py's lists.
+    urgent_words: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -4,6 +4,12 @@ A report arrives, a staff member answers from their phone with commands, and eve
 mail cocmail sends is printed as its recipient would see it; then the internal report
 and the weekly digest. It runs the real pipeline and outbox (spool mode) in a
 throw-away directory, so what you read is exactly what cocmail would send.
+
+`cocmail demo --config PATH` plays the same story with a team's own config (issue 25,
+item 8): its event, inbox, staff, templates, phone, support text and committee, so a
+team previews its own mails before the first real report. Only the config is read:
+storage moves to the scratch directory and IMAP and SMTP are left out, so the walkthrough
+never touches the team's mailbox, database or keys.
 """
 
 from __future__ import annotations
@@ -16,7 +22,7 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from .app import App, open_app
-from .config import AppealConfig, StorageConfig, load_config
+from .config import AppealConfig, Config, load_config
 
 # Where the reported person may appeal: the embedded defaults have none ([appeal] is
 # optional), so without this the walkthrough never shows the response's appeal line.
@@ -80,10 +86,12 @@ Ana
 
 
 def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
-    """A reply from Ana to her own notification on `number` (as a phone would write it)."""
-    row = app.store.mail_to(number, "ana@example.org")[-1]
-    return (f"From: Ana Lima <ana@example.org>\nTo: conduct@example.org\n"
-            f"Subject: Re: {row['subject']}\nMessage-ID: <ana-{n}@example.org>\n"
+    """A reply from the first member to their own notification on `number` (as a phone
+    would write it)."""
+    ana = app.cfg.staff[0]
+    row = app.store.mail_to(number, ana.email)[-1]
+    return (f"From: {ana.name} <{ana.email}>\nTo: {app.cfg.inbox.address}\n"
+            f"Subject: Re: {row['subject']}\nMessage-ID: <ana-{n}@demo.invalid>\n"
             f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>\n"
             f"\n{body}").encode()
 
@@ -91,14 +99,17 @@ def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
 def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
     """Ben replies #approve to each proposal mail he got on `number` (a second pair of
     eyes: [process] second_approval)."""
-    rows = app.store.mail_to(number, "ben@example.org", kind="proposal")
+    if len(app.cfg.staff) < 2:
+        return n
+    ben = app.cfg.staff[1]
+    rows = app.store.mail_to(number, ben.email, kind="proposal")
     for row in rows:
         if row["message_id"] in answered:
             continue
         answered.add(row["message_id"])
         n += 1
-        app.receive((f"From: Ben Okafor <ben@example.org>\nTo: conduct@example.org\n"
-                     f"Subject: Re: {row['subject']}\nMessage-ID: <ben-{n}@example.org>\n"
+        app.receive((f"From: {ben.name} <{ben.email}>\nTo: {app.cfg.inbox.address}\n"
+                     f"Subject: Re: {row['subject']}\nMessage-ID: <ben-{n}@demo.invalid>\n"
                      f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>"
                      f"\n\n#approve\n\nLooks right to me.\n").encode(), "demo")
     return n
@@ -122,30 +133,51 @@ def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> Non
         echo("")
 
 
-def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
+def demo_config(config: str | None, base: Path) -> Config:
+    """The config the walkthrough runs on: the embedded defaults (with an appeal contact,
+    so the response shows its appeal line), or the team's own file. Either way its data
+    lives in `base`, and no mail server is used: outgoing mail goes to the spool there."""
+    if config is None:
+        cfg = replace(load_config(None), appeal=AppealConfig(contact=DEMO_APPEAL))
+    else:
+        cfg = load_config(Path(config))
+        if len(cfg.staff) < 2:  # nobody to give the second approval
+            cfg = replace(cfg, process=replace(cfg.process, second_approval=()))
+    return replace(cfg, storage=replace(cfg.storage, dir=base / "data"), imap=None,
+                   smtp=None, oauth2=None, source="demo")
+
+
+def run_demo(directory: Path | None, echo: Callable[[str], None],
+             config: str | None = None) -> None:
+    """`config`: the team's config file (`cocmail demo --config PATH`), else the defaults."""
     base = directory or Path(tempfile.mkdtemp(prefix="cocmail-demo-"))
-    cfg = load_config(None)
-    cfg = replace(cfg, storage=StorageConfig(dir=base / "data"), source="demo",
-                  appeal=AppealConfig(contact=DEMO_APPEAL))
+    cfg = demo_config(config, base)
+    staff = cfg.staff
+    ana = staff[0].name.split()[0]
+    ben = staff[1].name.split()[0] if len(staff) > 1 else ""
     app = open_app(cfg)
     seen: set[int] = set()
     try:
         echo(f"cocmail demo: {cfg.event.name}, inbox {cfg.inbox.address}, staff "
              + ", ".join(f"{s.name} <{s.email}>" for s in cfg.staff))
         echo(f"(data in {base}; outgoing mail is written to {cfg.storage.spool_dir})")
-        echo(f'(the walkthrough sets [appeal] contact = "{DEMO_APPEAL}": the response to the'
-             "\n reported person says where to appeal)\n")
+        if config is None:
+            echo(f'(the walkthrough sets [appeal] contact = "{DEMO_APPEAL}": the response to'
+                 " the\n reported person says where to appeal)\n")
+        else:
+            echo(f"(your config {config}: its names, texts and staff; no mail server is used,"
+                 "\n and your own data is not touched)\n")
 
         echo("=" * 78)
         echo("1. Eve writes to the conduct address. cocmail opens a case, acknowledges her,")
         echo("   and sends each staff member the report with a command cheat-sheet.")
         echo("=" * 78)
-        app.receive(REPORT.encode(), "demo")
+        app.receive(REPORT.replace("conduct@example.org", cfg.inbox.address).encode(), "demo")
         number = app.store.case_numbers()[-1]
         _show_new_mail(app, seen, echo)
 
         echo("=" * 78)
-        echo("2. Ana answers her notification from her phone: who, when, where, and")
+        echo(f"2. {ana} answers the notification from a phone: who, when, where, and")
         echo("   '#notify-accused'. (The '#close' in the quoted text is ignored.)")
         echo("=" * 78)
         app.receive(_staff_reply(app, number, STAFF_REPLY_1, 1), "demo")
@@ -153,25 +185,27 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         answered: set[str] = set()
 
         echo("=" * 78)
-        echo("2b. Mail to the reported person waits for a second pair of eyes: Ben")
-        echo("    replies '#approve' to the proposal, and only then is it sent.")
+        echo("2b. Mail to the reported person waits for a second pair of eyes: "
+             + (f"{ben}\n    replies '#approve' to the proposal, and only then is it sent."
+                if ben else "\n    with one member on the team, it goes at once."))
         echo("=" * 78)
         n = _ben_approves(app, number, 0, answered)
         _show_new_mail(app, seen, echo)
 
         echo("=" * 78)
-        echo("3. After the team meeting Ana records the decision: it goes to Eve at once;")
+        echo(f"3. After the team meeting {ana} records the decision: it goes to Eve at once;")
         echo("   the response to Dan and the DSF report (with 'now': normally it waits until")
         echo("   the event ends) wait for a second member's #approve.")
         echo("=" * 78)
         app.receive(_staff_reply(app, number, STAFF_REPLY_2, 2), "demo")
         _show_new_mail(app, seen, echo)
 
-        echo("=" * 78)
-        echo("3b. Ben approves the response to Dan and the DSF report.")
-        echo("=" * 78)
-        _ben_approves(app, number, n, answered)
-        _show_new_mail(app, seen, echo)
+        if ben:
+            echo("=" * 78)
+            echo(f"3b. {ben} approves the response to Dan and the DSF report.")
+            echo("=" * 78)
+            _ben_approves(app, number, n, answered)
+            _show_new_mail(app, seen, echo)
 
         from .core.report import to_csv
         from .views import report_rows

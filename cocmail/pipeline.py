@@ -43,6 +43,7 @@ from .core.intake import Decision, HeldEntry
 from .core.matching import match_case
 from .core.model import Address, Roster
 from .core.sender import reporter_of
+from .core.team import TeamDetails
 from .errors import OperationalError, as_operational
 from .history import StoreHistory
 from .nonces import new_nonce
@@ -65,7 +66,19 @@ def env_from_config(cfg: Config, roster: Roster, now: datetime,
                roster=roster, now=now, history=history or NoHistory(), nonce=new_nonce,
                ack_limit=cfg.inbox.ack_limit_per_day,
                second_approval=cfg.process.second_approval,
-               conflict_contacts=cfg.process.conflict_contacts, flood=flood_rules(cfg))
+               conflict_contacts=cfg.process.conflict_contacts, flood=flood_rules(cfg),
+               details=team_details(cfg), urgent_words=cfg.process.urgent_words,
+               event_starts=cfg.event.starts,
+               first_response=timedelta(minutes=cfg.process.first_response_minutes),
+               first_response_outside=timedelta(
+                   minutes=cfg.process.first_response_minutes_outside))
+
+
+def team_details(cfg: Config) -> TeamDetails:
+    """The team's own details its mails carry ([event] coc_url, emergency_phone, support,
+    [dsf] name)."""
+    return TeamDetails(coc_url=cfg.event.coc_url, emergency_phone=cfg.event.emergency_phone,
+                       support=cfg.event.support, committee=cfg.dsf.name)
 
 
 def flood_rules(cfg: Config) -> FloodRules:
@@ -142,7 +155,8 @@ class Pipeline:
         self.renderer = renderer or Renderer(cfg.templates.dir)
         self.composer = Composer(secret=secret, renderer=self.renderer, inbox=cfg.inbox.address,
                                  tag=cfg.inbox.subject_tag, event=cfg.event.name,
-                                 plus_addressing=cfg.inbox.plus_addressing, nonce=new_nonce)
+                                 plus_addressing=cfg.inbox.plus_addressing, nonce=new_nonce,
+                                 details=team_details(cfg))
         self.history = StoreHistory(store)
         self.settings = Settings(
             secret=secret, inbox=cfg.inbox.address, max_bytes=cfg.inbox.max_message_bytes,

@@ -84,7 +84,9 @@ def ack(name: str, to: str = "zoe@example.org", subject: str | None = None,
         reply: str | None = "abc.123@attendee.example") -> OutMail:
     return OutMail("ack", Address(name, to), "r", 12, {"reporter_name": name,
                                                      "outside_team": False,
-                                                     "member_kept_out": False},
+                                                     "member_kept_out": False,
+                                                     "within": "2 hours",
+                                                     "possibly_urgent": False},
                    in_reply_to=reply, references=("first@attendee.example",) if reply else (),
                    subject=subject, nonce="n0nce123")
 

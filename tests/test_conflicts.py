@@ -323,7 +323,7 @@ def test_an_excluded_lead_hears_of_the_case_nowhere(desk: Desk) -> None:
     text = body_of(digest)
     assert "case 1" not in text.lower() and "excluded" not in text and "Not shown" not in text
     assert "There are no open cases." in text
-    assert [m for m in to(desk, "ben@example.org") if "Still unanswered" in str(m["Subject"])]
+    assert [m for m in to(desk, "ben@example.org") if "still unanswered" in str(m["Subject"])]
 
 
 # ------------------------------------------------------------------ the matching rule

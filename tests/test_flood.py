@@ -132,7 +132,7 @@ def test_100_follow_ups_on_one_case_give_one_summary(
     Daemon(app).run_once()
     sent = _delivered(smtp_sink)
     for who in STAFF:
-        assert len(_kind(_to(sent, who), "New message on the case")) == 10  # was 100
+        assert len(_kind(_to(sent, who), "The reporter wrote again")) == 10  # was 100
     assert not _to(sent, "rita@example.net")
     shown = CliRunner().invoke(main, ["--config", app.cfg.source, "cases", "show", "1",
                                       "--json"])

@@ -78,7 +78,7 @@ def test_staff_commands_run_and_the_harasser_never_learns_the_reporter(app: App)
                              "#accused Dan Doe <dan@speaker.example>\n#action Warned\n"
                              "#notify-harasser\n#notify-victim\n\nSpoke to both.\n"))
     relay = [m for m in sent(app) if "ben@example.org" in str(m["To"])
-             and "New message" in str(m["Subject"])][-1]
+             and "A colleague's commands" in str(m["Subject"])][-1]
     # The mail to the harasser waits for a second member ([process] second_approval).
     proposal = [m for m in sent(app) if "Approval needed" in str(m["Subject"])][-1]
     deliver(app, mail("Ben <ben@example.org>", "Re: " + proposal["Subject"], "#approve\n",

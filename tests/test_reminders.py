@@ -189,7 +189,7 @@ def test_an_urgent_case_nobody_took_is_reminded_after_15_and_30_minutes() -> Non
                    (marked + timedelta(minutes=30), "urgent-2")]
     first = due(case, marked + timedelta(minutes=15), urgent_since=marked)
     assert to(first)["urgent-1"] == ["ana@example.org", "ben@example.org", "cleo@example.org"]
-    assert first[0].mails[0].subject == "URGENT: still unanswered"
+    assert first[0].mails[0].subject == "URGENT reminder: still unanswered"
     assert first[0].mails[0].context["urgent"] is True
     # Someone acted after it was marked: no reminder.
     taken = replace(case, last_staff_action=marked + timedelta(minutes=5))
@@ -309,7 +309,7 @@ def test_the_urgent_and_leads_reminders_say_why_they_come() -> None:
     renderer = Renderer()
     common = {"event": "E", "case": 3, "tag": "[CoC #3]", "team": "The E team", "inbox": "c@e.org"}
     base = {"recipient_name": "Ana", "opened": "2027-06-02 10:00", "missing_steps": [],
-            "level": 2, "waited": "30 minutes"}
+            "level": 2, "waited": "30 minutes", "possibly_urgent": []}
     urgent = renderer.render("still_unanswered", **common, **base, urgent=True, leads=True)
     assert "was marked urgent 30 minutes ago" in urgent
     assert "Someone may be unsafe" in urgent
@@ -368,7 +368,7 @@ REPORT = "Someone at the party kept touching my arm after I asked him to stop.\n
 
 
 def unanswered(received: list) -> list:  # type: ignore[type-arg]
-    return [m for m in received if "Still unanswered" in str(m["Subject"])]
+    return [m for m in received if "still unanswered" in str(m["Subject"])]
 
 
 @pytest.fixture
@@ -396,7 +396,7 @@ def test_a_reminder_reaches_smtp_once_survives_restarts_and_catches_up_after_dow
     assert sorted(r.rcpt_tos[0] for r in smtp_sink.messages) == ["ana@example.org",
                                                                  "ben@example.org"]
     for m in got:
-        assert m["Subject"] == "[CoC #1] Still unanswered"
+        assert m["Subject"] == "[CoC #1] Reminder: still unanswered"
         assert m["Auto-Submitted"] == "auto-generated"
         body = body_of(m)
         assert "Case 1 has been waiting 1 hour for a first response" in body
@@ -474,7 +474,7 @@ def test_the_reporter_waiting_reminds_the_handler_who_then_replies(tmp_path: Pat
         desk.app.outbox.deliver_due()
         (note,) = desk.new()
         assert str(note["To"]) == "Ben Okafor <ben@example.org>"
-        assert note["Subject"] == f"[CoC #{case}] The reporter is waiting for news"
+        assert note["Subject"] == f"[CoC #{case}] Reminder: the reporter is waiting for news"
         assert "heard nothing from the team for 7 days" in body_of(note)
         desk.restart()
         assert send_due_reminders(desk.app, desk.clock.now) == 0

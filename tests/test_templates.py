@@ -27,6 +27,11 @@ COMMON: dict[str, Any] = {
     "tag": "[CoC #12]",
     "team": "The DjangoCon Europe 2027 Code of Conduct team",
     "inbox": "conduct@djangocon.example.org",
+    # The team's own details (issue 25, item 8): every template gets them.
+    "coc_url": "https://djangocon.example.org/coc",
+    "emergency_phone": "+49 30 1234 5678",
+    "support": "Local support: LARA crisis line, 030 216 88 88 (free, 24h)",
+    "committee": "the DSF Code of Conduct committee",
 }
 
 COMMANDS: list[tuple[str, str]] = [
@@ -81,7 +86,8 @@ MISSING = ["record the decision", "tell the reported person the response",
            "tell the person affected the decision", "report to the DSF"]
 
 SAMPLES: dict[str, dict[str, Any]] = {
-    "ack": {"reporter_name": "Alex Rivera", "outside_team": False, "member_kept_out": False},
+    "ack": {"reporter_name": "Alex Rivera", "outside_team": False, "member_kept_out": False,
+            "within": "2 hours", "possibly_urgent": False},
     "staff_new_case": {
         "recipient_name": "Ana Lima",
         "reporter": "Alex Rivera <alex@example.net>",
@@ -98,6 +104,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "attachments": ["photo-bar.jpg"],
         "earlier": EARLIER,
         "urgent": False,
+        "possibly_urgent": [],
         "forged": None,
         "commands": COMMANDS,
         "sender_unknown": None,
@@ -149,6 +156,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "action": "We gave the person a formal warning and asked them not to attend the "
                   "remaining social events.",
         "outcome": "warning",
+        "reported": True,
+        "finding": "action",
     },
     "dsf_report": {
         "when": "Thursday 3 June 2027, around 21:30",
@@ -279,6 +288,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "missing_steps": ["record the decision", "tell the person affected the decision",
                           "report to the DSF"],
         "urgent": False,
+        "possibly_urgent": [],
         "level": 1,
         "leads": False,
         "waited": "2 hours",
@@ -550,10 +560,53 @@ def test_harasser_response_mentions_appeal_only_when_set(renderer: Renderer) -> 
 
 def test_victim_decision(renderer: Renderer) -> None:
     text = render(renderer, "victim_decision")
-    # The victim is not always the reporter: nothing may assume they came forward.
-    assert "Thank you for your patience" in text and "coming forward" not in text
+    assert "Thank you for your report, and for your patience" in text
     assert "In short: warning." in text
     assert "In short" not in render(renderer, "victim_decision", outcome=None)
+
+
+def test_victim_decision_to_a_person_affected_who_did_not_report(renderer: Renderer) -> None:
+    """Someone who never wrote to the team is not thanked "for your report" (issue 25)."""
+    text = " ".join(render(renderer, "victim_decision", reported=False).split())
+    assert "your report" not in text and "Thank you" not in text
+    assert "A report reached us about something that happened to you" in text
+    assert "What you told us" not in text
+
+
+@pytest.mark.parametrize("finding, says", [
+    ("not-a-violation", "we did not find that what happened broke our Code of Conduct"),
+    ("out-of-scope", "falls outside what our Code of Conduct covers"),
+    ("no-action", "we are not taking further action"),
+])
+def test_victim_decision_reads_right_for_each_finding(renderer: Renderer, finding: str,
+                                                       says: str) -> None:
+    text = " ".join(render(renderer, "victim_decision", finding=finding,
+                           action="No further action.", outcome=None).split())
+    assert says in text
+    assert "the action we have taken" not in text
+    assert "No further action" not in text  # the finding says it; no "action: none"
+
+
+def test_team_details_appear_only_when_set(renderer: Renderer) -> None:
+    ack = " ".join(render(renderer, "ack").split())
+    assert "then call us on +49 30 1234 5678" in ack
+    assert "Local support: LARA crisis line" in ack
+    assert "https://djangocon.example.org/coc" in ack
+    assert "LARA" in render(renderer, "victim_decision")
+    assert "https://djangocon.example.org/coc" in render(renderer, "accused_complaint")
+    bare = {"coc_url": "", "emergency_phone": "", "support": ""}
+    for name in SENSITIVE:
+        text = render(renderer, name, **bare)
+        assert "call us on" not in text and "support, you do not have" not in text
+        assert "Code of Conduct:" not in text and "\n\n\n" not in text
+    assert "find any conference staff member in person" in " ".join(
+        render(renderer, "ack", **bare).split())
+
+
+def test_ack_promises_the_configured_time(renderer: Renderer) -> None:
+    ack = " ".join(render(renderer, "ack", within="a day").split())
+    assert "will read it within a day" in ack and "few hours" not in ack
+    assert "as soon as they can" in " ".join(render(renderer, "ack", within="").split())
 
 
 def test_dsf_report_has_the_handbook_shape(renderer: Renderer) -> None:
@@ -573,7 +626,9 @@ def test_dsf_report_has_the_handbook_shape(renderer: Renderer) -> None:
     assert "The person affected was told of the decision on 2027-06-04 17:30." in text
     assert "did not notice" in text
     closing = re.sub(r"\s+", " ", text)
-    assert "This report is for the record. No action is expected" in closing
+    assert "This report is for your records. No action is expected" in closing
+    assert closing.startswith("Hello, Please find below our report to the DSF Code of Conduct"
+                              " committee of a Code of Conduct incident")
     assert "acknowledge receipt" in closing
     bare = render(renderer, "dsf_report", action=None, outcome=None)
     assert "Action taken" not in bare and "Outcome" not in bare
@@ -701,3 +756,16 @@ def test_outside_mail_never_shows_names_it_was_not_given(
     for person in (reporter, victim, witness):
         if person not in baseline:
             assert person not in text
+
+
+def test_the_possibly_urgent_words_fit_a_plain_text_reader() -> None:
+    renderer = Renderer()
+    note = renderer.render("staff_new_case", **{**COMMON, **SAMPLES["staff_new_case"],
+                                                "possibly_urgent": ["outside my hotel",
+                                                                    "don't feel safe"]})
+    assert 'danger now ("outside my hotel", "don\'t feel safe")' in " ".join(note.split())
+    reminder = renderer.render("still_unanswered", **{**COMMON, **SAMPLES["still_unanswered"],
+                                                      "possibly_urgent": True})
+    assert "hotel" not in reminder  # reminders carry nothing a person wrote
+    for text in (note, reminder):
+        assert all(len(line) <= 78 for line in text.split("\n") if not line.startswith(">"))

@@ -25,6 +25,7 @@ from .effects import SUBJECTS, OutMail
 from .header_text import decode
 from .model import Address
 from .screening import LOOP_HEADER
+from .team import TeamDetails
 from .tokens import Token, message_id, plus_address
 from .vocabulary import MailKind
 
@@ -244,8 +245,10 @@ def role_root_id(secret: bytes, case: int, role: str, domain: str) -> str:
 
 class Composer:
     def __init__(self, *, secret: bytes, renderer: Renderer, inbox: str, tag: str,
-                 event: str, plus_addressing: bool, nonce: Callable[[], str]):
+                 event: str, plus_addressing: bool, nonce: Callable[[], str],
+                 details: TeamDetails | None = None):
         self.secret = secret
+        self.details = (details or TeamDetails()).context()  # link, phone, support, committee
         self.nonce = nonce  # the shell's random source (cocmail/nonces.py)
         self.renderer = renderer
         self.inbox = inbox
@@ -266,7 +269,7 @@ class Composer:
 
     def common(self, case: int | None) -> dict[str, Any]:
         return {"event": self.event, "case": case, "tag": self.case_tag(case),
-                "team": self.team, "inbox": self.inbox}
+                "team": self.team, "inbox": self.inbox, **self.details}
 
     def case_tag(self, case: int | None) -> str:
         return f"[{self.tag} #{case}]" if case is not None else f"[{self.tag}]"

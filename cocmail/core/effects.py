@@ -34,11 +34,27 @@ SUBJECTS: dict[MailKind, str] = {
     MailKind.PROPOSAL: "Approval needed",
     MailKind.PROPOSAL_REJECTED: "Your proposal was rejected",
     MailKind.MEMBER_EXCLUDED: "A team member was excluded from a case",
-    MailKind.STILL_UNANSWERED: "Still unanswered",
-    MailKind.REPORTER_WAITING: "The reporter is waiting for news",
+    MailKind.STILL_UNANSWERED: "Reminder: still unanswered",
+    MailKind.REPORTER_WAITING: "Reminder: the reporter is waiting for news",
     MailKind.CONFLICT_REPORT: "A report that names the Code of Conduct team",
     MailKind.FLOOD_SUMMARY: "Many messages at once: a summary",
 }
+# Subjects that tell staff what arrived (issue 25, item 5), chosen by core/intake.py: on a
+# phone, the reporter's new message must not look like a colleague's #approve. Keyed by
+# who wrote, as staff_relay names them; never a person's name.
+RELAY_SUBJECTS = {
+    "reporter": "The reporter wrote again",
+    "person affected": "The person affected wrote",
+    "reported person": "The reported person wrote",
+    "witness": "A witness wrote",
+    "staff member": "A colleague's note",
+    "staff member commands": "A colleague's commands",
+    "staff member (NOT authenticated)": "A colleague's mail, not authenticated",
+    "team member excluded": "A member excluded from the case wrote",
+    "someone": "Someone not on the case wrote",
+}
+# A new report whose opening reads as urgent (core/urgency.py).
+POSSIBLY_URGENT_SUBJECT = "Possibly urgent: new report"
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).
 AUTO_NOTICE_SUBJECT = "Automatic mail on the case"

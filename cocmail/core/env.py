@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from .case import Person
 from .flood_rules import FloodRules
 from .model import Address, Roster
+from .team import TeamDetails
 from .vocabulary import staff_role
 
 
@@ -60,6 +61,13 @@ class Env:
     second_approval: tuple[str, ...] = ()  # [process] second_approval
     conflict_contacts: tuple[str, ...] = ()  # [process] conflict_contacts (core/conflicts.py)
     flood: FloodRules = FloodRules()  # [process] flood_*: the circuit breaker (core/flood.py)
+    # Issue 25: the team's own details, the words that make a report possibly urgent
+    # (core/urgency.py) and the first-response times the acknowledgement promises.
+    details: TeamDetails = TeamDetails()
+    urgent_words: tuple[str, ...] = ()  # [process] urgent_words, added to the shipped list
+    event_starts: date | None = None
+    first_response: timedelta = timedelta(minutes=120)  # [process] first_response_minutes
+    first_response_outside: timedelta = timedelta(minutes=1440)
 
 
     def dsf_release_time(self) -> datetime | None:

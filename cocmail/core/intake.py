@@ -16,14 +16,24 @@ from .case import STEP_LABELS, Case, Person
 from .commands import CommandBlock, IgnoredLine, format_block, parse_command_block
 from .conflict_mail import contact_mails, team_blind
 from .conflicts import earlier_mail, screen
-from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
+from .effects import (
+    AUTO_NOTICE_SUBJECT,
+    POSSIBLY_URGENT_SUBJECT,
+    RELAY_SUBJECTS,
+    AuditEntry,
+    Held,
+    OutMail,
+    Proposal,
+)
 from .env import Env
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .model import Address, ParsedMessage, StaffMember
+from .reminders import promised_within
 from .screening import Screening
 from .sender import reporter_of
 from .tokens import Token
+from .urgency import urgent_words
 from .vocabulary import Party, Recipient, staff_role, staff_sid
 from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
 
@@ -84,7 +94,10 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
 def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
                     report_from: str, sender_unknown: str | None = None,
                     ack_withheld: str | None = None,
-                    conflict: dict[str, Any] | None = None) -> list[OutMail]:
+                    conflict: dict[str, Any] | None = None,
+                    possibly_urgent: tuple[str, ...] = ()) -> list[OutMail]:
+    """`possibly_urgent`: what in the report's opening reads as urgent (core/urgency.py);
+    the subject then says "Possibly urgent"."""
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
@@ -93,11 +106,13 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg))
+        ctx["possibly_urgent"] = list(possibly_urgent)
         ctx["sender_unknown"] = sender_unknown
         ctx["ack_withheld"] = ack_withheld
         ctx["conflict"] = conflict
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
-                             references=_refs(case)))
+                             references=_refs(case),
+                             subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None))
     return mails
 
 
@@ -123,8 +138,25 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
                "conflict": conflict, "refused": refused}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
                              references=_refs(case),
-                             subject=AUTO_NOTICE_SUBJECT if automatic else None))
+                             subject=AUTO_NOTICE_SUBJECT if automatic
+                             else _relay_subject(sender_role, bool(transcript))))
     return mails
+
+
+def _relay_subject(sender_role: str, commands: bool) -> str:
+    """What arrived, by who wrote it (effects.RELAY_SUBJECTS): "The reporter wrote
+    again", "A colleague's commands"; never a name."""
+    if sender_role == "staff member" and commands:
+        return RELAY_SUBJECTS["staff member commands"]
+    if sender_role in RELAY_SUBJECTS:
+        return RELAY_SUBJECTS[sender_role]
+    for start in ("team member excluded", "someone"):
+        if sender_role.startswith(start):
+            return RELAY_SUBJECTS[start]
+    # A party named with a note ("reported person (the address may be forged: ...)").
+    return next((RELAY_SUBJECTS[k] for k in ("reporter", "person affected", "reported person",
+                                             "witness") if sender_role.startswith(k)),
+                RELAY_SUBJECTS["someone"])
 
 
 def _automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
@@ -215,6 +247,11 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                 report_text=msg.full_text.strip(), root_message_id=msg.message_id,
                 last_activity=env.now)
     audit = [AuditEntry("opened", f"case opened from {msg.message_id or 'a message without ID'}")]
+    # Someone may be in danger now: the team hears so in the subject (issue 25, item 4).
+    urgent = urgent_words(msg.subject, case.report_text, env.urgent_words)
+    if urgent:
+        audit.append(AuditEntry("possibly urgent", "the report's opening reads as urgent: "
+                                + ", ".join(f'"{w}"' for w in urgent)))
     mails: list[OutMail] = []
     claimed = _claimed(identity, number)
     report_from = _sender_label(msg) + (" (NOT authenticated)" if claimed else "")
@@ -238,7 +275,9 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
             mails.append(OutMail("ack", sender if greet else Address("", sender.email),
                                  Recipient.REPORTER, number,
                                  {"reporter_name": sender.name if greet else "",
-                                  "outside_team": False, "member_kept_out": False},
+                                  "outside_team": False, "member_kept_out": False,
+                                  "within": promised_within(env),
+                                  "possibly_urgent": bool(urgent)},
                                  in_reply_to=msg.message_id,
                                  references=(msg.message_id,) if msg.message_id else ()))
             case = case.with_step("acknowledged", env.now)
@@ -283,7 +322,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                  ack_withheld=screening.reason if (
                                      sender is not None and staff is None
                                      and screening.automatic) else None,
-                                 conflict=screened.notice()))
+                                 conflict=screened.notice(), possibly_urgent=urgent))
     if screened.to_contacts:
         mails.extend(contact_mails(case, env, screened, sender=report_from, subject=msg.subject,
                                    text=case.report_text, date=env.local(msg.date or env.now),

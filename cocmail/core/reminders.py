@@ -12,6 +12,10 @@ every housekeeping pass, what is due now:
 * **urgent** (`urgent-1`, `urgent-2`): a case marked `#urgent` that nobody has acted on
   since, after 15 and 30 minutes; to all staff, then to the leads. Quiet hours do not
   hold these back: someone may be unsafe.
+* **possibly urgent** (`possibly-urgent-1`, `-2`): the same schedule for a report whose
+  subject or opening lines read as urgent (core/urgency.py), until a member acts on it
+  (any command) or it was entered by a member. Read again from the report each pass,
+  so nothing is stored for it, and a team's added `urgent_words` count at once.
 * **the reporter is waiting** (`reporter-<since>-<n>`): an open case whose reporter has
   heard nothing from the team (no mail to their address, not told in person) for
   `reporter_update` reminds the case's handlers (all staff when it has none yet) to send
@@ -36,9 +40,11 @@ from .case import Case, short_step_label
 from .effects import OutMail
 from .env import Env
 from .model import Address
+from .urgency import urgent_words
 
 URGENT_AFTER = timedelta(minutes=15)  # the Ada Initiative guide: tell the others within 1 h
-URGENT_SUBJECT = "URGENT: still unanswered"
+URGENT_SUBJECT = "URGENT reminder: still unanswered"
+POSSIBLY_URGENT_SUBJECT = "Reminder: possibly urgent, still unanswered"
 
 
 @dataclass(frozen=True)
@@ -111,6 +117,31 @@ def first_response_due(since: datetime, rules: ReminderRules, env: Env,
     return min(candidates) if candidates else None
 
 
+def promised_within(env: Env) -> str:
+    """How soon the acknowledgement of a report arriving now says a member will read it:
+    by the time its first reminder falls due ([process] first_response_minutes during
+    the event, first_response_minutes_outside at any time), so the promise is the team's
+    own schedule ("2 hours", "a day"), never a fixed "few hours". Empty when both are off."""
+    rules = ReminderRules(first_response=env.first_response,
+                          first_response_outside=env.first_response_outside,
+                          event_starts=env.event_starts, event_ends=env.event_ends)
+    due = first_response_due(env.now, rules, env)
+    return within_words(due - env.now) if due is not None else ""
+
+
+def within_words(delta: timedelta) -> str:
+    """A promised time as a person says it, rounded up to the unit: "30 minutes",
+    "an hour", "10 hours", "a day", "2 days"."""
+    minutes = max(-(-int(delta.total_seconds()) // 60), 1)
+    if minutes < 60:
+        return f"{minutes} minute{'' if minutes == 1 else 's'}"
+    if minutes < 24 * 60:
+        hours = -(-minutes // 60)
+        return "an hour" if hours == 1 else f"{hours} hours"
+    days = -(-minutes // (24 * 60))
+    return "a day" if days == 1 else f"{days} days"
+
+
 def waited(delta: timedelta) -> str:
     """A duration as staff would say it: "15 minutes", "2 hours", "3 days and 4 hours"."""
     minutes = max(int(delta.total_seconds() // 60), 0)
@@ -149,25 +180,27 @@ def _handlers(case: Case, env: Env) -> tuple[list[tuple[Address, str]], bool]:
 
 
 def _escalation(case: Case, env: Env, kind: str, since: datetime, due1: datetime | None,
-                due2: datetime | None, sent: frozenset[tuple[int, str]]) -> list[Reminder]:
+                due2: datetime | None, sent: frozenset[tuple[int, str]],
+                possibly: tuple[str, ...] = ()) -> list[Reminder]:
     """Level 1 (all staff) and level 2 (the leads) of `kind`, those due now and not sent.
 
-    When both fall due in one pass (after downtime), a lead gets only the level-2 mail."""
+    When both fall due in one pass (after downtime), a lead gets only the level-2 mail.
+    `possibly`: the words that make the report possibly urgent (kind "possibly-urgent")."""
     now, out = env.now, []
+    subject = {"urgent": URGENT_SUBJECT, "possibly-urgent": POSSIBLY_URGENT_SUBJECT}.get(kind)
+    urgent = kind in ("urgent", "possibly-urgent")
     level2 = due2 is not None and now >= due2 and (case.number, f"{kind}-2") not in sent
     leads = env.leads(case.recused)
     if due1 is not None and now >= due1 and (case.number, f"{kind}-1") not in sent:
         to = [(a, r) for a, r in env.staff_recipients(case.recused)
               if not (level2 and (a, r) in leads)]
         out.append(Reminder(case.number, f"{kind}-1", _mails(
-            "still_unanswered", case, env, to,
-            URGENT_SUBJECT if kind == "urgent" else None,
-            urgent=kind == "urgent", level=1, waited=waited(now - since), leads=False)))
+            "still_unanswered", case, env, to, subject, urgent=urgent,
+            possibly_urgent=bool(possibly), level=1, waited=waited(now - since), leads=False)))
     if level2:
         out.append(Reminder(case.number, f"{kind}-2", _mails(
-            "still_unanswered", case, env, leads,
-            URGENT_SUBJECT if kind == "urgent" else None,
-            urgent=kind == "urgent", level=2, waited=waited(now - since), leads=True)))
+            "still_unanswered", case, env, leads, subject, urgent=urgent,
+            possibly_urgent=bool(possibly), level=2, waited=waited(now - since), leads=True)))
     return out
 
 
@@ -206,6 +239,12 @@ def due_reminders(facts: list[CaseFacts], rules: ReminderRules, env: Env,
             if case.last_staff_action is None or case.last_staff_action <= since:
                 out += _escalation(case, env, "urgent", since, since + URGENT_AFTER,
                                    since + 2 * URGENT_AFTER, sent)
+        elif case.last_staff_action is None and case.received_by is None:
+            words = urgent_words(case.subject, case.report_text, env.urgent_words)
+            if words:
+                out += _escalation(case, env, "possibly-urgent", case.opened,
+                                   case.opened + URGENT_AFTER, case.opened + 2 * URGENT_AFTER,
+                                   sent, possibly=words)
         if quiet:
             continue
         if case.last_staff_action is None and case.received_by is None:

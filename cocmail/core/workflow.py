@@ -44,7 +44,6 @@ from .identity_guard import (
 from .model import Address, StaffMember
 from .outgoing_text import without_staff_text
 from .public_text import identifying_words
-from .vocabulary import DSF_COMMITTEE
 
 
 class Refused(UserError):
@@ -138,11 +137,22 @@ def mail_harasser_response(case: Case, person: Person, env: Env) -> OutMail:
                     "appeal_contact": env.appeal})
 
 
+# Outcomes the decision mail words on their own (victim_decision.txt); any other is "action".
+_FINDINGS = ("not-a-violation", "out-of-scope", "no-action")
+
+
 def mail_victim_decision(case: Case, victim: Person) -> OutMail:
+    """The decision, worded for the finding (no "action we have taken: No further action"
+    for a case that found no violation) and for whether the person affected reported it
+    themselves: someone who never wrote to the team is not thanked "for your report"."""
     assert victim.email
+    reported = case.victim_is_reporter or bool(
+        case.reporter and case.reporter.email
+        and case.reporter.email.lower() == victim.email.lower())
     return OutMail("victim_decision", Address(victim.name, victim.email), "v", case.number,
                    {"victim_name": victim.name, "action": case.action or "",
-                    "outcome": OUTCOME_LABELS.get(case.outcome or "")})
+                    "outcome": OUTCOME_LABELS.get(case.outcome or ""), "reported": reported,
+                    "finding": case.outcome if case.outcome in _FINDINGS else "action"})
 
 
 def dsf_narrative(case: Case, body: str) -> str:
@@ -192,7 +202,7 @@ def dsf_responses(case: Case, env: Env) -> dict[str, Any]:
 
 def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool,
                     actor: str | None = None) -> OutMail:
-    return OutMail("dsf_report", Address(DSF_COMMITTEE, env.dsf), "d",
+    return OutMail("dsf_report", Address(env.details.committee_address_name(), env.dsf), "d",
                    case.number,
                    {"when": case.when or "", "where": case.where or "",
                     "summary": case.summary or "",
@@ -958,7 +968,8 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
             "commands": quick, "forged": case.forged_sender,
             "sender_unknown": None,  # intake says why, when it knows
-            "ack_withheld": None, "conflict": None, "back": False}
+            "ack_withheld": None, "conflict": None, "back": False,
+            "possibly_urgent": []}  # intake: what reads as urgent (core/urgency.py)
 
 
 def _guard_block(w: _Work, lines: list[LineResult]) -> LineResult | None:
