@@ -15,8 +15,8 @@ from cocmail.core.commands import parse_command_block
 from cocmail.core.compose import Composer
 from cocmail.core.effects import Proposal
 from cocmail.core.env import Env, NoHistory
+from cocmail.core.mail_commands.run import apply_block
 from cocmail.core.model import Roster, StaffMember
-from cocmail.core.workflow import apply_block
 from cocmail.nonces import new_nonce
 from cocmail.render import Renderer
 

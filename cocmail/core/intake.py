@@ -20,11 +20,12 @@ from .effects import AUTO_NOTICE_SUBJECT, AuditEntry, Held, OutMail, Proposal
 from .env import Env
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
+from .mail_commands.run import apply_block, command_reference
 from .model import Address, ParsedMessage, StaffMember
 from .screening import Screening
 from .sender import reporter_of
 from .tokens import Token
-from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
+from .workflow import Applied, LineResult, shown_to, staff_case_context
 
 
 @dataclass(frozen=True)
@@ -91,7 +92,7 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  earlier=list(filter(shown_to(address.email), earlier)), env=env,
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
-                                 attachments=_attachments(msg))
+                                 attachments=_attachments(msg), commands=command_reference())
         ctx["sender_unknown"] = sender_unknown
         ctx["ack_withheld"] = ack_withheld
         ctx["conflict"] = conflict

@@ -1,0 +1,46 @@
+"""Every mail command, collected from its family: the one table the rest reads.
+
+Pure. The parser (core/commands.py) reads `SPELLINGS` and `KNOWN_COMMANDS`, `#help` and
+the cheat-sheet in staff mail read `command_reference()`, run.py reads `COMMANDS`, and
+tests/test_docs.py checks that the README names every command. A declaration that
+breaks the table's rules (a name twice, two at one place, a syntax that does not start
+with its name) fails at import, so at the first `make test`.
+"""
+
+from __future__ import annotations
+
+from . import approval, case_state, conversation, facts, meta, notifying, people, preview
+from .preview import PREVIEW_TARGETS
+from .work import MailCommand
+
+_FAMILIES = (people, facts, notifying, approval, conversation, case_state, preview, meta)
+
+
+def _collect() -> dict[str, MailCommand]:
+    declared = sorted((c for f in _FAMILIES for c in f.COMMANDS), key=lambda c: c.place)
+    table: dict[str, MailCommand] = {}
+    places: set[int] = set()
+    for c in declared:
+        if c.name in table or c.place in places or c.syntax.split()[0] != f"#{c.name}":
+            raise ValueError(f"mail command #{c.name}: a name or place twice, or a syntax "
+                             "that does not start with its name")
+        table[c.name] = c
+        places.add(c.place)
+    return table
+
+
+# canonical name -> declaration, in the order of `#help` (a case from report to end).
+COMMANDS: dict[str, MailCommand] = _collect()
+# canonical name -> (syntax, one-line help): what #help and the README check read.
+KNOWN_COMMANDS: dict[str, tuple[str, str]] = {n: (c.syntax, c.help) for n, c in COMMANDS.items()}
+# every name staff may type (canonical_name applied) -> the canonical name.
+SPELLINGS: dict[str, str] = {s: c.name for c in COMMANDS.values() for s in (c.name, *c.spellings)}
+if len(SPELLINGS) != sum(1 + len(c.spellings) for c in COMMANDS.values()):
+    raise ValueError("two mail commands share a spelling")
+
+__all__ = ["COMMANDS", "KNOWN_COMMANDS", "PREVIEW_TARGETS", "SPELLINGS", "command_reference"]
+
+
+def command_reference() -> list[tuple[str, str]]:
+    """(syntax, help) of every command, for #help and the staff cheat-sheet."""
+    return list(KNOWN_COMMANDS.values())
