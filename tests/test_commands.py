@@ -28,7 +28,11 @@ DATA = Path(__file__).parent / "data" / "replies"
 SAMPLES = sorted((DATA / "corpus").glob("*.txt")) + sorted((DATA / "clients").glob("*.txt"))
 IDS = [f"{p.parent.name}/{p.stem}" for p in SAMPLES]
 
-NOTE = Command("note", "hello", 1, "#note hello")
+def command(name: str, value: str, line: int, raw: str) -> Command:
+    return Command(name=name, value=value, line=line, raw=raw)
+
+
+NOTE = command("note", "hello", 1, "#note hello")
 
 
 def read(path: Path) -> str:
@@ -84,7 +88,7 @@ def test_client_samples_carry_a_close_in_their_history(path: Path) -> None:
 @pytest.mark.parametrize("path", SAMPLES, ids=IDS)
 def test_a_reply_without_commands_is_all_body(path: Path) -> None:
     block = parse_command_block(read(path))
-    assert block == CommandBlock((), expected_body(path), ())
+    assert block == CommandBlock(commands=(), body=expected_body(path), errors=())
 
 
 def test_commands_in_a_gmail_reply_with_crlf() -> None:
@@ -93,8 +97,8 @@ def test_commands_in_a_gmail_reply_with_crlf() -> None:
         "\n", "\r\n")
     block = parse_command_block(mail)
     assert block.commands == (
-        Command("accused", "Dan Doe <dan@x.org>", 1, "#accused Dan Doe <dan@x.org>"),
-        Command("when", "Friday 22:00", 2, "#when: Friday 22:00"),
+        command("accused", "Dan Doe <dan@x.org>", 1, "#accused Dan Doe <dan@x.org>"),
+        command("when", "Friday 22:00", 2, "#when: Friday 22:00"),
     )
     assert block.body == expected_body(DATA / "clients" / "gmail.txt")
 
@@ -154,9 +158,9 @@ def test_html_mail_converted_to_text() -> None:
 # ------------------------------------------------------------------ errors
 def test_a_misspelt_command_is_an_error_with_a_suggestion() -> None:
     block = parse_command_block("#action Warned\n#notifed-victim\n#close\n")
-    assert block.errors == (CommandError(2, "#notifed-victim",
-                                         "unknown command #notifed-victim; "
-                                         "did you mean #notified-victim?"),)
+    assert block.errors == (CommandError(line=2, raw="#notifed-victim",
+                                         reason="unknown command #notifed-victim; "
+                                                "did you mean #notified-victim?"),)
     assert cmds("#action Warned\n#notifed-victim\n#close\n") == [("action", "Warned"),
                                                                  ("close", "")]
 
@@ -270,16 +274,16 @@ def test_an_unknown_outcome_lists_the_valid_ones() -> None:
 
 # ------------------------------------------------------------------ format / round trip
 def test_format_block() -> None:
-    commands = [Command("accused", "Dan <dan@x.org>", 7, "whatever"), Command("close", "", 8, ""),
-                Command("note", ": starts with a colon", 9, "")]
+    commands = [command("accused", "Dan <dan@x.org>", 7, "whatever"),
+                command("close", "", 8, ""), command("note", ": starts with a colon", 9, "")]
     text = format_block(commands)
     assert text == "#accused Dan <dan@x.org>\n#close\n#note : starts with a colon"
     assert cmds(text) == [(c.name, c.value) for c in commands]
 
 
-@pytest.mark.parametrize("command", [Command("end", "", 1, "#end"),
-                                     Command("frobnicate", "", 1, "#frobnicate"),
-                                     Command("note", "two\nlines", 1, "#note two")])
+@pytest.mark.parametrize("command", [command("end", "", 1, "#end"),
+                                     command("frobnicate", "", 1, "#frobnicate"),
+                                     command("note", "two\nlines", 1, "#note two")])
 def test_format_block_refuses_what_would_not_read_back(command: Command) -> None:
     with pytest.raises(ValueError):
         format_block([command])
@@ -291,14 +295,15 @@ VALUES = st.text(st.characters(blacklist_characters="\r\n", blacklist_categories
 
 
 def canonical(pairs: list[tuple[str, str]]) -> tuple[Command, ...]:
-    return tuple(Command(n, v, i, f"#{n} {v}".rstrip()) for i, (n, v) in enumerate(pairs, 1))
+    return tuple(command(n, v, i, f"#{n} {v}".rstrip()) for i, (n, v) in enumerate(pairs, 1))
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(NAMES, VALUES), max_size=8))
 def test_blocks_round_trip(pairs: list[tuple[str, str]]) -> None:
     commands = canonical(pairs)
-    assert parse_command_block(format_block(commands)) == CommandBlock(commands, "", ())
+    assert parse_command_block(format_block(commands)) == CommandBlock(commands=commands, body="",
+                                                                       errors=())
 
 
 @settings(max_examples=300, deadline=None)

@@ -41,7 +41,7 @@ _COMMAND = re.compile(r"#([^\s:]+)")
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommandError:
     """A line of the block that is not a known command, and why."""
 
@@ -50,7 +50,7 @@ class CommandError:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IgnoredLine:
     """A line that looks like a command but was not run, and why: the sender is told."""
 
@@ -59,7 +59,7 @@ class IgnoredLine:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommandBlock:
     """The commands at the top of a reply, the reply's body, and any bad lines."""
 
@@ -123,8 +123,8 @@ def parse_line(stripped: str, line_no: int) -> Command | CommandError:
     typed = canonical_name(match.group(1))
     name = SPELLINGS.get(typed)
     if name is None:
-        return CommandError(line_no, stripped, _unknown(typed))
-    return Command(name, _value(stripped[match.end():]), line_no, stripped)
+        return CommandError(line=line_no, raw=stripped, reason=_unknown(typed))
+    return Command(name=name, value=_value(stripped[match.end():]), line=line_no, raw=stripped)
 
 
 def parse_command_block(text: str) -> CommandBlock:
@@ -139,11 +139,11 @@ def parse_command_block(text: str) -> CommandBlock:
     `ignored` so that the sender hears of them. Line numbers count in `text`.
     """
     runs, below = reply_parts(text)
-    tail = [IgnoredLine(run.first_line + k, stripped, IGNORED_BELOW_QUOTE)
+    tail = [IgnoredLine(line=run.first_line + k, raw=stripped, reason=IGNORED_BELOW_QUOTE)
             for run in below for k, line in enumerate(run.lines)
             if (stripped := _command_line(line))]
     if not runs:
-        return CommandBlock((), "", (), tuple(tail))
+        return CommandBlock(commands=(), body="", errors=(), ignored=tuple(tail))
     first = runs[0]
     lines = list(first.lines)
     i = 0
@@ -161,15 +161,16 @@ def parse_command_block(text: str) -> CommandBlock:
             break
         else:
             commands.append(parsed)
-    ignored = [IgnoredLine(first.first_line + k, stripped, IGNORED_BELOW_BLOCK)
+    ignored = [IgnoredLine(line=first.first_line + k, raw=stripped, reason=IGNORED_BELOW_BLOCK)
                for k in range(i, len(lines)) if (stripped := _command_line(lines[k]))]
     for run in runs[1:]:
-        ignored += [IgnoredLine(run.first_line + k, stripped, IGNORED_LATER_PART)
+        ignored += [IgnoredLine(line=run.first_line + k, raw=stripped, reason=IGNORED_LATER_PART)
                     for k, line in enumerate(run.lines) if (stripped := _command_line(line))]
     ignored += tail
     parts = ["\n".join(lines[i:]).strip(), *(run.text.strip() for run in runs[1:])]
     body = "\n\n".join(p for p in parts if p)
-    return CommandBlock(tuple(commands), body, tuple(errors), tuple(ignored))
+    return CommandBlock(commands=tuple(commands), body=body, errors=tuple(errors),
+                        ignored=tuple(ignored))
 
 
 def format_block(commands: Iterable[Command]) -> str:

@@ -393,7 +393,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
             mails.append(_sent_as_you(case, msg, claimed))
         elif block.ignored:
             # Commands typed where cocmail does not read them: say so, never silence.
-            nothing = Applied(case, (), (), (), False, None, (), ())
+            nothing = Applied(case=case)
             mails.append(_transcript(case, msg, staff, nothing, identity,
                                      ignored=block.ignored))
             audit.append(AuditEntry("not run", f"{len(block.ignored)} command line(s) outside"
@@ -504,7 +504,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     for line_no, raw in sorted([(c.line, c.raw) for c in block.commands]
                                + [(e.line, e.raw) for e in block.errors]):
         result = errors[line_no].reason if line_no in errors else "not run: the mail was refused"
-        lines.append(LineResult(line_no, raw, False, result))
+        lines.append(LineResult(line=line_no, raw=raw, ok=False, result=result))
     first = min(errors)
     reason = f"line {first}: {errors[first].reason}"
     ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in lines],

@@ -43,8 +43,10 @@ def earlier_warning(earlier: list[dict[str, Any]] | tuple[dict[str, Any], ...]) 
         f"#{e['case']} ({e['outcome'] or 'no outcome yet'})" for e in earlier)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class LineResult:
+    """One line of a block and what came of it, for the transcript."""
+
     line: int
     raw: str
     ok: bool
@@ -60,16 +62,19 @@ class LineResult:
         return {"line": self.line, "raw": self.raw, "ok": self.ok, "result": result}
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Applied:
+    """What a block did: the case as it left it (the case it got, when refused), a
+    result per line, and the mail, audit entries and proposals it made."""
+
     case: Case
-    lines: tuple[LineResult, ...]
-    mails: tuple[OutMail, ...]
-    audit: tuple[AuditEntry, ...]
-    rejected: bool
-    reason: str | None
-    mailed: tuple[str, ...]
-    earlier: tuple[dict[str, Any], ...]
+    lines: tuple[LineResult, ...] = ()
+    mails: tuple[OutMail, ...] = ()
+    audit: tuple[AuditEntry, ...] = ()
+    rejected: bool = False
+    reason: str | None = None  # why the block was refused
+    mailed: tuple[str, ...] = ()  # who was mailed, for the transcript
+    earlier: tuple[dict[str, Any], ...] = ()  # earlier cases the block's lines warn of
     proposals: tuple[Proposal, ...] = ()  # made by this block, waiting for #approve
     decided: tuple[tuple[str, str, str | None], ...] = ()  # (nonce, approved|rejected, reason)
     waiting: tuple[str, ...] = ()  # every proposal still waiting after the block, described

@@ -55,8 +55,8 @@ def _guard_block(w: _Work, lines: list[LineResult]) -> LineResult | None:
         _guard(w.case, mails)
     except Refused as e:
         last = lines[-1]
-        lines[-1] = LineResult(last.line, last.raw, False,
-                               f"{e} (checked again once the whole mail had run)")
+        lines[-1] = LineResult(line=last.line, raw=last.raw, ok=False,
+                               result=f"{e} (checked again once the whole mail had run)")
         return lines[-1]
     return None
 
@@ -78,28 +78,31 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
         why = ("you are excluded from this case" if case.is_recused(actor.email) else
                "a proposal about you is waiting on this case: another member of the team "
                "decides it, and until then you cannot run commands on the case")
-        return Applied(case, tuple(LineResult(c.line, c.raw, False, why) for c in commands),
-                       (), (), True, why, (), ())
+        return Applied(case=case, rejected=True, reason=why,
+                       lines=tuple(LineResult(line=c.line, raw=c.raw, ok=False, result=why)
+                                   for c in commands))
     for cmd in commands:
         if failed is not None:
-            lines.append(LineResult(cmd.line, cmd.raw, False, "not run: the mail was refused"))
+            lines.append(LineResult(line=cmd.line, raw=cmd.raw, ok=False,
+                                    result="not run: the mail was refused"))
             continue
         warned, mailed = len(w.earlier), len(w.mails)
         try:
             decl = _gates(COMMANDS.get(cmd.name), cmd, w.case)
             result = decl.handler(w, cmd)
         except Refused as e:
-            failed = LineResult(cmd.line, cmd.raw, False, str(e))
+            failed = LineResult(line=cmd.line, raw=cmd.raw, ok=False, result=str(e))
             lines.append(failed)
             continue
         _check_mails(decl, w.mails[mailed:])
-        lines.append(LineResult(cmd.line, cmd.raw, True, result, tuple(w.earlier[warned:])))
+        lines.append(LineResult(line=cmd.line, raw=cmd.raw, ok=True, result=result,
+                                earlier=tuple(w.earlier[warned:])))
         w.audit.append(AuditEntry(cmd.name, cmd.value.strip()))
     if failed is None and commands:
         failed = _guard_block(w, lines)
     if failed is not None:
-        return Applied(case, tuple(lines), (), (), True,
-                       f"line {failed.line}: {failed.result}", (), tuple(w.earlier))
+        return Applied(case=case, lines=tuple(lines), rejected=True,
+                       reason=f"line {failed.line}: {failed.result}", earlier=tuple(w.earlier))
     new = w.case
     mails = w.mails + (urgent_mails(w) if w.urgent else []) + _proposal_mails(w)
     # A member recused anywhere in the block gets nothing about the case from it.
@@ -108,7 +111,8 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
         handlers = new.handlers if actor.email in new.handlers or actor.email in new.recused \
             else new.handlers + (actor.email,)
         new = replace(new, handlers=handlers, last_staff_action=env.now, last_activity=env.now)
-    return Applied(new, tuple(lines), tuple(mails), tuple(w.audit), False, None,
-                   tuple(w.mailed), tuple(w.earlier), tuple(w.proposals),
-                   tuple((p.nonce, state, reason) for p, state, reason in w.decided),
-                   tuple(_waiting_described(w)))
+    return Applied(case=new, lines=tuple(lines), mails=tuple(mails), audit=tuple(w.audit),
+                   mailed=tuple(w.mailed), earlier=tuple(w.earlier),
+                   proposals=tuple(w.proposals),
+                   decided=tuple((p.nonce, state, reason) for p, state, reason in w.decided),
+                   waiting=tuple(_waiting_described(w)))

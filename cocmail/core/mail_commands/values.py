@@ -33,7 +33,7 @@ class CommandValueError(ValueError, UserError):
         self.reason = reason
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Command:
     """One known command. `name` is canonical; `line` is 1-based in the parsed text."""
 
