@@ -7,16 +7,20 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cocmail.core import commands
 from cocmail.core.case import Case, Person
-from cocmail.core.commands import parse_command_block
+from cocmail.core.commands import Command, parse_command_block
 from cocmail.core.compose import Composer
-from cocmail.core.effects import Proposal
+from cocmail.core.effects import OutMail, Proposal
 from cocmail.core.env import Env, NoHistory
-from cocmail.core.mail_commands.run import apply_block
-from cocmail.core.model import Roster, StaffMember
+from cocmail.core.mail_commands.registry import COMMANDS, spellings, table
+from cocmail.core.mail_commands.run import _check_mails, apply_block
+from cocmail.core.mail_commands.work import STAFF, MailCommand
+from cocmail.core.model import Address, Roster, StaffMember
 from cocmail.nonces import new_nonce
 from cocmail.render import Renderer
 
@@ -275,3 +279,55 @@ def test_with_second_approval_nothing_leaves_without_a_second_member(blocks) -> 
         dsf_reports += sum(1 for m in outside if m.kind == "dsf_report")
         assert len(case.recused) < 2  # never hidden from the whole team
     assert dsf_reports <= 1
+
+
+# ------------------------------------------------------------------ the registry
+@pytest.mark.parametrize("name", [n for n, c in COMMANDS.items() if c.value.needed])
+def test_a_command_whose_value_is_missing_is_refused_with_its_syntax(name: str) -> None:
+    case = new_case()
+    r = run(f"#{name}\n", case)
+    assert r.rejected and r.case == case and r.mails == ()
+    assert r.lines[0].result == f"#{name} needs a value: {COMMANDS[name].syntax}"
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_on_a_closed_case_only_the_commands_declared_for_it_run(name: str) -> None:
+    closed = replace(new_case(), status="closed")
+    line = Command(name=name, value="x", line=1, raw=f"#{name} x")
+    r = apply_block(closed, (line,), "", ANA, env())
+    refused = r.lines[0].result == "the case is closed: #reopen it first"
+    assert refused == (not COMMANDS[name].on_closed_case)
+
+
+def test_the_commands_that_run_on_a_closed_case() -> None:
+    # Reading it, a note, or reopening it: nothing that changes what was decided.
+    assert sorted(n for n, c in COMMANDS.items() if c.on_closed_case) == [
+        "help", "note", "preview", "reopen", "status"]
+
+
+def test_a_handler_mailing_someone_its_declaration_does_not_name_is_stopped() -> None:
+    note = COMMANDS["note"]
+    to_accused = OutMail("harasser_response", Address("Dan Doe", "dan@x.org"), "a", 5, {})
+    with pytest.raises(AssertionError):
+        _check_mails(note, [to_accused])
+    _check_mails(replace(note, mails_to=frozenset({"a", STAFF})), [to_accused])
+
+
+def test_the_registry_refuses_a_name_a_place_or_a_spelling_twice() -> None:
+    note, reply = COMMANDS["note"], COMMANDS["reply"]
+    for clash in ([note, replace(note, place=999)], [note, replace(reply, place=note.place)],
+                  [replace(note, syntax="#nota ...")]):
+        with pytest.raises(ValueError):
+            table(clash)
+    with pytest.raises(ValueError):
+        spellings([replace(note, spellings=("comment",)), replace(reply, spellings=("comment",))])
+    assert spellings([replace(note, spellings=("comment",))]) == {"note": "note",
+                                                                  "comment": "note"}
+    assert isinstance(note, MailCommand) and list(COMMANDS) == list(table(COMMANDS.values()))
+
+
+def test_a_declared_spelling_is_read_as_its_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert commands.parse_command_block("#comment hi\n").errors  # not a command today
+    monkeypatch.setitem(commands.SPELLINGS, "comment", "note")
+    block = commands.parse_command_block("#Comment: hi\n")
+    assert [(c.name, c.value) for c in block.commands] == [("note", "hi")]
