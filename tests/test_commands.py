@@ -186,7 +186,7 @@ def test_a_huge_unknown_name_is_shortened_in_the_reason() -> None:
 
 # ------------------------------------------------------------------ the command table
 SPEC_NAMES = (
-    "reporter victim accused witness when where summary others public-summary handler "
+    "reporter victim accused witness remove when where summary others public-summary handler "
     "recuse include urgent note "
     "notify-accused notified-accused action response outcome notify-harasser notified-harasser "
     "notify-victim notified-victim report-dsf reported-dsf reply preview status close reopen "
@@ -196,7 +196,7 @@ SPEC_NAMES = (
 
 def test_every_command_of_the_spec_is_known_and_nothing_else() -> None:
     # mail.md's commands, and the open issues' additions (interface.md): #public-summary,
-    # #include, #response (issue 21)
+    # #include, #response (issue 21), #remove (issue 24)
     assert list(KNOWN_COMMANDS) == SPEC_NAMES
 
 

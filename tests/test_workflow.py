@@ -331,3 +331,45 @@ def test_a_declared_spelling_is_read_as_its_command(monkeypatch: pytest.MonkeyPa
     monkeypatch.setitem(commands.SPELLINGS, "comment", "note")
     block = commands.parse_command_block("#Comment: hi\n")
     assert [(c.name, c.value) for c in block.commands] == [("note", "hi")]
+
+
+# ------------------------------------------------------------------ #remove
+def test_remove_takes_a_witness_off_by_address_and_an_accused_by_name() -> None:
+    r = run("#accused Dan Doe <dan@x.org>\n#accused Max\n#witness Wes <wes@x.org>\n"
+            "#remove witness WES@x.org\n#remove accused dan doe\n")
+    assert not r.rejected
+    assert [p.name for p in r.case.accused] == ["Max"] and r.case.witnesses == ()
+    assert r.lines[3].result == "witness removed: Wes <wes@x.org>"
+    assert r.lines[4].result == "accused removed: Dan Doe <dan@x.org>"
+    assert ("remove", "accused dan doe") in [(a.action, a.detail) for a in r.audit]
+
+
+def test_remove_of_someone_the_case_does_not_name_refuses_the_block_naming_who_it_has() -> None:
+    case = replace(new_case(), accused=(Person("accused", "Dan Doe", "dan@x.org"),))
+    r = run("#when Friday\n#remove accused Dana Doe\n", case)
+    assert r.rejected and r.case == case
+    assert r.lines[1].result == ("no accused on the case is Dana Doe (as accused, the case "
+                                 "names: Dan Doe <dan@x.org>)")
+    for bad in ("#remove Dan Doe\n", "#remove victim Eve\n", "#remove accused\n"):
+        assert run(bad, case).lines[0].result.startswith("#remove needs accused or witness")
+
+
+def test_remove_after_the_complaint_notice_says_it_stays_recorded() -> None:
+    r = run("#accused Dan Doe <dan@x.org>\n#notify-accused\n#remove accused Dan Doe\n")
+    assert not r.rejected and r.case.accused == ()
+    assert r.lines[2].result.startswith("accused removed: Dan Doe <dan@x.org>. The complaint "
+                                        "notice went out on ")
+    assert r.case.step("accused_informed") == NOW
+
+
+def test_a_member_named_by_mistake_can_be_brought_back_once_removed() -> None:
+    named = run("#accused Ben Okafor\n")
+    assert not named.rejected and BEN.email in named.case.recused
+    refused = run("#include ben@example.org\n", named.case)
+    assert refused.rejected and "is a reported person" in refused.lines[0].result
+    assert "#remove accused" in refused.lines[0].result
+    r = run("#remove accused Ben Okafor\n#include ben@example.org\n", named.case)
+    assert not r.rejected
+    assert "Ben Okafor stays excluded from the case" in r.lines[0].result
+    assert r.lines[1].result.startswith("Ben Okafor is back on this case")  # nobody else to ask
+    assert BEN.email not in r.case.recused

@@ -7,9 +7,10 @@ Pure. A person named here who is a team member is excluded from the case at once
 
 from __future__ import annotations
 
+from ..case import Person
 from ..conflicts import include, member_for
 from ..effects import OutMail
-from ..vocabulary import MailKind, staff_role
+from ..vocabulary import MailKind, Party, Step, staff_role
 from ..workflow import Refused, _same, earlier_warning, staff_case_context
 from .proposals import _approver_names, _deciders, _propose
 from .values import Command
@@ -101,7 +102,7 @@ def _membership(w: _Work, cmd: Command, *, exclude: bool) -> str:
         # Brought back, they would read the report and who made it, and could act on it.
         raise Refused(f"{m.name} is a reported person on this case: the team handles it "
                       "without them (if they were added as the reported person by mistake, "
-                      "open a new case without them)")
+                      "#remove accused them first)")
     yourself = exclude and m.email == w.actor.email  # stepping aside needs nobody's yes
     if not yourself and _deciders(w, m.email):
         _propose(w, "recuse" if exclude else "include", (), target=m.email)
@@ -144,6 +145,36 @@ def _recuse(w: _Work, email: str) -> None:
 
 
 
+def do_remove(w: _Work, cmd: Command) -> str:
+    """Take a reported person or a witness off the case (named by mistake, or the wrong
+    person). Saved, the case no longer names them: a reported person leaves the
+    earlier-case warnings and the attendee check with it."""
+    role, _, rest = cmd.value.strip().partition(" ")
+    role = role.lower()
+    if role not in (Party.ACCUSED, Party.WITNESS) or not rest.strip():
+        raise Refused("#remove needs accused or witness, then their name or address: "
+                      "#remove accused Dan Doe")
+    who = _person(rest, role)
+    attr = "accused" if role == Party.ACCUSED else "witnesses"
+    on_case: tuple[Person, ...] = getattr(w.case, attr)
+    gone = [p for p in on_case if _same(who, p)]
+    if not gone:
+        named = ", ".join(p.display() for p in on_case) or "nobody"
+        raise Refused(f"no {role} on the case is {who.display()} (as {role}, the case names: "
+                      f"{named})")
+    _set(w, **{attr: tuple(p for p in on_case if p not in gone)})
+    said = f"{role} removed: " + ", ".join(p.display() for p in gone)
+    told = w.case.step(Step.ACCUSED_INFORMED)
+    if role == Party.ACCUSED and told is not None:
+        said += f". The complaint notice went out on {w.env.local(told)}; it stays recorded"
+    for p in gone:
+        member = member_for(p, w.env.roster)
+        if member is not None and w.case.is_recused(member.email):
+            said += (f". {member.name} stays excluded from the case (#include brings them "
+                     "back)")
+    return said
+
+
 COMMANDS = (
     MailCommand(name="reporter", syntax="#reporter Name <addr> | anonymous",
                 help="who made the report", handler=do_reporter, place=10,
@@ -156,6 +187,9 @@ COMMANDS = (
                 value=Value.PERSON),
     MailCommand(name="witness", syntax="#witness Name <addr>", help="add a witness",
                 handler=do_witness, place=40, value=Value.PERSON),
+    MailCommand(name="remove", syntax="#remove accused|witness Name <addr>",
+                help="take a reported person or a witness off the case", handler=do_remove,
+                place=45, value=Value.PERSON),
     MailCommand(name="handler", syntax="#handler <staff addr>",
                 help="add a team member who handles the case", handler=do_handler,
                 place=100, value=Value.STAFF),
