@@ -186,7 +186,8 @@ def test_a_huge_unknown_name_is_shortened_in_the_reason() -> None:
 
 # ------------------------------------------------------------------ the command table
 SPEC_NAMES = (
-    "reporter victim accused witness remove when where summary others public-summary handler "
+    "reporter victim accused witness remove when where summary others public-summary clear "
+    "handler "
     "recuse include urgent note "
     "notify-accused notified-accused action response outcome notify-harasser notified-harasser "
     "notify-victim notified-victim report-dsf reported-dsf reply preview status close reopen "
@@ -196,7 +197,7 @@ SPEC_NAMES = (
 
 def test_every_command_of_the_spec_is_known_and_nothing_else() -> None:
     # mail.md's commands, and the open issues' additions (interface.md): #public-summary,
-    # #include, #response (issue 21), #remove (issue 24)
+    # #include, #response (issue 21), #remove, #clear (issue 24)
     assert list(KNOWN_COMMANDS) == SPEC_NAMES
 
 
@@ -208,6 +209,18 @@ def test_each_command_has_a_short_plain_help_line(name: str) -> None:
     if name != "end":
         assert cmds(syntax.replace("|", " ")) == [(name, syntax[len(name) + 1:].strip()
                                                    .replace("|", " "))]
+
+
+def test_the_staff_cheat_sheet_picks_only_commands_of_the_registry() -> None:
+    """The cheat-sheet in staff mail (render.CHEAT_SHEET) is chosen from the registry's
+    reference; a renamed command would make it fall back silently to the first few."""
+    from cocmail.core.mail_commands.registry import command_reference
+    from cocmail.render import CHEAT_SHEET, useful
+
+    assert [name.lstrip("#") for name in CHEAT_SHEET if name.lstrip("#") not in
+            KNOWN_COMMANDS] == []
+    sheet = useful(command_reference())
+    assert [syntax.split()[0] for syntax, _ in sheet] == list(CHEAT_SHEET)
 
 
 def test_preview_targets_are_in_the_preview_syntax() -> None:

@@ -373,3 +373,46 @@ def test_a_member_named_by_mistake_can_be_brought_back_once_removed() -> None:
     assert "Ben Okafor stays excluded from the case" in r.lines[0].result
     assert r.lines[1].result.startswith("Ben Okafor is back on this case")  # nobody else to ask
     assert BEN.email not in r.case.recused
+
+
+# ------------------------------------------------------------------ #clear
+def test_clear_empties_a_fact_and_is_audited() -> None:
+    r = run("#when Friday\n#where The bar\n#public-summary Unwanted contact at the party\n"
+            "#clear WHERE\n#clear public_summary\n#clear others\n")
+    assert not r.rejected
+    assert (r.case.when, r.case.where, r.case.public_summary) == ("Friday", None, None)
+    assert [x.result for x in r.lines[3:]] == ["where cleared", "public summary cleared",
+                                               "others aware was not set"]
+    assert ("clear", "WHERE") in [(a.action, a.detail) for a in r.audit]
+
+
+def test_clear_action_before_anyone_was_told_takes_the_decision_back() -> None:
+    r = run("#action Warned\n#outcome warning\n#clear action\n")
+    assert not r.rejected and r.case.action is None and r.case.outcome == "warning"
+    assert r.case.step("decision") is None and "decision" in r.case.missing_steps()
+    assert r.lines[2].result == "decision cleared: no decision is recorded now"
+    gated = run("#notify-victim\n", r.case)  # the gates see no decision again
+    assert gated.rejected and "no decision recorded yet" in gated.lines[0].result
+
+
+def test_clear_of_what_someone_was_told_is_refused_and_points_to_the_correction() -> None:
+    told = run("#accused Dan Doe <dan@x.org>\n#action Warned\n#response You were warned\n"
+               "#notify-harasser\n").case
+    for field in ("action", "response"):
+        r = run(f"#clear {field}\n", told)
+        assert r.rejected and r.case == told
+        assert r.lines[0].result.startswith("the reported person was told the ")
+        assert f"it stays on record; to change it, send #{field} with the new text" \
+            in r.lines[0].result
+    victim_told = run("#action Warned\n#notified-victim\n").case
+    r = run("#clear action\n", victim_told)
+    assert r.rejected and r.lines[0].result.startswith("the person affected was told the decision")
+    assert not run("#clear outcome\n#clear when\n", told).rejected  # not what they read
+
+
+def test_clear_names_the_fields_it_knows() -> None:
+    for bad in ("#clear\n", "#clear reporter\n"):
+        r = run(bad)
+        assert r.rejected
+        assert r.lines[0].result == ("#clear needs one of: when, where, summary, others, action, "
+                                     "response, outcome, public-summary")

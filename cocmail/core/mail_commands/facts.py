@@ -60,6 +60,37 @@ def do_outcome(w: _Work, cmd: Command) -> str:
     return f"outcome set to {outcome}"
 
 
+# What #clear empties: the word staff type -> (the Case attribute, the transcript's word).
+CLEARABLE = {"when": ("when", "when"), "where": ("where", "where"),
+             "summary": ("summary", "summary"), "others": ("others", "others aware"),
+             "action": ("action", "decision"), "response": ("response", "response"),
+             "outcome": ("outcome", "outcome"),
+             "public-summary": ("public_summary", "public summary")}
+# A text someone outside the team was told, and the steps that record that they were.
+_TOLD = {"action": ((Step.HARASSER_INFORMED, "the reported person"),
+                    (Step.VICTIM_INFORMED, "the person affected")),
+         "response": ((Step.HARASSER_INFORMED, "the reported person"),)}
+
+
+def do_clear(w: _Work, cmd: Command) -> str:
+    key = cmd.value.strip().lower().replace("_", "-")
+    if key not in CLEARABLE:
+        raise Refused(f"#clear needs one of: {', '.join(CLEARABLE)}")
+    attr, word = CLEARABLE[key]
+    for step, who in _TOLD.get(key, ()):
+        at = w.case.step(step)
+        if at is not None:
+            raise Refused(f"{who} was told the {word} on {w.env.local(at)}: it stays on "
+                          f"record; to change it, send #{key} with the new text")
+    if getattr(w.case, attr) is None:
+        return f"{word} was not set"
+    _set(w, **{attr: None})
+    if key == "action":
+        w.case = w.case.with_step(Step.DECISION, None)
+        return "decision cleared: no decision is recorded now"
+    return f"{word} cleared"
+
+
 COMMANDS = (
     MailCommand(name="when", syntax="#when ...", help="when it happened",
                 handler=_field("when", "when"), place=50, value=Value.TEXT),
@@ -73,6 +104,9 @@ COMMANDS = (
     MailCommand(name="public-summary", syntax="#public-summary ...",
                 help="one line for the public transparency report, naming no one",
                 handler=do_public_summary, place=90, value=Value.TEXT),
+    MailCommand(name="clear", syntax="#clear " + "|".join(CLEARABLE),
+                help="empty a fact of the case", handler=do_clear, place=95,
+                value=Value.CHOICE),
     MailCommand(name="action", syntax="#action ...", help="the decision: what is done",
                 handler=do_action, place=170, value=Value.TEXT),
     MailCommand(name="response", syntax="#response ...",
