@@ -130,7 +130,7 @@ def parse_line(stripped: str, line_no: int) -> Command | CommandError:
 def parse_command_block(text: str) -> CommandBlock:
     """Split a staff mail's plain text into its command block and its body.
 
-    The sender's own text is found wherever the client put it (replytext.sender_runs:
+    The sender's own text is found wherever the client put it (replytext.reply_parts:
     above the quote, below it, or between quoted blocks). The block is the run of
     command lines at the top of the first part the sender wrote; it ends at the first
     other line, or after `#end`, which is not returned as a command. `body` is all of
