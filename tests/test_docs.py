@@ -15,7 +15,7 @@ import pytest
 
 from cocmail.cli import main
 from cocmail.config import Config, Secret, load_config
-from cocmail.core.commands import KNOWN_COMMANDS
+from cocmail.core.mail_commands.registry import COMMANDS, SPELLINGS
 
 ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -47,9 +47,23 @@ def test_readme_documents_every_cli_command(path: str) -> None:
     assert _mentions(README, path), f"README.md never mentions `{path}`"
 
 
-@pytest.mark.parametrize("name", list(KNOWN_COMMANDS))
+# The README's table of mail commands: its rows start with a command in backticks.
+MAIL_COMMAND_ROWS = [line for line in README.splitlines() if line.startswith("| `#")]
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
 def test_readme_documents_every_mail_command(name: str) -> None:
+    """Every command of the registry (core/mail_commands/) has its row in the table."""
     assert _mentions(README, f"#{name}"), f"README.md never mentions `#{name}`"
+    assert any(_mentions(row.split("|")[1], f"#{name}") for row in MAIL_COMMAND_ROWS), \
+        f"README.md's mail-command table has no row for `#{name}`"
+
+
+def test_readme_table_names_only_commands_the_registry_knows() -> None:
+    """A command renamed or dropped in the registry leaves no stale row behind."""
+    named = {m for row in MAIL_COMMAND_ROWS for m in re.findall(r"#([a-z][a-z-]*)", row)}
+    assert len(MAIL_COMMAND_ROWS) >= 20 and named
+    assert sorted(named - set(SPELLINGS)) == []
 
 
 # ------------------------------------------------------------------ config.example.toml

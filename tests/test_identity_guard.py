@@ -242,9 +242,9 @@ def test_no_response_that_names_a_protected_person_is_ever_sent(
     from cocmail.core.commands import parse_command_block
     from cocmail.core.compose import Composer
     from cocmail.core.env import Env, NoHistory
+    from cocmail.core.mail_commands.run import apply_block
     from cocmail.core.model import Roster, StaffMember
     from cocmail.core.public_text import identifying_words
-    from cocmail.core.workflow import apply_block
     from cocmail.render import Renderer
 
     # Prefixes no English word has, so that the template's own words never look like one.

@@ -7,16 +7,20 @@ from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cocmail.core import commands
 from cocmail.core.case import Case, Person
-from cocmail.core.commands import parse_command_block
+from cocmail.core.commands import Command, parse_command_block
 from cocmail.core.compose import Composer
-from cocmail.core.effects import Proposal
+from cocmail.core.effects import OutMail, Proposal
 from cocmail.core.env import Env, NoHistory
-from cocmail.core.model import Roster, StaffMember
-from cocmail.core.workflow import apply_block
+from cocmail.core.mail_commands.registry import COMMANDS, spellings, table
+from cocmail.core.mail_commands.run import _check_mails, apply_block
+from cocmail.core.mail_commands.work import STAFF, MailCommand
+from cocmail.core.model import Address, Roster, StaffMember
 from cocmail.nonces import new_nonce
 from cocmail.render import Renderer
 
@@ -275,3 +279,140 @@ def test_with_second_approval_nothing_leaves_without_a_second_member(blocks) -> 
         dsf_reports += sum(1 for m in outside if m.kind == "dsf_report")
         assert len(case.recused) < 2  # never hidden from the whole team
     assert dsf_reports <= 1
+
+
+# ------------------------------------------------------------------ the registry
+@pytest.mark.parametrize("name", [n for n, c in COMMANDS.items() if c.value.needed])
+def test_a_command_whose_value_is_missing_is_refused_with_its_syntax(name: str) -> None:
+    case = new_case()
+    r = run(f"#{name}\n", case)
+    assert r.rejected and r.case == case and r.mails == ()
+    assert r.lines[0].result == f"#{name} needs a value: {COMMANDS[name].syntax}"
+
+
+@pytest.mark.parametrize("name", list(COMMANDS))
+def test_on_a_closed_case_only_the_commands_declared_for_it_run(name: str) -> None:
+    closed = replace(new_case(), status="closed")
+    line = Command(name=name, value="x", line=1, raw=f"#{name} x")
+    r = apply_block(closed, (line,), "", ANA, env())
+    refused = r.lines[0].result == "the case is closed: #reopen it first"
+    assert refused == (not COMMANDS[name].on_closed_case)
+
+
+def test_the_commands_that_run_on_a_closed_case() -> None:
+    # Reading it, a note, or reopening it: nothing that changes what was decided.
+    assert sorted(n for n, c in COMMANDS.items() if c.on_closed_case) == [
+        "help", "note", "preview", "reopen", "status"]
+
+
+def test_a_handler_mailing_someone_its_declaration_does_not_name_is_stopped() -> None:
+    note = COMMANDS["note"]
+    to_accused = OutMail("harasser_response", Address("Dan Doe", "dan@x.org"), "a", 5, {})
+    with pytest.raises(AssertionError):
+        _check_mails(note, [to_accused])
+    _check_mails(replace(note, mails_to=frozenset({"a", STAFF})), [to_accused])
+
+
+def test_the_registry_refuses_a_name_a_place_or_a_spelling_twice() -> None:
+    note, reply = COMMANDS["note"], COMMANDS["reply"]
+    for clash in ([note, replace(note, place=999)], [note, replace(reply, place=note.place)],
+                  [replace(note, syntax="#nota ...")]):
+        with pytest.raises(ValueError):
+            table(clash)
+    with pytest.raises(ValueError):
+        spellings([replace(note, spellings=("comment",)), replace(reply, spellings=("comment",))])
+    assert spellings([replace(note, spellings=("comment",))]) == {"note": "note",
+                                                                  "comment": "note"}
+    assert isinstance(note, MailCommand) and list(COMMANDS) == list(table(COMMANDS.values()))
+
+
+def test_a_declared_spelling_is_read_as_its_command(monkeypatch: pytest.MonkeyPatch) -> None:
+    assert commands.parse_command_block("#comment hi\n").errors  # not a command today
+    monkeypatch.setitem(commands.SPELLINGS, "comment", "note")
+    block = commands.parse_command_block("#Comment: hi\n")
+    assert [(c.name, c.value) for c in block.commands] == [("note", "hi")]
+
+
+# ------------------------------------------------------------------ #remove
+def test_remove_takes_a_witness_off_by_address_and_an_accused_by_name() -> None:
+    r = run("#accused Dan Doe <dan@x.org>\n#accused Max\n#witness Wes <wes@x.org>\n"
+            "#remove witness WES@x.org\n#remove accused dan doe\n")
+    assert not r.rejected
+    assert [p.name for p in r.case.accused] == ["Max"] and r.case.witnesses == ()
+    assert r.lines[3].result == "witness removed: Wes <wes@x.org>"
+    assert r.lines[4].result == "accused removed: Dan Doe <dan@x.org>"
+    assert ("remove", "accused dan doe") in [(a.action, a.detail) for a in r.audit]
+
+
+def test_remove_of_someone_the_case_does_not_name_refuses_the_block_naming_who_it_has() -> None:
+    case = replace(new_case(), accused=(Person("accused", "Dan Doe", "dan@x.org"),))
+    r = run("#when Friday\n#remove accused Dana Doe\n", case)
+    assert r.rejected and r.case == case
+    assert r.lines[1].result == ("no accused on the case is Dana Doe (as accused, the case "
+                                 "names: Dan Doe <dan@x.org>)")
+    for bad in ("#remove Dan Doe\n", "#remove victim Eve\n", "#remove accused\n"):
+        assert run(bad, case).lines[0].result.startswith("#remove needs accused or witness")
+
+
+def test_remove_after_the_complaint_notice_says_it_stays_recorded() -> None:
+    r = run("#accused Dan Doe <dan@x.org>\n#notify-accused\n#remove accused Dan Doe\n")
+    assert not r.rejected and r.case.accused == ()
+    assert r.lines[2].result.startswith("accused removed: Dan Doe <dan@x.org>. The complaint "
+                                        "notice went out on ")
+    assert r.case.step("accused_informed") == NOW
+
+
+def test_a_member_named_by_mistake_can_be_brought_back_once_removed() -> None:
+    named = run("#accused Ben Okafor\n")
+    assert not named.rejected and BEN.email in named.case.recused
+    refused = run("#include ben@example.org\n", named.case)
+    assert refused.rejected and "is a reported person" in refused.lines[0].result
+    assert "#remove accused" in refused.lines[0].result
+    r = run("#remove accused Ben Okafor\n#include ben@example.org\n", named.case)
+    assert not r.rejected
+    assert "Ben Okafor stays excluded from the case" in r.lines[0].result
+    assert r.lines[1].result.startswith("Ben Okafor is back on this case")  # nobody else to ask
+    assert BEN.email not in r.case.recused
+
+
+# ------------------------------------------------------------------ #clear
+def test_clear_empties_a_fact_and_is_audited() -> None:
+    r = run("#when Friday\n#where The bar\n#public-summary Unwanted contact at the party\n"
+            "#clear WHERE\n#clear public_summary\n#clear others\n")
+    assert not r.rejected
+    assert (r.case.when, r.case.where, r.case.public_summary) == ("Friday", None, None)
+    assert [x.result for x in r.lines[3:]] == ["where cleared", "public summary cleared",
+                                               "others aware was not set"]
+    assert ("clear", "WHERE") in [(a.action, a.detail) for a in r.audit]
+
+
+def test_clear_action_before_anyone_was_told_takes_the_decision_back() -> None:
+    r = run("#action Warned\n#outcome warning\n#clear action\n")
+    assert not r.rejected and r.case.action is None and r.case.outcome == "warning"
+    assert r.case.step("decision") is None and "decision" in r.case.missing_steps()
+    assert r.lines[2].result == "decision cleared: no decision is recorded now"
+    gated = run("#notify-victim\n", r.case)  # the gates see no decision again
+    assert gated.rejected and "no decision recorded yet" in gated.lines[0].result
+
+
+def test_clear_of_what_someone_was_told_is_refused_and_points_to_the_correction() -> None:
+    told = run("#accused Dan Doe <dan@x.org>\n#action Warned\n#response You were warned\n"
+               "#notify-harasser\n").case
+    for field in ("action", "response"):
+        r = run(f"#clear {field}\n", told)
+        assert r.rejected and r.case == told
+        assert r.lines[0].result.startswith("the reported person was told the ")
+        assert f"it stays on record; to change it, send #{field} with the new text" \
+            in r.lines[0].result
+    victim_told = run("#action Warned\n#notified-victim\n").case
+    r = run("#clear action\n", victim_told)
+    assert r.rejected and r.lines[0].result.startswith("the person affected was told the decision")
+    assert not run("#clear outcome\n#clear when\n", told).rejected  # not what they read
+
+
+def test_clear_names_the_fields_it_knows() -> None:
+    for bad in ("#clear\n", "#clear reporter\n"):
+        r = run(bad)
+        assert r.rejected
+        assert r.lines[0].result == ("#clear needs one of: when, where, summary, others, action, "
+                                     "response, outcome, public-summary")

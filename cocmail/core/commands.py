@@ -1,6 +1,7 @@
 """Staff commands in a reply: the `#command value` block at the top, and its values.
 
-Pure parsing only; what a command does lives in `workflow`. The parser is strict about
+Pure parsing only; what a command does lives in its declaration in core/mail_commands/
+(the registry), whose names and spellings this parser reads. The parser is strict about
 where a block is (the top of the newest text, ending at the first line that is not a
 command) so that commands quoted from an earlier mail can never run again, and lenient
 about spelling (case, `_` for `-`, `#when: …`) because staff type on phones. A name it
@@ -12,108 +13,35 @@ from __future__ import annotations
 
 import difflib
 import re
-import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from .addresses import is_address
-from .errors import UserError
+from .mail_commands.registry import KNOWN_COMMANDS, PREVIEW_TARGETS, SPELLINGS
+from .mail_commands.values import (
+    _SHOWN_NAME_MAX,
+    MAX_ADDRESS_CHARS,
+    OUTCOMES,
+    Command,
+    CommandValueError,
+    normalise_outcome,
+    parse_person,
+)
 from .replytext import reply_parts, split_lines
 
-OUTCOMES: tuple[str, ...] = (
-    "not-a-violation",
-    "out-of-scope",
-    "no-action",
-    "warning",
-    "no-contact",
-    "talk-ended",
-    "removed-from-event",
-    "suspension",
-    "ban",
-    "other",
-)
-
-PREVIEW_TARGETS: tuple[str, ...] = ("accused", "harasser", "victim", "dsf", "reply")
-
-# canonical name -> (syntax, one-line help). The order is the order of `#help`, which
-# follows a case from the report to its end. The first word of each syntax is the command.
-KNOWN_COMMANDS: dict[str, tuple[str, str]] = {
-    "reporter": ("#reporter Name <addr> | anonymous", "who made the report"),
-    "victim": ("#victim Name <addr> | reporter",
-               "set the person affected (by default, the reporter)"),
-    "accused": ("#accused Name <addr>", "add a reported person (or just a name)"),
-    "witness": ("#witness Name <addr>", "add a witness"),
-    "when": ("#when ...", "when it happened"),
-    "where": ("#where ...", "where it happened"),
-    "summary": ("#summary ...", "what happened, in a few words"),
-    "others": ("#others ...", "who else knows about the incident"),
-    "public-summary": ("#public-summary ...",
-                       "one line for the public transparency report, naming no one"),
-    "handler": ("#handler <staff addr>", "add a team member who handles the case"),
-    "recuse": ("#recuse <staff addr>", "keep a team member out of this case (conflict)"),
-    "include": ("#include <staff addr>",
-                "bring back a member the case excluded (another member approves)"),
-    "urgent": ("#urgent", "someone may be unsafe: mark the case urgent and alert all staff again"),
-    "note": ("#note ...", "add an internal note (your text below the commands is kept too)"),
-    "notify-accused": ("#notify-accused",
-                       "mail the reported person that there is a complaint about them"),
-    "notified-accused": ("#notified-accused [their side]",
-                         "you told the reported person in person"),
-    "action": ("#action ...", "the decision: what is done"),
-    "response": ("#response ...",
-                 "what the reported person reads (default: the #action text); names no one"),
-    "outcome": ("#outcome <category>", "outcome for statistics, e.g. warning, no-action, ban"),
-    "notify-harasser": ("#notify-harasser", "mail the response to the reported person"),
-    "notified-harasser": ("#notified-harasser", "you told them the response in person"),
-    "notify-victim": ("#notify-victim", "mail the decision to the person affected"),
-    "notified-victim": ("#notified-victim",
-                        "you told the person affected the decision in person"),
-    "report-dsf": ("#report-dsf [now]", "report to the DSF (sent after the event unless 'now')"),
-    "reported-dsf": ("#reported-dsf", "you sent the DSF report yourself"),
-    "reply": ("#reply", "mail your text below the commands to the reporter"),
-    "preview": ("#preview " + "|".join(PREVIEW_TARGETS),
-                "mail yourself what would go out; nothing is sent"),
-    "status": ("#status", "mail yourself the case's row and the steps still open"),
-    "close": ("#close", "close the case (any steps not done are listed)"),
-    "reopen": ("#reopen", "open a closed case again"),
-    "approve": ("#approve", "send what another team member proposed (reply to its mail)"),
-    "reject": ("#reject [reason]", "drop what another team member proposed; they are told"),
-    "confirm": ("#confirm", "run commands that were held because your mail was not verified"),
-    "help": ("#help", "mail yourself this list"),
-    "end": ("#end", "end of the commands; what follows is your message"),
-}
+# The values moved to mail_commands/values.py; callers keep importing them from here.
+__all__ = ["KNOWN_COMMANDS", "MAX_ADDRESS_CHARS", "OUTCOMES", "PREVIEW_TARGETS", "Command",
+           "CommandBlock", "CommandError", "CommandValueError", "IgnoredLine",
+           "canonical_name", "format_block", "normalise_outcome", "parse_command_block",
+           "parse_line", "parse_person"]
 
 # `#` then a name: anything up to white space or ':' (so "#close." is reported as a
 # misspelt "#close", not silently taken as something else).
 _COMMAND = re.compile(r"#([^\s:]+)")
 # Invisible characters HTML mail leaves at the start of a line.
 _INVISIBLE = "\ufeff\u200b\u200c\u200d\u2060"
-# Characters of a mistyped command name or outcome quoted back in a transcript: enough to
-# recognise it, and a pasted paragraph is not echoed in full.
-_SHOWN_NAME_MAX = 40
-# Characters of an unreadable address or person quoted back the same way.
-_SHOWN_VALUE_MAX = 80
 
 
-class CommandValueError(ValueError, UserError):
-    """A command's value is unusable; `reason` (also `str(e)`) is shown to the staff member."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
-
-
-@dataclass(frozen=True)
-class Command:
-    """One known command. `name` is canonical; `line` is 1-based in the parsed text."""
-
-    name: str
-    value: str
-    line: int
-    raw: str
-
-
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommandError:
     """A line of the block that is not a known command, and why."""
 
@@ -122,7 +50,7 @@ class CommandError:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class IgnoredLine:
     """A line that looks like a command but was not run, and why: the sender is told."""
 
@@ -131,7 +59,7 @@ class IgnoredLine:
     reason: str
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class CommandBlock:
     """The commands at the top of a reply, the reply's body, and any bad lines."""
 
@@ -152,7 +80,8 @@ IGNORED_LATER_PART = ("in a later part of your reply: commands are read only fro
 
 # ------------------------------------------------------------------ the block
 def canonical_name(name: str) -> str:
-    """`#Notify_Victim` and `#notify-victim` are the same command."""
+    """`#Notify_Victim` and `#notify-victim` are the same command ; a command's other
+    declared spellings are then looked up in the registry's SPELLINGS)."""
     return name.lower().replace("_", "-")
 
 
@@ -181,7 +110,7 @@ def _value(rest: str) -> str:
 
 def _unknown(name: str) -> str:
     shown = name if len(name) <= _SHOWN_NAME_MAX else name[:_SHOWN_NAME_MAX] + "..."
-    close = difflib.get_close_matches(name[:_SHOWN_NAME_MAX], list(KNOWN_COMMANDS), n=1)
+    close = difflib.get_close_matches(name[:_SHOWN_NAME_MAX], list(SPELLINGS), n=1)
     if close:
         return f"unknown command #{shown}; did you mean #{close[0]}?"
     return f"unknown command #{shown}; reply with #help for the list of commands"
@@ -191,10 +120,11 @@ def parse_line(stripped: str, line_no: int) -> Command | CommandError:
     """One command line (already known to start with `#` and a letter)."""
     match = _COMMAND.match(stripped)
     assert match is not None  # a '#' followed by a letter always matches
-    name = canonical_name(match.group(1))
-    if name not in KNOWN_COMMANDS:
-        return CommandError(line_no, stripped, _unknown(name))
-    return Command(name, _value(stripped[match.end():]), line_no, stripped)
+    typed = canonical_name(match.group(1))
+    name = SPELLINGS.get(typed)
+    if name is None:
+        return CommandError(line=line_no, raw=stripped, reason=_unknown(typed))
+    return Command(name=name, value=_value(stripped[match.end():]), line=line_no, raw=stripped)
 
 
 def parse_command_block(text: str) -> CommandBlock:
@@ -209,11 +139,11 @@ def parse_command_block(text: str) -> CommandBlock:
     `ignored` so that the sender hears of them. Line numbers count in `text`.
     """
     runs, below = reply_parts(text)
-    tail = [IgnoredLine(run.first_line + k, stripped, IGNORED_BELOW_QUOTE)
+    tail = [IgnoredLine(line=run.first_line + k, raw=stripped, reason=IGNORED_BELOW_QUOTE)
             for run in below for k, line in enumerate(run.lines)
             if (stripped := _command_line(line))]
     if not runs:
-        return CommandBlock((), "", (), tuple(tail))
+        return CommandBlock(commands=(), body="", errors=(), ignored=tuple(tail))
     first = runs[0]
     lines = list(first.lines)
     i = 0
@@ -231,15 +161,16 @@ def parse_command_block(text: str) -> CommandBlock:
             break
         else:
             commands.append(parsed)
-    ignored = [IgnoredLine(first.first_line + k, stripped, IGNORED_BELOW_BLOCK)
+    ignored = [IgnoredLine(line=first.first_line + k, raw=stripped, reason=IGNORED_BELOW_BLOCK)
                for k in range(i, len(lines)) if (stripped := _command_line(lines[k]))]
     for run in runs[1:]:
-        ignored += [IgnoredLine(run.first_line + k, stripped, IGNORED_LATER_PART)
+        ignored += [IgnoredLine(line=run.first_line + k, raw=stripped, reason=IGNORED_LATER_PART)
                     for k, line in enumerate(run.lines) if (stripped := _command_line(line))]
     ignored += tail
     parts = ["\n".join(lines[i:]).strip(), *(run.text.strip() for run in runs[1:])]
     body = "\n\n".join(p for p in parts if p)
-    return CommandBlock(tuple(commands), body, tuple(errors), tuple(ignored))
+    return CommandBlock(commands=tuple(commands), body=body, errors=tuple(errors),
+                        ignored=tuple(ignored))
 
 
 def format_block(commands: Iterable[Command]) -> str:
@@ -257,74 +188,3 @@ def format_block(commands: Iterable[Command]) -> str:
             raise ValueError(f"a command value must be one line: #{cmd.name}")
         out.append(f"#{cmd.name} {value}" if value else f"#{cmd.name}")
     return "\n".join(out)
-
-
-# ------------------------------------------------------------------ values
-# Something meant as an address (text on both sides of '@'), unlike a handle "@jane".
-_ADDRESS_LIKE = re.compile(r"\w@\w")
-# RFC 5321 4.5.3.1.3: a path is at most 256 octets with its angle brackets, so an address
-# longer than 254 can never be delivered to.
-MAX_ADDRESS_CHARS = 254
-_BRACKETED = re.compile(r"(?P<name>[^<>]*)<(?P<addr>[^<>]*)>")
-
-
-def _reject_control(value: str) -> None:
-    for ch in value:
-        if unicodedata.category(ch) in ("Cc", "Zl", "Zp"):
-            raise CommandValueError(
-                "the value contains a line break or control character; put it on one line")
-
-
-def _check_address(addr: str) -> str:
-    local = addr.rpartition("@")[0]
-    bad_dots = local.startswith(".") or local.endswith(".") or ".." in local
-    if len(addr) > MAX_ADDRESS_CHARS or bad_dots or not is_address(addr):
-        raise CommandValueError(
-            f"'{addr[:_SHOWN_VALUE_MAX]}' is not an email address; write Name <name@example.org>")
-    return addr
-
-
-def _unquote_name(name: str) -> str:
-    name = name.strip()
-    if len(name) >= 2 and name[0] == name[-1] == '"':
-        name = name[1:-1].replace('\\"', '"').replace("\\\\", "\\").strip()
-    return " ".join(name.split())
-
-
-def parse_person(value: str) -> tuple[str, str | None]:
-    """`Name <addr>`, `"Name" <addr>`, `addr`, `Name addr` or just `Name` -> (name, addr).
-
-    The name is "" when only an address is given; the address is None when only a name
-    is. Raises CommandValueError for an empty value, a malformed address, stray angle
-    brackets, or a line break or control character (names end up in mail headers).
-    """
-    _reject_control(value)
-    value = value.strip()
-    if not value:
-        raise CommandValueError("a name or an address is needed: Name <name@example.org>")
-    bracketed = _BRACKETED.fullmatch(value)
-    if bracketed:
-        return _unquote_name(bracketed["name"]), _check_address(bracketed["addr"].strip())
-    if "<" in value or ">" in value:
-        raise CommandValueError(
-            f"cannot read '{value[:_SHOWN_VALUE_MAX]}'; write Name <name@example.org>")
-    words = value.split()
-    if "@" in words[-1]:
-        addr = _check_address(words[-1])
-        return _unquote_name(" ".join(words[:-1])), addr
-    if any(_ADDRESS_LIKE.search(w) for w in words):
-        raise CommandValueError(
-            f"cannot read '{value[:_SHOWN_VALUE_MAX]}'; write Name <name@example.org>")
-    return _unquote_name(value), None
-
-
-def normalise_outcome(value: str) -> str:
-    """`Not a violation`, `not_a_violation` … -> `not-a-violation`; else CommandValueError."""
-    key = "-".join(value.strip().lower().replace("_", " ").replace("-", " ").split())
-    if key in OUTCOMES:
-        return key
-    shown = value.strip()[:_SHOWN_NAME_MAX]
-    close = difflib.get_close_matches(key[:_SHOWN_NAME_MAX], OUTCOMES, n=1)
-    hint = f" (did you mean {close[0]}?)" if close else ""
-    raise CommandValueError(
-        f"unknown outcome '{shown}'{hint}; use one of: {', '.join(OUTCOMES)}")

@@ -28,6 +28,7 @@ from .effects import (
 from .env import Env
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
+from .mail_commands.run import apply_block, command_reference
 from .model import Address, ParsedMessage, StaffMember
 from .reminders import promised_within
 from .screening import Screening
@@ -35,7 +36,7 @@ from .sender import reporter_of
 from .tokens import Token
 from .urgency import urgent_words
 from .vocabulary import Party, Recipient, staff_role, staff_sid
-from .workflow import Applied, LineResult, apply_block, shown_to, staff_case_context
+from .workflow import Applied, LineResult, shown_to, staff_case_context
 
 
 @dataclass(frozen=True)
@@ -105,7 +106,7 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  earlier=list(filter(shown_to(address.email), earlier)), env=env,
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
-                                 attachments=_attachments(msg))
+                                 attachments=_attachments(msg), commands=command_reference())
         ctx["possibly_urgent"] = list(possibly_urgent)
         ctx["sender_unknown"] = sender_unknown
         ctx["ack_withheld"] = ack_withheld
@@ -434,7 +435,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
             mails.append(_sent_as_you(case, msg, claimed))
         elif block.ignored:
             # Commands typed where cocmail does not read them: say so, never silence.
-            nothing = Applied(case, (), (), (), False, None, (), ())
+            nothing = Applied(case=case)
             mails.append(_transcript(case, msg, staff, nothing, identity,
                                      ignored=block.ignored))
             audit.append(AuditEntry("not run", f"{len(block.ignored)} command line(s) outside"
@@ -545,7 +546,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     for line_no, raw in sorted([(c.line, c.raw) for c in block.commands]
                                + [(e.line, e.raw) for e in block.errors]):
         result = errors[line_no].reason if line_no in errors else "not run: the mail was refused"
-        lines.append(LineResult(line_no, raw, False, result))
+        lines.append(LineResult(line=line_no, raw=raw, ok=False, result=result))
     first = min(errors)
     reason = f"line {first}: {errors[first].reason}"
     ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in lines],

@@ -1,0 +1,74 @@
+"""The case as a whole: urgent, its status mailed to you, closed and reopened.
+
+Pure. #urgent's alert is addressed once the whole block ran (`urgent_mails`, called by
+run.py), so a member the same block excludes is not alerted.
+"""
+
+from __future__ import annotations
+
+from ..case import STEP_LABELS
+from ..effects import OutMail
+from ..vocabulary import MailKind, Step, staff_role
+from ..workflow import shown_to, staff_case_context, status_row
+from .proposals import _waiting_described
+from .values import Command
+from .work import STAFF, MailCommand, _set, _Work
+
+
+def do_urgent(w: _Work, cmd: Command) -> str:
+    _set(w, urgent=True)
+    w.urgent = True  # the alert is addressed once the whole block ran (after any #recuse)
+    w.mailed.append("all staff (urgent)")
+    return "marked urgent; all staff notified"
+
+
+def urgent_mails(w: _Work) -> list[OutMail]:
+    return [OutMail(MailKind.STAFF_NEW_CASE, address, role, w.case.number,
+                    staff_case_context(w.case, address.name, urgent=True,
+                                       earlier=list(filter(shown_to(address.email), w.earlier)),
+                                       env=w.env, commands=list(w.reference)),
+                    subject="URGENT: safety risk on this case")
+            for address, role in w.env.staff_recipients(w.case.recused)]
+
+
+def do_status(w: _Work, cmd: Command) -> str:
+    w.mails.append(OutMail(MailKind.STATUS, w.actor.address, staff_role(w.actor.sid), w.case.number,
+                           {"row": status_row(w.case, w.env), "status": w.case.status,
+                            "missing_steps": [STEP_LABELS[m] for m in w.case.missing_steps()],
+                            "proposals": _waiting_described(w)}))
+    return "status sent to you"
+
+
+def do_close(w: _Work, cmd: Command) -> str:
+    if w.case.status == "closed":
+        return "the case was already closed"
+    missing = w.case.missing_steps()
+    _set(w, status="closed")
+    w.case = w.case.with_step(Step.CLOSED, w.env.now)
+    if missing:
+        return "case closed; steps not done: " + "; ".join(STEP_LABELS[m] for m in missing)
+    return "case closed; all steps done"
+
+
+def do_reopen(w: _Work, cmd: Command) -> str:
+    if w.case.status == "open":
+        return "the case is already open"
+    _set(w, status="open")
+    w.case = w.case.with_step(Step.CLOSED, None)
+    return "case reopened"
+
+
+COMMANDS = (
+    MailCommand(name="urgent", syntax="#urgent",
+                help="someone may be unsafe: mark the case urgent and alert all staff again",
+                handler=do_urgent, place=130, mails_to=frozenset({STAFF})),
+    MailCommand(name="status", syntax="#status",
+                help="mail yourself the case's row and the steps still open",
+                handler=do_status, place=280, on_closed_case=True,
+                mails_to=frozenset({STAFF})),
+    MailCommand(name="close", syntax="#close",
+                help="close the case (any steps not done are listed)", handler=do_close,
+                place=290),
+    MailCommand(name="reopen", syntax="#reopen", help="open a closed case again",
+                handler=do_reopen, place=300, on_closed_case=True),
+)
