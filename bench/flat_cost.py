@@ -16,7 +16,7 @@ few cases stay open. Then the measured part goes through the real thing:
 file: their output grows with the history by design, so next to their time the script
 prints the time per row of output.
 
-    python bench/flat_cost.py [--sizes 500,10000] [--reports 60] [--runs 3]
+    python bench/flat_cost.py [--sizes 500,10000] [--reports 60] [--warmup 5] [--runs 5]
 """
 
 from __future__ import annotations
