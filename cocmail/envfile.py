@@ -19,7 +19,7 @@ systemd's own parser (env-file.c) applies them:
 - Names that are not valid variable names are skipped (systemd logs and skips them),
   `export NAME=...` among them; so are values with a control character (a tab, say).
 
-`env_file_warnings` names, by line, what systemd will ignore or read otherwise than it
+The warnings name, by line, what systemd will ignore or read otherwise than it
 looks (an `export` line, a line without `=`, a `# comment` after a value), never a value:
 the file holds passwords.
 
@@ -36,17 +36,9 @@ _NEWLINE = "\n\r"
 _DOUBLE_ESCAPES = '"\\`$'
 
 
-def parse_env_file(text: str) -> dict[str, str]:
-    """The variables `text` sets (a later assignment wins): systemd's state machine."""
-    return _parse(text)[0]
-
-
-def env_file_warnings(text: str) -> list[str]:
-    """What in `text` systemd ignores or reads otherwise than it looks, line by line."""
-    return _parse(text)[1]
-
-
-def _parse(text: str) -> tuple[dict[str, str], list[str]]:
+def parse_env_file(text: str) -> tuple[dict[str, str], list[str]]:
+    """(the variables `text` sets, a later assignment winning; what in `text` systemd
+    ignores or reads otherwise than it looks, line by line): systemd's state machine."""
     out: dict[str, str] = {}
     warnings: list[str] = []
     line = start = 1  # the current line; the line the current assignment began on
@@ -169,13 +161,13 @@ def _parse(text: str) -> tuple[dict[str, str], list[str]]:
 
 
 def read_env_file(path: str) -> tuple[dict[str, str], list[str]]:
-    """`path`'s variables and `env_file_warnings`; an unreadable file is a UserError
+    """`path`'s variables and warnings (`parse_env_file`); an unreadable file is a UserError
     naming it."""
     from .errors import UserError
 
     try:
         with open(path, encoding="utf-8") as f:
-            return _parse(f.read())
+            return parse_env_file(f.read())
     except (OSError, UnicodeDecodeError) as e:
         why = e.strerror if isinstance(e, OSError) else "not UTF-8"
         raise UserError(f"--env-file {path}: cannot read it: {why}") from None

@@ -66,7 +66,6 @@ class TokenSource:
         self._token: str | None = None
         self._expires = 0.0
         self._issued: list[str] = []  # the last REDACT_TOKENS tokens, for redaction
-        self.fetches = 0
 
     def token(self) -> str:
         """A token believed valid now: the cached one, or a fresh one."""
@@ -79,7 +78,6 @@ class TokenSource:
             fresh = self._token is None or self._clock() >= self._expires
             if fresh:
                 token, lifetime = self._fetch()
-                self.fetches += 1
                 self._token, self._expires = token, self._clock() + lifetime
                 self._issued = [*self._issued[-(REDACT_TOKENS - 1):], token]
             assert self._token is not None

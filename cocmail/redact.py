@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import re
 
-_ADDRESS = re.compile(r"[^\s<>()\[\]@,;:\"']+@[\w-]+(\.[\w-]+)+")
+from .core.addresses import ADDRESS
+
 # A long run of token characters: access tokens, JWTs, refresh tokens, base64 blobs.
 # "/" is left out so that paths and URLs in a server's or helper's words stay readable.
 _OPAQUE = re.compile(r"[A-Za-z0-9._~+=-]{32,}")
@@ -19,7 +20,7 @@ _OPAQUE = re.compile(r"[A-Za-z0-9._~+=-]{32,}")
 
 def redact_addresses(text: str) -> str:
     """`text` with every mail address replaced by `<address>`."""
-    return _ADDRESS.sub("<address>", text)
+    return ADDRESS.sub("<address>", text)
 
 
 def redact_secrets(text: str, secrets: tuple[str, ...] = ()) -> str:

@@ -13,7 +13,6 @@ import ssl
 from pathlib import Path
 
 TLS_PORTS = {993: "imap", 465: "smtp"}
-PLAIN_PORTS = {143: "imap", 587: "smtp", 25: "smtp"}
 
 
 def client_context(ca_file: Path | None = None) -> ssl.SSLContext:

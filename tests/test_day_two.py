@@ -242,14 +242,14 @@ not an assignment
 def test_env_file_is_read_as_systemd_reads_it() -> None:
     from cocmail.envfile import parse_env_file
 
-    assert parse_env_file(ENV_FILE) == {
+    assert parse_env_file(ENV_FILE)[0] == {
         "COCMAIL_SMTP_PASSWORD": "Xy$$9z",
         "SPACED": "two words here  # not a comment",
         "SINGLE": "a $HOME \\n b",
         "DOUBLE": 'q"uote $x \\k',
         "CONTINUED": "onetwo",
     }
-    assert parse_env_file("A='x'y\nB=it's\r\nC=\"multi\nline\"") == {
+    assert parse_env_file("A='x'y\nB=it's\r\nC=\"multi\nline\"")[0] == {
         "A": "xy", "B": "it's", "C": "multi\nline"}
 
 

@@ -14,13 +14,12 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from cocmail.core.conflicts import earlier_mail
 from cocmail.core.replytext import (
     attribution_length,
     is_header_block,
     is_original_message,
     is_sent_from,
-    newest_text,
-    strip_signature,
 )
 
 DATA = Path(__file__).parent / "data" / "replies"
@@ -36,9 +35,19 @@ def expected(path: Path) -> str:
     return read(path.with_suffix(".newest")).rstrip("\n")
 
 
+def fresh_text(text: str) -> str:
+    """What cocmail takes for the sender's new text when it screens a reply for the
+    members it names (conflicts.earlier_mail, cut by replytext.newest_cut), without
+    the blank lines around it."""
+    lines = earlier_mail(text)[0].split("\n")
+    while lines and not lines[0].strip():
+        lines.pop(0)
+    return "\n".join(lines).rstrip()
+
+
 @pytest.mark.parametrize("path", CORPUS + CLIENTS, ids=lambda p: f"{p.parent.name}/{p.stem}")
-def test_newest_text_of_real_replies(path: Path) -> None:
-    assert newest_text(read(path)) == expected(path)
+def test_fresh_text_of_real_replies(path: Path) -> None:
+    assert fresh_text(read(path)) == expected(path)
 
 
 def test_the_samples_are_all_there() -> None:
@@ -48,52 +57,52 @@ def test_the_samples_are_all_there() -> None:
 @pytest.mark.parametrize("path", CORPUS + CLIENTS, ids=lambda p: p.stem)
 def test_crlf_gives_the_same_text(path: Path) -> None:
     text = read(path).replace("\r\n", "\n")
-    assert newest_text(text.replace("\n", "\r\n")) == expected(path)
+    assert fresh_text(text.replace("\n", "\r\n")) == expected(path)
 
 
 # ------------------------------------------------------------------ traps
 def test_on_at_the_start_of_a_sentence_is_not_an_attribution() -> None:
     text = read(DATA / "corpus" / "greedy_on.txt")
-    assert newest_text(text).startswith("On your remote host you can run:")
-    assert "telnet 127.0.0.1 52698" in newest_text(text)
-    assert "George Plymale" not in newest_text(text)
+    assert fresh_text(text).startswith("On your remote host you can run:")
+    assert "telnet 127.0.0.1 52698" in fresh_text(text)
+    assert "George Plymale" not in fresh_text(text)
 
 
 def test_a_word_starting_with_on_is_not_an_attribution() -> None:
-    result = newest_text(read(DATA / "corpus" / "email_one_is_not_on.txt"))
+    result = fresh_text(read(DATA / "corpus" / "email_one_is_not_on.txt"))
     assert "One outstanding question I had:" in result
     assert result.endswith("Locally (on development), when I run...")
 
 
 def test_double_dash_inside_a_line_is_not_a_signature() -> None:
-    result = newest_text(read(DATA / "corpus" / "email_sig_delimiter_in_middle_of_line.txt"))
+    result = fresh_text(read(DATA / "corpus" / "email_sig_delimiter_in_middle_of_line.txt"))
     assert result.endswith("kthxbai")
 
 
 def test_sent_from_my_desk_is_a_sentence_not_a_footer() -> None:
-    result = newest_text(read(DATA / "corpus" / "email_sent_from_my_not_signature.txt"))
+    result = fresh_text(read(DATA / "corpus" / "email_sent_from_my_not_signature.txt"))
     assert result.endswith("Sent from my desk, is much easier then my mobile phone.")
 
 
 def test_a_date_and_a_colon_without_a_verb_is_kept() -> None:
     text = "On 3 June at 22:00 I talked to him and said:\n\nplease stop.\n"
-    assert newest_text(text) == text.strip()
+    assert fresh_text(text) == text.strip()
 
 
 def test_a_note_quoting_the_accused_without_mail_quotes_is_kept() -> None:
     text = "On 4 June, the accused wrote:\n\n  'leave me alone or else'\n\nAna"
-    assert newest_text(text) == text
+    assert fresh_text(text) == text
 
 
 def test_the_accused_wrote_in_the_middle_of_a_line_is_kept() -> None:
     text = "On Friday he wrote: leave me alone, and then he left.\n\nAna"
-    assert newest_text(text) == text
+    assert fresh_text(text) == text
 
 
 def test_a_quoted_message_inside_the_staff_note_cuts_the_note() -> None:
     # A quote is the earlier mail; everything the sender adds below it is interleaved
     # commentary that we deliberately do not keep (see the module docstring).
-    assert newest_text("Hi,\n> old\nnew below") == "Hi,"
+    assert fresh_text("Hi,\n> old\nnew below") == "Hi,"
 
 
 # ------------------------------------------------------------------ detectors
@@ -107,7 +116,7 @@ def test_a_quoted_message_inside_the_staff_note_cuts_the_note() -> None:
 ])
 def test_mobile_footers(line: str) -> None:
     assert is_sent_from(line)
-    assert newest_text(f"Done.\n\n{line}\n\nOld mail") == "Done."
+    assert fresh_text(f"Done.\n\n{line}\n\nOld mail") == "Done."
 
 
 @pytest.mark.parametrize("line", [
@@ -127,7 +136,7 @@ def test_sentences_about_sending_are_not_footers(line: str) -> None:
 ])
 def test_original_message_separators(line: str) -> None:
     assert is_original_message(line)
-    assert newest_text(f"Yes.\n{line}\n#close\n") == "Yes."
+    assert fresh_text(f"Yes.\n{line}\n#close\n") == "Yes."
 
 
 @pytest.mark.parametrize("block", [
@@ -141,13 +150,13 @@ def test_original_message_separators(line: str) -> None:
 ])
 def test_outlook_header_blocks(block: str) -> None:
     assert is_header_block(block.split("\n"), 0)
-    assert newest_text(f"Yes.\n\n{block}\n\n#close") == "Yes."
+    assert fresh_text(f"Yes.\n\n{block}\n\n#close") == "Yes."
 
 
 def test_a_from_line_alone_is_not_a_header_block() -> None:
     text = "From: the reporter's friend, who saw it too.\nShe was upset.\n"
     assert not is_header_block(text.split("\n"), 0)
-    assert newest_text(text) == text.strip()
+    assert fresh_text(text) == text.strip()
 
 
 @pytest.mark.parametrize("lines, length", [
@@ -172,33 +181,27 @@ def test_attributions(lines: list[str], length: int) -> None:
 
 def test_an_undated_attribution_just_above_a_quote_is_removed() -> None:
     text = "Fine by me.\n\nJane Doe wrote:\n\n> old text\n"
-    assert newest_text(text) == "Fine by me."
+    assert fresh_text(text) == "Fine by me."
 
 
 def test_rule_lines_above_a_header_block_go_with_it() -> None:
     text = "Ok.\n\n______________\n\nFrom: A\nSent: B\n"
-    assert newest_text(text) == "Ok."
+    assert fresh_text(text) == "Ok."
 
 
 # ------------------------------------------------------------------ shape of the result
 def test_leading_blank_lines_and_trailing_white_space_are_dropped() -> None:
-    assert newest_text("\n \n  indented first line  \nsecond\t \n\n  \n") == (
+    assert fresh_text("\n \n  indented first line  \nsecond\t \n\n  \n") == (
         "  indented first line  \nsecond")
 
 
 def test_everything_quoted_leaves_nothing() -> None:
-    assert newest_text("> one\n> two\n") == ""
-    assert newest_text("") == ""
+    assert fresh_text("> one\n> two\n") == ""
+    assert fresh_text("") == ""
 
 
 def test_html2text_escaped_signature_delimiter() -> None:
-    assert newest_text("Thanks\n\n\\--   \nAna Lima\n") == "Thanks"
-
-
-def test_strip_signature_keeps_quotes_but_drops_the_signature() -> None:
-    assert strip_signature("Hi\n> quoted\n-- \nAna\n") == "Hi\n> quoted"
-    assert strip_signature("Hi\n\nSent from my iPhone") == "Hi"
-    assert strip_signature("no signature here -- really\n") == "no signature here -- really"
+    assert fresh_text("Thanks\n\n\\--   \nAna Lima\n") == "Thanks"
 
 
 # ------------------------------------------------------------------ speed and robustness
@@ -206,7 +209,7 @@ def test_pathological_corpus_file_is_fast() -> None:
     text = read(DATA / "corpus" / "pathological.txt")
     start = time.perf_counter()
     for _ in range(10):
-        newest_text(text)
+        fresh_text(text)
     assert time.perf_counter() - start < 0.5
 
 
@@ -223,18 +226,18 @@ def test_pathological_corpus_file_is_fast() -> None:
 ])
 def test_crafted_bodies_are_linear(text: str) -> None:
     start = time.perf_counter()
-    newest_text(text)
+    fresh_text(text)
     assert time.perf_counter() - start < 1.0
 
 
 @settings(max_examples=300, deadline=None)
 @given(st.text())
 def test_any_text_gives_a_stable_prefix_without_quotes(text: str) -> None:
-    result = newest_text(text)
+    result = fresh_text(text)
     normalised = text.replace("\r\n", "\n").replace("\r", "\n")
     assert result == result.rstrip() and result in normalised
     assert not [line for line in result.split("\n") if line.lstrip(" \t").startswith(">")]
-    assert newest_text(result) == result
+    assert fresh_text(result) == result
 
 
 @settings(max_examples=200, deadline=None)
@@ -245,6 +248,6 @@ def test_any_text_gives_a_stable_prefix_without_quotes(text: str) -> None:
 ]), max_size=12))
 def test_mail_shaped_noise_gives_a_stable_prefix(lines: list[str]) -> None:
     text = "\n".join(lines)
-    result = newest_text(text)
-    assert result in text and newest_text(result) == result
+    result = fresh_text(text)
+    assert result in text and fresh_text(result) == result
     assert "> x" not in result and "-- " not in result

@@ -149,3 +149,9 @@ class Case:
 
     def is_recused(self, email: str) -> bool:
         return email.lower() in self.recused
+
+
+def short_step_label(step: str) -> str:
+    """A step as a one-line list names it (the digest, the reminders): its label
+    without the commands in parentheses."""
+    return STEP_LABELS[step].split(" (")[0]

@@ -16,6 +16,7 @@ import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from .addresses import is_address
 from .errors import UserError
 from .replytext import reply_parts, split_lines
 
@@ -199,7 +200,7 @@ def parse_line(stripped: str, line_no: int) -> Command | CommandError:
 def parse_command_block(text: str) -> CommandBlock:
     """Split a staff mail's plain text into its command block and its body.
 
-    The sender's own text is found wherever the client put it (replytext.sender_runs:
+    The sender's own text is found wherever the client put it (replytext.reply_parts:
     above the quote, below it, or between quoted blocks). The block is the run of
     command lines at the top of the first part the sender wrote; it ends at the first
     other line, or after `#end`, which is not returned as a command. `body` is all of
@@ -259,11 +260,6 @@ def format_block(commands: Iterable[Command]) -> str:
 
 
 # ------------------------------------------------------------------ values
-# One mailbox: a plain local part (no spaces, quotes or brackets) and a domain of
-# dot-separated labels with at least one dot.
-_LOCAL = r"[^\s@<>()\[\],;:\"\\]+"
-_LABEL = r"[^\W_](?:[\w-]{0,61}[^\W_])?"
-_ADDRESS = re.compile(rf"{_LOCAL}@{_LABEL}(?:\.{_LABEL})+")
 # Something meant as an address (text on both sides of '@'), unlike a handle "@jane".
 _ADDRESS_LIKE = re.compile(r"\w@\w")
 # RFC 5321 4.5.3.1.3: a path is at most 256 octets with its angle brackets, so an address
@@ -282,7 +278,7 @@ def _reject_control(value: str) -> None:
 def _check_address(addr: str) -> str:
     local = addr.rpartition("@")[0]
     bad_dots = local.startswith(".") or local.endswith(".") or ".." in local
-    if len(addr) > MAX_ADDRESS_CHARS or bad_dots or not _ADDRESS.fullmatch(addr):
+    if len(addr) > MAX_ADDRESS_CHARS or bad_dots or not is_address(addr):
         raise CommandValueError(
             f"'{addr[:_SHOWN_VALUE_MAX]}' is not an email address; write Name <name@example.org>")
     return addr

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from .case import STEP_LABELS, Case
+from .case import Case, short_step_label
 from .env import Env
 from .model import StaffMember
 
@@ -46,10 +46,6 @@ def previous_slot(slot: datetime, at: time, env: Env) -> datetime:
     return datetime.combine(slot.date() - WEEK, at, env.tz)
 
 
-def _short_step(name: str) -> str:
-    return STEP_LABELS[name].split(" (")[0]
-
-
 def _stale(case: Case, now: datetime) -> bool:
     """Open 24 hours and no staff member has acted (a staff-entered report is an action)."""
     return (case.status == "open" and case.last_staff_action is None
@@ -74,7 +70,7 @@ def digest_context(cases: list[Case], env: Env, period_start: datetime,
                    if (t := c.step("closed")) is not None and period_start <= t <= period_end],
         "open_cases": [{"case": c.number, "age_days": max((now - c.opened).days, 0),
                         "last_activity": env.local(c.last_activity or c.opened),
-                        "missing_steps": [_short_step(m) for m in c.missing_steps()],
+                        "missing_steps": [short_step_label(m) for m in c.missing_steps()],
                         "urgent": c.urgent} for c in open_cases],
         "stale": [c.number for c in open_cases if _stale(c, now)],
         "awaiting": [c.number for c in open_cases if c.number in awaiting],

@@ -160,12 +160,6 @@ class Roster:
                 return m
         return None
 
-    def by_sid(self, sid: int) -> StaffMember | None:
-        for m in self.members:
-            if m.sid == sid:
-                return m
-        return None
-
 
 def normalise_address(email: str) -> str:
     """`email` case-folded and without a `+tag`: the mailbox a rate limit counts."""

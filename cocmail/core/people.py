@@ -11,8 +11,9 @@ import re
 import unicodedata
 from functools import lru_cache
 
+from .addresses import ADDRESS
+
 _WORD = re.compile(r"[^\W_]+")
-_ADDRESS = re.compile(r"[\w.+'-]+@[\w-]+(?:\.[\w-]+)+")
 
 
 def name_words(text: str | None) -> list[str]:
@@ -37,7 +38,7 @@ def addresses_in(text: str | None) -> set[str]:
     """Every mail address written in free text, lower-cased."""
     if not text or "@" not in text:
         return set()
-    return {m.group(0).lower().strip(".") for m in _ADDRESS.finditer(text)}
+    return {m.group(0).lower().strip(".") for m in ADDRESS.finditer(text)}
 
 
 @lru_cache(maxsize=2)
@@ -46,18 +47,6 @@ def names_written(text: str, longest: int) -> tuple[frozenset[str], frozenset[st
     look-up asks the store about. Cached: a decision made before the write lock asks
     again about the same text inside it (pipeline._RecordedHistory)."""
     return frozenset(addresses_in(text)), frozenset(name_runs(text, range(2, longest + 1)))
-
-
-def names_in(text: str | None, norm_names: set[str]) -> set[str]:
-    """Which of `norm_names` (normalised, two words or more) `text` writes out.
-
-    A name counts when its words stand next to each other in any order ("Dan Doe",
-    "Doe, Dan"); one-word names are left out, they would match too much prose.
-    """
-    wanted = {n for n in norm_names if len(n.split()) >= 2}
-    if not wanted:
-        return set()
-    return wanted & name_runs(text, {len(n.split()) for n in wanted})
 
 
 def name_runs(text: str | None, sizes: set[int] | range) -> set[str]:

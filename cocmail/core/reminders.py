@@ -32,7 +32,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
-from .case import STEP_LABELS, Case
+from .case import Case, short_step_label
 from .effects import OutMail
 from .env import Env
 from .model import Address
@@ -127,13 +127,9 @@ def waited(delta: timedelta) -> str:
     return unit(mins, "minute")
 
 
-def _short_step(name: str) -> str:
-    return STEP_LABELS[name].split(" (")[0]
-
-
 def _context(case: Case, env: Env, recipient: Address, **extra: object) -> dict[str, object]:
     return {"recipient_name": recipient.name, "opened": env.local(case.opened),
-            "missing_steps": [_short_step(m) for m in case.missing_steps()], **extra}
+            "missing_steps": [short_step_label(m) for m in case.missing_steps()], **extra}
 
 
 def _mails(kind: str, case: Case, env: Env, recipients: list[tuple[Address, str]],

@@ -214,24 +214,6 @@ def newest_cut(lines: list[str]) -> int:
     return len(lines)
 
 
-def _join(lines: list[str]) -> str:
-    start = 0
-    while start < len(lines) and is_blank(lines[start]):
-        start += 1
-    return "\n".join(lines[start:]).rstrip()
-
-
-def newest_text(text: str) -> str:
-    """The part of a reply the sender wrote this time.
-
-    Everything before the first quoted line, attribution ("On … wrote:" and its
-    translations), Outlook separator or header block, signature delimiter or mobile
-    footer. Leading blank lines and trailing whitespace are dropped; CRLF becomes LF.
-    """
-    lines = split_lines(text)
-    return _join(lines[: newest_cut(lines)])
-
-
 @dataclass(frozen=True)
 class Run:
     """A stretch of the sender's own lines, between quoted blocks."""
@@ -300,20 +282,6 @@ def _trimmed(first: int, lines: list[str]) -> Run | None:
     return Run(first + start + 1, tuple(lines[start:end]))
 
 
-def sender_runs(text: str) -> tuple[Run, ...]:
-    """The sender's own text of a reply, wherever the client put it, run by run.
-
-    Top-posted: one run above the quote. Bottom-posted (an attribution and a quoted
-    block first, the answer below): the run below. Interleaved: the runs between the
-    quoted blocks, in order. Attribution lines go with the quote they introduce; the
-    scan ends at a signature, a mobile footer, an Outlook separator or header block,
-    or an attribution with no quote below it (the original follows unquoted), because
-    whatever comes after those is the earlier mail, never the sender's.
-    Linear in the length of the text, like newest_cut.
-    """
-    return _answers(*_scan(text))[0]
-
-
 def _scan(text: str) -> tuple[list[tuple[int, Run]], int]:
     """Every unquoted run before the history ends, with how many quoted blocks are above
     it; and the number of quoted blocks."""
@@ -361,9 +329,18 @@ def _scan(text: str) -> tuple[list[tuple[int, Run]], int]:
 
 
 def reply_parts(text: str) -> tuple[tuple[Run, ...], tuple[Run, ...]]:
-    """(the sender's runs, as sender_runs; the unquoted runs below a top-posted reply's
-    quote that are not counted as the sender's), so that commands typed down there can
-    be reported instead of silently ignored."""
+    """(the sender's own text of a reply, wherever the client put it, run by run; the
+    unquoted runs below a top-posted reply's quote that are not counted as the sender's),
+    so that commands typed down there can be reported instead of silently ignored.
+
+    Top-posted: one run above the quote. Bottom-posted (an attribution and a quoted
+    block first, the answer below): the run below. Interleaved: the runs between the
+    quoted blocks, in order. Attribution lines go with the quote they introduce; the
+    scan ends at a signature, a mobile footer, an Outlook separator or header block,
+    or an attribution with no quote below it (the original follows unquoted), because
+    whatever comes after those is the earlier mail, never the sender's.
+    Linear in the length of the text, like newest_cut.
+    """
     return _answers(*_scan(text))
 
 
@@ -389,14 +366,3 @@ def _answers(runs: list[tuple[int, Run]], quotes: int
     return (tuple(run for q, run in runs if kept(q, run)),
             tuple(run for q, run in runs if not kept(q, run)))
 
-
-def strip_signature(text: str) -> str:
-    """`text` without its signature: cut at `-- ` or a "Sent from my …" footer only.
-
-    For text that has no quotes to remove, such as a message cocmail composed itself.
-    """
-    lines = split_lines(text)
-    for i, line in enumerate(lines):
-        if is_signature_delimiter(line) or is_sent_from(line):
-            return _join(lines[:i])
-    return _join(lines)

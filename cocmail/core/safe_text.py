@@ -24,6 +24,8 @@ import json
 import re
 from typing import Any
 
+from .addresses import ADDRESS_PATTERN
+
 # C0 and C1 controls, DEL, the Arabic letter mark, LRM/RLM, the line and paragraph
 # separators, the bidi embeddings/overrides (U+202A-E) and isolates (U+2066-9).
 _OTHERS = "\x7f-\x9f\u061c\u200e\u200f\u2028\u2029\u202a-\u202e\u2066-\u2069"
@@ -66,7 +68,7 @@ _HTML_TAG = re.compile(r"<[!/?a-zA-Z][^<>]*>?")
 # the dangerous ones), `www.` names, and mail addresses (GitHub's Markdown links those).
 _LINKISH = re.compile(
     r"(?i)\b(?:https?|ftp|file|javascript|vbscript|data|mailto|tel|sms|ws|wss|ssh|irc)"
-    r":\S+|\bwww\.\S+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+")
+    r":\S+|\bwww\.\S+|" + ADDRESS_PATTERN)
 LINK_REMOVED = "(link removed)"
 # Markdown's inline syntax (emphasis, code, links, images, table cells, strike); a
 # backslash before any of them makes it a literal character (CommonMark, 2.4). HTML's
