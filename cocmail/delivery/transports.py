@@ -180,8 +180,8 @@ Transport = SmtpTransport | SpoolTransport
 
 def transport_for(smtp: SmtpConfig | None, spool: Path,
                   oauth2: OAuth2Config | None = None) -> Transport:
-    """SMTP when `[smtp]` is set; else the spool directory (a test or demo set-up, where
-    mail is read from files instead of sent)."""
+    """SMTP when `[smtp]` is set; else .eml files in the spool directory (the demo's and
+    the tests' way to read what would have been sent)."""
     return SmtpTransport(smtp, oauth2) if smtp else SpoolTransport(spool)
 
 
