@@ -1,10 +1,11 @@
-"""Delivery designs cocmail does not ship, for `backlog.py --design` to measure (issue 16).
+"""Delivery designs cocmail does not ship, for `backlog.py --design` to measure.
 
-cocmail delivers from a forked courier process (cocmail/delivery/courier.py). Issue 16 asked
-whether something simpler holds the backlog target (rate at least 50% of the limit
-script's, in the same run): a delivery thread with a shorter `sys.setswitchinterval`,
-or delivery inline in the worker loop. They live here, not in the package, so that
-the product carries one design and the comparison can still be re-run:
+cocmail delivers from a forked courier process (cocmail/delivery/courier.py), and keeps
+it only while simpler designs fall short of the backlog bar (a rate at least 50% of the
+limit script's, in the same run): a delivery thread with a shorter
+`sys.setswitchinterval`, or delivery inline in the worker loop. They live here, not in
+the package, so that the product carries one design and the comparison can still be
+re-run (the figures so far: bench/README.md, "History"):
 
     python bench/backlog.py --design thread --switch-interval 0.0005
     python bench/backlog.py --design inline        # deliver after every message

@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import logging
 import os
-import re
 import smtplib
 import stat
 import subprocess
@@ -31,6 +30,7 @@ from pathlib import Path
 
 from .config import ConfigError, OAuth2Config
 from .core.errors import OperationalError, UserError
+from .redact import redact_secrets as redact  # the name this module's callers use
 
 log = logging.getLogger("cocmail.oauth2")
 
@@ -49,21 +49,9 @@ SCOPES = {"microsoft": "https://outlook.office365.com/.default",
           "google": "https://mail.google.com/"}
 INSTALL_HINT = "pip install 'cocmail[oauth]'"
 
-# A long run of token characters: access tokens, JWTs, refresh tokens, base64 blobs.
-# "/" is left out so that paths and URLs in a server's or helper's words stay readable.
-_OPAQUE = re.compile(r"[A-Za-z0-9._~+=-]{32,}")
-
 
 class TokenError(UserError):
     """No token could be had; the message says which step failed, in a user's words."""
-
-
-def redact(text: str, secrets: tuple[str, ...] = ()) -> str:
-    """`text` without the given secrets and without anything that looks like a token."""
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "[token]")
-    return _OPAQUE.sub("[redacted]", text)
 
 
 class TokenSource:

@@ -236,6 +236,26 @@ def test_permanent_refusal_is_marked_failed_and_staff_are_told(
     assert max(arrivals(smtp_sink).values()) == 1
 
 
+def test_a_refusal_quoting_the_address_keeps_it_for_staff_and_out_of_the_log(
+        app: App, smtp_sink: SmtpSink, caplog: pytest.LogCaptureFixture) -> None:
+    """Servers quote the refused address; staff need it (the row's error, the notice),
+    the log gets the case and the Message-ID only (delivery's log lines go through
+    cocmail/redact.py)."""
+    import logging
+
+    caplog.set_level(logging.INFO, "cocmail.outbox")
+    report(app)
+    smtp_sink.fail_next("rcpt", f"550 5.1.1 <{REPORTER}>: Recipient address rejected")
+    app.outbox.deliver_due()
+
+    ack = row_of(app, "ack")
+    assert ack["state"] == "failed" and REPORTER in ack["last_error"]
+    refused = [r.getMessage() for r in caplog.records if "failed permanently" in r.getMessage()]
+    assert len(refused) == 1 and ack["message_id"] in refused[0]
+    assert "<address>" in refused[0]
+    assert REPORTER not in caplog.text
+
+
 def test_failure_notices_that_fail_do_not_start_a_loop(app: App, smtp_sink: SmtpSink) -> None:
     report(app)
     smtp_sink.fail_next("rcpt", *["550 5.1.1 Mailbox gone"] * 50)

@@ -6,18 +6,14 @@ delivery beside processing, each report's acknowledgement leaves while the next 
 is being read, and a backlog clears in about the time of the slower of the two.
 
 Why a process and not a thread: a thread shares the interpreter lock with the worker,
-which is busy parsing and composing; every one of the courier's dozen waits per mail
-then ended in a wait for the lock (issue 6's profile: 4 ms a mail beside the worker,
-1.3 ms alone). A forked process has its own. Issue 16 measured the simpler designs
-again (`bench/backlog.py --design`, 2,000 reports, same quiet hour): a thread with
-`sys.setswitchinterval` 0.001 or 0.0005 s took 21-24 s, delivery inline in the worker
-24 s, this courier 11.6-13.4 s. A backlog costs 14-18 s of CPU, more than one
-interpreter lock can give in the time the target allows; two processes use both cores.
-It holds only while the worker's write transactions stay short: each mail marked sent
-waits for the write lock. With deciding and composing inside the transaction (issue
-16's first one-`decide()` build) the worker held the lock 84% of the time (py-spy), the
-courier waited 10 s of a 26 s backlog for it, and the rate fell to 26-38%; so the
-pipeline decides and composes before the lock and only checks its facts inside.
+which is busy parsing and composing, and each of the courier's dozen waits per mail then
+ends in a wait for the lock. A backlog costs more CPU than one interpreter lock can give
+in the time the backlog bar allows (50% of the limit script's rate, bench/backlog.py);
+two processes use both cores. A delivery thread and delivery inline in the worker were
+measured against it and fell short (bench/README.md, "History"); they are kept in
+bench/delivery_designs.py so the comparison can be run again. It holds only while the
+worker's write transactions stay short, since each mail marked sent waits for the write
+lock: the pipeline decides and composes before the lock and only checks its facts inside.
 
 What stays the same: each mail is marked sent in its own transaction right after the
 server took it (at-least-once, same Message-ID, a window of one mail); the courier

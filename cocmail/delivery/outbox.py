@@ -54,9 +54,9 @@ from .transports import (
     PermanentFailure,
     ServerUnavailable,
     SetupError,
-    SmtpTransport,
-    SpoolTransport,
+    Transport,
     error_text,
+    transport_for,
 )
 
 log = logging.getLogger("cocmail.outbox")
@@ -86,8 +86,7 @@ class Outbox:
                  on_failed: Callable[[Any, dict[str, Any], str], None] | None = None,
                  clock: Callable[[], datetime] = utcnow, oauth2: OAuth2Config | None = None):
         self.store = store
-        self.transport: SmtpTransport | SpoolTransport = (
-            SmtpTransport(smtp, oauth2) if smtp else SpoolTransport(spool))
+        self.transport: Transport = transport_for(smtp, spool, oauth2)
         self.on_failed = on_failed
         self.clock = clock
         # Claims this process holds can only be left by an earlier outbox of this same

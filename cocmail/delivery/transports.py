@@ -175,6 +175,16 @@ class SmtpTransport:
             self.conn = None
 
 
+Transport = SmtpTransport | SpoolTransport
+
+
+def transport_for(smtp: SmtpConfig | None, spool: Path,
+                  oauth2: OAuth2Config | None = None) -> Transport:
+    """SMTP when `[smtp]` is set; else .eml files in the spool directory (the demo's and
+    the tests' way to read what would have been sent)."""
+    return SmtpTransport(smtp, oauth2) if smtp else SpoolTransport(spool)
+
+
 def _envelope(conn: smtplib.SMTP, sender: str, recipients: list[str]
               ) -> tuple[str, list[str], list[str]]:
     """Envelope addresses the server can take: ASCII as they are; an internationalised
