@@ -18,7 +18,7 @@ def show_version(ctx: click.Context) -> None:
     """`cocmail --version`: this release, and the schema its migrations bring a database
     to (an older database is upgraded on first use; a newer one is refused)."""
     from . import __version__
-    from .migrations import LATEST
+    from .store.migrations import LATEST
 
     click.echo(f"cocmail {__version__} (database schema {LATEST})")
     ctx.exit()

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from cocmail import migrations
+from cocmail.store import migrations
 from testsupport.helpers import FLOOD_OFF, make_config, own_names
 from testsupport.process import ROOT, cocmail
 from testsupport.process import cocmail_env as _env

@@ -241,13 +241,13 @@ def test_every_error_class_belongs_to_one_family() -> None:
     from cocmail.core.workflow import Refused
     from cocmail.courier import CourierDied
     from cocmail.inbox.imap import AcceptError
-    from cocmail.migrations import SchemaError
     from cocmail.oauth import TokenError
     from cocmail.outbox import OAuth2Refused, PermanentFailure, ServerUnavailable
     from cocmail.render import TemplateError
     from cocmail.runlock import AlreadyRunning
     from cocmail.secret_file import SecretKeyError
     from cocmail.store import StoreError
+    from cocmail.store.migrations import SchemaError
 
     family = {UserError: [ConfigError, StoreError, SecretKeyError, SchemaError,
                           TokenError, AlreadyRunning, Refused, CommandValueError],

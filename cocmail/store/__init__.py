@@ -22,15 +22,15 @@ from typing import Any, TypeVar
 
 import sqlite_utils
 
+from ..clock import iso, parse_iso, utcnow
+from ..config import StaffConfig
+from ..core.case import STEPS, Case, Person
+from ..core.effects import Proposal, mail_from_json, mail_to_json
+from ..core.errors import UserError
+from ..core.message import quick_message_id
+from ..core.model import Roster, StaffMember, normalise_address
+from ..secret_file import touch_private
 from . import migrations
-from .clock import iso, parse_iso, utcnow
-from .config import StaffConfig
-from .core.case import STEPS, Case, Person
-from .core.effects import Proposal, mail_from_json, mail_to_json
-from .core.errors import UserError
-from .core.message import quick_message_id
-from .core.model import Roster, StaffMember, normalise_address
-from .secret_file import touch_private
 
 SCHEMA_VERSION = migrations.LATEST
 MAX_ATTEMPTS = 3
@@ -340,7 +340,7 @@ class Store:
         return [_case_from_row(r, people.get(r["number"], [])) for r in rows]
 
     def save_case(self, conn: sqlite3.Connection, case: Case) -> None:
-        from .core.people import normalise_name
+        from ..core.people import normalise_name
 
         row = {
             "number": case.number, "status": case.status, "opened": iso(case.opened),
@@ -1081,7 +1081,7 @@ def _inbound_row(raw: bytes, source: str, folder: str | None, uidvalidity: int |
                  uid: int | None) -> tuple[Any, ...]:
     """An inbound row's values; the hashing (two passes over up to 25 MB) happens here,
     before the write lock is taken."""
-    from .core.message import body_sha256, sha256_hex
+    from ..core.message import body_sha256, sha256_hex
 
     return (iso(utcnow()), source, folder, uidvalidity, uid, quick_message_id(raw),
             sha256_hex(raw), body_sha256(raw), len(raw), raw)

@@ -19,8 +19,8 @@ from collections.abc import Callable
 
 import sqlite_utils
 
-from .core.errors import UserError
-from .core.model import normalise_address
+from ..core.errors import UserError
+from ..core.model import normalise_address
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
