@@ -13,7 +13,6 @@ from pathlib import Path
 import click
 import pytest
 
-from cocmail import config as config_module
 from cocmail.cli import main
 from cocmail.config import Config, Secret, load_config
 from cocmail.core.commands import KNOWN_COMMANDS
@@ -75,7 +74,7 @@ def _documents_key(section_text: str, key: str) -> bool:
 def _section_classes() -> Iterator[tuple[str, type]]:
     """(section name, its dataclass) for every section of Config, from the type hints, so
     a new section is checked without touching this test."""
-    hints = typing.get_type_hints(Config, vars(config_module))
+    hints = typing.get_type_hints(Config)
     for field in dataclasses.fields(Config):
         if field.name in NOT_SETTINGS:
             continue
@@ -96,7 +95,7 @@ def _flatten(hint: object) -> Iterator[object]:
 def _settings() -> Iterator[tuple[str, str, bool]]:
     """(section, key, whether it is a Secret) for every field of every section class."""
     for section, cls in _section_classes():
-        hints = typing.get_type_hints(cls, vars(config_module))
+        hints = typing.get_type_hints(cls)
         for field in dataclasses.fields(cls):
             yield section, field.name, hints[field.name] is Secret
 
