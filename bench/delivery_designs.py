@@ -1,6 +1,6 @@
 """Delivery designs cocmail does not ship, for `backlog.py --design` to measure (issue 16).
 
-cocmail delivers from a forked courier process (cocmail/courier.py). Issue 16 asked
+cocmail delivers from a forked courier process (cocmail/delivery/courier.py). Issue 16 asked
 whether something simpler holds the backlog target (rate at least 50% of the limit
 script's, in the same run): a delivery thread with a shorter `sys.setswitchinterval`,
 or delivery inline in the worker loop. They live here, not in the package, so that

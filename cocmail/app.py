@@ -13,9 +13,9 @@ from typing import Any
 
 from .clock import utcnow
 from .config import Config
-from .courier import Courier
+from .delivery.courier import Courier
+from .delivery.outbox import Outbox
 from .errors import refuse_root_in_foreign_storage
-from .outbox import Outbox
 from .pipeline import Pipeline, delivery_failed_notice
 from .secret_file import load_or_create_secret
 from .store import Store

@@ -360,7 +360,7 @@ def _authserv_evidence(cfg: Config, seen: list[str],
 
 
 def _smtp(cfg: Config, tokens: TokenSource | None) -> tuple[str, bool, str]:
-    from .outbox import OAuth2Refused, xoauth2_auth
+    from .oauth import OAuth2Refused, xoauth2_auth
 
     smtp = cfg.smtp
     assert smtp is not None

@@ -162,7 +162,7 @@ class _RedactingFormatter(SafeFormatter):
     characters are escaped in every line (SafeFormatter)."""
 
     def formatException(self, ei: Any) -> str:  # noqa: N802 - logging's name
-        from .outbox import redact_addresses
+        from .redact import redact_addresses
 
         return redact_addresses(super().formatException(ei))
 
@@ -172,7 +172,7 @@ class _RedactAddresses(logging.Filter):
     quote a client's line; addresses in it are replaced before any handler sees it."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        from .outbox import redact_addresses
+        from .redact import redact_addresses
 
         record.msg, record.args = redact_addresses(record.getMessage()), ()
         return True

@@ -3,7 +3,7 @@ failed mail sent again once the cause is fixed), `backup`, `oauth2 login`, `purg
 `--version` (the release and the database schema it writes).
 
 cli.py imports this module last, which registers the commands on its group. Thin
-wrappers, as there: the work is in store.py, outbox.py, backup.py and retention.py.
+wrappers, as there: the work is in store.py, delivery/outbox.py, backup.py and retention.py.
 """
 
 from __future__ import annotations

@@ -2,7 +2,7 @@
 
 Threads: one mail source (the IMAP watcher, or the embedded SMTP listener) that only
 stores raw mail and wakes the worker; one worker that processes what is pending. Beside
-them the courier (courier.py), a process forked first, delivers committed mail over its
+them the courier (delivery/courier.py), a process forked first, delivers committed mail over its
 own database connection. SIGTERM/SIGINT set a stop event; every thread and the courier
 finish their current step and exit.
 
@@ -23,9 +23,9 @@ from datetime import datetime, timedelta
 
 from .app import App
 from .clock import utcnow
-from .courier import Courier, CourierDied
+from .delivery.courier import Courier, CourierDied
 from .errors import OperationalError, as_operational
-from .outbox import redact_addresses
+from .redact import redact_addresses
 
 log = logging.getLogger("cocmail.daemon")
 
@@ -135,8 +135,8 @@ class Daemon:
         could not see) is due at once when the daemon starts or reloads: the mistake
         may be fixed now, and nobody should wait out a two-hour backoff for it. Mail
         waiting for someone no longer in [[staff]] is cancelled first (former_members)."""
+        from .delivery.transports import CONFIG_ERROR_PREFIX
         from .former_members import cancel_mail_to_former_members
-        from .outbox import CONFIG_ERROR_PREFIX
 
         cancel_mail_to_former_members(self.app.store, self.app.cfg.staff)
         woken = self.app.store.outbox_due_again(utcnow(), error_prefix=CONFIG_ERROR_PREFIX)

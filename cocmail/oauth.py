@@ -20,15 +20,17 @@ from __future__ import annotations
 import logging
 import os
 import re
+import smtplib
 import stat
 import subprocess
 import threading
 import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 from .config import ConfigError, OAuth2Config
-from .core.errors import UserError
+from .core.errors import OperationalError, UserError
 
 log = logging.getLogger("cocmail.oauth2")
 
@@ -301,6 +303,41 @@ def source_for(cfg: OAuth2Config) -> TokenSource:
         if cfg not in _SOURCES:
             _SOURCES[cfg] = make_source(cfg)
         return _SOURCES[cfg]
+
+
+class OAuth2Refused(OperationalError):
+    """The server refused AUTH XOAUTH2 with a token fetched just before."""
+
+
+def xoauth2_auth(conn: smtplib.SMTP, user: str, tokens: TokenSource) -> None:
+    """AUTH XOAUTH2 over SMTP (delivery and `cocmail check`); a refused cached token is
+    replaced by a fresh one, on the same connection (SMTP allows another AUTH after a
+    535). Raises OAuth2Refused with the server's words, tokens cut out, when a freshly
+    fetched token is refused."""
+    conn.ehlo_or_helo_if_needed()
+    while True:
+        token, fresh = tokens.get()
+        raw = f"user={user}\x01auth=Bearer {token}\x01\x01"
+        try:
+            # On a refusal the server sends a 334 with an error document; the client
+            # answers with an empty line to get the final 535 (Google's XOAUTH2 spec).
+            conn.auth("XOAUTH2", partial(_xoauth2_response, raw))
+            return
+        except smtplib.SMTPAuthenticationError as e:
+            tokens.invalidate(token)
+            said = tokens.redact(f"{e.smtp_code} {_smtp_text(e.smtp_error)}")
+            if fresh:
+                raise OAuth2Refused(f"AUTH XOAUTH2 as {user} refused, also with a freshly "
+                                    f"fetched token: {said}") from None
+            log.info("SMTP server refused the OAuth2 token (%s); fetching a new one", said)
+
+
+def _xoauth2_response(initial: str, challenge: bytes | None = None) -> str:
+    return initial if challenge is None else ""
+
+
+def _smtp_text(value: object) -> str:
+    return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
 GOOGLE_AUTH_URI = "https://accounts.google.com/o/oauth2/auth"

@@ -45,7 +45,7 @@ from .core.sender import reporter_of
 from .errors import OperationalError, as_operational
 from .history import StoreHistory
 from .nonces import new_nonce
-from .outbox import redact_addresses
+from .redact import redact_addresses
 from .render import Renderer, TemplateError
 from .store import Store
 

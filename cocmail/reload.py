@@ -22,8 +22,9 @@ from pathlib import Path
 
 from .app import App, event_row
 from .config import Config, load_config
-from .outbox import Outbox, redact_addresses
+from .delivery.outbox import Outbox
 from .pipeline import Pipeline, delivery_failed_notice
+from .redact import redact_addresses
 
 log = logging.getLogger("cocmail.daemon")
 

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from cocmail import courier as courier_module
 from cocmail.app import App
-from cocmail.courier import Courier, CourierDied
 from cocmail.daemon import Daemon
-from cocmail.outbox import Outbox
+from cocmail.delivery import courier as courier_module
+from cocmail.delivery.courier import Courier, CourierDied
+from cocmail.delivery.outbox import Outbox
 from testsupport.helpers import mail, spool
 
 
@@ -114,7 +114,7 @@ def test_the_courier_dies_with_the_daemon(app: App, tmp_path: Path) -> None:
         sys.path.insert(0, {str(Path(__file__).parent.parent)!r})
         from cocmail.config import load_config
         from cocmail.app import open_app
-        from cocmail.courier import Courier
+        from cocmail.delivery.courier import Courier
         from pathlib import Path
         app = open_app(load_config(Path({str(tmp_path / "cocmail.toml")!r})))
         courier = Courier(app.delivery_outbox, fail_fast=False).start()

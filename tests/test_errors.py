@@ -239,10 +239,10 @@ def test_every_error_class_belongs_to_one_family() -> None:
     from cocmail.core.commands import CommandValueError
     from cocmail.core.message import MessageError as ParseError
     from cocmail.core.workflow import Refused
-    from cocmail.courier import CourierDied
+    from cocmail.delivery.courier import CourierDied
+    from cocmail.delivery.transports import PermanentFailure, ServerUnavailable
     from cocmail.inbox.imap import AcceptError
-    from cocmail.oauth import TokenError
-    from cocmail.outbox import OAuth2Refused, PermanentFailure, ServerUnavailable
+    from cocmail.oauth import OAuth2Refused, TokenError
     from cocmail.render import TemplateError
     from cocmail.runlock import AlreadyRunning
     from cocmail.secret_file import SecretKeyError

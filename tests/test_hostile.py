@@ -28,7 +28,7 @@ from cocmail.clock import utcnow
 from cocmail.config import Config
 from cocmail.core.case import Case
 from cocmail.daemon import Daemon
-from cocmail.outbox import Outbox
+from cocmail.delivery.outbox import Outbox
 from cocmail.pipeline import Pipeline, delivery_failed_notice
 from cocmail.store import Store
 from testsupport.helpers import FLOOD_OFF, SEND_AT_ONCE, body_of, mail, make_config, spool

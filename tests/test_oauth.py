@@ -19,9 +19,9 @@ from pathlib import Path
 import pytest
 
 from cocmail.config import ConfigError, OAuth2Config, parse_config
+from cocmail.delivery.transports import ServerUnavailable, SmtpTransport
 from cocmail.inbox.imap import Fetched, ImapWatcher
 from cocmail.oauth import CommandTokenSource, TokenError, make_source, redact
-from cocmail.outbox import ServerUnavailable, SmtpTransport
 from testsupport.helpers import mail, make_config, own_names
 from testsupport.process import cocmail
 from testsupport.servers import (

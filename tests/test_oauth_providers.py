@@ -179,7 +179,8 @@ def test_help_does_not_load_the_provider_libraries() -> None:
     may pay for them, never `cocmail --help` nor a password setup."""
     probe = ("import sys\nfrom click.testing import CliRunner\nfrom cocmail.cli import main\n"
              "CliRunner().invoke(main, ['--help'])\nCliRunner().invoke(main, ['oauth2', "
-             "'login', '--help'])\nimport cocmail.outbox, cocmail.inbox.imap, cocmail.oauth\n"
+             "'login', '--help'])\n"
+             "import cocmail.delivery.outbox, cocmail.inbox.imap, cocmail.oauth\n"
              "print(sorted({m.split('.')[0] for m in sys.modules} & "
              "{'msal', 'google', 'google_auth_oauthlib', 'requests'}))")
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,

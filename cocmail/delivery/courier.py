@@ -39,7 +39,8 @@ import signal
 from collections.abc import Callable
 from typing import Any
 
-from .core.errors import OperationalError
+from ..core.errors import OperationalError
+from ..redact import redact_addresses
 from .outbox import Outbox
 
 log = logging.getLogger("cocmail.courier")
@@ -265,8 +266,7 @@ class Courier:
 def _log_failed_pass(error: Exception, pause: float) -> None:
     """One line per failed pass (a full disk, a locked database: operational; anything
     else is a bug, whose traceback shows with --debug), never a traceback a second."""
-    from .errors import as_operational
-    from .outbox import redact_addresses
+    from ..errors import as_operational
 
     operational = as_operational(error)
     if operational is not None:
