@@ -17,6 +17,8 @@ from pathlib import Path
 
 from .app import App, open_app
 from .config import AppealConfig, StorageConfig, load_config
+from .store import cases as cases_db
+from .store import outbox as outbox_db
 
 # Where the reported person may appeal: the embedded defaults have none ([appeal] is
 # optional), so without this the walkthrough never shows the response's appeal line.
@@ -81,7 +83,7 @@ Ana
 
 def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
     """A reply from Ana to her own notification on `number` (as a phone would write it)."""
-    row = app.store.mail_to(number, "ana@example.org")[-1]
+    row = app.store.read(outbox_db.mail_to, number, "ana@example.org")[-1]
     return (f"From: Ana Lima <ana@example.org>\nTo: conduct@example.org\n"
             f"Subject: Re: {row['subject']}\nMessage-ID: <ana-{n}@example.org>\n"
             f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>\n"
@@ -91,7 +93,7 @@ def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
 def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
     """Ben replies #approve to each proposal mail he got on `number` (a second pair of
     eyes: [process] second_approval)."""
-    rows = app.store.mail_to(number, "ben@example.org", kind="proposal")
+    rows = app.store.read(outbox_db.mail_to, number, "ben@example.org", kind="proposal")
     for row in rows:
         if row["message_id"] in answered:
             continue
@@ -105,7 +107,7 @@ def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
 
 
 def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> None:
-    for row in app.store.outbox_raw():
+    for row in app.store.read(outbox_db.outbox_raw):
         if row["id"] in seen:
             continue
         seen.add(row["id"])
@@ -141,7 +143,7 @@ def run_demo(directory: Path | None, echo: Callable[[str], None]) -> None:
         echo("   and sends each staff member the report with a command cheat-sheet.")
         echo("=" * 78)
         app.receive(REPORT.encode(), "demo")
-        number = app.store.case_numbers()[-1]
+        number = app.store.read(cases_db.case_numbers)[-1]
         _show_new_mail(app, seen, echo)
 
         echo("=" * 78)
