@@ -2,7 +2,7 @@
 
 Only accused people of live (not expunged) cases count: a warning must point at a case
 the team can still read, and an expunged case must not follow anyone around. Every
-look-up is an index look-up (Store, "history"), so a report costs the same however many
+look-up is an index look-up (store/people.py), so a report costs the same however many
 people are on file.
 """
 
