@@ -263,7 +263,7 @@ _SQL = re.compile(r"\b(?:SELECT\s+(?:DISTINCT\s+)?[\w*().,\s]+?\s+FROM\s+\w"
                   r"|INSERT\s+(?:OR\s+\w+\s+)?INTO\s+\w|UPDATE\s+\w+\s+SET\s"
                   r"|DELETE\s+FROM\s+\w|CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s"
                   r"|PRAGMA\s+\w|BEGIN\s+(?:IMMEDIATE|EXCLUSIVE|DEFERRED)\b|ROLLBACK\b)")
-STORE = {PACKAGE / "store.py", PACKAGE / "migrations.py"}
+STORE = PACKAGE / "store"  # the package: connection, migrations, one module per table family
 
 
 def _sql_literals(path: Path) -> list[int]:
@@ -274,11 +274,11 @@ def _sql_literals(path: Path) -> list[int]:
 
 
 def test_no_sql_outside_the_store() -> None:
-    """Every statement lives in cocmail/store.py (and the schema in migrations.py): the
-    rest of the shell calls named store methods, so a reader finds all SQL in one file
-    and an index change in one place."""
+    """Every statement lives under cocmail/store/ (the schema in store/migrations.py): the
+    rest of the shell calls named store functions, so a reader finds all SQL in one
+    package and an index change in one place."""
     bad = [f"{path.relative_to(PACKAGE.parent)}:{line}"
-           for path in sorted(PACKAGE.rglob("*.py")) if path not in STORE
+           for path in sorted(PACKAGE.rglob("*.py")) if STORE not in path.parents
            for line in _sql_literals(path)]
     assert bad == []
 
@@ -291,21 +291,42 @@ def test_the_sql_check_sees_sql() -> None:
     assert _SQL.search("UPDATE inbound SET raw=NULL")
     assert _SQL.search("PRAGMA integrity_check")
     assert not _SQL.search("A catch-up costs a SELECT and a SEARCH, so when in doubt, look.")
-    assert _sql_literals(PACKAGE / "store.py")
+    assert _sql_literals(STORE / "cases.py")
 
 
-def test_a_store_method_that_takes_a_connection_takes_it_first() -> None:
-    """`conn` first, always: a transaction handed in last (or as a keyword) was one of
-    three spellings the store used."""
+def test_a_store_function_takes_the_connection_first() -> None:
+    """`conn` first, always, in every table family (store/cases.py, inbound.py ...): a
+    transaction handed in last (or as a keyword), or a `conn | None` that ran two code
+    paths, were spellings the one big Store class had. Store itself holds the connection
+    and takes none."""
+    import importlib
     import inspect
 
     from cocmail.store import Store
 
-    wrong = []
-    for name, method in inspect.getmembers(Store, inspect.isfunction):
-        params = list(inspect.signature(method).parameters.values())[1:]  # after self
-        takes = [i for i, p in enumerate(params)
-                 if p.name in ("conn", "c") or "Connection" in str(p.annotation)]
-        if takes and takes != [0]:
-            wrong.append(name)
+    wrong = [f"Store.{name}" for name, method in inspect.getmembers(Store, inspect.isfunction)
+             if any(p.name in ("conn", "c") or str(p.annotation).endswith("Connection")
+                    for p in inspect.signature(method).parameters.values())]
+    for path in sorted(STORE.glob("*.py")):
+        if path.stem in ("__init__", "connection", "migrations"):
+            continue
+        module = importlib.import_module(f"cocmail.store.{path.stem}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            first = next(iter(inspect.signature(fn).parameters.values()), None)
+            if first is None or first.name != "conn" or "Connection" not in str(first.annotation):
+                wrong.append(f"{path.stem}.{name}")
     assert wrong == []
+
+
+def test_the_store_reads_no_clock_and_draws_no_randomness() -> None:
+    """The store is given the time (`now`, `at`) by its callers, as the core is: a row
+    stamped by the store's own clock could not be tested on a frozen clock. (The lock
+    waits measure durations on time.monotonic, which tells no time of day.)"""
+    needles = ("datetime.now(", ".utcnow(", "utcnow", "date.today(", "time.time(",
+               "import random", "from random", "import secrets", "from secrets", "urandom",
+               "uuid")
+    bad = [f"{p.relative_to(PACKAGE.parent)}: {needle}" for p in sorted(STORE.rglob("*.py"))
+           for needle in needles if needle in p.read_text()]
+    assert bad == []
