@@ -62,12 +62,8 @@ def test_core_imports_no_io_module() -> None:
 
 # Where nothing reads the wall clock or draws randomness: the core is given the time and
 # its nonces (Env.now, Env.nonce), the store the time (by its caller), so both can be
-# tested on a frozen clock with fixed Message-IDs. Each is a package, or one module (the
-# store before it became a package).
+# tested on a frozen clock with fixed Message-IDs.
 DETERMINISTIC = ["cocmail/core", "cocmail/store"]
-# TEMPORARY (issue 24): what still reads the clock while the `store` helper moves it out.
-# The integrator empties this; an entry that is clean or gone fails, so it cannot linger.
-TEMPORARY_CLOCK_READERS = {"cocmail/store.py"}
 _CLOCK_METHODS = {"now", "utcnow", "today"}  # datetime.now(), date.today(), ...
 _TIME_FUNCTIONS = {"time", "time_ns", "localtime", "gmtime", "ctime", "asctime"}  # time.*
 _RANDOM_MODULES = {"secrets", "random"}
@@ -115,8 +111,7 @@ def test_reads_no_clock_and_draws_no_randomness(where: str) -> None:
     frozen clock, nor give the same Message-IDs twice."""
     modules = _modules(where)
     assert modules, f"{where}: neither a package nor a module"
-    bad = [f"{rel}:{what}" for path in modules
-           if (rel := str(path.relative_to(PACKAGE.parent))) not in TEMPORARY_CLOCK_READERS
+    bad = [f"{path.relative_to(PACKAGE.parent)}:{what}" for path in modules
            for what in _nondeterminism(path.read_text())]
     assert bad == []
 
@@ -135,22 +130,9 @@ def test_the_clock_and_randomness_check_sees_them() -> None:
         assert _nondeterminism(innocent) == [], innocent
 
 
-def test_temporary_clock_readers_still_read_it() -> None:
-    """An entry whose module is gone or reads no clock any more comes off the list."""
-    stale = {rel for rel in TEMPORARY_CLOCK_READERS
-             if not (PACKAGE.parent / rel).exists()
-             or not _nondeterminism((PACKAGE.parent / rel).read_text())}
-    assert stale == set(), "remove these from TEMPORARY_CLOCK_READERS"
-
-
 # A module a newcomer reads in one sitting, a class whose concerns fit in one head.
 MAX_MODULE_LINES = 600
 MAX_CLASS_LINES = 400
-# TEMPORARY (issue 24): over the limits while the `store` helper splits the store by
-# table family and the `reg` helper moves the mail commands out of core/workflow.py.
-# The integrator empties these; an entry that is under its limit or gone fails.
-TEMPORARY_OVERSIZED_MODULES = {"cocmail/store.py"}
-TEMPORARY_OVERSIZED_CLASSES = {"cocmail/store.py:Store"}
 
 
 def _sizes(package: Path = PACKAGE) -> tuple[dict[str, int], dict[str, int]]:
@@ -175,9 +157,7 @@ def _oversized(package: Path = PACKAGE) -> dict[str, int]:
 
 
 def test_no_module_over_600_lines_and_no_class_over_400() -> None:
-    over = {k: n for k, n in _oversized().items()
-            if k not in TEMPORARY_OVERSIZED_MODULES | TEMPORARY_OVERSIZED_CLASSES}
-    assert over == {}
+    assert _oversized() == {}
 
 
 def test_the_size_check_sees_a_long_module_and_a_long_class(tmp_path: Path) -> None:
@@ -191,12 +171,6 @@ def test_the_size_check_sees_a_long_module_and_a_long_class(tmp_path: Path) -> N
     (package / "fitting_class.py").write_text("class Fits:\n" + body)
     assert _oversized(package) == {"planted/long.py": MAX_MODULE_LINES + 1,
                                    "planted/long_class.py:Long": MAX_CLASS_LINES + 1}
-
-
-def test_temporary_oversized_entries_are_still_oversized() -> None:
-    """An entry that was split (or is gone) comes off the list, so none outlives its fix."""
-    stale = (TEMPORARY_OVERSIZED_MODULES | TEMPORARY_OVERSIZED_CLASSES) - set(_oversized())
-    assert stale == set(), "remove these from the TEMPORARY_OVERSIZED_* sets"
 
 
 def test_importing_the_core_loads_no_shell_module() -> None:
