@@ -106,7 +106,8 @@ def _waiting_for_writer(statement: Callable[[], T]) -> T:
     courier (two connections of one daemon) each hold the write lock for about a
     millisecond, so those sleeps, not the work, would set the courier's pace
     (bench/README.md has the profile). Here the wait starts at 0.1 ms and doubles up to
-    2 ms, for BUSY_TIMEOUT in all (measured on the monotonic clock, which says how long, never what time it is).
+    2 ms, for BUSY_TIMEOUT in all (measured on the monotonic clock, which says how long,
+    never what time it is).
     """
     delay, deadline = 0.0001, time.monotonic() + BUSY_TIMEOUT
     while True:
