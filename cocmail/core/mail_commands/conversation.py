@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from ..effects import AuditEntry
 from ..identity_guard import near_note
-from ..replies import REPLY_SYNTAX, reply_to
+from ..replies import reply_to
 from ..vocabulary import Recipient
 from ..workflow import Refused, _guard, _outgoing
 from .proposals import _approver_names, _needs_approval, _propose
@@ -47,8 +47,9 @@ COMMANDS = (
     MailCommand(name="note", syntax="#note ...",
                 help="add an internal note (your text below the commands is kept too)",
                 handler=do_note, place=140, value=Value.TEXT, on_closed_case=True),
-    MailCommand(name="reply", syntax=REPLY_SYNTAX,
-                help="mail your text below the commands to that party (default: the reporter)",
+    MailCommand(name="reply", syntax="#reply [party]",
+                help="mail your text below the commands to the reporter, or to: victim, "
+                     "accused [name or addr], witness <name or addr>, dsf",
                 handler=do_reply, place=260, value=Value.OPTIONAL,
                 mails_to=frozenset({Recipient.REPORTER.value, Recipient.VICTIM.value,
                                     Recipient.ACCUSED.value, Recipient.WITNESS.value,
