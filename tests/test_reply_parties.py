@@ -10,13 +10,17 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from email.message import EmailMessage
+from pathlib import Path
 
 import pytest
 
 from cocmail.app import App
+from cocmail.demo import run_demo
 from cocmail.store import cases as cases_db
 from testsupport.apps import Desk
-from testsupport.helpers import approve_as, body_of, mail, spool
+from testsupport.helpers import SEND_AT_ONCE, approve_as, body_of, mail, make_config, spool
+from testsupport.process import cocmail
+from testsupport.servers import SmtpSink
 
 ANA, BEN = "ana@example.org", "ben@example.org"
 EVE = "Eve Example <eve@attendee.example>"
@@ -240,3 +244,51 @@ def test_without_an_appeal_contact_the_relay_says_so(desk: Desk, case: int) -> N
     [relay] = [m for m in desk.new() if BEN in str(m["To"])]
     text = " ".join(body_of(relay).split())
     assert "this may be an appeal" in text and "appeal contact was not sent it" in text
+
+
+# ------------------------------------------------------------------ the walkthrough
+def test_the_demo_shows_an_appeal_answered(tmp_path: Path) -> None:
+    lines: list[str] = []
+    run_demo(tmp_path / "demo", lines.append)
+    out = "\n".join(lines)
+    appeal = out.split("3c. Dan answers the response", 1)[1].split("\n4. ", 1)[0]
+    assert "| Subject: [CoC #1] The reported person wrote after the response" in appeal
+    assert "| To: board@example.org" in appeal
+    answered = appeal.split("3d. ", 1)[1]
+    assert "| To: Dan Doe <dan@speaker.example>" in answered
+    assert "Your appeal has been passed" in answered
+
+
+# ------------------------------------------------------------------ the real command
+def test_an_appeal_and_its_answer_through_the_real_cocmail(tmp_path: Path,
+                                                           smtp_sink: SmtpSink) -> None:
+    make_config(tmp_path, SEND_AT_ONCE + APPEALS, smtp=smtp_sink.smtp_toml())
+    config = tmp_path / "cocmail.toml"
+
+    def ingest(raw: bytes) -> None:
+        run = cocmail(config, "ingest", "-", stdin=raw)
+        assert run.code == 0, run.err
+
+    def last_to(address: str) -> EmailMessage:
+        return [m.message for m in smtp_sink.messages if address in m.rcpt_tos][-1]
+
+    def answer(frm: str, note: EmailMessage, body: str, mid: str) -> bytes:
+        return mail(frm, "Re: " + str(note["Subject"]), body, message_id=mid,
+                    in_reply_to=note["Message-ID"])
+
+    ingest(mail(EVE, "Something happened", "Dan Doe grabbed my arm at the party.\n",
+                message_id="<r1@attendee.example>"))
+    ingest(answer(f"Ana <{ANA}>", last_to(ANA), "#accused Dan Doe <dan@speaker.example>\n"
+                  "#action A formal warning\n#outcome warning\n#notify-harasser\n",
+                  "<a1@example.org>"))
+    ingest(answer("Dan Doe <dan@speaker.example>", last_to("dan@speaker.example"),
+                  "I would like to appeal.\n", "<d1@speaker.example>"))
+    assert "I would like to appeal." in body_of(last_to("appeals@board.example"))
+    relay = last_to(BEN)
+    assert str(relay["Subject"]) == "[CoC #1] The reported person wrote after the response"
+    ingest(answer(f"Ana <{ANA}>", last_to(ANA), "#reply accused\n\nWe have your appeal.\n",
+                  "<a2@example.org>"))
+    reply = last_to("dan@speaker.example")
+    assert "We have your appeal." in body_of(reply)
+    shown = cocmail(config, "cases", "show", "1", "--json").json()
+    assert any(a["action"] == "appeal" for a in shown["audit"])
