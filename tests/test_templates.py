@@ -113,6 +113,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                                 "why": 'by "Cy", a name only they have on the team'}],
                      "everyone": False, "contacts": False},
         "back": False,
+        "escalated": None,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",

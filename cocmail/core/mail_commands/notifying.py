@@ -94,17 +94,23 @@ def do_notified_victim(w: _Work, cmd: Command) -> str:
     return "recorded: the person affected was told the decision in person"
 
 
+def report_dsf_value(value: str) -> tuple[bool, str]:
+    """`#report-dsf [now] [what happened]` -> (send now, the narrative as written)."""
+    first, _, rest = value.strip().partition(" ")
+    if first.lower() == "now":
+        return True, rest.strip()
+    return False, value.strip()
+
+
 def do_report_dsf(w: _Work, cmd: Command) -> str:
-    value = cmd.value.strip().lower()
-    if value not in ("", "now"):
-        raise Refused("#report-dsf takes no value, or 'now' to send before the event ends")
+    now, text = report_dsf_value(cmd.value)
     if w.case.step(Step.DSF_REPORTED):
         raise Refused("this case was already reported to the DSF "
                       f"({w.env.local(w.case.step('dsf_reported'))}); one report per incident")
-    narrative = _dsf_gate(w.case, _outgoing(w.body, w.case, w.env))
+    narrative = _dsf_gate(w.case, _outgoing(text, w.case, w.env))
     _anonymous_gate(w.case, narrative)
     release = w.env.dsf_release_time()
-    hold = value != "now" and release is not None and w.env.now < release
+    hold = not now and release is not None and w.env.now < release
     if _needs_approval(w, "dsf"):
         _propose(w, "dsf", (mail_dsf_report(w.case, w.env, narrative, hold, w.actor.email),))
         return ("proposed: the DSF report; waiting for another team member's #approve "
@@ -146,8 +152,8 @@ COMMANDS = (
     MailCommand(name="notified-victim", syntax="#notified-victim",
                 help="you told the person affected the decision in person",
                 handler=do_notified_victim, place=230),
-    MailCommand(name="report-dsf", syntax="#report-dsf [now]",
-                help="report to the DSF (sent after the event unless 'now')",
+    MailCommand(name="report-dsf", syntax="#report-dsf [now] [what happened]",
+                help="report what happened to the DSF (after the event unless now)",
                 handler=do_report_dsf, place=240, value=Value.OPTIONAL,
                 mails_to=frozenset({Recipient.DSF.value, STAFF})),
     MailCommand(name="reported-dsf", syntax="#reported-dsf",

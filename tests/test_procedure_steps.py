@@ -1,0 +1,138 @@
+"""The procedure as cases really come (issue 25, items 4, 5, 6, 8 and 9): an escalation
+that says who and why, proposals that say what they send and are decided by the mail
+answered, a person affected who asked not to be contacted, a DSF narrative written for
+the committee, a report forwarded from a phone, and a BlackBerry's HTML reply.
+
+Everything goes through the real pipeline (mail in, the spool out, the reminders as the
+daemon asks for them) and reads what a member of the team would read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from email import message_from_bytes
+from email.message import EmailMessage
+from email.policy import default
+from pathlib import Path
+
+import pytest
+
+from cocmail.app import open_app
+from cocmail.config import parse_config
+from cocmail.reminders_due import send_due_reminders
+from testsupport.apps import Desk
+from testsupport.helpers import body_of, mail
+
+REPORT = "At the party Dan Doe kept touching my arm after I asked him to stop.\n"
+RITA = "Rita Reporter <rita@example.net>"
+DECIDED = ("#accused Dan Doe <dan@speaker.example>\n#when Friday 22:00\n#where the party\n"
+           "#action A formal warning\n#outcome warning\n")
+
+
+@pytest.fixture
+def desk(tmp_path: Path) -> Iterator[Desk]:
+    """A team of three (Ana leads) whose mail to the reported person and the committee
+    waits for a second member's #approve, as shipped."""
+    d = Desk(tmp_path, '\n[[staff]]\nname = "Cy Park"\nemail = "cy@example.org"\n')
+    d.close()
+    path = Path(d.cfg.source)
+    path.write_text(path.read_text().replace("second_approval = []\n", ""))
+    d.cfg = parse_config(path.read_text(), str(path), tmp_path)
+    d.app = open_app(d.cfg, clock=d.clock)
+    yield d
+    d.close()
+
+
+def flat(text: str) -> str:
+    return " ".join(text.split())
+
+
+def to(sent: list[EmailMessage], who: str) -> list[EmailMessage]:
+    return [m for m in sent if who in str(m["To"])]
+
+
+def reply(desk: Desk, who: str, to_mail: EmailMessage, body: str,
+          references: tuple[str, ...] = ()) -> None:
+    """`who` answers `to_mail`; `references`: more thread ids their client adds."""
+    raw = mail(f"Staff <{who}>", "Re: " + str(to_mail["Subject"]), body,
+               message_id=f"<r{len(desk.sent())}.{who}>", in_reply_to=to_mail["Message-ID"])
+    if references:
+        msg = message_from_bytes(raw, policy=default)
+        del msg["References"]
+        msg["References"] = " ".join((*references, str(to_mail["Message-ID"])))
+        raw = msg.as_bytes()
+    desk.receive(raw)
+
+
+# ------------------------------------------------------------------ item 4: #urgent
+def test_the_urgent_alert_says_who_escalated_when_and_why(desk: Desk) -> None:
+    case = desk.report(RITA, REPORT, subject="Party")
+    desk.new()
+    desk.staff("ana@example.org", case, "#urgent he is waiting outside her hotel room now\n")
+    (alert,) = [m for m in to(desk.new(), "ben@example.org") if "URGENT" in str(m["Subject"])]
+    text = flat(body_of(alert))
+    assert "Ana Lima marked case 1 urgent on 2027-05-03 10:00, writing:" in text
+    assert "> he is waiting outside her hotel room now" in body_of(alert)
+    assert "A new report has arrived" not in text
+    assert "Here is the report, as it arrived." in text
+    assert "Date: 2027-05-03 10:00" in text and "Subject: Party" in text
+    assert "kept touching my arm" in text
+
+
+def test_the_note_below_an_urgent_is_its_words_but_a_reply_to_the_reporter_is_not(
+        desk: Desk) -> None:
+    case = desk.report(RITA, REPORT)
+    desk.new()
+    desk.staff("ana@example.org", case, "#urgent\n\nShe called me crying, I am going there.\n")
+    (alert,) = [m for m in to(desk.new(), "cy@example.org") if "URGENT" in str(m["Subject"])]
+    assert "> She called me crying, I am going there." in body_of(alert)
+    desk.staff("ben@example.org", case, "#urgent\n#reply\n\nWe are on our way, stay inside.\n")
+    (alert,) = [m for m in to(desk.new(), "cy@example.org") if "URGENT" in str(m["Subject"])]
+    text = flat(body_of(alert))
+    assert "Ben Okafor marked case 1 urgent on" in text and "stay inside" not in text
+
+
+def test_urgent_and_reply_are_acting_no_one_is_told_nobody_acted(desk: Desk) -> None:
+    """The issue's case: 18 minutes after #urgent and a #reply, every member was told
+    that nobody on the team had acted on it."""
+    case = desk.report(RITA, "He is outside my hotel room now and keeps knocking.\n")
+    desk.new()
+    desk.clock.advance(minutes=3)
+    desk.staff("ana@example.org", case, "#urgent\n#reply\n\nWe are coming, stay inside.\n")
+    for minutes in (15, 3, 15, 120):
+        desk.clock.advance(minutes=minutes)
+        assert send_due_reminders(desk.app, desk.clock.now) == 0
+    desk.app.outbox.deliver_due()
+    assert not [m for m in desk.new() if "acted on it" in flat(body_of(m))]
+    # A bare #urgent is a member acting too: its alert went to everyone at once.
+    other = desk.report(RITA, "I don't feel safe, he is following me.\n")
+    desk.staff("ben@example.org", other, "#urgent\n")
+    desk.clock.advance(minutes=40)
+    assert send_due_reminders(desk.app, desk.clock.now) == 0
+
+
+# ------------------------------------------------------------------ item 5: proposals
+def test_each_proposal_names_what_it_sends_and_approve_decides_the_one_answered(
+        desk: Desk) -> None:
+    case = desk.report(RITA, REPORT)
+    desk.new()
+    desk.staff("ana@example.org", case, DECIDED + "#notify-harasser\n")
+    desk.staff("ana@example.org", case,
+               "#report-dsf now An attendee's arm was touched after she asked him to stop.\n")
+    proposals = [m for m in to(desk.new(), "ben@example.org")
+                 if "Approval needed" in str(m["Subject"])]
+    assert [str(m["Subject"]) for m in proposals] == [
+        f"[CoC #{case}] Approval needed: the response to the reported person",
+        f"[CoC #{case}] Approval needed: the report to the committee"]
+    response, report = proposals
+    # Ben answers the older one from a client that threads both proposals together:
+    # the reply's References hold the newer proposal's id too.
+    reply(desk, "ben@example.org", response, "#approve\n",
+          references=(str(report["Message-ID"]),))
+    sent = desk.new()
+    assert len(to(sent, "dan@speaker.example")) == 1
+    assert not [m for m in sent if "djangoproject" in str(m["To"])]
+    (transcript,) = [m for m in to(sent, "ben@example.org") if "Commands" in str(m["Subject"])]
+    assert "the response to the reported person" in flat(body_of(transcript))
+    reply(desk, "ben@example.org", report, "#approve\n")
+    assert len([m for m in desk.new() if "djangoproject" in str(m["To"])]) == 1
