@@ -9,6 +9,7 @@ daemon asks for them) and reads what a member of the team would read.
 
 from __future__ import annotations
 
+import html
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -136,3 +137,43 @@ def test_each_proposal_names_what_it_sends_and_approve_decides_the_one_answered(
     assert "the response to the reported person" in flat(body_of(transcript))
     reply(desk, "ben@example.org", report, "#approve\n")
     assert len([m for m in desk.new() if "djangoproject" in str(m["To"])]) == 1
+
+
+# ------------------------------------------------------------------ item 9: BlackBerry 10
+BB10 = Path(__file__).parent / "data" / "replies" / "html" / "bb10_response_div.html"
+SAID = "Spoke with the reporter; she is safe."
+
+
+def test_a_blackberry_10_html_reply_leaves_the_original_out_of_the_note(desk: Desk) -> None:
+    """The BB10 Hub's HTML-only reply (its `BB10_response_div` lines, the signature, the
+    header block in a table, the original unquoted below): the commands run, and the
+    note, what the team reads, is the member's line alone."""
+    case = desk.report(RITA, REPORT, subject="At the party")
+    note = desk.last_to("ana@example.org", case)
+    page = (BB10.read_text(encoding="utf-8")
+            .replace("{{NAME}}", "Example Conf 2027 Code of Conduct team")
+            .replace("{{ADDR}}", "conduct@example.org")
+            .replace("{{REPLY_TO}}", html.escape(str(note["Reply-To"])))
+            .replace("{{SUBJECT}}", html.escape(str(note["Subject"])))
+            .replace("{{ORIGINAL}}", html.escape(body_of(note)).replace("\n", "<br>")))
+    raw = EmailMessage()
+    raw["From"] = "Ana Lima <ana@example.org>"
+    raw["To"] = "conduct@example.org"
+    raw["Subject"] = "Re: " + str(note["Subject"])
+    raw["Message-ID"] = "<bb10-1@example.org>"
+    raw["In-Reply-To"] = note["Message-ID"]
+    raw.set_content(page, subtype="html")
+    desk.new()
+    desk.receive(raw.as_bytes())
+    stored = desk.app.store.load_case(case)
+    assert stored is not None and (stored.summary, stored.when) == ("grabbed an arm",
+                                                                   "Friday 22:00")
+    (kept,) = desk.app.store.query(
+        "SELECT body FROM messages WHERE message_id='bb10-1@example.org'")
+    assert kept["body"] == SAID
+    (relay,) = to(desk.new(), "ben@example.org")
+    text = body_of(relay)
+    assert SAID in text
+    for original in ("Sent: Tuesday", "Reply To:", "Subject: [CoC #1]", "A new report has",
+                     "kept touching my arm", "BlackBerry"):
+        assert original not in text, original
