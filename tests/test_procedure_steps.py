@@ -21,6 +21,7 @@ import pytest
 from cocmail.app import open_app
 from cocmail.config import parse_config
 from cocmail.reminders_due import send_due_reminders
+from cocmail.store import cases as cases_db
 from testsupport.apps import Desk
 from testsupport.helpers import body_of, mail
 
@@ -165,7 +166,7 @@ def test_a_blackberry_10_html_reply_leaves_the_original_out_of_the_note(desk: De
     raw.set_content(page, subtype="html")
     desk.new()
     desk.receive(raw.as_bytes())
-    stored = desk.app.store.load_case(case)
+    stored = desk.app.store.read(cases_db.load_case, case)
     assert stored is not None and (stored.summary, stored.when) == ("grabbed an arm",
                                                                    "Friday 22:00")
     (kept,) = desk.app.store.query(
