@@ -140,6 +140,73 @@ def test_each_proposal_names_what_it_sends_and_approve_decides_the_one_answered(
     assert len([m for m in desk.new() if "djangoproject" in str(m["To"])]) == 1
 
 
+# ------------------------------------------------------------------ item 6
+def test_a_person_affected_who_asked_not_to_be_contacted(desk: Desk) -> None:
+    case = desk.report("Wanda Witness <wanda@example.net>", REPORT)
+    desk.new()
+    desk.staff("ana@example.org", case, "#victim Fay Friend <fay@attendee.example>\n"
+               + DECIDED + "#notified-victim declined\n")
+    sent = desk.new()
+    assert not to(sent, "fay@attendee.example")
+    (transcript,) = [m for m in to(sent, "ana@example.org") if "Commands" in str(m["Subject"])]
+    text = flat(body_of(transcript))
+    assert "the person affected asked not to be contacted; nothing is sent" in text
+    assert "tell the person affected" not in text  # the step is done
+    audit = desk.app.store.query("SELECT action, detail FROM audit WHERE case_number=?",
+                                 (case,))
+    assert {"action": "victim declined contact", "detail": "the person affected asked not to "
+            "be contacted; nothing is sent to them"} in audit
+    # Nothing can be sent to them by mistake afterwards.
+    desk.staff("ben@example.org", case, "#notify-victim\n")
+    refused = flat(body_of(desk.last_to("ben@example.org", case)))
+    assert "asked not to be contacted" in refused
+    assert not to(desk.new(), "fay@attendee.example")
+    # The committee reads that they declined, never that they were told.
+    desk.staff("ana@example.org", case, "#report-dsf now An attendee's arm was touched.\n")
+    (proposal,) = [m for m in to(desk.new(), "ben@example.org")
+                   if "Approval needed" in str(m["Subject"])]
+    reply(desk, "ben@example.org", proposal, "#approve\n")
+    (dsf,) = [m for m in desk.new() if "djangoproject" in str(m["To"])]
+    report = flat(body_of(dsf))
+    assert "The person affected asked not to be contacted, so they were not told of the " \
+           "decision" in report
+    assert "was told of the decision" not in report
+
+
+def test_the_dsf_narrative_is_the_commands_text_or_the_summary_never_the_note(
+        desk: Desk) -> None:
+    case = desk.report(RITA, REPORT)
+    desk.new()
+    note = "Spoke to Mark at 16:00, he was defensive but accepted."
+    desk.staff("ana@example.org", case, DECIDED + "#notified-harasser\n#report-dsf now\n\n"
+               + note + "\n")
+    refused = flat(body_of(desk.last_to("ana@example.org", case)))
+    assert "Nothing was changed" in refused
+    assert ("what happened: write it after the command (#report-dsf <what happened>) or set "
+            "#summary <what happened>") in refused
+    assert not [m for m in desk.new() if "Approval needed" in str(m["Subject"])]
+    # With #summary: the proposal shows that text, exactly, and not the note.
+    desk.staff("ana@example.org", case, DECIDED + "#summary touched an attendee's arm after "
+               "being asked to stop\n#notified-harasser\n#report-dsf now\n\n" + note + "\n")
+    (proposal,) = [m for m in to(desk.new(), "ben@example.org")
+                   if "Approval needed" in str(m["Subject"])]
+    shown = body_of(proposal).replace("\r\n", "\n")
+    assert "What happened:\ntouched an attendee's arm after being asked to stop\n" in shown
+    assert "Spoke to Mark" not in shown and "In brief" not in shown
+    reply(desk, "ben@example.org", proposal, "#reject\n")
+    # #report-dsf's own text wins over the summary, and is what the committee gets.
+    own = "An attendee's arm was touched twice at the party; he was warned."
+    desk.staff("ana@example.org", case, f"#report-dsf now {own}\n\n{note}\n")
+    (proposal,) = [m for m in to(desk.new(), "ben@example.org")
+                   if "Approval needed" in str(m["Subject"])]
+    assert f"What happened:\n{own}\n" in body_of(proposal).replace("\r\n", "\n")
+    reply(desk, "ben@example.org", proposal, "#approve\n")
+    (dsf,) = [m for m in desk.new() if "djangoproject" in str(m["To"])]
+    text = body_of(dsf).replace("\r\n", "\n")
+    assert f"What happened:\n{own}\n" in text and "Spoke to Mark" not in text
+    assert "In brief: touched an attendee's arm after being asked to stop" in text
+
+
 # ------------------------------------------------------------------ item 9: BlackBerry 10
 BB10 = Path(__file__).parent / "data" / "replies" / "html" / "bb10_response_div.html"
 SAID = "Spoke with the reporter; she is safe."

@@ -208,8 +208,8 @@ def _reporter_update(f: CaseFacts, rules: ReminderRules, env: Env,
                      sent: frozenset[tuple[int, str]]) -> list[Reminder]:
     case = f.case
     if not rules.reporter_update or case.reporter is None or case.reporter_anonymous \
-            or not case.reporter.email:
-        return []
+            or not case.reporter.email or (case.victim_declined and case.victim_is_reporter):
+        return []  # (the reporter, as the person affected, asked not to be contacted)
     heard = [case.opened, f.reporter_heard]
     if case.victim_is_reporter:
         heard.append(case.step("victim_informed"))  # told the decision in person

@@ -158,6 +158,7 @@ def dsf_responses(case: Case, env: Env) -> dict[str, Any]:
             "accused_told": told("accused_informed"),
             "harasser_told": told("harasser_informed"),
             "victim_told": told("victim_informed"),
+            "victim_declined": case.victim_declined,
             "no_harasser_steps": not case.harasser_steps_apply()}
 
 
