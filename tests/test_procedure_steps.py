@@ -207,6 +207,40 @@ def test_the_dsf_narrative_is_the_commands_text_or_the_summary_never_the_note(
     assert "In brief: touched an attendee's arm after being asked to stop" in text
 
 
+# ------------------------------------------------------------------ item 8
+def test_a_report_forwarded_from_a_phone_and_confirmed_needs_no_acknowledgement(
+        desk: Desk) -> None:
+    """Taken in person, forwarded from a member's phone (no trusted server vouches for
+    it): held as possibly forged; once #confirm'ed it is the member's report, and
+    "acknowledge the reporter" is not left on the to-do list with nothing to clear it."""
+    desk.receive(mail("Ana Lima <ana@example.org>", "Fwd: taken at the desk",
+                      "#reporter Rita Reporter <rita@example.net>\n\n"
+                      "Rita came to the desk: a man kept touching her arm at the party.\n",
+                      message_id="<phone-1@example.org>"))
+    (held,) = to(desk.new(), "ana@example.org")
+    assert "THIS MAIL MAY BE FORGED" in body_of(held)
+    desk.staff("ana@example.org", 1, "#confirm\n")
+    sent = desk.new()
+    assert not to(sent, "rita@example.net")  # told in person: no acknowledgement by mail
+    (done,) = to(sent, "ana@example.org")
+    text = flat(body_of(done))
+    assert "reporter set" in text.lower() or "rita" in text.lower()
+    assert "acknowledge the reporter" not in text
+    case = desk.app.store.read(cases_db.load_case, 1)
+    assert case is not None and case.reporter is not None
+    assert case.received_by == "ana@example.org"
+    assert "acknowledged" not in case.missing_steps()
+    audit = desk.app.store.query("SELECT action, detail FROM audit WHERE case_number=1")
+    assert {"action": "received", "detail": "report entered by staff (ana@example.org), "
+            "confirmed with #confirm"} in audit
+    # Held commands confirmed on a case someone else opened change nothing of the kind.
+    other = desk.report(RITA, REPORT)
+    desk.staff_new_mail("ben@example.org", other, "#when Friday\n", trusted=False)
+    desk.staff("ben@example.org", other, "#confirm\n")
+    case = desk.app.store.read(cases_db.load_case, other)
+    assert case is not None and case.when == "Friday" and case.received_by is None
+
+
 # ------------------------------------------------------------------ item 9: BlackBerry 10
 BB10 = Path(__file__).parent / "data" / "replies" / "html" / "bb10_response_div.html"
 SAID = "Spoke with the reporter; she is safe."
