@@ -10,6 +10,7 @@ daemon asks for them) and reads what a member of the team would read.
 from __future__ import annotations
 
 import html
+import json
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.message import EmailMessage
@@ -156,6 +157,8 @@ def test_a_person_affected_who_asked_not_to_be_contacted(desk: Desk) -> None:
                                  (case,))
     assert {"action": "victim declined contact", "detail": "the person affected asked not to "
             "be contacted; nothing is sent to them"} in audit
+    assert json.loads(desk.cli("cases", "show", str(case), "--json"))["victim_declined"]
+    assert "(asked not to be contacted)" in desk.cli("cases", "show", str(case))
     # Nothing can be sent to them by mistake afterwards.
     desk.staff("ben@example.org", case, "#notify-victim\n")
     refused = flat(body_of(desk.last_to("ben@example.org", case)))

@@ -65,9 +65,7 @@ class HeldEntry:
     nonce: str
     commands: str
     body: str
-    # Held from the mail that opened the case: a report a member entered (forwarded
-    # from a phone, say), unproven until this #confirm (issue 25, item 8).
-    opened_case: bool = False
+    opened_case: bool = False  # held from the mail that opened the case (issue 25, item 8)
 
 
 def _sender_label(msg: ParsedMessage) -> str:
@@ -426,10 +424,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     if [c.name for c in commands] == ["confirm"] and held_entry is not None:
         held_block = parse_command_block(held_entry.commands)
         commands, body, confirmed = held_block.commands, held_entry.body, held_entry.nonce
-        if held_entry.opened_case and case.received_by is None:
-            # Confirmed, the report is the member's: taken by them, nothing to
-            # acknowledge by mail (Case.missing_steps), as if it had been proven at once.
-            case = replace(case, received_by=staff.email)
+        if held_entry.opened_case and case.received_by is None:  # their report, proven
+            case = replace(case, received_by=staff.email)  # nothing to acknowledge by mail
             audit.append(AuditEntry("received", f"report entered by staff ({staff.email}),"
                                                 " confirmed with #confirm"))
     note = body or None
