@@ -60,6 +60,15 @@ RELAY_SUBJECTS = {
     "team member excluded": "A member excluded from the case wrote",
     "someone": "Someone not on the case wrote",
 }
+# A proposal's subject names what it would send or do (issue 25, item 5), so two waiting
+# proposals never look alike on a phone; never a name. Kinds not listed keep "Approval needed".
+PROPOSAL_SUBJECTS = {
+    "accused": "Approval needed: the complaint notice to the reported person",
+    "harasser": "Approval needed: the response to the reported person",
+    "dsf": "Approval needed: the report to the committee",
+    "recuse": "Approval needed: excluding a team member from the case",
+    "include": "Approval needed: bringing a team member back to the case",
+}
 # A new report whose opening reads as urgent (core/urgency.py).
 POSSIBLY_URGENT_SUBJECT = "Possibly urgent: new report"
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the

@@ -66,6 +66,7 @@ class HeldEntry:
     nonce: str
     commands: str
     body: str
+    opened_case: bool = False  # held from the mail that opened the case (issue 25, item 8)
 
 
 def _sender_label(msg: ParsedMessage) -> str:
@@ -426,11 +427,15 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     commands = block.commands
     body = block.body
     confirmed = None
+    audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if [c.name for c in commands] == ["confirm"] and held_entry is not None:
         held_block = parse_command_block(held_entry.commands)
         commands, body, confirmed = held_block.commands, held_entry.body, held_entry.nonce
+        if held_entry.opened_case and case.received_by is None:  # their report, proven
+            case = replace(case, received_by=staff.email)  # nothing to acknowledge by mail
+            audit.append(AuditEntry("received", f"report entered by staff ({staff.email}),"
+                                                " confirmed with #confirm"))
     note = body or None
-    audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if block.errors:
         refused = _refuse_errors(case, msg, staff, block, identity, env, note, audit,
                                  claimed is not None)
