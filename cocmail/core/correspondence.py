@@ -45,6 +45,7 @@ AS_CORRESPONDENCE: dict[MailKind, bool] = {
     MailKind.PROPOSAL_REJECTED: False, MailKind.MEMBER_EXCLUDED: False,
     MailKind.STILL_UNANSWERED: False, MailKind.REPORTER_WAITING: False,
     MailKind.CONFLICT_REPORT: False, MailKind.FLOOD_SUMMARY: False,
+    MailKind.SANCTION_ENDED: False,
 }
 # Mail the team sent to the people of a case that the committee may read.
 CORRESPONDENCE_OUT: frozenset[str] = frozenset(k for k, yes in AS_CORRESPONDENCE.items()

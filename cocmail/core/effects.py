@@ -38,6 +38,7 @@ SUBJECTS: dict[MailKind, str] = {
     MailKind.REPORTER_WAITING: "Reminder: the reporter is waiting for news",
     MailKind.CONFLICT_REPORT: "A report that names the Code of Conduct team",
     MailKind.FLOOD_SUMMARY: "Many messages at once: a summary",
+    MailKind.SANCTION_ENDED: "Reminder: a sanction has ended",
 }
 # Subjects that tell staff what arrived (issue 25, item 5), chosen by core/intake.py: on a
 # phone, the reporter's new message must not look like a colleague's #approve. Keyed by

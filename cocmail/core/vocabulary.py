@@ -114,6 +114,7 @@ class MailKind(StrEnum):
     REPORTER_WAITING = "reporter_waiting"
     CONFLICT_REPORT = "conflict_report"
     FLOOD_SUMMARY = "flood_summary"
+    SANCTION_ENDED = "sanction_ended"
 
 
 # Mail to people outside the team: what the committee may get as correspondence, what

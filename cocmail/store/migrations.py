@@ -260,9 +260,22 @@ def _v13(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE cases ADD COLUMN response TEXT")
 
 
+def _v14_reserved(conn: sqlite3.Connection) -> None:
+    """Reserved for the `lang` branch's migration (wave 2 numbering); nothing here."""
+
+
+def _v15(conn: sqlite3.Connection) -> None:
+    """`#until` (issue 25, item 7): the day a reported person's suspension or ban ends,
+    ISO text, with the person. Idempotent, and independent of the other wave-2
+    migrations, so it works whichever of them a database already has."""
+    if "until" not in _columns(conn, "people"):
+        conn.execute("ALTER TABLE people ADD COLUMN until TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
                                                                  _v7, _v8, _v9, _v10, _v11,
-                                                                 _v12, _v13)
+                                                                 _v12, _v13, _v14_reserved,
+                                                                 _v15)
 LATEST = len(MIGRATIONS)
 
 
