@@ -9,7 +9,7 @@ stays, and #action / #response correct it instead.
 from __future__ import annotations
 
 from dataclasses import replace
-from datetime import timedelta
+from datetime import date, timedelta
 
 from ..case import Case
 from ..identity_guard import check_text, near_note, near_notes, refusal
@@ -80,6 +80,7 @@ def do_until(w: _Work, cmd: Command) -> str:
     after the date. Whether the outcome is a suspension or a ban is checked once the
     whole mail has ran (`until_refusal`): staff write `#until` before `#outcome` too."""
     typed, who = split_until(cmd.value.strip())
+    until = None if typed.lower() == "none" else _until_date(w, typed)
     if not w.case.accused:
         raise Refused("#until needs a reported person on the case (#accused first)")
     targets = w.case.accused
@@ -89,18 +90,6 @@ def do_until(w: _Work, cmd: Command) -> str:
         if not targets:
             raise Refused(f"no reported person on the case is {named.display()} (the case "
                           "names: " + ", ".join(p.display() for p in w.case.accused) + ")")
-    if typed.lower() == "none":
-        until = None
-    else:
-        try:
-            until = parse_date(typed)
-        except UntilError as e:
-            raise Refused(str(e)) from None
-        earliest = first_day_after(w.env.now, w.env)
-        if until < earliest:
-            when = "today" if until == earliest - timedelta(days=1) else "in the past"
-            raise Refused(f"{until.isoformat()} is {when}: a sanction that ends then has "
-                          f"already ended; give a day from {earliest.isoformat()} on")
     _set(w, accused=tuple(replace(p, until=until) if p in targets else p
                           for p in w.case.accused))
     people = ", ".join(p.display() for p in targets)
@@ -108,6 +97,20 @@ def do_until(w: _Work, cmd: Command) -> str:
         return f"no end date: the sanction of {people} does not end"
     return (f"the sanction of {people} ends on {until.isoformat()} (from that day on it no "
             "longer applies; the team is reminded then)")
+
+
+def _until_date(w: _Work, typed: str) -> date:
+    """The end date typed, from tomorrow (in the event's zone) on."""
+    try:
+        until = parse_date(typed)
+    except UntilError as e:
+        raise Refused(str(e)) from None
+    earliest = first_day_after(w.env.now, w.env)
+    if until < earliest:
+        when = "today" if until == earliest - timedelta(days=1) else "in the past"
+        raise Refused(f"{until.isoformat()} is {when}: a sanction that ends then has "
+                      f"already ended; give a day from {earliest.isoformat()} on")
+    return until
 
 
 def until_refusal(case: Case) -> str | None:
