@@ -179,7 +179,7 @@ COMMANDS = (
     MailCommand(name="outcome", syntax="#outcome <category>",
                 help="outcome for statistics, e.g. warning, no-action, ban",
                 handler=do_outcome, place=190, value=Value.OUTCOME),
-    MailCommand(name="until", syntax="#until YYYY-MM-DD [Name <addr>] | none",
-                help="the day a suspension or ban ends (every reported person, or the one "
-                "named)", handler=do_until, place=195, value=Value.TEXT),
+    MailCommand(name="until", syntax="#until YYYY-MM-DD [Name]",
+                help="the day a suspension or ban ends (all reported people, or the one named)",
+                handler=do_until, place=195, value=Value.TEXT),
 )
