@@ -5,6 +5,7 @@ kin; cli.py imports this module, which registers them on its group."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -134,11 +135,15 @@ def people_cmd(state: State, as_json: bool) -> None:
 
 @command(main, "check-attendees")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def check_attendees_cmd(state: State, file: str) -> None:
+@click.option("--on", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              metavar="YYYY-MM-DD",
+              help="Say whether sanctions with an end are in force on this day "
+                   "(default: today), e.g. the first day of the event.")
+def check_attendees_cmd(state: State, file: str, on: datetime | None) -> None:
     """Attendees (CSV with name,email) named in earlier cases with a warning or worse."""
     from .views import check_attendees
 
-    hits = check_attendees(state.app(), Path(file))
+    hits = check_attendees(state.app(), Path(file), on.date() if on else None)
     if not hits:
         click.echo("no registered attendee was named in an earlier case with a warning or worse")
     for h in hits:

@@ -333,6 +333,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "never_heard": False,
         "handling": True,
     },
+    "sanction_ended": {
+        "recipient_name": "Ana Lima",
+        "opened": "2026-06-03 23:12",
+        "missing_steps": [],
+        "sanction": "suspension",
+        "ended": "2027-06-01",
+        "days_ago": 0,
+        "some_only": False,
+        "handling": True,
+    },
     "flood_summary": {
         "tag": "[CoC]",  # a summary is about no one case
         "recipient_name": "Ana Lima",

@@ -31,6 +31,7 @@ from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .mail_commands.run import apply_block, command_reference
 from .model import Address, ParsedMessage, StaffMember
 from .reminders import promised_within
+from .sanctions import today, with_state
 from .screening import Screening
 from .sender import reporter_of
 from .tokens import Token
@@ -91,7 +92,7 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
     for hit in env.history.mentioned(case.report_text, case.number):
         if all(e["case"] != hit["case"] for e in out):
             out.append(hit)
-    return out
+    return with_state(out, today(env))  # "banned until …, still in force" or "ban ended …"
 
 
 def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
