@@ -181,9 +181,9 @@ def with_files(mail: OutMail, carried: Carried) -> tuple[OutMail, tuple[Attachme
     ctx: dict[str, Any] = {
         **mail.context,
         "attachments": [f.describe() for f in carried.files],
-        "files_left": [f"{f.describe()}: {why}" for f, why in carried.left],
-        "files_cleaned": carried.cleaned,
-        "files_command": f"cocmail cases attachments {mail.case} -o DIR",
+        "files": {"left": [f"{f.describe()}: {why}" for f, why in carried.left],
+                  "cleaned": carried.cleaned,
+                  "command": f"cocmail cases attachments {mail.case} -o DIR"},
     }
     names: set[str] = set()
     parts = []

@@ -144,7 +144,8 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
         ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
                "sender_role": sender_role, "subject": msg.subject, "text": text,
                "automatic_reason": automatic, "transcript": lines, "forged": forged,
-               "conflict": conflict, "refused": refused}
+               "conflict": conflict, "refused": refused,
+               "attachments": list(_attachments(msg)), "files": None}
         mails.append(OutMail("staff_relay", address, role, case.number, ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic
