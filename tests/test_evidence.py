@@ -111,7 +111,8 @@ def test_the_team_gets_the_report_s_files_up_to_the_limit_and_the_command_for_th
         with Image.open(io.BytesIO(png)) as im:
             assert not im.getexif()
         body = " ".join(body_of(note).split())
-        assert "IMG_4821.PNG (image/png, " in body and f"chat.pdf (application/pdf, {size_text(len(PDF))})" in body
+        assert "IMG_4821.PNG (image/png, " in body
+        assert f"chat.pdf (application/pdf, {size_text(len(PDF))})" in body
         assert ("Not attached to this mail: - clip.mp4 (video/mp4, 1.5 MB): over the 1 MB a"
                 " mail carries") in body
         assert "cocmail cases attachments 1 -o DIR" in body
