@@ -21,12 +21,15 @@ from email.message import EmailMessage, Message
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from PIL import Image
 
+from cocmail.cli import main
+from cocmail.config import ConfigError
 from cocmail.core.evidence import safe_name, size_text
 from cocmail.retention import purge_due
 from testsupport.apps import Clock, Desk
-from testsupport.helpers import body_of
+from testsupport.helpers import body_of, make_config
 from testsupport.process import cocmail
 
 T0 = datetime(2027, 6, 1, 8, 0, tzinfo=UTC)
@@ -284,3 +287,18 @@ def test_a_long_name_keeps_its_extension() -> None:
 def test_sizes_read_as_staff_expect() -> None:
     assert [size_text(n) for n in (0, 1, 121, 1024, 1025, 24 * 1024, 22 * 1024 * 1024 + 524288)] \
         == ["0 bytes", "1 byte", "121 bytes", "1 KB", "2 KB", "24 KB", "22.5 MB"]
+
+
+def test_the_demo_shows_a_screenshot_reaching_staff(tmp_path: Path) -> None:
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")])
+    assert result.exit_code == 0, result.output
+    step = result.stdout.split("1b. Eve writes again", 1)[1].split("\n2. ", 1)[0]
+    assert step.count("Attachments:  IMG_4821.PNG (image/png, ") == 2  # Ana and Ben
+    assert step.count("| [attached: IMG_4821.PNG (image/png, ") == 2
+    assert "cocmail cases attachments 1 -o DIR" in step
+
+
+def test_a_negative_limit_is_refused(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="attachments_to_staff_mb"):
+        make_config(tmp_path, "[process]\nattachments_to_staff_mb = -1\n")
+    assert make_config(tmp_path).process.attachments_to_staff_mb == 10
