@@ -58,6 +58,31 @@ def cases_show(state: State, number: int, as_json: bool) -> None:
                else format_case_detail(detail))
 
 
+@command(cases_group, "attachments")
+@click.argument("number", type=int)
+@click.option("-o", "--output", "directory", type=click.Path(file_okay=False), default=None,
+              help="Save them into this directory (created 0700 if missing; files 0600).")
+def cases_attachments(state: State, number: int, directory: str | None) -> None:
+    """The files that came with case N's mail; with -o DIR, save them there (as they
+    came, metadata included; never overwriting a file)."""
+    from .evidence_files import case_files, save_files
+    from .store import cases as cases_db
+
+    app = state.app()
+    if app.store.read(cases_db.load_case, number) is None:
+        raise UserError(f"no case #{number}")
+    files = case_files(app, number)
+    if directory is None:
+        for f in files:
+            click.echo(f.line())
+        if not files:
+            click.echo(f"case #{number} has no attachments")
+        return
+    for f, path in zip(files, save_files(files, Path(directory)), strict=True):
+        click.echo(f"saved {path}  ({f.line()})")
+    click.echo(f"saved {len(files)} file(s) of case #{number} into {directory}", err=True)
+
+
 # ------------------------------------------------------------------ memory
 @command(main, "report")
 @click.option("--format", "fmt", type=click.Choice(["csv", "xlsx", "json"]), default="csv",

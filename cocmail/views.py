@@ -17,11 +17,13 @@ from typing import Any
 from .app import App
 from .clock import iso
 from .core.case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
+from .core.evidence import describe
 from .core.model import Roster, mailbox
 from .core.people_on_file import merge_people, sanctioned_attendees
 from .core.report import case_row
 from .core.sanctions import today
 from .errors import UserError
+from .evidence_files import case_files
 from .store import cases as cases_db
 from .store import people as people_db
 from .store import proposals as proposals_db
@@ -46,6 +48,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         return None
     victim = case.effective_victim()
     messages = app.store.read(cases_db.case_messages, number)
+    files = case_files(app, number)
     audit = app.store.read(cases_db.case_audit, number)
     expunged = app.store.read(cases_db.purged_at, number)
     return {
@@ -74,6 +77,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
                       "to": json.loads(m["recipients"] or "[]"), "subject": m["subject"],
                       "date": m["date"], "message_id": m["message_id"], "kind": m["kind"]}
                      for m in messages],
+        "attachments": [f.as_json() for f in files],
         "audit": audit,
         "proposals": [{"kind": p.kind, "proposed_by": p.proposed_by,
                        "proposed_at": iso(p.proposed_at), "state": p.state}
@@ -138,6 +142,9 @@ def format_case_detail(d: dict[str, Any]) -> str:
         arrow = "<-" if m["direction"] == "in" else "->"
         who = m["from"] if m["direction"] == "in" else ", ".join(m["to"])
         lines.append(f"  {(m['date'] or '')[:16]} {arrow} {m['kind']:<17} {who}  {m['subject']}")
+    lines += ["", f"Attachments (cocmail cases attachments {d['number']} -o DIR saves them):"]
+    lines += [f"  {describe(a['name'], a['type'], a['size'])}"
+              for a in d.get("attachments", [])] or ["  -"]
     lines += ["", "Audit trail:"]
     for a in d["audit"]:
         detail = f": {a['detail']}" if a["detail"] else ""

@@ -101,7 +101,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
             "to stop. He is tall, wears a green conference hoodie.\n\n"
             "She is OK but shaken; we left early.\n\nAlex\n"
         ),
-        "attachments": ["photo-bar.jpg"],
+        "attachments": ["photo-bar.jpg (image/jpeg, 2.1 MB)", "bar.mov (video/quicktime, 48 MB)"],
+        "files": {"left": ["bar.mov (video/quicktime, 48 MB): over the 10 MB a mail carries"],
+                  "cleaned": True, "command": "cocmail cases attachments 12 -o DIR"},
         "earlier": EARLIER,
         "urgent": False,
         "possibly_urgent": [],
@@ -130,6 +132,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "role_note": "",
         "appeal": False,
         "appeal_to": None,
+        "attachments": [],
+        "files": None,
     },
     "transcript": {
         "recipient_name": "Ana Lima",

@@ -92,6 +92,7 @@ class OutMail:
     not_before: datetime | None = None
     subject: str | None = None  # overrides SUBJECTS[kind]
     nonce: str | None = None  # fixed token nonce (held-command transcripts)
+    carries_files: bool = False  # staff mail: the files of the mail read go along (evidence)
 
     @property
     def auto_submitted(self) -> str:

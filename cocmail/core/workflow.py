@@ -327,7 +327,8 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "received_by": received.name if received else None,
             "report_from": report_from, "report_subject": report_subject or case.subject,
             "report_date": report_date or env.local(case.opened), "report_text": case.report_text,
-            "attachments": list(attachments), "earlier": earlier, "urgent": urgent,
+            "attachments": list(attachments), "files": None,  # core/evidence.with_files
+            "earlier": earlier, "urgent": urgent,
             "commands": commands, "forged": case.forged_sender,
             "sender_unknown": None,  # intake says why, when it knows
             "ack_withheld": None, "conflict": None, "back": False,
