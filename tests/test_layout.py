@@ -108,11 +108,39 @@ def _modules(where: str) -> list[Path]:
     return [base.with_suffix(".py")] if base.with_suffix(".py").exists() else []
 
 
+def _clock_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(names bound to datetime's `datetime`/`date` classes or to the datetime module,
+    names bound to the time module) in `tree`, aliases included: `env.now` is Env's
+    attribute, `dt.now` after `from datetime import datetime as dt` is the wall clock."""
+    classes, time_modules = {"datetime", "date"}, set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "datetime":
+            classes |= {a.asname or a.name for a in node.names if a.name in ("datetime", "date")}
+        elif isinstance(node, ast.Import):
+            classes |= {a.asname or a.name for a in node.names if a.name == "datetime"}
+            time_modules |= {a.asname or a.name for a in node.names if a.name == "time"}
+    return classes, time_modules
+
+
+def _reads_clock(node: ast.Attribute, classes: set[str], time_modules: set[str]) -> bool:
+    """`datetime.now`, `date.today`, `dt.datetime.utcnow`, `time.time`, called or not."""
+    value = node.value
+    if node.attr in _CLOCK_METHODS:
+        return (isinstance(value, ast.Name) and value.id in classes
+                or isinstance(value, ast.Attribute) and value.attr in ("datetime", "date"))
+    return (node.attr in _TIME_FUNCTIONS and isinstance(value, ast.Name)
+            and value.id in time_modules)
+
+
 def _nondeterminism(source: str) -> list[str]:
-    """Each wall-clock read or random draw in `source`: the import of a random source
-    or of the shell's clock, and each call that reads either."""
+    """Each wall-clock read or random draw in `source`: the import of a random source,
+    of the shell's clock or of a clock function from `time`, each call that reads either,
+    and each reference to a clock method (`f = datetime.now`, `default_factory=date.today`)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    classes, time_modules = _clock_names(tree)
+    called = set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [f"import {a.name}" for a in node.names
                       if a.name.split(".")[0] in _RANDOM_MODULES]
@@ -120,6 +148,7 @@ def _nondeterminism(source: str) -> list[str]:
             top = (node.module or "").split(".")[0]
             found += [f"from {node.module} import {a.name}" for a in node.names
                       if node.level == 0 and top in _RANDOM_MODULES
+                      or node.level == 0 and node.module == "time" and a.name in _TIME_FUNCTIONS
                       or a.name in _RANDOM_NAMES | _SHELL_SOURCES]
         elif isinstance(node, ast.Call):
             f = node.func
@@ -131,6 +160,10 @@ def _nondeterminism(source: str) -> list[str]:
                         f.value.id == "time" and f.attr in _TIME_FUNCTIONS
                         or f.value.id in _RANDOM_MODULES)):
                 found.append(f"{ast.unparse(f)}()")
+                called.add(id(f))
+    found += [ast.unparse(node) for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and id(node) not in called
+              and _reads_clock(node, classes, time_modules)]
     return found
 
 
@@ -152,9 +185,17 @@ def test_the_clock_and_randomness_check_sees_them() -> None:
                     "from os import urandom", "x = os.urandom(8)", "from uuid import uuid4",
                     "x = uuid.uuid4()", "x = secrets.token_hex()", "x = datetime.now(UTC)",
                     "x = datetime.utcnow()", "x = date.today()", "x = time.time()",
-                    "from ..clock import utcnow", "x = utcnow()", "from .nonces import new_nonce"):
+                    "from ..clock import utcnow", "x = utcnow()", "from .nonces import new_nonce",
+                    "f = datetime.now", "from time import time as t", "from time import gmtime",
+                    "from time import time_ns", "from time import localtime",
+                    "at: datetime = field(default_factory=datetime.now)",
+                    "from datetime import datetime as dt\nf = dt.now",
+                    "from datetime import date as d\nf = d.today",
+                    "import datetime as dtm\nf = dtm.datetime.utcnow",
+                    "import time as tm\nf = tm.time"):
         assert _nondeterminism(planted), planted
-    for innocent in ("x = env.now", "x = time(9, 0)", "x = env.nonce()",
+    for innocent in ("x = env.now", "x = self.env.now", "x = time(9, 0)", "x = env.nonce()",
+                     "from datetime import time\nx = time(9, 0)", "x = case.today",
                      "from .clock import iso, parse_iso", "x = time.monotonic()",
                      "def f(random_bytes): return random_bytes(12)"):
         assert _nondeterminism(innocent) == [], innocent
