@@ -125,6 +125,19 @@ class MailKind(StrEnum):
     SANCTION_ENDED = "sanction_ended"
 
 
+class ProposalKind(StrEnum):
+    """What a proposal waiting for a second member's `#approve` would do: send mail to the
+    reported person (`accused`, `accused-reply`, `harasser`) or the committee (`dsf`), or
+    exclude (`recuse`) or bring back (`include`) a team member."""
+
+    ACCUSED = "accused"
+    ACCUSED_REPLY = "accused-reply"
+    HARASSER = "harasser"
+    DSF = "dsf"
+    RECUSE = "recuse"
+    INCLUDE = "include"
+
+
 # Mail to people outside the team: what the committee may get as correspondence, what
 # the identity guard and the outgoing-text index care about.
 OUTWARD_KINDS: frozenset[MailKind] = frozenset({
