@@ -147,8 +147,7 @@ class Proposal:
     mails: tuple[OutMail, ...] = ()
     facts: str = ""  # the case as the mails were written (JSON): a change makes them stale
     state: str = "waiting"  # waiting | approved | rejected
-    decided_by: str | None = None
-    decided_at: datetime | None = None
+    decided_by: str | None = None  # when: the proposals.decided_at column, never read back
     reason: str | None = None
 
     def what(self, target_name: str = "", short: bool = False) -> str:
