@@ -16,6 +16,7 @@ docs/translations.md explains the word choices and how to add a language.
 from __future__ import annotations
 
 import difflib
+import fnmatch
 import itertools
 import os
 import re
@@ -328,3 +329,17 @@ def test_golden(renderer: Renderer, lang: str, kind: str) -> None:
         golden.write_text(text, encoding="utf-8", newline="\n")
     assert golden.exists(), f"no golden file {golden}: run with COCMAIL_REGEN_GOLDEN=1"
     assert text == golden.read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("lang", LANGUAGES)
+def test_the_package_ships_every_translation(lang: str) -> None:
+    """An installed cocmail finds templates/ as package data (pyproject.toml): a
+    translation its patterns miss would be in the repository and in no wheel."""
+    root = Path(__file__).resolve().parent.parent
+    setup = tomllib.loads((root / "pyproject.toml").read_text(encoding="utf-8"))["tool"]
+    patterns = setup["setuptools"]["package-data"]["cocmail.templates"]
+    folder = root / "templates" / lang
+    for path in folder.iterdir():
+        relative = path.relative_to(root / "templates").as_posix()
+        assert any(fnmatch.fnmatchcase(relative, p) and p.count("/") == relative.count("/")
+                   for p in patterns), f"templates/{relative} is not in the package data"
