@@ -182,35 +182,41 @@ def _source(lang: str, kind: str) -> str:
     return (folder / f"{kind}.txt").read_text(encoding="utf-8")
 
 
-def _code(renderer: Renderer, source: str) -> list[tuple[str, str]]:
-    """The template's Jinja code token by token, with its words taken out: the text
-    between tags, and the string literals a `{{ ... }}` prints. Strings inside `{% ... %}`
-    stay, since they are compared (`finding == "no-action"`), never shown."""
-    code: list[tuple[str, str]] = []
-    in_block = False
-    for _, token, value in renderer.env.lex(source):
-        if token in ("data", "whitespace"):
+def _tokens(renderer: Renderer, source: str) -> Iterator[tuple[str, str, bool]]:
+    """The template's tokens as (type, value, is_text), read by Jinja's own lexer.
+
+    Text is what a reader sees: the words between tags, the strings a `{{ ... }}` prints,
+    and the strings a `{% set %}` stores to print later (the values of a dict, not its
+    keys). The strings an `{% if %}` compares (`finding == "no-action"`) are code: a
+    translated one would make its branch never run. Comments are neither."""
+    tokens = [(t, v) for _, t, v in renderer.env.lex(source) if t != "whitespace"]
+    block: str | None = None  # the statement of the {% ... %} we are in, if any
+    for i, (token, value) in enumerate(tokens):
+        if token.startswith("comment") or token == "linecomment":
             continue
         if token == "block_begin":
-            in_block = True
+            block = ""
         elif token == "block_end":
-            in_block = False
-        code.append((token, "<text>" if token == "string" and not in_block else value))
-    return code
+            block = None
+        elif block == "" and token == "name":
+            block = value
+        following = tokens[i + 1] if i + 1 < len(tokens) else ("", "")
+        is_text = token == "data" or (token == "string" and (
+            block is None or (block == "set" and following != ("operator", ":"))))
+        yield token, value, is_text
+
+
+def _code(renderer: Renderer, source: str) -> list[tuple[str, str]]:
+    """The template's Jinja code token by token, with its text taken out."""
+    return [(token, "<text>" if token == "string" and is_text else value)
+            for token, value, is_text in _tokens(renderer, source)
+            if token != "data"]
 
 
 def _words(renderer: Renderer, source: str) -> list[str]:
-    """The template's own words: text between tags and strings a `{{ ... }}` prints."""
-    words: list[str] = []
-    in_block = False
-    for _, token, value in renderer.env.lex(source):
-        if token == "block_begin":
-            in_block = True
-        elif token == "block_end":
-            in_block = False
-        elif token == "data" or (token == "string" and not in_block):
-            words.append(value.strip("\"'") if token == "string" else value)
-    return words
+    """The template's own words: its text, as `_tokens` tells it from code."""
+    return [value.strip("\"'") if token == "string" else value
+            for token, value, is_text in _tokens(renderer, source) if is_text]
 
 
 # ------------------------------------------------------------------------ completeness
