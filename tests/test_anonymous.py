@@ -52,7 +52,7 @@ def test_an_anonymous_reporter_s_next_mail_is_relayed_as_the_reporter_s(desk: De
     desk.receive(mail(ANOUK, "Re: " + str(ack["Subject"]), "He was at the party again.\n",
                       message_id="<later@attendee.example>", in_reply_to=ack["Message-ID"]))
     relay = body_of(desk.last_to("ben@example.org", n))
-    assert "The reporter wrote on case" in relay
+    assert "The reporter wrote again on case" in relay
     assert "not on the case" not in relay
 
 
