@@ -184,3 +184,182 @@ def test_languages_are_read_main_first(tmp_path: Path) -> None:
 ])
 def test_the_detector_on_short_mixed_and_quoted_texts(text: str, code: str) -> None:
     assert detect(reporter_words(text)) == code
+
+
+# ------------------------------------------------------------------ every shipped language
+REPORTS = {
+    "en": "Hello, at the party last night a man kept touching my arm after I asked him to "
+          "stop, and then he followed me to the bar.\n",
+    "es": ES_REPORT,
+    "pt": PT_REPORT,
+    "fr": "Bonjour, hier soir pendant la fête, un homme m'a touché le bras plusieurs fois "
+          "alors que je lui avais demandé d'arrêter, puis il m'a suivie jusqu'au bar.\n",
+    "de": "Hallo, gestern Abend auf der Party hat mich ein Mann immer wieder am Arm "
+          "angefasst, obwohl ich ihn gebeten hatte aufzuhören, und ist mir dann zur Bar "
+          "gefolgt.\n",
+    "it": "Buongiorno, ieri sera alla festa un uomo ha continuato a toccarmi il braccio "
+          "anche dopo che gli avevo chiesto di smettere, e poi mi ha seguita fino al bar.\n",
+}
+ENGLISH_ONLY = frozenset({"the", "and", "you", "your", "we", "our", "please", "with", "this",
+                          "that", "have", "from", "hello", "thank", "reply", "would", "been",
+                          "about", "report", "received"})
+
+
+@pytest.mark.parametrize("lang", sorted(REPORTS))
+def test_a_report_in_each_shipped_language_is_answered_in_it_whole(
+        tmp_path: Path, lang: str) -> None:
+    """Through the pipeline, for an event that speaks that language: the report is
+    detected, the acknowledgement and its subject are in that language with no English
+    word left (besides the values: the event's name, the addresses), the staff mail is
+    English and the case keeps the language."""
+    desk = lang_desk(tmp_path, f'["{lang}", "en"]' if lang != "en" else '["en", "pt"]')
+    try:
+        n = desk.report("Rita Reporter <rita@example.net>", REPORTS[lang])
+        sent = desk.new()
+        (ack,) = to(sent, "rita@example.net")
+        subject = str(ack["Subject"])
+        assert subject.startswith(f"[CoC #{n}] ") and "/" not in subject
+        assert f"[CoC #{n}]" in body_of(ack)
+        if lang != "en":
+            own = flat(body_of(ack)).replace("Example Conf 2027", " ").replace(
+                "conduct@example.org", " ").lower()
+            import re
+
+            assert not set(re.findall(r"[a-z]+", own)) & ENGLISH_ONLY, body_of(ack)
+            assert not set(re.findall(r"[a-z]+", subject.lower())) & ENGLISH_ONLY
+        assert "A new report has arrived" in body_of(to(sent, "ben@example.org")[0])
+        assert json.loads(desk.cli("cases", "show", str(n), "--json"))["language"] == lang
+    finally:
+        desk.close()
+
+
+def test_a_team_override_of_one_language_falls_back_to_that_language(tmp_path: Path) -> None:
+    """A team that rewrote only the Portuguese acknowledgement: its Portuguese mail uses
+    that file, every other Portuguese mail the shipped Portuguese one, never English."""
+    own = tmp_path / "own-templates"
+    (own / "pt").mkdir(parents=True)
+    shipped = (Path(__file__).resolve().parent.parent / "templates" / "pt" / "ack.txt")
+    (own / "pt" / "ack.txt").write_text(shipped.read_text(encoding="utf-8").replace(
+        "Obrigado por nos ter escrito.", "Obrigado pela sua confiança."), encoding="utf-8")
+    (own / "pt" / "subjects.toml").write_text('[subjects]\nack = "O seu relato chegou"\n',
+                                              encoding="utf-8")
+    desk = lang_desk(tmp_path, extra=f'\n[templates]\ndir = "{own}"\n')
+    try:
+        n = desk.report("Rita Reporter <rita@example.net>", PT_REPORT)
+        (ack,) = to(desk.new(), "rita@example.net")
+        assert "Obrigado pela sua confiança." in body_of(ack)
+        assert str(ack["Subject"]) == f"[CoC #{n}] O seu relato chegou"
+        desk.staff("ana@example.org", n, "#reply\nVamos ligar-lhe amanhã.\n")
+        (reply,) = to(desk.new(), "rita@example.net")
+        assert str(reply["Subject"]).endswith("Sobre o seu relato")
+        assert "Pode responder a este email" in body_of(reply)
+    finally:
+        desk.close()
+
+
+def test_the_demo_shows_a_report_in_another_language_and_its_acknowledgement(
+        tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from cocmail.cli import main
+
+    result = CliRunner().invoke(main, ["demo", "--dir", str(tmp_path / "demo")],
+                                catch_exceptions=False)
+    assert result.exit_code == 0, result.output
+    out = result.output
+    assert "3c. Another report, written in Spanish" in out
+    assert "Subject: [CoC #2] Hemos recibido su reporte" in out
+    assert "Language:     written in Spanish; acknowledged in Spanish" in out
+
+
+# ------------------------------------------------------------------ the local way
+@pytest.mark.parametrize(("lang", "minutes", "words"), [
+    ("en", 60, "an hour"), ("en", 120, "2 hours"), ("pt", 120, "2 horas"),
+    ("es", 1440, "1 día"), ("de", 30, "30 Minuten"),
+    ("fr", 180, "3\u00a0heures"),  # CLDR's no-break space: a wrap never parts them
+])
+def test_the_promised_time_is_written_in_the_mail_s_language(
+        lang: str, minutes: int, words: str) -> None:
+    from cocmail.render_i18n import duration
+
+    assert duration({"language": lang}, minutes) == words
+
+
+def test_dates_are_written_the_local_way() -> None:
+    from datetime import date
+
+    from cocmail.render_i18n import local_date
+
+    day = date(2027, 6, 5)
+    assert local_date({"language": "pt"}, day) == "5 de junho de 2027"
+    assert local_date({"language": "de"}, day) == "5. Juni 2027"
+    assert local_date({"language": "en"}, "2027-06-05") == "June 5, 2027"
+    assert local_date({"language": "fr"}, "not a date") == "not a date"
+
+
+# ------------------------------------------------------------------ the leak property
+@pytest.mark.parametrize("lang", sorted(REPORTS))
+def test_nothing_identifying_reaches_the_reported_person_in_any_language(lang: str) -> None:
+    """tests/test_identity_guard.py's property, in every shipped language: random names
+    for the reporter, the person affected and a witness, a response written around them;
+    whatever is sent to the reported person, in that language's templates, names none
+    of them."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from tests.test_identity_guard import _FILLER, _NAME, _SPELLINGS
+
+    _leak_property(lang, given, settings, st, _NAME, _FILLER, _SPELLINGS)
+
+
+def _leak_property(lang, given, settings, st, name, filler, spellings):  # type: ignore[no-untyped-def]
+    from datetime import UTC, datetime
+    from zoneinfo import ZoneInfo
+
+    from cocmail.core.case import Case, Person
+    from cocmail.core.commands import parse_command_block
+    from cocmail.core.compose import Composer
+    from cocmail.core.env import Env, NoHistory
+    from cocmail.core.languages import localise
+    from cocmail.core.mail_commands.run import apply_block
+    from cocmail.core.model import Roster, StaffMember
+    from cocmail.core.public_text import identifying_words
+    from cocmail.nonces import new_nonce
+    from cocmail.render import Renderer
+
+    now = datetime(2027, 6, 4, 22, 30, tzinfo=UTC)
+    ana = StaffMember(1, "Ana Lima", "ana@example.org")
+    composer = Composer(secret=b"s" * 64, renderer=Renderer(), inbox="conduct@example.org",
+                        tag="CoC", event="Example Conf", plus_addressing=True, nonce=new_nonce)
+
+    @settings(max_examples=25, deadline=None)
+    @given(victim=name, witness=name, reporter=name,
+           words=st.lists(st.tuples(st.sampled_from(["filler", "victim", "witness", "reporter"]),
+                                    st.integers(0, 13), st.integers(0, 4)),
+                          min_size=1, max_size=6))
+    def check(victim: str, witness: str, reporter: str,
+              words: list[tuple[str, int, int]]) -> None:
+        names = {"victim": f"Qv{victim}", "witness": f"Xq{witness}", "reporter": f"Zq{reporter}"}
+        text = " ".join(filler[i] if kind == "filler" else spellings[s](names[kind])
+                        for kind, i, s in words)
+        case = Case(number=5, opened=now, reporter=Person(
+            "reporter", names["reporter"] + " Doe", "rep@a.example"), language=lang)
+        block = parse_command_block(
+            f"#victim {names['victim']} <vic@a.example>\n#witness {names['witness']}\n"
+            f"#accused Dan Doe <dan@x.example>\n#language accused {lang}\n"
+            f"#action A warning\n#response {text}\n#notify-accused\n#notify-harasser\n")
+        env = Env(event="Example Conf", event_ends=None, tz=ZoneInfo("Europe/Berlin"),
+                  inbox="conduct@example.org", dsf="conduct@djangoproject.com", appeal=None,
+                  roster=Roster((ana,)), now=now, history=NoHistory(), nonce=new_nonce,
+                  languages=(lang,))
+        r = apply_block(case, block.commands, block.body, ana, env)
+        to_dan = [m for m in r.mails if m.to.email == "dan@x.example"]
+        assert r.rejected or len(to_dan) == 2, r.reason
+        for m in r.mails:
+            if m.to.email == "dan@x.example":
+                m = localise(m, r.case.chosen_languages(), env.languages)
+                assert m.languages == (lang,)
+                body = composer.compose(m, now).body
+                assert not identifying_words(body.replace("Dan Doe", ""), r.case), body
+
+    check()
