@@ -233,13 +233,18 @@ class Renderer:
         self.env.tests["greeting"] = is_greeting
         self._compiled: dict[str, tuple[jinja2.Template, frozenset[str]]] = {}
         self._subjects: dict[str, dict[str, str]] = {}
+        self._found: dict[str, bool] = {}  # has(): templates are read once, like _compiled
 
     def has(self, name: str, language: str) -> bool:
         """Is there a template of mail `name` in `language` (English always has one)?"""
         if language == "en":
             return True
-        return any((Path(d) / language / f"{name}.txt").is_file()
-                   for d in ([self.override_dir] if self.override_dir else []) + [TEMPLATES_DIR])
+        key = f"{language}/{name}"
+        if key not in self._found:
+            self._found[key] = any(
+                (Path(d) / language / f"{name}.txt").is_file()
+                for d in ([self.override_dir] if self.override_dir else []) + [TEMPLATES_DIR])
+        return self._found[key]
 
     def subject(self, kind: str, language: str) -> str | None:
         """The subject of mail `kind` in `language` (templates/<lang>/subjects.toml, a
@@ -282,6 +287,8 @@ class Renderer:
         builtin = Renderer(None) if self.override_dir is not None else None
         translated = [f"{lang}/{kind}" for lang in SHIPPED_LANGUAGES[1:]
                       for kind in sorted(OUTWARD_KINDS) if self.has(kind, lang)]
+        for lang in SHIPPED_LANGUAGES[1:]:
+            self.subject(MailKind.ACK, lang)  # a subjects.toml that does not parse fails here
         for name in (*TEMPLATE_NAMES, *translated):
             _, needed = self._load(name)
             if builtin is not None:
