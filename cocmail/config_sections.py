@@ -60,6 +60,8 @@ class EventConfig:
     coc_url: str = ""
     emergency_phone: str = ""  # in the acknowledgement, with what to do in danger
     support: str = ""  # local support resources, shown to the person affected
+    # Issue 26: mail to people outside the team is in these languages; the first is the main one.
+    languages: tuple[str, ...] = ("en",)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -257,6 +259,7 @@ class ProcessConfig:
     flood_followups_per_case: int = 10
     # Phrases that make a new report possibly urgent, added to core/urgency.py's lists.
     urgent_words: tuple[str, ...] = ()
+    staff_language: str = "en"  # issue 26: mail to the team stays in this language
 
 
 @dataclass(frozen=True)

@@ -314,12 +314,13 @@ def test_every_value_the_english_mail_shows_is_shown(
 def test_translated_mail_reads_well_in_plain_text(
     renderer: Renderer, lang: str, kind: str
 ) -> None:
-    """Short lines, calm (no exclamation mark), signed by the team, like the English."""
+    """Short lines, calm (no exclamation mark), signed by the team (its name in the
+    mail's language, with the event's), like the English."""
     for context in _branches(kind):
         text = _render(renderer, lang, kind, context)
         assert [line for line in text.split("\n") if len(line) > 78] == []
         assert "!" not in text and "{" not in text and "\n\n\n" not in text
-        assert COMMON["team"] in text
+        assert f"{COMMON['event']}\n{COMMON['inbox']}" in text
 
 
 # ------------------------------------------------------------------------- golden files

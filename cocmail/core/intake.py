@@ -28,9 +28,10 @@ from .effects import (
 from .env import Env
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
+from .languages import answer_languages, staff_notice
 from .mail_commands.run import apply_block, command_reference
 from .model import Address, ParsedMessage, StaffMember
-from .reminders import promised_within
+from .reminders import promised_minutes
 from .screening import Screening
 from .sender import reporter_of
 from .tokens import Token
@@ -97,9 +98,11 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                     report_from: str, sender_unknown: str | None = None,
                     ack_withheld: str | None = None,
                     conflict: dict[str, Any] | None = None,
-                    possibly_urgent: tuple[str, ...] = ()) -> list[OutMail]:
+                    possibly_urgent: tuple[str, ...] = (),
+                    language: dict[str, Any] | None = None) -> list[OutMail]:
     """`possibly_urgent`: what in the report's opening reads as urgent (core/urgency.py);
-    the subject then says "Possibly urgent"."""
+    the subject then says "Possibly urgent". `language`: which language the reporter
+    wrote in and cocmail answered in (issue 26), when the event has others than English."""
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
@@ -112,6 +115,7 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
         ctx["sender_unknown"] = sender_unknown
         ctx["ack_withheld"] = ack_withheld
         ctx["conflict"] = conflict
+        ctx["report_language"] = language
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
                              references=_refs(case),
                              subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None))
@@ -244,8 +248,9 @@ def _sent_as_you(case: Case, msg: ParsedMessage, staff: StaffMember) -> OutMail:
 
 
 def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
-              screening: Screening, acks_today: int) -> Decision:
-    """A new thread: a new case, an acknowledgement when it is due, staff notified."""
+              screening: Screening, acks_today: int, language: str = "") -> Decision:
+    """A new thread: a new case, an acknowledgement when it is due, staff notified.
+    `language`: the report's, as the shell detected it ("" not known; core/languages.py)."""
     staff = identity.staff
     # A reporter's From is read leniently (core/sender.py); a staff member's never is.
     reporter = reporter_of(msg, identity, env.roster) if staff is None else None
@@ -270,7 +275,8 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         audit.append(AuditEntry("received", f"report entered by staff ({staff.email})"))
     elif sender is not None:
         case = replace(case, reporter=Person(Party.REPORTER, sender.name, sender.email),
-                       forged_sender=identity.forged)
+                       forged_sender=identity.forged,
+                       language=language if language in env.languages else "")
     if staff is None and sender is not None and not screening.automatic:
         if identity.forged is not None:
             # The acknowledgement would go to whoever owns the forged address: someone
@@ -283,10 +289,11 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                  Recipient.REPORTER, number,
                                  {"reporter_name": sender.name if greet else "",
                                   "outside_team": False, "member_kept_out": False,
-                                  "within": promised_within(env),
+                                  "within": promised_minutes(env),
                                   "possibly_urgent": bool(urgent)},
                                  in_reply_to=msg.message_id,
-                                 references=(msg.message_id,) if msg.message_id else ()))
+                                 references=(msg.message_id,) if msg.message_id else (),
+                                 languages=answer_languages(language, env.languages)))
             case = case.with_step("acknowledged", env.now)
         else:
             audit.append(AuditEntry("no acknowledgement",
@@ -329,7 +336,8 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                  ack_withheld=screening.reason if (
                                      sender is not None and staff is None
                                      and screening.automatic) else None,
-                                 conflict=screened.notice(), possibly_urgent=urgent))
+                                 conflict=screened.notice(), possibly_urgent=urgent,
+                                 language=staff_notice(language, env.languages, mails)))
     if screened.to_contacts:
         mails.extend(contact_mails(case, env, screened, sender=report_from, subject=msg.subject,
                                    text=case.report_text, date=env.local(msg.date or env.now),

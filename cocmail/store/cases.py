@@ -91,7 +91,9 @@ def save_case(conn: sqlite3.Connection, case: Case) -> None:
         "last_staff_action": iso(case.last_staff_action),
         "event": case.event, "public_summary": case.public_summary,
         "accused_side": case.accused_side, "forged_sender": case.forged_sender,
-        "response": case.response,
+        "response": case.response, "language": case.language or None,
+        "victim_language": case.victim_language or None,
+        "accused_language": case.accused_language or None,
     }
     for s, at in case.steps:
         row[s] = iso(at)
@@ -287,7 +289,8 @@ def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
         last_staff_action=parse_iso(r["last_staff_action"]),
         event=r["event"], public_summary=r["public_summary"],
         accused_side=r["accused_side"], forged_sender=r["forged_sender"],
-        response=r["response"],
+        response=r["response"], language=r["language"] or "",
+        victim_language=r["victim_language"] or "", accused_language=r["accused_language"] or "",
     )
 
 
