@@ -128,7 +128,7 @@ def _one_of(people: tuple[Person, ...], who: str, role: str, words: str) -> Pers
 
 
 def _not_naming_anonymous(case: Case, text: str, whom: str) -> None:
-    """An anonymous reporter is never named outside the team (process.md)."""
+    """An anonymous reporter is never named outside the team (docs/process.md)."""
     named = anonymous_words(text, case)
     if named:
         raise Refused(f"the reporter is anonymous, but this reply to {whom} names them ("

@@ -48,8 +48,8 @@ COMMANDS = (
                 help="add an internal note (your text below the commands is kept too)",
                 handler=do_note, place=140, value=Value.TEXT, on_closed_case=True),
     MailCommand(name="reply", syntax="#reply [party]",
-                help="mail your text to the reporter, or: victim, accused <who>, "
-                     "witness <who>, dsf",
+                help="mail your text to the reporter; #reply victim|accused|witness|dsf "
+                     "to another party",
                 handler=do_reply, place=260, value=Value.OPTIONAL,
                 mails_to=frozenset({Recipient.REPORTER.value, Recipient.VICTIM.value,
                                     Recipient.ACCUSED.value, Recipient.WITNESS.value,
