@@ -155,8 +155,9 @@ def test_mail_people_read_says_reported_person_and_person_affected(tmp_path: Pat
         assert any("The person affected wrote on case 1" in t for t in texts)
         assert len(texts) > 10
         for text in texts:
-            # Command names and their syntax stay (#preview accused|harasser|victim|...).
-            words = re.sub(r"#preview\s+\S+|#[\w-]+", "", text)
+            # Command names and their syntax stay (#preview accused|harasser|victim|...,
+            # #language [accused|victim] <code>).
+            words = re.sub(r"#(?:preview|language)\s+\S+|#[\w-]+", "", text)
             assert not re.search(r"harass|victim", words, re.IGNORECASE), words
     finally:
         app.close()
