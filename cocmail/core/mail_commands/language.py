@@ -36,6 +36,6 @@ def do_language(w: _Work, cmd: Command) -> str:
 
 COMMANDS = (
     MailCommand(name="language", syntax="#language [accused|victim] <code>",
-                help="the language of mail to the reporter (or that party), e.g. #language pt",
-                handler=do_language, place=275, value=Value.TEXT, on_closed_case=True),
+                help="the language of mail to the reporter (or that party), e.g. pt",
+                handler=do_language, place=275, value=Value.TEXT),
 )
