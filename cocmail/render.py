@@ -116,16 +116,29 @@ def wrap(text: object, width: int = 72) -> str:
     """Wrap each line of `text` to `width`, keeping its line breaks.
 
     For short values that staff typed on one command line (`#action ...`): a long line
-    reads badly in plain text. Words, addresses and links are never cut, not even at
-    hyphens, so nothing a reader might copy is broken.
+    reads badly in plain text. Words, addresses, links and phone numbers ("+49 30 1234
+    5678", which a reader in danger taps) are never cut, not even at hyphens, so nothing
+    a reader might copy is broken.
     """
     out: list[str] = []
     for line in _normalise_newlines(_text(text)).split("\n"):
+        line = _PHONE.sub(_glued, line)
         wrapped = textwrap.wrap(
             line, width, break_long_words=False, break_on_hyphens=False
         )
-        out.extend(wrapped or [""])
+        out.extend(w.replace(_GLUE, " ") for w in wrapped or [""])
     return "\n".join(out)
+
+
+# A phone number as people write one: groups of digits, perhaps a leading + or brackets
+# ("+351 21 000 0000", "116 006"); five digits at least, so "21 30" stays two numbers.
+_PHONE = re.compile(r"\+?\(?\d[\d()]*(?: \(?\d[\d()]*)+")
+_GLUE = "\ue000"  # stands for a space wrap() must not break at (a private-use character)
+
+
+def _glued(match: re.Match[str]) -> str:
+    number = match.group(0)
+    return number.replace(" ", _GLUE) if sum(c.isdigit() for c in number) >= 5 else number
 
 
 def quote(text: object, prefix: str = "> ") -> str:

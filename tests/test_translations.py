@@ -334,6 +334,20 @@ def test_every_value_the_english_mail_shows_is_shown(
                     f" with {context}")
 
 
+@pytest.mark.parametrize("lang", ("en", *LANGUAGES))
+@pytest.mark.parametrize("kind", KINDS)
+def test_the_emergency_number_is_never_split_across_lines(
+    renderer: Renderer, lang: str, kind: str
+) -> None:
+    """Someone in danger taps or copies the number: wrapping must not break it, wherever
+    the sentence puts it in each language."""
+    for phone in ("+49 30 1234 5678", "+351 21 000 0000", "+1 (415) 555 0100", "116 006"):
+        for context in _branches(kind):
+            if context.get("emergency_phone", COMMON["emergency_phone"]):
+                text = _render(renderer, lang, kind, {**context, "emergency_phone": phone})
+                assert (phone in text) == (phone in _flat(text)), f"{lang}/{kind}:\n{text}"
+
+
 @pytest.mark.parametrize("lang", LANGUAGES)
 @pytest.mark.parametrize("kind", KINDS)
 def test_translated_mail_reads_well_in_plain_text(
