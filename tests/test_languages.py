@@ -267,7 +267,7 @@ def test_the_demo_shows_a_report_in_another_language_and_its_acknowledgement(
                                 catch_exceptions=False)
     assert result.exit_code == 0, result.output
     out = result.output
-    assert "3c. Another report, written in Spanish" in out
+    assert "3e. Another report, written in Spanish" in out
     assert "Subject: [CoC #2] Hemos recibido su reporte" in out
     assert "Language:     written in Spanish; acknowledged in Spanish" in out
 
