@@ -105,7 +105,7 @@ STAFF_REPLY_2 = """\
 #outcome warning
 #notify-harasser
 #notify-victim
-#report-dsf now
+#report-dsf now Repeated touching at the party after being asked to stop; warned, no contact.
 #public-summary unwanted touching at the conference party, after being asked to stop
 
 At the conference party, an attendee repeatedly touched another attendee's

@@ -1,6 +1,6 @@
 """Read-only views over the store for the CLI: case lists, details, the sheet, people, stats.
 
-Stable JSON keys are a contract (interface.md); text output is for a person at a terminal.
+Stable JSON keys are a contract (docs/interface.md); text output is for a person at a terminal.
 """
 
 from __future__ import annotations
@@ -69,6 +69,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "handlers": list(case.handlers), "recused": list(case.recused),
         "excluded": excluded_json(case, app.pipeline.roster),
         "steps": {s: iso(case.step(s)) for s in STEPS},
+        "victim_declined": case.victim_declined,  # #notified-victim declined
         "missing_steps": case.missing_steps(),
         "dsf_hold_until": iso(case.dsf_hold_until),
         "messages": [{"direction": m["direction"], "from": m["sender"],
@@ -124,7 +125,9 @@ def format_case_detail(d: dict[str, Any]) -> str:
                                  or "-"),
              "", "Steps:"]
     for s in STEPS:
-        lines.append(f"  {s:<18} {d['steps'][s] or '-'}")
+        declined = " (asked not to be contacted)" if s == "victim_informed" and d.get(
+            "victim_declined") else ""
+        lines.append(f"  {s:<18} {d['steps'][s] or '-'}{declined}")
     if d["missing_steps"] and d["status"] == "open":
         lines += ["", "Still to do:"] + [f"  - {STEP_LABELS[m]}" for m in d["missing_steps"]]
     waiting = [p for p in d.get("proposals", []) if p["state"] == "waiting"]
@@ -176,8 +179,8 @@ def _no_collector_passes() -> Iterator[None]:
     """Python's cycle collector paused while a long list of plain rows is built.
 
     Those rows hold no cycles, but every few hundred new dicts the collector walks the
-    ones already made: with 50,000 people rows on file it took half of `cocmail people`
-    and made each row cost twice what it did with 2,500 (bench/flat_cost.py)."""
+    ones already made, so a row would cost more the more people are on file
+    (bench/flat_cost.py; the figures are in bench/README.md)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -198,8 +198,9 @@ SPEC_NAMES = (
 
 
 def test_every_command_of_the_spec_is_known_and_nothing_else() -> None:
-    # mail.md's commands, and the open issues' additions (interface.md): #public-summary,
-    # #include, #response (issue 21), #remove, #clear (issue 24), #language (issue 26)
+    # docs/mail.md's commands, and the open issues' additions (docs/interface.md): #public-summary,
+    # #include, #response (issue 21), #remove, #clear (issue 24),
+    # #language (issue 26)
     assert list(KNOWN_COMMANDS) == SPEC_NAMES
 
 

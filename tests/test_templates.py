@@ -114,6 +114,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                                 "why": 'by "Cy", a name only they have on the team'}],
                      "everyone": False, "contacts": False},
         "back": False,
+        "escalated": None,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",
@@ -185,6 +186,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "accused_told": "2027-06-04 09:30",
         "harasser_told": "2027-06-04 17:00",
         "victim_told": "2027-06-04 17:30",
+        "victim_declined": False,
         "no_harasser_steps": False,
     },
     "reporter_reply": {

@@ -167,9 +167,9 @@ def decide(facts: Facts) -> Decision:
         return unmatched_machine(msg, screening)
     if case is None:
         return localised(on_new_case(open_case(msg, facts.next_number, env, identity,
-                                               screening, facts.acks_today,
-                                               language=facts.language),
-                                     facts.flood, env.flood, identity), env)
+                                               screening, facts.acks_today),
+                                     facts.flood, env.flood, identity), env,
+                         detected=facts.language)
     return localised(on_followup(continue_case(msg, case, env, identity, screening, facts.held,
                                                quoted=r.thread_tokens + r.address_tokens,
                                                noticed_today=facts.noticed_today,

@@ -13,7 +13,7 @@ from typing import Any
 from .model import Address
 from .vocabulary import DSF_COMMITTEE, MailKind
 
-# Subjects per mail kind (after the "[CoC #N]" tag). Never a person's name (process.md).
+# Subjects per mail kind (after the "[CoC #N]" tag). Never a person's name (docs/process.md).
 SUBJECTS: dict[MailKind, str] = {
     MailKind.ACK: "We have received your report",
     MailKind.STAFF_NEW_CASE: "New report",
@@ -60,12 +60,21 @@ RELAY_SUBJECTS = {
     "team member excluded": "A member excluded from the case wrote",
     "someone": "Someone not on the case wrote",
 }
+# A proposal's subject names what it would send or do (issue 25, item 5), so two waiting
+# proposals never look alike on a phone; never a name. Kinds not listed keep "Approval needed".
+PROPOSAL_SUBJECTS = {
+    "accused": "Approval needed: the complaint notice to the reported person",
+    "harasser": "Approval needed: the response to the reported person",
+    "dsf": "Approval needed: the report to the committee",
+    "recuse": "Approval needed: excluding a team member from the case",
+    "include": "Approval needed: bringing a team member back to the case",
+}
 # A new report whose opening reads as urgent (core/urgency.py).
 POSSIBLY_URGENT_SUBJECT = "Possibly urgent: new report"
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).
 AUTO_NOTICE_SUBJECT = "Automatic mail on the case"
-# Replies to a message get auto-replied; everything else auto-generated (mail.md).
+# Replies to a message get auto-replied; everything else auto-generated (docs/mail.md).
 REPLY_KINDS: tuple[MailKind, ...] = (MailKind.ACK, MailKind.TRANSCRIPT, MailKind.HELP,
                                      MailKind.STATUS, MailKind.PREVIEW)
 

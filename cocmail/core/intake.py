@@ -28,7 +28,6 @@ from .effects import (
 from .env import Env
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
-from .languages import answer_languages, staff_notice
 from .mail_commands.run import apply_block, command_reference
 from .model import Address, ParsedMessage, StaffMember
 from .reminders import promised_minutes
@@ -67,6 +66,7 @@ class HeldEntry:
     nonce: str
     commands: str
     body: str
+    opened_case: bool = False  # held from the mail that opened the case (issue 25, item 8)
 
 
 def _sender_label(msg: ParsedMessage) -> str:
@@ -98,11 +98,9 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                     report_from: str, sender_unknown: str | None = None,
                     ack_withheld: str | None = None,
                     conflict: dict[str, Any] | None = None,
-                    possibly_urgent: tuple[str, ...] = (),
-                    language: dict[str, Any] | None = None) -> list[OutMail]:
+                    possibly_urgent: tuple[str, ...] = ()) -> list[OutMail]:
     """`possibly_urgent`: what in the report's opening reads as urgent (core/urgency.py);
-    the subject then says "Possibly urgent". `language`: which language the reporter
-    wrote in and cocmail answered in (issue 26), when the event has others than English."""
+    the subject then says "Possibly urgent"."""
     earlier = _earlier_for(case, env)
     mails = []
     for address, role in env.staff_recipients(case.recused, exclude=exclude):
@@ -115,7 +113,6 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
         ctx["sender_unknown"] = sender_unknown
         ctx["ack_withheld"] = ack_withheld
         ctx["conflict"] = conflict
-        ctx["report_language"] = language
         mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
                              references=_refs(case),
                              subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None))
@@ -248,9 +245,8 @@ def _sent_as_you(case: Case, msg: ParsedMessage, staff: StaffMember) -> OutMail:
 
 
 def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
-              screening: Screening, acks_today: int, language: str = "") -> Decision:
-    """A new thread: a new case, an acknowledgement when it is due, staff notified.
-    `language`: the report's, as the shell detected it ("" not known; core/languages.py)."""
+              screening: Screening, acks_today: int) -> Decision:
+    """A new thread: a new case, an acknowledgement when it is due, staff notified."""
     staff = identity.staff
     # A reporter's From is read leniently (core/sender.py); a staff member's never is.
     reporter = reporter_of(msg, identity, env.roster) if staff is None else None
@@ -275,8 +271,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         audit.append(AuditEntry("received", f"report entered by staff ({staff.email})"))
     elif sender is not None:
         case = replace(case, reporter=Person(Party.REPORTER, sender.name, sender.email),
-                       forged_sender=identity.forged,
-                       language=language if language in env.languages else "")
+                       forged_sender=identity.forged)
     if staff is None and sender is not None and not screening.automatic:
         if identity.forged is not None:
             # The acknowledgement would go to whoever owns the forged address: someone
@@ -292,8 +287,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                   "within": promised_minutes(env),
                                   "possibly_urgent": bool(urgent)},
                                  in_reply_to=msg.message_id,
-                                 references=(msg.message_id,) if msg.message_id else (),
-                                 languages=answer_languages(language, env.languages)))
+                                 references=(msg.message_id,) if msg.message_id else ()))
             case = case.with_step("acknowledged", env.now)
         else:
             audit.append(AuditEntry("no acknowledgement",
@@ -336,8 +330,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                  ack_withheld=screening.reason if (
                                      sender is not None and staff is None
                                      and screening.automatic) else None,
-                                 conflict=screened.notice(), possibly_urgent=urgent,
-                                 language=staff_notice(language, env.languages, mails)))
+                                 conflict=screened.notice(), possibly_urgent=urgent))
     if screened.to_contacts:
         mails.extend(contact_mails(case, env, screened, sender=report_from, subject=msg.subject,
                                    text=case.report_text, date=env.local(msg.date or env.now),
@@ -434,11 +427,15 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     commands = block.commands
     body = block.body
     confirmed = None
+    audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if [c.name for c in commands] == ["confirm"] and held_entry is not None:
         held_block = parse_command_block(held_entry.commands)
         commands, body, confirmed = held_block.commands, held_entry.body, held_entry.nonce
+        if held_entry.opened_case and case.received_by is None:  # their report, proven
+            case = replace(case, received_by=staff.email)  # nothing to acknowledge by mail
+            audit.append(AuditEntry("received", f"report entered by staff ({staff.email}),"
+                                                " confirmed with #confirm"))
     note = body or None
-    audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if block.errors:
         refused = _refuse_errors(case, msg, staff, block, identity, env, note, audit,
                                  claimed is not None)

@@ -125,18 +125,31 @@ def localise(mail: OutMail, chosen: dict[str, str], event_languages: tuple[str, 
 D = TypeVar("D")
 
 
-def localised(decision: D, env: Env) -> D:
+def localised(decision: D, env: Env, detected: str | None = None) -> D:
     """A Decision (core/intake.py) whose outward mails, proposed mails included, carry
     the languages of the case as it decided it: one place, so that no command that
-    writes to a reporter, the person affected or the reported person can forget."""
+    writes to a reporter, the person affected or the reported person can forget.
+
+    `detected` (a new report's language, "" unknown; None for any other mail): the case
+    keeps it when the event speaks it, the acknowledgement is written in it (else in all
+    the event's languages), and the staff notification says both (`report_language`)."""
     case = getattr(decision, "case", None)
+    mails = list(decision.mails)  # type: ignore[attr-defined]
+    if detected is not None and case is not None:
+        if case.reporter is not None and detected in env.languages:
+            case = replace(case, language=detected)
+        mails = [replace(m, languages=answer_languages(detected, env.languages))
+                 if m.kind == MailKind.ACK else m for m in mails]
+        notice = staff_notice(detected, env.languages, mails)
+        mails = [replace(m, context={**m.context, "report_language": notice})
+                 if m.kind == MailKind.STAFF_NEW_CASE else m for m in mails]
     chosen = case.chosen_languages() if case is not None else {}
-    mails = tuple(localise(m, chosen, env.languages)
-                  for m in decision.mails)  # type: ignore[attr-defined]
     proposals = tuple(replace(p, mails=tuple(localise(m, chosen, env.languages)
                                              for m in p.mails))
                       for p in getattr(decision, "proposals", ()))
-    return replace(decision, mails=mails, proposals=proposals)  # type: ignore[type-var]
+    return replace(decision, case=case,  # type: ignore[type-var]
+                   mails=tuple(localise(m, chosen, env.languages) for m in mails),
+                   proposals=proposals)
 
 
 def staff_notice(language: str, event_languages: tuple[str, ...],

@@ -212,8 +212,8 @@ STATS_SYNC = (
 
 def _v9(conn: sqlite3.Connection) -> None:
     """`stats` kept current by every save of a case (cases.save_case), not copied whole
-    before each `cocmail stats` and `transparency` (issue 16, "Flat cost": that copy read
-    every case on file, 10x the time at 10,000 cases). Brought up to date once here."""
+    before each `cocmail stats` and `transparency` (that copy read every case on file, a
+    cost that grew with the years kept). Brought up to date once here."""
     conn.execute(STATS_SYNC.format(only=""))
 
 
@@ -260,6 +260,15 @@ def _v13(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE cases ADD COLUMN response TEXT")
 
 
+def _v17(conn: sqlite3.Connection) -> None:
+    """`#notified-victim declined` (issue 25, item 6): the person affected asked not to be
+    contacted. Number 17 was assigned to this change so that parallel branches do not
+    collide; it only adds a column, so it runs after whichever others exist, and is
+    idempotent like _v13."""
+    if "victim_declined" not in _columns(conn, "cases"):
+        conn.execute("ALTER TABLE cases ADD COLUMN victim_declined INTEGER NOT NULL DEFAULT 0")
+
+
 def _v14(conn: sqlite3.Connection) -> None:
     """The language of mail to each party of a case (issue 26: the reporter's, detected
     from the report or set by `#language`; the person affected's and the reported
@@ -273,7 +282,7 @@ def _v14(conn: sqlite3.Connection) -> None:
 
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
                                                                  _v7, _v8, _v9, _v10, _v11,
-                                                                 _v12, _v13, _v14)
+                                                                 _v12, _v13, _v17, _v14)
 LATEST = len(MIGRATIONS)
 
 
