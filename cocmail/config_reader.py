@@ -47,6 +47,7 @@ from .config_sections import (
     TemplatesConfig,
 )
 from .core.addresses import is_address
+from .core.languages import SHIPPED_LANGUAGES
 
 
 class _Reader:
@@ -260,7 +261,8 @@ def _read_event(r: _Reader) -> EventConfig:
                                                  d.reporting_channels),
                         coc_url=r.get("coc_url", str, d.coc_url).strip(),
                         emergency_phone=r.get("emergency_phone", str, d.emergency_phone).strip(),
-                        support=r.get("support", str, d.support).strip())
+                        support=r.get("support", str, d.support).strip(),
+                        languages=_languages(r))
     if event.starts and event.ends and event.starts > event.ends:
         raise r.fail("starts", f"{event.starts} is after ends ({event.ends})")
     for key in ("attendees_in_person", "attendees_online"):
@@ -506,7 +508,29 @@ def _read_process(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]
     return ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
                          quiet_hours=_quiet_hours(r), attachments_to_staff_mb=files_mb,
                          conflict_contacts=_conflict_contacts(r, inbox, staff), **minutes,
-                         **_flood_keys(r), urgent_words=_urgent_words(r))
+                         **_flood_keys(r), urgent_words=_urgent_words(r),
+                         staff_language=_staff_language(r))
+
+
+def _languages(r: _Reader) -> tuple[str, ...]:
+    """[event] languages: shipped language codes, the main one first (issue 26)."""
+    values = r.get("languages", list, ["en"])
+    if not values:
+        raise r.fail("languages", "must name at least one language, e.g. [\"en\"]")
+    for v in values:
+        if not isinstance(v, str) or v.strip().lower() not in SHIPPED_LANGUAGES:
+            raise r.fail("languages", f"{v!r} is not a language cocmail ships; known: "
+                         + ", ".join(SHIPPED_LANGUAGES))
+    return tuple(dict.fromkeys(v.strip().lower() for v in values))
+
+
+def _staff_language(r: _Reader) -> str:
+    """[process] staff_language: the team's language (issue 26)."""
+    value = r.get("staff_language", str, "en").strip().lower()
+    if value not in SHIPPED_LANGUAGES:
+        raise r.fail("staff_language", f"{value!r} is not a language cocmail ships; known: "
+                     + ", ".join(SHIPPED_LANGUAGES))
+    return value
 
 
 def _urgent_words(r: _Reader) -> tuple[str, ...]:

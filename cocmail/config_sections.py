@@ -61,6 +61,8 @@ class EventConfig:
     coc_url: str = ""
     emergency_phone: str = ""  # in the acknowledgement, with what to do in danger
     support: str = ""  # local support resources, shown to the person affected
+    # Issue 26: mail to people outside the team is in these languages; the first is the main one.
+    languages: tuple[str, ...] = ("en",)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -261,6 +263,7 @@ class ProcessConfig:
     # The most a staff notification carries of a mail's files, in all (core/evidence.py);
     # beyond it they are listed with the command that saves them. 0: none are mailed.
     attachments_to_staff_mb: int = 10
+    staff_language: str = "en"  # issue 26: mail to the team stays in this language
 
 
 @dataclass(frozen=True)

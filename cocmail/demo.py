@@ -26,6 +26,7 @@ from pathlib import Path
 from .app import App, open_app
 from .config import AppealConfig, Config, load_config
 from .core.evidence import describe
+from .core.languages import language_name
 from .store import cases as cases_db
 from .store import outbox as outbox_db
 
@@ -51,6 +52,38 @@ I do not feel safe if he is around tomorrow.
 
 Eve
 """
+
+# Issue 26: a report in another language, by the event's language it shows (the first
+# of the event's languages other than English; Spanish for an English-only event).
+OTHER_REPORTS = {
+    "es": "Hola:\n\nPerdón, mi inglés no es muy bueno. Ayer, en la pausa del café, un "
+          "asistente me hizo comentarios sobre mi cuerpo delante de otras personas y no "
+          "me dejaba irme. No sé qué hacer.\n\nLucía\n",
+    "pt": "Olá,\n\nDesculpem, o meu inglês não é muito bom. Ontem, no intervalo para o café, "
+          "um participante fez comentários sobre o meu corpo à frente de outras pessoas e "
+          "não me deixava ir embora. Não sei o que fazer.\n\nLúcia\n",
+    "fr": "Bonjour,\n\nExcusez mon anglais. Hier, pendant la pause café, un participant a "
+          "fait des remarques sur mon corps devant d'autres personnes et ne me laissait pas "
+          "partir. Je ne sais pas quoi faire.\n\nLucie\n",
+    "de": "Hallo,\n\nEntschuldigung, mein Englisch ist nicht sehr gut. Gestern in der "
+          "Kaffeepause hat ein Teilnehmer vor anderen Leuten Bemerkungen über meinen Körper "
+          "gemacht und mich nicht gehen lassen. Ich weiß nicht, was ich tun soll.\n\nLucia\n",
+    "it": "Buongiorno,\n\nMi scusi, il mio inglese non è molto buono. Ieri, durante la pausa "
+          "caffè, un partecipante ha fatto commenti sul mio corpo davanti ad altre persone e "
+          "non mi lasciava andare via. Non so cosa fare.\n\nLucia\n",
+}
+
+
+def other_report(cfg: Config) -> tuple[str, bytes]:
+    """(its language, the raw mail) of the walkthrough's report in another language."""
+    lang = next((c for c in cfg.event.languages if c != "en"), "es")
+    raw = (f"From: Lucia Lopes <lucia@attendee.example>\nTo: {cfg.inbox.address}\n"
+           "Subject: Ayuda / Ajuda / Aide / Hilfe / Aiuto\n"
+           "Message-ID: <report-2@attendee.example>\nDate: Sat, 05 Jun 2027 10:10:00 +0200\n"
+           "Content-Type: text/plain; charset=utf-8\nContent-Transfer-Encoding: 8bit\n\n"
+           + OTHER_REPORTS[lang])
+    return lang, raw.encode("utf-8")
+
 
 STAFF_REPLY_1 = """\
 #accused Dan Doe <dan@speaker.example>
@@ -210,6 +243,8 @@ def demo_config(config: str | None, base: Path) -> Config:
     lives in `base`, and no mail server is used: outgoing mail goes to the spool there."""
     if config is None:
         cfg = replace(load_config(None), appeal=AppealConfig(contact=DEMO_APPEAL))
+        # An event that also speaks Spanish: step 3c shows a report answered in Spanish.
+        cfg = replace(cfg, event=replace(cfg.event, languages=("en", "es")))
     else:
         cfg = load_config(Path(config))
         if len(cfg.staff) < 2:  # nobody to give the second approval
@@ -300,6 +335,17 @@ def run_demo(directory: Path | None, echo: Callable[[str], None],
         echo("=" * 78)
         app.receive(_staff_reply(app, number, STAFF_REPLY_3, 3), "demo")
         _ben_approves(app, number, n, answered)
+        _show_new_mail(app, seen, echo)
+
+        lang, raw = other_report(cfg)
+        echo("=" * 78)
+        echo(f"3e. Another report, written in {language_name(lang)} (the event's languages: "
+             + ", ".join(cfg.event.languages) + ").")
+        echo("    The acknowledgement is in the reporter's language when the event speaks")
+        echo("    it, else in all of the event's; staff read their own language, and are")
+        echo("    told which language the report was written in.")
+        echo("=" * 78)
+        app.receive(raw, "demo")
         _show_new_mail(app, seen, echo)
 
         from .core.report import to_csv

@@ -41,6 +41,7 @@ from .core.flood import counts, role_on, sender_domain
 from .core.flood_rules import FloodCounts, FloodRules
 from .core.identity import arrival_path
 from .core.intake import Decision, HeldEntry
+from .core.languages import needs_detection, reporter_words
 from .core.matching import match_case
 from .core.model import Address, Roster
 from .core.sender import reporter_of
@@ -77,7 +78,18 @@ def env_from_config(cfg: Config, roster: Roster, now: datetime,
                event_starts=cfg.event.starts,
                first_response=timedelta(minutes=cfg.process.first_response_minutes),
                first_response_outside=timedelta(
-                   minutes=cfg.process.first_response_minutes_outside))
+                   minutes=cfg.process.first_response_minutes_outside),
+               languages=cfg.event.languages, staff_language=cfg.process.staff_language)
+
+
+def report_language(text: str, env: Env) -> str:
+    """The language of a new report's own words (issue 26), for an event that speaks
+    other languages than English; the detector loads on the first report that needs it."""
+    if not needs_detection(env.languages):
+        return ""
+    from .language_detect import detect
+
+    return detect(reporter_words(text))
 
 
 def team_details(cfg: Config) -> TeamDetails:
@@ -161,7 +173,8 @@ class Pipeline:
         self.composer = Composer(secret=secret, renderer=self.renderer, inbox=cfg.inbox.address,
                                  tag=cfg.inbox.subject_tag, event=cfg.event.name,
                                  plus_addressing=cfg.inbox.plus_addressing, nonce=new_nonce,
-                                 details=team_details(cfg))
+                                 details=team_details(cfg),
+                                 staff_language=cfg.process.staff_language)
         self.history = StoreHistory(store)
         self._files: tuple[bytes, Carried] | None = None  # the last mail's (evidence)
         self.settings = Settings(
@@ -347,7 +360,8 @@ class Pipeline:
                 acks = outbox_db.acks_since(c, reporter.email, env.now - timedelta(days=1))
             number = cases_db.next_case_number(c)
             return Facts(inbound_id, reading, env, next_number=number, acks_today=acks,
-                         flood=self._new_report_counts(c, identity, number, env))
+                         flood=self._new_report_counts(c, identity, number, env),
+                         language=report_language(msg.text, env) if reporter else "")
         noticed = frozenset[str]()
         if screening.machine or screening.bounce:
             noticed = outbox_db.noticed_since(c, case.number, AUTO_NOTICE_SUBJECT,

@@ -13,8 +13,15 @@ mentions must be passed, checked before rendering so that a missing value fails 
 whichever branch the template takes (not only on the day a rare branch runs). Besides Jinja's
 built-ins, templates can use these helpers (see each function for why it exists):
 
-filters: ``oneline``, ``wrap``, ``quote``, ``cell``, ``days``, ``case_list``, ``useful``;
-test: ``greeting`` (``{% if text is greeting %}``).
+filters: ``oneline``, ``wrap``, ``quote``, ``cell``, ``days``, ``case_list``, ``useful``,
+and the local-language ones of cocmail/render_i18n.py (``date``, ``datetime``,
+``duration``, ``language_name``); test: ``greeting`` (``{% if text is greeting %}``).
+
+Languages (issue 26): the English template of a mail is `templates/<kind>.txt`, its
+translation the whole template `templates/<lang>/<kind>.txt`, and the subjects of a
+language are in `templates/<lang>/subjects.toml`. A team's directory overrides per
+language the same way (`<dir>/<lang>/<kind>.txt`) and falls back to the shipped file of
+that same language, never to English: a mail is never half one language.
 """
 
 from __future__ import annotations
@@ -30,7 +37,9 @@ import jinja2
 from jinja2 import meta
 
 from .core.errors import OperationalError
-from .core.vocabulary import MailKind
+from .core.languages import SHIPPED_LANGUAGES
+from .core.vocabulary import OUTWARD_KINDS, MailKind
+from .render_i18n import I18N_FILTERS, read_subjects
 
 
 def _builtin_templates_dir() -> Path:
@@ -107,16 +116,29 @@ def wrap(text: object, width: int = 72) -> str:
     """Wrap each line of `text` to `width`, keeping its line breaks.
 
     For short values that staff typed on one command line (`#action ...`): a long line
-    reads badly in plain text. Words, addresses and links are never cut, not even at
-    hyphens, so nothing a reader might copy is broken.
+    reads badly in plain text. Words, addresses, links and phone numbers ("+49 30 1234
+    5678", which a reader in danger taps) are never cut, not even at hyphens, so nothing
+    a reader might copy is broken.
     """
     out: list[str] = []
     for line in _normalise_newlines(_text(text)).split("\n"):
+        line = _PHONE.sub(_glued, line)
         wrapped = textwrap.wrap(
             line, width, break_long_words=False, break_on_hyphens=False
         )
-        out.extend(wrapped or [""])
+        out.extend(w.replace(_GLUE, " ") for w in wrapped or [""])
     return "\n".join(out)
+
+
+# A phone number as people write one: groups of digits, perhaps a leading + or brackets
+# ("+351 21 000 0000", "116 006"); five digits at least, so "21 30" stays two numbers.
+_PHONE = re.compile(r"\+?\(?\d[\d()]*(?: \(?\d[\d()]*)+")
+_GLUE = "\ue000"  # stands for a space wrap() must not break at (a private-use character)
+
+
+def _glued(match: re.Match[str]) -> str:
+    number = match.group(0)
+    return number.replace(" ", _GLUE) if sum(c.isdigit() for c in number) >= 5 else number
 
 
 def quote(text: object, prefix: str = "> ") -> str:
@@ -219,13 +241,37 @@ class Renderer:
         )
         self.env.filters.update(
             oneline=oneline, quote=quote, cell=cell, days=days, case_list=case_list,
-            useful=useful, wrap=wrap,
+            useful=useful, wrap=wrap, **I18N_FILTERS,
         )
         self.env.tests["greeting"] = is_greeting
         self._compiled: dict[str, tuple[jinja2.Template, frozenset[str]]] = {}
+        self._subjects: dict[str, dict[str, str]] = {}
+        self._found: dict[str, bool] = {}  # has(): templates are read once, like _compiled
+
+    def has(self, name: str, language: str) -> bool:
+        """Is there a template of mail `name` in `language` (English always has one)?"""
+        if language == "en":
+            return True
+        key = f"{language}/{name}"
+        if key not in self._found:
+            self._found[key] = any(
+                (Path(d) / language / f"{name}.txt").is_file()
+                for d in ([self.override_dir] if self.override_dir else []) + [TEMPLATES_DIR])
+        return self._found[key]
+
+    def subject(self, kind: str, language: str) -> str | None:
+        """The subject of mail `kind` in `language` (templates/<lang>/subjects.toml, a
+        team's own file first, key by key); None when neither has one."""
+        if language not in self._subjects:
+            table: dict[str, str] = {}
+            for d in [TEMPLATES_DIR] + ([self.override_dir] if self.override_dir else []):
+                table.update(read_subjects(Path(d) / language / "subjects.toml"))
+            self._subjects[language] = table
+        return self._subjects[language].get(str(kind))
 
     def _load(self, name: str) -> tuple[jinja2.Template, frozenset[str]]:
-        """Compile a template once, with the names of the variables it needs from the caller."""
+        """Compile a template once, with the names of the variables it needs from the caller.
+        `name` may be `<lang>/<kind>`: the translation."""
         if name in self._compiled:
             return self._compiled[name]
         filename = f"{name}.txt"
@@ -252,7 +298,11 @@ class Renderer:
         name gets: any other one would fail the day that mail is sent.
         """
         builtin = Renderer(None) if self.override_dir is not None else None
-        for name in TEMPLATE_NAMES:
+        translated = [f"{lang}/{kind}" for lang in SHIPPED_LANGUAGES[1:]
+                      for kind in sorted(OUTWARD_KINDS) if self.has(kind, lang)]
+        for lang in SHIPPED_LANGUAGES[1:]:
+            self.subject(MailKind.ACK, lang)  # a subjects.toml that does not parse fails here
+        for name in (*TEMPLATE_NAMES, *translated):
             _, needed = self._load(name)
             if builtin is not None:
                 unknown = sorted(needed - builtin._load(name)[1])
@@ -262,8 +312,12 @@ class Renderer:
                         + ", ".join(repr(u) for u in unknown))
 
     def render(self, name: str, **context: Any) -> str:
-        """The body of mail `name` (without `.txt`), tidied; TemplateError on any failure."""
+        """The body of mail `name` (without `.txt`), tidied; TemplateError on any failure.
+        A `language` other than English in `context` picks `templates/<lang>/<name>.txt`."""
         name = str(name)  # a MailKind is named by its value in errors, not its repr
+        language = context.get("language") or "en"
+        if language != "en":
+            name = f"{language}/{name}"
         template, needed = self._load(name)
         missing = sorted(needed - context.keys())
         if missing:

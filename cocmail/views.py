@@ -65,6 +65,11 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "when": case.when, "where": case.where, "summary": case.summary,
         "action": case.action, "response": case.response, "outcome": case.outcome,
         "others": case.others,
+        # Issue 26: the language of mail to each party (None: all the event's languages).
+        "language": case.language or None,
+        "languages": {"reporter": case.language or None,
+                      "victim": case.chosen_languages()["v"] or None,
+                      "accused": case.accused_language or None},
         "received_by": case.received_by,
         "event": case.event, "public_summary": case.public_summary,
         "handlers": list(case.handlers), "recused": list(case.recused),

@@ -192,14 +192,16 @@ SPEC_NAMES = (
     "recuse include urgent note "
     "notify-accused notified-accused action response outcome until notify-harasser "
     "notified-harasser "
-    "notify-victim notified-victim report-dsf reported-dsf reply preview status close reopen "
+    "notify-victim notified-victim report-dsf reported-dsf reply preview language status close "
+    "reopen "
     "approve reject confirm help end"
 ).split()
 
 
 def test_every_command_of_the_spec_is_known_and_nothing_else() -> None:
     # docs/mail.md's commands, and the open issues' additions (docs/interface.md): #public-summary,
-    # #include, #response (issue 21), #remove, #clear (issue 24), #until (issue 25)
+    # #include, #response (issue 21), #remove, #clear (issue 24), #until (issue 25),
+    # #language (issue 26)
     assert list(KNOWN_COMMANDS) == SPEC_NAMES
 
 

@@ -158,8 +158,8 @@ def test_mail_people_read_says_reported_person_and_person_affected(tmp_path: Pat
         assert len(texts) > 10
         for text in texts:
             # Command names and their syntax stay (#preview accused|harasser|victim|...,
-            # #reply victim).
-            words = re.sub(r"#(?:preview|reply)\s+\S+|#[\w-]+", "", text)
+            # #reply victim, #language [accused|victim] <code>).
+            words = re.sub(r"#(?:preview|reply|language)\s+\S+|#[\w-]+", "", text)
             assert not re.search(r"harass|victim", words, re.IGNORECASE), words
     finally:
         app.close()

@@ -95,6 +95,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "report_from": "Alex Rivera <alex@example.net>",
         "report_subject": "Something that happened at the party",
         "report_date": "Thu, 3 Jun 2027 23:12 +0200",
+        "report_language": None,
         "report_text": (
             "Hi,\n\nAt the party tonight someone from the sprint table kept touching my\n"
             "friend's arm and making comments about her looks after she asked him\n"
@@ -608,7 +609,7 @@ def test_harasser_response_mentions_appeal_only_when_set(renderer: Renderer) -> 
 def test_victim_decision(renderer: Renderer) -> None:
     text = render(renderer, "victim_decision")
     assert "Thank you for your report, and for your patience" in text
-    assert "In short: warning." in text
+    assert "In short: a warning." in text
     assert "In short" not in render(renderer, "victim_decision", outcome=None)
 
 

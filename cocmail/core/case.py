@@ -108,6 +108,16 @@ class Case:
     # #notified-victim declined: the person affected asked not to be contacted; their step
     # is done and nothing is sent to them (issue 25, item 6).
     victim_declined: bool = False
+    # Issue 26 (core/languages.py): the language of mail to each party; "" not known.
+    language: str = ""  # the reporter's: detected from the report, or #language
+    victim_language: str = ""
+    accused_language: str = ""
+
+    def chosen_languages(self) -> dict[str, str]:
+        """The language stored for each party, by the Recipient letter of its mail; the
+        person affected who reported reads the reporter's unless staff set another."""
+        victim = self.victim_language or (self.language if self.victim_is_reporter else "")
+        return {"r": self.language, "v": victim, "a": self.accused_language}
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:

@@ -241,6 +241,15 @@ class Renderer(Protocol):
 
     def render(self, name: str, **context: Any) -> str: ...
 
+    def has(self, name: str, language: str) -> bool: ...
+
+    def subject(self, kind: str, language: str) -> str | None: ...
+
+
+# Between the versions of a mail written in several languages (issue 26): the event's
+# languages when the reporter's is not one of them, in one mail, the main one first.
+LANGUAGE_SEPARATOR = "\n\n* * *\n\n"
+
 def role_root_id(secret: bytes, case: int, role: str, domain: str) -> str:
     """A stable, never-sent Message-ID that threads all mail of one case to one role."""
     return message_id(secret, Token(case, role, "root"), domain)
@@ -249,11 +258,12 @@ def role_root_id(secret: bytes, case: int, role: str, domain: str) -> str:
 class Composer:
     def __init__(self, *, secret: bytes, renderer: Renderer, inbox: str, tag: str,
                  event: str, plus_addressing: bool, nonce: Callable[[], str],
-                 details: TeamDetails | None = None):
+                 details: TeamDetails | None = None, staff_language: str = "en"):
         self.secret = secret
         self.details = (details or TeamDetails()).context()  # link, phone, support, committee
         self.nonce = nonce  # the shell's random source (cocmail/nonces.py)
         self.renderer = renderer
+        self.staff_language = staff_language
         self.inbox = inbox
         self.tag = tag
         self.event = event
@@ -277,11 +287,29 @@ class Composer:
     def case_tag(self, case: int | None) -> str:
         return f"[{self.tag} #{case}]" if case is not None else f"[{self.tag}]"
 
+    def languages(self, mail: OutMail) -> tuple[str, ...]:
+        """The languages `mail` is written in: its own (outward mail, core/languages.py),
+        else the team's when its templates exist in it, else English. A language whose
+        template is missing is left out rather than half-translated."""
+        chosen = mail.languages or (self.staff_language,)
+        chosen = tuple(lang for lang in chosen if self.renderer.has(mail.kind, lang))
+        return chosen or ("en",)
+
     def subject(self, mail: OutMail) -> str:
-        text = mail.subject or SUBJECTS[mail.kind].format(event=self.event)
+        """The `[CoC #N]` tag, never translated, then the subject in the mail's languages."""
+        if mail.subject:
+            return f"{self.case_tag(mail.case)} {mail.subject}"
+        texts = [(self.renderer.subject(mail.kind, lang) if lang != "en" else None)
+                 or SUBJECTS[mail.kind] for lang in self.languages(mail)]
+        text = " / ".join(dict.fromkeys(t.format(event=self.event) for t in texts))
         return f"{self.case_tag(mail.case)} {text}"
 
     def body(self, mail: OutMail) -> str:
+        """The body, in each of the mail's languages in turn (one, nearly always)."""
+        return LANGUAGE_SEPARATOR.join(self._body(mail, lang).rstrip("\n")
+                                       for lang in self.languages(mail)) + "\n"
+
+    def _body(self, mail: OutMail, language: str) -> str:
         ctx = dict(mail.context)
         # Every `*_name` a template may greet with (reporter_name, accused_name, ...).
         for key, value in ctx.items():
@@ -299,7 +327,8 @@ class Composer:
             ctx.update(mail_to=inner.to.display(), mail_subject=self.subject(inner),
                        mail_body=self.body(inner),
                        mail_attached=attached if inner.kind == MailKind.DSF_REPORT else [])
-        return self.renderer.render(mail.kind, **self.common(mail.case), **ctx)
+        return self.renderer.render(mail.kind, **self.common(mail.case), language=language,
+                                    **ctx)
 
     def compose(self, mail: OutMail, now_date: Any,
                 attachments: tuple[Attachment, ...] = ()) -> Composed:

@@ -35,6 +35,7 @@ from .intake import (
     unmatched_automatic,
     unmatched_machine,
 )
+from .languages import localised
 from .message import body_sha256, parse_message
 from .model import ParsedMessage, Roster
 from .screening import Screening, bounced_message_ids, screen
@@ -92,6 +93,7 @@ class Facts:
     flood: FloodCounts = FloodCounts()  # what arrived within the breaker's window before it
     known_subject: str | None = None  # what the inbound row says, for a quarantine notice
     known_sender: str | None = None
+    language: str = ""  # a new report's language, detected by the shell (core/languages.py)
 
 
 def human_size(n: int) -> str:
@@ -164,10 +166,12 @@ def decide(facts: Facts) -> Decision:
     if case is None and screening.machine:
         return unmatched_machine(msg, screening)
     if case is None:
-        return on_new_case(open_case(msg, facts.next_number, env, identity, screening,
-                                     facts.acks_today), facts.flood, env.flood, identity)
-    return on_followup(continue_case(msg, case, env, identity, screening, facts.held,
-                                     quoted=r.thread_tokens + r.address_tokens,
-                                     noticed_today=facts.noticed_today,
-                                     proposals=facts.proposals),
-                       facts.flood, env.flood, identity)
+        return localised(on_new_case(open_case(msg, facts.next_number, env, identity,
+                                               screening, facts.acks_today),
+                                     facts.flood, env.flood, identity), env,
+                         detected=facts.language)
+    return localised(on_followup(continue_case(msg, case, env, identity, screening, facts.held,
+                                               quoted=r.thread_tokens + r.address_tokens,
+                                               noticed_today=facts.noticed_today,
+                                               proposals=facts.proposals),
+                                 facts.flood, env.flood, identity), env)

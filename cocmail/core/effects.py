@@ -93,6 +93,9 @@ class OutMail:
     subject: str | None = None  # overrides SUBJECTS[kind]
     nonce: str | None = None  # fixed token nonce (held-command transcripts)
     carries_files: bool = False  # staff mail: the files of the mail read go along (evidence)
+    # Issue 26: the languages the body is written in, one after the other (core/languages.py);
+    # () is the team's language (staff mail, the committee's report).
+    languages: tuple[str, ...] = ()
 
     @property
     def auto_submitted(self) -> str:
@@ -159,7 +162,8 @@ def mail_to_json(m: OutMail) -> dict[str, Any]:
     return {"kind": m.kind, "to": [m.to.name, m.to.email], "role": m.role, "case": m.case,
             "context": m.context, "in_reply_to": m.in_reply_to,
             "references": list(m.references), "subject": m.subject,
-            "not_before": m.not_before.isoformat() if m.not_before else None}
+            "not_before": m.not_before.isoformat() if m.not_before else None,
+            "languages": list(m.languages)}
 
 
 def mail_from_json(d: dict[str, Any]) -> OutMail:
@@ -167,4 +171,4 @@ def mail_from_json(d: dict[str, Any]) -> OutMail:
                    d["context"], in_reply_to=d["in_reply_to"],
                    references=tuple(d["references"]), subject=d["subject"],
                    not_before=datetime.fromisoformat(d["not_before"]) if d["not_before"]
-                   else None)
+                   else None, languages=tuple(d.get("languages", ())))

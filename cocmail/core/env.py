@@ -68,6 +68,9 @@ class Env:
     event_starts: date | None = None
     first_response: timedelta = timedelta(minutes=120)  # [process] first_response_minutes
     first_response_outside: timedelta = timedelta(minutes=1440)
+    # Issue 26 (core/languages.py): the event's languages, main first; the team's language.
+    languages: tuple[str, ...] = ("en",)
+    staff_language: str = "en"
 
 
     def dsf_release_time(self) -> datetime | None:

@@ -31,7 +31,7 @@ from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .mail_commands.run import apply_block, command_reference
 from .model import Address, ParsedMessage, StaffMember
-from .reminders import promised_within
+from .reminders import promised_minutes
 from .sanctions import today, with_state
 from .screening import Screening
 from .sender import reporter_of
@@ -295,7 +295,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                  Recipient.REPORTER, number,
                                  {"reporter_name": sender.name if greet else "",
                                   "outside_team": False, "member_kept_out": False,
-                                  "within": promised_within(env),
+                                  "within": promised_minutes(env),
                                   "possibly_urgent": bool(urgent)},
                                  in_reply_to=msg.message_id,
                                  references=(msg.message_id,) if msg.message_id else ()))

@@ -129,6 +129,16 @@ def promised_within(env: Env) -> str:
     return within_words(due - env.now) if due is not None else ""
 
 
+def promised_minutes(env: Env) -> int:
+    """`promised_within` as a number of minutes (0: no promise), for the acknowledgement,
+    whose template writes it in the mail's language (render_i18n's `duration`)."""
+    rules = ReminderRules(first_response=env.first_response,
+                          first_response_outside=env.first_response_outside,
+                          event_starts=env.event_starts, event_ends=env.event_ends)
+    due = first_response_due(env.now, rules, env)
+    return max(-(-int((due - env.now).total_seconds()) // 60), 1) if due is not None else 0
+
+
 def within_words(delta: timedelta) -> str:
     """A promised time as a person says it, rounded up to the unit: "30 minutes",
     "an hour", "10 hours", "a day", "2 days"."""

@@ -110,7 +110,7 @@ def mail_victim_decision(case: Case, victim: Person) -> OutMail:
         and case.reporter.email.lower() == victim.email.lower())
     return OutMail("victim_decision", Address(victim.name, victim.email), "v", case.number,
                    {"victim_name": victim.name, "action": case.action or "",
-                    "outcome": OUTCOME_LABELS.get(case.outcome or ""), "reported": reported,
+                    "outcome": case.outcome, "reported": reported,  # the template words it
                     "finding": case.outcome if case.outcome in _FINDINGS else "action"})
 
 
@@ -335,6 +335,7 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
             "sender_unknown": None,  # intake says why, when it knows
             "ack_withheld": None, "conflict": None, "back": False,
             "escalated": None,  # #urgent: who, when, their words (mail_commands/case_state)
-            "possibly_urgent": []}  # intake: what reads as urgent (core/urgency.py)
+            "possibly_urgent": [],  # intake: what reads as urgent (core/urgency.py)
+            "report_language": None}  # intake: the report's language and the ack's (issue 26)
 
 

@@ -92,6 +92,9 @@ def save_case(conn: sqlite3.Connection, case: Case) -> None:
         "event": case.event, "public_summary": case.public_summary,
         "accused_side": case.accused_side, "forged_sender": case.forged_sender,
         "response": case.response, "victim_declined": int(case.victim_declined),
+        "language": case.language or None,
+        "victim_language": case.victim_language or None,
+        "accused_language": case.accused_language or None,
     }
     for s, at in case.steps:
         row[s] = iso(at)
@@ -290,6 +293,8 @@ def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
         event=r["event"], public_summary=r["public_summary"],
         accused_side=r["accused_side"], forged_sender=r["forged_sender"],
         response=r["response"], victim_declined=bool(r["victim_declined"]),
+        language=r["language"] or "", victim_language=r["victim_language"] or "",
+        accused_language=r["accused_language"] or "",
     )
 
 

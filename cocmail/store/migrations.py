@@ -274,9 +274,20 @@ def _v15(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE people ADD COLUMN until TEXT")
 
 
+def _v16(conn: sqlite3.Connection) -> None:
+    """The language of mail to each party of a case (issue 26: the reporter's, detected
+    from the report or set by `#language`; the person affected's and the reported
+    person's, set by `#language victim|accused`). NULL: not known, all the event's
+    languages. Idempotent, whichever other migrations ran before it."""
+    columns = {row[1] for row in conn.execute("PRAGMA table_info(cases)")}
+    for column in ("language", "victim_language", "accused_language"):
+        if column not in columns:
+            conn.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
                                                                  _v7, _v8, _v9, _v10, _v11,
-                                                                 _v12, _v13, _v14, _v15)
+                                                                 _v12, _v13, _v14, _v15, _v16)
 LATEST = len(MIGRATIONS)
 
 

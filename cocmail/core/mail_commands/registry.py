@@ -11,11 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from . import approval, case_state, conversation, facts, meta, notifying, people, preview
+from . import approval, case_state, conversation, facts, language, meta, notifying, people, preview
 from .preview import PREVIEW_TARGETS
 from .work import MailCommand
 
-_FAMILIES = (people, facts, notifying, approval, conversation, case_state, preview, meta)
+_FAMILIES = (people, facts, notifying, approval, conversation, case_state, language, preview,
+             meta)
 
 
 def table(declared: Iterable[MailCommand]) -> dict[str, MailCommand]:
