@@ -13,8 +13,8 @@ from ..case import Case
 from ..conflicts import MEMBER_KINDS, concerned, role_words
 from ..effects import OutMail, Proposal
 from ..env import Env
+from ..mail_contexts import ProposalContext
 from ..model import Address
-from ..vocabulary import MailKind
 from ..workflow import Refused, _near
 from .work import _Work
 
@@ -120,13 +120,14 @@ def _proposal_mails(w: _Work) -> list[OutMail]:
         for address, role in w.env.staff_recipients(w.case.recused, exclude=p.proposed_by):
             if address.email in skip:
                 continue
-            out.append(OutMail(MailKind.PROPOSAL, address, role, w.case.number,
-                               {"recipient_name": address.name, "proposer": proposer,
-                                "what": p.what(target), "recuse": p.kind == "recuse",
-                                "include": p.kind == "include", "on_case": role_words(
-                                    w.case, p.target) if p.kind == "include" else "",
-                                "inners": list(p.mails),
-                                "near_misses": _near(w.case, p.mails)},
+            out.append(OutMail(to=address, role=role, case=w.case.number,
+                               context=ProposalContext(
+                                   recipient_name=address.name, proposer=proposer,
+                                   what=p.what(target), recuse=p.kind == "recuse",
+                                   include=p.kind == "include", on_case=role_words(
+                                       w.case, p.target) if p.kind == "include" else "",
+                                   inners=list(p.mails),
+                                   near_misses=_near(w.case, p.mails)),
                                subject="Approval needed", nonce=p.nonce))
     return out
 

@@ -1,0 +1,322 @@
+"""What each mail's template is given: one frozen, keyword-only dataclass per mail kind.
+
+A builder names every value its mail's template reads, by keyword, and a value nobody
+sets is a TypeError where the mail is built, not a render failure at delivery time.
+tests/test_mail_contexts.py checks that every MailKind has a class here and that each
+class's fields are exactly what templates/<kind>.txt reads, besides the values every
+mail gets (the event, the case tag, the team's details: compose.Composer.common).
+
+The classes hold values, not behaviour: lists and dicts the templates loop over stay
+lists and dicts, as the builders made them, so the rendered text is unchanged.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from .vocabulary import MailKind
+
+if TYPE_CHECKING:
+    from .effects import OutMail
+
+# A row of a list a template loops over (an earlier case, a transcript line, ...).
+Row = dict[str, Any]
+
+
+@dataclass(frozen=True, kw_only=True)
+class MailContext:
+    """The base of every context: its mail kind, and its values as the template's names."""
+
+    KIND: ClassVar[MailKind]
+
+    def variables(self) -> dict[str, Any]:
+        """The fields by name, as they are (not copied: a preview's inner mail stays an
+        OutMail, which dataclasses.asdict would turn into a dict)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
+
+
+@dataclass(frozen=True, kw_only=True)
+class AckContext(MailContext):
+    KIND = MailKind.ACK
+    reporter_name: str
+    within: str  # how soon a member will read the report (reminders.promised_within)
+    possibly_urgent: bool
+    outside_team: bool = False  # the report went to the conflict contacts instead
+    member_kept_out: bool = False  # a member the report names was not sent it
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffNewCaseContext(MailContext):
+    KIND = MailKind.STAFF_NEW_CASE
+    recipient_name: str
+    reporter: str
+    received_by: str | None
+    report_from: str
+    report_subject: str
+    report_date: str
+    report_text: str
+    attachments: list[str]
+    earlier: list[Row]
+    urgent: bool
+    commands: list[tuple[str, str]]
+    forged: str | None
+    sender_unknown: str | None = None  # intake says why, when it knows
+    ack_withheld: str | None = None
+    conflict: Row | None = None
+    back: bool = False  # a member brought back onto the case
+    possibly_urgent: list[str] | tuple[str, ...] = ()  # what reads as urgent (urgency.py)
+
+
+@dataclass(frozen=True, kw_only=True)
+class StaffRelayContext(MailContext):
+    KIND = MailKind.STAFF_RELAY
+    recipient_name: str
+    sender: str
+    sender_role: str
+    subject: str
+    text: str
+    automatic_reason: str | None
+    transcript: list[Row]
+    forged: str | None
+    conflict: Row | None
+    refused: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class TranscriptContext(MailContext):
+    KIND = MailKind.TRANSCRIPT
+    recipient_name: str
+    lines: list[Row]
+    ignored: list[Row]
+    held_body: str
+    rejected: bool
+    reason: str | None
+    mailed: list[str]
+    held: bool
+    problems: list[str]
+    missing_steps: list[str]
+    earlier: list[Row]
+    note_recorded: bool
+    proposals: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccusedComplaintContext(MailContext):
+    KIND = MailKind.ACCUSED_COMPLAINT
+    accused_name: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HarasserResponseContext(MailContext):
+    KIND = MailKind.HARASSER_RESPONSE
+    accused_name: str
+    action: str
+    appeal_contact: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class VictimDecisionContext(MailContext):
+    KIND = MailKind.VICTIM_DECISION
+    victim_name: str
+    action: str
+    outcome: str | None
+    reported: bool  # the person affected reported it themselves
+    finding: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class DsfReportContext(MailContext):
+    KIND = MailKind.DSF_REPORT
+    when: str
+    where: str
+    summary: str
+    what_happened: str
+    action: str | None
+    outcome: str | None
+    # Who was involved (workflow.dsf_people)
+    reported: list[str]
+    reporter: str
+    affected: str | None
+    witnesses: list[str]
+    handled_by: list[str]
+    # Whether and when the people were told (workflow.dsf_responses)
+    accused_side: str
+    accused_told: str | None
+    harasser_told: str | None
+    victim_told: str | None
+    no_harasser_steps: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReporterReplyContext(MailContext):
+    KIND = MailKind.REPORTER_REPLY
+    reporter_name: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class HelpContext(MailContext):
+    KIND = MailKind.HELP
+    commands: list[tuple[str, str]]
+
+
+@dataclass(frozen=True, kw_only=True)
+class StatusContext(MailContext):
+    KIND = MailKind.STATUS
+    row: list[tuple[str, str]]
+    status: str
+    missing_steps: list[str]
+    proposals: list[str]
+
+
+@dataclass(frozen=True, kw_only=True)
+class PreviewContext(MailContext):
+    KIND = MailKind.PREVIEW
+    target: str
+    inner: OutMail | None  # shown as mail_to, mail_subject, mail_body (compose)
+    near_misses: list[str]
+    attached: list[str] | tuple[str, ...] = ()  # a DSF report's correspondence, by name
+
+
+@dataclass(frozen=True, kw_only=True)
+class DigestContext(MailContext):
+    KIND = MailKind.DIGEST
+    machine_mail: int
+    period_start: str
+    period_end: str
+    opened: list[int]
+    closed: list[int]
+    open_cases: list[Row]
+    stale: list[int]
+    awaiting: list[int]
+    dsf_due: list[int]
+
+
+@dataclass(frozen=True, kw_only=True)
+class DeliveryFailedContext(MailContext):
+    KIND = MailKind.DELIVERY_FAILED
+    recipient_role: str
+    subject: str
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class QuarantinedContext(MailContext):
+    KIND = MailKind.QUARANTINED
+    item_id: int
+    reason: str
+    subject: str
+    sender: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class SentAsYouContext(MailContext):
+    KIND = MailKind.SENT_AS_YOU
+    recipient_name: str
+    subject: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposalContext(MailContext):
+    KIND = MailKind.PROPOSAL
+    recipient_name: str
+    proposer: str
+    what: str
+    recuse: bool
+    include: bool
+    on_case: str
+    inners: list[OutMail]  # shown as `mails` (compose)
+    near_misses: list[str]
+    attached: list[str] | tuple[str, ...] = ()  # a DSF report's correspondence, by name
+
+
+@dataclass(frozen=True, kw_only=True)
+class ProposalRejectedContext(MailContext):
+    KIND = MailKind.PROPOSAL_REJECTED
+    recipient_name: str
+    rejected_by: str
+    what: str
+    reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class MemberExcludedContext(MailContext):
+    KIND = MailKind.MEMBER_EXCLUDED
+    recipient_name: str
+    member: str
+    proposed_by: str
+    approved_by: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class StillUnansweredContext(MailContext):
+    KIND = MailKind.STILL_UNANSWERED
+    recipient_name: str
+    opened: str
+    missing_steps: list[str]
+    urgent: bool
+    possibly_urgent: bool
+    waited: str
+    leads: bool  # the second level, to the leads
+
+
+@dataclass(frozen=True, kw_only=True)
+class ReporterWaitingContext(MailContext):
+    KIND = MailKind.REPORTER_WAITING
+    recipient_name: str
+    missing_steps: list[str]
+    waited: str
+    last_contact: str
+    never_heard: bool
+    handling: bool  # sent to the case's handlers (else to all staff)
+
+
+@dataclass(frozen=True, kw_only=True)
+class ConflictReportContext(MailContext):
+    KIND = MailKind.CONFLICT_REPORT
+    named: list[Row]
+    reporter: str
+    sender: str
+    subject: str
+    text: str
+    date: str
+    attachments: list[str]
+    followup: bool
+    acknowledged: bool
+
+
+@dataclass(frozen=True, kw_only=True)
+class FloodSummaryContext(MailContext):
+    KIND = MailKind.FLOOD_SUMMARY
+    recipient_name: str
+    groups: list[Row]
+    unacknowledged: int
+
+
+# Every context class by its mail kind (tests/test_mail_contexts.py: one for each).
+CONTEXTS: dict[MailKind, type[MailContext]] = {
+    cls.KIND: cls for cls in (
+        AckContext, StaffNewCaseContext, StaffRelayContext, TranscriptContext,
+        AccusedComplaintContext, HarasserResponseContext, VictimDecisionContext,
+        DsfReportContext, ReporterReplyContext, HelpContext, StatusContext, PreviewContext,
+        DigestContext, DeliveryFailedContext, QuarantinedContext, SentAsYouContext,
+        ProposalContext, ProposalRejectedContext, MemberExcludedContext,
+        StillUnansweredContext, ReporterWaitingContext, ConflictReportContext,
+        FloodSummaryContext)}
+
+# Fields compose turns into other template variables (Composer.body): a proposal shows
+# its `inners` as `mails`, a preview its `inner` as `mail_to`, `mail_subject`, ...
+COMPOSED_FROM: dict[MailKind, dict[str, frozenset[str]]] = {
+    MailKind.PROPOSAL: {"inners": frozenset({"mails"}), "attached": frozenset()},
+    MailKind.PREVIEW: {"inner": frozenset({"mail_to", "mail_subject", "mail_body"}),
+                       "attached": frozenset({"mail_attached"})},
+}
+
+
+def context_from_dict(kind: str, values: dict[str, Any]) -> MailContext:
+    """A context as mail_to_json stored it (a proposal's mails, in the database); keys no
+    longer in the class are left out, so a proposal stored by an older cocmail loads."""
+    cls = CONTEXTS[MailKind(kind)]
+    names = {f.name for f in fields(cls)}
+    return cls(**{k: v for k, v in values.items() if k in names})
