@@ -122,7 +122,7 @@ PROPOSAL_SHORT = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Proposal:
     """Mail (or a recusal) waiting for a second team member's #approve."""
 

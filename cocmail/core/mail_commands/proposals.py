@@ -65,7 +65,8 @@ def _needs_approval(w: _Work, kind: str) -> bool:
 
 
 def _propose(w: _Work, kind: str, mails: tuple[OutMail, ...], target: str = "") -> None:
-    w.proposals.append(Proposal(w.env.nonce(), w.case.number, kind, w.actor.email, w.env.now,
+    w.proposals.append(Proposal(nonce=w.env.nonce(), case=w.case.number, kind=kind,
+                                proposed_by=w.actor.email, proposed_at=w.env.now,
                                 target=target, mails=mails, facts=case_facts(w.case)))
     w.mailed.append("for approval: " + ", ".join(a.display() for a, _ in _approvers(w)))
 
