@@ -85,7 +85,7 @@ def main() -> None:
             reply("ben@example.org", case,
                        "#action warning\n#outcome warning\n#notified-accused\n"
                        "#notified-harasser\n#notified-victim\n")
-        desk.app.store.conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        desk.app.store.checkpoint()
         db = desk.cfg.storage.db_path
         wal = Path(f"{db}-wal")
         db_bytes = size(db) + (size(wal) if wal.exists() else 0)

@@ -35,6 +35,7 @@ from common import REPO, banner, scratch_dir, stats, write_config
 from cocmail.app import open_app
 from cocmail.config import load_config
 from cocmail.core.case import STEPS, Case, Person
+from cocmail.store import cases as cases_db
 
 ACCUSED_PER_CASE = 3
 OPEN_CASES = 20  # a conference's live cases: the rest is history
@@ -81,9 +82,9 @@ def fill(config: Path, size: int) -> None:
     try:
         with app.store.tx() as c:
             for n in range(1, size + 1):
-                app.store.save_case(c, _history_case(n, size, now, cfg.event.name))
-                app.store.audit(c, n, "ana@example.org", "opened", at=now)
-        app.store.refresh_stats()
+                cases_db.save_case(c, _history_case(n, size, now, cfg.event.name))
+                cases_db.audit(c, n, "ana@example.org", "opened", at=now)
+        app.store.write(cases_db.refresh_stats)
         app.store.compact()  # as after a purge: the WAL emptied, the file rewritten
     finally:
         app.close()

@@ -19,6 +19,8 @@ from .errors import refuse_root_in_foreign_storage
 from .pipeline import Pipeline, delivery_failed_notice
 from .secret_file import load_or_create_secret
 from .store import Store
+from .store import cases as cases_db
+from .store import inbound as inbound_db
 
 
 @dataclass
@@ -35,11 +37,17 @@ class App:
         Returns the message's inbound state, or "already stored" for a copy of a message
         already held (same IMAP key). The demo and the tests feed mail through here.
         """
-        inbound_id = self.store.add_inbound(raw, source)
+        inbound_id = self.add_inbound(raw, source)
         state = ("already stored" if inbound_id is None
                  else self.pipeline.process(inbound_id))
         self.outbox.deliver_due()
         return state
+
+    def add_inbound(self, raw: bytes, source: str) -> int | None:
+        """Store one raw message durably, in a transaction of its own, received now (by
+        the wall clock, as every arrival path stamps it); None for a copy already held."""
+        mail = inbound_db.Arrived.of(raw, source, utcnow())  # hashed before the write lock
+        return self.store.write(inbound_db.add_inbound, mail)
 
     def delivery_outbox(self) -> Outbox:
         """This app's outbox (same transport) over the courier's own connection: for a
@@ -106,7 +114,7 @@ def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
     cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
     store = Store(cfg.storage.db_path)
-    store.file_cases_under(event_row(cfg), clock())
+    store.write(cases_db.file_cases_under, event_row(cfg), clock())
     pipeline = Pipeline(cfg, store, secret, clock=clock)
     outbox = Outbox(store, cfg.smtp, cfg.storage.spool_dir, oauth2=cfg.oauth2,
                     on_failed=partial(delivery_failed_notice, pipeline), clock=clock)

@@ -220,8 +220,7 @@ def _secret(cfg: Config) -> tuple[str, bool, str]:
 
 
 def _database(cfg: Config) -> tuple[str, bool, str]:
-    from . import migrations
-    from .store import writable_schema_version
+    from .store import migrations, writable_schema_version
 
     p = cfg.storage.db_path
     if not p.exists():

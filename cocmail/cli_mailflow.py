@@ -97,7 +97,7 @@ def ingest_cmd(state: State, file: str) -> None:
     raw = sys.stdin.buffer.read() if file == "-" else Path(file).read_bytes()
     try:
         app = state.app()
-        inbound_id = app.store.add_inbound(raw, "ingest")
+        inbound_id = app.add_inbound(raw, "ingest")
     except Exception as e:  # noqa: BLE001 - anything here means "not stored"
         why = as_operational(e) or e  # a full disk named as such
         click.echo(f"cocmail: could not store the message (the MTA keeps it and retries):"

@@ -3,8 +3,7 @@ failed mail sent again once the cause is fixed), `backup`, `oauth2 login`, `purg
 `--version` (the release and the database schema it writes).
 
 cli.py imports this module last, which registers the commands on its group. Thin
-wrappers, as there: the work is in store.py, delivery/outbox.py, backup.py and
-retention.py.
+wrappers, as there: the work is in store/, delivery/outbox.py, backup.py and retention.py.
 """
 
 from __future__ import annotations
@@ -32,7 +31,9 @@ def quarantine_group() -> None:
 @command(quarantine_group, "list")
 def quarantine_list(state: State) -> None:
     """Quarantined messages and why."""
-    rows = state.app().store.quarantined()
+    from .store import inbound as inbound_db
+
+    rows = state.app().store.read(inbound_db.quarantined)
     if not rows:
         click.echo("quarantine is empty")
     for r in rows:
@@ -45,8 +46,9 @@ def quarantine_list(state: State) -> None:
 def quarantine_show(state: State, item_id: int, raw: bool) -> None:
     """One quarantined message: its reason and headers (or --raw)."""
     from .core.safe_text import shown
+    from .store import inbound as inbound_db
 
-    row = state.app().store.inbound(item_id)
+    row = state.app().store.read(inbound_db.inbound, item_id)
     if row is None or row["state"] != "quarantined":
         raise UserError(f"no quarantined message {item_id}")
     if raw:
@@ -63,8 +65,10 @@ def quarantine_show(state: State, item_id: int, raw: bool) -> None:
 @click.argument("item_id", type=int)
 def quarantine_release(state: State, item_id: int) -> None:
     """Retry a quarantined message now."""
+    from .store import inbound as inbound_db
+
     app = state.app()
-    if not app.store.release(item_id):
+    if not app.store.write(inbound_db.release, item_id):
         raise UserError(f"no quarantined message {item_id}")
     result = app.pipeline.process(item_id)
     app.outbox.deliver_due()
@@ -86,9 +90,10 @@ def inbound_list(state: State, machine: bool) -> None:
     """How many messages arrived, by what became of them; with --machine, the machine mail
     that opened no case, newest first, and why."""
     from .machine_mail import machine_mail
+    from .store import inbound as inbound_db
 
     if not machine:
-        counts = state.app().store.inbound_counts()
+        counts = state.app().store.read(inbound_db.inbound_counts)
         for r in counts:
             click.echo(f"{r['state']:<12} {r['n']:>7}")
         if not counts:
@@ -115,7 +120,9 @@ def outbox_group() -> None:
 @click.option("--pending", is_flag=True, help="Only mail not delivered yet.")
 def outbox_list(state: State, pending: bool) -> None:
     """Outgoing mail and its delivery state."""
-    rows = state.app().store.outbox_rows(pending_only=pending)
+    from .store import outbox as outbox_db
+
+    rows = state.app().store.read(outbox_db.outbox_rows, pending_only=pending)
     if not rows:
         click.echo("nothing pending" if pending else "outbox is empty")
     for r in rows:
@@ -183,7 +190,7 @@ def show_version(ctx: click.Context) -> None:
     """`cocmail --version`: this release, and the schema its migrations bring a database
     to (an older database is upgraded on first use; a newer one is refused)."""
     from . import __version__
-    from .migrations import LATEST
+    from .store.migrations import LATEST
 
     click.echo(f"cocmail {__version__} (database schema {LATEST})")
     ctx.exit()
@@ -201,17 +208,18 @@ def outbox_retry(state: State, outbox_id: int | None, all_failed: bool) -> None:
     """
     from .clock import utcnow
     from .former_members import cancel_mail_to_former_members
+    from .store import outbox as outbox_db
 
     if (outbox_id is None) == (not all_failed):
         raise UserError("give one outbox ID (see `cocmail outbox list`) or --all-failed")
     app = state.app()
     if outbox_id is not None:
-        ids = app.store.outbox_due_again(utcnow(), ids=[outbox_id])
+        ids = app.store.write(outbox_db.outbox_due_again, utcnow(), ids=[outbox_id])
         if not ids:
             raise UserError(f"no failed or waiting mail {outbox_id} (see `cocmail outbox "
                             "list`; sent, cancelled and purged mail cannot be retried)")
     else:
-        ids = app.store.outbox_due_again(utcnow(), failed=True)
+        ids = app.store.write(outbox_db.outbox_due_again, utcnow(), failed=True)
         if not ids:
             click.echo("no failed mail", err=True)
             return

@@ -20,12 +20,15 @@ import logging
 import signal
 import threading
 from datetime import datetime, timedelta
+from functools import partial
 
 from .app import App
 from .clock import utcnow
 from .delivery.courier import Courier, CourierDied
 from .errors import OperationalError, as_operational
 from .redact import redact_addresses
+from .store import inbound as inbound_db
+from .store import outbox as outbox_db
 
 log = logging.getLogger("cocmail.daemon")
 
@@ -53,7 +56,7 @@ class Daemon:
         failed; the courier is poked after each message, once it is committed."""
         processed = 0
         while True:
-            ids = self.app.store.pending_inbound(limit=PROCESS_CHUNK)
+            ids = self.app.store.read(inbound_db.pending_inbound, limit=PROCESS_CHUNK)
             for inbound_id in ids:
                 if self.stop.is_set() or courier.failed():
                     return processed
@@ -139,7 +142,8 @@ class Daemon:
         from .former_members import cancel_mail_to_former_members
 
         cancel_mail_to_former_members(self.app.store, self.app.cfg.staff)
-        woken = self.app.store.outbox_due_again(utcnow(), error_prefix=CONFIG_ERROR_PREFIX)
+        woken = self.app.store.write(outbox_db.outbox_due_again, utcnow(),
+                                     error_prefix=CONFIG_ERROR_PREFIX)
         if woken:
             log.info("%d mail(s) that waited for a config fix are due again", len(woken))
 
@@ -152,8 +156,10 @@ class Daemon:
 
     # -------------------------------------------------------------- forever
     def _accept(self, batch: list) -> None:
-        self.app.store.add_inbound_batch(
-            [(f.raw, "imap", f.folder, f.uidvalidity, f.uid) for f in batch])
+        now = utcnow()
+        mails = [inbound_db.Arrived.of(f.raw, "imap", now, f.folder, f.uidvalidity, f.uid)
+                 for f in batch]  # hashed before the write lock
+        self.app.store.write(inbound_db.add_inbound_batch, mails)
         self.wake.set()
 
     def _watcher(self):  # type: ignore[no-untyped-def]
@@ -165,7 +171,8 @@ class Daemon:
         oauth2 = self.app.cfg.oauth2
         tokens = source_for(oauth2) if cfg.auth == "oauth2" and oauth2 is not None else None
         password = cfg.password.resolve() if tokens is None else None
-        return ImapWatcher(cfg, password, last_uid=self.app.store.last_uid,
+        last_uid = partial(self.app.store.read, inbound_db.last_uid)
+        return ImapWatcher(cfg, password, last_uid=last_uid,
                            accept=self._accept, stop=self.stop,
                            log=logging.getLogger("cocmail.imap"), tokens=tokens)
 

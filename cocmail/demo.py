@@ -23,6 +23,8 @@ from pathlib import Path
 
 from .app import App, open_app
 from .config import AppealConfig, Config, load_config
+from .store import cases as cases_db
+from .store import outbox as outbox_db
 
 # Where the reported person may appeal: the embedded defaults have none ([appeal] is
 # optional), so without this the walkthrough never shows the response's appeal line.
@@ -89,7 +91,7 @@ def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
     """A reply from the first member to their own notification on `number` (as a phone
     would write it)."""
     ana = app.cfg.staff[0]
-    row = app.store.mail_to(number, ana.email)[-1]
+    row = app.store.read(outbox_db.mail_to, number, ana.email)[-1]
     return (f"From: {ana.name} <{ana.email}>\nTo: {app.cfg.inbox.address}\n"
             f"Subject: Re: {row['subject']}\nMessage-ID: <ana-{n}@demo.invalid>\n"
             f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>\n"
@@ -102,7 +104,7 @@ def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
     if len(app.cfg.staff) < 2:
         return n
     ben = app.cfg.staff[1]
-    rows = app.store.mail_to(number, ben.email, kind="proposal")
+    rows = app.store.read(outbox_db.mail_to, number, ben.email, kind="proposal")
     for row in rows:
         if row["message_id"] in answered:
             continue
@@ -116,7 +118,7 @@ def _ben_approves(app: App, number: int, n: int, answered: set[str]) -> int:
 
 
 def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> None:
-    for row in app.store.outbox_raw():
+    for row in app.store.read(outbox_db.outbox_raw):
         if row["id"] in seen:
             continue
         seen.add(row["id"])
@@ -173,7 +175,7 @@ def run_demo(directory: Path | None, echo: Callable[[str], None],
         echo("   and sends each staff member the report with a command cheat-sheet.")
         echo("=" * 78)
         app.receive(REPORT.replace("conduct@example.org", cfg.inbox.address).encode(), "demo")
-        number = app.store.case_numbers()[-1]
+        number = app.store.read(cases_db.case_numbers)[-1]
         _show_new_mail(app, seen, echo)
 
         echo("=" * 78)

@@ -32,6 +32,8 @@ from .core.digest import (
 from .core.effects import OutMail
 from .core.vocabulary import Recipient, staff_role
 from .machine_mail import machine_mail_count
+from .store import cases as cases_db
+from .store import proposals as proposals_db
 
 __all__ = ["build_digest", "digest_context", "queue_digest", "send_due_digest", "slot_for",
            "visible_to", "week_key"]
@@ -42,7 +44,7 @@ def _cases(app: App, since: datetime, events: list[str] | None = None) -> list[C
     opened, closed or decided since, those still due for the DSF); of these events only
     (None: all, as the weekly digest has it, so that an open case of last year's event
     is never out of the leads' sight)."""
-    return app.store.load_cases(events=events, since=since)
+    return app.store.read(cases_db.load_cases, events=events, since=since)
 
 
 def build_digest(app: App, now: datetime, events: list[str] | None = None) -> str:
@@ -51,7 +53,7 @@ def build_digest(app: App, now: datetime, events: list[str] | None = None) -> st
     start = now - WEEK
     mail = OutMail(to=app.cfg.inbox_address, role=Recipient.OTHER, case=None,
                    context=digest_context(_cases(app, start, events), env, start, now,
-                                          app.store.awaiting_approval(),
+                                          app.store.read(proposals_db.awaiting_approval),
                                           machine_mail=machine_mail_count(app.store, start, now)))
     composer = app.pipeline.composer
     return f"Subject: {composer.subject(mail)}\n\n{composer.body(mail)}"
@@ -68,11 +70,11 @@ def queue_digest(app: App, now: datetime, *, record_week: str | bool = False,
     env = app.pipeline.env()
     start = period_start or now - WEEK
     cases = _cases(app, start, events)
-    awaiting = app.store.awaiting_approval()
+    awaiting = app.store.read(proposals_db.awaiting_approval)
     machine = machine_mail_count(app.store, start, now)
     leads = [m for m in app.pipeline.roster.members if m.lead]
     with app.store.tx() as c:
-        if isinstance(record_week, str) and not app.store.claim_digest_week(
+        if isinstance(record_week, str) and not proposals_db.claim_digest_week(
                 c, record_week, iso(now) or ""):
             return 0
         for lead in leads:
@@ -89,12 +91,12 @@ def send_due_digest(app: App, now: datetime) -> bool:
     at = app.cfg.digest.time
     slot = slot_for(now, env, WEEKDAYS.index(app.cfg.digest.weekday), at)
     key = week_key(slot)
-    if app.store.digest_recorded(key):
+    if app.store.read(proposals_db.digest_recorded, key):
         return False
-    if not app.store.any_digest_recorded():
+    if not app.store.read(proposals_db.any_digest_recorded):
         # A new installation starts counting at the next slot instead of mailing at once.
         with app.store.tx() as c:
-            app.store.claim_digest_week(c, key, BASELINE)
+            proposals_db.claim_digest_week(c, key, BASELINE)
         return False
     return queue_digest(app, now, record_week=key,
                         period_start=previous_slot(slot, at, env)) > 0

@@ -17,6 +17,8 @@ from .app import App
 from .clock import parse_iso
 from .core.flood import HeldItem, summary_due, summary_mails
 from .pipeline import flood_rules
+from .store import cases as cases_db
+from .store import inbound as inbound_db
 
 log = logging.getLogger("cocmail.flood")
 FORGET_AFTER = timedelta(days=1)  # arrivals older than this (and the window) count for nothing
@@ -31,10 +33,10 @@ def held_items(app: App) -> list[HeldItem]:
     drops out: there is nothing left to show)."""
     out = []
     cases = {}
-    for row in app.store.held_arrivals():
+    for row in app.store.read(inbound_db.held_arrivals):
         number = row["case_number"]
         if number not in cases:
-            cases[number] = app.store.load_case(number)
+            cases[number] = app.store.read(cases_db.load_case, number)
         case = cases[number]
         if case is None:
             continue
@@ -55,18 +57,18 @@ def send_due_summary(app: App, now: datetime) -> int:
     items = held_items(app)
     if not summary_due(items, rules, now):
         with app.store.tx() as c:
-            app.store.forget_arrivals(c, now - max(FORGET_AFTER, rules.window))
+            inbound_db.forget_arrivals(c, now - max(FORGET_AFTER, rules.window))
         return 0
     env = replace(app.pipeline.env(), now=now)
     mails = summary_mails(items, env)
     ids = [i.id for i in items]
     try:
         with app.store.tx() as c:
-            if not app.store.summarise_arrivals(c, ids, now):
+            if not inbound_db.summarise_arrivals(c, ids, now):
                 raise _Raced  # rolled back: another process summarised some of it first
             for mail in mails:
                 app.pipeline.enqueue(c, mail, env)
-            app.store.forget_arrivals(c, now - max(FORGET_AFTER, rules.window))
+            inbound_db.forget_arrivals(c, now - max(FORGET_AFTER, rules.window))
     except _Raced:
         return 0
     log.info("flood summary queued for %d staff: %d held mail(s) on %d case(s)", len(mails),

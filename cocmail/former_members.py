@@ -23,8 +23,12 @@ log = logging.getLogger("cocmail.daemon")
 
 def cancel_mail_to_former_members(store: Store, staff: tuple[StaffConfig, ...]) -> int:
     """Cancel waiting staff mail whose member is not in `staff` (a config's [[staff]])."""
-    sids = frozenset(m.sid for m in store.roster(staff).members)
-    cancelled = store.cancel_staff_mail_except(sids)
+    from .store import outbox as outbox_db
+    from .store import people as people_db
+
+    with store.tx() as c:
+        sids = frozenset(m.sid for m in people_db.roster(c, staff).members)
+        cancelled = outbox_db.cancel_staff_mail_except(c, sids)
     if cancelled:
         log.info("%d mail(s) waiting for people no longer in [[staff]] cancelled",
                  cancelled)

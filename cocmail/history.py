@@ -2,7 +2,7 @@
 
 Only accused people of live (not expunged) cases count: a warning must point at a case
 the team can still read, and an expunged case must not follow anyone around. Every
-look-up is an index look-up (Store, "history"), so a report costs the same however many
+look-up is an index look-up (store/people.py), so a report costs the same however many
 people are on file.
 """
 
@@ -14,6 +14,8 @@ from typing import Any
 from .core.case import Person
 from .core.people import names_written, normalise_name
 from .store import Store
+from .store import cases as cases_db
+from .store import people as people_db
 
 
 def _entry(row: dict[str, Any], person: str) -> dict[str, Any]:
@@ -48,7 +50,7 @@ class StoreHistory:
         norm = normalise_name(person.name)
         if not person.email and not norm:
             return []
-        rows = self.store.accused_matching(exclude_case, person.email, norm)
+        rows = self.store.read(people_db.accused_matching, exclude_case, person.email, norm)
         return _first_per_case(rows, person.display())
 
     def mentioned(self, text: str, exclude_case: int) -> list[dict[str, Any]]:
@@ -59,13 +61,14 @@ class StoreHistory:
         of words (as long as the longest name on file) are looked up, not the names on
         file read.
         """
-        addresses, runs = names_written(text, self.store.longest_accused_name())
+        addresses, runs = names_written(text, self.store.read(people_db.longest_accused_name))
         if not addresses and not runs:
             return []
-        return _first_per_case(self.store.accused_named(exclude_case, addresses, runs), None)
+        return _first_per_case(self.store.read(people_db.accused_named, exclude_case,
+                                               addresses, runs), None)
 
     def staff_text(self, case: int) -> str:
         """Every body cocmail mailed to a staff member on `case`, for outgoing_text."""
         from .core.outgoing_text import staff_text_index
 
-        return staff_text_index(self.store.staff_mail_bodies(case))
+        return staff_text_index(self.store.read(cases_db.staff_mail_bodies, case))

@@ -1,5 +1,5 @@
 """Machine mail kept aside: what `cocmail inbound list --machine`, the digest and the
-daily purge read (the SQL is in store.py, as all of it is).
+daily purge read (the SQL is in store/inbound.py, as all of it is in store/).
 
 Mail that matched no case and that screening (core/screening.py) found to be a machine
 talking (an out-of-office reply, a newsletter, a read receipt, a spam complaint report,
@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from .store import Store
+from .store import inbound as inbound_db
 
 KEEP_MACHINE_MAIL = timedelta(days=90)
 LISTED = 200  # the newest machine mail `inbound list --machine` shows
@@ -23,15 +24,15 @@ LISTED = 200  # the newest machine mail `inbound list --machine` shows
 
 def machine_mail(store: Store, limit: int = LISTED) -> list[dict[str, Any]]:
     """The newest machine mail first: id, received_at, state, sender, subject, reason."""
-    return store.machine_mail(limit)
+    return store.read(inbound_db.machine_mail, limit)
 
 
 def machine_mail_count(store: Store, start: datetime, end: datetime) -> int:
     """Machine mail kept aside between `start` and `end` (for the digest: a number only)."""
-    return store.machine_mail_count(start, end)
+    return store.read(inbound_db.machine_mail_count, start, end)
 
 
 def expunge_machine_mail(store: Store, now: datetime) -> int:
     """Empty the machine mail received more than KEEP_MACHINE_MAIL before `now`;
     returns how many messages were emptied."""
-    return store.expunge_machine_mail(now - KEEP_MACHINE_MAIL)
+    return store.write(inbound_db.expunge_machine_mail, now - KEEP_MACHINE_MAIL)

@@ -50,6 +50,11 @@ from .nonces import new_nonce
 from .redact import redact_addresses
 from .render import Renderer, TemplateError
 from .store import Store
+from .store import cases as cases_db
+from .store import inbound as inbound_db
+from .store import outbox as outbox_db
+from .store import people as people_db
+from .store import proposals as proposals_db
 
 log = logging.getLogger("cocmail.pipeline")
 # What the team sent the reporter, the person affected and the reported person.
@@ -92,18 +97,17 @@ def flood_rules(cfg: Config) -> FloodRules:
 class _Index:
     """matching.CaseIndex over the store, inside the deciding transaction."""
 
-    def __init__(self, store: Store, conn: Any):
-        self.store = store
+    def __init__(self, conn: Any):
         self.conn = conn
 
     def case_for_message_ids(self, mids: tuple[str, ...]) -> int | None:
-        return self.store.case_for_message_ids(mids)
+        return cases_db.case_for_message_ids(self.conn, mids)
 
     def case_exists(self, number: int) -> bool:
-        return self.store.case_exists(number)
+        return cases_db.case_exists(self.conn, number)
 
     def is_on_case(self, number: int, email: str) -> bool:
-        return self.store.is_on_case(self.conn, number, email)
+        return people_db.is_on_case(self.conn, number, email)
 
 
 @dataclass(frozen=True)
@@ -151,7 +155,7 @@ class Pipeline:
         self.store = store
         self.secret = secret
         self.clock = clock
-        self.roster = store.roster(cfg.staff)
+        self.roster = store.write(people_db.roster, cfg.staff)
         self.renderer = renderer or Renderer(cfg.templates.dir)
         self.composer = Composer(secret=secret, renderer=self.renderer, inbox=cfg.inbox.address,
                                  tag=cfg.inbox.subject_tag, event=cfg.event.name,
@@ -173,7 +177,7 @@ class Pipeline:
         (raised): the rest waits, in order, for the caller's next try."""
         done = 0
         while True:
-            ids = self.store.pending_inbound(limit=500)
+            ids = self.store.read(inbound_db.pending_inbound, limit=500)
             if not ids:
                 return done
             for inbound_id in ids:
@@ -189,7 +193,7 @@ class Pipeline:
         world is not ready: the database is locked, a template is broken. Any other
         failure is the message's: counted, and quarantined at the last attempt.
         """
-        row = self.store.inbound(inbound_id)
+        row = self.store.read(inbound_db.inbound, inbound_id)
         if row is None or row["state"] != "pending":
             return row["state"] if row else "missing"
         try:
@@ -242,8 +246,8 @@ class Pipeline:
         env = self.env()
         try:
             with self.store.tx() as c:
-                if not self.store.count_failure(c, inbound_id, reason[:MAX_REASON_CHARS]):
-                    return self.store.inbound_state(c, inbound_id) or "missing"
+                if not inbound_db.count_failure(c, inbound_id, reason[:MAX_REASON_CHARS]):
+                    return inbound_db.inbound_state(c, inbound_id) or "missing"
                 decision = quarantine(inbound_id, reason, env, row.get("subject"),
                                       row.get("sender"))
                 for mail in decision.mails:
@@ -273,7 +277,7 @@ class Pipeline:
             # The claim: only the process whose transaction finds the message still
             # pending decides it (the daemon, `ingest`, `run --once` and `quarantine
             # release` may all be at it); the others report the state they find.
-            state = self.store.inbound_state(c, inbound_id)
+            state = inbound_db.inbound_state(c, inbound_id)
             if state != "pending":
                 return state or "missing"
             facts = self._facts(c, inbound_id, row, reading, env)
@@ -301,8 +305,7 @@ class Pipeline:
         None when that fails. Those facts may be stale (another process may even have
         processed this message), so only a failure under the lock is the message's."""
         try:
-            with self.store.lock:
-                facts = self._facts(self.store.conn, inbound_id, row, reading, env)
+            facts = self.store.read(self._facts, inbound_id, row, reading, env)
             decision = decide(facts)
             composed = [None if self._reads_store(m) else self.compose(m, env.now)
                         for m in decision.mails]
@@ -323,32 +326,32 @@ class Pipeline:
         msg, screening, identity = reading.msg, reading.screening, reading.identity
         if msg is None or screening is None or identity is None:
             return facts  # refused: quarantined unread
-        earlier = self.store.earlier_copy(c, inbound_id, msg.message_id, reading.body_sha,
+        earlier = inbound_db.earlier_copy(c, inbound_id, msg.message_id, reading.body_sha,
                                           msg.raw_sha256)
         if earlier is not None:
             return Facts(inbound_id, reading, env, duplicate_of=earlier)
         match = match_case(msg, thread_tokens=reading.thread_tokens,
                            address_tokens=reading.address_tokens,
-                           index=_Index(self.store, c), tag=self.cfg.inbox.subject_tag,
+                           index=_Index(c), tag=self.cfg.inbox.subject_tag,
                            sender_is_staff=identity.staff is not None)
-        case = self.store.load_case(match.case) if match.case is not None else None
+        case = cases_db.load_case(c, match.case) if match.case is not None else None
         if case is None:
             if screening.bounce or screening.loop or screening.machine:
                 return facts
             acks = 0
             reporter = reporter_of(msg, identity, self.roster).address
             if reporter is not None:
-                acks = self.store.acks_since(reporter.email, env.now - timedelta(days=1))
-            number = self.store.next_case_number(c)
+                acks = outbox_db.acks_since(c, reporter.email, env.now - timedelta(days=1))
+            number = cases_db.next_case_number(c)
             return Facts(inbound_id, reading, env, next_number=number, acks_today=acks,
                          flood=self._new_report_counts(c, identity, number, env))
         noticed = frozenset[str]()
         if screening.machine or screening.bounce:
-            noticed = self.store.noticed_since(case.number, AUTO_NOTICE_SUBJECT,
-                                               env.day_start())
+            noticed = outbox_db.noticed_since(c, case.number, AUTO_NOTICE_SUBJECT,
+                                              env.day_start())
         return Facts(inbound_id, reading, env, case=case,
                      held=self._held_entry(c, identity, case.number), noticed_today=noticed,
-                     proposals=self.store.proposals(case.number),
+                     proposals=proposals_db.proposals(c, case.number),
                      flood=self._followup_counts(c, identity, case, env,
                                                  screening.machine or screening.bounce))
 
@@ -363,15 +366,15 @@ class Pipeline:
         if not counts(identity, number):
             return FloodCounts()
         since = env.now - env.flood.window
-        return FloodCounts(domain=self.store.arrivals_since(c, "report",
-                                                            self._domain_key(identity), since),
-                           overall=self.store.arrivals_since(c, "report", None, since))
+        return FloodCounts(domain=inbound_db.arrivals_since(c, "report",
+                                                           self._domain_key(identity), since),
+                           overall=inbound_db.arrivals_since(c, "report", None, since))
 
     def _followup_counts(self, c: Any, identity: Any, case: Any, env: Env,
                          automatic: bool) -> FloodCounts:
         if not counts(identity, case.number):
             return FloodCounts()
-        return FloodCounts(case=self.store.arrivals_since(
+        return FloodCounts(case=inbound_db.arrivals_since(
             c, "followup", str(case.number), env.now - env.flood.window,
             role_on(case, identity, automatic=automatic)))
 
@@ -381,7 +384,7 @@ class Pipeline:
         for token in identity.tokens:
             if token.staff_sid != identity.staff.sid or token.case != case_number:
                 continue
-            row = self.store.held_entry(c, token.nonce, case_number)
+            row = inbound_db.held_entry(c, token.nonce, case_number)
             if row is not None:
                 return HeldEntry(row["nonce"], row["commands"], row["body"] or "")
         return None
@@ -391,10 +394,10 @@ class Pipeline:
         """Write `decision` in transaction `c`: all of it, or (on any error) none of it."""
         msg = reading.msg
         if decision.state == "quarantined":
-            self.store.quarantine_now(c, inbound_id, decision.error or "")
+            inbound_db.quarantine_now(c, inbound_id, decision.error or "")
         elif decision.state == "duplicate":
-            self.store.mark_inbound(c, inbound_id, "duplicate", error=decision.error,
-                                    drop_raw=decision.drop_raw)
+            inbound_db.mark_inbound(c, inbound_id, "duplicate", at=env.now,
+                                    error=decision.error, drop_raw=decision.drop_raw)
         for mail, done in zip(decision.mails, composed, strict=True):
             self.enqueue(c, mail, env, done)
         if msg is None or decision.state in ("quarantined", "duplicate"):
@@ -404,42 +407,42 @@ class Pipeline:
         actor = decision.actor or (sender.email if sender else "unknown sender")
         number = case.number if case else None
         if case is not None:
-            self.store.save_case(c, case)
-            self.store.add_message(c, case.number, "in", sender=actor,
-                                   recipients=[a.email for a in msg.to + msg.cc],
-                                   subject=msg.subject, date=msg.date or env.now,
-                                   message_id=msg.message_id, kind=decision.kind,
-                                   body=decision.note if decision.kind == "staff" and
-                                   decision.note is not None else msg.full_text,
-                                   inbound_id=inbound_id)
+            cases_db.save_case(c, case)
+            cases_db.add_message(c, case.number, "in", sender=actor,
+                                 recipients=[a.email for a in msg.to + msg.cc],
+                                 subject=msg.subject, date=msg.date or env.now,
+                                 message_id=msg.message_id, kind=decision.kind,
+                                 body=decision.note if decision.kind == "staff" and
+                                 decision.note is not None else msg.full_text,
+                                 inbound_id=inbound_id)
         for entry in decision.audit:
-            self.store.audit(c, number, actor, entry.action, entry.detail, msg.message_id,
-                             at=env.now)
+            cases_db.audit(c, number, actor, entry.action, entry.detail, msg.message_id,
+                           at=env.now)
         if decision.note and case is not None:
-            self.store.audit(c, number, actor, "note", decision.note[:MAX_NOTE_CHARS],
-                             msg.message_id, at=env.now)
+            cases_db.audit(c, number, actor, "note", decision.note[:MAX_NOTE_CHARS],
+                           msg.message_id, at=env.now)
         if decision.held is not None and case is not None:
             h = decision.held
-            self.store.hold(c, nonce=h.nonce, case_number=case.number,
+            inbound_db.hold(c, nonce=h.nonce, case_number=case.number,
                             staff_email=h.staff_email, commands=h.commands, body=h.body,
                             inbound_id=inbound_id, at=env.now)
-        if decision.confirmed and not self.store.use_held(c, decision.confirmed, env.now):
+        if decision.confirmed and not inbound_db.use_held(c, decision.confirmed, env.now):
             raise RuntimeError(f"held commands {decision.confirmed} were used twice")
         for p in decision.proposals:
-            self.store.add_proposal(c, p, inbound_id)
+            proposals_db.add_proposal(c, p, inbound_id)
         for nonce, state, reason in decision.decided:
-            if not self.store.decide_proposal(c, nonce, state, actor, env.now, reason):
+            if not proposals_db.decide_proposal(c, nonce, state, actor, env.now, reason):
                 raise RuntimeError(f"proposal {nonce} was decided twice")
         arrival = decision.arrival
         if arrival is not None and case is not None and reading.identity is not None:
             source = (self._domain_key(reading.identity) if arrival.kind == "report"
                       else str(case.number))
-            self.store.record_arrival(c, at=env.now, kind=arrival.kind, source=source,
+            inbound_db.record_arrival(c, at=env.now, kind=arrival.kind, source=source,
                                       case_number=case.number, held=arrival.held,
                                       who=arrival.who)
         if decision.cancel_mail_to and case is not None:
-            self.store.cancel_pending(c, case.number, decision.cancel_mail_to)
-        self.store.mark_inbound(c, inbound_id, decision.state, case_number=number,
+            outbox_db.cancel_pending(c, case.number, decision.cancel_mail_to)
+        inbound_db.mark_inbound(c, inbound_id, decision.state, at=env.now, case_number=number,
                                 subject=msg.subject, sender=actor, error=decision.error)
 
     def compose(self, mail: OutMail, now: datetime, case: Case | None = None) -> Composed:
@@ -455,23 +458,23 @@ class Pipeline:
         """The case's mail with the reporter, the person affected and the reported person,
         as it may leave the team (core/correspondence.py)."""
         if case is None or case.number != number:
-            case = self.store.load_case(number)
+            case = self.store.read(cases_db.load_case, number)
         if case is None:
             return ()
-        return dsf_attachments(case, self.store.case_correspondence(None, number))
+        return dsf_attachments(case, self.store.read(cases_db.case_correspondence, number))
 
     def enqueue(self, c: Any, mail: OutMail, env: Env, composed: Composed | None = None) -> int:
         """Queue `mail` (composed now, unless it was already) inside transaction `c`."""
         composed = composed or self.compose(mail, env.now)
-        oid = self.store.enqueue(c, case_number=mail.case, kind=mail.kind, role=mail.role,
-                                 message_id=composed.message_id[1:-1], sender=composed.sender,
-                                 recipients=composed.recipients, subject=composed.subject,
-                                 raw=composed.raw, not_before=mail.not_before, now=env.now)
+        oid = outbox_db.enqueue(c, case_number=mail.case, kind=mail.kind, role=mail.role,
+                                message_id=composed.message_id[1:-1], sender=composed.sender,
+                                recipients=composed.recipients, subject=composed.subject,
+                                raw=composed.raw, not_before=mail.not_before, now=env.now)
         if mail.case is not None:
-            self.store.add_message(c, mail.case, "out", sender=composed.sender,
-                                   recipients=composed.recipients, subject=composed.subject,
-                                   date=env.now, message_id=composed.message_id[1:-1],
-                                   kind=mail.kind, body=composed.body, outbox_id=oid)
+            cases_db.add_message(c, mail.case, "out", sender=composed.sender,
+                                 recipients=composed.recipients, subject=composed.subject,
+                                 date=env.now, message_id=composed.message_id[1:-1],
+                                 kind=mail.kind, body=composed.body, outbox_id=oid)
         return oid
 
 
@@ -479,7 +482,7 @@ def delivery_failed_notice(pipeline: Pipeline, c: Any, row: dict[str, Any], erro
     """Outbox.on_failed: queue, inside the failing transaction, the notices
     core/failed_delivery.py decides on (staff not recused from the case)."""
     env = pipeline.env()
-    case = pipeline.store.load_case(row["case_number"]) if row["case_number"] else None
+    case = cases_db.load_case(c, row["case_number"]) if row["case_number"] else None
     failed = Undelivered(kind=row["kind"], role=row["role"], subject=row["subject"],
                          case_number=row["case_number"])
     for mail in notices(failed, error, case, env):

@@ -25,6 +25,7 @@ from .config import Config, load_config
 from .delivery.outbox import Outbox
 from .pipeline import Pipeline, delivery_failed_notice
 from .redact import redact_addresses
+from .store import cases as cases_db
 
 log = logging.getLogger("cocmail.daemon")
 
@@ -65,7 +66,7 @@ def reload_app(app: App) -> bool:
     app.outbox = Outbox(app.store, new.smtp, new.storage.spool_dir, oauth2=new.oauth2,
                         on_failed=partial(delivery_failed_notice, app.pipeline),
                         clock=old.clock)
-    app.store.file_cases_under(event_row(new), old.clock())
+    app.store.write(cases_db.file_cases_under, event_row(new), old.clock())
     log.info("config reloaded from %s: %d staff member(s), event %r", new.source,
              len(new.staff), new.event.name)
     if kept:

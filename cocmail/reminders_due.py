@@ -15,6 +15,9 @@ from datetime import datetime, timedelta
 from .app import App
 from .config import Config
 from .core.reminders import CaseFacts, Reminder, ReminderRules, due_reminders
+from .store import cases as cases_db
+from .store import inbound as inbound_db
+from .store import proposals as proposals_db
 
 log = logging.getLogger("cocmail.reminders")
 
@@ -32,18 +35,19 @@ def rules_for(cfg: Config) -> ReminderRules:
 def due_now(app: App, now: datetime) -> list[Reminder]:
     """The reminders due at `now` and not sent yet (nothing is queued)."""
     store = app.store
-    urgent, heard = store.urgent_since(), store.reporter_heard()
+    urgent = store.read(proposals_db.urgent_since)
+    heard = store.read(proposals_db.reporter_heard)
     # A case a flood opened was listed in the burst's summary, not mailed on its own; its
     # reminders would be the flood again, one per case. Once a member acts on it, it
     # is reminded of like any case.
-    flood = store.held_reports()
+    flood = store.read(inbound_db.held_reports)
     facts = []
-    for number in store.case_numbers():
-        case = store.load_case(number)
+    for number in store.read(cases_db.case_numbers):
+        case = store.read(cases_db.load_case, number)
         if case is not None and not (number in flood and case.last_staff_action is None):
             facts.append(CaseFacts(case, urgent.get(number), heard.get(number)))
     env = replace(app.pipeline.env(), now=now)
-    return due_reminders(facts, rules_for(app.cfg), env, store.reminders_sent())
+    return due_reminders(facts, rules_for(app.cfg), env, store.read(proposals_db.reminders_sent))
 
 
 def send_due_reminders(app: App, now: datetime) -> int:
@@ -55,7 +59,7 @@ def send_due_reminders(app: App, now: datetime) -> int:
     queued = 0
     with app.store.tx() as c:
         for r in due:
-            if not app.store.record_reminder(c, r.case, r.key, now):
+            if not proposals_db.record_reminder(c, r.case, r.key, now):
                 continue  # another process queued it first
             for mail in r.mails:
                 app.pipeline.enqueue(c, mail, env)

@@ -41,6 +41,11 @@ from .core.retention import (
 )
 from .machine_mail import expunge_machine_mail
 from .store import Store
+from .store import cases as cases_db
+from .store import inbound as inbound_db
+from .store import outbox as outbox_db
+from .store import people as people_db
+from .store import proposals as proposals_db
 
 __all__ = ["KEPT_OUTCOMES", "due_cases", "expunge", "purge_due", "retention_days",
            "without_case"]
@@ -51,13 +56,14 @@ log = logging.getLogger("cocmail.retention")
 def _related_cases(store: Store, case: Case) -> list[Related]:
     """Other live cases naming one of this case's accused people (address or name)."""
     return [Related(r["status"], parse_iso(r["closed"])) for p in case.accused
-            for r in store.accused_matching(case.number, p.email, normalise_name(p.name))]
+            for r in store.read(people_db.accused_matching, case.number, p.email,
+                                  normalise_name(p.name))]
 
 
 def due_cases(app: App, now: datetime) -> list[int]:
     """Numbers of the cases whose retention period has run out at `now`."""
     policy = app.cfg.retention
-    return [case.number for case in app.store.load_cases(include_closed=True)
+    return [case.number for case in app.store.read(cases_db.load_cases, include_closed=True)
             if case.status == "closed" and retention_days(policy, case) is not None
             and is_due(policy, case, _related_cases(app.store, case), now)]
 
@@ -68,17 +74,17 @@ def _spool_files(spool: Path, outbox_ids: list[int]) -> list[Path]:
     return [p for oid in outbox_ids for p in spool.glob(f"{oid:06d}-*.eml")]
 
 
-def _scrub_other_cases(store: Store, c: sqlite3.Connection, number: int, spool: Path) -> None:
+def _scrub_other_cases(c: sqlite3.Connection, number: int, spool: Path) -> None:
     """Earlier-case warnings about case `number` in other cases' mails: cut everywhere."""
-    for mid, body, outbox_id, raw, kind in store.mail_naming_earlier_cases(c, number):
+    for mid, body, outbox_id, raw, kind in cases_db.mail_naming_earlier_cases(c, number):
         scrubbed = without_case(body or "", number)
         if scrubbed == body:
             continue
-        store.rewrite_message(c, mid, scrubbed)
+        cases_db.rewrite_message(c, mid, scrubbed)
         if raw is None or outbox_id is None:
             continue
         new_raw = rebuilt(raw, scrubbed)
-        store.rewrite_outbox_raw(c, outbox_id, new_raw)
+        outbox_db.rewrite_outbox_raw(c, outbox_id, new_raw)
         copy = spool / f"{outbox_id:06d}-{kind}.eml"
         if copy.exists():
             copy.write_bytes(new_raw)
@@ -87,15 +93,15 @@ def _scrub_other_cases(store: Store, c: sqlite3.Connection, number: int, spool: 
 def expunge(app: App, number: int, now: datetime) -> None:
     """Remove every name, address and text of case `number`; keep its anonymous shape."""
     store, spool = app.store, app.cfg.storage.spool_dir
-    outbox_ids = store.outbox_ids_of_case(number)
+    outbox_ids = store.read(outbox_db.outbox_ids_of_case, number)
     with store.tx() as c:
-        inbound_ids, recorded_ids = store.case_mail_ids(c, number)
+        inbound_ids, recorded_ids = cases_db.case_mail_ids(c, number)
         # Mail set aside before it was matched (quarantined, so without a case) that
         # answers one of the case's mails, or names its tag, belongs to the case.
-        store.expunge_unmatched_inbound(c, references(inbound_ids, recorded_ids,
-                                                      app.cfg.inbox.subject_tag, number))
-        _scrub_other_cases(store, c, number, spool)
-        store.expunge_case(c, number, inbound_ids, now)
+        inbound_db.expunge_unmatched_inbound(c, references(inbound_ids, recorded_ids,
+                                                           app.cfg.inbox.subject_tag, number))
+        _scrub_other_cases(c, number, spool)
+        cases_db.expunge_case(c, number, inbound_ids, now)
     for path in _spool_files(spool, outbox_ids):
         path.unlink(missing_ok=True)
     log.info("case #%d expunged", number)
@@ -107,17 +113,17 @@ def purge_due(app: App, now: datetime, *, dry_run: bool = False, daily: bool = F
     `daily` (the daemon) does nothing when the last purge was less than a day ago.
     """
     if daily:
-        last = app.store.last_purge()
+        last = app.store.read(proposals_db.last_purge)
         if last and now - last < timedelta(days=1):
             return []
     numbers = due_cases(app, now)
     if dry_run:
         return numbers
-    app.store.refresh_stats()  # the anonymous counts first, while the cases are whole
+    app.store.write(cases_db.refresh_stats)  # the anonymous counts first, while the cases are whole
     for n in numbers:
         expunge(app, n, now)
     expunge_machine_mail(app.store, now)  # issue 23: strangers' auto-replies, after 90 days
-    app.store.record_purge(now)
+    app.store.write(proposals_db.record_purge, now)
     if numbers:
         app.store.compact()
     return numbers

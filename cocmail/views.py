@@ -20,11 +20,14 @@ from .core.model import Roster, mailbox
 from .core.people_on_file import merge_people, sanctioned_attendees
 from .core.report import case_row
 from .errors import UserError
+from .store import cases as cases_db
+from .store import people as people_db
+from .store import proposals as proposals_db
 
 
 def _cases(app: App, include_closed: bool, events: list[str] | None = None) -> list[Case]:
     """Live cases; of these events only (None: every event). Two queries, however many."""
-    return app.store.load_cases(include_closed=include_closed, events=events)
+    return app.store.read(cases_db.load_cases, include_closed=include_closed, events=events)
 
 
 def case_summaries(app: App, include_closed: bool = False,
@@ -36,13 +39,13 @@ def case_summaries(app: App, include_closed: bool = False,
 
 
 def case_detail(app: App, number: int) -> dict[str, Any] | None:
-    case = app.store.load_case(number)
+    case = app.store.read(cases_db.load_case, number)
     if case is None:
         return None
     victim = case.effective_victim()
-    messages = app.store.case_messages(number)
-    audit = app.store.case_audit(number)
-    expunged = app.store.purged_at(number)
+    messages = app.store.read(cases_db.case_messages, number)
+    audit = app.store.read(cases_db.case_audit, number)
+    expunged = app.store.read(cases_db.purged_at, number)
     return {
         "number": case.number, "status": case.status, "opened": iso(case.opened),
         "urgent": case.urgent, "expunged": expunged,
@@ -70,7 +73,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "audit": audit,
         "proposals": [{"kind": p.kind, "proposed_by": p.proposed_by,
                        "proposed_at": iso(p.proposed_at), "state": p.state}
-                      for p in app.store.proposals(number)],
+                      for p in app.store.read(proposals_db.proposals, number)],
     }
 
 
@@ -143,7 +146,7 @@ def report_rows(app: App, events: list[str] | None = None) -> list[dict[str, str
 
 
 def known_events(app: App) -> list[str]:
-    return [e["name"] for e in app.store.events()]
+    return [e["name"] for e in app.store.read(cases_db.events)]
 
 
 def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str, list[int]]:
@@ -151,15 +154,15 @@ def transparency(app: App, event: str, *, initial: bool, fmt: str) -> tuple[str,
     from .core.transparency import public_team, report_context, withheld
     from .transparency import render_report
 
-    events = app.store.events()
+    events = app.store.read(cases_db.events)
     names = [e["name"] for e in events]
     if event not in names:
         raise UserError(f"no event {event!r}; known: {', '.join(names) or 'none'}")
     at = names.index(event)
     cases = _cases(app, include_closed=True, events=[event])
     team = public_team(app.cfg.staff, event, app.cfg.event.name)
-    context = report_context(events[at], events[:at], cases,
-                             app.store.stats_rows(names[: at + 1]), team, initial=initial)
+    stats = app.store.read(cases_db.stats_rows, names[: at + 1])
+    context = report_context(events[at], events[:at], cases, stats, team, initial=initial)
     return render_report(context, fmt), withheld(cases)
 
 
@@ -187,7 +190,7 @@ def people_rows(app: App) -> list[dict[str, Any]]:
     address and "dan doe <dan@x>" are one entry.
     """
     with _no_collector_passes():
-        return merge_people(app.store.people_on_file())
+        return merge_people(app.store.read(people_db.people_on_file))
 
 
 def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
@@ -201,7 +204,7 @@ def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
                             f"(found: {', '.join(fields) or 'nothing'})")
         attendees = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                      for row in reader]
-    sanctioned = app.store.sanctioned_accused(SANCTION_OUTCOMES)
+    sanctioned = app.store.read(people_db.sanctioned_accused, SANCTION_OUTCOMES)
     return sanctioned_attendees(attendees, sanctioned)
 
 
@@ -215,9 +218,10 @@ def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:
     """
     from .core.transparency import STAT_KEYS, count, yearly_counts
 
-    rows = app.store.stats_rows(events)
+    rows = app.store.read(cases_db.stats_rows, events)
     periods = yearly_counts(rows, app.cfg.event.tz)
-    names = [e["name"] for e in app.store.events() if events is None or e["name"] in events]
+    names = [e["name"] for e in app.store.read(cases_db.events)
+             if events is None or e["name"] in events]
     per_event = {n: count(n, rows).as_json() for n in names}
     return {"periods": periods, "keys": list(STAT_KEYS), "events": per_event}
 

@@ -11,6 +11,7 @@ from email.message import EmailMessage
 import pytest
 
 from cocmail.app import App
+from cocmail.store import cases as cases_db
 from testsupport.apps import Desk
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
@@ -62,7 +63,7 @@ def test_name_checks_keep_knowing_an_anonymous_reporter_s_name(desk: Desk) -> No
     assert "'Anouk'" in body_of(desk.last_to("ana@example.org", n))
     desk.staff("ana@example.org", n, "#action A warning\n#response Keep away from Anouk.\n")
     assert "the response names Anouk (the reporter" in body_of(desk.last_to("ana@example.org", n))
-    case = desk.app.store.load_case(n)
+    case = desk.app.store.read(cases_db.load_case, n)
     assert case is not None and case.public_summary is None and case.action is None
 
 

@@ -13,6 +13,8 @@ from click.testing import CliRunner
 
 from cocmail.app import App, open_app
 from cocmail.cli import main
+from cocmail.store import cases as cases_db
+from cocmail.store import proposals as proposals_db
 from testsupport.helpers import body_of, mail, make_config, spool
 
 CY = """
@@ -62,7 +64,7 @@ def proposals(app: App) -> list[dict]:
 def test_notify_harasser_waits_and_a_second_member_sends_it_exactly_once(app: App) -> None:
     command(app, "ana@example.org", DECIDE + "#notify-harasser\n")
     assert to_dan(app) == []
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.step("harasser_informed") is None  # not done yet
     transcript = body_of(last_to(app, "ana@example.org", "Commands"))
     assert "Waiting for a second team member's #approve" in transcript
@@ -79,9 +81,9 @@ def test_notify_harasser_waits_and_a_second_member_sends_it_exactly_once(app: Ap
     (sent,) = to_dan(app)
     assert "A formal warning" in body_of(sent)
     assert "Eve" not in sent.as_string() and "touched" not in sent.as_string()
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.step("harasser_informed") is not None
-    p = app.store.proposals(1)[0]
+    p = app.store.read(proposals_db.proposals, 1)[0]
     assert (p.state, p.decided_by) == ("approved", "ben@example.org")
     # Cy approves the same proposal later: refused, nothing goes out again.
     reply_to(app, "cy@example.org", last_to(app, "cy@example.org", "Approval needed"),
@@ -97,7 +99,7 @@ def test_the_proposer_cannot_approve_their_own(app: App) -> None:
     assert to_dan(app) == []
     assert "another team member must approve" in body_of(
         last_to(app, "ana@example.org", "Commands refused"))
-    assert app.store.proposals(1)[0].state == "waiting"
+    assert app.store.read(proposals_db.proposals, 1)[0].state == "waiting"
 
 
 def test_unauthenticated_approve_does_nothing(app: App) -> None:
@@ -106,8 +108,8 @@ def test_unauthenticated_approve_does_nothing(app: App) -> None:
                   message_id="<forged@evil.example>")
     app.receive(forged, "test")
     assert to_dan(app) == []
-    assert app.store.proposals(1)[0].state == "waiting"
-    case = app.store.load_case(1)
+    assert app.store.read(proposals_db.proposals, 1)[0].state == "waiting"
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.step("harasser_informed") is None
 
 
@@ -119,7 +121,7 @@ def test_a_stale_proposal_is_refused_with_the_reason(app: App) -> None:
     assert to_dan(app) == []
     refused = body_of(last_to(app, "ben@example.org", "Commands refused"))
     assert "out of date: action changed" in refused
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.step("harasser_informed") is None
 
 
@@ -129,7 +131,7 @@ def test_reject_drops_it_and_tells_the_proposer(app: App) -> None:
              "#reject Let us talk to the witness first\n")
     told = body_of(last_to(app, "ana@example.org", "rejected"))
     assert "Ben Okafor rejected your proposal" in told and "talk to the witness" in told
-    assert app.store.proposals(1)[0].state == "rejected"
+    assert app.store.read(proposals_db.proposals, 1)[0].state == "rejected"
     assert proposals(app)[0]["state"] == "rejected"
     reply_to(app, "cy@example.org", last_to(app, "cy@example.org", "Approval needed"),
              "#approve\n")
@@ -169,7 +171,7 @@ def test_a_one_member_team_is_never_blocked(tmp_path: Path) -> None:
         # (issue 21): Ana decides alone, and Ben is never asked.
         command(solo, "ana@example.org", "#recuse ben@example.org\n")
         assert not [m for m in spool(solo.cfg) if "Approval needed" in str(m["Subject"])]
-        case = solo.store.load_case(1)
+        case = solo.store.read(cases_db.load_case, 1)
         assert case is not None and case.recused == ("ben@example.org",)
         command(solo, "ana@example.org", DECIDE + "#notify-harasser\n")
         assert len(to_dan(solo)) == 1  # nobody else can see the case: sent at once
@@ -189,13 +191,13 @@ def test_second_approval_off_sends_at_once(tmp_path: Path) -> None:
 
 def test_recusing_another_member_needs_a_second_member_and_tells_the_leads(app: App) -> None:
     command(app, "ben@example.org", "#recuse cy@example.org\n")
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.recused == ()
     reply_to(app, "ben@example.org", last_to(app, "ben@example.org", "Commands"), "#approve\n")
-    assert app.store.load_case(1).recused == ()  # type: ignore[union-attr]
+    assert app.store.read(cases_db.load_case, 1).recused == ()  # type: ignore[union-attr]
     reply_to(app, "ana@example.org", last_to(app, "ana@example.org", "Approval needed"),
              "#approve\n")
-    assert app.store.load_case(1).recused == ("cy@example.org",)  # type: ignore[union-attr]
+    assert app.store.read(cases_db.load_case, 1).recused == ("cy@example.org",)  # type: ignore[union-attr]
     lead = body_of(last_to(app, "ana@example.org", "excluded"))
     assert "Cy Park was excluded from case 1" in lead and "reason is not written" in lead
     assert not [m for m in spool(app.cfg) if "cy@" in str(m["To"]) and "excluded" in
@@ -207,9 +209,9 @@ def test_the_last_member_who_can_see_a_case_cannot_be_recused(tmp_path: Path) ->
     try:
         a.receive(REPORT, "test")
         command(a, "ana@example.org", "#recuse ana@example.org\n")  # self: at once
-        assert a.store.load_case(1).recused == ("ana@example.org",)  # type: ignore[union-attr]
+        assert a.store.read(cases_db.load_case, 1).recused == ("ana@example.org",)  # type: ignore[union-attr]
         command(a, "ben@example.org", "#recuse ben@example.org\n")
-        assert a.store.load_case(1).recused == ("ana@example.org",)  # type: ignore[union-attr]
+        assert a.store.read(cases_db.load_case, 1).recused == ("ana@example.org",)  # type: ignore[union-attr]
         assert "last team member" in body_of(last_to(a, "ben@example.org", "Commands refused"))
     finally:
         a.close()
@@ -226,7 +228,7 @@ def test_dsf_report_waits_for_approval(app: App) -> None:
              "#approve\n")
     (sent,) = [m for m in spool(app.cfg) if "djangoproject" in str(m["To"])]
     assert "Reported person: Dan Doe <dan@speaker.example>" in body_of(sent)
-    assert app.store.load_case(1).step("dsf_reported") is not None  # type: ignore[union-attr]
+    assert app.store.read(cases_db.load_case, 1).step("dsf_reported") is not None  # type: ignore[union-attr]
 
 
 def test_a_lead_excluded_from_a_case_is_not_told_it_exists(app: App) -> None:

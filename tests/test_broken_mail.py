@@ -27,6 +27,8 @@ from cocmail.cli import main
 from cocmail.config import Config, load_config
 from cocmail.core.message import MessageError, parse_message
 from cocmail.inbox.listener import size_ceiling, start_listener
+from cocmail.store import cases as cases_db
+from cocmail.store import inbound as inbound_db
 from testsupport.helpers import FLOOD_OFF, body_of, make_config, spool
 from testsupport.servers import free_port
 
@@ -75,7 +77,7 @@ NORMAL_REPORT = (b"From: Nia Normal <nia@attendee.example>\r\nTo: conduct@exampl
 
 
 def ingest(app: App, raw: bytes) -> tuple[int, str]:
-    inbound = app.store.add_inbound(raw, "test")
+    inbound = app.add_inbound(raw, "test")
     assert inbound is not None
     return inbound, app.pipeline.process(inbound)
 
@@ -87,7 +89,7 @@ def outgoing(app: App, **where: object) -> list[dict]:
 
 
 def assert_quarantined_and_staff_told(app: App, inbound: int, reason: str) -> None:
-    row = app.store.inbound(inbound)
+    row = app.store.read(inbound_db.inbound, inbound)
     assert row is not None and row["state"] == "quarantined"
     assert reason in row["error"]
     assert row["raw"] is not None, "quarantined mail is kept, never dropped"
@@ -100,7 +102,7 @@ def assert_quarantined_and_staff_told(app: App, inbound: int, reason: str) -> No
 def assert_pipeline_goes_on(app: App) -> None:
     inbound, state = ingest(app, NORMAL_REPORT)
     assert state == "done"
-    case = app.store.inbound(inbound)["case_number"]
+    case = app.store.read(inbound_db.inbound, inbound)["case_number"]
     assert [r["recipients"] for r in outgoing(app, kind="ack", case_number=case)] == [
         '["nia@attendee.example"]']
 
@@ -126,8 +128,8 @@ def test_broken_message_becomes_a_case_or_is_quarantined_with_a_reason(app: App,
         assert_quarantined_and_staff_told(app, inbound, expected.split(": ", 1)[1])
     else:
         assert state == "done"
-        case = app.store.inbound(inbound)["case_number"]
-        assert case is not None and app.store.load_case(case) is not None
+        case = app.store.read(inbound_db.inbound, inbound)["case_number"]
+        assert case is not None and app.store.read(cases_db.load_case, case) is not None
         notices = outgoing(app, kind="staff_new_case", case_number=case)
         assert {r["recipients"].strip('[]"') for r in notices} == STAFF
         acks = outgoing(app, kind="ack", case_number=case)
@@ -182,8 +184,8 @@ def test_thousand_levels_of_nesting_are_quarantined_quickly(app: App) -> None:
 def test_fifty_levels_of_nesting_are_still_a_report(app: App) -> None:
     inbound, state = ingest(app, nested(50))
     assert state == "done"
-    case = app.store.inbound(inbound)["case_number"]
-    assert "The innermost text." in (app.store.load_case(case).report_text)  # type: ignore
+    case = app.store.read(inbound_db.inbound, inbound)["case_number"]
+    assert "The innermost text." in (app.store.read(cases_db.load_case, case).report_text)  # type: ignore
 
 
 def big_report(size: int) -> bytes:
@@ -301,10 +303,10 @@ def test_cpython_email_test_data_is_all_processed_or_quarantined(
     outcomes: dict[str, str] = {}
     for path in cpython_email_data():
         inbound, state = ingest(app, path.read_bytes())
-        row = app.store.inbound(inbound)
+        row = app.store.read(inbound_db.inbound, inbound)
         assert row is not None
         if state == "done":
-            assert app.store.load_case(row["case_number"]) is not None, path.name
+            assert app.store.read(cases_db.load_case, row["case_number"]) is not None, path.name
         elif state == "duplicate":  # several files are the same mail with other headers
             assert row["error"].startswith("copy of #"), path.name
         elif state in ("ignored", "machine"):  # bounces, machine mail without a case
@@ -380,6 +382,6 @@ def test_quarantine_reason_gives_readable_sizes_for_a_small_cap(tmp_path: Path) 
     try:
         inbound, state = ingest(app, big_report(150_000))
         assert state == "quarantined"
-        assert " 0 MB" not in app.store.inbound(inbound)["error"]  # type: ignore[index]
+        assert " 0 MB" not in app.store.read(inbound_db.inbound, inbound)["error"]  # type: ignore[index]
     finally:
         app.close()

@@ -21,6 +21,7 @@ from cocmail.core.model import Roster, StaffMember
 from cocmail.digest import queue_digest
 from cocmail.nonces import new_nonce
 from cocmail.reminders_due import send_due_reminders
+from cocmail.store import cases as cases_db
 from testsupport.apps import Desk
 from testsupport.helpers import body_of, mail, spool
 
@@ -107,7 +108,7 @@ def test_accused_command_excludes_the_member_who_then_cannot_decide_anything(
     assert "Ben Okafor is on the team: now excluded from this case" in transcript
     # Ben still holds his first notification: his commands are refused as a whole.
     desk.staff("ben@example.org", 1, "#action No action\n#outcome not-a-violation\n#close\n")
-    case = desk.app.store.load_case(1)
+    case = desk.app.store.read(cases_db.load_case, 1)
     assert case is not None and case.action is None and case.outcome is None
     assert case.status == "open"
     fresh = desk.new()
@@ -123,7 +124,7 @@ def test_accused_command_excludes_the_member_who_then_cannot_decide_anything(
 def test_a_member_cannot_put_themselves_on_the_case(desk: Desk) -> None:
     desk.report("Eve Example <eve@attendee.example>", "The speaker was rude to me.\n")
     desk.staff("cy@example.org", 1, "#witness Cy Park <cy@example.org>\n#action done\n")
-    case = desk.app.store.load_case(1)
+    case = desk.app.store.read(cases_db.load_case, 1)
     assert case is not None and case.witnesses == () and case.action is None
     assert "this names you" in body_of(desk.last_to("cy@example.org", 1))
 
@@ -205,7 +206,7 @@ def test_include_brings_a_named_member_back_only_with_another_members_approval(
     assert "Sent by:" not in text
     # Brought back, he is not excluded again by the reporter's same words.
     reply(app, "ben@example.org", "back on this case", "#note I can confirm\n")
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and "ben@example.org" in case.handlers
 
 

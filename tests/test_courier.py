@@ -26,7 +26,7 @@ def report(n: int) -> bytes:
 
 
 def process(app: App, n: int) -> None:
-    inbound_id = app.store.add_inbound(report(n), "test")
+    inbound_id = app.add_inbound(report(n), "test")
     assert inbound_id is not None
     assert app.pipeline.process(inbound_id) == "done"
 

@@ -19,6 +19,7 @@ from cocmail.app import App
 from cocmail.core.header_limits import MAX_FIELD_BYTES, MAX_HEADER_FIELDS, MAX_MIME_PARTS
 from cocmail.core.message import MAX_HTML_CHARS, parse_message, quick_message_id
 from cocmail.core.model import MAX_IN_REPLY_TO, MAX_REFERENCES
+from cocmail.store import cases as cases_db
 from testsupport.helpers import spool
 
 HEAD = ("From: Mallory <mallory@attendee.example>\r\nTo: conduct@example.org\r\n"
@@ -59,7 +60,7 @@ def test_a_huge_references_header_costs_a_bounded_number_of_lookups(
     elapsed = time.monotonic() - started
     assert state == "done"
     assert len(looked_up) <= MAX_REFERENCES + MAX_IN_REPLY_TO
-    assert app.store.case_numbers() == [1]  # threaded by the newest id
+    assert app.store.read(cases_db.case_numbers) == [1]  # threaded by the newest id
     assert elapsed < 10  # generous: the quadratic de-duplication took minutes here
 
 
@@ -100,7 +101,7 @@ def test_thousands_of_header_fields_reach_the_parser_as_a_bounded_block(
     raw = raw.replace(b"MIME-Version", filler.encode() + b"Subject: late\r\nMIME-Version", 1)
     assert app.receive(raw, "test") == "done"
     assert header_fields(seen[0]) <= MAX_HEADER_FIELDS + 100
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.subject == "late"  # a field RFC 5322 allows once
     assert any("ack" == r["kind"] for r in app.store.query("SELECT kind FROM outbox"))
 
@@ -185,5 +186,5 @@ def test_only_the_start_of_a_huge_html_body_is_converted(
     html = "<div>Dan grabbed me.</div>" + "<div><b>" * 200_000 + "x" + "</b></div>" * 200_000
     assert app.receive(crafted(1, body=html, content_type="text/html"), "test") == "done"
     assert sizes and max(sizes) <= MAX_HTML_CHARS
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and "Dan grabbed me." in case.report_text

@@ -24,6 +24,7 @@ from cocmail.app import open_app
 from cocmail.clock import iso
 from cocmail.config import Config, load_config
 from cocmail.store import Store
+from cocmail.store import inbound as inbound_db
 from testsupport.helpers import make_config, own_names, spool
 from testsupport.process import cocmail, cocmail_argv, cocmail_env
 from testsupport.servers import Dovecot, ImapUser, SmtpSink, free_port, wait_until
@@ -511,7 +512,8 @@ def test_a_full_disk_is_named_in_one_line_and_backed_off(tmp_path: Path,
     loaded = load_config(cfg)
     store = Store(loaded.storage.db_path)
     for n in range(1, 7):  # waiting when the daemon starts, ~100 KB each
-        store.add_inbound(big_report(n), "ingest")
+        store.write(inbound_db.add_inbound,
+                    inbound_db.Arrived.of(big_report(n), "ingest", datetime.now(UTC)))
     store.close()
     filler = fill(small_disk, keep_free=240_000)
 
@@ -577,7 +579,7 @@ def test_a_full_disk_backs_the_courier_off_with_one_line(tmp_path: Path,
     loaded.storage.dir.mkdir(mode=0o700)
     (loaded.storage.dir / "spool").symlink_to(tmp_path / "spool")
     app = open_app(loaded)  # a report processed, its mail not sent yet
-    inbound = app.store.add_inbound(report(1), "ingest")
+    inbound = app.add_inbound(report(1), "ingest")
     assert inbound is not None and app.pipeline.process(inbound) == "done"
     due = datetime.now(UTC) + timedelta(seconds=4)
     with app.store.tx() as c:
@@ -655,11 +657,13 @@ def test_restore_as_the_readme_says_after_a_crash_keeps_the_backup_intact(
     # Later: more reports, then cocmail is killed while it has the database open.
     killed = subprocess.run(
         [sys.executable, "-c",
-         "import os\nfrom pathlib import Path\nfrom cocmail.store import Store\n"
+         "import os\nfrom datetime import UTC, datetime\nfrom pathlib import Path\n"
+         "from cocmail.store import Store, inbound\n"
          f"s = Store(Path({str(storage / 'cocmail.db')!r}))\n"
          "for n in range(3, 6):\n"
-         "    s.add_inbound(f'Subject: r{n}\\r\\nMessage-ID: <k{n}@x.test>\\r\\n\\r\\nhi'"
-         ".encode(), 'ingest')\n"
+         "    s.write(inbound.add_inbound, inbound.Arrived.of("
+         "f'Subject: r{n}\\r\\nMessage-ID: <k{n}@x.test>\\r\\n\\r\\nhi'"
+         ".encode(), 'ingest', datetime.now(UTC)))\n"
          "os._exit(0)\n"], capture_output=True, text=True, timeout=60, env=cocmail_env())
     assert killed.returncode == 0, killed.stderr
     assert (storage / "cocmail.db-wal").exists()

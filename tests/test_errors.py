@@ -16,11 +16,13 @@ import pytest
 from click.testing import CliRunner
 
 import cocmail.core.decide
-import cocmail.store
+import cocmail.store.connection
 from cocmail.app import App, open_app
 from cocmail.cli import cli_error, main
 from cocmail.errors import MessageError, OperationalError, UserError
 from cocmail.store import MAX_ATTEMPTS
+from cocmail.store import cases as cases_db
+from cocmail.store import inbound as inbound_db
 from testsupport.helpers import mail, make_config
 
 REPORT = mail("Eve Example <eve@attendee.example>", "Something happened",
@@ -33,16 +35,16 @@ def outbox(app: App, kind: str) -> list[dict]:
 
 
 def row(app: App, inbound: int) -> dict:
-    r = app.store.inbound(inbound)
+    r = app.store.read(inbound_db.inbound, inbound)
     assert r is not None
     return r
 
 
 def test_three_locked_database_errors_leave_the_report_pending_then_it_is_processed(
         app: App, monkeypatch: pytest.MonkeyPatch) -> None:
-    inbound = app.store.add_inbound(REPORT, "test")
+    inbound = app.add_inbound(REPORT, "test")
     assert inbound is not None
-    monkeypatch.setattr(cocmail.store, "BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(cocmail.store.connection, "BUSY_TIMEOUT", 0.05)
     other = sqlite3.connect(str(app.cfg.storage.db_path), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")  # another process writes, and takes its time
     try:
@@ -57,7 +59,7 @@ def test_three_locked_database_errors_leave_the_report_pending_then_it_is_proces
     assert app.pipeline.process(inbound) == "done"
     assert [r["recipients"] for r in outbox(app, "ack")] == ['["eve@attendee.example"]']
     assert outbox(app, "quarantined") == []
-    assert app.store.case_numbers() == [1]
+    assert app.store.read(cases_db.case_numbers) == [1]
 
 
 def test_ingest_exits_75_when_the_database_is_locked(
@@ -65,7 +67,7 @@ def test_ingest_exits_75_when_the_database_is_locked(
     """Postfix keeps the message and retries on 75; the report is not lost."""
     cfg = make_config(tmp_path)
     open_app(cfg).close()
-    monkeypatch.setattr(cocmail.store, "BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(cocmail.store.connection, "BUSY_TIMEOUT", 0.05)
     other = sqlite3.connect(str(cfg.storage.db_path), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -82,11 +84,11 @@ def test_a_command_on_a_locked_database_exits_75_with_one_line(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     cfg = make_config(tmp_path)
     app = open_app(cfg)
-    inbound = app.store.add_inbound(b"", "test")
+    inbound = app.add_inbound(b"", "test")
     assert inbound is not None
     assert app.pipeline.process(inbound) == "quarantined"
     app.close()
-    monkeypatch.setattr(cocmail.store, "BUSY_TIMEOUT", 0.05)
+    monkeypatch.setattr(cocmail.store.connection, "BUSY_TIMEOUT", 0.05)
     other = sqlite3.connect(str(cfg.storage.db_path), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     try:
@@ -114,14 +116,14 @@ def test_a_broken_override_template_does_not_quarantine_a_good_report(
     cfg = make_config(tmp_path, f'[templates]\ndir = "{overrides}"\n')
     app = open_app(cfg)
     try:
-        inbound = app.store.add_inbound(REPORT, "test")
+        inbound = app.add_inbound(REPORT, "test")
         assert inbound is not None
         for _ in range(MAX_ATTEMPTS + 1):
             with pytest.raises(OperationalError, match="template 'ack'"):
                 app.pipeline.process(inbound)
         assert row(app, inbound)["state"] == "pending"
         assert row(app, inbound)["attempts"] == 0
-        assert app.store.case_numbers() == []  # nothing half-done either
+        assert app.store.read(cases_db.case_numbers) == []  # nothing half-done either
         assert outbox(app, "quarantined") == [] and outbox(app, "staff_new_case") == []
         if template is BROKEN_SYNTAX:
             check = CliRunner().invoke(main, ["--config", str(tmp_path / "cocmail.toml"),
@@ -149,7 +151,7 @@ def test_ingest_stores_a_report_it_cannot_process_yet_and_exits_0(tmp_path: Path
     assert "stored, not processed yet" in result.output and "template 'ack'" in result.output
     app = open_app(make_config(tmp_path, f'[templates]\ndir = "{overrides}"\n'))
     try:
-        assert app.store.pending_inbound() == [1]
+        assert app.store.read(inbound_db.pending_inbound) == [1]
     finally:
         app.close()
 
@@ -166,7 +168,7 @@ def _choking(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_bad_message_is_quarantined_after_the_configured_attempts(
         app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     _choking(monkeypatch)
-    inbound = app.store.add_inbound(REPORT, "test")
+    inbound = app.add_inbound(REPORT, "test")
     assert inbound is not None
     for attempt in range(1, MAX_ATTEMPTS):
         assert app.pipeline.process(inbound) == "pending"
@@ -194,7 +196,7 @@ def _failing_notice(app: App, monkeypatch: pytest.MonkeyPatch) -> None:
 def test_a_quarantine_after_failures_and_its_notice_commit_together(
         app: App, monkeypatch: pytest.MonkeyPatch) -> None:
     _choking(monkeypatch)
-    inbound = app.store.add_inbound(REPORT, "test")
+    inbound = app.add_inbound(REPORT, "test")
     assert inbound is not None
     for _ in range(MAX_ATTEMPTS - 1):
         app.pipeline.process(inbound)
@@ -217,7 +219,7 @@ def test_a_message_over_the_cap_and_its_notice_commit_together(
     try:
         big = mail("Eve <eve@attendee.example>", "Video", "x" * 200_000,
                    message_id="<big@attendee.example>")
-        inbound = app.store.add_inbound(big, "test")
+        inbound = app.add_inbound(big, "test")
         assert inbound is not None
         with monkeypatch.context() as m:
             _failing_notice(app, m)
@@ -242,12 +244,12 @@ def test_every_error_class_belongs_to_one_family() -> None:
     from cocmail.delivery.courier import CourierDied
     from cocmail.delivery.transports import PermanentFailure, ServerUnavailable
     from cocmail.inbox.imap import AcceptError
-    from cocmail.migrations import SchemaError
     from cocmail.oauth import OAuth2Refused, TokenError
     from cocmail.render import TemplateError
     from cocmail.runlock import AlreadyRunning
     from cocmail.secret_file import SecretKeyError
     from cocmail.store import StoreError
+    from cocmail.store.migrations import SchemaError
 
     family = {UserError: [ConfigError, StoreError, SecretKeyError, SchemaError,
                           TokenError, AlreadyRunning, Refused, CommandValueError],
@@ -289,8 +291,8 @@ def test_daemon_backs_off_on_a_locked_database_with_one_line_and_then_processes(
 
     from cocmail.daemon import Daemon
 
-    inbound = app.store.add_inbound(REPORT, "test")
-    monkeypatch.setattr(cocmail.store, "BUSY_TIMEOUT", 0.05)
+    inbound = app.add_inbound(REPORT, "test")
+    monkeypatch.setattr(cocmail.store.connection, "BUSY_TIMEOUT", 0.05)
     other = sqlite3.connect(str(app.cfg.storage.db_path), isolation_level=None)
     other.execute("BEGIN IMMEDIATE")
     daemon = Daemon(app)

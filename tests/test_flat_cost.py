@@ -17,6 +17,8 @@ from cocmail.core.case import Case, Person
 from cocmail.digest import build_digest
 from cocmail.history import StoreHistory
 from cocmail.store import Store
+from cocmail.store import cases as cases_db
+from cocmail.store import outbox as outbox_db
 from testsupport.apps import Desk
 
 NOW = datetime(2027, 5, 3, 8, 0, tzinfo=UTC)
@@ -37,7 +39,7 @@ def _store_with_history(path: Path, cases: int) -> Store:
     store = Store(path)
     with store.tx() as c:
         for n in range(1, cases + 1):
-            store.save_case(c, _case(n, (Person("accused", f"Person Number{n}",
+            cases_db.save_case(c, _case(n, (Person("accused", f"Person Number{n}",
                                                 f"P{n}@Example.org"),)))
     return store
 
@@ -91,9 +93,9 @@ def _back_to_7(db: sqlite3.Connection) -> None:
 def _acks(store: Store, recipients: list[str], now: datetime) -> None:
     with store.tx() as c:
         for k, to in enumerate(recipients):
-            store.enqueue(c, case_number=None, kind="ack", role="r", message_id=f"a{k}.{now:%s}@x",
-                          sender="conduct@example.org", recipients=[to], subject="ack",
-                          raw=b"x", now=now)
+            outbox_db.enqueue(c, case_number=None, kind="ack", role="r",
+                              message_id=f"a{k}.{now:%s}@x", sender="conduct@example.org",
+                              recipients=[to], subject="ack", raw=b"x", now=now)
 
 
 def test_the_acknowledgement_limit_is_one_look_up_per_mailbox(tmp_path: Path) -> None:
@@ -105,22 +107,23 @@ def test_the_acknowledgement_limit_is_one_look_up_per_mailbox(tmp_path: Path) ->
     _acks(store, ["victim@b.example"], NOW - timedelta(days=2))  # too old to count
     statements: list[str] = []
     store.conn.set_trace_callback(statements.append)
-    assert store.acks_since("victim+9@B.EXAMPLE", NOW - timedelta(days=1)) == 3
+    assert store.read(outbox_db.acks_since, "victim+9@B.EXAMPLE", NOW - timedelta(days=1)) == 3
     store.conn.set_trace_callback(None)
     plans = _plans(store, statements)
     # A search by mailbox and time, not by kind: the old one read every ack of the day.
     assert plans and all(p.startswith("SEARCH") and "mailbox=? AND created>?" in p
                          for p in plans), plans
-    assert store.acks_since("r7@a.example", NOW - timedelta(days=1)) == 1
+    assert store.read(outbox_db.acks_since, "r7@a.example", NOW - timedelta(days=1)) == 1
     # The other per-kind look-up (automatic mail already relayed on a case today) lost
     # its index with the old one in schema 8 and must not scan the outbox either.
     statements.clear()
     store.conn.set_trace_callback(statements.append)
-    assert store.noticed_since(1, "automatic", NOW - timedelta(days=1)) == frozenset()
+    noticed = store.read(outbox_db.noticed_since, 1, "automatic", NOW - timedelta(days=1))
+    assert noticed == frozenset()
     store.conn.set_trace_callback(None)
     plans = _plans(store, statements)
     assert plans and all(p.startswith("SEARCH") for p in plans), plans
-    assert store.acks_since("nobody@a.example", NOW - timedelta(days=1)) == 0
+    assert store.read(outbox_db.acks_since, "nobody@a.example", NOW - timedelta(days=1)) == 0
     store.close()
 
 
@@ -134,7 +137,7 @@ def test_acknowledgements_queued_before_migration_8_still_count(tmp_path: Path) 
     old.commit()
     old.close()
     store = Store(path)
-    assert store.acks_since("victim@b.example", NOW - timedelta(hours=1)) == 2
+    assert store.read(outbox_db.acks_since, "victim@b.example", NOW - timedelta(hours=1)) == 2
     store.close()
 
 
@@ -163,8 +166,8 @@ def test_cases_list_and_the_digest_read_only_the_cases_they_show(tmp_path: Path)
     store = _store_with_history(tmp_path / "db.sqlite", 50)
     statements: list[str] = []
     store.conn.set_trace_callback(statements.append)
-    assert store.load_cases(include_closed=False, events=["Example Conf 2027"]) == []
-    assert store.load_cases(since=NOW + timedelta(days=1)) == []
+    assert store.read(cases_db.load_cases, include_closed=False, events=["Example Conf 2027"]) == []
+    assert store.read(cases_db.load_cases, since=NOW + timedelta(days=1)) == []
     store.conn.set_trace_callback(None)
     plans = _plans(store, statements)
     assert plans

@@ -27,6 +27,7 @@ from cocmail.core.flood_rules import FloodCounts, FloodRules
 from cocmail.daemon import Daemon
 from cocmail.pipeline import flood_rules
 from cocmail.reminders_due import due_now
+from cocmail.store import cases as cases_db
 from testsupport.apps import Clock, Desk
 from testsupport.helpers import body_of, mail, make_config, spool
 from testsupport.servers import Dovecot, ImapUser, SmtpSink
@@ -169,7 +170,7 @@ def test_reports_from_many_domains_trip_the_overall_breaker_but_never_hold_the_t
     assert len([m for m in sent if "@d" in str(m["To"])]) == 30  # acknowledgements
     for who in STAFF:
         assert len(_to(sent, who)) == 30
-    assert len(desk.app.store.case_numbers()) == 40
+    assert len(desk.app.store.read(cases_db.case_numbers)) == 40
     # In the same minute a member enters reports taken in person: never held.
     for i in range(3):
         desk.enter("ana@example.org", f"#summary in-person report {i}\n\nTaken at the desk.\n")
@@ -202,9 +203,10 @@ def test_a_report_decided_ahead_is_held_when_another_process_flooded_meanwhile(
     assert calls == [False, True]
     acks = [m for m in spool(daemon.cfg) if "received your report" in str(m["Subject"])]
     assert [str(m["To"]) for m in acks] == ["Sender 7 <sender7@flood.example>"]
-    case = daemon.store.load_case(2)
+    case = daemon.store.read(cases_db.load_case, 2)
     assert case is not None and case.step("acknowledged") is None
-    assert any(a["action"] == "held for a summary" for a in daemon.store.case_audit(2))
+    audit = daemon.store.read(cases_db.case_audit, 2)
+    assert any(a["action"] == "held for a summary" for a in audit)
 
 
 def test_cases_a_flood_opened_bring_no_reminder_each(make_desk: Callable[..., Desk]) -> None:
@@ -315,4 +317,4 @@ def test_reporters_read_leniently_count_toward_their_domain(
         desk.receive(raw)
     sent = desk.new()
     assert len([m for m in sent if "@flood.example" in str(m["To"])]) == 10
-    assert len(desk.app.store.case_numbers()) == 25
+    assert len(desk.app.store.read(cases_db.case_numbers)) == 25

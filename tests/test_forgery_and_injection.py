@@ -31,6 +31,7 @@ from cocmail.daemon import Daemon
 from cocmail.delivery.outbox import Outbox
 from cocmail.pipeline import Pipeline, delivery_failed_notice
 from cocmail.store import Store
+from cocmail.store import cases as cases_db
 from testsupport.helpers import FLOOD_OFF, SEND_AT_ONCE, body_of, mail, make_config, spool
 from testsupport.servers import Dovecot, ImapUser, Received, SmtpSink
 
@@ -91,12 +92,12 @@ def spoofed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Outc
                 assert ingest(app, report_mail(n)) == "done"
             outcomes = {}
             for path in sorted(SPOOF.glob("*.eml")):
-                numbers = app.store.case_numbers(include_closed=True)
-                before = {n: material(app.store.load_case(n)) for n in numbers}  # type: ignore
+                numbers = app.store.read(cases_db.case_numbers, include_closed=True)
+                before = {n: material(app.store.read(cases_db.load_case, n)) for n in numbers}  # type: ignore
                 sink.clear()
                 state = ingest(app, path.read_bytes())
                 changed = [n for n in numbers
-                           if material(app.store.load_case(n)) != before[n]]  # type: ignore
+                           if material(app.store.read(cases_db.load_case, n)) != before[n]]  # type: ignore
                 outcomes[path.name] = Outcome(state, changed, sink.messages)
             yield outcomes
         finally:
@@ -331,7 +332,7 @@ def test_our_own_mail_coming_back_is_never_answered(spooled: App) -> None:
         before = len(spool(spooled.cfg))
         ingest(spooled, sent.as_bytes())  # e.g. a reporter's address forwarding to us
         assert set(recipients(spooled)[before:]) <= set(STAFF)
-    assert spooled.store.case_numbers() == [1]
+    assert spooled.store.read(cases_db.case_numbers) == [1]
     assert len(spooled.store.query("SELECT id FROM outbox WHERE kind='ack'")) == 1
 
 
@@ -348,7 +349,7 @@ def test_sixth_report_in_a_day_from_one_sender_gets_no_acknowledgement(spooled: 
     for n in range(1, 7):
         assert ingest(spooled, report_mail(n, "eve@attendee.example")) == "done"
     ingest(spooled, report_mail(7, "zoe@attendee.example"))
-    assert spooled.store.case_numbers() == [1, 2, 3, 4, 5, 6, 7]
+    assert spooled.store.read(cases_db.case_numbers) == [1, 2, 3, 4, 5, 6, 7]
     acks = [m for m in spool(spooled.cfg) if "We have received" in str(m["Subject"])]
     assert [str(m["To"].addresses[0].addr_spec) for m in acks] == \
         ["eve@attendee.example"] * 5 + ["zoe@attendee.example"]

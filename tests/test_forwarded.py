@@ -14,6 +14,7 @@ import pytest
 
 from cocmail.app import App
 from cocmail.core.message import ATTACHED_MARKER, parse_message
+from cocmail.store import cases as cases_db
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
 AUTH = "Authentication-Results: mx.example.org; dmarc=pass header.from=example.org\r\n"
@@ -129,7 +130,7 @@ def outsiders(app: App) -> set[str]:
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forwarded_mail_in_a_new_staff_thread_runs_no_command(app: App, shape: str) -> None:
     receive(app, from_ana(own_html(OWN)[shape]))
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None
     assert case.accused == () and case.action is None and case.outcome is None
     assert case.reporter is None and case.recused == ()
@@ -141,7 +142,7 @@ def test_forwarded_mail_in_a_new_staff_thread_runs_no_command(app: App, shape: s
 @pytest.mark.parametrize("shape", MESSAGE_SHAPES)
 def test_a_forwarded_report_is_kept_whole_and_marked_for_staff(app: App, shape: str) -> None:
     receive(app, from_ana(own_html(OWN)[shape]))
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None
     text = case.report_text
     assert text.index(OWN) < text.index(ATTACHED_MARKER) < text.index("ATTACKER WORDS")
@@ -169,12 +170,12 @@ def test_a_reporter_forwarding_what_they_received_shows_it_to_staff(app: App) ->
 @pytest.mark.parametrize("shape", SHAPES)
 def test_forwarded_mail_on_a_case_runs_no_command(app: App, shape: str) -> None:
     report(app)
-    before = app.store.load_case(1)
+    before = app.store.read(cases_db.load_case, 1)
     token = str(to_ana(app)["Message-ID"])  # type: ignore[index]
     count = len(sent(app))
     receive(app, from_ana(own_html("FYI, look at what he sent me")[shape],
                           subject="Re: [CoC #1]", in_reply_to=token))
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and before is not None
     assert case.reporter == before.reporter and case.recused == () and case.accused == ()
     new = sent(app)[count:]

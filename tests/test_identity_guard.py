@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from cocmail.app import App
 from cocmail.core.case import Case, Person
 from cocmail.nonces import new_nonce
+from cocmail.store import cases as cases_db
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, spool
 
 REPORT = mail("Lena Leaky <lena.leaky@attendee.example>", "Something happened",
@@ -75,7 +76,7 @@ def test_the_issue_s_action_never_reaches_the_reported_person(approving: App) ->
     assert not _to(approving, "dan@speaker.example")
     assert not [m for m in _to(approving, "ben@example.org")
                 if "Approval needed" in str(m["Subject"])]
-    case = approving.store.load_case(1)
+    case = approving.store.read(cases_db.load_case, 1)
     assert case is not None and case.action is None  # the whole block was refused
 
 
@@ -107,7 +108,7 @@ def test_response_goes_to_the_reported_person_and_the_action_stays_on_the_sheet(
     assert "Keep away from the people involved" in text
     for word in ("Lena", "Leaky", "Walt", "Whitfield", "lena.leaky"):
         assert word not in text
-    case = approving.store.load_case(1)
+    case = approving.store.read(cases_db.load_case, 1)
     assert case is not None and case.action is not None and "Lena Leaky" in case.action
 
 
@@ -116,7 +117,7 @@ def test_a_response_that_names_someone_is_refused_at_once(at_once: App) -> None:
            PEOPLE + "#response Do not speak to Mr. WHITFIELD's friends again.\n")
     transcript = _last(at_once, "ana@example.org")
     assert "the response names WHITFIELD (a witness)" in transcript
-    case = at_once.store.load_case(1)
+    case = at_once.store.read(cases_db.load_case, 1)
     assert case is not None and case.response is None and not case.witnesses
 
 

@@ -90,7 +90,7 @@ def test_sdist_and_wheel_carry_every_template(installed: Installed) -> None:
 
 def test_installed_version(installed: Installed) -> None:
     from cocmail import __version__
-    from cocmail.migrations import LATEST
+    from cocmail.store.migrations import LATEST
 
     out = installed.run("--version")
     assert out.returncode == 0

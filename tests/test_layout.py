@@ -62,12 +62,8 @@ def test_core_imports_no_io_module() -> None:
 
 # Where nothing reads the wall clock or draws randomness: the core is given the time and
 # its nonces (Env.now, Env.nonce), the store the time (by its caller), so both can be
-# tested on a frozen clock with fixed Message-IDs. Each is a package, or one module (the
-# store before it became a package).
+# tested on a frozen clock with fixed Message-IDs.
 DETERMINISTIC = ["cocmail/core", "cocmail/store"]
-# TEMPORARY (issue 24): what still reads the clock while the `store` helper moves it out.
-# The integrator empties this; an entry that is clean or gone fails, so it cannot linger.
-TEMPORARY_CLOCK_READERS = {"cocmail/store.py"}
 _CLOCK_METHODS = {"now", "utcnow", "today"}  # datetime.now(), date.today(), ...
 _TIME_FUNCTIONS = {"time", "time_ns", "localtime", "gmtime", "ctime", "asctime"}  # time.*
 _RANDOM_MODULES = {"secrets", "random"}
@@ -115,8 +111,7 @@ def test_reads_no_clock_and_draws_no_randomness(where: str) -> None:
     frozen clock, nor give the same Message-IDs twice."""
     modules = _modules(where)
     assert modules, f"{where}: neither a package nor a module"
-    bad = [f"{rel}:{what}" for path in modules
-           if (rel := str(path.relative_to(PACKAGE.parent))) not in TEMPORARY_CLOCK_READERS
+    bad = [f"{path.relative_to(PACKAGE.parent)}:{what}" for path in modules
            for what in _nondeterminism(path.read_text())]
     assert bad == []
 
@@ -135,22 +130,9 @@ def test_the_clock_and_randomness_check_sees_them() -> None:
         assert _nondeterminism(innocent) == [], innocent
 
 
-def test_temporary_clock_readers_still_read_it() -> None:
-    """An entry whose module is gone or reads no clock any more comes off the list."""
-    stale = {rel for rel in TEMPORARY_CLOCK_READERS
-             if not (PACKAGE.parent / rel).exists()
-             or not _nondeterminism((PACKAGE.parent / rel).read_text())}
-    assert stale == set(), "remove these from TEMPORARY_CLOCK_READERS"
-
-
 # A module a newcomer reads in one sitting, a class whose concerns fit in one head.
 MAX_MODULE_LINES = 600
 MAX_CLASS_LINES = 400
-# TEMPORARY (issue 24): over the limits while the `store` helper splits the store by
-# table family and the `reg` helper moves the mail commands out of core/workflow.py.
-# The integrator empties these; an entry that is under its limit or gone fails.
-TEMPORARY_OVERSIZED_MODULES = {"cocmail/store.py"}
-TEMPORARY_OVERSIZED_CLASSES = {"cocmail/store.py:Store"}
 
 
 def _sizes(package: Path = PACKAGE) -> tuple[dict[str, int], dict[str, int]]:
@@ -175,9 +157,7 @@ def _oversized(package: Path = PACKAGE) -> dict[str, int]:
 
 
 def test_no_module_over_600_lines_and_no_class_over_400() -> None:
-    over = {k: n for k, n in _oversized().items()
-            if k not in TEMPORARY_OVERSIZED_MODULES | TEMPORARY_OVERSIZED_CLASSES}
-    assert over == {}
+    assert _oversized() == {}
 
 
 def test_the_size_check_sees_a_long_module_and_a_long_class(tmp_path: Path) -> None:
@@ -191,12 +171,6 @@ def test_the_size_check_sees_a_long_module_and_a_long_class(tmp_path: Path) -> N
     (package / "fitting_class.py").write_text("class Fits:\n" + body)
     assert _oversized(package) == {"planted/long.py": MAX_MODULE_LINES + 1,
                                    "planted/long_class.py:Long": MAX_CLASS_LINES + 1}
-
-
-def test_temporary_oversized_entries_are_still_oversized() -> None:
-    """An entry that was split (or is gone) comes off the list, so none outlives its fix."""
-    stale = (TEMPORARY_OVERSIZED_MODULES | TEMPORARY_OVERSIZED_CLASSES) - set(_oversized())
-    assert stale == set(), "remove these from the TEMPORARY_OVERSIZED_* sets"
 
 
 def test_importing_the_core_loads_no_shell_module() -> None:
@@ -263,7 +237,7 @@ _SQL = re.compile(r"\b(?:SELECT\s+(?:DISTINCT\s+)?[\w*().,\s]+?\s+FROM\s+\w"
                   r"|INSERT\s+(?:OR\s+\w+\s+)?INTO\s+\w|UPDATE\s+\w+\s+SET\s"
                   r"|DELETE\s+FROM\s+\w|CREATE\s+(?:UNIQUE\s+)?(?:TABLE|INDEX)\s"
                   r"|PRAGMA\s+\w|BEGIN\s+(?:IMMEDIATE|EXCLUSIVE|DEFERRED)\b|ROLLBACK\b)")
-STORE = {PACKAGE / "store.py", PACKAGE / "migrations.py"}
+STORE = PACKAGE / "store"  # the package: connection, migrations, one module per table family
 
 
 def _sql_literals(path: Path) -> list[int]:
@@ -274,11 +248,11 @@ def _sql_literals(path: Path) -> list[int]:
 
 
 def test_no_sql_outside_the_store() -> None:
-    """Every statement lives in cocmail/store.py (and the schema in migrations.py): the
-    rest of the shell calls named store methods, so a reader finds all SQL in one file
-    and an index change in one place."""
+    """Every statement lives under cocmail/store/ (the schema in store/migrations.py): the
+    rest of the shell calls named store functions, so a reader finds all SQL in one
+    package and an index change in one place."""
     bad = [f"{path.relative_to(PACKAGE.parent)}:{line}"
-           for path in sorted(PACKAGE.rglob("*.py")) if path not in STORE
+           for path in sorted(PACKAGE.rglob("*.py")) if STORE not in path.parents
            for line in _sql_literals(path)]
     assert bad == []
 
@@ -291,21 +265,42 @@ def test_the_sql_check_sees_sql() -> None:
     assert _SQL.search("UPDATE inbound SET raw=NULL")
     assert _SQL.search("PRAGMA integrity_check")
     assert not _SQL.search("A catch-up costs a SELECT and a SEARCH, so when in doubt, look.")
-    assert _sql_literals(PACKAGE / "store.py")
+    assert _sql_literals(STORE / "cases.py")
 
 
-def test_a_store_method_that_takes_a_connection_takes_it_first() -> None:
-    """`conn` first, always: a transaction handed in last (or as a keyword) was one of
-    three spellings the store used."""
+def test_a_store_function_takes_the_connection_first() -> None:
+    """`conn` first, always, in every table family (store/cases.py, inbound.py ...): a
+    transaction handed in last (or as a keyword), or a `conn | None` that ran two code
+    paths, were spellings the one big Store class had. Store itself holds the connection
+    and takes none."""
+    import importlib
     import inspect
 
     from cocmail.store import Store
 
-    wrong = []
-    for name, method in inspect.getmembers(Store, inspect.isfunction):
-        params = list(inspect.signature(method).parameters.values())[1:]  # after self
-        takes = [i for i, p in enumerate(params)
-                 if p.name in ("conn", "c") or "Connection" in str(p.annotation)]
-        if takes and takes != [0]:
-            wrong.append(name)
+    wrong = [f"Store.{name}" for name, method in inspect.getmembers(Store, inspect.isfunction)
+             if any(p.name in ("conn", "c") or str(p.annotation).endswith("Connection")
+                    for p in inspect.signature(method).parameters.values())]
+    for path in sorted(STORE.glob("*.py")):
+        if path.stem in ("__init__", "connection", "migrations"):
+            continue
+        module = importlib.import_module(f"cocmail.store.{path.stem}")
+        for name, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ != module.__name__ or name.startswith("_"):
+                continue
+            first = next(iter(inspect.signature(fn).parameters.values()), None)
+            if first is None or first.name != "conn" or "Connection" not in str(first.annotation):
+                wrong.append(f"{path.stem}.{name}")
     assert wrong == []
+
+
+def test_the_store_reads_no_clock_and_draws_no_randomness() -> None:
+    """The store is given the time (`now`, `at`) by its callers, as the core is: a row
+    stamped by the store's own clock could not be tested on a frozen clock. (The lock
+    waits measure durations on time.monotonic, which tells no time of day.)"""
+    needles = ("datetime.now(", ".utcnow(", "utcnow", "date.today(", "time.time(",
+               "import random", "from random", "import secrets", "from secrets", "urandom",
+               "uuid")
+    bad = [f"{p.relative_to(PACKAGE.parent)}: {needle}" for p in sorted(STORE.rglob("*.py"))
+           for needle in needles if needle in p.read_text()]
+    assert bad == []

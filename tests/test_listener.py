@@ -21,6 +21,7 @@ from cocmail.checks import run_checks
 from cocmail.cli import main
 from cocmail.config import Config, ConfigError, parse_config
 from cocmail.inbox.listener import MAX_CONNECTIONS, MAX_CONNECTIONS_PER_CLIENT, start_listener
+from cocmail.store import cases as cases_db
 from testsupport.helpers import approve_as, mail, make_config
 from testsupport.servers import free_port, wait_until
 
@@ -77,7 +78,7 @@ def test_authentication_results_over_the_listener_run_no_command(
     app, port = listening
     send(port, forged_recusal())
     assert app.pipeline.process_pending() == 1
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.recused == ()
     held = app.store.query("SELECT staff_email FROM held")
     assert [h["staff_email"] for h in held] == ["ana@example.org"]  # Ana can #confirm
@@ -91,7 +92,7 @@ def test_listener_behind_the_mx_trusts_its_authentication_results(
     send(port, forged_recusal())
     app.pipeline.process_pending()
     approve_as(app, "ben@example.org")  # excluding another member needs a second one
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.recused == ("ben@example.org",)
 
 
@@ -112,7 +113,7 @@ def test_ingest_trusts_authentication_results_only_when_configured(
     app = open_app(parse_config(config.read_text(), str(config), tmp_path))
     try:
         approve_as(app, "ben@example.org")  # excluding another member needs a second one
-        case = app.store.load_case(1)
+        case = app.store.read(cases_db.load_case, 1)
         assert case is not None and case.recused == recused
     finally:
         app.close()
@@ -170,7 +171,7 @@ def test_one_client_cannot_hold_the_listener(listening: tuple[App, int]) -> None
         send(port, mail("Zoe <zoe@attendee.example>", "Report 2", "It happened again.\n",
                         message_id="<report-2@attendee.example>"), source="127.0.0.2")
         assert app.pipeline.process_pending() == 1
-        assert app.store.case_numbers() == [1, 2]
+        assert app.store.read(cases_db.case_numbers) == [1, 2]
     finally:
         for s in held:
             s.close()
@@ -220,7 +221,7 @@ def test_dmarc_pass_for_no_named_domain_runs_no_command(tmp_path: Path) -> None:
                    "#recuse ben@example.org\n", message_id="<forged-2@evil.example>",
                    extra={"Authentication-Results": "mx.example.org; dmarc=pass"})
         assert app.receive(raw, "imap") == "done"
-        case = app.store.load_case(1)
+        case = app.store.read(cases_db.load_case, 1)
         assert case is not None and case.recused == ()
     finally:
         app.close()

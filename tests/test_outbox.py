@@ -70,7 +70,7 @@ def report(app: App, n: int = 1, sender: str = REPORTER) -> None:
     """A report arrives and is processed: one ack and two staff notifications are queued."""
     raw = mail(f"Eve Example <{sender}>", f"Report {n}", "Someone followed me.\n",
                message_id=f"<report-{n}@attendee.example>")
-    inbound = app.store.add_inbound(raw, "test")
+    inbound = app.add_inbound(raw, "test")
     assert inbound is not None
     assert app.pipeline.process(inbound) == "done"
 
@@ -283,7 +283,7 @@ def eai_report(app: App) -> None:
     raw = ("From: José Núñez <josé@exämple.org>\r\nTo: conduct@example.org\r\n"
            "Subject: Informe\r\nMessage-ID: <eai-1@exämple.org>\r\n\r\n"
            "Alguien me acosó en la fiesta.\r\n").encode()
-    inbound = app.store.add_inbound(raw, "test")
+    inbound = app.add_inbound(raw, "test")
     assert inbound is not None and app.pipeline.process(inbound) == "done"
 
 
@@ -403,7 +403,7 @@ def test_mail_cancelled_after_it_was_claimed_is_never_sent(
             raw = mail(f"Ben Okafor <{STAFF[1]}>", "Re: " + ben_note["subject"],
                        f"#recuse {STAFF[1]}\n", message_id="<recuse-1@example.org>",
                        in_reply_to=f"<{ben_note['message_id']}>")
-            inbound = app.store.add_inbound(raw, "test")
+            inbound = app.add_inbound(raw, "test")
             assert inbound is not None
             recused.append(app.pipeline.process(inbound))
             recused.append(row_of_id(app, ben_note["id"])["state"])

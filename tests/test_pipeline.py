@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from cocmail.app import App, open_app
+from cocmail.store import cases as cases_db
 from testsupport.helpers import body_of, mail, make_config, spool
 
 
@@ -49,7 +50,7 @@ def test_same_message_twice_takes_effect_once(app: App) -> None:
     deliver(app, REPORT)
     assert deliver(app, REPORT) == "duplicate"
     assert len(sent(app)) == 3
-    assert app.store.case_numbers() == [1]
+    assert app.store.read(cases_db.case_numbers) == [1]
 
 
 def test_reporter_followup_is_relayed_not_acknowledged(app: App) -> None:
@@ -63,7 +64,7 @@ def test_reporter_followup_is_relayed_not_acknowledged(app: App) -> None:
     assert sorted(str(m["To"].addresses[0].addr_spec) for m in new) == [
         "ana@example.org", "ben@example.org"]
     assert all("near the bar" in body_of(m) for m in new)
-    assert app.store.case_numbers() == [1]
+    assert app.store.read(cases_db.case_numbers) == [1]
 
 
 def staff_reply(app: App, who: str, body: str, n: int = 1) -> bytes:
@@ -95,7 +96,7 @@ def test_staff_commands_run_and_the_harasser_never_learns_the_reporter(app: App)
                   and "Commands" in str(m["Subject"])][0]
     assert "Commands done" in transcript["Subject"]
     assert "Spoke to both" in body_of(relay)
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.step("harasser_informed") is not None
 
 
@@ -104,21 +105,21 @@ def test_forged_staff_mail_runs_nothing_and_confirm_runs_it(app: App) -> None:
     forged = mail("Ana Lima <ana@example.org>", "[CoC #1] close it", "#close\n",
                   message_id="<forged@evil.example>")
     deliver(app, forged)
-    assert app.store.load_case(1).status == "open"  # type: ignore[union-attr]
+    assert app.store.read(cases_db.load_case, 1).status == "open"  # type: ignore[union-attr]
     held = [m for m in sent(app) if "ana@example.org" in str(m["To"])][-1]
     assert "held" in held["Subject"].lower()
     assert "forged" in body_of(held).lower()
     confirm = mail("Ana Lima <ana@example.org>", "Re: " + held["Subject"], "#confirm\n",
                    message_id="<confirm@example.org>", in_reply_to=held["Message-ID"])
     deliver(app, confirm)
-    assert app.store.load_case(1).status == "closed"  # type: ignore[union-attr]
+    assert app.store.read(cases_db.load_case, 1).status == "closed"  # type: ignore[union-attr]
 
 
 def test_quoted_commands_never_run(app: App) -> None:
     deliver(app, REPORT)
     deliver(app, staff_reply(app, "ana@example.org",
                              "Thanks, looking at it.\n\nOn Fri, Ana wrote:\n> #close\n"))
-    assert app.store.load_case(1).status == "open"  # type: ignore[union-attr]
+    assert app.store.read(cases_db.load_case, 1).status == "open"  # type: ignore[union-attr]
 
 
 def test_auto_reply_gets_no_answer(app: App) -> None:
@@ -163,7 +164,7 @@ def test_a_case_opened_by_another_process_meanwhile_is_not_overwritten(
     finally:
         other.close()
     assert raced == ["done"]
-    assert app.store.case_numbers() == [1, 2]
+    assert app.store.read(cases_db.case_numbers) == [1, 2]
     acks = {m["To"].addresses[0].addr_spec: str(m["Subject"]) for m in sent(app)
             if "attendee" in str(m["To"])}
     assert acks["zed@attendee.example"].startswith("[CoC #1]")
@@ -203,17 +204,17 @@ def test_staff_tokens_stop_authenticating_a_month_after_the_case_closed(tmp_path
     try:
         deliver(a, REPORT)
         deliver(a, staff_reply(a, "ana@example.org", "#close\n", n=1))
-        assert a.store.load_case(1).status == "closed"  # type: ignore[union-attr]
+        assert a.store.read(cases_db.load_case, 1).status == "closed"  # type: ignore[union-attr]
         now[0] += timedelta(days=10)
         deliver(a, staff_reply(a, "ana@example.org", "#reopen\n", n=2))
-        assert a.store.load_case(1).status == "open"  # type: ignore[union-attr]
+        assert a.store.read(cases_db.load_case, 1).status == "open"  # type: ignore[union-attr]
         deliver(a, staff_reply(a, "ana@example.org", "#close\n", n=3))
         now[0] += timedelta(days=31)
         old_note = next(m for m in sent(a) if "ana@example.org" in str(m["To"]))
         stale = mail("Staff <ana@example.org>", "Re: " + old_note["Subject"], "#reopen\n",
                      message_id="<staff9@example.org>", in_reply_to=old_note["Message-ID"])
         deliver(a, stale)
-        assert a.store.load_case(1).status == "closed"  # type: ignore[union-attr]
+        assert a.store.read(cases_db.load_case, 1).status == "closed"  # type: ignore[union-attr]
         held = [m for m in sent(a) if "ana@example.org" in str(m["To"])][-1]
         assert "held" in held["Subject"].lower()
         assert "30 days after a case closes" in " ".join(body_of(held).split())
@@ -272,7 +273,7 @@ def test_a_message_is_decided_once_before_the_write_lock_and_committed_on_those_
     deliver(app, REPORT)
     deliver(app, staff_reply(app, "ana@example.org", "#urgent\n"))
     assert calls == [False, False]
-    assert app.store.load_case(1).urgent  # type: ignore[union-attr]
+    assert app.store.read(cases_db.load_case, 1).urgent  # type: ignore[union-attr]
 
 
 def test_a_case_opened_by_another_process_meanwhile_is_decided_again_under_the_lock(
@@ -299,7 +300,7 @@ def test_a_case_opened_by_another_process_meanwhile_is_decided_again_under_the_l
     monkeypatch.setattr(cocmail.pipeline, "decide", racing)
     assert deliver(daemon, REPORT) == "done"
     assert calls == [False, True]  # the facts changed: decided again, in the transaction
-    cases = {n: daemon.store.load_case(n) for n in (1, 2)}
+    cases = {n: daemon.store.read(cases_db.load_case, n) for n in (1, 2)}
     assert cases[1].reporter.email == "zed@attendee.example"  # type: ignore[union-attr]
     assert cases[2].reporter.email == "eve@attendee.example"  # type: ignore[union-attr]
     acks = {m["To"]: m["Subject"] for m in sent(daemon) if "received" in m["Subject"]}

@@ -37,6 +37,7 @@ from cocmail.daemon import Daemon
 from cocmail.nonces import new_nonce
 from cocmail.reminders_due import send_due_reminders
 from cocmail.render import Renderer
+from cocmail.store import cases as cases_db
 from testsupport.apps import Clock, Desk
 from testsupport.helpers import body_of
 from testsupport.servers import SmtpSink
@@ -435,7 +436,7 @@ def test_replying_with_a_command_to_the_reminder_takes_the_case(tmp_path: Path) 
             "Cleo Park <cleo@example.org>"]
         # Ben answers the reminder itself: its token authenticates him, the case is his.
         assert desk.staff("ben@example.org", case, "#note I am looking at this\n") == "done"
-        assert "ben@example.org" in desk.app.store.load_case(case).handlers  # type: ignore[union-attr]
+        assert "ben@example.org" in desk.app.store.read(cases_db.load_case, case).handlers  # type: ignore[union-attr]
         desk.clock.advance(hours=3)
         assert send_due_reminders(desk.app, desk.clock.now) == 0  # no leads' reminder now
     finally:
@@ -448,9 +449,9 @@ def test_recused_staff_get_no_reminder_through_the_shell(tmp_path: Path) -> None
         case = desk.report("Rita Reporter <rita@example.net>", REPORT)
         desk.new()
         # Ben is excluded without anyone acting on the case (a #recuse would be an action).
-        loaded = desk.app.store.load_case(case)
+        loaded = desk.app.store.read(cases_db.load_case, case)
         with desk.app.store.tx() as c:
-            desk.app.store.save_case(c, replace(loaded, recused=("ben@example.org",)))  # type: ignore[type-var]
+            cases_db.save_case(c, replace(loaded, recused=("ben@example.org",)))  # type: ignore[type-var]
         desk.clock.advance(hours=3)
         # Both levels are due: Ana, the lead, gets the leads' one only; Ben nothing.
         assert send_due_reminders(desk.app, desk.clock.now) == 1

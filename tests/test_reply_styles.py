@@ -15,6 +15,7 @@ import pytest
 
 from cocmail.app import App, open_app
 from cocmail.core.commands import parse_command_block
+from cocmail.store import cases as cases_db
 from testsupport.helpers import body_of, mail, make_config, spool
 
 ADDR = "conduct@example.org"
@@ -151,7 +152,7 @@ def assert_clean(note: str, original: str) -> None:
 def test_reply_runs_its_commands_and_keeps_no_quote(app: App, style: str, lang: str) -> None:
     _, _, original = notification(app)
     send_reply(app, build(style, lang, original))
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None
     assert (case.summary, case.when) == ("grabbed an arm", "Friday 22:00")
     note = note_of(app)
@@ -170,7 +171,7 @@ def test_outlook_header_block_ends_the_reply(app: App, lang: str) -> None:
     block = (f"{frm}: {NAME} <{ADDR}>\n{sent}: 2 April 2027 14:20\n{to}: Ana Lima\n"
              f"{subject}: {subj}\n\n{original}\n#close\n")
     send_reply(app, f"{COMMANDS}\n{SAID}\n\n________________________________\n{block}")
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.summary == "grabbed an arm"
     assert case.status == "open"  # the #close in the original never ran
     note = note_of(app)
@@ -227,7 +228,7 @@ def test_every_corpus_reply_as_a_bottom_post(path: Path) -> None:
 def test_commands_cocmail_did_not_run_are_reported_to_the_sender(app: App, body: str,
                                                                  line: str) -> None:
     send_reply(app, body)
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.status == "open"
     answer = [m for m in spool(app.cfg) if "ana@example.org" in str(m["To"])][-1]
     assert "reply-1@example.org" in str(answer["In-Reply-To"])
@@ -279,7 +280,7 @@ def test_wrapped_tail_of_a_quote_never_runs_nor_reaches_the_note(
         else:
             body = f"{COMMANDS}\n{SAID}\n\n{attribution}\n{q}\n"
         send_reply(a, body)
-        case = a.store.load_case(1)
+        case = a.store.read(cases_db.load_case, 1)
         assert case is not None
         assert case.action is None
         assert (case.summary, case.when) == ("grabbed an arm", "Friday 22:00")

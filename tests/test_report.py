@@ -25,6 +25,7 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from cocmail.core.report import COLUMNS, to_csv
+from cocmail.store import cases as cases_db
 from testsupport.apps import Clock, Desk  # noqa: F401 - Clock: older tests import it here
 from testsupport.helpers import body_of
 
@@ -221,7 +222,7 @@ def test_dsf_cell_says_scheduled_until_the_report_goes_out(desk: Desk) -> None:
     # the CLI reads the wall clock, so read the sheet the same way it is built
     from cocmail.core.report import case_row
 
-    case = desk.app.store.load_case(1)
+    case = desk.app.store.read(cases_db.load_case, 1)
     assert case is not None
     assert case_row(case, desk.app.pipeline.env())["Reported to DSF"] == "yes, 2027-05-08 00:00"
 

@@ -21,6 +21,7 @@ from cocmail.app import open_app
 from cocmail.clock import utcnow
 from cocmail.config import load_config
 from cocmail.retention import due_cases, purge_due, without_case
+from cocmail.store import cases as cases_db
 from cocmail.views import stats
 from testsupport.apps import Clock, Desk
 from testsupport.helpers import body_of, mail
@@ -62,7 +63,8 @@ def test_each_outcome_is_kept_for_its_own_period(desk: Desk) -> None:
     assert at(desk, 730) == [warning, nav, no_outcome]  # warning_days (default 730)
     assert at(desk, 365 * 30) == [warning, nav, no_outcome]  # bans etc. are kept
     assert purge_due(desk.app, T0 + timedelta(days=730)) == [warning, nav, no_outcome]
-    assert desk.app.store.case_numbers(include_closed=True) == [ban, removed, still_open]
+    kept = desk.app.store.read(cases_db.case_numbers, include_closed=True)
+    assert kept == [ban, removed, still_open]
 
 
 def test_sanction_extra_days_bounds_how_long_a_ban_is_kept(tmp_path: Path) -> None:
@@ -154,7 +156,7 @@ def test_purge_leaves_no_trace_of_a_canary_anywhere(desk: Desk) -> None:
     assert stats(desk.app) == counts  # the anonymous counts stay
     assert counts["periods"]["2027"]["reports"] == 2
     assert counts["periods"]["2027"]["warnings"] == 1
-    keeper = desk.app.store.load_case(kept)
+    keeper = desk.app.store.read(cases_db.load_case, kept)
     assert keeper is not None and keeper.accused[0].email == "keeper@x.example"
     assert "Keeper Person" in dump(desk.cfg.storage.db_path)
     detail = desk.cli("cases", "show", str(canary))
@@ -212,7 +214,7 @@ def test_a_reply_to_an_expunged_thread_opens_a_new_case(desk: Desk) -> None:
     purge_due(desk.app, T0 + timedelta(days=730))
     desk.receive(mail("Eve <eve@a.example>", "Re: " + str(ack["Subject"]), "Zibblewump again\n",
                       message_id="<late@a.example>", in_reply_to=ack["Message-ID"]))
-    assert desk.app.store.case_numbers(include_closed=True) == [n + 1]
+    assert desk.app.store.read(cases_db.case_numbers, include_closed=True) == [n + 1]
 
 
 def test_cli_purge_dry_run_then_purge_keeps_stats(tmp_path: Path) -> None:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import pytest
 
-from cocmail import migrations
+from cocmail.store import migrations
 from testsupport.helpers import FLOOD_OFF, make_config, own_names
 from testsupport.process import ROOT, cocmail
 from testsupport.process import cocmail_env as _env
@@ -224,7 +224,7 @@ def python_for(user: pwd.struct_passwd) -> tuple[str, dict[str, str]]:
     env = _env()
     env["PYTHONPATH"] = os.pathsep.join([str(ROOT), purelib, *site.getsitepackages()])
     for exe in candidates:
-        probe = subprocess.run([exe, "-c", "import click, sqlite_utils, mailparser"],
+        probe = subprocess.run([exe, "-c", "import click, authres, mailparser"],
                                capture_output=True, env=env, cwd="/", user=user.pw_uid,
                                group=user.pw_gid, timeout=60) if _runnable(exe, user) else None
         if probe is not None and probe.returncode == 0:

@@ -18,6 +18,7 @@ import pytest
 
 from cocmail.app import App, open_app
 from cocmail.clock import utcnow
+from cocmail.store import cases as cases_db
 from testsupport.helpers import approve_as, body_of, mail, make_config, parse
 from testsupport.servers import SmtpSink
 
@@ -159,7 +160,7 @@ def test_forged_staff_note_is_marked_everywhere_and_ana_is_told(app: App) -> Non
 def test_forged_staff_report_is_not_recorded_as_taken_by_her(app: App) -> None:
     app.receive(forged_from_ana("Report from the party", "Dan Doe was rude to Kim.\n"),
                 "test")
-    case = app.store.load_case(1)
+    case = app.store.read(cases_db.load_case, 1)
     assert case is not None and case.received_by is None and case.handlers == ()
     for member in ("ben@example.org", "cy@example.org"):
         [note] = bodies_to(app, member)
@@ -201,7 +202,7 @@ def test_recusal_cancels_mail_already_queued_for_the_member(tmp_path: Path) -> N
                        in_reply_to=str(parse(notice["raw"])["Message-ID"]))
         app.receive(recusal, "test")
         assert approve_as(app, "cy@example.org") == 1  # a second member approves the recusal
-        case = app.store.load_case(1)
+        case = app.store.read(cases_db.load_case, 1)
         assert case is not None and case.recused == ("ben@example.org",)
         states = {to(r): r["state"] for r in app.store.query(
             "SELECT recipients, state FROM outbox WHERE kind='staff_new_case'")}

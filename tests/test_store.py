@@ -9,12 +9,14 @@ from __future__ import annotations
 import sqlite3
 import threading
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
-from cocmail import store as store_module
-from cocmail.store import Store
+from cocmail.store import Store, connection
+from cocmail.store import inbound as inbound_db
+from cocmail.store import outbox as outbox_db
 
 
 def hold_write_lock(path: Path, seconds: float, holding: threading.Event) -> threading.Thread:
@@ -53,7 +55,7 @@ def test_a_write_waits_for_another_connections_write(tmp_path: Path) -> None:
 def test_a_write_gives_up_after_the_busy_timeout(tmp_path: Path,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     s = Store(tmp_path / "c.db")
-    monkeypatch.setattr(store_module, "BUSY_TIMEOUT", 0.1)
+    monkeypatch.setattr(connection, "BUSY_TIMEOUT", 0.1)
     holding = threading.Event()
     thread = hold_write_lock(s.path, 1.0, holding)
     holding.wait()
@@ -72,6 +74,46 @@ def test_the_delivery_connection_commits_without_waiting_for_the_disk(tmp_path: 
         Store(tmp_path / "c.db", synchronous="OFF")
     full.close()
     normal.close()
+
+
+def test_a_write_that_fails_halfway_leaves_nothing_behind(tmp_path: Path) -> None:
+    """`Store.write` runs a change in one transaction: a mail stored and then an error
+    (a full disk, a bug) leaves no half of it for the pipeline to find."""
+    s = Store(tmp_path / "c.db")
+    at = datetime(2026, 5, 1, 9, 30, tzinfo=UTC)
+
+    def store_then_fail(conn: sqlite3.Connection) -> None:
+        inbound_db.add_inbound(conn, inbound_db.Arrived.of(b"Subject: hi\r\n\r\nhello",
+                                                           "test", at))
+        raise OSError("no space left on device")
+
+    with pytest.raises(OSError, match="no space"):
+        s.write(store_then_fail)
+    assert s.read(inbound_db.pending_inbound) == []
+    assert s.write(inbound_db.add_inbound, inbound_db.Arrived.of(b"hello", "test", at)) == 1
+    assert s.read(inbound_db.pending_inbound) == [1]
+    s.close()
+
+
+def test_the_store_keeps_the_times_it_is_given(tmp_path: Path) -> None:
+    """The store never reads the clock: when mail arrived and when it was sent are the
+    times its callers passed, so a frozen clock (a test, the demo) is the clock
+    everywhere, and `cocmail quarantine list` shows when the mail really came."""
+    s = Store(tmp_path / "c.db")
+    came, sent = datetime(2026, 5, 1, 9, 30, tzinfo=UTC), datetime(2026, 5, 1, 9, 31, tzinfo=UTC)
+    inbound_id = s.write(inbound_db.add_inbound,
+                         inbound_db.Arrived.of(b"Subject: hi\r\n\r\nhello", "smtp", came))
+    assert inbound_id is not None
+    with s.tx() as c:
+        oid = outbox_db.enqueue(c, case_number=None, kind="ack", role="r",
+                                message_id="a1@x", sender="conduct@example.org",
+                                recipients=["ana@example.org"], subject="ack", raw=b"x",
+                                now=came)
+        outbox_db.outbox_sent(c, oid, sent)
+    row = s.read(inbound_db.inbound, inbound_id)
+    assert row is not None and row["received_at"] == "2026-05-01T09:30:00+00:00"
+    assert s.scalar("SELECT sent FROM outbox WHERE id=?", (oid,)) == "2026-05-01T09:31:00+00:00"
+    s.close()
 
 
 def _key_at_the_barrier(path: str, barrier, out) -> None:  # type: ignore[no-untyped-def]

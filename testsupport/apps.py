@@ -18,6 +18,7 @@ from click.testing import CliRunner
 from cocmail.app import App, open_app
 from cocmail.cli import main
 from cocmail.config import Config, parse_config
+from cocmail.store import cases as cases_db
 from testsupport.helpers import SEND_AT_ONCE, mail, make_config, spool
 
 
@@ -88,10 +89,10 @@ class Desk:
 
     def report(self, sender: str, body: str, subject: str = "Something happened") -> int:
         """An attendee's report; returns the new case number."""
-        before = set(self.app.store.case_numbers(include_closed=True))
+        before = set(self.app.store.read(cases_db.case_numbers, include_closed=True))
         addr = sender.rpartition("<")[2].rstrip(">")
         assert self.receive(mail(sender, subject, body, message_id=self._mid(addr))) == "done"
-        (number,) = set(self.app.store.case_numbers(include_closed=True)) - before
+        (number,) = set(self.app.store.read(cases_db.case_numbers, include_closed=True)) - before
         return number
 
     def last_to(self, who: str, case: int | None = None) -> EmailMessage:
@@ -108,11 +109,11 @@ class Desk:
 
     def enter(self, who: str, body: str, subject: str = "Report taken in person") -> int:
         """A staff member's new mail with an in-person report (and commands on top)."""
-        before = set(self.app.store.case_numbers(include_closed=True))
+        before = set(self.app.store.read(cases_db.case_numbers, include_closed=True))
         raw = mail(f"Staff <{who}>", subject, body, message_id=self._mid(who),
                    extra={"Authentication-Results": TRUSTED_AUTHRES})
         assert self.receive(raw) == "done"
-        (number,) = set(self.app.store.case_numbers(include_closed=True)) - before
+        (number,) = set(self.app.store.read(cases_db.case_numbers, include_closed=True)) - before
         return number
 
     def staff_new_mail(self, who: str, case: int, body: str, *, trusted: bool = True) -> str:

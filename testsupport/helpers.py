@@ -8,6 +8,8 @@ from email.policy import default as default_policy
 from pathlib import Path
 
 from cocmail.config import Config, parse_config
+from cocmail.store import cases as cases_db
+from cocmail.store import proposals as proposals_db
 
 STAFF_TOML = """
 [[staff]]
@@ -102,8 +104,8 @@ def approve_as(app, who: str) -> int:  # type: ignore[no-untyped-def]
     """`who` replies #approve to each mail cocmail sent them about a proposal still waiting
     (a second member's approval: a recusal, or mail to the reported person or the DSF).
     Returns how many were approved."""
-    waiting = {p.nonce for n in app.store.case_numbers(include_closed=True)
-               for p in app.store.proposals(n) if p.state == "waiting"}
+    waiting = {p.nonce for n in app.store.read(cases_db.case_numbers, include_closed=True)
+               for p in app.store.read(proposals_db.proposals, n) if p.state == "waiting"}
     rows = app.store.query("SELECT message_id, subject FROM outbox WHERE kind='proposal' AND"
                            " recipients LIKE ? ORDER BY id", (f"%{who}%",))
     done = 0

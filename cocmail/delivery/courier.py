@@ -37,6 +37,7 @@ from typing import Any
 
 from ..core.errors import OperationalError
 from ..redact import redact_addresses
+from ..store import outbox as outbox_db
 from .outbox import Outbox
 
 log = logging.getLogger("cocmail.courier")
@@ -251,7 +252,7 @@ class Courier:
         if self._woken:  # poked during the pass, or told to finish: go again now
             return
         timeout = IDLE_WAKE_SECONDS
-        due = outbox.store.next_outbox_time()
+        due = outbox.store.read(outbox_db.next_outbox_time)
         if due is not None:
             timeout = max(0.05, min(timeout, (due - outbox.clock()).total_seconds()))
         if not self._read_commands(min(timeout, KEEP_OPEN_SECONDS)):

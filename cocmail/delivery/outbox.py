@@ -41,6 +41,7 @@ from ..clock import utcnow
 from ..config import OAuth2Config, SmtpConfig
 from ..redact import redact_addresses
 from ..store import Store
+from ..store import outbox as outbox_db
 from .retry import (
     CLAIM_BATCH,
     ERROR_CHARS,
@@ -92,7 +93,7 @@ class Outbox:
         # Claims this process holds can only be left by an earlier outbox of this same
         # process that stopped mid-send (a test's simulated crash): due again now.
         me = os.getpid()
-        store.release_dead_claims(clock(), lambda pid: pid != me)
+        self._release_dead_claims(lambda pid: pid != me)
 
     def using(self, store: Store, on_failed: Callable[[Any, dict[str, Any], str], None] | None
               ) -> Outbox:
@@ -118,11 +119,23 @@ class Outbox:
     def close(self) -> None:
         self.transport.close()
 
+    def _release_dead_claims(self, alive: Callable[[int], bool]) -> None:
+        """Rows claimed by processes that no longer run (`alive(pid)` is False) are due
+        again now; the write lock is taken only when there are some."""
+        dead = [pid for pid in self.store.read(outbox_db.claimants) if not alive(pid)]
+        if dead:
+            self.store.write(outbox_db.release_claims_of, dead, self.clock())
+
+    def _release(self, rows: list[dict[str, Any]]) -> None:
+        """Hand back claimed rows this process did not send: due again at once."""
+        if rows:
+            self.store.write(outbox_db.release_claims, [r["id"] for r in rows], self.clock())
+
     def _deliver_rounds(self, report: DeliveryReport, stop: Stoppable | None) -> None:
         # Failure notices queued while delivering are due at once: keep going until a
         # round delivers nothing new.
-        self.store.release_dead_claims(self.clock(), process_alive)
-        while rows := self.store.due_outbox(self.clock()):
+        self._release_dead_claims(process_alive)
+        while rows := self.store.read(outbox_db.due_outbox, self.clock()):
             progressed = False
             for start in range(0, len(rows), CLAIM_BATCH):
                 chunk = rows[start:start + CLAIM_BATCH]
@@ -140,7 +153,8 @@ class Outbox:
         now = self.clock()
         lease = claim_lease_seconds(self.transport)
         until = now + timedelta(seconds=lease)
-        mine = self.store.claim_outbox([r["id"] for r in chunk], now, until, os.getpid())
+        mine = self.store.write(outbox_db.claim_outbox, [r["id"] for r in chunk], now, until,
+                                os.getpid())
         report.skipped += len(chunk) - len(mine)  # another process is sending those
         todo = [r for r in chunk if r["id"] in mine]
         progressed, outcome = False, ""
@@ -150,16 +164,16 @@ class Outbox:
             elif self.clock() > until - timedelta(seconds=lease / 2):
                 outcome = "late"  # the claim would run out mid-send: take it again later
             if outcome:
-                self.store.release_claims([r["id"] for r in todo[k:]], self.clock())
+                self._release(todo[k:])
                 return "stop" if outcome == "stop" else "progressed"
-            if not self.store.still_claimed(row["id"], os.getpid()):
+            if not self.store.read(outbox_db.still_claimed, row["id"], os.getpid()):
                 # Cancelled (#recuse), purged or taken over since the chunk was claimed.
                 report.skipped += 1
                 continue
             state = self._deliver(row)
             if state == "unavailable":
                 report.retrying += 1
-                self.store.release_claims([r["id"] for r in todo[k + 1:]], self.clock())
+                self._release(todo[k + 1:])
                 return "stop"
             setattr(report, state, getattr(report, state) + 1)
             progressed = progressed or state != "retrying"
@@ -187,7 +201,7 @@ class Outbox:
                       row["message_id"], row["case_number"], type(e).__name__)
             self._fail(row, f"cannot be sent: {error_text(e)}")
             return "failed"
-        self.store.outbox_sent(row["id"])
+        self.store.write(outbox_db.outbox_sent, row["id"], self.clock())
         log.info("outbox %s sent: %s (case %s)", row["id"], row["kind"], row["case_number"])
         return "sent"
 
@@ -203,12 +217,12 @@ class Outbox:
         level = logging.WARNING if error.startswith(CONFIG_ERROR_PREFIX) else logging.INFO
         log.log(level, "outbox %s (%s) will retry in %.0f s: %s", row["id"],
                 row["message_id"], delay, redact_addresses(error))
-        self.store.outbox_retry(row["id"], error[:ERROR_CHARS],
-                                self.clock() + timedelta(seconds=delay))
+        self.store.write(outbox_db.outbox_retry, row["id"], error[:ERROR_CHARS],
+                         self.clock() + timedelta(seconds=delay))
         return "retrying"
 
     def _fail(self, row: dict[str, Any], error: str) -> None:
         with self.store.tx() as c:
-            self.store.outbox_failed(c, row["id"], error[:ERROR_CHARS])
+            outbox_db.outbox_failed(c, row["id"], error[:ERROR_CHARS])
             if self.on_failed is not None:  # who is told: core/failed_delivery.py
                 self.on_failed(c, row, error)

@@ -23,8 +23,10 @@ from typing import Any
 from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import SMTP as SMTPServer
 
+from ..clock import utcnow
 from ..errors import as_operational
 from ..store import Store
+from ..store import inbound as inbound_db
 
 log = logging.getLogger("cocmail.listener")
 
@@ -65,7 +67,8 @@ class InboxHandler:
         if isinstance(raw, str):
             raw = raw.encode("utf-8", "surrogateescape")
         try:
-            inbound_id = self.store.add_inbound(raw, "smtp")
+            mail = inbound_db.Arrived.of(raw, "smtp", utcnow())  # hashed before the lock
+            inbound_id = self.store.write(inbound_db.add_inbound, mail)
         except Exception as e:  # noqa: BLE001 - the sender must retry, not lose the report
             operational = as_operational(e)  # e.g. "no space left on the storage dir"
             log.error("could not store incoming mail (answered 451, the sender retries): %s",

@@ -6,9 +6,11 @@ was. Version 1 is the schema of the first release, written out as it was then:
 `CREATE TABLE IF NOT EXISTS` can create a missing table but never change one, so
 every later change is a migration of its own below, never an edit of version 1.
 
-sqlite-utils does the table surgery (`add_column`, and `transform()` for changes
-SQLite's ALTER TABLE cannot make: it copies the table into a new one and renames it,
-keeping the rows); plain SQL does the rest.
+Plain SQL throughout. The columns migrations 2-8 and 10 add were added by sqlite-utils'
+`add_column` until issue 24; they are now the very statement sqlite-utils 4 ran
+(`ALTER TABLE "t" ADD COLUMN "c" TYPE;`), so the schema SQLite records is the same
+text (sqlite-utils 3 quoted `[c]`: SQLite reads both alike). A change ALTER TABLE
+cannot make would copy the table into a new one and rename it, keeping the rows.
 """
 
 from __future__ import annotations
@@ -17,10 +19,8 @@ import json
 import sqlite3
 from collections.abc import Callable
 
-import sqlite_utils
-
-from .core.errors import UserError
-from .core.model import normalise_address
+from ..core.errors import UserError
+from ..core.model import normalise_address
 
 SCHEMA_V1 = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT);
@@ -82,6 +82,15 @@ class SchemaError(UserError):
     """The database's schema is one this cocmail cannot use (newer, or unreadable)."""
 
 
+def _add_column(conn: sqlite3.Connection, table: str, column: str, sql_type: str) -> None:
+    """The statement sqlite-utils' `add_column` ran when these migrations used it."""
+    conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{column}" {sql_type};')
+
+
+def _columns(conn: sqlite3.Connection, table: str) -> set[str]:
+    return {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
+
+
 def _v1(conn: sqlite3.Connection) -> None:
     for statement in SCHEMA_V1.split(";"):
         if statement.strip():
@@ -95,21 +104,19 @@ def _v2(conn: sqlite3.Connection) -> None:
     release`); a row is claimed atomically before it is sent, and a claim held by a
     process that died is released, so no mail goes out twice from two senders.
     """
-    db = sqlite_utils.Database(conn)
-    db["outbox"].add_column("claimed_by", int)  # type: ignore[union-attr]
+    _add_column(conn, "outbox", "claimed_by", "INTEGER")
 
 
 def _v3(conn: sqlite3.Connection) -> None:
     """Events: every case belongs to the event it was opened under, year after year.
 
     Cases from before are given the configured event when cocmail next opens the
-    database (Store.file_cases_under); the anonymous `stats` rows carry the event too,
-    so a transparency report can compare events after their cases are purged.
+    database (cases.file_cases_under); the anonymous `stats` rows carry the event
+    too, so a transparency report can compare events after their cases are purged.
     """
-    db = sqlite_utils.Database(conn)
-    db["cases"].add_column("event", str)  # type: ignore[union-attr]
-    db["cases"].add_column("public_summary", str)  # type: ignore[union-attr]
-    db["stats"].add_column("event", str)  # type: ignore[union-attr]
+    _add_column(conn, "cases", "event", "TEXT")
+    _add_column(conn, "cases", "public_summary", "TEXT")
+    _add_column(conn, "stats", "event", "TEXT")
     conn.execute("CREATE TABLE events (name TEXT PRIMARY KEY, starts TEXT, ends TEXT,"
                  " attendees_in_person INTEGER, attendees_online INTEGER,"
                  " reporting_channels TEXT, first_seen TEXT NOT NULL)")
@@ -118,8 +125,7 @@ def _v3(conn: sqlite3.Connection) -> None:
 
 def _v4(conn: sqlite3.Connection) -> None:
     """The accused's side (`#notified-accused <their side>`), kept for the DSF report."""
-    db = sqlite_utils.Database(conn)
-    db["cases"].add_column("accused_side", str)  # type: ignore[union-attr]
+    _add_column(conn, "cases", "accused_side", "TEXT")
 
 
 def _v5(conn: sqlite3.Connection) -> None:
@@ -150,8 +156,7 @@ def _v7(conn: sqlite3.Connection) -> None:
     on file, and its index answers max() at once. Indexes on the cases' status, opening,
     closing and DSF step let `cases list` and the digest load only the cases they show.
     """
-    db = sqlite_utils.Database(conn)
-    db["people"].add_column("name_words", int)  # type: ignore[union-attr]
+    _add_column(conn, "people", "name_words", "INTEGER")
     conn.execute("UPDATE people SET name_words ="
                  " length(norm_name) - length(replace(norm_name, ' ', '')) + 1"
                  " WHERE norm_name IS NOT NULL")
@@ -175,8 +180,7 @@ def _v8(conn: sqlite3.Connection) -> None:
     with several recipients. The old index on (kind, recipients) goes; the one other
     look-up that used it (per case and kind) gets an index of its own.
     """
-    db = sqlite_utils.Database(conn)
-    db["outbox"].add_column("mailbox", str)  # type: ignore[union-attr]
+    _add_column(conn, "outbox", "mailbox", "TEXT")
     rows = conn.execute("SELECT id, recipients FROM outbox").fetchall()
     conn.executemany("UPDATE outbox SET mailbox=? WHERE id=?",
                      [(single_mailbox(json.loads(recipients)), oid)
@@ -207,7 +211,7 @@ STATS_SYNC = (
 
 
 def _v9(conn: sqlite3.Connection) -> None:
-    """`stats` kept current by every save of a case (Store.save_case), not copied whole
+    """`stats` kept current by every save of a case (cases.save_case), not copied whole
     before each `cocmail stats` and `transparency` (issue 16, "Flat cost": that copy read
     every case on file, 10x the time at 10,000 cases). Brought up to date once here."""
     conn.execute(STATS_SYNC.format(only=""))
@@ -216,9 +220,8 @@ def _v9(conn: sqlite3.Connection) -> None:
 def _v10(conn: sqlite3.Connection) -> None:
     """Why a case's reporter address may be forged (issue 21: a trusted DMARC or SPF and
     DKIM failure): shown to staff in `cases show`; such a report is not acknowledged."""
-    db = sqlite_utils.Database(conn)
-    if "forged_sender" not in db["cases"].columns_dict:  # safe to run again
-        db["cases"].add_column("forged_sender", str)  # type: ignore[union-attr]
+    if "forged_sender" not in _columns(conn, "cases"):  # safe to run again
+        _add_column(conn, "cases", "forged_sender", "TEXT")
 
 
 def _v11(conn: sqlite3.Connection) -> None:
@@ -237,7 +240,8 @@ def _v12(conn: sqlite3.Connection) -> None:
     a new report (`source`: a keyed hash of its sending domain, never the domain or an
     address) or a follow-up (`source`: its case number); `held` names the rule that held
     it, `summarised` when the summary notice listing it was queued. Rows are forgotten a
-    day after they stop mattering, a held report's when its case is expunged (Store)."""
+    day after they stop mattering, a held report's when its case is expunged
+    (cases.expunge_case)."""
     conn.execute("CREATE TABLE IF NOT EXISTS arrivals (id INTEGER PRIMARY KEY,"
                  " at TEXT NOT NULL, kind TEXT NOT NULL, source TEXT NOT NULL, case_number INTEGER,"
                  " held TEXT, who TEXT, summarised TEXT)")
