@@ -316,7 +316,11 @@ COMPOSED_FROM: dict[MailKind, dict[str, frozenset[str]]] = {
 
 def context_from_dict(kind: str, values: dict[str, Any]) -> MailContext:
     """A context as mail_to_json stored it (a proposal's mails, in the database); keys no
-    longer in the class are left out, so a proposal stored by an older cocmail loads."""
+    longer in the class are left out, so a proposal stored by an older cocmail loads.
+
+    A field added to a kind a proposal holds (accused_complaint, harasser_response,
+    dsf_report) has no value in the proposals already stored: give it a default, or
+    fill it in with a migration, or those proposals no longer load."""
     cls = CONTEXTS[MailKind(kind)]
     names = {f.name for f in fields(cls)}
     return cls(**{k: v for k, v in values.items() if k in names})
