@@ -1,4 +1,4 @@
-"""Expunging what the retention policy says is due (process.md, Retention).
+"""Expunging what the retention policy says is due (docs/process.md, Retention).
 
 The rules, and which cases are due, are in cocmail/core/retention.py; this is the shell
 half: it loads the closed cases and the other cases naming the same accused people

@@ -1,6 +1,6 @@
 """Read-only views over the store for the CLI: case lists, details, the sheet, people, stats.
 
-Stable JSON keys are a contract (interface.md); text output is for a person at a terminal.
+Stable JSON keys are a contract (docs/interface.md); text output is for a person at a terminal.
 """
 
 from __future__ import annotations
@@ -171,8 +171,8 @@ def _no_collector_passes() -> Iterator[None]:
     """Python's cycle collector paused while a long list of plain rows is built.
 
     Those rows hold no cycles, but every few hundred new dicts the collector walks the
-    ones already made: with 50,000 people rows on file it took half of `cocmail people`
-    and made each row cost twice what it did with 2,500 (bench/flat_cost.py)."""
+    ones already made, so a row would cost more the more people are on file
+    (bench/flat_cost.py; the figures are in bench/README.md)."""
     was_enabled = gc.isenabled()
     gc.disable()
     try:

@@ -25,12 +25,12 @@ from testsupport.helpers import mail, make_config, own_names, spool
 
 ROOT = Path(__file__).resolve().parent.parent
 
-# interface.md, "The internal report's columns": names and order are a contract.
+# docs/interface.md, "The internal report's columns": names and order are a contract.
 REPORT_COLUMNS = ["Case", "Status", "Opened", "Reporter name", "Reporter email", "Received by",
                   "Handled by", "When", "Where", "Details", "Action taken", "Outcome",
                   "Others aware", "Reported to DSF"]
 
-# interface.md, "Command line": every command that must exist.
+# docs/interface.md, "Command line": every command that must exist.
 INTERFACE_COMMANDS = ["run", "ingest", "demo", "check", "cases list", "cases show", "report",
                       "digest", "people", "check-attendees", "stats", "quarantine list",
                       "quarantine show", "quarantine release", "outbox list", "purge"]

@@ -197,7 +197,7 @@ SPEC_NAMES = (
 
 
 def test_every_command_of_the_spec_is_known_and_nothing_else() -> None:
-    # mail.md's commands, and the open issues' additions (interface.md): #public-summary,
+    # docs/mail.md's commands, and the open issues' additions (docs/interface.md): #public-summary,
     # #include, #response (issue 21), #remove, #clear (issue 24)
     assert list(KNOWN_COMMANDS) == SPEC_NAMES
 

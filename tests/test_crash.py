@@ -28,6 +28,7 @@ import pytest
 from cocmail.app import App, open_app
 from cocmail.config import load_config
 from cocmail.daemon import Daemon
+from cocmail.store import inbound as inbound_db
 from testsupport.faults import Figures, Scenario, count_outcome, report, run_scenario, write_config
 from testsupport.helpers import make_config
 from testsupport.servers import DOVECOT_BINARY, Dovecot, ImapUser, SmtpSink
@@ -39,8 +40,10 @@ class Crash(BaseException):
     """The process dies here."""
 
 
-def crash_on_call(obj: Any, name: str, nth: int = 1, after: bool = False) -> None:
-    """Make the `nth` call of `obj.name` kill the process, before or after it runs."""
+def crash_on_call(obj: Any, name: str, nth: int = 1, after: bool = False
+                  ) -> Callable[[], None]:
+    """Make the `nth` call of `obj.name` kill the process, before or after it runs.
+    Returns the undo: a store function is patched on its module, which outlives the app."""
     real = getattr(obj, name)
     calls = [0]
 
@@ -54,13 +57,14 @@ def crash_on_call(obj: Any, name: str, nth: int = 1, after: bool = False) -> Non
         return result
 
     setattr(obj, name, dying)
+    return lambda: setattr(obj, name, real)
 
 
 # Each commit point: how to die there, given a freshly opened installation.
-CRASH_POINTS: dict[str, Callable[[App], None]] = {
-    "while storing fetched mail": lambda app: crash_on_call(app.store, "add_inbound_batch"),
+CRASH_POINTS: dict[str, Callable[[App], Callable[[], None]]] = {
+    "while storing fetched mail": lambda app: crash_on_call(inbound_db, "add_inbound_batch"),
     "after storing, before processing": lambda app: crash_on_call(app.pipeline, "process"),
-    "inside the third report's transaction": lambda app: crash_on_call(app.store,
+    "inside the third report's transaction": lambda app: crash_on_call(inbound_db,
                                                                        "mark_inbound", 3),
     "after the cases, before any mail is sent": lambda app: crash_on_call(app.outbox,
                                                                           "deliver_due"),
@@ -80,13 +84,16 @@ def installation(tmp_path: Path, dovecot: Dovecot, imap_user: ImapUser
         yield write_config(tmp_path, dovecot, imap_user.name, sink), sink
 
 
-def run_once(config: Path, die: Callable[[App], None] | None = None) -> None:
+def run_once(config: Path, die: Callable[[App], Callable[[], None]] | None = None) -> None:
     app = open_app(load_config(config))
+    undo = None
     try:
         if die is not None:
-            die(app)
+            undo = die(app)
         Daemon(app).run_once()
     finally:
+        if undo is not None:
+            undo()
         app.close()
 
 

@@ -80,10 +80,6 @@ def test_the_citation_pattern_tells_docs_from_elsewhere() -> None:
     assert not _BARE_SPEC.search("the e-mail.md file")
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "issue 24 item 7: cocmail/ docstrings still cite process.md, mail.md and interface.md "
-    "without docs/; the integrator points them to docs/ (the docs branch lists each "
-    "file:line) and removes this mark"))
 def test_no_docstring_cites_a_document_outside_the_repository() -> None:
     hits = _bare_citations()
     assert hits == [], "cite docs/<name>.md instead:\n" + "\n".join(hits)

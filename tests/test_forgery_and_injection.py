@@ -160,7 +160,7 @@ def test_mail_from_someone_else_reaches_all_staff_as_a_plain_message(
 
 def test_a_genuine_token_works_only_on_its_own_case(spoofed: dict[str, Outcome]) -> None:
     # Ana's valid token for case 7 threads the mail to case 7, whatever its subject says;
-    # there it is her reply (mail.md, matching rule 1 and "Who may run commands").
+    # there it is her reply (docs/mail.md, matching rule 1 and "Who may run commands").
     outcome = spoofed["token_for_another_case.eml"]
     assert outcome.changed == [7]
     transcript = to_staff(outcome.mails, "ana@example.org")

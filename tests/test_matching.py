@@ -1,4 +1,4 @@
-"""Matching a message to its case (mail.md rules 1-5), pure, with a dict-backed index."""
+"""Matching a message to its case (docs/mail.md rules 1-5), pure, with a dict-backed index."""
 
 from __future__ import annotations
 

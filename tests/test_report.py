@@ -29,7 +29,7 @@ from cocmail.store import cases as cases_db
 from testsupport.apps import Clock, Desk  # noqa: F401 - Clock: older tests import it here
 from testsupport.helpers import body_of
 
-# The contract (interface.md), spelled out rather than imported, so that a change to
+# The contract (docs/interface.md), spelled out rather than imported, so that a change to
 # report.COLUMNS cannot silently change what this test expects.
 EXPECTED_COLUMNS = ["Case", "Status", "Opened", "Reporter name", "Reporter email",
                     "Received by", "Handled by", "When", "Where", "Details", "Action taken",

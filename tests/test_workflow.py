@@ -224,7 +224,7 @@ def test_any_command_sequence_keeps_the_case_consistent(blocks, bodies, ends) ->
             continue
         case = r.case
         dsf_reports += sum(1 for m in r.mails if m.kind == "dsf_report")
-        # Invariants of process.md's gates, whatever the order of commands.
+        # Invariants of docs/process.md's gates, whatever the order of commands.
         if case.step("harasser_informed") or case.step("victim_informed"):
             assert case.action
         if case.step("dsf_reported"):

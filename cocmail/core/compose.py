@@ -326,8 +326,8 @@ class Composer:
         return Composed(mid, self.inbox, [mail.to.email], subject, body, raw)
 
     def _plain(self, h: _Headers, body: str) -> bytes:
-        """The common case, about twice as fast as the header API (issue 6's profile had
-        composing at 40% of a backlog's time): every value is made one line by hand,
+        """The common case, without the header API's cost per header (composing is a large
+        share of a backlog's time: bench/README.md): every value is made one line by hand,
         names go through formataddr, non-ASCII text through Header."""
         msg = Message(policy=PLAIN_POLICY)
         msg["From"] = self._plain_from

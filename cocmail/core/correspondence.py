@@ -6,7 +6,7 @@ notes, relays or transcripts), and only what may leave the team:
 - images without their metadata (`image_meta`: a photo's GPS position is where the
   reporter was, or lives); a picture that cannot be cleaned is left out, with a line
   saying so;
-- for an anonymous reporter ("not named outside the team", process.md), nothing that
+- for an anonymous reporter ("not named outside the team", docs/process.md), nothing that
   names them: every item goes as text with their name and address taken out
   (`public_text.redact`, the folding of the name checks), the acknowledgement's
   greeting included, with no attachments, and the file names say who by role, not by

@@ -14,7 +14,7 @@ from .mail_contexts import MailContext, context_from_dict
 from .model import Address
 from .vocabulary import DSF_COMMITTEE, MailKind
 
-# Subjects per mail kind (after the "[CoC #N]" tag). Never a person's name (process.md).
+# Subjects per mail kind (after the "[CoC #N]" tag). Never a person's name (docs/process.md).
 SUBJECTS: dict[MailKind, str] = {
     MailKind.ACK: "We have received your report",
     MailKind.STAFF_NEW_CASE: "New report",
@@ -59,7 +59,7 @@ POSSIBLY_URGENT_SUBJECT = "Possibly urgent: new report"
 # The subject of a staff_relay of automatic mail (bounces, auto-replies): it is how the
 # store finds who was already told of automatic mail on a case today (issue 11, item 2).
 AUTO_NOTICE_SUBJECT = "Automatic mail on the case"
-# Replies to a message get auto-replied; everything else auto-generated (mail.md).
+# Replies to a message get auto-replied; everything else auto-generated (docs/mail.md).
 REPLY_KINDS: tuple[MailKind, ...] = (MailKind.ACK, MailKind.TRANSCRIPT, MailKind.HELP,
                                      MailKind.STATUS, MailKind.PREVIEW)
 

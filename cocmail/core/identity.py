@@ -1,7 +1,7 @@
 """Who sent a message, and whether that claim is proven well enough to run staff commands.
 
 A From header is just text anyone can write, so a staff address alone never authenticates.
-It takes one of two proofs (mail.md, "Who may run commands"):
+It takes one of two proofs (docs/mail.md, "Who may run commands"):
 
 - the mail answers a signed token cocmail issued *to that staff member* (a Message-ID in
   In-Reply-To/References, or a plus-address recipient), which only someone who received our

@@ -1,4 +1,4 @@
-"""Which case a message belongs to (mail.md, "Matching a message to a case").
+"""Which case a message belongs to (docs/mail.md, "Matching a message to a case").
 
 Pure: the store is reached only through the small read-only `CaseIndex` protocol, so
 tests can use a dict. Rules in order, first hit wins: signed token in the thread

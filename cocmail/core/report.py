@@ -1,6 +1,6 @@
 """The internal report ("the central spreadsheet"): one row per case, fixed columns.
 
-Columns and order are a contract (interface.md). The CSV is meant to be opened as-is in
+Columns and order are a contract (docs/interface.md). The CSV is meant to be opened as-is in
 Google Sheets, LibreOffice and Excel and handed to a colleague, so:
 
 - every value is one physical line (line breaks in a staff command or a header become

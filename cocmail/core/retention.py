@@ -2,7 +2,7 @@
 
 Pure: the shell (cocmail/retention.py) loads the closed cases and the other cases naming
 the same accused people, asks here which are due at `now`, and expunges them. The rules
-(process.md, Retention): closed cases that ended with a warning or less go `warning_days`
+(docs/process.md, Retention): closed cases that ended with a warning or less go `warning_days`
 after they closed ("not a violation" after `not_a_violation_days`); removals,
 suspensions and bans are kept (indefinitely, or `sanction_extra_days` when set). Open
 cases are never due. The clock restarts when another case names the same accused

@@ -131,7 +131,7 @@ class Screening:
 
 
 def screen(msg: ParsedMessage, inbox_address: str) -> Screening:
-    """Apply the mail-hygiene rules of mail.md to `msg`.
+    """Apply the mail-hygiene rules of docs/mail.md to `msg`.
 
     `loop` is only our own loop header (value = our inbox address); another cocmail
     installation's loop header still makes the mail automatic, so two CoC inboxes can never

@@ -1,6 +1,6 @@
 """Who wrote a report: the From address whenever there is one, however odd its name.
 
-Two rules for two uses (mail.md, "Who may run commands"): commands run only for a From
+Two rules for two uses (docs/mail.md, "Who may run commands"): commands run only for a From
 that is beyond doubt (identity.py: exactly one From header, one mailbox, no header
 defects), because a wrongly run command cannot be taken back. A report is the other
 way round: a reporter whose display name is raw GBK bytes or a long encoded word still

@@ -1,4 +1,4 @@
-"""The mails staff commands cause, and the gates they pass (process.md's steps).
+"""The mails staff commands cause, and the gates they pass (docs/process.md's steps).
 
 Pure. The commands themselves are declared in core/mail_commands/ (one module per
 family) and run by mail_commands/run.apply_block; this module holds what they share with

@@ -104,9 +104,10 @@ def _waiting_for_writer(statement: Callable[[], T]) -> T:
     The connections are opened with no busy timeout and wait here instead: SQLite's own
     busy handler sleeps 1, 2, 5, 10... ms between tries, while the worker and the
     courier (two connections of one daemon) each hold the write lock for about a
-    millisecond. In issue 6's profile those sleeps were 41% of the courier's time.
-    Here the wait starts at 0.1 ms and doubles up to 2 ms, for BUSY_TIMEOUT in all
-    (measured on the monotonic clock, which says how long, never what time it is).
+    millisecond, so those sleeps, not the work, would set the courier's pace
+    (bench/README.md has the profile). Here the wait starts at 0.1 ms and doubles up to
+    2 ms, for BUSY_TIMEOUT in all (measured on the monotonic clock, which says how long,
+    never what time it is).
     """
     delay, deadline = 0.0001, time.monotonic() + BUSY_TIMEOUT
     while True:

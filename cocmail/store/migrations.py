@@ -212,8 +212,8 @@ STATS_SYNC = (
 
 def _v9(conn: sqlite3.Connection) -> None:
     """`stats` kept current by every save of a case (cases.save_case), not copied whole
-    before each `cocmail stats` and `transparency` (issue 16, "Flat cost": that copy read
-    every case on file, 10x the time at 10,000 cases). Brought up to date once here."""
+    before each `cocmail stats` and `transparency` (that copy read every case on file, a
+    cost that grew with the years kept). Brought up to date once here."""
     conn.execute(STATS_SYNC.format(only=""))
 
 

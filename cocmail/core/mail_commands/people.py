@@ -22,7 +22,7 @@ from .work import STAFF, MailCommand, Value, _named_person, _person, _set, _staf
 def do_reporter(w: _Work, cmd: Command) -> str:
     value = cmd.value.strip()
     if value.lower() == "anonymous":
-        # Not named outside the team (process.md): the team keeps the name and address,
+        # Not named outside the team (docs/process.md): the team keeps the name and address,
         # answers with #reply, and the name checks keep knowing the name.
         _set(w, reporter_anonymous=True)
         return ("reporter set to anonymous: never named outside the team (the DSF report, "
