@@ -72,7 +72,7 @@ STAFF_REPLY_2 = """\
 #outcome warning
 #notify-harasser
 #notify-victim
-#report-dsf now
+#report-dsf now Repeated touching at the party after being asked to stop; warned, no contact.
 #public-summary unwanted touching at the conference party, after being asked to stop
 
 At the conference party, an attendee repeatedly touched another attendee's
@@ -85,6 +85,40 @@ affected afterwards.
 --
 Ana
 """
+
+# Dan answers the response (issue 25, item 1): an appeal, which reaches the team and the
+# appeal contact; Ana answers him with `#reply accused`, which Ben approves.
+APPEAL = """\
+Hello,
+
+I do not accept this warning. It was loud at the party and I only touched
+her arm to get her attention; I stopped as soon as I understood. I would
+like to appeal.
+
+Dan
+"""
+
+STAFF_REPLY_3 = """\
+#reply accused
+
+Thank you for writing to us. Your appeal has been passed to the appeal
+contact named in our last mail, who was not part of the decision; they
+will be in touch with you within a week. The warning stands in the
+meantime.
+
+--
+Ana
+"""
+
+
+def _appeal(app: App, number: int) -> bytes:
+    """Dan's answer to the response he got on `number`, threaded to it."""
+    row = app.store.read(outbox_db.mail_to, number, "dan@speaker.example",
+                         kind="harasser_response")[-1]
+    return (f"From: Dan Doe <dan@speaker.example>\nTo: {app.cfg.inbox.address}\n"
+            f"Subject: Re: {row['subject']}\nMessage-ID: <dan-1@speaker.example>\n"
+            f"In-Reply-To: <{row['message_id']}>\nReferences: <{row['message_id']}>\n"
+            f"\n{APPEAL}").encode()
 
 
 def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
@@ -206,8 +240,24 @@ def run_demo(directory: Path | None, echo: Callable[[str], None],
             echo("=" * 78)
             echo(f"3b. {ben} approves the response to Dan and the DSF report.")
             echo("=" * 78)
-            _ben_approves(app, number, n, answered)
+            n = _ben_approves(app, number, n, answered)
             _show_new_mail(app, seen, echo)
+
+        echo("=" * 78)
+        echo("3c. Dan answers the response: an appeal. The team reads 'the reported person")
+        echo("    wrote after the response'; the appeal contact, when the config names one,")
+        echo("    gets his message and nothing else from the case.")
+        echo("=" * 78)
+        app.receive(_appeal(app, number), "demo")
+        _show_new_mail(app, seen, echo)
+
+        echo("=" * 78)
+        echo(f"3d. {ana} answers Dan with '#reply accused' (checked by the identity guard)"
+             + (f";\n    {ben} approves it, and it goes." if ben else "."))
+        echo("=" * 78)
+        app.receive(_staff_reply(app, number, STAFF_REPLY_3, 3), "demo")
+        _ben_approves(app, number, n, answered)
+        _show_new_mail(app, seen, echo)
 
         from .core.report import to_csv
         from .views import report_rows

@@ -350,7 +350,7 @@ class Pipeline:
             noticed = outbox_db.noticed_since(c, case.number, AUTO_NOTICE_SUBJECT,
                                               env.day_start())
         return Facts(inbound_id, reading, env, case=case,
-                     held=self._held_entry(c, identity, case.number), noticed_today=noticed,
+                     held=self._held_entry(c, identity, case), noticed_today=noticed,
                      proposals=proposals_db.proposals(c, case.number),
                      flood=self._followup_counts(c, identity, case, env,
                                                  screening.machine or screening.bounce))
@@ -378,15 +378,18 @@ class Pipeline:
             c, "followup", str(case.number), env.now - env.flood.window,
             role_on(case, identity, automatic=automatic)))
 
-    def _held_entry(self, c: Any, identity: Any, case_number: int) -> HeldEntry | None:
+    def _held_entry(self, c: Any, identity: Any, case: Any) -> HeldEntry | None:
+        """The held commands this staff reply may confirm, and whether they came in the
+        mail that opened the case (a report a member entered, unproven until then)."""
         if identity.staff is None:
             return None
         for token in identity.tokens:
-            if token.staff_sid != identity.staff.sid or token.case != case_number:
+            if token.staff_sid != identity.staff.sid or token.case != case.number:
                 continue
-            row = inbound_db.held_entry(c, token.nonce, case_number)
+            row = inbound_db.held_entry(c, token.nonce, case.number)
             if row is not None:
-                return HeldEntry(row["nonce"], row["commands"], row["body"] or "")
+                return HeldEntry(row["nonce"], row["commands"], row["body"] or "",
+                                 opened_case=row["opened_case"])
         return None
 
     def _commit(self, c: Any, inbound_id: int, reading: Reading, decision: Decision,

@@ -35,7 +35,6 @@ def rules_for(cfg: Config) -> ReminderRules:
 def due_now(app: App, now: datetime) -> list[Reminder]:
     """The reminders due at `now` and not sent yet (nothing is queued)."""
     store = app.store
-    urgent = store.read(proposals_db.urgent_since)
     heard = store.read(proposals_db.reporter_heard)
     # A case a flood opened was listed in the burst's summary, not mailed on its own; its
     # reminders would be the flood again, one per case. Once a member acts on it, it
@@ -45,7 +44,7 @@ def due_now(app: App, now: datetime) -> list[Reminder]:
     for number in store.read(cases_db.case_numbers):
         case = store.read(cases_db.load_case, number)
         if case is not None and not (number in flood and case.last_staff_action is None):
-            facts.append(CaseFacts(case, urgent.get(number), heard.get(number)))
+            facts.append(CaseFacts(case, heard.get(number)))
     env = replace(app.pipeline.env(), now=now)
     return due_reminders(facts, rules_for(app.cfg), env, store.read(proposals_db.reminders_sent))
 

@@ -64,6 +64,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "handlers": list(case.handlers), "recused": list(case.recused),
         "excluded": excluded_json(case, app.pipeline.roster),
         "steps": {s: iso(case.step(s)) for s in STEPS},
+        "victim_declined": case.victim_declined,  # #notified-victim declined
         "missing_steps": case.missing_steps(),
         "dsf_hold_until": iso(case.dsf_hold_until),
         "messages": [{"direction": m["direction"], "from": m["sender"],
@@ -119,7 +120,9 @@ def format_case_detail(d: dict[str, Any]) -> str:
                                  or "-"),
              "", "Steps:"]
     for s in STEPS:
-        lines.append(f"  {s:<18} {d['steps'][s] or '-'}")
+        declined = " (asked not to be contacted)" if s == "victim_informed" and d.get(
+            "victim_declined") else ""
+        lines.append(f"  {s:<18} {d['steps'][s] or '-'}{declined}")
     if d["missing_steps"] and d["status"] == "open":
         lines += ["", "Still to do:"] + [f"  - {STEP_LABELS[m]}" for m in d["missing_steps"]]
     waiting = [p for p in d.get("proposals", []) if p["state"] == "waiting"]

@@ -52,7 +52,7 @@ def test_an_anonymous_reporter_s_next_mail_is_relayed_as_the_reporter_s(desk: De
     desk.receive(mail(ANOUK, "Re: " + str(ack["Subject"]), "He was at the party again.\n",
                       message_id="<later@attendee.example>", in_reply_to=ack["Message-ID"]))
     relay = body_of(desk.last_to("ben@example.org", n))
-    assert "The reporter wrote on case" in relay
+    assert "The reporter wrote again on case" in relay
     assert "not on the case" not in relay
 
 
@@ -72,7 +72,7 @@ def test_the_dsf_gets_nothing_that_names_an_anonymous_reporter(desk: Desk) -> No
     desk.staff("ana@example.org", n, "#reply\n\nThank you, we are on it.\n")
     desk.staff("ana@example.org", n,
                "#when Thursday night\n#where From the venue to a hotel\n#action A warning\n"
-               "#outcome warning\n#notify-victim\n#report-dsf now\n\n"
+               "#outcome warning\n#notify-victim\n#report-dsf now "
                "An attendee was followed from the venue to their hotel; we warned him.\n")
     dsf = _dsf_mail(desk)
     whole = dsf.as_bytes().decode("utf-8", "replace")
@@ -92,7 +92,7 @@ def test_the_dsf_gets_nothing_that_names_an_anonymous_reporter(desk: Desk) -> No
 
 def test_a_dsf_report_that_names_an_anonymous_reporter_is_refused(desk: Desk) -> None:
     n = _anonymous_case(desk)
-    desk.staff("ana@example.org", n, "#when Thursday\n#where Hotel\n#report-dsf now\n\n"
+    desk.staff("ana@example.org", n, "#when Thursday\n#where Hotel\n#report-dsf now "
                                      "Anouk was followed to her hotel.\n")
     transcript = body_of(desk.last_to("ana@example.org", n))
     assert "the reporter is anonymous, but the DSF report names them: 'Anouk'" in transcript
@@ -114,11 +114,11 @@ def test_a_held_dsf_report_written_before_anonymity_never_goes_out(
     desk = make_desk("[dsf]\nattach_correspondence = true\n", ends="2027-06-05")
     n = desk.report(ANOUK, REPORT)
     desk.staff("ana@example.org", n, "#accused Dan Doe <dan@speaker.example>\n#when Thursday\n"
-               "#where Hotel\n#action A warning\n#report-dsf\n\nAn attendee was followed.\n")
+               "#where Hotel\n#action A warning\n#report-dsf An attendee was followed.\n")
     desk.staff("ana@example.org", n, "#reporter anonymous\n")
     transcript = body_of(desk.last_to("ana@example.org", n))
     assert "withdrawn; send #report-dsf again" in transcript
-    desk.staff("ana@example.org", n, "#report-dsf\n\nSomeone was followed to a hotel.\n")
+    desk.staff("ana@example.org", n, "#report-dsf Someone was followed to a hotel.\n")
     desk.clock.set(desk.clock.now.replace(year=2027, month=6, day=7))
     desk.app.outbox.deliver_due()
     dsf = _dsf_mail(desk)  # exactly one
@@ -132,7 +132,7 @@ def test_an_anonymous_reporter_named_again_as_the_person_affected_stays_anonymou
         desk: Desk) -> None:
     n = _anonymous_case(desk)
     desk.staff("ana@example.org", n, "#victim Anouk Müller <anouk.mueller@attendee.example>\n"
-               "#when Thursday\n#where Hotel\n#report-dsf now\n\nSomeone was followed.\n")
+               "#when Thursday\n#where Hotel\n#report-dsf now Someone was followed.\n")
     dsf = _dsf_mail(desk)
     assert "Person affected: the reporter (anonymous)" in body_of(dsf)
     whole = dsf.as_bytes().decode("utf-8", "replace")
@@ -148,7 +148,7 @@ def test_the_dsf_preview_names_what_goes_along(desk: Desk) -> None:
                "#summary Followed to a hotel\n#action A warning\n#preview dsf\n")
     preview = body_of([m for m in desk.sent() if "Preview" in str(m["Subject"])][-1]
                       ).replace("\r\n", "\n")
-    desk.staff("ana@example.org", n, "#report-dsf now\n\nAn attendee was followed; warned.\n")
+    desk.staff("ana@example.org", n, "#report-dsf now An attendee was followed; warned.\n")
     names = [p.get_filename() for p in _dsf_mail(desk).iter_attachments()]
     assert names and f"Attached: {', '.join(names)}\n" in preview
 
@@ -160,7 +160,7 @@ def test_the_dsf_proposal_names_what_goes_along(make_app: Callable[..., App]) ->
                 "test")
     _answer(app, "ana@example.org", "#reporter anonymous\n#accused Dan Doe <dan@x.example>\n"
             "#when Thursday night\n#where From the venue to a hotel\n#action A warning\n"
-            "#report-dsf now\n\nAn attendee was followed; warned.\n")
+            "#report-dsf now An attendee was followed; warned.\n")
     (proposal,) = [m for m in spool(app.cfg) if "ben@" in str(m["To"])
                    and "Approval needed" in str(m["Subject"])]
     said = body_of(proposal).replace("\r\n", "\n")
@@ -188,7 +188,7 @@ def test_anonymous_and_the_dsf_report_in_one_mail_name_no_one(
                 "test")
     _answer(app, "ana@example.org", "#reporter anonymous\n#accused Dan Doe <dan@x.example>\n"
             "#when Thursday night\n#where From the venue to a hotel\n#action A warning\n"
-            "#report-dsf now\n\nAn attendee was followed; warned.\n")
+            "#report-dsf now An attendee was followed; warned.\n")
     (dsf,) = [m for m in spool(app.cfg) if DSF in str(m["To"])]
     whole = dsf.as_bytes().decode("utf-8", "replace")
     for word in HIDDEN:

@@ -218,7 +218,7 @@ def test_the_last_member_who_can_see_a_case_cannot_be_recused(tmp_path: Path) ->
 
 
 def test_dsf_report_waits_for_approval(app: App) -> None:
-    command(app, "ana@example.org", DECIDE + "#when Friday\n#where Party\n#report-dsf now\n\n"
+    command(app, "ana@example.org", DECIDE + "#when Friday\n#where Party\n#report-dsf now "
             "He touched an attendee's arm; we warned him.\n")
     dsf = [m for m in spool(app.cfg) if "djangoproject" in str(m["To"])]
     assert dsf == []

@@ -67,11 +67,12 @@ def test_preview_dsf_shows_the_people_involved_and_the_responses(tmp_path: Path)
                      "Person affected: Fay Friend <fay@attendee.example>",
                      "Witness: Kim Park <kim@attendee.example>",
                      "Handled by: Ana Lima <ana@example.org>",
-                     "In brief: unwanted touching after being asked to stop",
+                     "What happened:\nunwanted touching after being asked to stop",
                      "The reported person's side: He says he did not notice and apologised",
                      "The reported person was told of the complaint on",
                      "The person affected has not been told of the decision yet."):
-            assert line in preview, line
+            assert line in preview.replace("\r\n", "\n"), line
+        assert "INTERNAL" not in preview and "In brief" not in preview  # said once
         assert not _to_dsf(app)
     finally:
         app.close()
@@ -82,7 +83,8 @@ def test_report_taken_in_person_and_anonymous_reporter_are_named_so(tmp_path: Pa
     try:
         app.receive(mail("Ana Lima <ana@example.org>", "Report taken at the desk",
                          "#reporter anonymous\n#accused Dan Doe <dan@speaker.example>\n"
-                         "#when Friday\n#where Desk\n#preview dsf\n\nSomeone came to the desk.\n",
+                         "#when Friday\n#where Desk\n#summary Someone came to the desk.\n"
+                         "#preview dsf\n",
                          message_id="<desk@example.org>",
                          extra={"Authentication-Results":
                                 "mx.example.org; dmarc=pass header.from=example.org"}),
@@ -98,7 +100,7 @@ def test_dsf_report_goes_without_attachments_by_default(tmp_path: Path) -> None:
     app = _app(tmp_path, SEND_AT_ONCE)
     try:
         app.receive(REPORT, "test")
-        app.receive(_reply(app, "ana@example.org", COMMANDS + "#report-dsf now\n\n"
+        app.receive(_reply(app, "ana@example.org", COMMANDS + "#report-dsf now "
                            "He touched an attendee's arm; we warned him.\n", 1), "test")
         (dsf,) = _to_dsf(app)
         assert not dsf.is_multipart()
@@ -121,7 +123,7 @@ def test_attach_correspondence_sends_the_mail_with_reporter_and_accused(tmp_path
                          "I am sorry, I did not notice.\n", message_id="<dan1@speaker.example>",
                          in_reply_to=complaint["Message-ID"]), "test")
         app.receive(_reply(app, "ana@example.org",
-                           "#when Thursday\n#where Party\n#action A warning\n#report-dsf now\n\n"
+                           "#when Thursday\n#where Party\n#action A warning\n#report-dsf now "
                            "The person touched an attendee's arm; we warned him.\n", 2), "test")
         (dsf,) = _to_dsf(app)
         assert dsf.is_multipart()
@@ -152,7 +154,7 @@ def test_mail_people_read_says_reported_person_and_person_affected(tmp_path: Pat
         app.receive(_reply(app, "ana@example.org", COMMANDS + "#preview victim\n"
                            "#preview harasser\n#status\n#help\n", 1), "test")
         app.receive(_reply(app, "ana@example.org", "#notify-harasser\n"
-                           "#notified-victim\n#report-dsf now\n\nHe touched an arm.\n", 2),
+                           "#notified-victim\n#report-dsf now He touched an arm.\n", 2),
                     "test")
         fay = mail("Fay <fay@attendee.example>", "Re: [CoC #1] New report", "Thanks.\n",
                    message_id="<fay1@attendee.example>")
@@ -161,8 +163,9 @@ def test_mail_people_read_says_reported_person_and_person_affected(tmp_path: Pat
         assert any("The person affected wrote on case 1" in t for t in texts)
         assert len(texts) > 10
         for text in texts:
-            # Command names and their syntax stay (#preview accused|harasser|victim|...).
-            words = re.sub(r"#preview\s+\S+|#[\w-]+", "", text)
+            # Command names and their syntax stay (#preview accused|harasser|victim|...,
+            # #reply victim).
+            words = re.sub(r"#(?:preview|reply)\s+\S+|#[\w-]+", "", text)
             assert not re.search(r"harass|victim", words, re.IGNORECASE), words
     finally:
         app.close()

@@ -91,7 +91,7 @@ def desk(make_desk: Callable[..., Desk]) -> Desk:
 def test_the_dsf_gets_the_reporter_s_photos_without_their_metadata(desk: Desk) -> None:
     assert desk.receive(_report_with_pictures()) == "done"
     desk.staff("ana@example.org", 1, "#accused Dan Doe <dan@speaker.example>\n#when Friday\n"
-               "#where Hallway\n#action A warning\n#report-dsf now\n\nDan grabbed an arm.\n")
+               "#where Hallway\n#action A warning\n#report-dsf now Dan grabbed an arm.\n")
     (dsf,) = [m for m in desk.sent() if DSF in str(m["To"])]
     (report,) = [p for p in dsf.iter_attachments() if p.get_content_type() == "message/rfc822"]
     inner = report.get_content()
@@ -145,7 +145,7 @@ def test_a_picture_inside_html_loses_its_metadata_too(desk: Desk) -> None:
                         subtype="html")
     assert desk.receive(msg.as_bytes()) == "done"
     desk.staff("ana@example.org", 1, "#accused Dan Doe <dan@speaker.example>\n#when Friday\n"
-               "#where Hallway\n#action A warning\n#report-dsf now\n\nDan grabbed an arm.\n")
+               "#where Hallway\n#action A warning\n#report-dsf now Dan grabbed an arm.\n")
     (dsf,) = [m for m in desk.sent() if DSF in str(m["To"])]
     (report,) = [p for p in dsf.iter_attachments() if p.get_content_type() == "message/rfc822"]
     html = report.get_content().get_body(("html",)).get_content()

@@ -175,7 +175,7 @@ def test_a_forged_follow_up_on_a_case_is_relayed_with_the_warning(tmp_path: Path
     assert len(relays) == 2 and all("example.org" in str(m["To"]) for m in relays)
     for relay in relays:
         body = " ".join(body_of(relay).split())
-        assert "The reporter wrote on case 1" in body
+        assert "The reporter wrote again on case 1" in body
         assert f"{WARNING} (our mail server reports: DMARC failed)" in body, body
     show = cocmail(cfg, "cases", "show", "1").out
     assert "message: from the reporter (the address may be forged: DMARC failed" in show

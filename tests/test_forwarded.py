@@ -188,8 +188,8 @@ def test_attached_text_never_goes_out_in_a_reply_or_dsf_report(app: App, shape: 
     report(app)
     token = str(to_ana(app)["Message-ID"])  # type: ignore[index]
     count = len(sent(app))
-    own = ("#when Friday night\r\n#where the party\r\n#reply\r\n#report-dsf now\r\n\r\n"
-           "We are looking into it.")
+    own = ("#when Friday night\r\n#where the party\r\n#reply\r\n"
+           "#report-dsf now We are looking into it.\r\n\r\nWe are looking into it.")
     mime = own_html(OWN)[shape].replace(_html(OWN), _plain(own))
     receive(app, from_ana(mime, subject="Re: [CoC #1]", in_reply_to=token))
     new = sent(app)[count:]

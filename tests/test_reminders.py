@@ -63,9 +63,9 @@ def env_at(now: datetime) -> Env:
 
 def new_case(opened: datetime, **kw: object) -> Case:
     kw.setdefault("reporter", Person("reporter", "Rita Reporter", "rita@example.net"))
+    kw.setdefault("report_text", "He grabbed my arm.")
     return Case(number=kw.pop("number", 7), opened=opened,  # type: ignore[arg-type]
-                root_message_id="m1@example.net", report_text="He grabbed my arm.",
-                **kw)  # type: ignore[arg-type]
+                root_message_id="m1@example.net", **kw)  # type: ignore[arg-type]
 
 
 def due(case: Case, now: datetime, rules: ReminderRules = EVENT,
@@ -181,20 +181,30 @@ def test_after_downtime_both_levels_go_out_once_and_a_lead_gets_one_mail() -> No
 # ------------------------------------------------------------------ urgent
 
 
-def test_an_urgent_case_nobody_took_is_reminded_after_15_and_30_minutes() -> None:
+def test_marking_a_case_urgent_is_acting_on_it_so_no_reminder_says_nobody_did() -> None:
+    """Issue 25, item 4: #urgent (alone, or with a #reply) is a member's command like any
+    other; its alert went to everyone at once. Nobody may be told 15 minutes later that
+    nobody on the team has acted on the case."""
     marked = local(2027, 6, 2, 10, 0)
-    case = new_case(marked - timedelta(hours=1), urgent=True, last_staff_action=marked,
-                    handlers=("ben@example.org",))
-    got = walk(case, marked, marked + timedelta(hours=3), urgent_since=marked)
-    assert got == [(marked + timedelta(minutes=15), "urgent-1"),
-                   (marked + timedelta(minutes=30), "urgent-2")]
-    first = due(case, marked + timedelta(minutes=15), urgent_since=marked)
-    assert to(first)["urgent-1"] == ["ana@example.org", "ben@example.org", "cleo@example.org"]
-    assert first[0].mails[0].subject == "URGENT reminder: still unanswered"
-    assert first[0].mails[0].context.urgent is True
-    # Someone acted after it was marked: no reminder.
-    taken = replace(case, last_staff_action=marked + timedelta(minutes=5))
-    assert walk(taken, marked, marked + timedelta(hours=1), urgent_since=marked) == []
+    case = new_case(marked - timedelta(minutes=5), urgent=True, last_staff_action=marked,
+                    handlers=("ben@example.org",),
+                    report_text="He is outside my hotel room now.")
+    assert walk(case, marked, marked + timedelta(hours=3)) == []
+
+
+def test_a_possibly_urgent_report_is_reminded_after_15_and_30_minutes() -> None:
+    opened = local(2027, 6, 2, 10, 0)
+    case = new_case(opened, report_text="He is outside my hotel room now.")
+    got = walk(case, opened, opened + timedelta(hours=1))
+    assert got == [(opened + timedelta(minutes=15), "possibly-urgent-1"),
+                   (opened + timedelta(minutes=30), "possibly-urgent-2")]
+    first = due(case, opened + timedelta(minutes=15))
+    assert to(first)["possibly-urgent-1"] == ["ana@example.org", "ben@example.org",
+                                              "cleo@example.org"]
+    assert first[0].mails[0].subject == "Reminder: possibly urgent, still unanswered"
+    # A member acted: no reminder.
+    taken = replace(case, last_staff_action=opened + timedelta(minutes=5))
+    assert walk(taken, opened, opened + timedelta(hours=1)) == []
 
 
 def test_quiet_hours_wrap_midnight_hold_reminders_until_they_end_but_not_urgent_ones() -> None:
@@ -209,12 +219,12 @@ def test_quiet_hours_wrap_midnight_hold_reminders_until_they_end_but_not_urgent_
     case = new_case(local(2027, 6, 2, 21, 30))
     assert walk(case, local(2027, 6, 2, 21, 30), local(2027, 6, 3, 12, 0), rules) == [
         (local(2027, 6, 3, 7, 0), "unanswered-1"), (local(2027, 6, 3, 7, 0), "unanswered-2")]
-    # An urgent case marked at 01:00 is reminded at 01:15 all the same.
-    marked = local(2027, 6, 3, 1, 0)
-    urgent = new_case(local(2027, 6, 3, 0, 50), urgent=True, last_staff_action=marked,
-                      handlers=("ben@example.org",))
-    assert walk(urgent, marked, local(2027, 6, 3, 3, 0), rules, urgent_since=marked) == [
-        (local(2027, 6, 3, 1, 15), "urgent-1"), (local(2027, 6, 3, 1, 30), "urgent-2")]
+    # A possibly urgent report at 01:00 is reminded at 01:15 all the same.
+    opened = local(2027, 6, 3, 1, 0)
+    urgent = new_case(opened, report_text="I don't feel safe, he is following me.")
+    assert walk(urgent, opened, local(2027, 6, 3, 1, 59), rules) == [
+        (local(2027, 6, 3, 1, 15), "possibly-urgent-1"),
+        (local(2027, 6, 3, 1, 30), "possibly-urgent-2")]
     # A window within one day works too.
     lunch = replace(rules, quiet_hours=(time(12, 0), time(13, 0)))
     assert not in_quiet_hours(local(2027, 6, 3, 2, 0), env, lunch.quiet_hours)
@@ -287,9 +297,9 @@ def test_waited_reads_as_people_say_it() -> None:
 def test_reminders_carry_no_words_of_the_report_nor_names() -> None:
     renderer = Renderer()
     opened = local(2027, 6, 2, 10, 0)
-    marked = opened + timedelta(hours=1)
     cases = [(new_case(opened), {}),
-             (new_case(opened, urgent=True, last_staff_action=marked), {"urgent_since": marked}),
+             (new_case(opened + timedelta(days=7, hours=23), number=8,
+                       report_text="He grabbed my arm, he is outside my room now."), {}),
              (new_case(opened, last_staff_action=opened), {"reporter_heard": opened})]
     seen = set()
     for case, facts in cases:
@@ -303,7 +313,7 @@ def test_reminders_carry_no_words_of_the_report_nor_names() -> None:
                 for secret in ("grabbed", "Rita", "rita@example.net", "harasser", "victim"):
                     assert secret not in text, (m.kind, secret)
                 assert "Case 7" in text or "case 7" in text
-    assert seen == {"unanswered", "urgent", "reporter"}
+    assert seen == {"unanswered", "possibly", "reporter"}
 
 
 def test_the_urgent_and_leads_reminders_say_why_they_come() -> None:

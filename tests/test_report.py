@@ -60,7 +60,7 @@ def build_three_cases(desk: Desk) -> None:
                "#action Warned; must keep away from the reporter\n"
                "#outcome warning\n"
                "#notify-harasser\n#notify-victim\n\nSpoke to both.\n")
-    desk.staff("ben@example.org", 1, "#report-dsf now\n\nA neutral account, for the DSF.\n")
+    desk.staff("ben@example.org", 1, "#report-dsf now A neutral account, for the DSF.\n")
     desk.staff("ana@example.org", 1, "#close\n")
     assert desk.enter("ana@example.org",
                       "#reporter anonymous\n#summary Slurs shouted at the hackathon\n\n"
@@ -210,7 +210,7 @@ def test_json_has_one_object_per_case_with_the_columns_in_order(desk: Desk) -> N
 
 def test_dsf_cell_says_scheduled_until_the_report_goes_out(desk: Desk) -> None:
     desk.report("Eve <eve@attendee.example>", "Report.\n")
-    desk.staff("ana@example.org", 1, "#when Tue\n#where Hall\n#action Warned\n#report-dsf\n\n"
+    desk.staff("ana@example.org", 1, "#when Tue\n#where Hall\n#action Warned\n#report-dsf "
                                      "What happened, neutrally.\n")
     (row,) = csv.DictReader(io.StringIO(desk.cli("report"), newline=""))
     assert row["Reported to DSF"] == "scheduled for 2027-05-08 00:00"  # day after `ends`

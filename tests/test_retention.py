@@ -134,7 +134,7 @@ def canary_case(desk: Desk) -> int:
                "#summary purplemarmalade at the party\n#when Friday night\n"
                "#where Bar purplemarmalade\n#others Wittgenwit\n#note Zibblewump denies it\n"
                "#notify-accused\n#action Warned Zibblewump\n#outcome warning\n"
-               "#notify-harasser\n#notify-victim\n#report-dsf now\n\n"
+               "#notify-harasser\n#notify-victim\n#report-dsf now "
                "purplemarmalade: neutral account of what Zibblewump did.\n")
     desk.staff_new_mail("ben@example.org", n, "#note Quokkafrob called back\n\n"
                                                "purplemarmalade again\n", trusted=False)

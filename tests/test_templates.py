@@ -113,6 +113,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
                                 "why": 'by "Cy", a name only they have on the team'}],
                      "everyone": False, "contacts": False},
         "back": False,
+        "escalated": None,
     },
     "staff_relay": {
         "recipient_name": "Ana Lima",
@@ -125,6 +126,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "forged": None,
         "conflict": None,
         "refused": False,
+        "reply_with": "#reply",
+        "role_note": "",
+        "appeal": False,
+        "appeal_to": None,
     },
     "transcript": {
         "recipient_name": "Ana Lima",
@@ -180,6 +185,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "accused_told": "2027-06-04 09:30",
         "harasser_told": "2027-06-04 17:00",
         "victim_told": "2027-06-04 17:30",
+        "victim_declined": False,
         "no_harasser_steps": False,
     },
     "reporter_reply": {
@@ -189,6 +195,31 @@ SAMPLES: dict[str, dict[str, Any]] = {
             "morning, and we are keeping an eye on things for the rest of the event.\n\n"
             "Ana"
         ),
+    },
+    "victim_reply": {
+        "victim_name": "Sam Okafor",
+        "text": ("We wanted to let you know that we have spoken with the person concerned,\n"
+                 "and that we are here for you for the rest of the event.\n\nAna"),
+    },
+    "witness_reply": {
+        "witness_name": "Kim Park",
+        "text": ("Thank you for offering to help. Could you tell us, in your own words,\n"
+                 "what you saw at the bar on Thursday evening, and at what time?\n\nAna"),
+    },
+    "accused_reply": {
+        "accused_name": "Dan Doe",
+        "text": ("Thank you for your message. We have read your appeal and will answer\n"
+                 "within a week; the decision stands in the meantime.\n\nAna"),
+    },
+    "committee_reply": {
+        "text": ("Dear committee,\n\nThe event ended on 6 June; the person concerned was "
+                 "asked to leave\nthe party and did so.\n\nAna"),
+    },
+    "appeal_notice": {
+        "sender": "Dan Doe <dan@example.com>",
+        "subject": "Re: [CoC #12] Outcome of the Code of Conduct process",
+        "text": "I would like to appeal this decision. I was not even at the party.\n",
+        "told": "2027-06-04 17:00",
     },
     "help": {"commands": COMMANDS},
     "status": {
@@ -332,9 +363,10 @@ SAMPLES: dict[str, dict[str, Any]] = {
 }
 
 # Templates whose reader is outside the CoC team and must see only what their variables say.
-ACCUSED_TEMPLATES = ("accused_complaint", "harasser_response")
+ACCUSED_TEMPLATES = ("accused_complaint", "harasser_response", "accused_reply")
 SENSITIVE = ("ack", "accused_complaint", "harasser_response", "victim_decision",
-             "dsf_report", "reporter_reply")
+             "dsf_report", "reporter_reply", "victim_reply", "witness_reply", "accused_reply",
+             "committee_reply", "appeal_notice")
 
 
 @pytest.fixture(scope="module")
@@ -467,7 +499,8 @@ def test_new_case_with_empty_report_says_so(renderer: Renderer) -> None:
 
 
 def test_relay_from_unknown_sender_warns(renderer: Renderer) -> None:
-    text = render(renderer, "staff_relay", sender_role="someone not yet on the case")
+    text = render(renderer, "staff_relay", sender_role="someone not yet on the case",
+                  reply_with="")  # as intake gives it: nobody to answer by #reply
     assert "not on the case yet" in text and "from the address alone" in text
     assert "#reply" not in text
 

@@ -64,8 +64,9 @@ def test_every_mail_kind_has_a_template_file():
 
 
 # Outward mail the DSF committee does not get as correspondence, each with its reason.
-# (Empty today: everything cocmail writes to the people of a case may go.)
-NOT_CORRESPONDENCE: dict[MailKind, str] = {}
+NOT_CORRESPONDENCE: dict[MailKind, str] = {
+    MailKind.WITNESS_REPLY: "witnesses' mail is not correspondence, so neither is ours to them",
+}
 
 
 def test_every_mail_kind_is_declared_correspondence_or_not():

@@ -107,14 +107,14 @@ def test_not_a_violation_skips_harasser_steps() -> None:
 
 def test_dsf_report_is_held_until_the_day_after_the_event() -> None:
     e = env(ends=date(2027, 6, 5))
-    text = ("#when Friday 22:00\n#where Party\n#report-dsf\n\nHe touched someone's arm "
+    text = ("#when Friday 22:00\n#where Party\n#report-dsf He touched someone's arm "
             "repeatedly; he was warned.")
     r = run(text, e=e)
     assert not r.rejected
     (dsf,) = r.mails
     assert dsf.to.email == "conduct@djangoproject.com"
     assert dsf.not_before == datetime(2027, 6, 6, 0, 0, tzinfo=ZoneInfo("Europe/Berlin"))
-    r2 = run("#report-dsf now\n\nnarrative", r.case, e)
+    r2 = run("#report-dsf now narrative", r.case, e)
     assert r2.rejected and "already reported" in (r2.reason or "")
     now = run(text.replace("#report-dsf", "#report-dsf now"), e=e)
     assert now.mails[0].not_before is None

@@ -102,6 +102,9 @@ class Case:
     # to it, and staff are told (identity.sender_doubt).
     forged_sender: str | None = None
     response: str | None = None  # #response: what the reported person reads (else #action)
+    # #notified-victim declined: the person affected asked not to be contacted; their step
+    # is done and nothing is sent to them (issue 25, item 6).
+    victim_declined: bool = False
 
     # -- steps -------------------------------------------------------------
     def step(self, name: str) -> datetime | None:

@@ -45,6 +45,11 @@ AS_CORRESPONDENCE: dict[MailKind, bool] = {
     MailKind.PROPOSAL_REJECTED: False, MailKind.MEMBER_EXCLUDED: False,
     MailKind.STILL_UNANSWERED: False, MailKind.REPORTER_WAITING: False,
     MailKind.CONFLICT_REPORT: False, MailKind.FLOOD_SUMMARY: False,
+    MailKind.VICTIM_REPLY: True, MailKind.ACCUSED_REPLY: True,
+    # Witnesses' mail is not correspondence (ROLE_FILE), so neither is ours to them; the
+    # committee's own mail is not sent back to it; the appeal contact is outside the case.
+    MailKind.WITNESS_REPLY: False, MailKind.COMMITTEE_REPLY: False,
+    MailKind.APPEAL_NOTICE: False,
 }
 # Mail the team sent to the people of a case that the committee may read.
 CORRESPONDENCE_OUT: frozenset[str] = frozenset(k for k, yes in AS_CORRESPONDENCE.items()

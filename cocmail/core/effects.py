@@ -39,6 +39,11 @@ SUBJECTS: dict[MailKind, str] = {
     MailKind.REPORTER_WAITING: "Reminder: the reporter is waiting for news",
     MailKind.CONFLICT_REPORT: "A report that names the Code of Conduct team",
     MailKind.FLOOD_SUMMARY: "Many messages at once: a summary",
+    MailKind.VICTIM_REPLY: "A message from the {event} Code of Conduct team",
+    MailKind.ACCUSED_REPLY: "A Code of Conduct matter at {event}",
+    MailKind.WITNESS_REPLY: "A message from the {event} Code of Conduct team",
+    MailKind.COMMITTEE_REPLY: "A message from the {event} Code of Conduct team",
+    MailKind.APPEAL_NOTICE: "Possibly an appeal: a Code of Conduct decision at {event}",
 }
 # Subjects that tell staff what arrived (issue 25, item 5), chosen by core/intake.py: on a
 # phone, the reporter's new message must not look like a colleague's #approve. Keyed by
@@ -48,11 +53,22 @@ RELAY_SUBJECTS = {
     "person affected": "The person affected wrote",
     "reported person": "The reported person wrote",
     "witness": "A witness wrote",
+    "committee": "The committee wrote",
+    "reported person (after the response)": "The reported person wrote after the response",
     "staff member": "A colleague's note",
     "staff member commands": "A colleague's commands",
     "staff member (NOT authenticated)": "A colleague's mail, not authenticated",
     "team member excluded": "A member excluded from the case wrote",
     "someone": "Someone not on the case wrote",
+}
+# A proposal's subject names what it would send or do (issue 25, item 5), so two waiting
+# proposals never look alike on a phone; never a name. Kinds not listed keep "Approval needed".
+PROPOSAL_SUBJECTS = {
+    "accused": "Approval needed: the complaint notice to the reported person",
+    "harasser": "Approval needed: the response to the reported person",
+    "dsf": "Approval needed: the report to the committee",
+    "recuse": "Approval needed: excluding a team member from the case",
+    "include": "Approval needed: bringing a team member back to the case",
 }
 # A new report whose opening reads as urgent (core/urgency.py).
 POSSIBLY_URGENT_SUBJECT = "Possibly urgent: new report"
@@ -108,6 +124,7 @@ class Held:
 # What a proposal of each kind does, for the mails and transcripts that name it.
 PROPOSAL_WHAT = {
     "accused": "send this to the reported person",
+    "accused-reply": "send this reply to the reported person",
     "harasser": "send this to the reported person",
     "dsf": f"send this report to the {DSF_COMMITTEE}",
     "recuse": "exclude {target} from this case",
@@ -115,6 +132,7 @@ PROPOSAL_WHAT = {
 }
 PROPOSAL_SHORT = {
     "accused": "send the complaint notice to the reported person",
+    "accused-reply": "send a reply to the reported person",
     "harasser": "send the response to the reported person",
     "dsf": "send the report to the DSF",
     "recuse": "exclude {target} from this case",
@@ -128,7 +146,7 @@ class Proposal:
 
     nonce: str
     case: int
-    kind: str  # accused | harasser | dsf | recuse | include
+    kind: str  # accused | accused-reply | harasser | dsf | recuse | include
     proposed_by: str  # staff email
     proposed_at: datetime
     target: str = ""  # recuse, include: the staff email to exclude or bring back

@@ -37,6 +37,7 @@ from .sender import reporter_of
 from .tokens import Token
 from .urgency import urgent_words
 from .vocabulary import Party, Recipient, staff_role, staff_sid
+from .who_wrote import Writer, appeal_mail, relay_context, who_wrote
 from .workflow import Applied, LineResult, shown_to, staff_case_context
 
 
@@ -66,6 +67,7 @@ class HeldEntry:
     nonce: str
     commands: str
     body: str
+    opened_case: bool = False  # held from the mail that opened the case (issue 25, item 8)
 
 
 def _sender_label(msg: ParsedMessage) -> str:
@@ -125,8 +127,11 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
            transcript: tuple[LineResult, ...] = (),
            recipients: list[tuple[Address, str]] | None = None,
            forged: str | None = None,
-           conflict: dict[str, Any] | None = None, refused: bool = False) -> list[OutMail]:
-    """`refused`: the mail's commands were not run (an excluded member's)."""
+           conflict: dict[str, Any] | None = None, refused: bool = False,
+           writer: Writer | None = None, appeal_to: str | None = None) -> list[OutMail]:
+    """`refused`: the mail's commands were not run (an excluded member's); `writer`: who
+    wrote from outside the team (core/who_wrote.py); `appeal_to`: the appeal contact the
+    mail also went to."""
     mails = []
     if recipients is None:
         recipients = env.staff_recipients(case.recused, exclude=exclude)
@@ -136,17 +141,19 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
             recipient_name=address.name, sender=_sender_label(msg),
             sender_role=sender_role, subject=msg.subject, text=text,
             automatic_reason=automatic, transcript=lines, forged=forged,
-            conflict=conflict, refused=refused)
+            conflict=conflict, refused=refused, **relay_context(writer, appeal_to))
         mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic
-                             else _relay_subject(sender_role, bool(transcript))))
+                             else _relay_subject(sender_role, bool(transcript), writer)))
     return mails
 
 
-def _relay_subject(sender_role: str, commands: bool) -> str:
+def _relay_subject(sender_role: str, commands: bool, writer: Writer | None = None) -> str:
     """What arrived, by who wrote it (effects.RELAY_SUBJECTS): "The reporter wrote
     again", "A colleague's commands"; never a name."""
+    if writer is not None and writer.appeal:
+        return RELAY_SUBJECTS["reported person (after the response)"]
     if sender_role == "staff member" and commands:
         return RELAY_SUBJECTS["staff member commands"]
     if sender_role in RELAY_SUBJECTS:
@@ -415,17 +422,22 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     if staff is None or case.is_recused(staff.email):
         # A follow-up "from the reporter" whose address failed DMARC may be anyone's.
         return _followup(msg, case, env, staff, email, claimed, actor,
-                         forged=identity.forged if staff is None else None)
+                         forged=identity.forged if staff is None else None,
+                         tokens=identity.tokens)
 
     block = parse_command_block(msg.text)
     commands = block.commands
     body = block.body
     confirmed = None
+    audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if [c.name for c in commands] == ["confirm"] and held_entry is not None:
         held_block = parse_command_block(held_entry.commands)
         commands, body, confirmed = held_block.commands, held_entry.body, held_entry.nonce
+        if held_entry.opened_case and case.received_by is None:  # their report, proven
+            case = replace(case, received_by=staff.email)  # nothing to acknowledge by mail
+            audit.append(AuditEntry("received", f"report entered by staff ({staff.email}),"
+                                                " confirmed with #confirm"))
     note = body or None
-    audit: list[AuditEntry] = []  # the note text itself is audited by the pipeline
     if block.errors:
         refused = _refuse_errors(case, msg, staff, block, identity, env, note, audit,
                                  claimed is not None)
@@ -479,10 +491,12 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
 
 def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | None,
               email: str | None, claimed: StaffMember | None, actor: str | None,
-              forged: str | None = None) -> Decision:
+              forged: str | None = None, tokens: tuple[Token, ...] = ()) -> Decision:
     """Mail on a case from outside the team (or from an excluded member): relayed to
-    the members who can see the case, after excluding any member it names."""
-    role = _role_label(case, email)
+    the members who can see the case, after excluding any member it names, saying who
+    wrote; a reported person's appeal also to the appeal contact (core/who_wrote.py)."""
+    writer = who_wrote(case, env, email, tokens) if staff is None else None
+    role = writer.role if writer is not None else _role_label(case, email)
     shown = role + (f" (the address may be forged: {forged} at our mail server)"
                     if forged else "")
     audit = [AuditEntry("message", f"from the {shown}")]
@@ -507,9 +521,13 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
                           quoted=earlier, quoted_by=frozenset(case.handlers))
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
+    appeal = appeal_mail(new, env, msg, _sender_label(msg), writer, forged)
+    audit += [AuditEntry("appeal", f"passed to {appeal.to.email}")] if appeal else []
     mails = _relay(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
                    forged=forged, conflict=screened.notice() if screened is not None else None,
-                   refused=refused)
+                   refused=refused, writer=writer,
+                   appeal_to=appeal.to.email if appeal is not None else None)
+    mails += [appeal] if appeal is not None else []
     if team_blind(new, env):
         mails += contact_mails(new, env, None, sender=_sender_label(msg), subject=msg.subject,
                                text=msg.full_text.strip(), date=env.local(msg.date or env.now),

@@ -65,6 +65,7 @@ class StaffNewCaseContext(MailContext):
     ack_withheld: str | None = None
     conflict: Row | None = None
     back: bool = False  # a member brought back onto the case
+    escalated: Row | None = None  # #urgent: who, when, their words (mail_commands/case_state)
     possibly_urgent: list[str] | tuple[str, ...] = ()  # what reads as urgent (urgency.py)
 
 
@@ -81,6 +82,11 @@ class StaffRelayContext(MailContext):
     forged: str | None
     conflict: Row | None
     refused: bool
+    # Who wrote, how to answer them, and the appeal (who_wrote.relay_context)
+    reply_with: str
+    role_note: str
+    appeal: bool
+    appeal_to: str | None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -146,6 +152,9 @@ class DsfReportContext(MailContext):
     harasser_told: str | None
     victim_told: str | None
     no_harasser_steps: bool
+    # The person affected asked not to be contacted (#notified-victim declined); False
+    # for a report proposed before cocmail knew the word, and stored so.
+    victim_declined: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -294,6 +303,42 @@ class FloodSummaryContext(MailContext):
     unacknowledged: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class VictimReplyContext(MailContext):
+    KIND = MailKind.VICTIM_REPLY
+    victim_name: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AccusedReplyContext(MailContext):
+    KIND = MailKind.ACCUSED_REPLY
+    accused_name: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class WitnessReplyContext(MailContext):
+    KIND = MailKind.WITNESS_REPLY
+    witness_name: str
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class CommitteeReplyContext(MailContext):
+    KIND = MailKind.COMMITTEE_REPLY
+    text: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppealNoticeContext(MailContext):
+    KIND = MailKind.APPEAL_NOTICE
+    sender: str
+    subject: str
+    text: str
+    told: str  # when the reported person was told the response, or ""
+
+
 # Every context class by its mail kind (tests/test_mail_contexts.py: one for each).
 CONTEXTS: dict[MailKind, type[MailContext]] = {
     cls.KIND: cls for cls in (
@@ -303,7 +348,8 @@ CONTEXTS: dict[MailKind, type[MailContext]] = {
         DigestContext, DeliveryFailedContext, QuarantinedContext, SentAsYouContext,
         ProposalContext, ProposalRejectedContext, MemberExcludedContext,
         StillUnansweredContext, ReporterWaitingContext, ConflictReportContext,
-        FloodSummaryContext)}
+        FloodSummaryContext, VictimReplyContext, AccusedReplyContext, WitnessReplyContext,
+        CommitteeReplyContext, AppealNoticeContext)}
 
 # Fields compose turns into other template variables (Composer.body): a proposal shows
 # its `inners` as `mails`, a preview its `inner` as `mail_to`, `mail_subject`, ...
@@ -319,7 +365,7 @@ def context_from_dict(kind: str, values: dict[str, Any]) -> MailContext:
     longer in the class are left out, so a proposal stored by an older cocmail loads.
 
     A field added to a kind a proposal holds (accused_complaint, harasser_response,
-    dsf_report) has no value in the proposals already stored: give it a default, or
+    accused_reply, dsf_report) has no value in the proposals already stored: give it a default, or
     fill it in with a migration, or those proposals no longer load."""
     cls = CONTEXTS[MailKind(kind)]
     names = {f.name for f in fields(cls)}

@@ -24,6 +24,7 @@ from email.utils import parsedate_to_datetime
 
 import mailparser
 
+from .bb10 import bb10_split
 from .calendar_text import calendar_text
 from .charsets import decode_text, html_charset
 from .errors import MessageError
@@ -83,13 +84,21 @@ def html_to_text(html: str) -> str:
         cut = html.rfind("<", 0, MAX_HTML_CHARS)
         html = html[:cut if cut > 0 else MAX_HTML_CHARS]
 
-    h = html2text.HTML2Text()
-    h.body_width = 0
-    h.ignore_images = True
-    h.ignore_emphasis = True
-    h.single_line_break = True  # each <div>/<br> line of a staff reply stays one line
-    h.unicode_snob = True  # &uuml; stays ü, not "u": every accent and letter as written
-    return h.handle(html)
+    def convert(part: str) -> str:
+        h = html2text.HTML2Text()
+        h.body_width = 0
+        h.ignore_images = True
+        h.ignore_emphasis = True
+        h.single_line_break = True  # each <div>/<br> line of a staff reply stays one line
+        h.unicode_snob = True  # &uuml; stays ü, not "u": every accent and letter as written
+        return h.handle(part)
+
+    bb10 = bb10_split(html)  # BlackBerry 10: the original below is not marked as a quote
+    if bb10 is None:
+        return convert(html)
+    own, below = bb10
+    quoted = "\n".join(f"> {line}".rstrip() for line in convert(below).splitlines())
+    return f"{convert(own).rstrip()}\n\n{quoted}\n"
 
 
 @dataclass(frozen=True)

@@ -9,12 +9,14 @@ every housekeeping pass, what is due now:
   run, not entered by staff) once it has waited `first_response` during the event or
   `first_response_outside` at any time, whichever comes first; to every staff member not
   recused from it. At twice those times (`unanswered-2`), to the leads.
-* **urgent** (`urgent-1`, `urgent-2`): a case marked `#urgent` that nobody has acted on
-  since, after 15 and 30 minutes; to all staff, then to the leads. Quiet hours do not
-  hold these back: someone may be unsafe.
+* **urgent**: none after `#urgent`. Its alert reaches all staff at once, saying who
+  escalated and why, and, like any member's command, it is acting on the case: a
+  reminder 15 minutes later that "nobody on the team has acted on it" would be false
+  (issue 25, item 4). The keys `urgent-1`, `urgent-2` of earlier versions stay recorded.
 * **possibly urgent** (`possibly-urgent-1`, `-2`): the same schedule for a report whose
   subject or opening lines read as urgent (core/urgency.py), until a member acts on it
-  (any command) or it was entered by a member. Read again from the report each pass,
+  (any command) or it was entered by a member. Quiet hours do not hold these back:
+  someone may be unsafe. Read again from the report each pass,
   so nothing is stored for it, and a team's added `urgent_words` count at once.
 * **the reporter is waiting** (`reporter-<since>-<n>`): an open case whose reporter has
   heard nothing from the team (no mail to their address, not told in person) for
@@ -45,7 +47,6 @@ from .model import Address
 from .urgency import urgent_words
 
 URGENT_AFTER = timedelta(minutes=15)  # the Ada Initiative guide: tell the others within 1 h
-URGENT_SUBJECT = "URGENT reminder: still unanswered"
 POSSIBLY_URGENT_SUBJECT = "Reminder: possibly urgent, still unanswered"
 
 
@@ -66,7 +67,6 @@ class CaseFacts:
     """One open case and what the store knows around it."""
 
     case: Case
-    urgent_since: datetime | None = None  # when #urgent was last run on it
     reporter_heard: datetime | None = None  # the last mail queued to the reporter's address
 
 
@@ -189,8 +189,8 @@ def _escalation(case: Case, env: Env, kind: str, since: datetime, due1: datetime
     When both fall due in one pass (after downtime), a lead gets only the level-2 mail.
     `possibly`: the words that make the report possibly urgent (kind "possibly-urgent")."""
     now, out = env.now, []
-    subject = {"urgent": URGENT_SUBJECT, "possibly-urgent": POSSIBLY_URGENT_SUBJECT}.get(kind)
-    urgent = kind in ("urgent", "possibly-urgent")
+    subject = POSSIBLY_URGENT_SUBJECT if kind == "possibly-urgent" else None
+    urgent = kind == "possibly-urgent"
     level2 = due2 is not None and now >= due2 and (case.number, f"{kind}-2") not in sent
     leads = env.leads(case.recused)
     if due1 is not None and now >= due1 and (case.number, f"{kind}-1") not in sent:
@@ -212,8 +212,8 @@ def _reporter_update(f: CaseFacts, rules: ReminderRules, env: Env,
                      sent: frozenset[tuple[int, str]]) -> list[Reminder]:
     case = f.case
     if not rules.reporter_update or case.reporter is None or case.reporter_anonymous \
-            or not case.reporter.email:
-        return []
+            or not case.reporter.email or (case.victim_declined and case.victim_is_reporter):
+        return []  # (the reporter, as the person affected, asked not to be contacted)
     heard = [case.opened, f.reporter_heard]
     if case.victim_is_reporter:
         heard.append(case.step("victim_informed"))  # told the decision in person
@@ -238,12 +238,10 @@ def due_reminders(facts: list[CaseFacts], rules: ReminderRules, env: Env,
         case = f.case
         if case.status != "open":
             continue
-        if case.urgent:
-            since = f.urgent_since or case.last_staff_action or case.opened
-            if case.last_staff_action is None or case.last_staff_action <= since:
-                out += _escalation(case, env, "urgent", since, since + URGENT_AFTER,
-                                   since + 2 * URGENT_AFTER, sent)
-        elif case.last_staff_action is None and case.received_by is None:
+        # Acting is any member's command, #urgent and #reply included (issue 25, item 4):
+        # the #urgent alert reached everyone at once, and its sender is on the case, so no
+        # mail may then say that nobody on the team has acted on it.
+        if case.last_staff_action is None and case.received_by is None:
             words = urgent_words(case.subject, case.report_text, env.urgent_words)
             if words:
                 out += _escalation(case, env, "possibly-urgent", case.opened,

@@ -114,10 +114,18 @@ class MailKind(StrEnum):
     REPORTER_WAITING = "reporter_waiting"
     CONFLICT_REPORT = "conflict_report"
     FLOOD_SUMMARY = "flood_summary"
+    # `#reply <party>` (issue 25, item 1): the team's words to each party of a case.
+    VICTIM_REPLY = "victim_reply"
+    ACCUSED_REPLY = "accused_reply"
+    WITNESS_REPLY = "witness_reply"
+    COMMITTEE_REPLY = "committee_reply"
+    # A reported person's mail after the response reached them: to `[appeal] contact`.
+    APPEAL_NOTICE = "appeal_notice"
 
 
 # Mail to people outside the team: what the committee may get as correspondence, what
 # the identity guard and the outgoing-text index care about.
 OUTWARD_KINDS: frozenset[MailKind] = frozenset({
     MailKind.ACK, MailKind.REPORTER_REPLY, MailKind.VICTIM_DECISION,
-    MailKind.ACCUSED_COMPLAINT, MailKind.HARASSER_RESPONSE})
+    MailKind.ACCUSED_COMPLAINT, MailKind.HARASSER_RESPONSE, MailKind.VICTIM_REPLY,
+    MailKind.ACCUSED_REPLY, MailKind.WITNESS_REPLY})

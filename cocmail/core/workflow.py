@@ -122,8 +122,12 @@ def mail_victim_decision(case: Case, victim: Person) -> OutMail:
                        finding=case.outcome if case.outcome in _FINDINGS else "action"))
 
 
-def dsf_narrative(case: Case, body: str) -> str:
-    return body.strip() or (case.summary or "").strip()
+def dsf_narrative(case: Case, text: str) -> str:
+    """What the committee reads under "What happened": `#report-dsf`'s own text, else
+    `#summary`. Never the text below the commands: that is an internal note, often
+    written for another command ("Spoke to Mark at 16:00, he was defensive"), and it
+    once went out as the narrative (issue 25, item 6)."""
+    return text.strip() or (case.summary or "").strip()
 
 
 def _staff_label(env: Env, email: str) -> str:
@@ -164,6 +168,7 @@ def dsf_responses(case: Case, env: Env) -> dict[str, Any]:
             "accused_told": told("accused_informed"),
             "harasser_told": told("harasser_informed"),
             "victim_told": told("victim_informed"),
+            "victim_declined": case.victim_declined,
             "no_harasser_steps": not case.harasser_steps_apply()}
 
 
@@ -173,7 +178,9 @@ def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool,
                    case=case.number,
                    context=DsfReportContext(
                        when=case.when or "", where=case.where or "",
-                       summary=case.summary or "",
+                       # "In brief" only when it says more than "What happened" does.
+                       summary="" if narrative.strip() == (case.summary or "").strip()
+                       else case.summary or "",
                        what_happened=narrative, action=case.action,
                        outcome=OUTCOME_LABELS.get(case.outcome or ""),
                        **dsf_people(case, env, actor), **dsf_responses(case, env)),
@@ -231,11 +238,13 @@ def _victim_gate(case: Case, by_mail: bool) -> Person | None:
     return victim
 
 
-def _dsf_gate(case: Case, body: str) -> str:
+def _dsf_gate(case: Case, text: str) -> str:
     missing = [n for n, v in (("#when", case.when), ("#where", case.where)) if not v]
-    narrative = dsf_narrative(case, body)
+    narrative = dsf_narrative(case, text)
     if not narrative:
-        missing.append("what happened (write it below the commands, or #summary)")
+        missing.append("what happened: write it after the command (#report-dsf <what "
+                       "happened>) or set #summary <what happened> (the text below the "
+                       "commands is an internal note and never goes to the committee)")
     if missing:
         raise Refused("the DSF report needs " + ", ".join(missing))
     return narrative
@@ -296,11 +305,11 @@ def preview_mail(case: Case, env: Env, target: str, body: str,
         if victim is None:
             victim = Person("victim", "", "?")
         return mail_victim_decision(case, replace(victim, email=victim.email or "?"))
-    body = _outgoing(body, case, env)
-    if target == "dsf":
-        narrative = _dsf_gate(case, body)
+    if target == "dsf":  # the narrative is #summary's here: the note below is no one's mail
+        narrative = _dsf_gate(case, "")
         _anonymous_gate(case, narrative)
         return mail_dsf_report(case, env, narrative, hold=False, actor=actor)
+    body = _outgoing(body, case, env)
     _reporter_mail_gate(case)
     return mail_reporter_reply(case, body.strip() or "(your text below the commands)")
 

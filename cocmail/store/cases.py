@@ -91,7 +91,7 @@ def save_case(conn: sqlite3.Connection, case: Case) -> None:
         "last_staff_action": iso(case.last_staff_action),
         "event": case.event, "public_summary": case.public_summary,
         "accused_side": case.accused_side, "forged_sender": case.forged_sender,
-        "response": case.response,
+        "response": case.response, "victim_declined": int(case.victim_declined),
     }
     for s, at in case.steps:
         row[s] = iso(at)
@@ -287,7 +287,7 @@ def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
         last_staff_action=parse_iso(r["last_staff_action"]),
         event=r["event"], public_summary=r["public_summary"],
         accused_side=r["accused_side"], forged_sender=r["forged_sender"],
-        response=r["response"],
+        response=r["response"], victim_declined=bool(r["victim_declined"]),
     )
 
 

@@ -191,11 +191,14 @@ def expunge_machine_mail(conn: sqlite3.Connection, before: datetime) -> int:
 # ------------------------------------------------------------ held commands
 def held_entry(conn: sqlite3.Connection, nonce: str, case_number: int
                ) -> dict[str, Any] | None:
-    """Held (unconfirmed) commands under `nonce` on the case, not yet used."""
-    cur = conn.execute("SELECT nonce, commands, body FROM held WHERE nonce=? AND"
-                       " case_number=? AND used IS NULL", (nonce, case_number))
+    """Held (unconfirmed) commands under `nonce` on the case, not yet used;
+    `opened_case`: they came in the mail that opened the case (its first inbound)."""
+    cur = conn.execute("SELECT nonce, commands, body, inbound_id = (SELECT min(i.id) FROM"
+                       " inbound i WHERE i.case_number=held.case_number) FROM held WHERE"
+                       " nonce=? AND case_number=? AND used IS NULL", (nonce, case_number))
     row = cur.fetchone()
-    return None if row is None else {"nonce": row[0], "commands": row[1], "body": row[2]}
+    return None if row is None else {"nonce": row[0], "commands": row[1], "body": row[2],
+                                     "opened_case": bool(row[3])}
 
 
 def hold(conn: sqlite3.Connection, *, nonce: str, case_number: int, staff_email: str,

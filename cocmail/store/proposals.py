@@ -70,14 +70,6 @@ def record_reminder(conn: sqlite3.Connection, case_number: int, key: str,
     return cur.rowcount == 1
 
 
-def urgent_since(conn: sqlite3.Connection) -> dict[int, datetime]:
-    """When #urgent was last run on each open case that has it."""
-    found = rows(conn, "SELECT a.case_number, max(a.at) AS at FROM audit a JOIN cases c"
-                 " ON c.number=a.case_number WHERE a.action='urgent' AND"
-                 " c.status='open' AND c.urgent=1 GROUP BY a.case_number")
-    return {r["case_number"]: parse_iso(r["at"]) for r in found if r["at"]}  # type: ignore[misc]
-
-
 def reporter_heard(conn: sqlite3.Connection) -> dict[int, datetime]:
     """The last mail queued (not cancelled, not failed) to each open case's reporter."""
     reporters = {r["case_number"]: (r["email"] or "").lower() for r in rows(

@@ -56,8 +56,8 @@ def do_approve(w: _Work, cmd: Command) -> str:
         raise Refused(f"this proposal is out of date: {', '.join(changed)} changed since "
                       f"{who} proposed it; nothing was sent. Propose it again")
     _guard(w.case, [m for m in p.mails if m.role == "a"])
-    step = APPROVED_STEPS[p.kind]
-    if w.case.step(step) is not None:
+    step = APPROVED_STEPS.get(p.kind)  # a reply (accused-reply) is no step: may be many
+    if step is not None and w.case.step(step) is not None:
         raise Refused(f"this step was already done ({w.env.local(w.case.step(step))}); "
                       "nothing was sent again")
     for m in p.mails:
@@ -68,7 +68,8 @@ def do_approve(w: _Work, cmd: Command) -> str:
         if hold is not None and hold > w.env.now:
             at = hold
             _set(w, dsf_hold_until=hold)
-    w.case = w.case.with_step(step, at)
+    if step is not None:
+        w.case = w.case.with_step(step, at)
     w.decided.append((p, "approved", None))
     return f"approved and sent ({who}'s proposal: {p.what(short=True)})"
 

@@ -6,6 +6,8 @@ run.py), so a member the same block excludes is not alerted.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..case import STEP_LABELS
 from ..effects import OutMail
 from ..mail_contexts import StatusContext
@@ -13,21 +15,38 @@ from ..vocabulary import Step, staff_role
 from ..workflow import shown_to, staff_case_context, status_row
 from .proposals import _waiting_described
 from .values import Command
-from .work import STAFF, MailCommand, _set, _Work
+from .work import STAFF, MailCommand, Value, _set, _Work
 
 
 def do_urgent(w: _Work, cmd: Command) -> str:
     _set(w, urgent=True)
     w.urgent = True  # the alert is addressed once the whole block ran (after any #recuse)
+    w.urgent_why = cmd.value.strip() or w.urgent_why
     w.mailed.append("all staff (urgent)")
     return "marked urgent; all staff notified"
 
 
+def _escalation_words(w: _Work) -> str:
+    """Why the member escalated, in their words: #urgent's own value, else the text
+    below the commands, unless the mail sent that text outside the team (a #reply's
+    text is addressed to someone else, not an account for the team)."""
+    if w.urgent_why:
+        return w.urgent_why
+    sent_out = any(not m.role.startswith("s") for m in w.mails) or w.proposals
+    return "" if sent_out else w.body.strip()
+
+
 def urgent_mails(w: _Work) -> list[OutMail]:
+    """The alert to every member the case does not exclude: the report as it arrived,
+    under who escalated, when, and their words (issue 25, item 4), not "A new report
+    has arrived"."""
+    escalated = {"by": w.actor.name or w.actor.email, "at": w.env.local(w.env.now),
+                 "words": _escalation_words(w)}
     return [OutMail(to=address, role=role, case=w.case.number,
-                    context=staff_case_context(w.case, address.name, urgent=True,
-                                       earlier=list(filter(shown_to(address.email), w.earlier)),
-                                       env=w.env, commands=list(w.reference)),
+                    context=replace(staff_case_context(
+                        w.case, address.name, urgent=True,
+                        earlier=list(filter(shown_to(address.email), w.earlier)),
+                        env=w.env, commands=list(w.reference)), escalated=escalated),
                     subject="URGENT: safety risk on this case")
             for address, role in w.env.staff_recipients(w.case.recused)]
 
@@ -61,9 +80,10 @@ def do_reopen(w: _Work, cmd: Command) -> str:
 
 
 COMMANDS = (
-    MailCommand(name="urgent", syntax="#urgent",
+    MailCommand(name="urgent", syntax="#urgent [why]",
                 help="someone may be unsafe: mark the case urgent and alert all staff again",
-                handler=do_urgent, place=130, mails_to=frozenset({STAFF})),
+                handler=do_urgent, place=130, value=Value.OPTIONAL,
+                mails_to=frozenset({STAFF})),
     MailCommand(name="status", syntax="#status",
                 help="mail yourself the case's row and the steps still open",
                 handler=do_status, place=280, on_closed_case=True,

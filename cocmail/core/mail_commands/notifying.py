@@ -81,6 +81,9 @@ def do_notified_harasser(w: _Work, cmd: Command) -> str:
 
 
 def do_notify_victim(w: _Work, cmd: Command) -> str:
+    if w.case.victim_declined:
+        raise Refused("the person affected asked not to be contacted (recorded with "
+                      "#notified-victim declined): nothing is sent to them")
     victim = _victim_gate(w.case, by_mail=True)
     assert victim is not None
     _mail(w, mail_victim_decision(w.case, victim), f"the person affected ({victim.display()})")
@@ -89,22 +92,42 @@ def do_notify_victim(w: _Work, cmd: Command) -> str:
 
 
 def do_notified_victim(w: _Work, cmd: Command) -> str:
+    """In person, or `declined`: the person affected asked not to be contacted. That
+    closes their step without a decision being told, sends nothing, and the audit and
+    the DSF report say so rather than claim they were told (issue 25, item 6)."""
+    value = cmd.value.strip().lower()
+    if value == "declined":
+        _set(w, victim_declined=True)
+        w.case = w.case.with_step(Step.VICTIM_INFORMED, w.env.now)
+        w.audit.append(AuditEntry("victim declined contact", "the person affected asked not "
+                                  "to be contacted; nothing is sent to them"))
+        return "recorded: the person affected asked not to be contacted; nothing is sent"
+    if value:
+        raise Refused("#notified-victim takes no value, or 'declined' when the person "
+                      "affected asked not to be contacted")
     _victim_gate(w.case, by_mail=False)
+    _set(w, victim_declined=False)
     w.case = w.case.with_step(Step.VICTIM_INFORMED, w.env.now)
     return "recorded: the person affected was told the decision in person"
 
 
+def report_dsf_value(value: str) -> tuple[bool, str]:
+    """`#report-dsf [now] [what happened]` -> (send now, the narrative as written)."""
+    first, _, rest = value.strip().partition(" ")
+    if first.lower() == "now":
+        return True, rest.strip()
+    return False, value.strip()
+
+
 def do_report_dsf(w: _Work, cmd: Command) -> str:
-    value = cmd.value.strip().lower()
-    if value not in ("", "now"):
-        raise Refused("#report-dsf takes no value, or 'now' to send before the event ends")
+    now, text = report_dsf_value(cmd.value)
     if w.case.step(Step.DSF_REPORTED):
         raise Refused("this case was already reported to the DSF "
                       f"({w.env.local(w.case.step('dsf_reported'))}); one report per incident")
-    narrative = _dsf_gate(w.case, _outgoing(w.body, w.case, w.env))
+    narrative = _dsf_gate(w.case, _outgoing(text, w.case, w.env))
     _anonymous_gate(w.case, narrative)
     release = w.env.dsf_release_time()
-    hold = value != "now" and release is not None and w.env.now < release
+    hold = not now and release is not None and w.env.now < release
     if _needs_approval(w, "dsf"):
         _propose(w, "dsf", (mail_dsf_report(w.case, w.env, narrative, hold, w.actor.email),))
         return ("proposed: the DSF report; waiting for another team member's #approve "
@@ -143,11 +166,11 @@ COMMANDS = (
     MailCommand(name="notify-victim", syntax="#notify-victim",
                 help="mail the decision to the person affected", handler=do_notify_victim,
                 place=220, mails_to=frozenset({Recipient.VICTIM.value})),
-    MailCommand(name="notified-victim", syntax="#notified-victim",
-                help="you told the person affected the decision in person",
-                handler=do_notified_victim, place=230),
-    MailCommand(name="report-dsf", syntax="#report-dsf [now]",
-                help="report to the DSF (sent after the event unless 'now')",
+    MailCommand(name="notified-victim", syntax="#notified-victim [declined]",
+                help="you told the person affected in person, or they asked for no contact",
+                handler=do_notified_victim, place=230, value=Value.OPTIONAL),
+    MailCommand(name="report-dsf", syntax="#report-dsf [now] [what happened]",
+                help="report what happened to the DSF (after the event unless now)",
                 handler=do_report_dsf, place=240, value=Value.OPTIONAL,
                 mails_to=frozenset({Recipient.DSF.value, STAFF})),
     MailCommand(name="reported-dsf", syntax="#reported-dsf",

@@ -11,10 +11,11 @@ import json
 
 from ..case import Case
 from ..conflicts import MEMBER_KINDS, concerned, role_words
-from ..effects import OutMail, Proposal
+from ..effects import PROPOSAL_SUBJECTS, SUBJECTS, OutMail, Proposal
 from ..env import Env
 from ..mail_contexts import ProposalContext
 from ..model import Address
+from ..vocabulary import MailKind
 from ..workflow import Refused, _near
 from .work import _Work
 
@@ -88,9 +89,14 @@ def _still_waiting(w: _Work) -> list[Proposal]:
 
 
 def _pick(w: _Work, verb: str) -> Proposal:
-    answered = [p for p in w.known if p.nonce in w.answering]
+    """The proposal the mail answers: the first of its tokens (In-Reply-To before
+    References, newest first) that is a proposal's, so a reply to one proposal's mail
+    decides that one even when its thread also holds another's; else the only one
+    waiting."""
+    known = {p.nonce: p for p in w.known}
+    answered = [known[n] for n in w.answering if n in known]
     if answered:
-        p = answered[-1]
+        p = answered[0]
         if p.state != "waiting" or p in [d for d, _, _ in w.decided]:
             state = p.state if p.state != "waiting" else "decided"
             by = f" by {_name(w.env, p.decided_by)}" if p.decided_by else ""
@@ -129,7 +135,8 @@ def _proposal_mails(w: _Work) -> list[OutMail]:
                                        w.case, p.target) if p.kind == "include" else "",
                                    inners=list(p.mails),
                                    near_misses=_near(w.case, p.mails)),
-                               subject="Approval needed", nonce=p.nonce))
+                               subject=PROPOSAL_SUBJECTS.get(
+                                   p.kind, SUBJECTS[MailKind.PROPOSAL]), nonce=p.nonce))
     return out
 
 

@@ -56,6 +56,7 @@ class _Work:
     mailed: list[str]
     earlier: list[dict[str, Any]]
     urgent: bool = False
+    urgent_why: str = ""  # #urgent's own words, for the alert (case_state.urgent_mails)
     known: tuple[Proposal, ...] = ()  # the case's proposals before this block
     answering: tuple[str, ...] = ()  # token nonces the mail answers (a proposal's mail)
     proposals: list[Proposal] = field(default_factory=list)
