@@ -363,12 +363,10 @@ def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: App
     shown = shown_to(staff.email)
     ctx = TranscriptContext(
         recipient_name=staff.name, lines=[x.as_dict(shown) for x in applied.lines],
-        ignored=ignored_lines(ignored), held_body="",
-        rejected=applied.rejected, reason=applied.reason,
-        mailed=list(applied.mailed), held=False, problems=[],
+        ignored=ignored_lines(ignored), rejected=applied.rejected, reason=applied.reason,
+        mailed=list(applied.mailed), proposals=list(applied.waiting),
         missing_steps=[STEP_LABELS[m] for m in applied.case.missing_steps()],
-        earlier=list(filter(shown, applied.earlier)), note_recorded=False,
-        proposals=list(applied.waiting))
+        earlier=list(filter(shown, applied.earlier)))
     subject = ("Commands refused" if applied.rejected else
                "Commands not run" if not applied.lines else "Commands done")
     return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
@@ -385,11 +383,9 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
     lines = [{"line": c.line, "raw": c.raw, "ok": False, "result": "held, not run"}
              for c in block.commands]
     ctx = TranscriptContext(
-        recipient_name=staff.name, lines=lines, rejected=False, reason=None,
-        ignored=ignored_lines(block.ignored), held_body=block.body,
-        mailed=[], held=True, problems=list(identity.problems),
-        missing_steps=[STEP_LABELS[m] for m in case.missing_steps()], earlier=[],
-        proposals=[],
+        recipient_name=staff.name, lines=lines, ignored=ignored_lines(block.ignored),
+        held=True, held_body=block.body, problems=list(identity.problems),
+        missing_steps=[STEP_LABELS[m] for m in case.missing_steps()],
         note_recorded=bool(block.body.strip()))
     # Sent to the member's configured address, never to the From of the suspect mail.
     return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
@@ -572,10 +568,7 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
     ctx = TranscriptContext(
         recipient_name=staff.name, lines=[x.as_dict() for x in lines],
         rejected=True, reason=reason, ignored=ignored_lines(block.ignored),
-        held_body="",
-        mailed=[], held=False, problems=[],
-        missing_steps=[STEP_LABELS[m] for m in case.missing_steps()], earlier=[],
-        proposals=[],
+        missing_steps=[STEP_LABELS[m] for m in case.missing_steps()],
         note_recorded=bool(note))
     mails = [OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),

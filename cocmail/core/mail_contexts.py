@@ -91,20 +91,23 @@ class StaffRelayContext(MailContext):
 
 @dataclass(frozen=True, kw_only=True)
 class TranscriptContext(MailContext):
+    """What a block of commands did; the defaults are a block that ran, held nothing,
+    mailed no one and left no note (intake builds a transcript three ways)."""
+
     KIND = MailKind.TRANSCRIPT
     recipient_name: str
     lines: list[Row]
     ignored: list[Row]
-    held_body: str
-    rejected: bool
-    reason: str | None
-    mailed: list[str]
-    held: bool
-    problems: list[str]
     missing_steps: list[str]
-    earlier: list[Row]
-    note_recorded: bool
-    proposals: list[str]
+    rejected: bool = False
+    reason: str | None = None  # why the block was refused
+    held: bool = False  # not run: the mail was not authenticated (#confirm runs it)
+    held_body: str = ""
+    problems: list[str] | tuple[str, ...] = ()  # why it was held
+    mailed: list[str] | tuple[str, ...] = ()
+    earlier: list[Row] | tuple[Row, ...] = ()
+    proposals: list[str] | tuple[str, ...] = ()  # waiting for a second member
+    note_recorded: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
