@@ -5,6 +5,7 @@ kin; cli.py imports this module, which registers them on its group."""
 from __future__ import annotations
 
 import json
+from datetime import datetime
 from pathlib import Path
 
 import click
@@ -55,6 +56,31 @@ def cases_show(state: State, number: int, as_json: bool) -> None:
         raise UserError(f"no case #{number}")
     click.echo(json.dumps(detail, indent=2, ensure_ascii=False) if as_json
                else format_case_detail(detail))
+
+
+@command(cases_group, "attachments")
+@click.argument("number", type=int)
+@click.option("-o", "--output", "directory", type=click.Path(file_okay=False), default=None,
+              help="Save them into this directory (created 0700 if missing; files 0600).")
+def cases_attachments(state: State, number: int, directory: str | None) -> None:
+    """The files that came with case N's mail; with -o DIR, save them there (as they
+    came, metadata included; never overwriting a file)."""
+    from .evidence_files import case_files, save_files
+    from .store import cases as cases_db
+
+    app = state.app()
+    if app.store.read(cases_db.load_case, number) is None:
+        raise UserError(f"no case #{number}")
+    files = case_files(app, number)
+    if directory is None:
+        for f in files:
+            click.echo(f.line())
+        if not files:
+            click.echo(f"case #{number} has no attachments")
+        return
+    for f, path in zip(files, save_files(files, Path(directory)), strict=True):
+        click.echo(f"saved {path}  ({f.line()})")
+    click.echo(f"saved {len(files)} file(s) of case #{number} into {directory}", err=True)
 
 
 # ------------------------------------------------------------------ memory
@@ -134,11 +160,15 @@ def people_cmd(state: State, as_json: bool) -> None:
 
 @command(main, "check-attendees")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False))
-def check_attendees_cmd(state: State, file: str) -> None:
+@click.option("--on", "on", type=click.DateTime(formats=["%Y-%m-%d"]), default=None,
+              metavar="YYYY-MM-DD",
+              help="Say whether sanctions with an end are in force on this day "
+                   "(default: today), e.g. the first day of the event.")
+def check_attendees_cmd(state: State, file: str, on: datetime | None) -> None:
     """Attendees (CSV with name,email) named in earlier cases with a warning or worse."""
     from .views import check_attendees
 
-    hits = check_attendees(state.app(), Path(file))
+    hits = check_attendees(state.app(), Path(file), on.date() if on else None)
     if not hits:
         click.echo("no registered attendee was named in an earlier case with a warning or worse")
     for h in hits:

@@ -500,8 +500,11 @@ def _read_process(r: _Reader, inbox: InboxConfig, staff: tuple[StaffConfig, ...]
     for key, value in minutes.items():
         if value < 0:
             raise r.fail(key, "cannot be negative (0 turns this reminder off)")
+    files_mb = r.get("attachments_to_staff_mb", int, d.attachments_to_staff_mb)
+    if files_mb < 0:
+        raise r.fail("attachments_to_staff_mb", "cannot be negative (0 mails no files)")
     return ProcessConfig(second_approval=tuple(dict.fromkeys(k.lower() for k in kinds)),
-                         quiet_hours=_quiet_hours(r),
+                         quiet_hours=_quiet_hours(r), attachments_to_staff_mb=files_mb,
                          conflict_contacts=_conflict_contacts(r, inbox, staff), **minutes,
                          **_flood_keys(r), urgent_words=_urgent_words(r))
 

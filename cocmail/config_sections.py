@@ -257,6 +257,9 @@ class ProcessConfig:
     flood_followups_per_case: int = 10
     # Phrases that make a new report possibly urgent, added to core/urgency.py's lists.
     urgent_words: tuple[str, ...] = ()
+    # The most a staff notification carries of a mail's files, in all (core/evidence.py);
+    # beyond it they are listed with the command that saves them. 0: none are mailed.
+    attachments_to_staff_mb: int = 10
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,9 @@ never touches the team's mailbox, database or keys.
 from __future__ import annotations
 
 import email
+import struct
 import tempfile
+import zlib
 from collections.abc import Callable
 from dataclasses import replace
 from email.policy import default as default_policy
@@ -23,6 +25,7 @@ from pathlib import Path
 
 from .app import App, open_app
 from .config import AppealConfig, Config, load_config
+from .core.evidence import describe
 from .store import cases as cases_db
 from .store import outbox as outbox_db
 
@@ -121,6 +124,34 @@ def _appeal(app: App, number: int) -> bytes:
             f"\n{APPEAL}").encode()
 
 
+def _screenshot() -> bytes:
+    """A tiny PNG such as a phone writes: a picture, and a text chunk naming its owner
+    (which the team's copy in mail loses: core/evidence.py)."""
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (struct.pack(">I", len(data)) + kind + data
+                + struct.pack(">I", zlib.crc32(kind + data)))
+    rows = b"".join(b"\0" + b"\xff\x00\x00" * 16 for _ in range(16))
+    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16, 16, 8, 2, 0, 0, 0))
+            + chunk(b"tEXt", b"Author\0Eve Example's phone")
+            + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+def _followup_with_screenshot(app: App, number: int) -> bytes:
+    """Eve's second mail on the case, with a screenshot of the messages she got."""
+    from email.message import EmailMessage
+
+    msg = EmailMessage()
+    msg["From"] = "Eve Example <eve@attendee.example>"
+    msg["To"] = app.cfg.inbox.address
+    msg["Subject"] = f"Re: [{app.cfg.inbox.subject_tag} #{number}] We have received your report"
+    msg["Message-ID"] = "<report-2@attendee.example>"
+    msg["In-Reply-To"] = msg["References"] = "<report-1@attendee.example>"
+    msg.set_content("He has just messaged me again, screenshot attached.\n\nEve\n")
+    msg.add_attachment(_screenshot(), maintype="image", subtype="png",
+                       filename="IMG_4821.PNG")
+    return msg.as_bytes()
+
+
 def _staff_reply(app: App, number: int, body: str, n: int) -> bytes:
     """A reply from the first member to their own notification on `number` (as a phone
     would write it)."""
@@ -166,6 +197,10 @@ def _show_new_mail(app: App, seen: set[int], echo: Callable[[str], None]) -> Non
         text = body.get_content() if body is not None else ""
         for line in text.rstrip().splitlines():
             echo(f"| {line}")
+        for part in msg.iter_attachments():
+            data = part.get_payload(decode=True) or b""
+            what = describe(part.get_filename() or "", part.get_content_type(), len(data))
+            echo(f"| [attached: {what}]")
         echo("")
 
 
@@ -210,6 +245,14 @@ def run_demo(directory: Path | None, echo: Callable[[str], None],
         echo("=" * 78)
         app.receive(REPORT.replace("conduct@example.org", cfg.inbox.address).encode(), "demo")
         number = app.store.read(cases_db.case_numbers)[-1]
+        _show_new_mail(app, seen, echo)
+
+        echo("=" * 78)
+        echo("1b. Eve writes again with a screenshot. Each member gets it attached (the")
+        echo("    picture without its metadata); cocmail cases attachments N -o DIR saves")
+        echo("    the original on the server.")
+        echo("=" * 78)
+        app.receive(_followup_with_screenshot(app, number), "demo")
         _show_new_mail(app, seen, echo)
 
         echo("=" * 78)

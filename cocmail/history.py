@@ -21,7 +21,8 @@ from .store import people as people_db
 def _entry(row: dict[str, Any], person: str) -> dict[str, Any]:
     """One warning; `recused` (staff emails) lets each recipient see only their cases."""
     return {"case": row["number"], "person": person, "outcome": row["outcome"],
-            "status": row["status"], "recused": tuple(json.loads(row["recused"] or "[]"))}
+            "status": row["status"], "recused": tuple(json.loads(row["recused"] or "[]")),
+            "until": row["until"]}  # ISO date: the core says whether it is still in force
 
 
 def _display(row: dict[str, Any]) -> str:

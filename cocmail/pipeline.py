@@ -35,6 +35,7 @@ from .core.correspondence import carries_correspondence, dsf_attachments, with_c
 from .core.decide import Facts, Reading, Settings, decide, quarantine, read
 from .core.effects import AUTO_NOTICE_SUBJECT, OutMail
 from .core.env import Env, History, NoHistory
+from .core.evidence import MB, Carried, carry, files_in, with_files
 from .core.failed_delivery import Undelivered, notices
 from .core.flood import counts, role_on, sender_domain
 from .core.flood_rules import FloodCounts, FloodRules
@@ -162,6 +163,7 @@ class Pipeline:
                                  plus_addressing=cfg.inbox.plus_addressing, nonce=new_nonce,
                                  details=team_details(cfg))
         self.history = StoreHistory(store)
+        self._files: tuple[bytes, Carried] | None = None  # the last mail's (evidence)
         self.settings = Settings(
             secret=secret, inbox=cfg.inbox.address, max_bytes=cfg.inbox.max_message_bytes,
             plus_addressing=cfg.inbox.plus_addressing,
@@ -288,7 +290,7 @@ class Pipeline:
                 composed = [None] * len(decision.mails)
             # Composed on the case as decided: the store still holds it as it was before
             # this mail (a "#reporter anonymous" in it already governs a DSF report's files).
-            done = [made or self.compose(m, env.now, decision.case)
+            done = [made or self.compose(m, env.now, decision.case, row["raw"] or b"")
                     for m, made in zip(decision.mails, composed, strict=True)]
             self._commit(c, inbound_id, reading, decision, env, done)
         if decision.state == "quarantined":
@@ -307,7 +309,8 @@ class Pipeline:
         try:
             facts = self.store.read(self._facts, inbound_id, row, reading, env)
             decision = decide(facts)
-            composed = [None if self._reads_store(m) else self.compose(m, env.now)
+            composed = [None if self._reads_store(m)
+                        else self.compose(m, env.now, raw=row["raw"] or b"")
                         for m in decision.mails]
         except Exception:  # noqa: BLE001 - decided again under the lock, where it counts
             return None
@@ -448,14 +451,26 @@ class Pipeline:
         inbound_db.mark_inbound(c, inbound_id, decision.state, at=env.now, case_number=number,
                                 subject=msg.subject, sender=actor, error=decision.error)
 
-    def compose(self, mail: OutMail, now: datetime, case: Case | None = None) -> Composed:
+    def compose(self, mail: OutMail, now: datetime, case: Case | None = None,
+                raw: bytes = b"") -> Composed:
         """The composed mail; a DSF report with the case's correspondence when configured
-        (`case`: the case as just decided, when the store does not hold it yet)."""
+        (`case`: the case as just decided, when the store does not hold it yet); a staff
+        mail that `carries_files` with those of `raw`, the mail being read."""
         attachments: tuple[Attachment, ...] = ()
-        if self._reads_store(mail):
+        if mail.carries_files and raw:
+            mail, attachments = with_files(mail, self._evidence(raw))
+        elif self._reads_store(mail):
             assert mail.case is not None
             mail, attachments = with_correspondence(mail, self.correspondence(mail.case, case))
         return self.composer.compose(mail, now, attachments)
+
+    def _evidence(self, raw: bytes) -> Carried:
+        """The files of `raw` as staff mail carries them: worked out once per mail,
+        however many members get it (the ahead decision and the commit share it)."""
+        if self._files is None or self._files[0] is not raw:
+            limit = self.cfg.process.attachments_to_staff_mb * MB
+            self._files = (raw, carry(files_in(raw), limit))
+        return self._files[1]
 
     def correspondence(self, number: int, case: Case | None = None) -> tuple[Attachment, ...]:
         """The case's mail with the reporter, the person affected and the reported person,

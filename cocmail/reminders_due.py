@@ -14,9 +14,12 @@ from datetime import datetime, timedelta
 
 from .app import App
 from .config import Config
-from .core.reminders import CaseFacts, Reminder, ReminderRules, due_reminders
+from .core.env import Env
+from .core.reminders import CaseFacts, Reminder, ReminderRules, due_reminders, in_quiet_hours
+from .core.sanctions import REMINDER_KEY, sanction_reminders, today
 from .store import cases as cases_db
 from .store import inbound as inbound_db
+from .store import people as people_db
 from .store import proposals as proposals_db
 
 log = logging.getLogger("cocmail.reminders")
@@ -46,7 +49,19 @@ def due_now(app: App, now: datetime) -> list[Reminder]:
         if case is not None and not (number in flood and case.last_staff_action is None):
             facts.append(CaseFacts(case, heard.get(number)))
     env = replace(app.pipeline.env(), now=now)
-    return due_reminders(facts, rules_for(app.cfg), env, store.read(proposals_db.reminders_sent))
+    sent = store.read(proposals_db.reminders_sent)
+    return due_reminders(facts, rules_for(app.cfg), env, sent) + _sanctions_ended(app, env)
+
+
+def _sanctions_ended(app: App, env: Env) -> list[Reminder]:
+    """A sanction that ended (#until) reminds the team once, on an open or a closed case;
+    the store names the few cases with an end reached and not reminded of."""
+    if in_quiet_hours(env.now, env, app.cfg.process.quiet_hours):
+        return []
+    numbers = app.store.read(people_db.sanctions_ended, today(env).isoformat(), REMINDER_KEY)
+    cases = [c for c in (app.store.read(cases_db.load_case, n) for n in numbers) if c]
+    sent = frozenset((n, k) for n, k in app.store.read(proposals_db.reminder_keys, numbers))
+    return sanction_reminders(cases, env, sent)
 
 
 def send_due_reminders(app: App, now: datetime) -> int:

@@ -10,16 +10,20 @@ import gc
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
 from .app import App
 from .clock import iso
 from .core.case import SANCTION_OUTCOMES, STEP_LABELS, STEPS, Case
+from .core.evidence import describe
 from .core.model import Roster, mailbox
 from .core.people_on_file import merge_people, sanctioned_attendees
 from .core.report import case_row
+from .core.sanctions import today
 from .errors import UserError
+from .evidence_files import case_files
 from .store import cases as cases_db
 from .store import people as people_db
 from .store import proposals as proposals_db
@@ -44,6 +48,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         return None
     victim = case.effective_victim()
     messages = app.store.read(cases_db.case_messages, number)
+    files = case_files(app, number)
     audit = app.store.read(cases_db.case_audit, number)
     expunged = app.store.read(cases_db.purged_at, number)
     return {
@@ -54,7 +59,8 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "reporter_anonymous": case.reporter_anonymous,
         "forged_sender": case.forged_sender,
         "victim": victim.as_json() if victim else None,
-        "accused": [p.as_json() for p in case.accused],
+        "accused": [{**p.as_json(), "until": p.until.isoformat() if p.until else None}
+                    for p in case.accused],
         "witnesses": [p.as_json() for p in case.witnesses],
         "when": case.when, "where": case.where, "summary": case.summary,
         "action": case.action, "response": case.response, "outcome": case.outcome,
@@ -71,6 +77,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
                       "to": json.loads(m["recipients"] or "[]"), "subject": m["subject"],
                       "date": m["date"], "message_id": m["message_id"], "kind": m["kind"]}
                      for m in messages],
+        "attachments": [f.as_json() for f in files],
         "audit": audit,
         "proposals": [{"kind": p.kind, "proposed_by": p.proposed_by,
                        "proposed_at": iso(p.proposed_at), "state": p.state}
@@ -105,7 +112,7 @@ def format_case_detail(d: dict[str, Any]) -> str:
                if d.get("forged_sender") else []),
              f"  reporter:  {_reporter_line(d, person)}",
              f"  victim:    {person(d['victim'])}",
-             f"  accused:   {'; '.join(person(p) for p in d['accused']) or '-'}",
+             f"  accused:   {'; '.join(person(p) + _until(p) for p in d['accused']) or '-'}",
              f"  witnesses: {'; '.join(person(p) for p in d['witnesses']) or '-'}",
              f"  when:      {d['when'] or '-'}",
              f"  where:     {d['where'] or '-'}",
@@ -135,12 +142,20 @@ def format_case_detail(d: dict[str, Any]) -> str:
         arrow = "<-" if m["direction"] == "in" else "->"
         who = m["from"] if m["direction"] == "in" else ", ".join(m["to"])
         lines.append(f"  {(m['date'] or '')[:16]} {arrow} {m['kind']:<17} {who}  {m['subject']}")
+    lines += ["", f"Attachments (cocmail cases attachments {d['number']} -o DIR saves them):"]
+    lines += [f"  {describe(a['name'], a['type'], a['size'])}"
+              for a in d.get("attachments", [])] or ["  -"]
     lines += ["", "Audit trail:"]
     for a in d["audit"]:
         detail = f": {a['detail']}" if a["detail"] else ""
         detail = detail.replace("\n", "\n" + " " * 6)
         lines.append(f"  {a['at'][:16]} {a['actor']}  {a['action']}{detail}")
     return "\n".join(lines)
+
+
+def _until(p: dict[str, Any]) -> str:
+    """After a reported person in `cases show`: the end of their sanction (#until)."""
+    return f" (sanction until {p['until']})" if p.get("until") else ""
 
 
 def report_rows(app: App, events: list[str] | None = None) -> list[dict[str, str]]:
@@ -196,8 +211,10 @@ def people_rows(app: App) -> list[dict[str, Any]]:
         return merge_people(app.store.read(people_db.people_on_file))
 
 
-def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
-    """Registered attendees named as accused in a case whose outcome was a warning or worse."""
+def check_attendees(app: App, path: Path, on: date | None = None) -> list[dict[str, Any]]:
+    """Registered attendees named as accused in a case whose outcome was a warning or worse;
+    a suspension or ban with an end says whether it is in force `on` that day (today in
+    the event's zone unless given: an event in June is checked as of its first day)."""
 
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.DictReader(f)
@@ -208,7 +225,7 @@ def check_attendees(app: App, path: Path) -> list[dict[str, Any]]:
         attendees = [{k.strip().lower(): (v or "").strip() for k, v in row.items() if k}
                      for row in reader]
     sanctioned = app.store.read(people_db.sanctioned_accused, SANCTION_OUTCOMES)
-    return sanctioned_attendees(attendees, sanctioned)
+    return sanctioned_attendees(attendees, sanctioned, on or today(app.pipeline.env()))
 
 
 def stats(app: App, events: list[str] | None = None) -> dict[str, Any]:

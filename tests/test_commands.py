@@ -190,7 +190,8 @@ SPEC_NAMES = (
     "reporter victim accused witness remove when where summary others public-summary clear "
     "handler "
     "recuse include urgent note "
-    "notify-accused notified-accused action response outcome notify-harasser notified-harasser "
+    "notify-accused notified-accused action response outcome until notify-harasser "
+    "notified-harasser "
     "notify-victim notified-victim report-dsf reported-dsf reply preview status close reopen "
     "approve reject confirm help end"
 ).split()
@@ -198,7 +199,7 @@ SPEC_NAMES = (
 
 def test_every_command_of_the_spec_is_known_and_nothing_else() -> None:
     # docs/mail.md's commands, and the open issues' additions (docs/interface.md): #public-summary,
-    # #include, #response (issue 21), #remove, #clear (issue 24)
+    # #include, #response (issue 21), #remove, #clear (issue 24), #until (issue 25)
     assert list(KNOWN_COMMANDS) == SPEC_NAMES
 
 

@@ -366,7 +366,7 @@ def test_staff_reply_from_any_client_runs_its_commands(staff_round: StaffRound,
                                                         fmt: str) -> None:
     number = staff_round.case_of[fmt]
     case = staff_round.cases[number]
-    assert case["accused"] == [{"name": "Dan Doe", "email": accused_of(fmt)}]
+    assert case["accused"] == [{"name": "Dan Doe", "email": accused_of(fmt), "until": None}]
     assert case["action"] == "Warned"
     assert case["steps"]["harasser_informed"] is not None
     assert case["status"] == "open", "a #close in the quoted text ran"

@@ -5,6 +5,7 @@ tests/test_people.py checks `cocmail people` and `cocmail check-attendees` end t
 
 from __future__ import annotations
 
+from datetime import date
 from typing import Any
 
 from cocmail.core.people import normalise_name
@@ -73,12 +74,15 @@ SANCTIONED = [{"email": "Dan@Speaker.example", "norm_name": "dan doe", "number":
                "outcome": "ban"}]
 
 
+TODAY = date(2027, 5, 3)
+
+
 def test_attendees_match_by_address_or_by_normalised_name() -> None:
     attendees = [{"name": "Otto Other", "email": "otto@x.example"},
                  {"name": "Beatrice B.", "email": "BEA@X.EXAMPLE"},
                  {"name": "Doe, Dan", "email": "dan.new@other.example"},
                  {"name": "Dan Doe", "email": ""}]
-    hits = sanctioned_attendees(attendees, SANCTIONED)
+    hits = sanctioned_attendees(attendees, SANCTIONED, TODAY)
     assert hits == [
         {"name": "Beatrice B.", "email": "BEA@X.EXAMPLE", "cases": [(2, "ban")]},
         {"name": "Doe, Dan", "email": "dan.new@other.example",
@@ -88,11 +92,25 @@ def test_attendees_match_by_address_or_by_normalised_name() -> None:
 
 def test_an_attendee_matching_one_case_twice_lists_it_once() -> None:
     hits = sanctioned_attendees([{"name": "Dan Doe", "email": "dan@speaker.example"}],
-                                SANCTIONED)
+                                SANCTIONED, TODAY)
     assert hits[0]["cases"] == [(1, "warning"), (4, "ban")]
 
 
 def test_an_attendee_without_name_or_address_matches_nobody() -> None:
     nameless = [{"name": "", "email": ""}, {}]
     assert sanctioned_attendees(nameless, [*SANCTIONED, {"email": None, "norm_name": None,
-                                                         "number": 9, "outcome": "ban"}]) == []
+                                                         "number": 9, "outcome": "ban"}],
+                                TODAY) == []
+
+
+def test_a_sanction_with_an_end_says_whether_it_is_in_force_on_the_day_asked() -> None:
+    dated = [{"email": "bea@x.example", "norm_name": "bea banned", "number": 2,
+              "outcome": "ban", "until": "2027-06-01"},
+             {"email": "bea@x.example", "norm_name": "bea banned", "number": 3,
+              "outcome": "suspension", "until": "2026-01-01"}]
+    bea = [{"name": "Bea Banned", "email": "bea@x.example"}]
+    assert sanctioned_attendees(bea, dated, date(2027, 5, 31))[0]["cases"] == [
+        (2, "banned until 2027-06-01, still in force"), (3, "suspension ended 2026-01-01")]
+    # The end date is the first day it no longer applies.
+    assert sanctioned_attendees(bea, dated, date(2027, 6, 1))[0]["cases"][0] == (
+        2, "ban ended 2027-06-01")

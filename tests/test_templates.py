@@ -101,7 +101,9 @@ SAMPLES: dict[str, dict[str, Any]] = {
             "to stop. He is tall, wears a green conference hoodie.\n\n"
             "She is OK but shaken; we left early.\n\nAlex\n"
         ),
-        "attachments": ["photo-bar.jpg"],
+        "attachments": ["photo-bar.jpg (image/jpeg, 2.1 MB)", "bar.mov (video/quicktime, 48 MB)"],
+        "files": {"left": ["bar.mov (video/quicktime, 48 MB): over the 10 MB a mail carries"],
+                  "cleaned": True, "command": "cocmail cases attachments 12 -o DIR"},
         "earlier": EARLIER,
         "urgent": False,
         "possibly_urgent": [],
@@ -130,6 +132,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "role_note": "",
         "appeal": False,
         "appeal_to": None,
+        "attachments": [],
+        "files": None,
     },
     "transcript": {
         "recipient_name": "Ana Lima",
@@ -331,6 +335,16 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "waited": "7 days and 2 hours",
         "last_contact": "2027-06-04 17:30",
         "never_heard": False,
+        "handling": True,
+    },
+    "sanction_ended": {
+        "recipient_name": "Ana Lima",
+        "opened": "2026-06-03 23:12",
+        "missing_steps": [],
+        "sanction": "suspension",
+        "ended": "2027-06-01",
+        "days_ago": 0,
+        "some_only": False,
         "handling": True,
     },
     "flood_summary": {

@@ -7,7 +7,7 @@ The store loads and saves it whole; the workflow returns a new one. Steps are ti
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
-from datetime import datetime
+from datetime import date, datetime
 
 from .model import mailbox
 from .vocabulary import NO_HARASSER_OUTCOMES, SANCTION_OUTCOMES, Outcome, Party, Step
@@ -54,6 +54,9 @@ class Person:
     role: Party
     name: str
     email: str | None
+    # A reported person's sanction ends on this day (#until; core/sanctions.py): the
+    # first day it no longer applies. None: no end was set (or it is not a sanction).
+    until: date | None = None
 
     def display(self) -> str:
         if self.name and self.email:

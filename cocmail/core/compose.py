@@ -138,11 +138,14 @@ def proposed(mail: OutMail) -> tuple[OutMail, ...]:
 
 @dataclass(frozen=True)
 class Attachment:
-    """A part sent along: a stored mail as message/rfc822 (`raw`), else `text` as text/plain."""
+    """A part sent along: a stored mail as message/rfc822 (`raw`), a file as it came
+    (`data`, of type `ctype`: evidence to staff), else `text` as text/plain."""
 
     filename: str
     text: str = ""
     raw: bytes | None = None
+    data: bytes | None = None
+    ctype: str = "application/octet-stream"
 
 
 @dataclass(frozen=True)
@@ -301,7 +304,8 @@ class Composer:
 
     def compose(self, mail: OutMail, now_date: Any,
                 attachments: tuple[Attachment, ...] = ()) -> Composed:
-        """`attachments` (the DSF report's correspondence) go along as MIME parts."""
+        """`attachments` (the DSF report's correspondence, a staff mail's evidence) go
+        along as MIME parts."""
         nonce = mail.nonce or self.nonce()
         token = Token(mail.case or 0, mail.role, nonce)
         mid = message_id(self.secret, token, self.domain)
@@ -381,6 +385,10 @@ class Composer:
             if a.raw is not None:
                 inner = email.message_from_bytes(a.raw, policy=POLICY)
                 msg.add_attachment(inner, filename=a.filename)
+            elif a.data is not None:
+                main, _, sub = a.ctype.partition("/")
+                msg.add_attachment(a.data, maintype=main if sub else "application",
+                                   subtype=sub or "octet-stream", filename=a.filename)
             else:
                 msg.add_attachment(a.text, subtype="plain", charset="utf-8",
                                    filename=a.filename)

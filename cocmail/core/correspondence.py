@@ -50,6 +50,7 @@ AS_CORRESPONDENCE: dict[MailKind, bool] = {
     # committee's own mail is not sent back to it; the appeal contact is outside the case.
     MailKind.WITNESS_REPLY: False, MailKind.COMMITTEE_REPLY: False,
     MailKind.APPEAL_NOTICE: False,
+    MailKind.SANCTION_ENDED: False,
 }
 # Mail the team sent to the people of a case that the committee may read.
 CORRESPONDENCE_OUT: frozenset[str] = frozenset(k for k, yes in AS_CORRESPONDENCE.items()

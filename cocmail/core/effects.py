@@ -44,6 +44,7 @@ SUBJECTS: dict[MailKind, str] = {
     MailKind.WITNESS_REPLY: "A message from the {event} Code of Conduct team",
     MailKind.COMMITTEE_REPLY: "A message from the {event} Code of Conduct team",
     MailKind.APPEAL_NOTICE: "Possibly an appeal: a Code of Conduct decision at {event}",
+    MailKind.SANCTION_ENDED: "Reminder: a sanction has ended",
 }
 # Subjects that tell staff what arrived (issue 25, item 5), chosen by core/intake.py: on a
 # phone, the reporter's new message must not look like a colleague's #approve. Keyed by
@@ -94,6 +95,7 @@ class OutMail:
     not_before: datetime | None = None
     subject: str | None = None  # overrides SUBJECTS[kind]
     nonce: str | None = None  # fixed token nonce (held-command transcripts)
+    carries_files: bool = False  # staff mail: the files of the mail read go along (evidence)
 
     @property
     def kind(self) -> MailKind:

@@ -26,12 +26,14 @@ from .effects import (
     Proposal,
 )
 from .env import Env
+from .evidence import describe
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .mail_commands.run import apply_block, command_reference
 from .mail_contexts import AckContext, SentAsYouContext, StaffRelayContext, TranscriptContext
 from .model import Address, ParsedMessage, StaffMember
 from .reminders import promised_within
+from .sanctions import today, with_state
 from .screening import Screening
 from .sender import reporter_of
 from .tokens import Token
@@ -81,7 +83,13 @@ def _sender_label(msg: ParsedMessage) -> str:
 
 
 def _attachments(msg: ParsedMessage) -> tuple[str, ...]:
-    return tuple(f"{name} ({ctype}, {size // 1024} KB)" for name, ctype, size in msg.attachments)
+    return tuple(describe(name, ctype, size) for name, ctype, size in msg.attachments)
+
+
+def _has_files(msg: ParsedMessage) -> bool:
+    """Might staff mail about `msg` carry files (core/evidence.py)? Only then is the raw
+    mail read again for them."""
+    return bool(msg.attachments or msg.attached_text)
 
 
 def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
@@ -92,7 +100,7 @@ def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
     for hit in env.history.mentioned(case.report_text, case.number):
         if all(e["case"] != hit["case"] for e in out):
             out.append(hit)
-    return out
+    return with_state(out, today(env))  # "banned until …, still in force" or "ban ended …"
 
 
 def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | None,
@@ -114,7 +122,8 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                       ack_withheld=ack_withheld, conflict=conflict)
         mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
                              references=_refs(case),
-                             subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None))
+                             subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None,
+                             carries_files=_has_files(msg)))
     return mails
 
 
@@ -141,11 +150,13 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
             recipient_name=address.name, sender=_sender_label(msg),
             sender_role=sender_role, subject=msg.subject, text=text,
             automatic_reason=automatic, transcript=lines, forged=forged,
-            conflict=conflict, refused=refused, **relay_context(writer, appeal_to))
+            conflict=conflict, refused=refused, **relay_context(writer, appeal_to),
+            attachments=list(_attachments(msg)))
         mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic
-                             else _relay_subject(sender_role, bool(transcript), writer)))
+                             else _relay_subject(sender_role, bool(transcript), writer),
+                             carries_files=automatic is None and _has_files(msg)))
     return mails
 
 

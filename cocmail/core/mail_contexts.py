@@ -57,6 +57,7 @@ class StaffNewCaseContext(MailContext):
     report_date: str
     report_text: str
     attachments: list[str]
+    files: Row | None = None  # what was attached to this mail, what not (evidence.with_files)
     earlier: list[Row]
     urgent: bool
     commands: list[tuple[str, str]]
@@ -87,6 +88,8 @@ class StaffRelayContext(MailContext):
     role_note: str
     appeal: bool
     appeal_to: str | None
+    attachments: list[str]  # the files of the mail relayed, described
+    files: Row | None = None  # what was attached to this mail, what not (evidence.with_files)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -342,6 +345,17 @@ class AppealNoticeContext(MailContext):
     told: str  # when the reported person was told the response, or ""
 
 
+@dataclass(frozen=True, kw_only=True)
+class SanctionEndedContext(MailContext):
+    KIND = MailKind.SANCTION_ENDED
+    recipient_name: str
+    sanction: str  # what ended, in words
+    ended: str  # the date it ended (ISO)
+    days_ago: int
+    some_only: bool  # it ended for some of the reported people, not all
+    handling: bool  # sent to the case's handlers (else to all staff)
+
+
 # Every context class by its mail kind (tests/test_mail_contexts.py: one for each).
 CONTEXTS: dict[MailKind, type[MailContext]] = {
     cls.KIND: cls for cls in (
@@ -352,7 +366,7 @@ CONTEXTS: dict[MailKind, type[MailContext]] = {
         ProposalContext, ProposalRejectedContext, MemberExcludedContext,
         StillUnansweredContext, ReporterWaitingContext, ConflictReportContext,
         FloodSummaryContext, VictimReplyContext, AccusedReplyContext, WitnessReplyContext,
-        CommitteeReplyContext, AppealNoticeContext)}
+        CommitteeReplyContext, AppealNoticeContext, SanctionEndedContext)}
 
 # Fields compose turns into other template variables (Composer.body): a proposal shows
 # its `inners` as `mails`, a preview its `inner` as `mail_to`, `mail_subject`, ...

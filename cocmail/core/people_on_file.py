@@ -10,9 +10,11 @@ store and the attendee file and prints what these return.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import date
 from typing import Any
 
 from .people import normalise_name
+from .sanctions import as_date, state_words
 from .vocabulary import Party
 
 
@@ -92,16 +94,18 @@ def merge_people(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def sanctioned_attendees(attendees: Iterable[dict[str, str]],
-                         sanctioned: list[dict[str, Any]]) -> list[dict[str, Any]]:
+                         sanctioned: list[dict[str, Any]], on: date) -> list[dict[str, Any]]:
     """The attendees (name, email as registered) who are the accused of a sanctioned
-    case (`sanctioned`: store rows email, norm_name, number, outcome), each with those
-    cases' (number, outcome), in the attendee list's order. An attendee matches by
-    address (any case) or by normalised name, so "Doe, Dan" registered with a new
-    address is still found; an attendee without an address can match by name."""
+    case (`sanctioned`: store rows email, norm_name, number, outcome, until), each with
+    those cases' (number, outcome as of the day `on`: "banned until 2027-06-01, still in
+    force", "suspension ended 2026-01-01"), in the attendee list's order. An attendee
+    matches by address (any case) or by normalised name, so "Doe, Dan" registered with a
+    new address is still found; an attendee without an address can match by name."""
     hits = []
     for a in attendees:
         email, norm = a.get("email", "").lower(), normalise_name(a.get("name"))
-        cases = [(s["number"], s["outcome"]) for s in sanctioned
+        cases = [(s["number"], state_words(s["outcome"], as_date(s.get("until")), on))
+                 for s in sanctioned
                  if (email and (s["email"] or "").lower() == email)
                  or (norm and s["norm_name"] == norm)]
         if cases:

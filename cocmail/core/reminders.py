@@ -42,7 +42,7 @@ from typing import Any
 from .case import Case, short_step_label
 from .effects import OutMail
 from .env import Env
-from .mail_contexts import ReporterWaitingContext, StillUnansweredContext
+from .mail_contexts import MailContext, ReporterWaitingContext, StillUnansweredContext
 from .model import Address
 from .urgency import urgent_words
 
@@ -160,17 +160,18 @@ def waited(delta: timedelta) -> str:
     return unit(mins, "minute")
 
 
-def _mails(context: type[StillUnansweredContext | ReporterWaitingContext], case: Case,
-           recipients: list[tuple[Address, str]], subject: str | None,
-           **extra: Any) -> tuple[OutMail, ...]:
+def _mails(context: type[MailContext], case: Case, recipients: list[tuple[Address, str]],
+           subject: str | None, **extra: Any) -> tuple[OutMail, ...]:
     """One reminder of the kind `context` names to each of `recipients`, with `extra`."""
     refs = (case.root_message_id,) if case.root_message_id else ()
-    steps = [short_step_label(m) for m in case.missing_steps()]
     return tuple(OutMail(to=address, role=role, case=case.number,
-                         context=context(recipient_name=address.name, missing_steps=steps,
-                                         **extra),
+                         context=context(recipient_name=address.name, **extra),
                          references=refs, subject=subject)
                  for address, role in recipients)
+
+
+def _missing(case: Case) -> list[str]:
+    return [short_step_label(m) for m in case.missing_steps()]
 
 
 def _handlers(case: Case, env: Env) -> tuple[list[tuple[Address, str]], bool]:
@@ -199,11 +200,13 @@ def _escalation(case: Case, env: Env, kind: str, since: datetime, due1: datetime
         out.append(Reminder(case.number, f"{kind}-1", _mails(
             StillUnansweredContext, case, to, subject, urgent=urgent,
             opened=env.local(case.opened), possibly_urgent=bool(possibly),
+            missing_steps=_missing(case),
             waited=waited(now - since), leads=False)))
     if level2:
         out.append(Reminder(case.number, f"{kind}-2", _mails(
             StillUnansweredContext, case, leads, subject, urgent=urgent,
             opened=env.local(case.opened), possibly_urgent=bool(possibly),
+            missing_steps=_missing(case),
             waited=waited(now - since), leads=True)))
     return out
 
@@ -224,7 +227,7 @@ def _reporter_update(f: CaseFacts, rules: ReminderRules, env: Env,
         return []
     to, handling = _handlers(case, env)
     return [Reminder(case.number, key, _mails(
-        ReporterWaitingContext, case, to, None,
+        ReporterWaitingContext, case, to, None, missing_steps=_missing(case),
         waited=waited(env.now - since), last_contact=env.local(since),
         never_heard=since == case.opened and f.reporter_heard is None, handling=handling))]
 

@@ -69,6 +69,17 @@ def _dsf_cell(case: Case, env: Env) -> str:
     return f"yes, {env.local(dsf)}"
 
 
+def _until_cell(case: Case) -> str:
+    """After a suspension or ban in the sheet: when it ends (#until), per person when
+    the reported people's dates differ."""
+    dated = [p for p in case.accused if p.until is not None]
+    if not dated:
+        return ""
+    if len({p.until for p in dated}) == 1 and len(dated) == len(case.accused):
+        return f" until {dated[0].until}"
+    return " (" + JOIN.join(f"{p.name or p.email} until {p.until}" for p in dated) + ")"
+
+
 def case_row(case: Case, env: Env) -> dict[str, str]:
     """One sheet row: every column present, every value a single-line string."""
     rname, remail = _reporter(case)
@@ -84,7 +95,7 @@ def case_row(case: Case, env: Env) -> dict[str, str]:
         "Where": case.where or "",
         "Details": case.summary or "",
         "Action taken": case.action or "",
-        "Outcome": case.outcome or "",
+        "Outcome": (case.outcome or "") + _until_cell(case),
         "Others aware": case.others or "",
         "Reported to DSF": _dsf_cell(case, env),
     }

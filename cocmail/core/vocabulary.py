@@ -121,6 +121,8 @@ class MailKind(StrEnum):
     COMMITTEE_REPLY = "committee_reply"
     # A reported person's mail after the response reached them: to `[appeal] contact`.
     APPEAL_NOTICE = "appeal_notice"
+    # The reminder that a reported person's suspension or ban has ended (`#until`).
+    SANCTION_ENDED = "sanction_ended"
 
 
 # Mail to people outside the team: what the committee may get as correspondence, what

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from ..clock import iso, parse_iso
@@ -42,7 +42,7 @@ def load_case(conn: sqlite3.Connection, number: int) -> Case | None:
     found = rows(conn, "SELECT * FROM cases WHERE number=?", (number,))
     if not found:
         return None
-    people = rows(conn, "SELECT role, name, email FROM people WHERE case_number=?"
+    people = rows(conn, "SELECT role, name, email, until FROM people WHERE case_number=?"
                   " ORDER BY id", (number,))
     return _case_from_row(found[0], people)
 
@@ -59,7 +59,7 @@ def load_cases(conn: sqlite3.Connection, *, include_closed: bool = True,
     where, params = _live_cases_where(include_closed, events, since)
     found = rows(conn, f"SELECT * FROM cases WHERE {where} ORDER BY number", params)
     people: dict[int, list[dict[str, Any]]] = {}
-    for p in rows(conn, "SELECT case_number, role, name, email FROM people WHERE"
+    for p in rows(conn, "SELECT case_number, role, name, email, until FROM people WHERE"
                   f" case_number IN (SELECT number FROM cases WHERE {where})"
                   " ORDER BY id", params):
         people.setdefault(p["case_number"], []).append(p)
@@ -107,9 +107,10 @@ def save_case(conn: sqlite3.Connection, case: Case) -> None:
     for p in people:
         norm = normalise_name(p.name)
         conn.execute("INSERT INTO people(case_number, role, name, email, norm_name,"
-                     " name_words) VALUES (?,?,?,?,?,?)",
+                     " name_words, until) VALUES (?,?,?,?,?,?,?)",
                      (case.number, p.role, p.name, p.email, norm,
-                      len(norm.split()) if norm else None))
+                      len(norm.split()) if norm else None,
+                      p.until.isoformat() if p.until else None))
     # Its anonymous counts, in the same transaction: `stats` never lags behind.
     conn.execute(STATS_SYNC.format(only=" AND c.number=?"), (case.number,))
 
@@ -262,8 +263,9 @@ def expunge_case(conn: sqlite3.Connection, case_number: int, inbound_ids: list[s
 def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:
     """A Case from its `cases` row and its `people` rows (in id order)."""
     def of(role: str) -> tuple[Person, ...]:
-        return tuple(Person(role, p["name"] or "", p["email"]) for p in people
-                     if p["role"] == role)
+        return tuple(Person(role, p["name"] or "", p["email"],
+                            date.fromisoformat(p["until"]) if p["until"] else None)
+                     for p in people if p["role"] == role)
 
     reporter = of("reporter")
     victim = of("victim")

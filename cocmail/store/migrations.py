@@ -260,18 +260,23 @@ def _v13(conn: sqlite3.Connection) -> None:
         conn.execute("ALTER TABLE cases ADD COLUMN response TEXT")
 
 
-def _v17(conn: sqlite3.Connection) -> None:
+def _v14(conn: sqlite3.Connection) -> None:
     """`#notified-victim declined` (issue 25, item 6): the person affected asked not to be
-    contacted. Number 17 was assigned to this change so that parallel branches do not
-    collide; it only adds a column, so it runs after whichever others exist, and is
-    idempotent like _v13."""
+    contacted. Idempotent like _v13 (it only adds a column)."""
     if "victim_declined" not in _columns(conn, "cases"):
         conn.execute("ALTER TABLE cases ADD COLUMN victim_declined INTEGER NOT NULL DEFAULT 0")
 
 
+def _v15(conn: sqlite3.Connection) -> None:
+    """`#until` (issue 25, item 7): the day a reported person's suspension or ban ends,
+    ISO text, with the person. Idempotent (it only adds a column)."""
+    if "until" not in _columns(conn, "people"):
+        conn.execute("ALTER TABLE people ADD COLUMN until TEXT")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
                                                                  _v7, _v8, _v9, _v10, _v11,
-                                                                 _v12, _v13, _v17)
+                                                                 _v12, _v13, _v14, _v15)
 LATEST = len(MIGRATIONS)
 
 

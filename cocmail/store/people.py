@@ -19,7 +19,7 @@ from .connection import rows, value
 _IN_CHUNK = 500  # values per IN (...) list: far below SQLite's limit on parameters
 # Accused people of live cases other than `?`, with what a repeat-offender warning shows.
 _ACCUSED = ("SELECT DISTINCT p.id, c.number, c.outcome, c.status, c.closed, c.recused, p.name,"
-            " p.email, p.norm_name FROM people p JOIN cases c ON c.number=p.case_number"
+            " p.email, p.norm_name, p.until FROM people p JOIN cases c ON c.number=p.case_number"
             " WHERE p.role='accused' AND c.purged IS NULL AND c.number<>?")
 
 
@@ -59,9 +59,21 @@ def sanctioned_accused(conn: sqlite3.Connection, outcomes: tuple[str, ...]
     """Accused people of live cases whose outcome is one of `outcomes`."""
     marks = ",".join("?" for _ in outcomes) or "NULL"
     return rows(conn,
-                "SELECT p.email, p.norm_name, c.number, c.outcome FROM people p JOIN cases c"
-                f" ON c.number=p.case_number WHERE p.role='accused' AND c.outcome IN ({marks})"
-                " AND c.purged IS NULL", outcomes)
+                "SELECT p.email, p.norm_name, c.number, c.outcome, p.until FROM people p"
+                " JOIN cases c ON c.number=p.case_number WHERE p.role='accused'"
+                f" AND c.outcome IN ({marks}) AND c.purged IS NULL", outcomes)
+
+
+def sanctions_ended(conn: sqlite3.Connection, on: str, key_prefix: str) -> list[int]:
+    """Live cases, open or closed, with a reported person whose sanction ended by `on`
+    (ISO date) and no reminder `key_prefix` + that date recorded yet: the few cases the
+    sanction-ended reminder must look at, however many cases are on file."""
+    return [r["case_number"] for r in rows(
+        conn, "SELECT DISTINCT p.case_number FROM people p JOIN cases c"
+        " ON c.number=p.case_number WHERE p.role='accused' AND p.until IS NOT NULL"
+        " AND p.until<=? AND c.purged IS NULL AND NOT EXISTS (SELECT 1 FROM reminders r"
+        " WHERE r.case_number=p.case_number AND r.key=?||p.until) ORDER BY p.case_number",
+        (on, key_prefix))]
 
 
 def accused_matching(conn: sqlite3.Connection, exclude_case: int, email: str | None,

@@ -62,6 +62,17 @@ def reminders_sent(conn: sqlite3.Connection) -> frozenset[tuple[int, str]]:
     return frozenset((r["case_number"], r["key"]) for r in found)
 
 
+def reminder_keys(conn: sqlite3.Connection, numbers: list[int]) -> list[tuple[int, str]]:
+    """(case, key) of every reminder recorded for these cases, open or closed."""
+    found: list[tuple[int, str]] = []
+    for start in range(0, len(numbers), 500):
+        chunk = numbers[start:start + 500]
+        found += [(r["case_number"], r["key"]) for r in rows(
+            conn, "SELECT case_number, key FROM reminders WHERE case_number IN"
+            f" ({','.join('?' * len(chunk))})", chunk)]
+    return found
+
+
 def record_reminder(conn: sqlite3.Connection, case_number: int, key: str,
                     at: datetime) -> bool:
     """Claim a reminder inside the transaction that queues it; False if it was sent."""

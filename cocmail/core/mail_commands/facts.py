@@ -8,12 +8,17 @@ stays, and #action / #response correct it instead.
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import date, timedelta
+
+from ..case import Case
 from ..identity_guard import check_text, near_note, near_notes, refusal
 from ..public_text import identifying_words
+from ..sanctions import ENDING_OUTCOMES, UntilError, first_day_after, parse_date, split_until
 from ..vocabulary import Step
-from ..workflow import Refused
+from ..workflow import Refused, _same
 from .values import Command, CommandValueError, normalise_outcome
-from .work import Handler, MailCommand, Value, _set, _Work
+from .work import Handler, MailCommand, Value, _person, _set, _Work
 
 
 def _field(name: str, attr: str) -> Handler:
@@ -57,7 +62,64 @@ def do_outcome(w: _Work, cmd: Command) -> str:
     except CommandValueError as e:
         raise Refused(str(e)) from None
     _set(w, outcome=outcome)
-    return f"outcome set to {outcome}"
+    return f"outcome set to {outcome}" + _drop_until(w)
+
+
+def _drop_until(w: _Work) -> str:
+    """An outcome that is no longer a suspension or a ban has no end: the end dates set
+    with #until go, so no attendee check says "banned until" of a warning."""
+    dated = sorted({p.until.isoformat() for p in w.case.accused if p.until is not None})
+    if w.case.outcome in ENDING_OUTCOMES or not dated:
+        return ""
+    _set(w, accused=tuple(replace(p, until=None) for p in w.case.accused))
+    return f". The end date set with #until ({', '.join(dated)}) no longer applies: removed"
+
+
+def do_until(w: _Work, cmd: Command) -> str:
+    """The day a suspension or ban ends, for every reported person or the one named
+    after the date. Whether the outcome is a suspension or a ban is checked once the
+    whole mail has ran (`until_refusal`): staff write `#until` before `#outcome` too."""
+    typed, who = split_until(cmd.value.strip())
+    until = None if typed.lower() == "none" else _until_date(w, typed)
+    if not w.case.accused:
+        raise Refused("#until needs a reported person on the case (#accused first)")
+    targets = w.case.accused
+    if who:
+        named = _person(who, "accused")
+        targets = tuple(p for p in w.case.accused if _same(named, p))
+        if not targets:
+            raise Refused(f"no reported person on the case is {named.display()} (the case "
+                          "names: " + ", ".join(p.display() for p in w.case.accused) + ")")
+    _set(w, accused=tuple(replace(p, until=until) if p in targets else p
+                          for p in w.case.accused))
+    people = ", ".join(p.display() for p in targets)
+    if until is None:
+        return f"no end date: the sanction of {people} does not end"
+    return (f"the sanction of {people} ends on {until.isoformat()} (from that day on it no "
+            "longer applies; the team is reminded then)")
+
+
+def _until_date(w: _Work, typed: str) -> date:
+    """The end date typed, from tomorrow (in the event's zone) on."""
+    try:
+        until = parse_date(typed)
+    except UntilError as e:
+        raise Refused(str(e)) from None
+    earliest = first_day_after(w.env.now, w.env)
+    if until < earliest:
+        when = "today" if until == earliest - timedelta(days=1) else "in the past"
+        raise Refused(f"{until.isoformat()} is {when}: a sanction that ends then has "
+                      f"already ended; give a day from {earliest.isoformat()} on")
+    return until
+
+
+def until_refusal(case: Case) -> str | None:
+    """Why the end dates of the case as a whole mail left it cannot stand, or None."""
+    if case.outcome in ENDING_OUTCOMES:
+        return None
+    return ("#until is for a suspension or a ban; the outcome is "
+            + (case.outcome or "not set") + " (write #outcome suspension or #outcome ban "
+            "in the same mail, before or after #until)")
 
 
 # What #clear empties: the word staff type -> (the Case attribute, the transcript's word).
@@ -85,6 +147,8 @@ def do_clear(w: _Work, cmd: Command) -> str:
     if getattr(w.case, attr) is None:
         return f"{word} was not set"
     _set(w, **{attr: None})
+    if key == "outcome":
+        return f"{word} cleared" + _drop_until(w)
     if key == "action":
         w.case = w.case.with_step(Step.DECISION, None)
         return "decision cleared: no decision is recorded now"
@@ -115,4 +179,7 @@ COMMANDS = (
     MailCommand(name="outcome", syntax="#outcome <category>",
                 help="outcome for statistics, e.g. warning, no-action, ban",
                 handler=do_outcome, place=190, value=Value.OUTCOME),
+    MailCommand(name="until", syntax="#until YYYY-MM-DD [Name]",
+                help="the day a suspension or ban ends (all reported people, or the one named)",
+                handler=do_until, place=195, value=Value.TEXT),
 )

@@ -12,6 +12,7 @@ from dataclasses import replace
 from ..case import Person
 from ..conflicts import include, member_for
 from ..effects import OutMail
+from ..sanctions import today, with_state
 from ..vocabulary import Party, Step, staff_role
 from ..workflow import Refused, _same, earlier_warning, staff_case_context
 from .proposals import _approver_names, _deciders, _propose
@@ -60,7 +61,7 @@ def do_accused(w: _Work, cmd: Command) -> str:
     if any(_same(p, q) for q in w.case.accused):
         return f"{p.display()} is already named as accused"
     _set(w, accused=w.case.accused + (p,))
-    earlier = w.env.history.earlier(p, w.case.number)
+    earlier = with_state(w.env.history.earlier(p, w.case.number), today(w.env))
     w.earlier.extend(earlier)
     return f"accused added: {p.display()}" + _named_person(w, p) + earlier_warning(earlier)
 

@@ -19,6 +19,7 @@ from ..model import StaffMember
 from ..vocabulary import Recipient
 from ..workflow import Applied, LineResult, Refused, _guard
 from .case_state import urgent_mails
+from .facts import until_refusal
 from .proposals import _proposal_mails, _waiting_described
 from .registry import COMMANDS, command_reference
 from .values import Command
@@ -61,6 +62,20 @@ def _guard_block(w: _Work, lines: list[LineResult]) -> LineResult | None:
     return None
 
 
+def _until_block(w: _Work, commands: tuple[Command, ...],
+                 lines: list[LineResult]) -> LineResult | None:
+    """`#until` is checked against the outcome the whole block leaves: a member may write
+    it before `#outcome ban` as well as after. Refused on the `#until` line."""
+    dated = [i for i, c in enumerate(commands)
+             if c.name == "until" and not c.value.strip().lower().startswith("none")]
+    why = until_refusal(w.case) if dated else None
+    if why is None:
+        return None
+    at = lines[dated[0]]
+    lines[dated[0]] = LineResult(line=at.line, raw=at.raw, ok=False, result=why)
+    return lines[dated[0]]
+
+
 def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: StaffMember,
                 env: Env, proposals: tuple[Proposal, ...] = (),
                 answering: tuple[str, ...] = ()) -> Applied:
@@ -99,7 +114,7 @@ def apply_block(case: Case, commands: tuple[Command, ...], body: str, actor: Sta
                                 earlier=tuple(w.earlier[warned:])))
         w.audit.append(AuditEntry(cmd.name, cmd.value.strip()))
     if failed is None and commands:
-        failed = _guard_block(w, lines)
+        failed = _guard_block(w, lines) or _until_block(w, commands, lines)
     if failed is not None:
         return Applied(case=case, lines=tuple(lines), rejected=True,
                        reason=f"line {failed.line}: {failed.result}", earlier=tuple(w.earlier))
