@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from .core.errors import UserError
 from .core.model import Address
+from .core.vocabulary import ProposalKind
 
 WEEKDAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")
 SECURITY_MODES = ("ssl", "starttls", "none")
@@ -230,7 +231,7 @@ class DsfConfig:
     name: str = "the DSF Code of Conduct committee"  # the committee the event reports to
 
 
-APPROVAL_KINDS = ("accused", "harasser", "dsf")
+APPROVAL_KINDS = (ProposalKind.ACCUSED, ProposalKind.HARASSER, ProposalKind.DSF)
 
 
 @dataclass(frozen=True)

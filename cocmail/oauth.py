@@ -225,9 +225,13 @@ class GoogleTokenSource(TokenSource):
         assert creds.token is not None
         lifetime = 3600.0
         if creds.expiry is not None:
-            from datetime import datetime
+            from datetime import UTC
 
-            lifetime = (creds.expiry - datetime.utcnow()).total_seconds()
+            from .clock import utcnow
+
+            # google-auth keeps the expiry as a naive UTC time.
+            expiry = creds.expiry.replace(tzinfo=UTC)
+            lifetime = (expiry - utcnow()).total_seconds()
         return creds.token, _lifetime(lifetime)
 
 

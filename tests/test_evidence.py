@@ -147,8 +147,8 @@ def test_no_file_leaves_the_team(desk: Desk) -> None:
     assert desk.receive(_everything()) == "done"
     desk.staff("ana@example.org", 1, "#accused Dan Doe <dan@speaker.example>\n#notify-accused\n"
                "#when Friday\n#where Hallway\n#action A warning\n#outcome warning\n"
-               "#notify-harasser\n#notify-victim\n#report-dsf now Unwelcome remarks in the hallway.\n"
-               "\nTalked to him.\n")
+               "#notify-harasser\n#notify-victim\n"
+               "#report-dsf now Unwelcome remarks in the hallway.\n\nTalked to him.\n")
     outside = [m for m in desk.sent()
                if not any(s in str(m["To"]) for s in STAFF)]
     assert {a for m in outside for a in ("dan@", "rita@", "djangoproject") if a in str(m["To"])} \

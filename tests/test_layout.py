@@ -28,10 +28,11 @@ IO_MODULES = {
 ALLOWED_IO_NAMES = {("io", "StringIO")}  # an in-memory buffer for the CSV writer
 
 
-def _imports(path: Path) -> list[tuple[int, str, str | None]]:
+def _imports(path: Path, source: str | None = None) -> list[tuple[int, str, str | None]]:
     """(level, module, first imported name) for every import, top level or in functions."""
     out = []
-    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+    text = path.read_text() if source is None else source
+    for node in ast.walk(ast.parse(text, str(path))):
         if isinstance(node, ast.Import):
             out += [(0, a.name, None) for a in node.names]
         elif isinstance(node, ast.ImportFrom):
@@ -40,23 +41,52 @@ def _imports(path: Path) -> list[tuple[int, str, str | None]]:
     return out
 
 
-def test_core_imports_no_shell_module() -> None:
+def _absolute(path: Path, level: int, module: str) -> str:
+    """The absolute module name an import in `path` names: a relative import is resolved
+    from the file's own package, so `..workflow` inside core/mail_commands is
+    `cocmail.core.workflow` (core) and `...store` is `cocmail.store` (shell)."""
+    if level == 0:
+        return module
+    package = list(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    base = package[:len(package) - (level - 1)] if level - 1 <= len(package) else []
+    return ".".join(base + ([module] if module else []))
+
+
+def _shell_imports(path: Path, source: str | None = None) -> list[str]:
+    """Each import, in the core module at `path`, of a cocmail module outside cocmail.core."""
     bad = []
-    for path in sorted(CORE.glob("*.py")):
-        for level, module, _name in _imports(path):
-            if level >= 2 or (level == 0 and module.startswith("cocmail")
-                              and not module.startswith("cocmail.core")):
-                bad.append(f"{path.name}: {'.' * level}{module}")
-    assert bad == []
+    for level, module, _name in _imports(path, source):
+        name = _absolute(path, level, module)
+        if name.split(".")[0] == "cocmail" and not (
+                name == "cocmail.core" or name.startswith("cocmail.core.")):
+            bad.append(f"{path.relative_to(CORE)}: {'.' * level}{module}")
+    return bad
+
+
+def test_core_imports_no_shell_module() -> None:
+    assert [bad for path in sorted(CORE.rglob("*.py")) for bad in _shell_imports(path)] == []
+
+
+def test_the_shell_import_check_reaches_subpackages() -> None:
+    """An import planted in core/mail_commands is resolved from that package: `..` is
+    still the core, `...` is the shell."""
+    path = CORE / "mail_commands" / "planted.py"
+    assert _shell_imports(path, "from ..workflow import Refused\n") == []
+    assert _shell_imports(path, "from . import values\n") == []
+    assert _shell_imports(path, "from ...store import cases\n") == [
+        "mail_commands/planted.py: ...store"]
+    assert _shell_imports(path, "from ... import config\n") == ["mail_commands/planted.py: ..."]
+    assert _shell_imports(path, "import cocmail.config\n") != []
+    assert _shell_imports(CORE / "planted.py", "from ..store import cases\n") != []
 
 
 def test_core_imports_no_io_module() -> None:
     bad = []
-    for path in sorted(CORE.glob("*.py")):
+    for path in sorted(CORE.rglob("*.py")):
         for level, module, name in _imports(path):
             top = module.split(".")[0]
             if level == 0 and top in IO_MODULES and (top, name) not in ALLOWED_IO_NAMES:
-                bad.append(f"{path.name}: {module}")
+                bad.append(f"{path.relative_to(CORE)}: {module}")
     assert bad == []
 
 
@@ -78,11 +108,39 @@ def _modules(where: str) -> list[Path]:
     return [base.with_suffix(".py")] if base.with_suffix(".py").exists() else []
 
 
+def _clock_names(tree: ast.AST) -> tuple[set[str], set[str]]:
+    """(names bound to datetime's `datetime`/`date` classes or to the datetime module,
+    names bound to the time module) in `tree`, aliases included: `env.now` is Env's
+    attribute, `dt.now` after `from datetime import datetime as dt` is the wall clock."""
+    classes, time_modules = {"datetime", "date"}, set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 0 and node.module == "datetime":
+            classes |= {a.asname or a.name for a in node.names if a.name in ("datetime", "date")}
+        elif isinstance(node, ast.Import):
+            classes |= {a.asname or a.name for a in node.names if a.name == "datetime"}
+            time_modules |= {a.asname or a.name for a in node.names if a.name == "time"}
+    return classes, time_modules
+
+
+def _reads_clock(node: ast.Attribute, classes: set[str], time_modules: set[str]) -> bool:
+    """`datetime.now`, `date.today`, `dt.datetime.utcnow`, `time.time`, called or not."""
+    value = node.value
+    if node.attr in _CLOCK_METHODS:
+        return (isinstance(value, ast.Name) and value.id in classes
+                or isinstance(value, ast.Attribute) and value.attr in ("datetime", "date"))
+    return (node.attr in _TIME_FUNCTIONS and isinstance(value, ast.Name)
+            and value.id in time_modules)
+
+
 def _nondeterminism(source: str) -> list[str]:
-    """Each wall-clock read or random draw in `source`: the import of a random source
-    or of the shell's clock, and each call that reads either."""
+    """Each wall-clock read or random draw in `source`: the import of a random source,
+    of the shell's clock or of a clock function from `time`, each call that reads either,
+    and each reference to a clock method (`f = datetime.now`, `default_factory=date.today`)."""
     found = []
-    for node in ast.walk(ast.parse(source)):
+    tree = ast.parse(source)
+    classes, time_modules = _clock_names(tree)
+    called = set()
+    for node in ast.walk(tree):
         if isinstance(node, ast.Import):
             found += [f"import {a.name}" for a in node.names
                       if a.name.split(".")[0] in _RANDOM_MODULES]
@@ -90,6 +148,7 @@ def _nondeterminism(source: str) -> list[str]:
             top = (node.module or "").split(".")[0]
             found += [f"from {node.module} import {a.name}" for a in node.names
                       if node.level == 0 and top in _RANDOM_MODULES
+                      or node.level == 0 and node.module == "time" and a.name in _TIME_FUNCTIONS
                       or a.name in _RANDOM_NAMES | _SHELL_SOURCES]
         elif isinstance(node, ast.Call):
             f = node.func
@@ -101,6 +160,10 @@ def _nondeterminism(source: str) -> list[str]:
                         f.value.id == "time" and f.attr in _TIME_FUNCTIONS
                         or f.value.id in _RANDOM_MODULES)):
                 found.append(f"{ast.unparse(f)}()")
+                called.add(id(f))
+    found += [ast.unparse(node) for node in ast.walk(tree)
+              if isinstance(node, ast.Attribute) and id(node) not in called
+              and _reads_clock(node, classes, time_modules)]
     return found
 
 
@@ -122,9 +185,17 @@ def test_the_clock_and_randomness_check_sees_them() -> None:
                     "from os import urandom", "x = os.urandom(8)", "from uuid import uuid4",
                     "x = uuid.uuid4()", "x = secrets.token_hex()", "x = datetime.now(UTC)",
                     "x = datetime.utcnow()", "x = date.today()", "x = time.time()",
-                    "from ..clock import utcnow", "x = utcnow()", "from .nonces import new_nonce"):
+                    "from ..clock import utcnow", "x = utcnow()", "from .nonces import new_nonce",
+                    "f = datetime.now", "from time import time as t", "from time import gmtime",
+                    "from time import time_ns", "from time import localtime",
+                    "at: datetime = field(default_factory=datetime.now)",
+                    "from datetime import datetime as dt\nf = dt.now",
+                    "from datetime import date as d\nf = d.today",
+                    "import datetime as dtm\nf = dtm.datetime.utcnow",
+                    "import time as tm\nf = tm.time"):
         assert _nondeterminism(planted), planted
-    for innocent in ("x = env.now", "x = time(9, 0)", "x = env.nonce()",
+    for innocent in ("x = env.now", "x = self.env.now", "x = time(9, 0)", "x = env.nonce()",
+                     "from datetime import time\nx = time(9, 0)", "x = case.today",
                      "from .clock import iso, parse_iso", "x = time.monotonic()",
                      "def f(random_bytes): return random_bytes(12)"):
         assert _nondeterminism(innocent) == [], innocent
@@ -176,8 +247,8 @@ def test_the_size_check_sees_a_long_module_and_a_long_class(tmp_path: Path) -> N
 def test_importing_the_core_loads_no_shell_module() -> None:
     """Checked in a fresh interpreter, as a newcomer would with `python -c`."""
     code = ("import sys, cocmail.core, pkgutil, importlib\n"
-            "for m in pkgutil.iter_modules(cocmail.core.__path__):\n"
-            "    importlib.import_module('cocmail.core.' + m.name)\n"
+            "for m in pkgutil.walk_packages(cocmail.core.__path__, 'cocmail.core.'):\n"
+            "    importlib.import_module(m.name)\n"
             "shell = sorted(n for n in sys.modules if n.startswith('cocmail.')\n"
             "               and not n.startswith('cocmail.core'))\n"
             "io = sorted(n for n in ('sqlite3', 'sqlite_utils', 'smtplib', 'imapclient',\n"

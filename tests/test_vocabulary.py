@@ -13,11 +13,30 @@ from enum import StrEnum
 
 import pytest
 
-from cocmail.core import conflicts, correspondence, failed_delivery, intake, retention, transparency
+from cocmail.config_sections import APPROVAL_KINDS
+from cocmail.core import (
+    conflicts,
+    correspondence,
+    failed_delivery,
+    identity_guard,
+    intake,
+    retention,
+    transparency,
+    who_wrote,
+    workflow,
+)
 from cocmail.core.case import OUTCOME_LABELS, STEP_LABELS, STEPS
 from cocmail.core.commands import OUTCOMES
-from cocmail.core.effects import REPLY_KINDS, SUBJECTS
+from cocmail.core.effects import (
+    PROPOSAL_SHORT,
+    PROPOSAL_SUBJECTS,
+    PROPOSAL_WHAT,
+    RELAY_SUBJECTS,
+    REPLY_KINDS,
+    SUBJECTS,
+)
 from cocmail.core.identity import _ROLE_NAMES
+from cocmail.core.mail_commands.approval import APPROVED_STEPS
 from cocmail.core.tokens import Token, parse_token
 from cocmail.core.vocabulary import (
     NO_HARASSER_OUTCOMES,
@@ -26,6 +45,7 @@ from cocmail.core.vocabulary import (
     MailKind,
     Outcome,
     Party,
+    ProposalKind,
     Recipient,
     Step,
     staff_role,
@@ -148,6 +168,9 @@ def test_every_step_has_a_label_and_steps_keep_their_order():
 
 def test_every_token_role_has_a_name_for_staff():
     assert_covers(_ROLE_NAMES, Recipient, "core/identity.py _ROLE_NAMES")
+
+
+def test_every_token_role_has_words_for_a_failed_delivery():
     assert_covers(failed_delivery.RECIPIENT_WORDS, Recipient,
                   "core/failed_delivery.py RECIPIENT_WORDS")
 
@@ -167,13 +190,79 @@ def test_staff_roles_read_back_and_others_are_not_staff():
     assert staff_sid("s\u00b2") is None  # a digit int() cannot read is no staff number
 
 
-def test_every_party_has_words_in_the_mails():
+def test_every_party_has_words_in_the_intake_mails():
     assert_covers(intake.ROLE_WORDS, Party, "core/intake.py ROLE_WORDS")
+
+
+def test_every_party_has_words_in_the_conflict_report():
     assert_covers(conflicts.ROLE_WORDS, Party, "core/conflicts.py ROLE_WORDS")
 
 
-def test_correspondence_names_every_party_whose_mail_it_carries():
+@pytest.mark.parametrize("name", ["ROLE_FILE", "ROLE_TEXT"])
+def test_correspondence_names_every_party_whose_mail_it_carries(name: str):
     # Witnesses' mail is not correspondence (core/correspondence.py): left out on purpose.
-    for name in ("ROLE_FILE", "ROLE_TEXT"):
-        assert_covers(getattr(correspondence, name), Party, f"core/correspondence.py {name}",
-                      left_out=[Party.WITNESS])
+    assert_covers(getattr(correspondence, name), Party, f"core/correspondence.py {name}",
+                  left_out=[Party.WITNESS])
+
+
+def test_every_party_who_writes_has_a_relay_subject():
+    """The relay's subject says who wrote (effects.RELAY_SUBJECTS, keyed by who_wrote's
+    words for each party and the committee); a party without one would fall through to
+    "Someone not on the case wrote"."""
+    missing = [f"{who} ({words!r})" for who, words in who_wrote.WORDS.items()
+               if words not in RELAY_SUBJECTS]
+    assert not missing, f"core/effects.py RELAY_SUBJECTS has no subject for {missing}"
+    missing, _ = gaps(who_wrote.WORDS, Party)
+    assert not missing, f"core/who_wrote.py WORDS has no words for {missing}"
+
+
+def test_every_protected_party_is_named_in_the_identity_guard():
+    # The guard keeps the reporter's, victim's and witnesses' names out of mail to the
+    # reported person: the reported person is the one it protects them from.
+    assert_covers(identity_guard.WHOSE, Party, "core/identity_guard.py WHOSE",
+                  left_out=[Party.ACCUSED])
+
+
+# -------------------------------------------------------------------- decision findings
+
+
+def test_decision_findings_are_outcomes_worded_by_the_decision_mail():
+    _, unknown = gaps(workflow._FINDINGS, Outcome)
+    assert not unknown, f"core/workflow.py _FINDINGS names unknown outcomes {unknown}"
+    template = (TEMPLATES_DIR / "victim_decision.txt").read_text()
+    unworded = [str(f) for f in workflow._FINDINGS if f'finding == "{f}"' not in template]
+    assert not unworded, f"templates/victim_decision.txt has no wording for {unworded}"
+
+
+# ------------------------------------------------------------------------ proposal kinds
+
+
+@pytest.mark.parametrize("name, table", [("PROPOSAL_WHAT", PROPOSAL_WHAT),
+                                         ("PROPOSAL_SHORT", PROPOSAL_SHORT)])
+def test_every_proposal_kind_says_what_it_would_do(name: str, table: dict[str, str]):
+    assert_covers(table, ProposalKind, f"core/effects.py {name}")
+
+
+# A reply to the reported person keeps the plain "Approval needed" subject.
+NO_OWN_SUBJECT = [ProposalKind.ACCUSED_REPLY]
+
+
+def test_every_proposal_kind_has_a_subject_or_deliberately_not():
+    assert_covers(PROPOSAL_SUBJECTS, ProposalKind, "core/effects.py PROPOSAL_SUBJECTS",
+                  left_out=NO_OWN_SUBJECT)
+
+
+def test_approved_mail_records_its_step():
+    # A reply may be sent many times and is no step; a member's recusal is no mail.
+    assert_covers(APPROVED_STEPS, ProposalKind, "core/mail_commands/approval.py APPROVED_STEPS",
+                  left_out=[ProposalKind.ACCUSED_REPLY, *conflicts.MEMBER_KINDS])
+    _, unknown = gaps(APPROVED_STEPS.values(), Step)
+    assert not unknown
+
+
+def test_configurable_approvals_and_member_kinds_are_proposal_kinds():
+    for name, kinds in (("config_sections.py APPROVAL_KINDS", APPROVAL_KINDS),
+                        ("core/conflicts.py MEMBER_KINDS", conflicts.MEMBER_KINDS)):
+        _, unknown = gaps(kinds, ProposalKind)
+        assert not unknown, f"{name} names unknown proposal kinds {unknown}"
+    assert not set(APPROVAL_KINDS) & set(conflicts.MEMBER_KINDS)

@@ -42,7 +42,7 @@ from .model import Roster, StaffMember
 from .people import addresses_in, name_words
 from .public_text import LOOKALIKES, UNSPACED
 from .replytext import is_quote, newest_cut, split_lines
-from .vocabulary import Party
+from .vocabulary import Party, ProposalKind
 
 MIN_PART = 2  # a one-letter initial ("J.") names nobody
 MAX_HANDLE_EXTRA = 3  # letters an address adds to a name part: "bokafor", "benji"
@@ -408,7 +408,8 @@ def person_added(case: Case, p: Person, roster: Roster, sender: str
                     "about it"), s.audit("the case")
 
 
-MEMBER_KINDS = ("recuse", "include")  # proposals about a member: never theirs to decide
+# Proposals about a member: never theirs to decide.
+MEMBER_KINDS = (ProposalKind.RECUSE, ProposalKind.INCLUDE)
 
 
 def concerned(proposals: list[Proposal] | tuple[Proposal, ...]) -> set[str]:

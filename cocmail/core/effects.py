@@ -12,7 +12,7 @@ from typing import Any
 
 from .mail_contexts import MailContext, context_from_dict
 from .model import Address
-from .vocabulary import DSF_COMMITTEE, MailKind
+from .vocabulary import DSF_COMMITTEE, MailKind, ProposalKind
 
 # Subjects per mail kind (after the "[CoC #N]" tag). Never a person's name (docs/process.md).
 SUBJECTS: dict[MailKind, str] = {
@@ -64,12 +64,12 @@ RELAY_SUBJECTS = {
 }
 # A proposal's subject names what it would send or do (issue 25, item 5), so two waiting
 # proposals never look alike on a phone; never a name. Kinds not listed keep "Approval needed".
-PROPOSAL_SUBJECTS = {
-    "accused": "Approval needed: the complaint notice to the reported person",
-    "harasser": "Approval needed: the response to the reported person",
-    "dsf": "Approval needed: the report to the committee",
-    "recuse": "Approval needed: excluding a team member from the case",
-    "include": "Approval needed: bringing a team member back to the case",
+PROPOSAL_SUBJECTS: dict[ProposalKind, str] = {
+    ProposalKind.ACCUSED: "Approval needed: the complaint notice to the reported person",
+    ProposalKind.HARASSER: "Approval needed: the response to the reported person",
+    ProposalKind.DSF: "Approval needed: the report to the committee",
+    ProposalKind.RECUSE: "Approval needed: excluding a team member from the case",
+    ProposalKind.INCLUDE: "Approval needed: bringing a team member back to the case",
 }
 # A new report whose opening reads as urgent (core/urgency.py).
 POSSIBLY_URGENT_SUBJECT = "Possibly urgent: new report"
@@ -124,21 +124,21 @@ class Held:
 
 
 # What a proposal of each kind does, for the mails and transcripts that name it.
-PROPOSAL_WHAT = {
-    "accused": "send this to the reported person",
-    "accused-reply": "send this reply to the reported person",
-    "harasser": "send this to the reported person",
-    "dsf": f"send this report to the {DSF_COMMITTEE}",
-    "recuse": "exclude {target} from this case",
-    "include": "bring {target} back into this case",
+PROPOSAL_WHAT: dict[ProposalKind, str] = {
+    ProposalKind.ACCUSED: "send this to the reported person",
+    ProposalKind.ACCUSED_REPLY: "send this reply to the reported person",
+    ProposalKind.HARASSER: "send this to the reported person",
+    ProposalKind.DSF: f"send this report to the {DSF_COMMITTEE}",
+    ProposalKind.RECUSE: "exclude {target} from this case",
+    ProposalKind.INCLUDE: "bring {target} back into this case",
 }
-PROPOSAL_SHORT = {
-    "accused": "send the complaint notice to the reported person",
-    "accused-reply": "send a reply to the reported person",
-    "harasser": "send the response to the reported person",
-    "dsf": "send the report to the DSF",
-    "recuse": "exclude {target} from this case",
-    "include": "bring {target} back into this case",
+PROPOSAL_SHORT: dict[ProposalKind, str] = {
+    ProposalKind.ACCUSED: "send the complaint notice to the reported person",
+    ProposalKind.ACCUSED_REPLY: "send a reply to the reported person",
+    ProposalKind.HARASSER: "send the response to the reported person",
+    ProposalKind.DSF: "send the report to the DSF",
+    ProposalKind.RECUSE: "exclude {target} from this case",
+    ProposalKind.INCLUDE: "bring {target} back into this case",
 }
 
 
@@ -155,8 +155,7 @@ class Proposal:
     mails: tuple[OutMail, ...] = ()
     facts: str = ""  # the case as the mails were written (JSON): a change makes them stale
     state: str = "waiting"  # waiting | approved | rejected
-    decided_by: str | None = None
-    decided_at: datetime | None = None
+    decided_by: str | None = None  # when: the proposals.decided_at column, never read back
     reason: str | None = None
 
     def what(self, target_name: str = "", short: bool = False) -> str:

@@ -25,12 +25,14 @@ from dataclasses import dataclass
 from .case import Case, Person
 from .effects import OutMail
 from .public_text import inside_words, person_terms, text_words, word_forms
+from .vocabulary import Party
 
 # Context keys of a mail to the reported person that are not staff text: their own name
 # (the greeting) and the configured appeal contact.
 NOT_CHECKED = frozenset({"accused_name", "appeal_contact"})
 # Who a protected person is, in the words of the transcript.
-WHOSE = {"reporter": "the reporter", "victim": "the person affected", "witness": "a witness"}
+WHOSE = {Party.REPORTER: "the reporter", Party.VICTIM: "the person affected",
+         Party.WITNESS: "a witness"}
 # A near miss: a word this close (edits) to a protected name word of at least
 # NEAR_MIN_CHARS letters.
 NEAR_MIN_CHARS = 4
@@ -71,12 +73,12 @@ def protected(case: Case) -> list[tuple[Person, str]]:
     """The people the reported person must not learn of, with whose they are."""
     out: list[tuple[Person, str]] = []
     if case.reporter is not None:
-        out.append((case.reporter, WHOSE["reporter"]))
+        out.append((case.reporter, WHOSE[Party.REPORTER]))
     if case.victim is not None and not case.victim_is_reporter:
-        out.append((case.victim, WHOSE["victim"]))
+        out.append((case.victim, WHOSE[Party.VICTIM]))
     elif case.reporter is not None:
         out[0] = (case.reporter, "the reporter, the person affected")
-    out.extend((w, WHOSE["witness"]) for w in case.witnesses)
+    out.extend((w, WHOSE[Party.WITNESS]) for w in case.witnesses)
     return out
 
 

@@ -52,7 +52,6 @@ _VERB = re.compile(_alternation(all_of("verbs")), re.IGNORECASE)
 
 # What every client puts in a dated attribution: a time ("22:31", "kl. 11.00") or an address.
 _STAMP = re.compile(r"\d[:.]\d\d|\w@\w")
-_ADDRESS = re.compile(r"\w@\w")
 # Gmail in Japanese, Russian or Hebrew writes no verb: "2012年4月2日(月) 14:20 Bob <bob@x>:".
 _ENDS_WITH_ADDRESS = re.compile(r"<[^<>\s]{1,200}@[^<>\s]{1,200}>[ \t)]*[:：]$")
 # Direction marks Gmail puts around names and addresses in right-to-left languages.

@@ -125,8 +125,23 @@ class MailKind(StrEnum):
     SANCTION_ENDED = "sanction_ended"
 
 
-# Mail to people outside the team: what the committee may get as correspondence, what
-# the identity guard and the outgoing-text index care about.
+class ProposalKind(StrEnum):
+    """What a proposal waiting for a second member's `#approve` would do: send mail to the
+    reported person (`accused`, `accused-reply`, `harasser`) or the committee (`dsf`), or
+    exclude (`recuse`) or bring back (`include`) a team member."""
+
+    ACCUSED = "accused"
+    ACCUSED_REPLY = "accused-reply"
+    HARASSER = "harasser"
+    DSF = "dsf"
+    RECUSE = "recuse"
+    INCLUDE = "include"
+
+
+# Mail to the people of a case (never staff, never the committee). The committee's
+# correspondence (core/correspondence.py) is drawn from these only, and each is either
+# correspondence or deliberately not: tests/test_vocabulary.py checks both. The identity
+# guard does not go by kind: it checks every mail addressed to the reported person.
 OUTWARD_KINDS: frozenset[MailKind] = frozenset({
     MailKind.ACK, MailKind.REPORTER_REPLY, MailKind.VICTIM_DECISION,
     MailKind.ACCUSED_COMPLAINT, MailKind.HARASSER_RESPONSE, MailKind.VICTIM_REPLY,

@@ -27,6 +27,7 @@ from .mail_contexts import (
 )
 from .model import Address
 from .outgoing_text import without_staff_text
+from .vocabulary import Outcome
 
 
 class Refused(UserError):
@@ -104,7 +105,8 @@ def mail_harasser_response(case: Case, person: Person, env: Env) -> OutMail:
 
 
 # Outcomes the decision mail words on their own (victim_decision.txt); any other is "action".
-_FINDINGS = ("not-a-violation", "out-of-scope", "no-action")
+_FINDINGS: tuple[Outcome, ...] = (
+    Outcome.NOT_A_VIOLATION, Outcome.OUT_OF_SCOPE, Outcome.NO_ACTION)
 
 
 def mail_victim_decision(case: Case, victim: Person) -> OutMail:

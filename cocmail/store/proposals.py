@@ -25,7 +25,7 @@ def proposals(conn: sqlite3.Connection, case_number: int) -> tuple[Proposal, ...
         target=r["target"] or "",
         mails=tuple(mail_from_json(m) for m in json.loads(r["mails"] or "[]")),
         facts=r["facts"] or "", state=r["state"], decided_by=r["decided_by"],
-        decided_at=parse_iso(r["decided_at"]), reason=r["reason"])
+        reason=r["reason"])
         for r in rows(conn, "SELECT * FROM proposals WHERE case_number=? ORDER BY rowid",
                       (case_number,)))
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from ..conflicts import MEMBER_KINDS
 from ..effects import OutMail
 from ..mail_contexts import MemberExcludedContext, ProposalRejectedContext
-from ..vocabulary import Recipient, Step, staff_role
+from ..vocabulary import ProposalKind, Recipient, Step, staff_role
 from ..workflow import Refused, _guard
 from .people import _include, _last_member_check, _recuse
 from .proposals import _name, _not_about_you, _pick, _stale
@@ -18,8 +18,9 @@ from .values import Command
 from .work import STAFF, MailCommand, Value, _mail, _set, _Work
 
 # The step a proposal of each kind records once approved and sent.
-APPROVED_STEPS = {"accused": Step.ACCUSED_INFORMED, "harasser": Step.HARASSER_INFORMED,
-                  "dsf": Step.DSF_REPORTED}
+APPROVED_STEPS: dict[ProposalKind, Step] = {ProposalKind.ACCUSED: Step.ACCUSED_INFORMED,
+                                            ProposalKind.HARASSER: Step.HARASSER_INFORMED,
+                                            ProposalKind.DSF: Step.DSF_REPORTED}
 # Who an approved mail went to, for the transcript.
 ROLE_LABELS = {Recipient.ACCUSED: "the reported person", Recipient.DSF: "the DSF"}
 
