@@ -51,10 +51,10 @@ def build_digest(app: App, now: datetime, events: list[str] | None = None) -> st
     """The digest as text (what `cocmail digest --print` shows), for these events' cases."""
     env = app.pipeline.env()
     start = now - WEEK
-    mail = OutMail("digest", app.cfg.inbox_address, Recipient.OTHER, None,
-                   digest_context(_cases(app, start, events), env, start, now,
-                                  app.store.read(proposals_db.awaiting_approval),
-                                  machine_mail=machine_mail_count(app.store, start, now)))
+    mail = OutMail(to=app.cfg.inbox_address, role=Recipient.OTHER, case=None,
+                   context=digest_context(_cases(app, start, events), env, start, now,
+                                          app.store.read(proposals_db.awaiting_approval),
+                                          machine_mail=machine_mail_count(app.store, start, now)))
     composer = app.pipeline.composer
     return f"Subject: {composer.subject(mail)}\n\n{composer.body(mail)}"
 
@@ -80,7 +80,8 @@ def queue_digest(app: App, now: datetime, *, record_week: str | bool = False,
         for lead in leads:
             ctx = lead_context(lead, cases, env, start, now, awaiting, machine)
             app.pipeline.enqueue(
-                c, OutMail("digest", lead.address, staff_role(lead.sid), None, ctx), env)
+                c, OutMail(to=lead.address, role=staff_role(lead.sid), case=None, context=ctx),
+                env)
     return len(leads)
 
 

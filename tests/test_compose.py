@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from cocmail.core import compose
 from cocmail.core.compose import Composer
 from cocmail.core.effects import OutMail
+from cocmail.core.mail_contexts import AckContext, StaffNewCaseContext
 from cocmail.core.model import Address
 from cocmail.nonces import new_nonce
 from cocmail.render import Renderer
@@ -82,11 +83,10 @@ def meant(c: Composer, mail: OutMail) -> tuple[str, str, str]:
 
 def ack(name: str, to: str = "zoe@example.org", subject: str | None = None,
         reply: str | None = "abc.123@attendee.example") -> OutMail:
-    return OutMail("ack", Address(name, to), "r", 12, {"reporter_name": name,
-                                                     "outside_team": False,
-                                                     "member_kept_out": False,
-                                                     "within": "2 hours",
-                                                     "possibly_urgent": False},
+    return OutMail(to=Address(name, to), role="r", case=12,
+                   context=AckContext(reporter_name=name, outside_team=False,
+                                      member_kept_out=False, within="2 hours",
+                                      possibly_urgent=False),
                    in_reply_to=reply, references=("first@attendee.example",) if reply else (),
                    subject=subject, nonce="n0nce123")
 
@@ -123,8 +123,9 @@ def test_the_builders_agree_on_awkward_names_and_events(name: str, event: str) -
 def staff_mail(report_text: str) -> OutMail:
     ctx = {k: v for k, v in SAMPLES["staff_new_case"].items()
            if k not in ("event", "case", "tag", "team", "inbox")}
-    return OutMail("staff_new_case", Address("Ana Staff", "ana@example.org"), "s1", 12,
-                   {**ctx, "report_text": report_text}, nonce="n0nce123")
+    return OutMail(to=Address("Ana Staff", "ana@example.org"), role="s1", case=12,
+                   context=StaffNewCaseContext(**{**ctx, "report_text": report_text}),
+                   nonce="n0nce123")
 
 
 report_texts = st.text(alphabet=st.characters(blacklist_categories=("Cs",),

@@ -19,6 +19,12 @@ from cocmail.core.correspondence import (
     with_correspondence,
 )
 from cocmail.core.effects import OutMail
+from cocmail.core.mail_contexts import (
+    AckContext,
+    DsfReportContext,
+    PreviewContext,
+    ProposalContext,
+)
 from cocmail.core.model import Address
 from testsupport.helpers import SEND_AT_ONCE, body_of, mail, make_config, spool
 
@@ -206,12 +212,27 @@ def test_the_committee_reads_the_people_of_the_case_and_never_staff_mail() -> No
                      "05-from-fay@attendee.example.txt"]  # numbered without gaps
 
 
+def _dsf_mail() -> OutMail:
+    return OutMail(to=Address("DSF", "conduct@djangoproject.com"), role="d", case=3,
+                   context=DsfReportContext(
+                       when="", where="", summary="", what_happened="", action=None,
+                       outcome=None, reported=[], reporter="unknown", affected=None,
+                       witnesses=[], handled_by=[], accused_side="", accused_told=None,
+                       harasser_told=None, victim_told=None, no_harasser_steps=False))
+
+
+def _staff_mail(context: PreviewContext | ProposalContext) -> OutMail:
+    return OutMail(to=Address("Ana", "ana@example.org"), role="s1", case=3, context=context)
+
+
 def test_only_a_dsf_report_or_its_proposal_or_preview_carries_correspondence() -> None:
-    dsf = OutMail("dsf_report", Address("DSF", "conduct@djangoproject.com"), "d", 3)
-    staff = Address("Ana", "ana@example.org")
-    preview = OutMail("preview", staff, "s1", 3, {"inner": dsf})
-    proposal = OutMail("proposal", staff, "s1", 3, {"inners": [dsf]})
-    other = OutMail("preview", staff, "s1", 3, {"inner": replace(dsf, kind="ack")})
+    dsf = _dsf_mail()
+    preview = _staff_mail(PreviewContext(target="the DSF", inner=dsf, near_misses=[]))
+    proposal = _staff_mail(ProposalContext(
+        recipient_name="Ana", proposer="Bo", what="send", recuse=False, include=False,
+        on_case="", inners=[dsf], near_misses=[]))
+    ack = replace(dsf, context=AckContext(reporter_name="", within="", possibly_urgent=False))
+    other = _staff_mail(PreviewContext(target="the reporter", inner=ack, near_misses=[]))
     assert [carries_correspondence(m, True) for m in (dsf, preview, proposal, other)] == [
         True, True, True, False]
     assert not carries_correspondence(dsf, False)  # [dsf] attach_correspondence off
@@ -220,11 +241,10 @@ def test_only_a_dsf_report_or_its_proposal_or_preview_carries_correspondence() -
 
 def test_a_preview_names_the_files_and_only_the_report_carries_them() -> None:
     files = (Attachment("01-from-eve.eml", raw=b"x"), Attachment("02-to-eve.txt", text="y"))
-    dsf = OutMail("dsf_report", Address("DSF", "conduct@djangoproject.com"), "d", 3)
+    dsf = _dsf_mail()
     assert with_correspondence(dsf, files) == (dsf, files)
-    preview = OutMail("preview", Address("Ana", "ana@example.org"), "s1", 3,
-                      {"inner": dsf, "case": 3})
+    preview = _staff_mail(PreviewContext(target="the DSF", inner=dsf, near_misses=[]))
     named, carried = with_correspondence(preview, files)
     assert carried == ()
-    assert named.context == {"inner": dsf, "case": 3,
-                             "attached": ["01-from-eve.eml", "02-to-eve.txt"]}
+    assert named.context == PreviewContext(target="the DSF", inner=dsf, near_misses=[],
+                                           attached=["01-from-eve.eml", "02-to-eve.txt"])

@@ -14,6 +14,7 @@ import pytest
 from cocmail.core.case import Case, Person
 from cocmail.core.env import Env, NoHistory
 from cocmail.core.failed_delivery import RECIPIENT_WORDS, Undelivered, notices, recipient_words
+from cocmail.core.mail_contexts import DeliveryFailedContext
 from cocmail.core.model import Roster, StaffMember
 from cocmail.core.vocabulary import MailKind, Recipient, staff_role
 
@@ -49,10 +50,11 @@ def test_without_a_case_on_file_the_whole_team_is_told() -> None:
 
 def test_the_notice_names_the_recipient_by_role_and_carries_subject_and_error() -> None:
     out = notices(ack_failed(Recipient.ACCUSED), "554 5.7.1 refused", CASE, ENV)
-    assert out[0].context == {"recipient_role": "the reported person",
-                              "subject": "Your report", "error": "554 5.7.1 refused"}
+    assert out[0].context == DeliveryFailedContext(recipient_role="the reported person",
+                                                   subject="Your report",
+                                                   error="554 5.7.1 refused")
     untitled = Undelivered(kind=MailKind.ACK, role=None, subject=None, case_number=7)
-    assert notices(untitled, "x", CASE, ENV)[0].context["subject"] == ""
+    assert notices(untitled, "x", CASE, ENV)[0].context.subject == ""
 
 
 def test_a_failed_notice_makes_no_further_notice() -> None:

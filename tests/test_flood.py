@@ -258,9 +258,9 @@ def test_a_member_excluded_from_a_case_finds_no_trace_of_it(desk: Desk) -> None:
     env = desk.app.pipeline.env()
     items = [_item(1, T0), _item(2, T0, recused=("ben@example.org",))]
     mails = {m.to.email: m for m in summary_mails(items, env)}
-    assert [g["cases"] for g in mails["ana@example.org"].context["groups"]] == [[1, 2]]
+    assert [g["cases"] for g in mails["ana@example.org"].context.groups] == [[1, 2]]
     ben = mails["ben@example.org"].context
-    assert [g["cases"] for g in ben["groups"]] == [[1]] and ben["reports"] == 1
+    assert [g["cases"] for g in ben.groups] == [[1]] and ben.unacknowledged == 1
     only_hidden = summary_mails([items[1]], env)
     assert [m.to.email for m in only_hidden] == ["ana@example.org"]
 

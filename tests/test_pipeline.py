@@ -239,7 +239,7 @@ def test_decide_is_pure_and_quarantines_as_a_decision_with_its_notices(app: App)
     assert decision.state == "quarantined" and "over the 100 KB cap" in (decision.error or "")
     assert sorted(m.to.email for m in decision.mails) == ["ana@example.org", "ben@example.org"]
     assert {m.kind for m in decision.mails} == {"quarantined"}
-    assert all(m.context["item_id"] == 7 for m in decision.mails)
+    assert all(m.context.item_id == 7 for m in decision.mails)
     assert app.store.query("SELECT * FROM outbox") == []  # nothing was done
 
 

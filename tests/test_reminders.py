@@ -101,7 +101,7 @@ def test_during_the_event_staff_are_reminded_after_two_hours_and_leads_after_fou
     first = due(case, local(2027, 6, 2, 12, 0))
     assert to(first) == {"unanswered-1": ["ana@example.org", "ben@example.org",
                                           "cleo@example.org"]}
-    assert first[0].mails[0].context["waited"] == "2 hours"
+    assert first[0].mails[0].context.waited == "2 hours"
     assert first[0].mails[0].role == "s1" and first[0].mails[0].case == 7
     assert walk(case, local(2027, 6, 2, 10, 0), local(2027, 6, 3, 10, 0)) == [
         (local(2027, 6, 2, 12, 0), "unanswered-1"), (local(2027, 6, 2, 14, 0), "unanswered-2")]
@@ -272,7 +272,7 @@ def test_a_case_nobody_handles_reminds_all_staff_of_the_reporter() -> None:
     case = new_case(opened, last_staff_action=opened, recused=("cleo@example.org",))
     (r,) = due(case, opened + timedelta(days=7), reporter_heard=opened)
     assert to([r]) == {r.key: ["ana@example.org", "ben@example.org"]}
-    assert r.mails[0].context["handling"] is False
+    assert r.mails[0].context.handling is False
 
 
 def test_told_the_decision_in_person_counts_as_news() -> None:
@@ -309,7 +309,7 @@ def test_reminders_carry_no_words_of_the_report_nor_names() -> None:
                 common = {"event": "Example Conf 2027", "case": 7, "tag": "[CoC #7]",
                           "team": "The Example Conf 2027 Code of Conduct team",
                           "inbox": "conduct@example.org"}
-                text = renderer.render(m.kind, **common, **m.context)
+                text = renderer.render(m.kind, **common, **m.context.variables())
                 for secret in ("grabbed", "Rita", "rita@example.net", "harasser", "victim"):
                     assert secret not in text, (m.kind, secret)
                 assert "Case 7" in text or "case 7" in text

@@ -20,6 +20,7 @@ from cocmail.core.env import Env, NoHistory
 from cocmail.core.mail_commands.registry import COMMANDS, spellings, table
 from cocmail.core.mail_commands.run import _check_mails, apply_block
 from cocmail.core.mail_commands.work import STAFF, MailCommand
+from cocmail.core.mail_contexts import HarasserResponseContext
 from cocmail.core.model import Address, Roster, StaffMember
 from cocmail.nonces import new_nonce
 from cocmail.render import Renderer
@@ -307,7 +308,9 @@ def test_the_commands_that_run_on_a_closed_case() -> None:
 
 def test_a_handler_mailing_someone_its_declaration_does_not_name_is_stopped() -> None:
     note = COMMANDS["note"]
-    to_accused = OutMail("harasser_response", Address("Dan Doe", "dan@x.org"), "a", 5, {})
+    to_accused = OutMail(to=Address("Dan Doe", "dan@x.org"), role="a", case=5,
+                         context=HarasserResponseContext(accused_name="Dan Doe", action="",
+                                                         appeal_contact=""))
     with pytest.raises(AssertionError):
         _check_mails(note, [to_accused])
     _check_mails(replace(note, mails_to=frozenset({"a", STAFF})), [to_accused])

@@ -23,6 +23,7 @@ from typing import Any, Protocol
 
 from .effects import SUBJECTS, OutMail
 from .header_text import decode
+from .mail_contexts import PreviewContext, ProposalContext
 from .model import Address
 from .screening import LOOP_HEADER
 from .team import TeamDetails
@@ -128,10 +129,10 @@ class _Headers:
 
 def proposed(mail: OutMail) -> tuple[OutMail, ...]:
     """The mails a proposal or a preview shows (none for any other mail)."""
-    if mail.kind == MailKind.PROPOSAL:
-        return tuple(mail.context.get("inners", ()))
-    if mail.kind == MailKind.PREVIEW and mail.context.get("inner") is not None:
-        return (mail.context["inner"],)
+    if isinstance(mail.context, ProposalContext):
+        return tuple(mail.context.inners)
+    if isinstance(mail.context, PreviewContext) and mail.context.inner is not None:
+        return (mail.context.inner,)
     return ()
 
 
@@ -310,7 +311,7 @@ class Composer:
                                        for lang in self.languages(mail)) + "\n"
 
     def _body(self, mail: OutMail, language: str) -> str:
-        ctx = dict(mail.context)
+        ctx = mail.context.variables()
         # Every `*_name` a template may greet with (reporter_name, accused_name, ...).
         for key, value in ctx.items():
             if key.endswith("_name") and isinstance(value, str):

@@ -9,12 +9,11 @@ case. The mail tells them so, and how to reach the reporter.
 
 from __future__ import annotations
 
-from typing import Any
-
 from .case import Case
 from .conflicts import Screened, seeing
 from .effects import OutMail
 from .env import Env
+from .mail_contexts import ConflictReportContext
 from .model import Address
 
 
@@ -26,12 +25,13 @@ def contact_mails(case: Case, env: Env, screened: Screened | None, *, sender: st
     notice = screened.notice() if screened is not None else None
     reporter = case.reporter.display() if case.reporter and not case.reporter_anonymous \
         else ("anonymous" if case.reporter_anonymous else "unknown")
-    ctx: dict[str, Any] = {"named": (notice or {}).get("named", []), "reporter": reporter,
-                           "sender": sender, "subject": subject, "text": text, "date": date,
-                           "attachments": list(attachments), "followup": followup,
-                           "acknowledged": not followup and case.step("acknowledged") is not None}
+    ctx = ConflictReportContext(
+        named=(notice or {}).get("named", []), reporter=reporter,
+        sender=sender, subject=subject, text=text, date=date,
+        attachments=list(attachments), followup=followup,
+        acknowledged=not followup and case.step("acknowledged") is not None)
     refs = (case.root_message_id,) if case.root_message_id else ()
-    return [OutMail("conflict_report", Address("", contact), "x", case.number, dict(ctx),
+    return [OutMail(to=Address("", contact), role="x", case=case.number, context=ctx,
                     references=refs) for contact in env.conflict_contacts if contact != exclude]
 
 

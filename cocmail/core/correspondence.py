@@ -87,8 +87,8 @@ def with_correspondence(mail: OutMail, files: tuple[Attachment, ...]
     ("attached" in its context), so staff see what would leave the team."""
     if mail.kind == MailKind.DSF_REPORT:
         return mail, files
-    return replace(mail, context={**mail.context,
-                                  "attached": [a.filename for a in files]}), ()
+    return replace(mail, context=replace(mail.context,  # a PreviewContext or ProposalContext
+                                         attached=[a.filename for a in files])), ()
 
 
 def correspondence(case: Case, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -17,7 +17,6 @@ quarantine and its notice are committed together or not at all.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from .case import Case
 from .conflicts import named_in_text
@@ -36,6 +35,7 @@ from .intake import (
     unmatched_machine,
 )
 from .languages import localised
+from .mail_contexts import QuarantinedContext
 from .message import body_sha256, parse_message
 from .model import ParsedMessage, Roster
 from .screening import Screening, bounced_message_ids, screen
@@ -136,13 +136,14 @@ def quarantine(inbound_id: int, reason: str, env: Env, subject: str | None = Non
 
     Also the decision the shell commits when processing failed for the last time.
     """
-    context: dict[str, Any] = {"item_id": inbound_id, "reason": reason,
-                               "subject": subject or "(unknown)",
-                               "sender": sender or "(unknown)"}
+    context = QuarantinedContext(item_id=inbound_id, reason=reason,
+                                 subject=subject or "(unknown)",
+                                 sender=sender or "(unknown)")
     # Not to a member its sender or subject names (issue 21), unless that is everyone.
     named = tuple(n.member.email for n in named_in_text(f"{subject}\n{sender}", env.roster))
     to = env.staff_recipients(named) or env.staff_recipients(())
-    mails = tuple(OutMail("quarantined", address, role, None, context) for address, role in to)
+    mails = tuple(OutMail(to=address, role=role, case=None, context=context)
+                  for address, role in to)
     return Decision(None, False, mails, (), "quarantined", state="quarantined", error=reason,
                     log=f"quarantined: {reason}")
 

@@ -8,10 +8,10 @@ step names only; nothing a person wrote and nobody's name or address.
 from __future__ import annotations
 
 from datetime import datetime, time, timedelta
-from typing import Any
 
 from .case import Case, short_step_label
 from .env import Env
+from .mail_contexts import DigestContext
 from .model import StaffMember
 
 STALE_AFTER = timedelta(hours=24)
@@ -54,29 +54,29 @@ def _stale(case: Case, now: datetime) -> bool:
 
 def digest_context(cases: list[Case], env: Env, period_start: datetime,
                    period_end: datetime, awaiting: frozenset[int] = frozenset(),
-                   machine_mail: int = 0) -> dict[str, Any]:
+                   machine_mail: int = 0) -> DigestContext:
     """The template's values: numbers, dates, ages and step names, never a person's data.
 
     `awaiting`: the cases with a proposal waiting for a second member's #approve;
     `machine_mail`: machine mail kept aside in the period without a case (a count only)."""
     now = env.now
     open_cases = [c for c in cases if c.status == "open"]
-    return {
-        "machine_mail": machine_mail,
-        "period_start": env.local(period_start)[:10],
-        "period_end": env.local(period_end)[:10],
-        "opened": [c.number for c in cases if period_start <= c.opened <= period_end],
-        "closed": [c.number for c in cases
-                   if (t := c.step("closed")) is not None and period_start <= t <= period_end],
-        "open_cases": [{"case": c.number, "age_days": max((now - c.opened).days, 0),
-                        "last_activity": env.local(c.last_activity or c.opened),
-                        "missing_steps": [short_step_label(m) for m in c.missing_steps()],
-                        "urgent": c.urgent} for c in open_cases],
-        "stale": [c.number for c in open_cases if _stale(c, now)],
-        "awaiting": [c.number for c in open_cases if c.number in awaiting],
-        "dsf_due": [c.number for c in cases
-                    if c.step("dsf_reported") is None and c.step("decision") is not None],
-    }
+    return DigestContext(
+        machine_mail=machine_mail,
+        period_start=env.local(period_start)[:10],
+        period_end=env.local(period_end)[:10],
+        opened=[c.number for c in cases if period_start <= c.opened <= period_end],
+        closed=[c.number for c in cases
+                if (t := c.step("closed")) is not None and period_start <= t <= period_end],
+        open_cases=[{"case": c.number, "age_days": max((now - c.opened).days, 0),
+                     "last_activity": env.local(c.last_activity or c.opened),
+                     "missing_steps": [short_step_label(m) for m in c.missing_steps()],
+                     "urgent": c.urgent} for c in open_cases],
+        stale=[c.number for c in open_cases if _stale(c, now)],
+        awaiting=[c.number for c in open_cases if c.number in awaiting],
+        dsf_due=[c.number for c in cases
+                 if c.step("dsf_reported") is None and c.step("decision") is not None],
+    )
 
 
 def visible_to(member: StaffMember, cases: list[Case]) -> list[Case]:
@@ -86,7 +86,7 @@ def visible_to(member: StaffMember, cases: list[Case]) -> list[Case]:
 
 def lead_context(lead: StaffMember, cases: list[Case], env: Env, period_start: datetime,
                  period_end: datetime, awaiting: frozenset[int],
-                 machine_mail: int = 0) -> dict[str, Any]:
+                 machine_mail: int = 0) -> DigestContext:
     """One lead's digest: without the cases they are excluded from, not even as a count
     (a count would tell them that a case exists that is hidden from them)."""
     return digest_context(visible_to(lead, cases), env, period_start, period_end, awaiting,

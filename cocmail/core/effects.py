@@ -6,10 +6,11 @@ pipeline writes everything in one transaction.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from .mail_contexts import MailContext, context_from_dict
 from .model import Address
 from .vocabulary import DSF_COMMITTEE, MailKind, ProposalKind
 
@@ -80,13 +81,15 @@ REPLY_KINDS: tuple[MailKind, ...] = (MailKind.ACK, MailKind.TRANSCRIPT, MailKind
                                      MailKind.STATUS, MailKind.PREVIEW)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class OutMail:
-    kind: str  # a MailKind (core/vocabulary.py): the template's name
+    """One mail to write. Its kind is its context's (core/mail_contexts.py): the class
+    of `context` names the template, so a mail cannot be built with another's values."""
+
     to: Address
     role: str  # a Recipient letter, or staff_role(sid) ("s<N>") for staff
     case: int | None
-    context: dict[str, Any] = field(default_factory=dict)
+    context: MailContext
     in_reply_to: str | None = None
     references: tuple[str, ...] = ()
     not_before: datetime | None = None
@@ -96,6 +99,11 @@ class OutMail:
     # Issue 26: the languages the body is written in, one after the other (core/languages.py);
     # () is the team's language (staff mail, the committee's report).
     languages: tuple[str, ...] = ()
+
+    @property
+    def kind(self) -> MailKind:
+        """The mail kind (core/vocabulary.py): the template's name."""
+        return self.context.KIND
 
     @property
     def auto_submitted(self) -> str:
@@ -137,7 +145,7 @@ PROPOSAL_SHORT: dict[ProposalKind, str] = {
 }
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class Proposal:
     """Mail (or a recusal) waiting for a second team member's #approve."""
 
@@ -160,15 +168,16 @@ class Proposal:
 
 def mail_to_json(m: OutMail) -> dict[str, Any]:
     return {"kind": m.kind, "to": [m.to.name, m.to.email], "role": m.role, "case": m.case,
-            "context": m.context, "in_reply_to": m.in_reply_to,
+            "context": m.context.variables(), "in_reply_to": m.in_reply_to,
             "references": list(m.references), "subject": m.subject,
             "not_before": m.not_before.isoformat() if m.not_before else None,
             "languages": list(m.languages)}
 
 
 def mail_from_json(d: dict[str, Any]) -> OutMail:
-    return OutMail(d["kind"], Address(d["to"][0], d["to"][1]), d["role"], d["case"],
-                   d["context"], in_reply_to=d["in_reply_to"],
+    return OutMail(to=Address(d["to"][0], d["to"][1]), role=d["role"], case=d["case"],
+                   context=context_from_dict(d["kind"], d["context"]),
+                   in_reply_to=d["in_reply_to"],
                    references=tuple(d["references"]), subject=d["subject"],
                    not_before=datetime.fromisoformat(d["not_before"]) if d["not_before"]
                    else None, languages=tuple(d.get("languages", ())))

@@ -28,7 +28,6 @@ from dataclasses import dataclass, replace
 from email import message_from_bytes
 from email.message import Message
 from email.policy import compat32
-from typing import Any
 
 from .compose import Attachment
 from .correspondence import clean_images
@@ -178,13 +177,13 @@ def with_files(mail: OutMail, carried: Carried) -> tuple[OutMail, tuple[Attachme
     and the attachments themselves."""
     if not carried.files:
         return mail, ()
-    ctx: dict[str, Any] = {
-        **mail.context,
-        "attachments": [f.describe() for f in carried.files],
-        "files": {"left": [f"{f.describe()}: {why}" for f, why in carried.left],
-                  "cleaned": carried.cleaned,
-                  "command": f"cocmail cases attachments {mail.case} -o DIR"},
-    }
+    ctx = replace(  # a StaffNewCaseContext or StaffRelayContext
+        mail.context,
+        attachments=[f.describe() for f in carried.files],
+        files={"left": [f"{f.describe()}: {why}" for f, why in carried.left],
+               "cleaned": carried.cleaned,
+               "command": f"cocmail cases attachments {mail.case} -o DIR"},
+    )
     names: set[str] = set()
     parts = []
     for n, f in enumerate(carried.attached, 1):

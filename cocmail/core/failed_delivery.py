@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from .case import Case
 from .effects import OutMail
 from .env import Env
+from .mail_contexts import DeliveryFailedContext
 from .vocabulary import MailKind, Recipient
 
 # Whom an undelivered mail was for, by its token role, as the notice words it.
@@ -52,7 +53,7 @@ def notices(failed: Undelivered, error: str, case: Case | None, env: Env) -> lis
     if failed.kind == MailKind.DELIVERY_FAILED:
         return []
     recused = case.recused if case else ()
-    return [OutMail(MailKind.DELIVERY_FAILED, address, role, failed.case_number,
-                    {"recipient_role": recipient_words(failed.role),
-                     "subject": failed.subject or "", "error": error})
+    return [OutMail(to=address, role=role, case=failed.case_number,
+                    context=DeliveryFailedContext(recipient_role=recipient_words(failed.role),
+                                                  subject=failed.subject or "", error=error))
             for address, role in env.staff_recipients(recused)]

@@ -37,6 +37,7 @@ from .env import Env
 from .flood_rules import Arrival, FloodCounts, FloodRules
 from .identity import Identity
 from .intake import ROLE_WORDS, Decision
+from .mail_contexts import FloodSummaryContext
 
 # A burst that paused this long is over: its summary goes out.
 QUIET = timedelta(minutes=2)
@@ -216,10 +217,10 @@ def summary_mails(items: list[HeldItem], env: Env) -> tuple[OutMail, ...]:
         if not mine:
             continue
         reports = [i for i in mine if i.kind == "report"]
-        ctx = {"recipient_name": address.name, "groups": _groups(mine, env),
-               "reports": len(reports), "followups": len(mine) - len(reports),
-               "unacknowledged": sum(1 for i in reports
-                                     if i.case.step("acknowledged") is None
-                                     and i.case.reporter is not None)}
-        mails.append(OutMail("flood_summary", address, role, None, ctx))
+        ctx = FloodSummaryContext(
+            recipient_name=address.name, groups=_groups(mine, env),
+            unacknowledged=sum(1 for i in reports
+                               if i.case.step("acknowledged") is None
+                               and i.case.reporter is not None))
+        mails.append(OutMail(to=address, role=role, case=None, context=ctx))
     return tuple(mails)

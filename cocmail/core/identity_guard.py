@@ -161,7 +161,7 @@ def _written_names(case: Case) -> set[str]:
 
 def check_mail(mail: OutMail, case: Case) -> Verdict:
     """`check_text` over every piece of staff text a mail to the reported person carries."""
-    texts = [v for k, v in sorted(mail.context.items())
+    texts = [v for k, v in sorted(mail.context.variables().items())
              if isinstance(v, str) and k not in NOT_CHECKED]
     return check_text("\n".join(texts), case)
 

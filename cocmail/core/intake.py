@@ -30,6 +30,7 @@ from .evidence import describe
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .mail_commands.run import apply_block, command_reference
+from .mail_contexts import AckContext, SentAsYouContext, StaffRelayContext, TranscriptContext
 from .model import Address, ParsedMessage, StaffMember
 from .reminders import promised_minutes
 from .sanctions import today, with_state
@@ -117,11 +118,9 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
                                  attachments=_attachments(msg), commands=command_reference())
-        ctx["possibly_urgent"] = list(possibly_urgent)
-        ctx["sender_unknown"] = sender_unknown
-        ctx["ack_withheld"] = ack_withheld
-        ctx["conflict"] = conflict
-        mails.append(OutMail("staff_new_case", address, role, case.number, ctx,
+        ctx = replace(ctx, possibly_urgent=list(possibly_urgent), sender_unknown=sender_unknown,
+                      ack_withheld=ack_withheld, conflict=conflict)
+        mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
                              references=_refs(case),
                              subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None,
                              carries_files=_has_files(msg)))
@@ -147,12 +146,13 @@ def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: 
         recipients = env.staff_recipients(case.recused, exclude=exclude)
     for address, role in recipients:
         lines = [line.as_dict(shown_to(address.email)) for line in transcript]
-        ctx = {"recipient_name": address.name, "sender": _sender_label(msg),
-               "sender_role": sender_role, "subject": msg.subject, "text": text,
-               "automatic_reason": automatic, "transcript": lines, "forged": forged,
-               "conflict": conflict, "refused": refused, **relay_context(writer, appeal_to),
-               "attachments": list(_attachments(msg)), "files": None}
-        mails.append(OutMail("staff_relay", address, role, case.number, ctx,
+        ctx = StaffRelayContext(
+            recipient_name=address.name, sender=_sender_label(msg),
+            sender_role=sender_role, subject=msg.subject, text=text,
+            automatic_reason=automatic, transcript=lines, forged=forged,
+            conflict=conflict, refused=refused, **relay_context(writer, appeal_to),
+            attachments=list(_attachments(msg)))
+        mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
                              references=_refs(case),
                              subject=AUTO_NOTICE_SUBJECT if automatic
                              else _relay_subject(sender_role, bool(transcript), writer),
@@ -250,8 +250,8 @@ def _unauthenticated_actor(identity: Identity) -> str:
 
 def _sent_as_you(case: Case, msg: ParsedMessage, staff: StaffMember) -> OutMail:
     """Tell `staff` (at their configured address, never the From) that mail used their name."""
-    return OutMail("sent_as_you", staff.address, staff_role(staff.sid), case.number,
-                   {"recipient_name": staff.name, "subject": msg.subject},
+    return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number,
+                   context=SentAsYouContext(recipient_name=staff.name, subject=msg.subject),
                    references=_refs(case))
 
 
@@ -291,12 +291,12 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                     f" ({identity.forged} at our mail server)"))
         elif acks_today < env.ack_limit:
             greet = reporter is None or reporter.greet
-            mails.append(OutMail("ack", sender if greet else Address("", sender.email),
-                                 Recipient.REPORTER, number,
-                                 {"reporter_name": sender.name if greet else "",
-                                  "outside_team": False, "member_kept_out": False,
-                                  "within": promised_minutes(env),
-                                  "possibly_urgent": bool(urgent)},
+            mails.append(OutMail(to=sender if greet else Address("", sender.email),
+                                 role=Recipient.REPORTER, case=number,
+                                 context=AckContext(reporter_name=sender.name if greet else "",
+                                                    outside_team=False, member_kept_out=False,
+                                                    within=promised_minutes(env),
+                                                    possibly_urgent=bool(urgent)),
                                  in_reply_to=msg.message_id,
                                  references=(msg.message_id,) if msg.message_id else ()))
             case = case.with_step("acknowledged", env.now)
@@ -323,7 +323,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
         # The acknowledgement must not promise that the team it names reads it, and tells
         # a reporter who named a member that the member was not sent it.
         said = {"outside_team": screened.to_contacts, "member_kept_out": not screened.to_contacts}
-        mails = [replace(m, context={**m.context, **said}) if m.kind == "ack" else m
+        mails = [replace(m, context=replace(m.context, **said)) if m.kind == "ack" else m
                  for m in mails]
     if staff is not None and block is not None:
         if block.commands:
@@ -372,16 +372,15 @@ def ignored_lines(ignored: tuple[IgnoredLine, ...]) -> list[dict[str, object]]:
 def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: Applied,
                 identity: Identity, ignored: tuple[IgnoredLine, ...] = ()) -> OutMail:
     shown = shown_to(staff.email)
-    ctx = {"recipient_name": staff.name, "lines": [x.as_dict(shown) for x in applied.lines],
-           "ignored": ignored_lines(ignored), "held_body": "",
-           "rejected": applied.rejected, "reason": applied.reason,
-           "mailed": list(applied.mailed), "held": False, "problems": [],
-           "missing_steps": [STEP_LABELS[m] for m in applied.case.missing_steps()],
-           "earlier": list(filter(shown, applied.earlier)), "note_recorded": False,
-           "proposals": list(applied.waiting)}
+    ctx = TranscriptContext(
+        recipient_name=staff.name, lines=[x.as_dict(shown) for x in applied.lines],
+        ignored=ignored_lines(ignored), rejected=applied.rejected, reason=applied.reason,
+        mailed=list(applied.mailed), proposals=list(applied.waiting),
+        missing_steps=[STEP_LABELS[m] for m in applied.case.missing_steps()],
+        earlier=list(filter(shown, applied.earlier)))
     subject = ("Commands refused" if applied.rejected else
                "Commands not run" if not applied.lines else "Commands done")
-    return OutMail("transcript", staff.address, staff_role(staff.sid), case.number, ctx,
+    return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
                    in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                    subject=subject)
 
@@ -394,14 +393,13 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
                      held: Held, identity: Identity) -> OutMail:
     lines = [{"line": c.line, "raw": c.raw, "ok": False, "result": "held, not run"}
              for c in block.commands]
-    ctx = {"recipient_name": staff.name, "lines": lines, "rejected": False, "reason": None,
-           "ignored": ignored_lines(block.ignored), "held_body": block.body,
-           "mailed": [], "held": True, "problems": list(identity.problems),
-           "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
-           "proposals": [],
-           "note_recorded": bool(block.body.strip())}
+    ctx = TranscriptContext(
+        recipient_name=staff.name, lines=lines, ignored=ignored_lines(block.ignored),
+        held=True, held_body=block.body, problems=list(identity.problems),
+        missing_steps=[STEP_LABELS[m] for m in case.missing_steps()],
+        note_recorded=bool(block.body.strip()))
     # Sent to the member's configured address, never to the From of the suspect mail.
-    return OutMail("transcript", staff.address, staff_role(staff.sid), case.number, ctx,
+    return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
                    references=_refs(case), subject="Commands held: please confirm",
                    nonce=held.nonce)
 
@@ -578,14 +576,12 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
         lines.append(LineResult(line=line_no, raw=raw, ok=False, result=result))
     first = min(errors)
     reason = f"line {first}: {errors[first].reason}"
-    ctx = {"recipient_name": staff.name, "lines": [x.as_dict() for x in lines],
-           "rejected": True, "reason": reason, "ignored": ignored_lines(block.ignored),
-           "held_body": "",
-           "mailed": [], "held": False, "problems": [],
-           "missing_steps": [STEP_LABELS[m] for m in case.missing_steps()], "earlier": [],
-           "proposals": [],
-           "note_recorded": bool(note)}
-    mails = [OutMail("transcript", staff.address, staff_role(staff.sid), case.number, ctx,
+    ctx = TranscriptContext(
+        recipient_name=staff.name, lines=[x.as_dict() for x in lines],
+        rejected=True, reason=reason, ignored=ignored_lines(block.ignored),
+        missing_steps=[STEP_LABELS[m] for m in case.missing_steps()],
+        note_recorded=bool(note))
+    mails = [OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
                      in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
                      subject="Commands refused")]
     mails += _relay(case, msg, env, text=_with_attached(note or "", msg), exclude=staff.email,

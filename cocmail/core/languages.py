@@ -110,12 +110,13 @@ def localise(mail: OutMail, chosen: dict[str, str], event_languages: tuple[str, 
              ) -> OutMail:
     """`mail` with its languages set (a mail that already has them keeps them), and
     the mails a proposal or a preview shows to staff set the same way."""
-    if mail.kind == MailKind.PROPOSAL and mail.context.get("inners"):
-        inners = tuple(localise(m, chosen, event_languages) for m in mail.context["inners"])
-        return replace(mail, context={**mail.context, "inners": inners})
-    if mail.kind == MailKind.PREVIEW and mail.context.get("inner") is not None:
-        inner = localise(mail.context["inner"], chosen, event_languages)
-        return replace(mail, context={**mail.context, "inner": inner})
+    ctx: Any = mail.context
+    if mail.kind == MailKind.PROPOSAL and ctx.inners:
+        inners = [localise(m, chosen, event_languages) for m in ctx.inners]
+        return replace(mail, context=replace(ctx, inners=inners))
+    if mail.kind == MailKind.PREVIEW and ctx.inner is not None:
+        inner = localise(ctx.inner, chosen, event_languages)
+        return replace(mail, context=replace(ctx, inner=inner))
     if mail.languages:
         return mail
     languages = languages_for(mail.kind, mail.role, chosen, event_languages)
@@ -141,7 +142,7 @@ def localised(decision: D, env: Env, detected: str | None = None) -> D:
         mails = [replace(m, languages=answer_languages(detected, env.languages))
                  if m.kind == MailKind.ACK else m for m in mails]
         notice = staff_notice(detected, env.languages, mails)
-        mails = [replace(m, context={**m.context, "report_language": notice})
+        mails = [replace(m, context=replace(m.context, report_language=notice))
                  if m.kind == MailKind.STAFF_NEW_CASE else m for m in mails]
     chosen = case.chosen_languages() if case is not None else {}
     proposals = tuple(replace(p, mails=tuple(localise(m, chosen, env.languages)

@@ -37,10 +37,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import Any
 
 from .case import Case, short_step_label
 from .effects import OutMail
 from .env import Env
+from .mail_contexts import MailContext, ReporterWaitingContext, StillUnansweredContext
 from .model import Address
 from .urgency import urgent_words
 
@@ -168,17 +170,18 @@ def waited(delta: timedelta) -> str:
     return unit(mins, "minute")
 
 
-def _context(case: Case, env: Env, recipient: Address, **extra: object) -> dict[str, object]:
-    return {"recipient_name": recipient.name, "opened": env.local(case.opened),
-            "missing_steps": [short_step_label(m) for m in case.missing_steps()], **extra}
-
-
-def _mails(kind: str, case: Case, env: Env, recipients: list[tuple[Address, str]],
-           subject: str | None, **extra: object) -> tuple[OutMail, ...]:
+def _mails(context: type[MailContext], case: Case, recipients: list[tuple[Address, str]],
+           subject: str | None, **extra: Any) -> tuple[OutMail, ...]:
+    """One reminder of the kind `context` names to each of `recipients`, with `extra`."""
     refs = (case.root_message_id,) if case.root_message_id else ()
-    return tuple(OutMail(kind, address, role, case.number, _context(case, env, address, **extra),
+    return tuple(OutMail(to=address, role=role, case=case.number,
+                         context=context(recipient_name=address.name, **extra),
                          references=refs, subject=subject)
                  for address, role in recipients)
+
+
+def _missing(case: Case) -> list[str]:
+    return [short_step_label(m) for m in case.missing_steps()]
 
 
 def _handlers(case: Case, env: Env) -> tuple[list[tuple[Address, str]], bool]:
@@ -205,12 +208,16 @@ def _escalation(case: Case, env: Env, kind: str, since: datetime, due1: datetime
         to = [(a, r) for a, r in env.staff_recipients(case.recused)
               if not (level2 and (a, r) in leads)]
         out.append(Reminder(case.number, f"{kind}-1", _mails(
-            "still_unanswered", case, env, to, subject, urgent=urgent,
-            possibly_urgent=bool(possibly), level=1, waited=waited(now - since), leads=False)))
+            StillUnansweredContext, case, to, subject, urgent=urgent,
+            opened=env.local(case.opened), possibly_urgent=bool(possibly),
+            missing_steps=_missing(case),
+            waited=waited(now - since), leads=False)))
     if level2:
         out.append(Reminder(case.number, f"{kind}-2", _mails(
-            "still_unanswered", case, env, leads, subject, urgent=urgent,
-            possibly_urgent=bool(possibly), level=2, waited=waited(now - since), leads=True)))
+            StillUnansweredContext, case, leads, subject, urgent=urgent,
+            opened=env.local(case.opened), possibly_urgent=bool(possibly),
+            missing_steps=_missing(case),
+            waited=waited(now - since), leads=True)))
     return out
 
 
@@ -230,7 +237,7 @@ def _reporter_update(f: CaseFacts, rules: ReminderRules, env: Env,
         return []
     to, handling = _handlers(case, env)
     return [Reminder(case.number, key, _mails(
-        "reporter_waiting", case, env, to, None,
+        ReporterWaitingContext, case, to, None, missing_steps=_missing(case),
         waited=waited(env.now - since), last_contact=env.local(since),
         never_heard=since == case.opened and f.reporter_heard is None, handling=handling))]
 

@@ -19,8 +19,14 @@ from .effects import OutMail
 from .env import Env
 from .identity_guard import anonymous_words
 from .mail_commands.values import CommandValueError, parse_person
+from .mail_contexts import (
+    AccusedReplyContext,
+    CommitteeReplyContext,
+    VictimReplyContext,
+    WitnessReplyContext,
+)
 from .model import Address
-from .vocabulary import MailKind, Recipient
+from .vocabulary import Recipient
 from .workflow import Refused, _reporter_mail_gate, _same, mail_reporter_reply
 
 # The words `#reply` takes, and the party each means ("committee" is the DSF's own name
@@ -57,28 +63,29 @@ def reply_to(case: Case, env: Env, value: str, text: str) -> Reply:
     if party == "dsf":
         _not_naming_anonymous(case, text, "the committee")
         name = env.details.committee
-        mail = OutMail(MailKind.COMMITTEE_REPLY,
-                       Address(env.details.committee_address_name(), env.dsf),
-                       Recipient.DSF, case.number, {"text": text})
+        mail = OutMail(to=Address(env.details.committee_address_name(), env.dsf),
+                       role=Recipient.DSF, case=case.number,
+                       context=CommitteeReplyContext(text=text))
         return Reply(mail, name, party, name)
     if party == "victim":
         victim = _victim(case)
         _not_naming_anonymous(case, text, "the person affected")
-        mail = OutMail(MailKind.VICTIM_REPLY, Address(victim.name, victim.email or ""),
-                       Recipient.VICTIM, case.number,
-                       {"victim_name": victim.name, "text": text})
+        mail = OutMail(to=Address(victim.name, victim.email or ""),
+                       role=Recipient.VICTIM, case=case.number,
+                       context=VictimReplyContext(victim_name=victim.name, text=text))
         return Reply(mail, f"the person affected ({victim.display()})", party,
                      "the person affected")
     if party == "witness":
         person = _one_of(case.witnesses, who, "witness", "a witness")
         _not_naming_anonymous(case, text, "a witness")
-        mail = OutMail(MailKind.WITNESS_REPLY, Address(person.name, person.email or ""),
-                       Recipient.WITNESS, case.number,
-                       {"witness_name": person.name, "text": text})
+        mail = OutMail(to=Address(person.name, person.email or ""),
+                       role=Recipient.WITNESS, case=case.number,
+                       context=WitnessReplyContext(witness_name=person.name, text=text))
         return Reply(mail, f"a witness ({person.display()})", party, "a witness")
     person = _one_of(case.accused, who, "accused", "the reported person")
-    mail = OutMail(MailKind.ACCUSED_REPLY, Address(person.name, person.email or ""),
-                   Recipient.ACCUSED, case.number, {"accused_name": person.name, "text": text})
+    mail = OutMail(to=Address(person.name, person.email or ""),
+                   role=Recipient.ACCUSED, case=case.number,
+                   context=AccusedReplyContext(accused_name=person.name, text=text))
     return Reply(mail, f"the reported person ({person.display()})", party,
                  "the reported person")
 

@@ -17,8 +17,9 @@ from typing import Any
 
 from .case import Case
 from .env import Env
+from .mail_contexts import SanctionEndedContext
 from .reminders import Reminder, _handlers, _mails
-from .vocabulary import MailKind, Outcome
+from .vocabulary import Outcome
 
 # The outcomes that can have an end date: the others are done once said (a warning) or
 # have no duration (the talk was ended).
@@ -137,7 +138,7 @@ def sanction_reminders(cases: Iterable[Case], env: Env,
                 continue
             several = sum(1 for p in case.accused if p.until == until) < len(case.accused)
             out.append(Reminder(case.number, key, _mails(
-                MailKind.SANCTION_ENDED, case, env, to, None,
+                SanctionEndedContext, case, to, None,
                 sanction=_ENDED[Outcome(case.outcome)], ended=until.isoformat(),
                 days_ago=(on - until).days, some_only=several, handling=handling)))
     return out

@@ -25,10 +25,11 @@ from .case import Case
 from .effects import OutMail
 from .env import Env
 from .mail_commands.values import CommandValueError, parse_person
+from .mail_contexts import AppealNoticeContext
 from .model import Address, ParsedMessage
 from .people import addresses_in
 from .tokens import Token
-from .vocabulary import MailKind, Party, Recipient, Step
+from .vocabulary import Party, Recipient, Step
 
 # Who wrote, as the relay's subject and first line name them (effects.RELAY_SUBJECTS).
 WORDS: dict[str, str] = {Party.REPORTER: "reporter", Party.VICTIM: "person affected",
@@ -129,6 +130,7 @@ def appeal_mail(case: Case, env: Env, msg: ParsedMessage, sender: str,
     if to is None:
         return None
     told = case.step(Step.HARASSER_INFORMED)
-    return OutMail(MailKind.APPEAL_NOTICE, to, Recipient.OTHER, case.number,
-                   {"sender": sender, "subject": msg.subject, "text": msg.full_text.strip(),
-                    "told": env.local(told) if told else ""})
+    return OutMail(to=to, role=Recipient.OTHER, case=case.number,
+                   context=AppealNoticeContext(sender=sender, subject=msg.subject,
+                                               text=msg.full_text.strip(),
+                                               told=env.local(told) if told else ""))

@@ -17,6 +17,14 @@ from .effects import AuditEntry, OutMail, Proposal
 from .env import Env
 from .errors import UserError
 from .identity_guard import dsf_names_anonymous, guard_mails
+from .mail_contexts import (
+    AccusedComplaintContext,
+    DsfReportContext,
+    HarasserResponseContext,
+    ReporterReplyContext,
+    StaffNewCaseContext,
+    VictimDecisionContext,
+)
 from .model import Address
 from .outgoing_text import without_staff_text
 from .vocabulary import Outcome
@@ -84,15 +92,16 @@ class Applied:
 # ------------------------------------------------------------------ mail builders
 def mail_accused_complaint(case: Case, person: Person) -> OutMail:
     assert person.email
-    return OutMail("accused_complaint", Address(person.name, person.email), "a", case.number,
-                   {"accused_name": person.name})
+    return OutMail(to=Address(person.name, person.email), role="a", case=case.number,
+                   context=AccusedComplaintContext(accused_name=person.name))
 
 
 def mail_harasser_response(case: Case, person: Person, env: Env) -> OutMail:
     assert person.email
-    return OutMail("harasser_response", Address(person.name, person.email), "a", case.number,
-                   {"accused_name": person.name, "action": case.response or case.action or "",
-                    "appeal_contact": env.appeal})
+    return OutMail(to=Address(person.name, person.email), role="a", case=case.number,
+                   context=HarasserResponseContext(
+                       accused_name=person.name, action=case.response or case.action or "",
+                       appeal_contact=env.appeal))
 
 
 # Outcomes the decision mail words on their own (victim_decision.txt); any other is "action".
@@ -108,10 +117,11 @@ def mail_victim_decision(case: Case, victim: Person) -> OutMail:
     reported = case.victim_is_reporter or bool(
         case.reporter and case.reporter.email
         and case.reporter.email.lower() == victim.email.lower())
-    return OutMail("victim_decision", Address(victim.name, victim.email), "v", case.number,
-                   {"victim_name": victim.name, "action": case.action or "",
-                    "outcome": case.outcome, "reported": reported,  # the template words it
-                    "finding": case.outcome if case.outcome in _FINDINGS else "action"})
+    return OutMail(to=Address(victim.name, victim.email), role="v", case=case.number,
+                   context=VictimDecisionContext(
+                       victim_name=victim.name, action=case.action or "",
+                       outcome=case.outcome, reported=reported,
+                       finding=case.outcome if case.outcome in _FINDINGS else "action"))
 
 
 def dsf_narrative(case: Case, text: str) -> str:
@@ -166,22 +176,24 @@ def dsf_responses(case: Case, env: Env) -> dict[str, Any]:
 
 def mail_dsf_report(case: Case, env: Env, narrative: str, hold: bool,
                     actor: str | None = None) -> OutMail:
-    return OutMail("dsf_report", Address(env.details.committee_address_name(), env.dsf), "d",
-                   case.number,
-                   {"when": case.when or "", "where": case.where or "",
-                    # "In brief" only when it says more than "What happened" does.
-                    "summary": "" if narrative.strip() == (case.summary or "").strip()
-                    else case.summary or "",
-                    "what_happened": narrative, "action": case.action,
-                    "outcome": OUTCOME_LABELS.get(case.outcome or ""),
-                    **dsf_people(case, env, actor), **dsf_responses(case, env)},
+    return OutMail(to=Address(env.details.committee_address_name(), env.dsf), role="d",
+                   case=case.number,
+                   context=DsfReportContext(
+                       when=case.when or "", where=case.where or "",
+                       # "In brief" only when it says more than "What happened" does.
+                       summary="" if narrative.strip() == (case.summary or "").strip()
+                       else case.summary or "",
+                       what_happened=narrative, action=case.action,
+                       outcome=OUTCOME_LABELS.get(case.outcome or ""),
+                       **dsf_people(case, env, actor), **dsf_responses(case, env)),
                    not_before=env.dsf_release_time() if hold else None)
 
 
 def mail_reporter_reply(case: Case, text: str) -> OutMail:
     assert case.reporter and case.reporter.email
-    return OutMail("reporter_reply", Address(case.reporter.name, case.reporter.email), "r",
-                   case.number, {"reporter_name": case.reporter.name, "text": text})
+    return OutMail(to=Address(case.reporter.name, case.reporter.email), role="r",
+                   case=case.number,
+                   context=ReporterReplyContext(reporter_name=case.reporter.name, text=text))
 
 
 def status_row(case: Case, env: Env) -> list[tuple[str, str]]:
@@ -314,7 +326,7 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
                        earlier: list[dict[str, Any]], env: Env, report_from: str = "",
                        report_subject: str = "", report_date: str = "",
                        attachments: tuple[str, ...] = (),
-                       commands: list[tuple[str, str]]) -> dict[str, Any]:
+                       commands: list[tuple[str, str]]) -> StaffNewCaseContext:
     """Context of `staff_new_case`; used at intake, for #urgent re-notification and for a
     member back on the case. `commands`: the registry's reference
     (mail_commands.registry.command_reference), from which the template picks the few
@@ -325,17 +337,12 @@ def staff_case_context(case: Case, recipient_name: str, *, urgent: bool,
     else:
         reporter = case.reporter.display() if case.reporter else "unknown"
     received = env.roster.by_email(case.received_by) if case.received_by else None
-    return {"recipient_name": recipient_name, "reporter": reporter,
-            "received_by": received.name if received else None,
-            "report_from": report_from, "report_subject": report_subject or case.subject,
-            "report_date": report_date or env.local(case.opened), "report_text": case.report_text,
-            "attachments": list(attachments), "files": None,  # core/evidence.with_files
-            "earlier": earlier, "urgent": urgent,
-            "commands": commands, "forged": case.forged_sender,
-            "sender_unknown": None,  # intake says why, when it knows
-            "ack_withheld": None, "conflict": None, "back": False,
-            "escalated": None,  # #urgent: who, when, their words (mail_commands/case_state)
-            "possibly_urgent": [],  # intake: what reads as urgent (core/urgency.py)
-            "report_language": None}  # intake: the report's language and the ack's (issue 26)
+    return StaffNewCaseContext(
+        recipient_name=recipient_name, reporter=reporter,
+        received_by=received.name if received else None,
+        report_from=report_from, report_subject=report_subject or case.subject,
+        report_date=report_date or env.local(case.opened), report_text=case.report_text,
+        attachments=list(attachments), earlier=earlier, urgent=urgent,
+        commands=commands, forged=case.forged_sender)
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from ..conflicts import MEMBER_KINDS
 from ..effects import OutMail
-from ..vocabulary import MailKind, ProposalKind, Recipient, Step, staff_role
+from ..mail_contexts import MemberExcludedContext, ProposalRejectedContext
+from ..vocabulary import ProposalKind, Recipient, Step, staff_role
 from ..workflow import Refused, _guard
 from .people import _include, _last_member_check, _recuse
 from .proposals import _name, _not_about_you, _pick, _stale
@@ -43,10 +44,11 @@ def do_approve(w: _Work, cmd: Command) -> str:
         _recuse(w, p.target)
         w.decided.append((p, "approved", None))
         for address, role in w.env.leads(w.case.recused):
-            w.mails.append(OutMail(MailKind.MEMBER_EXCLUDED, address, role, w.case.number,
-                                   {"recipient_name": address.name,
-                                    "member": _name(w.env, p.target), "proposed_by": who,
-                                    "approved_by": w.actor.name}))
+            w.mails.append(OutMail(to=address, role=role, case=w.case.number,
+                                   context=MemberExcludedContext(
+                                       recipient_name=address.name,
+                                       member=_name(w.env, p.target), proposed_by=who,
+                                       approved_by=w.actor.name)))
         w.mailed.append("the leads (a member was excluded)")
         return (f"approved: {_name(w.env, p.target)} is excluded from this case "
                 f"({who}'s proposal); the leads are told")
@@ -82,12 +84,13 @@ def do_reject(w: _Work, cmd: Command) -> str:
     target = _name(w.env, p.target) if p.kind in MEMBER_KINDS else ""
     if proposer is not None and proposer.email != w.actor.email \
             and not w.case.is_recused(proposer.email):
-        w.mails.append(OutMail(MailKind.PROPOSAL_REJECTED, proposer.address,
-                               staff_role(proposer.sid),
-                               w.case.number,
-                               {"recipient_name": proposer.name, "rejected_by": w.actor.name,
-                                "what": p.what(target, short=True),
-                                "reason": reason or ""}))
+        w.mails.append(OutMail(to=proposer.address,
+                               role=staff_role(proposer.sid),
+                               case=w.case.number,
+                               context=ProposalRejectedContext(
+                                   recipient_name=proposer.name, rejected_by=w.actor.name,
+                                   what=p.what(target, short=True),
+                                   reason=reason or "")))
         w.mailed.append(f"{proposer.name} (their proposal was rejected)")
     return "proposal rejected; nothing was sent" + (f" ({_name(w.env, p.proposed_by)} is told)"
                                                    if proposer and proposer.email !=

@@ -6,9 +6,12 @@ run.py), so a member the same block excludes is not alerted.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..case import STEP_LABELS
 from ..effects import OutMail
-from ..vocabulary import MailKind, Step, staff_role
+from ..mail_contexts import StatusContext
+from ..vocabulary import Step, staff_role
 from ..workflow import shown_to, staff_case_context, status_row
 from .proposals import _waiting_described
 from .values import Command
@@ -39,21 +42,21 @@ def urgent_mails(w: _Work) -> list[OutMail]:
     has arrived"."""
     escalated = {"by": w.actor.name or w.actor.email, "at": w.env.local(w.env.now),
                  "words": _escalation_words(w)}
-    return [OutMail(MailKind.STAFF_NEW_CASE, address, role, w.case.number,
-                    {**staff_case_context(w.case, address.name, urgent=True,
-                                          earlier=list(filter(shown_to(address.email),
-                                                              w.earlier)),
-                                          env=w.env, commands=list(w.reference)),
-                     "escalated": escalated},
+    return [OutMail(to=address, role=role, case=w.case.number,
+                    context=replace(staff_case_context(
+                        w.case, address.name, urgent=True,
+                        earlier=list(filter(shown_to(address.email), w.earlier)),
+                        env=w.env, commands=list(w.reference)), escalated=escalated),
                     subject="URGENT: safety risk on this case")
             for address, role in w.env.staff_recipients(w.case.recused)]
 
 
 def do_status(w: _Work, cmd: Command) -> str:
-    w.mails.append(OutMail(MailKind.STATUS, w.actor.address, staff_role(w.actor.sid), w.case.number,
-                           {"row": status_row(w.case, w.env), "status": w.case.status,
-                            "missing_steps": [STEP_LABELS[m] for m in w.case.missing_steps()],
-                            "proposals": _waiting_described(w)}))
+    w.mails.append(OutMail(to=w.actor.address, role=staff_role(w.actor.sid), case=w.case.number,
+                           context=StatusContext(
+                               row=status_row(w.case, w.env), status=w.case.status,
+                               missing_steps=[STEP_LABELS[m] for m in w.case.missing_steps()],
+                               proposals=_waiting_described(w))))
     return "status sent to you"
 
 

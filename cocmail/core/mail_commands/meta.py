@@ -8,15 +8,16 @@ block in the parser and never reaches a handler there.
 from __future__ import annotations
 
 from ..effects import OutMail
-from ..vocabulary import MailKind, staff_role
+from ..mail_contexts import HelpContext
+from ..vocabulary import staff_role
 from ..workflow import Refused
 from .values import Command
 from .work import STAFF, MailCommand, _Work
 
 
 def do_help(w: _Work, cmd: Command) -> str:
-    w.mails.append(OutMail(MailKind.HELP, w.actor.address, staff_role(w.actor.sid),
-                           w.case.number, {"commands": list(w.reference)}))
+    w.mails.append(OutMail(to=w.actor.address, role=staff_role(w.actor.sid),
+                           case=w.case.number, context=HelpContext(commands=list(w.reference))))
     return "command reference sent to you"
 
 

@@ -7,11 +7,13 @@ Pure. A person named here who is a team member is excluded from the case at once
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from ..case import Person
 from ..conflicts import include, member_for
 from ..effects import OutMail
 from ..sanctions import today, with_state
-from ..vocabulary import MailKind, Party, Step, staff_role
+from ..vocabulary import Party, Step, staff_role
 from ..workflow import Refused, _same, earlier_warning, staff_case_context
 from .proposals import _approver_names, _deciders, _propose
 from .values import Command
@@ -131,11 +133,11 @@ def _include(w: _Work, email: str) -> None:
     member = w.env.roster.by_email(email)
     if member is None:
         return
-    w.mails.append(OutMail(MailKind.STAFF_NEW_CASE, member.address, staff_role(member.sid),
-                           w.case.number,
-                           {**staff_case_context(w.case, member.name, urgent=w.case.urgent,
-                                                 earlier=[], env=w.env,
-                                                 commands=list(w.reference)), "back": True},
+    w.mails.append(OutMail(to=member.address, role=staff_role(member.sid),
+                           case=w.case.number,
+                           context=replace(staff_case_context(
+                               w.case, member.name, urgent=w.case.urgent, earlier=[], env=w.env,
+                               commands=list(w.reference)), back=True),
                            subject="You are back on this case"))
     w.mailed.append(f"{member.name} (back on the case)")
 

@@ -7,8 +7,9 @@ same identity guard as the real command, so a preview that works means the comma
 from __future__ import annotations
 
 from ..effects import OutMail
+from ..mail_contexts import PreviewContext
 from ..replies import reply_to
-from ..vocabulary import MailKind, staff_role
+from ..vocabulary import staff_role
 from ..workflow import Refused, _guard, _near, _outgoing, preview_mail
 from .values import Command
 from .work import STAFF, MailCommand, Value, _Work
@@ -31,8 +32,9 @@ def do_preview(w: _Work, cmd: Command) -> str:
         mail = preview_mail(w.case, w.env, target, w.body, w.actor.email)
         label = PREVIEW_LABELS[target]
     near = _near(w.case, [mail])
-    w.mails.append(OutMail(MailKind.PREVIEW, w.actor.address, staff_role(w.actor.sid),
-                           w.case.number, {"target": label, "inner": mail, "near_misses": near}))
+    w.mails.append(OutMail(to=w.actor.address, role=staff_role(w.actor.sid),
+                           case=w.case.number,
+                           context=PreviewContext(target=label, inner=mail, near_misses=near)))
     return f"preview of the mail to {label} sent to you; nothing else was sent"
 
 

@@ -13,6 +13,7 @@ from ..case import Case
 from ..conflicts import MEMBER_KINDS, concerned, role_words
 from ..effects import PROPOSAL_SUBJECTS, SUBJECTS, OutMail, Proposal
 from ..env import Env
+from ..mail_contexts import ProposalContext
 from ..model import Address
 from ..vocabulary import MailKind
 from ..workflow import Refused, _near
@@ -65,7 +66,8 @@ def _needs_approval(w: _Work, kind: str) -> bool:
 
 
 def _propose(w: _Work, kind: str, mails: tuple[OutMail, ...], target: str = "") -> None:
-    w.proposals.append(Proposal(w.env.nonce(), w.case.number, kind, w.actor.email, w.env.now,
+    w.proposals.append(Proposal(nonce=w.env.nonce(), case=w.case.number, kind=kind,
+                                proposed_by=w.actor.email, proposed_at=w.env.now,
                                 target=target, mails=mails, facts=case_facts(w.case)))
     w.mailed.append("for approval: " + ", ".join(a.display() for a, _ in _approvers(w)))
 
@@ -125,13 +127,14 @@ def _proposal_mails(w: _Work) -> list[OutMail]:
         for address, role in w.env.staff_recipients(w.case.recused, exclude=p.proposed_by):
             if address.email in skip:
                 continue
-            out.append(OutMail(MailKind.PROPOSAL, address, role, w.case.number,
-                               {"recipient_name": address.name, "proposer": proposer,
-                                "what": p.what(target), "recuse": p.kind == "recuse",
-                                "include": p.kind == "include", "on_case": role_words(
-                                    w.case, p.target) if p.kind == "include" else "",
-                                "inners": list(p.mails),
-                                "near_misses": _near(w.case, p.mails)},
+            out.append(OutMail(to=address, role=role, case=w.case.number,
+                               context=ProposalContext(
+                                   recipient_name=address.name, proposer=proposer,
+                                   what=p.what(target), recuse=p.kind == "recuse",
+                                   include=p.kind == "include", on_case=role_words(
+                                       w.case, p.target) if p.kind == "include" else "",
+                                   inners=list(p.mails),
+                                   near_misses=_near(w.case, p.mails)),
                                subject=PROPOSAL_SUBJECTS.get(
                                    p.kind, SUBJECTS[MailKind.PROPOSAL]), nonce=p.nonce))
     return out
