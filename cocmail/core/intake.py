@@ -17,21 +17,30 @@ from .commands import CommandBlock, IgnoredLine, format_block, parse_command_blo
 from .conflict_mail import contact_mails, team_blind
 from .conflicts import earlier_mail, screen
 from .effects import (
-    AUTO_NOTICE_SUBJECT,
     POSSIBLY_URGENT_SUBJECT,
-    RELAY_SUBJECTS,
     AuditEntry,
     Held,
     OutMail,
     Proposal,
 )
 from .env import Env
-from .evidence import describe
 from .flood_rules import Arrival
 from .identity import STAFF_TOKEN_DAYS_AFTER_CLOSE, Identity
 from .mail_commands.run import apply_block, command_reference
-from .mail_contexts import AckContext, SentAsYouContext, StaffRelayContext, TranscriptContext
+from .mail_contexts import AckContext, SentAsYouContext, TranscriptContext
 from .model import Address, ParsedMessage, StaffMember
+from .relay import (
+    EXCLUDED_MEMBER,
+    ROLE_WORDS,
+    UNAUTHENTICATED,
+    attachment_lines,
+    case_refs,
+    has_files,
+    relay_mails,
+    role_label,
+    sender_label,
+    with_attached,
+)
 from .reminders import promised_minutes
 from .sanctions import today, with_state
 from .screening import Screening
@@ -39,7 +48,7 @@ from .sender import reporter_of
 from .tokens import Token
 from .urgency import urgent_words
 from .vocabulary import Party, Recipient, staff_role, staff_sid
-from .who_wrote import Writer, appeal_mail, relay_context, who_wrote
+from .who_wrote import appeal_mail, who_wrote
 from .workflow import Applied, LineResult, shown_to, staff_case_context
 
 
@@ -72,26 +81,6 @@ class HeldEntry:
     opened_case: bool = False  # held from the mail that opened the case (issue 25, item 8)
 
 
-def _sender_label(msg: ParsedMessage) -> str:
-    s = msg.sender
-    if s is not None:
-        return s.display()
-    # No address at all: what the From says is still worth showing ("Anonymous attendee").
-    return (", ".join(a.display() for a in msg.from_) or (msg.first("from") or "")[:200]
-            or (f"(no From) Sender: {msg.first('sender')[:200]}" if msg.first("sender") else "")
-            or "(no sender)")
-
-
-def _attachments(msg: ParsedMessage) -> tuple[str, ...]:
-    return tuple(describe(name, ctype, size) for name, ctype, size in msg.attachments)
-
-
-def _has_files(msg: ParsedMessage) -> bool:
-    """Might staff mail about `msg` carry files (core/evidence.py)? Only then is the raw
-    mail read again for them."""
-    return bool(msg.attachments or msg.attached_text)
-
-
 def _earlier_for(case: Case, env: Env) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for p in case.accused:
@@ -117,68 +106,18 @@ def _new_case_mails(case: Case, msg: ParsedMessage, env: Env, exclude: str | Non
                                  earlier=list(filter(shown_to(address.email), earlier)), env=env,
                                  report_from=report_from, report_subject=msg.subject,
                                  report_date=env.local(msg.date or env.now),
-                                 attachments=_attachments(msg), commands=command_reference())
+                                 attachments=attachment_lines(msg), commands=command_reference())
         ctx = replace(ctx, possibly_urgent=list(possibly_urgent), sender_unknown=sender_unknown,
                       ack_withheld=ack_withheld, conflict=conflict)
         mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
-                             references=_refs(case),
+                             references=case_refs(case),
                              subject=POSSIBLY_URGENT_SUBJECT if possibly_urgent else None,
-                             carries_files=_has_files(msg)))
+                             carries_files=has_files(msg)))
     return mails
 
 
-def _refs(case: Case) -> tuple[str, ...]:
-    return (case.root_message_id,) if case.root_message_id else ()
 
-
-def _relay(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: str,
-           exclude: str | None, automatic: str | None = None,
-           transcript: tuple[LineResult, ...] = (),
-           recipients: list[tuple[Address, str]] | None = None,
-           forged: str | None = None,
-           conflict: dict[str, Any] | None = None, refused: bool = False,
-           writer: Writer | None = None, appeal_to: str | None = None) -> list[OutMail]:
-    """`refused`: the mail's commands were not run (an excluded member's); `writer`: who
-    wrote from outside the team (core/who_wrote.py); `appeal_to`: the appeal contact the
-    mail also went to."""
-    mails = []
-    if recipients is None:
-        recipients = env.staff_recipients(case.recused, exclude=exclude)
-    for address, role in recipients:
-        lines = [line.as_dict(shown_to(address.email)) for line in transcript]
-        ctx = StaffRelayContext(
-            recipient_name=address.name, sender=_sender_label(msg),
-            sender_role=sender_role, subject=msg.subject, text=text,
-            automatic_reason=automatic, transcript=lines, forged=forged,
-            conflict=conflict, refused=refused, **relay_context(writer, appeal_to),
-            attachments=list(_attachments(msg)))
-        mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
-                             references=_refs(case),
-                             subject=AUTO_NOTICE_SUBJECT if automatic
-                             else _relay_subject(sender_role, bool(transcript), writer),
-                             carries_files=automatic is None and _has_files(msg)))
-    return mails
-
-
-def _relay_subject(sender_role: str, commands: bool, writer: Writer | None = None) -> str:
-    """What arrived, by who wrote it (effects.RELAY_SUBJECTS): "The reporter wrote
-    again", "A colleague's commands"; never a name."""
-    if writer is not None and writer.appeal:
-        return RELAY_SUBJECTS["reported person (after the response)"]
-    if sender_role == "staff member" and commands:
-        return RELAY_SUBJECTS["staff member commands"]
-    if sender_role in RELAY_SUBJECTS:
-        return RELAY_SUBJECTS[sender_role]
-    for start in ("team member excluded", "someone"):
-        if sender_role.startswith(start):
-            return RELAY_SUBJECTS[start]
-    # A party named with a note ("reported person (the address may be forged: ...)").
-    return next((RELAY_SUBJECTS[k] for k in ("reporter", "person affected", "reported person",
-                                             "witness") if sender_role.startswith(k)),
-                RELAY_SUBJECTS["someone"])
-
-
-def _automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
+def automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
                        screening: Screening, quoted: tuple[Token, ...],
                        noticed_today: frozenset[str]) -> Decision:
     """A bounce or auto-reply on a case: shown to staff, but never so that it can loop.
@@ -201,35 +140,10 @@ def _automatic_on_case(msg: ParsedMessage, case: Case, env: Env, identity: Ident
         if told:
             audit.append(AuditEntry("no notice", f"{len(told)} staff member(s) already told"
                                                  " of automatic mail on this case today"))
-    mails = _relay(case, msg, env, sender_role="automatic mail", text=msg.full_text.strip(),
-                   exclude=None, automatic=reason, recipients=recipients)
+    mails = relay_mails(case, msg, env, sender_role="automatic mail", text=msg.full_text.strip(),
+                        exclude=None, automatic=reason, recipients=recipients)
     return Decision(case, False, tuple(mails), tuple(audit), kind,
                     log=f"case #{case.number}: automatic mail recorded")
-
-
-def _with_attached(own: str, msg: ParsedMessage) -> str:
-    """`own` (a staff member's body) and, below it, what they attached or forwarded.
-
-    For staff to read only: the note, `#reply` and the DSF narrative stay `own`, so an
-    attached mail's words never go out under the team's name.
-    """
-    if not msg.attached_text:
-        return own
-    return f"{own.rstrip()}\n\n{msg.attached_text}".lstrip("\n")
-
-
-# Roles as the mails name them: person-first words (issue 14, part 4).
-ROLE_WORDS: dict[Party, str] = {Party.REPORTER: "reporter", Party.VICTIM: "person affected",
-                                Party.ACCUSED: "reported person", Party.WITNESS: "witness"}
-
-
-def _role_label(case: Case, email: str | None) -> str:
-    role = case.role_of(email) if email else None
-    return ROLE_WORDS.get(role, role) if role else "someone not yet on the case"
-
-
-UNAUTHENTICATED = "staff member (NOT authenticated)"
-EXCLUDED_MEMBER = "team member excluded from this case"  # staff_relay.txt knows this start
 
 
 def _claimed(identity: Identity, case_number: int) -> StaffMember | None:
@@ -252,7 +166,7 @@ def _sent_as_you(case: Case, msg: ParsedMessage, staff: StaffMember) -> OutMail:
     """Tell `staff` (at their configured address, never the From) that mail used their name."""
     return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number,
                    context=SentAsYouContext(recipient_name=staff.name, subject=msg.subject),
-                   references=_refs(case))
+                   references=case_refs(case))
 
 
 def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
@@ -273,7 +187,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
                                 + ", ".join(f'"{w}"' for w in urgent)))
     mails: list[OutMail] = []
     claimed = _claimed(identity, number)
-    report_from = _sender_label(msg) + (" (NOT authenticated)" if claimed else "")
+    report_from = sender_label(msg) + (" (NOT authenticated)" if claimed else "")
     if claimed is not None:
         audit.append(AuditEntry("not authenticated",
                                 "sent as a staff member, not proven: no received-by recorded"))
@@ -311,7 +225,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     block = parse_command_block(msg.text) if staff is not None else None
     if staff is not None and block is not None:
         # The staff member's own words, then any report they forwarded as an attachment.
-        case = replace(case, report_text=_with_attached(block.body, msg) or case.report_text)
+        case = replace(case, report_text=with_attached(block.body, msg) or case.report_text)
     # Members the report names are excluded before anything is addressed (issue 21).
     screened = screen(case, f"{msg.subject}\n{case.report_text}\n{msg.file_text}", env.roster,
                       people=(case.reporter,) if case.reporter else (),
@@ -345,7 +259,7 @@ def open_case(msg: ParsedMessage, number: int, env: Env, identity: Identity,
     if screened.to_contacts:
         mails.extend(contact_mails(case, env, screened, sender=report_from, subject=msg.subject,
                                    text=case.report_text, date=env.local(msg.date or env.now),
-                                   attachments=_attachments(msg)))
+                                   attachments=attachment_lines(msg)))
     if claimed is not None and held is None:
         mails.append(_sent_as_you(case, msg, claimed))
     if applied is not None:
@@ -381,7 +295,7 @@ def _transcript(case: Case, msg: ParsedMessage, staff: StaffMember, applied: App
     subject = ("Commands refused" if applied.rejected else
                "Commands not run" if not applied.lines else "Commands done")
     return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
-                   in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
+                   in_reply_to=msg.message_id, references=case_refs(case) + _own(msg),
                    subject=subject)
 
 
@@ -400,7 +314,7 @@ def _held_transcript(case: Case, msg: ParsedMessage, staff: StaffMember, block: 
         note_recorded=bool(block.body.strip()))
     # Sent to the member's configured address, never to the From of the suspect mail.
     return OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
-                   references=_refs(case), subject="Commands held: please confirm",
+                   references=case_refs(case), subject="Commands held: please confirm",
                    nonce=held.nonce)
 
 
@@ -423,7 +337,7 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     # Machine mail by weight (core/screening.py): one weak signal (an Outlook header, a
     # list it came through) must not turn a staff member's commands into a notice.
     if screening.machine or screening.bounce:
-        return _automatic_on_case(msg, case, env, identity, screening, quoted, noticed_today)
+        return automatic_on_case(msg, case, env, identity, screening, quoted, noticed_today)
     claimed = _claimed(identity, case.number)
     actor = _unauthenticated_actor(identity) if claimed else None
     if staff is None or case.is_recused(staff.email):
@@ -450,8 +364,9 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
                                  claimed is not None)
         return replace(refused, actor=actor)
     if not commands:
-        mails = _relay(case, msg, env, sender_role=UNAUTHENTICATED if claimed else "staff member",
-                       text=_with_attached(body, msg), exclude=staff.email)
+        mails = relay_mails(case, msg, env,
+                            sender_role=UNAUTHENTICATED if claimed else "staff member",
+                            text=with_attached(body, msg), exclude=staff.email)
         if claimed is not None:
             mails.append(_sent_as_you(case, msg, claimed))
         elif block.ignored:
@@ -467,8 +382,8 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
         held = Held(env.nonce(), staff.email, format_block(commands), body)
         mails = [_held_transcript(case, msg, staff, replace(block, commands=commands), held,
                                   identity)]
-        mails += _relay(case, msg, env, sender_role=UNAUTHENTICATED, text=_with_attached(body, msg),
-                        exclude=staff.email)
+        mails += relay_mails(case, msg, env, sender_role=UNAUTHENTICATED,
+                             text=with_attached(body, msg), exclude=staff.email)
         audit.append(AuditEntry("held", "commands held: " + "; ".join(identity.problems)))
         return Decision(case, False, tuple(mails), tuple(audit), "staff", note=note, held=held,
                         log=f"case #{case.number}: unauthenticated staff commands held",
@@ -480,9 +395,9 @@ def continue_case(msg: ParsedMessage, case: Case, env: Env, identity: Identity,
     mails = list(applied.mails) if not applied.rejected else []
     transcript = _transcript(new, msg, staff, applied, identity, ignored=block.ignored)
     mails.append(transcript)
-    mails += _relay(new, msg, env, sender_role="staff member", text=_with_attached(body, msg),
-                    exclude=staff.email,
-                    transcript=applied.lines)
+    mails += relay_mails(new, msg, env, sender_role="staff member", text=with_attached(body, msg),
+                         exclude=staff.email,
+                         transcript=applied.lines)
     audit += list(applied.audit)
     if applied.rejected:
         audit.append(AuditEntry("refused", applied.reason or ""))
@@ -503,7 +418,7 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
     the members who can see the case, after excluding any member it names, saying who
     wrote; a reported person's appeal also to the appeal contact (core/who_wrote.py)."""
     writer = who_wrote(case, env, email, tokens) if staff is None else None
-    role = writer.role if writer is not None else _role_label(case, email)
+    role = writer.role if writer is not None else role_label(case, email)
     shown = role + (f" (the address may be forged: {forged} at our mail server)"
                     if forged else "")
     audit = [AuditEntry("message", f"from the {shown}")]
@@ -528,17 +443,17 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
                           quoted=earlier, quoted_by=frozenset(case.handlers))
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
-    appeal = appeal_mail(new, env, msg, _sender_label(msg), writer, forged)
+    appeal = appeal_mail(new, env, msg, sender_label(msg), writer, forged)
     audit += [AuditEntry("appeal", f"passed to {appeal.to.email}")] if appeal else []
-    mails = _relay(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
-                   forged=forged, conflict=screened.notice() if screened is not None else None,
-                   refused=refused, writer=writer,
-                   appeal_to=appeal.to.email if appeal is not None else None)
+    mails = relay_mails(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
+                        forged=forged, conflict=screened.notice() if screened is not None else None,
+                        refused=refused, writer=writer,
+                        appeal_to=appeal.to.email if appeal is not None else None)
     mails += [appeal] if appeal is not None else []
     if team_blind(new, env):
-        mails += contact_mails(new, env, None, sender=_sender_label(msg), subject=msg.subject,
+        mails += contact_mails(new, env, None, sender=sender_label(msg), subject=msg.subject,
                                text=msg.full_text.strip(), date=env.local(msg.date or env.now),
-                               attachments=_attachments(msg), followup=True, exclude=email)
+                               attachments=attachment_lines(msg), followup=True, exclude=email)
     return Decision(new, False, tuple(mails), tuple(audit), "followup",
                     log=f"case #{case.number}: message relayed", actor=actor,
                     cancel_mail_to=_addresses_recused(case, new, env))
@@ -582,11 +497,11 @@ def _refuse_errors(case: Case, msg: ParsedMessage, staff: StaffMember, block: Co
         missing_steps=[STEP_LABELS[m] for m in case.missing_steps()],
         note_recorded=bool(note))
     mails = [OutMail(to=staff.address, role=staff_role(staff.sid), case=case.number, context=ctx,
-                     in_reply_to=msg.message_id, references=_refs(case) + _own(msg),
+                     in_reply_to=msg.message_id, references=case_refs(case) + _own(msg),
                      subject="Commands refused")]
-    mails += _relay(case, msg, env, text=_with_attached(note or "", msg), exclude=staff.email,
-                    sender_role=UNAUTHENTICATED if unauthenticated else "staff member",
-                    transcript=tuple(lines))
+    mails += relay_mails(case, msg, env, text=with_attached(note or "", msg), exclude=staff.email,
+                         sender_role=UNAUTHENTICATED if unauthenticated else "staff member",
+                         transcript=tuple(lines))
     if unauthenticated:
         mails.append(_sent_as_you(case, msg, staff))
     audit = audit + [AuditEntry("refused", reason)]
