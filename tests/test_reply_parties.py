@@ -237,6 +237,27 @@ def test_an_appeal_reaches_the_appeal_contact_with_nothing_else_from_the_case(
     assert "Someone else wrote on case" in body_of(relay)
 
 
+def test_an_appeal_that_names_the_reporter_stays_with_the_team(
+        make_desk: Callable[..., Desk]) -> None:
+    """The reported person may have guessed who reported; the appeal contact, outside the
+    team, must not learn it from cocmail: the message is not passed on, staff are told
+    why (found in a read of the demo's mails as the appeal contact)."""
+    desk = make_desk(APPEALS)
+    n = desk.report(EVE, "Dan Doe grabbed Sam's arm at the party.\n")
+    desk.staff(ANA, n, PEOPLE + "#action A formal warning\n#outcome warning\n"
+                             "#notify-harasser\n")
+    [response] = to(desk, "dan@speaker.example")
+    desk.new()
+    _answer(desk, "Dan <dan@speaker.example>", response, n,
+            "I know it was Eve who complained, and her friend is lying.\n")
+    fresh = desk.new()
+    assert not [m for m in fresh if "appeals@board.example" in str(m["To"])]
+    [relay] = [m for m in fresh if BEN in str(m["To"])]
+    text = " ".join(body_of(relay).split())
+    assert "appeal contact was not sent it: it names Eve (the reporter)" in text
+    assert "forward it by hand" in text
+
+
 def test_without_an_appeal_contact_the_relay_says_so(desk: Desk, case: int) -> None:
     desk.staff(ANA, case, "#action A formal warning\n#outcome warning\n#notify-harasser\n")
     desk.new()

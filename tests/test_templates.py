@@ -133,6 +133,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "role_note": "",
         "appeal": False,
         "appeal_to": None,
+        "appeal_withheld": "",
         "attachments": [],
         "files": None,
     },

@@ -48,7 +48,7 @@ from .sender import reporter_of
 from .tokens import Token
 from .urgency import urgent_words
 from .vocabulary import Party, Recipient, staff_role, staff_sid
-from .who_wrote import appeal_mail, who_wrote
+from .who_wrote import appeal_address, appeal_mail, appeal_names, who_wrote
 from .workflow import Applied, LineResult, shown_to, staff_case_context
 
 
@@ -444,11 +444,16 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
     appeal = appeal_mail(new, env, msg, sender_label(msg), writer, forged)
+    withheld = (appeal_names(new, msg) if writer is not None and writer.appeal
+                and writer.by_address and not forged and appeal_address(env.appeal) else "")
     audit += [AuditEntry("appeal", f"passed to {appeal.to.email}")] if appeal else []
+    audit += [AuditEntry("appeal", "not passed on: it names someone the case protects")
+              ] if withheld else []
     mails = relay_mails(new, msg, env, sender_role=role, text=msg.full_text.strip(), exclude=email,
                         forged=forged, conflict=screened.notice() if screened is not None else None,
                         refused=refused, writer=writer,
-                        appeal_to=appeal.to.email if appeal is not None else None)
+                        appeal_to=appeal.to.email if appeal is not None else None,
+                        appeal_withheld=withheld)
     mails += [appeal] if appeal is not None else []
     if team_blind(new, env):
         mails += contact_mails(new, env, None, sender=sender_label(msg), subject=msg.subject,

@@ -89,6 +89,8 @@ class StaffRelayContext(MailContext):
     role_note: str
     appeal: bool
     appeal_to: str | None
+    # Why the appeal contact was not sent it: it names someone the case protects.
+    appeal_withheld: str = ""
     attachments: list[str]  # the files of the mail relayed, described
     files: Row | None = None  # what was attached to this mail, what not (evidence.with_files)
 

@@ -47,12 +47,13 @@ def case_refs(case: Case) -> tuple[str, ...]:
 
 
 def relay_mails(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, text: str,
-           exclude: str | None, automatic: str | None = None,
-           transcript: tuple[LineResult, ...] = (),
-           recipients: list[tuple[Address, str]] | None = None,
-           forged: str | None = None,
-           conflict: dict[str, Any] | None = None, refused: bool = False,
-           writer: Writer | None = None, appeal_to: str | None = None) -> list[OutMail]:
+                exclude: str | None, automatic: str | None = None,
+                transcript: tuple[LineResult, ...] = (),
+                recipients: list[tuple[Address, str]] | None = None,
+                forged: str | None = None,
+                conflict: dict[str, Any] | None = None, refused: bool = False,
+                writer: Writer | None = None, appeal_to: str | None = None,
+                appeal_withheld: str = "") -> list[OutMail]:
     """`refused`: the mail's commands were not run (an excluded member's); `writer`: who
     wrote from outside the team (core/who_wrote.py); `appeal_to`: the appeal contact the
     mail also went to."""
@@ -65,7 +66,7 @@ def relay_mails(case: Case, msg: ParsedMessage, env: Env, *, sender_role: str, t
             recipient_name=address.name, sender=sender_label(msg),
             sender_role=sender_role, subject=msg.subject, text=text,
             automatic_reason=automatic, transcript=lines, forged=forged,
-            conflict=conflict, refused=refused, **relay_context(writer, appeal_to),
+            conflict=conflict, refused=refused, **relay_context(writer, appeal_to, appeal_withheld),
             attachments=list(attachment_lines(msg)))
         mails.append(OutMail(to=address, role=role, case=case.number, context=ctx,
                              references=case_refs(case),

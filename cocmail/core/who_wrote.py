@@ -24,6 +24,7 @@ from typing import Any
 from .case import Case
 from .effects import OutMail
 from .env import Env
+from .identity_guard import check_text
 from .mail_commands.values import CommandValueError, parse_person
 from .mail_contexts import AppealNoticeContext
 from .model import Address, ParsedMessage
@@ -113,11 +114,26 @@ def appeal_address(contact: str | None) -> Address | None:
     return Address("", found[0]) if found else None
 
 
-def relay_context(writer: Writer | None, appeal_to: str | None) -> dict[str, Any]:
+def relay_context(writer: Writer | None, appeal_to: str | None, withheld: str = ""
+                  ) -> dict[str, Any]:
     """What staff_relay.txt says of who wrote, how to answer them, and the appeal."""
     return {"reply_with": writer.reply_with if writer else "",
             "role_note": writer.note if writer else "",
-            "appeal": bool(writer and writer.appeal), "appeal_to": appeal_to}
+            "appeal": bool(writer and writer.appeal), "appeal_to": appeal_to,
+            "appeal_withheld": withheld}
+
+
+def appeal_names(case: Case, msg: ParsedMessage) -> str:
+    """Whom the reported person's message names among the people the case protects
+    ("Eve (the reporter)"), or "". The appeal contact is outside the team: a message
+    that names the reporter, the person affected or a witness is not passed on, even
+    though the reported person wrote it (they may have guessed; the contact must not
+    learn it from cocmail). A subject that answers ours ("Re: [CoC #3] Outcome ... at
+    <event>") is ours, not theirs, and is not read: an event's name may share a word with
+    a reporter's."""
+    ours = f"#{case.number}]" in msg.subject
+    hits = check_text(msg.full_text if ours else f"{msg.subject}\n{msg.full_text}", case).hits
+    return ", ".join(dict.fromkeys(f"{h.word} ({h.whose})" for h in hits))
 
 
 def appeal_mail(case: Case, env: Env, msg: ParsedMessage, sender: str,
@@ -125,6 +141,8 @@ def appeal_mail(case: Case, env: Env, msg: ParsedMessage, sender: str,
     """The reported person's message, for the appeal contact; None when it is no
     appeal from their address on the case, or there is no contact with an address."""
     if writer is None or not writer.appeal or not writer.by_address or forged:
+        return None
+    if appeal_names(case, msg):
         return None
     to = appeal_address(env.appeal)
     if to is None:
