@@ -121,6 +121,21 @@ def test_language_changes_the_next_mail_and_is_shown_on_the_case(desk: Desk) -> 
     assert json.loads(desk.cli("cases", "show", str(n), "--json"))["language"] == "en"
 
 
+def test_a_person_affected_who_did_not_report_is_not_assumed_to_read_the_reporters_language(
+        desk: Desk) -> None:
+    """A Portuguese reporter wrote about someone else: the person affected gets the
+    decision in all the event's languages, not in Portuguese alone (found reading the
+    demo's mails as the person affected)."""
+    n = desk.report("Rita Reporter <rita@example.net>", PT_REPORT)
+    desk.new()
+    assert desk.staff("ana@example.org", n,
+                      "#victim Vicky Vale <vicky@example.net>\n#action A formal warning\n"
+                      "#outcome warning\n#notify-victim\n") == "done"
+    (decision,) = to(desk.new(), "vicky@example.net")
+    assert " / " in str(decision["Subject"])  # Portuguese / English
+    assert "* * *" in body_of(decision)
+
+
 def test_language_for_the_reported_person(desk: Desk) -> None:
     n = desk.report("Rita Reporter <rita@example.net>", PT_REPORT)
     desk.new()

@@ -71,14 +71,12 @@ def languages_for(kind: str, role: str, chosen: dict[str, str],
                   event_languages: tuple[str, ...]) -> tuple[str, ...]:
     """The languages of a mail of `kind` to `role`; () for staff mail and the committee's
     report (they stay in the team's language). `chosen` maps a Recipient letter to the
-    language stored for that party on the case; the person affected who reported the case
-    themselves reads the reporter's language unless staff set another."""
+    language stored for that party on the case (Case.chosen_languages already gives the
+    person affected who reported the reporter's language; a person affected who did not
+    report is not assumed to read the reporter's)."""
     if kind not in OUTWARD_KINDS:
         return ()
-    stored = chosen.get(role, "")
-    if not stored and role == Recipient.VICTIM:
-        stored = chosen.get(Recipient.REPORTER, "")
-    return party_languages(stored, event_languages)
+    return party_languages(chosen.get(role, ""), event_languages)
 
 
 # The detector reads at most this much of a report: a language shows in its first
