@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from cocmail.core.effects import SUBJECTS
+from cocmail.core.effects import SUBJECT_VARIANTS, SUBJECTS
 from cocmail.core.vocabulary import OUTWARD_KINDS, Outcome
 from cocmail.render import TEMPLATES_DIR, Renderer
 
@@ -253,15 +253,16 @@ def test_every_language_has_every_outward_mail_and_subject(lang: str) -> None:
     assert missing == [], f"templates/{lang}/ lacks {missing}"
     subjects = tomllib.loads((folder / "subjects.toml").read_text(encoding="utf-8"))
     assert sorted(subjects) == ["subjects"]
-    assert sorted(subjects["subjects"]) == list(KINDS)
+    assert sorted(subjects["subjects"]) == sorted([*KINDS, *SUBJECT_VARIANTS])
 
 
 @pytest.mark.parametrize("lang", LANGUAGES)
 def test_subjects_are_translated_and_keep_the_event(lang: str) -> None:
     subjects = tomllib.loads(
         (TEMPLATES_DIR / lang / "subjects.toml").read_text(encoding="utf-8"))["subjects"]
-    for kind in KINDS:
-        english, text = SUBJECTS[kind], subjects[kind]  # type: ignore[index]
+    english_of = {**SUBJECTS, **SUBJECT_VARIANTS}
+    for kind in [*KINDS, *SUBJECT_VARIANTS]:
+        english, text = english_of[kind], subjects[kind]  # type: ignore[index]
         assert text.strip() and text != english and "[CoC" not in text
         assert re.findall(r"\{\w*\}", text) == re.findall(r"\{\w*\}", english), kind
         formatted = text.format(event="PyCon Italia")

@@ -182,6 +182,8 @@ def test_the_decision_to_a_person_affected_who_did_not_report(desk: Desk) -> Non
                "#victim Sam Okafor <sam@example.net>\n#accused Dan Doe <dan@example.com>\n"
                "#action No further action.\n#outcome not-a-violation\n#notify-victim\n")
     (decision,) = to(desk.new(), "sam@example.net")
+    assert str(decision["Subject"]).endswith(
+        "A decision about something that happened to you at Example Conf 2027")
     text = flat(body_of(decision))
     assert "your report" not in text and "Thank you" not in text
     assert "A report reached us about something that happened to you" in text

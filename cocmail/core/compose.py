@@ -21,7 +21,7 @@ from email.policy import SMTP, SMTPUTF8, Compat32
 from email.utils import format_datetime, formataddr, unquote
 from typing import Any, Protocol
 
-from .effects import SUBJECTS, OutMail
+from .effects import SUBJECT_VARIANTS, SUBJECTS, OutMail
 from .header_text import decode
 from .mail_contexts import PreviewContext, ProposalContext
 from .model import Address
@@ -300,8 +300,10 @@ class Composer:
         """The `[CoC #N]` tag, never translated, then the subject in the mail's languages."""
         if mail.subject:
             return f"{self.case_tag(mail.case)} {mail.subject}"
-        texts = [(self.renderer.subject(mail.kind, lang) if lang != "en" else None)
-                 or SUBJECTS[mail.kind] for lang in self.languages(mail)]
+        key = mail.context.subject_key()
+        english = SUBJECT_VARIANTS.get(key) or SUBJECTS[mail.kind]
+        texts = [(self.renderer.subject(key, lang) if lang != "en" else None) or english
+                 for lang in self.languages(mail)]
         text = " / ".join(dict.fromkeys(t.format(event=self.event) for t in texts))
         return f"{self.case_tag(mail.case)} {text}"
 

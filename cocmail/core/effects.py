@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from .mail_contexts import MailContext, context_from_dict
+from .mail_contexts import NOT_REPORTED_DECISION, MailContext, context_from_dict
 from .model import Address
 from .vocabulary import DSF_COMMITTEE, MailKind, ProposalKind
 
@@ -45,6 +45,11 @@ SUBJECTS: dict[MailKind, str] = {
     MailKind.COMMITTEE_REPLY: "A message from the {event} Code of Conduct team",
     MailKind.APPEAL_NOTICE: "Possibly an appeal: a Code of Conduct decision at {event}",
     MailKind.SANCTION_ENDED: "Reminder: a sanction has ended",
+}
+# Subjects a mail's values choose instead of its kind's (MailContext.subject_key); every
+# shipped language has each in its subjects.toml (tests/test_translations.py).
+SUBJECT_VARIANTS: dict[str, str] = {
+    NOT_REPORTED_DECISION: "A decision about something that happened to you at {event}",
 }
 # Subjects that tell staff what arrived (issue 25, item 5), chosen by core/intake.py: on a
 # phone, the reporter's new message must not look like a colleague's #approve. Keyed by

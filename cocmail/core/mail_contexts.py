@@ -20,6 +20,8 @@ from .vocabulary import MailKind
 if TYPE_CHECKING:
     from .effects import OutMail
 
+# The subject of the decision to a person affected who did not report (SUBJECT_VARIANTS).
+NOT_REPORTED_DECISION = "victim_decision_not_reported"
 # A row of a list a template loops over (an earlier case, a transcript line, ...).
 Row = dict[str, Any]
 
@@ -34,6 +36,11 @@ class MailContext:
         """The fields by name, as they are (not copied: a preview's inner mail stays an
         OutMail, which dataclasses.asdict would turn into a dict)."""
         return {f.name: getattr(self, f.name) for f in fields(self)}
+
+    def subject_key(self) -> str:
+        """Which subject the mail takes (core/effects.py SUBJECTS and SUBJECT_VARIANTS, and
+        each language's subjects.toml): its kind's, unless its values call for another."""
+        return str(self.KIND)
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -138,6 +145,10 @@ class VictimDecisionContext(MailContext):
     outcome: str | None
     reported: bool  # the person affected reported it themselves
     finding: str
+
+    def subject_key(self) -> str:
+        # Someone who never wrote to the team is not told of "your report".
+        return str(self.KIND) if self.reported else NOT_REPORTED_DECISION
 
 
 @dataclass(frozen=True, kw_only=True)
