@@ -48,7 +48,7 @@ from .sender import reporter_of
 from .tokens import Token
 from .urgency import urgent_words
 from .vocabulary import Party, Recipient, staff_role, staff_sid
-from .who_wrote import appeal_address, appeal_mail, appeal_names, who_wrote
+from .who_wrote import appeal_mail, who_wrote
 from .workflow import Applied, LineResult, shown_to, staff_case_context
 
 
@@ -443,9 +443,7 @@ def _followup(msg: ParsedMessage, case: Case, env: Env, staff: StaffMember | Non
                           quoted=earlier, quoted_by=frozenset(case.handlers))
         audit += [AuditEntry(a, d) for a, d in screened.audit("a message on the case")]
     new = screened.case if screened is not None else case
-    appeal = appeal_mail(new, env, msg, sender_label(msg), writer, forged)
-    withheld = (appeal_names(new, msg) if writer is not None and writer.appeal
-                and writer.by_address and not forged and appeal_address(env.appeal) else "")
+    appeal, withheld = appeal_mail(new, env, msg, sender_label(msg), writer, forged)
     audit += [AuditEntry("appeal", f"passed to {appeal.to.email}")] if appeal else []
     audit += [AuditEntry("appeal", "not passed on: it names someone the case protects")
               ] if withheld else []

@@ -137,18 +137,20 @@ def appeal_names(case: Case, msg: ParsedMessage) -> str:
 
 
 def appeal_mail(case: Case, env: Env, msg: ParsedMessage, sender: str,
-                writer: Writer | None, forged: str | None) -> OutMail | None:
-    """The reported person's message, for the appeal contact; None when it is no
-    appeal from their address on the case, or there is no contact with an address."""
+                writer: Writer | None, forged: str | None) -> tuple[OutMail | None, str]:
+    """The reported person's message for the appeal contact, and whom it names when it
+    was withheld for that (appeal_names). (None, "") when it is no appeal from their
+    address on the case, or there is no contact with an address."""
     if writer is None or not writer.appeal or not writer.by_address or forged:
-        return None
-    if appeal_names(case, msg):
-        return None
+        return None, ""
     to = appeal_address(env.appeal)
     if to is None:
-        return None
+        return None, ""
+    named = appeal_names(case, msg)
+    if named:
+        return None, named
     told = case.step(Step.HARASSER_INFORMED)
     return OutMail(to=to, role=Recipient.OTHER, case=case.number,
                    context=AppealNoticeContext(sender=sender, subject=msg.subject,
                                                text=msg.full_text.strip(),
-                                               told=env.local(told) if told else ""))
+                                               told=env.local(told) if told else "")), ""
