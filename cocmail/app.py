@@ -11,11 +11,13 @@ from datetime import datetime
 from functools import partial
 from typing import Any
 
+from .at_rest import forget_shredded_cases, seal_spool
 from .clock import utcnow
 from .config import Config
 from .delivery.courier import Courier
 from .delivery.outbox import Outbox
 from .errors import refuse_root_in_foreign_storage
+from .keyring import keyring_for
 from .pipeline import Pipeline, delivery_failed_notice
 from .secret_file import load_or_create_secret
 from .store import Store
@@ -69,7 +71,7 @@ def _delivery_side(cfg: Config, secret: bytes, **pipeline: Any
     transaction and must not reach for the worker's connection (each would wait for
     the other). NORMAL sync: see Store and CHANGELOG (at-least-once stays at-least-once).
     """
-    store = Store(cfg.storage.db_path, synchronous="NORMAL")
+    store = Store(cfg.storage.db_path, synchronous="NORMAL", keyring=keyring_for(cfg.storage))
     return store, partial(delivery_failed_notice, Pipeline(cfg, store, secret, **pipeline))
 
 
@@ -113,8 +115,11 @@ def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
     refuse_root_in_foreign_storage(cfg.storage.dir)
     cfg.storage.dir.mkdir(mode=0o700, parents=True, exist_ok=True)
     secret = load_or_create_secret(cfg.storage.secret_path)
-    store = Store(cfg.storage.db_path)
+    store = Store(cfg.storage.db_path, keyring=keyring_for(cfg.storage))
     store.write(cases_db.file_cases_under, event_row(cfg), clock())
+    forget_shredded_cases(store, clock())
+    if store.just_sealed:
+        seal_spool(store, cfg.storage.spool_dir)
     pipeline = Pipeline(cfg, store, secret, clock=clock)
     outbox = Outbox(store, cfg.smtp, cfg.storage.spool_dir, oauth2=cfg.oauth2,
                     on_failed=partial(delivery_failed_notice, pipeline), clock=clock)

@@ -1,4 +1,6 @@
-"""`cocmail backup DIR`: the database and the secret key, consistent, while the daemon runs.
+"""`cocmail backup DIR`: the database, the secret key and the key store, consistent,
+while the daemon runs; the data and the keys as separate files (README, "Keys and
+backups": keep data as long as you like, keys only for a short window).
 
 Copying `cocmail.db` with cp is not a backup: in WAL mode the recent commits live in
 `cocmail.db-wal` until a checkpoint, so a copy of the main file alone may hold no
@@ -28,6 +30,7 @@ class Backup:
     database: Path
     secret: Path | None
     cases: int
+    keys: Path | None = None  # the key store, apart (issue 27); None: not sealed
 
 
 def make_backup(cfg: Config, directory: Path) -> Backup:
@@ -60,4 +63,21 @@ def make_backup(cfg: Config, directory: Path) -> Backup:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
-    return Backup(target, secret, int(cases))
+    return Backup(target, secret, int(cases), _backup_keys(cfg, directory))
+
+
+def _backup_keys(cfg: Config, directory: Path) -> Path | None:
+    """The key store as a file of its own, carrying the key-encryption key it needs:
+    one key backup restores on its own, and deleting it after the key window is what
+    makes a purged case unreadable in every older data backup."""
+    from .keyring import keyring_for
+
+    keyring = keyring_for(cfg.storage) if cfg.storage.keys_path.exists() else None
+    if keyring is None:
+        return None
+    target = directory / cfg.storage.keys_path.name
+    try:
+        keyring.backup_to(target)
+    finally:
+        keyring.close()
+    return target

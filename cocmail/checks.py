@@ -152,6 +152,7 @@ def _storage(cfg: Config) -> Iterator[tuple[str, bool, str]]:
                                      f"use it: chown it to the user cocmail runs as")
     yield _secret(cfg)
     yield _database(cfg)
+    yield _sealed(cfg)
 
 
 # config.example.toml's [event]: a real event's, so a warning, not a failure.
@@ -217,6 +218,43 @@ def _secret(cfg: Config) -> tuple[str, bool, str]:
     if len(key) < SECRET_MIN_BYTES:
         return ("secret key", False, f"{p} is too short to be cocmail's key")
     return ("secret key", True, f"{p} is readable")
+
+
+def _sealed(cfg: Config) -> tuple[str, bool, str]:
+    """Whether the store is sealed (issue 27), and whether its keys are there."""
+    from .keyring import KeyStoreError, keyring_for
+    from .store import StoreError
+    from .store.connection import sealed_database, unsealed_count
+
+    st, name = cfg.storage, "sealed"
+    try:
+        sealed = sealed_database(st.db_path)
+        if not st.encryption:
+            return (name, True, "no: [storage] encryption = false, reports are stored in"
+                                " plaintext")
+        if sealed is None:
+            return (name, True, f"not yet: {st.db_path.name} is sealed when cocmail next"
+                                " opens it (every record encrypted, plaintext copies removed)"
+                    if st.db_path.exists() else f"{st.db_path.name} will be sealed from its"
+                    f" first record; keys in {st.keys_path}")
+        keyring = keyring_for(st)
+        assert keyring is not None
+        try:
+            if keyring.store_id != sealed:
+                return (name, False, f"{st.keys_path} is not the key store "
+                                     f"{st.db_path.name} was sealed with: restore its own")
+            keys = keyring.key_count()
+        finally:
+            keyring.close()
+        left = unsealed_count(st.db_path)
+    except (KeyStoreError, StoreError) as e:
+        return (name, False, str(e))
+    if left:
+        return (name, False, f"{left} personal values in {st.db_path.name} are in plaintext:"
+                             " run cocmail once to seal them")
+    return (name, True, f"yes: every personal field is encrypted (AES-256-GCM, a key per"
+                        f" case); {keys} keys in {st.keys_path.name}, wrapped by"
+                        f" {st.kek_path.name}")
 
 
 def _database(cfg: Config) -> tuple[str, bool, str]:

@@ -38,6 +38,7 @@ def run_cmd(state: State, once: bool) -> None:
         except AlreadyRunning as e:
             raise UserError(str(e)) from None
     try:
+        _keys_usable(cfg)
         _startup_line(cfg, once)
         # The courier is forked before this process opens the database or starts a
         # thread: SQLite must never be carried across a fork.
@@ -65,6 +66,16 @@ def _run_once(daemon: Any, cfg: Any) -> tuple[int, int]:
         raise UserError(f"IMAP login as {cfg.imap.username} to {cfg.imap.host}:"
                         f"{cfg.imap.port} refused{how}: {redact(str(e))}; "
                         "`cocmail check` says more") from None
+
+
+def _keys_usable(cfg: Any) -> None:
+    """A lost key store stops the daemon before it says it starts: one line, and no new
+    data beside records it cannot read (keyring.py)."""
+    from .keyring import keyring_for
+
+    keyring = keyring_for(cfg.storage)
+    if keyring is not None:
+        keyring.close()
 
 
 def _startup_line(cfg: Any, once: bool) -> None:

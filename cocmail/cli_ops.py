@@ -136,17 +136,57 @@ def outbox_list(state: State, pending: bool) -> None:
                    f"{r['state']:<8} attempts {r['attempts']}{extra}")
 
 
+@command(outbox_group, "show")
+@click.argument("item_id", type=int)
+def outbox_show(state: State, item_id: int) -> None:
+    """One outgoing mail as it was (or will be) sent: headers and text, unsealed."""
+    from .store import outbox as outbox_db
+
+    raw = state.app().store.read(outbox_db.outbox_mail, item_id)
+    if raw is None:
+        raise UserError(f"no outgoing mail {item_id} (or it was purged with its case)")
+    click.echo(raw.decode("utf-8", "replace"))  # the output guard escapes control bytes
+
+
 @command(main, "backup")
 @click.argument("directory", type=click.Path(file_okay=False))
 def backup_cmd(state: State, directory: str) -> None:
-    """A consistent copy of the database and secret.key into DIRECTORY (safe while
-    `cocmail run` runs); files mode 0600."""
+    """A consistent copy of the database, secret.key and (sealed records) the key store
+    into DIRECTORY, as separate files (safe while `cocmail run` runs); files mode 0600."""
     from .backup import make_backup
 
     result = make_backup(state.cfg(), Path(directory))
     click.echo(f"backed up {result.cases} case(s) to {result.database}"
                + (f" and the key to {result.secret}" if result.secret else
                   " (no secret.key yet: nothing has been sent)"), err=True)
+    if result.keys is not None:
+        click.echo(f"the case keys are in {result.keys}: keep it apart from the data and"
+                   " only for your key window (README, \"Keys and backups\"); without it"
+                   " the data copy cannot be read", err=True)
+
+
+@main.group("keys")
+@debug_option
+@config_option
+def keys_group() -> None:
+    """The keys that seal the records (README, "Keys and backups")."""
+
+
+@command(keys_group, "rotate")
+def keys_rotate(state: State) -> None:
+    """Re-wrap every case key under a new key-encryption key; the old one is destroyed."""
+    from .keyring import keyring_for
+
+    cfg = state.cfg()
+    keyring = keyring_for(cfg.storage)
+    if keyring is None:
+        raise UserError("[storage] encryption = false: there are no keys to rotate")
+    try:
+        n = keyring.rotate()
+    finally:
+        keyring.close()
+    click.echo(f"re-wrapped {n} key(s) under a new key-encryption key in"
+               f" {cfg.storage.kek_path}; the old one is destroyed", err=True)
 
 
 @main.group("oauth2")

@@ -395,7 +395,8 @@ def _read_listen(r: _Reader) -> ListenConfig:
 
 def _read_storage(r: _Reader) -> StorageConfig:
     # relative to the config file's directory, like every path in it
-    return StorageConfig(dir=r.path("dir", str(StorageConfig.dir)))
+    return StorageConfig(dir=r.path("dir", str(StorageConfig.dir)),
+                         encryption=r.get("encryption", bool, StorageConfig.encryption))
 
 
 def _read_staff(top: _Reader, inbox: InboxConfig) -> tuple[StaffConfig, ...]:

@@ -191,6 +191,8 @@ class ListenConfig:
 @dataclass(frozen=True)
 class StorageConfig:
     dir: Path = Path("cocmail-data")
+    # Personal data sealed at rest (issue 27, keyring.py); keys beside the data.
+    encryption: bool = True
 
     @property
     def db_path(self) -> Path:
@@ -203,6 +205,14 @@ class StorageConfig:
     @property
     def secret_path(self) -> Path:
         return self.dir / "secret.key"
+
+    @property
+    def keys_path(self) -> Path:
+        return self.dir / "cocmail.keys"
+
+    @property
+    def kek_path(self) -> Path:
+        return self.dir / "cocmail.kek"
 
 
 @dataclass(frozen=True)

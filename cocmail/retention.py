@@ -86,8 +86,8 @@ def _scrub_other_cases(c: sqlite3.Connection, number: int, spool: Path) -> None:
         new_raw = rebuilt(raw, scrubbed)
         outbox_db.rewrite_outbox_raw(c, outbox_id, new_raw)
         copy = spool / f"{outbox_id:06d}-{kind}.eml"
-        if copy.exists():
-            copy.write_bytes(new_raw)
+        if copy.exists():  # as the store keeps it: sealed when the store is
+            copy.write_bytes(outbox_db.stored_raw(c, outbox_id) or b"")
 
 
 def expunge(app: App, number: int, now: datetime) -> None:

@@ -57,6 +57,24 @@ def load_or_create_secret(path: Path) -> bytes:
     return data
 
 
+def create_private(path: Path, data: bytes) -> None:
+    """Write `data` to a new file `path` (mode 0600) atomically; when another process
+    made it first, theirs stays (the caller reads it back)."""
+    _create(path, data)
+
+
+def replace_private(path: Path, data: bytes) -> None:
+    """Replace `path` with `data` (mode 0600) atomically and durably: a reader sees the
+    old file or the new one, never half of either."""
+    draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
+    try:
+        _write_synced(os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), data)
+        os.replace(draft, path)
+        _sync_dir(path.parent)
+    finally:
+        draft.unlink(missing_ok=True)
+
+
 def _create(path: Path, key: bytes) -> None:
     draft = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(4)}")
     try:

@@ -65,6 +65,7 @@ def case_detail(app: App, number: int) -> dict[str, Any] | None:
         "when": case.when, "where": case.where, "summary": case.summary,
         "action": case.action, "response": case.response, "outcome": case.outcome,
         "others": case.others,
+        "report": case.report_text or None,  # as it came; unsealed (issue 27)
         # Issue 26: the language of mail to each party (None: all the event's languages).
         "language": case.language or None,
         "languages": {"reporter": case.language or None,
@@ -130,6 +131,8 @@ def format_case_detail(d: dict[str, Any]) -> str:
              f"  handlers:  {', '.join(d['handlers']) or '-'}",
              "  excluded:  " + ("; ".join(f"{e['email']} ({e['why']})" for e in d["excluded"])
                                  or "-"),
+             *(["", "Report:", *(f"  | {line}" for line in d["report"].splitlines())]
+               if d.get("report") else []),
              "", "Steps:"]
     for s in STEPS:
         declined = " (asked not to be contacted)" if s == "victim_informed" and d.get(

@@ -359,6 +359,8 @@ def test_a_store_function_takes_the_connection_first() -> None:
         for name, fn in inspect.getmembers(module, inspect.isfunction):
             if fn.__module__ != module.__name__ or name.startswith("_"):
                 continue
+            if (path.stem, name) == ("keystore", "connect"):  # opens the key store's own
+                continue
             first = next(iter(inspect.signature(fn).parameters.values()), None)
             if first is None or first.name != "conn" or "Connection" not in str(first.annotation):
                 wrong.append(f"{path.stem}.{name}")

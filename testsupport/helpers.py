@@ -94,10 +94,25 @@ def body_of(msg: EmailMessage) -> str:
 
 
 def spool(cfg: Config) -> list[EmailMessage]:
+    """The mails in the spool, unsealed with the storage dir's keys (issue 27)."""
+    return [parse(raw) for raw in spool_raw(cfg)]
+
+
+def spool_raw(cfg: Config) -> list[bytes]:
+    from cocmail.keyring import keyring_for, unsealed
+
     d = cfg.storage.spool_dir
     if not d.exists():
         return []
-    return [parse(p.read_bytes()) for p in sorted(d.glob("*.eml"))]
+    files = sorted(d.glob("*.eml"))
+    if not files:
+        return []
+    keyring = keyring_for(cfg.storage)
+    try:
+        return [unsealed(keyring, p.read_bytes()) for p in files]
+    finally:
+        if keyring is not None:
+            keyring.close()
 
 
 def approve_as(app, who: str) -> int:  # type: ignore[no-untyped-def]

@@ -181,6 +181,8 @@ class Outbox:
 
     def _deliver(self, row: dict[str, Any]) -> str:
         """Send one row this process has claimed."""
+        if getattr(self.transport, "writes_as_stored", False):
+            row = {**row, "stored_raw": self.store.read(outbox_db.stored_raw, row["id"])}
         try:
             self.transport.send(row)
         except PermanentFailure as e:

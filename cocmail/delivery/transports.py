@@ -27,7 +27,13 @@ from ..tls import client_context, explain
 
 
 class SpoolTransport:
-    """Writes each mail as an .eml file (mode 0600) in the spool directory, atomically."""
+    """Writes each mail as an .eml file (mode 0600) in the spool directory, atomically.
+
+    It writes the mail as the store keeps it (`stored_raw`): sealed when the store is
+    (issue 27), so the spool holds no more plaintext than the database; `cocmail outbox show
+    ID` prints one as sent, and keyring.unsealed opens a file."""
+
+    writes_as_stored = True
 
     def __init__(self, spool: Path):
         self.spool = spool
@@ -39,7 +45,7 @@ class SpoolTransport:
         try:
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "wb") as f:
-                f.write(row["raw"])
+                f.write(row.get("stored_raw") or row["raw"])
                 f.flush()
                 os.fsync(f.fileno())
             os.replace(tmp, self.spool / name)

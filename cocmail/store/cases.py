@@ -17,6 +17,19 @@ from ..clock import iso, parse_iso
 from ..core.case import STEPS, Case, Person
 from .connection import required_time, rows, value
 from .migrations import STATS_SYNC
+from .sealed import (
+    EMAIL,
+    MID,
+    NAME,
+    SEALED,
+    blind,
+    case_key,
+    case_key_ids,
+    destroy_keys,
+    forget_case_key,
+    row_key,
+    seal,
+)
 
 
 def next_case_number(conn: sqlite3.Connection) -> int:
@@ -27,7 +40,8 @@ def next_case_number(conn: sqlite3.Connection) -> int:
 def case_for_message_ids(conn: sqlite3.Connection, mids: tuple[str, ...]) -> int | None:
     """The case a mail with one of these Message-IDs was recorded on (the first found)."""
     for mid in mids:
-        n = value(conn, "SELECT case_number FROM messages WHERE message_id=? LIMIT 1", (mid,))
+        n = value(conn, "SELECT case_number FROM messages WHERE mid_bi=? LIMIT 1",
+                  (blind(conn, MID, mid),))
         if n is not None:
             return int(n)
     return None
@@ -98,6 +112,9 @@ def save_case(conn: sqlite3.Connection, case: Case) -> None:
     }
     for s, at in case.steps:
         row[s] = iso(at)
+    kid = case_key(conn, case.number)
+    for column in SEALED["cases"]:
+        row[column] = seal(conn, kid, row[column])
     cols = ", ".join(row)
     marks = ", ".join("?" for _ in row)
     updates = ", ".join(f"{k}=excluded.{k}" for k in row if k != "number")
@@ -110,30 +127,38 @@ def save_case(conn: sqlite3.Connection, case: Case) -> None:
     for p in people:
         norm = normalise_name(p.name)
         conn.execute("INSERT INTO people(case_number, role, name, email, norm_name,"
-                     " name_words, until) VALUES (?,?,?,?,?,?,?)",
-                     (case.number, p.role, p.name, p.email, norm,
-                      len(norm.split()) if norm else None,
-                      p.until.isoformat() if p.until else None))
+                     " name_words, until, email_bi, name_bi) VALUES (?,?,?,?,?,?,?,?,?)",
+                     (case.number, p.role, seal(conn, kid, p.name), seal(conn, kid, p.email),
+                      seal(conn, kid, norm), len(norm.split()) if norm else None,
+                      p.until.isoformat() if p.until else None,
+                      blind(conn, EMAIL, p.email.lower() if p.email else None),
+                      blind(conn, NAME, norm or None)))
     # Its anonymous counts, in the same transaction: `stats` never lags behind.
     conn.execute(STATS_SYNC.format(only=" AND c.number=?"), (case.number,))
 
 
 def audit(conn: sqlite3.Connection, case_number: int | None, actor: str, action: str,
           detail: str = "", message_id: str | None = None, *, at: datetime) -> None:
+    kid = row_key(conn, case_number)
     conn.execute("INSERT INTO audit(at, case_number, actor, action, detail, message_id)"
                  " VALUES (?,?,?,?,?,?)",
-                 (iso(at), case_number, actor, action, detail, message_id))
+                 (iso(at), case_number, seal(conn, kid, actor), action,
+                  seal(conn, kid, detail), seal(conn, kid, message_id)))
 
 
 def add_message(conn: sqlite3.Connection, case_number: int, direction: str, *,
                 sender: str, recipients: list[str], subject: str, date: datetime | None,
                 message_id: str | None, kind: str, body: str,
                 inbound_id: int | None = None, outbox_id: int | None = None) -> None:
+    kid = case_key(conn, case_number)
     conn.execute(
         "INSERT INTO messages(case_number, direction, sender, recipients, subject, date,"
-        " message_id, kind, body, inbound_id, outbox_id) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (case_number, direction, sender, json.dumps(recipients), subject, iso(date),
-         message_id, kind, body, inbound_id, outbox_id))
+        " message_id, kind, body, inbound_id, outbox_id, mid_bi)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?,?)",
+        (case_number, direction, seal(conn, kid, sender),
+         seal(conn, kid, json.dumps(recipients)), seal(conn, kid, subject), iso(date),
+         seal(conn, kid, message_id), kind, seal(conn, kid, body), inbound_id, outbox_id,
+         blind(conn, MID, message_id)))
 
 
 def case_correspondence(conn: sqlite3.Connection, number: int) -> list[dict[str, Any]]:
@@ -222,15 +247,19 @@ def mail_naming_earlier_cases(conn: sqlite3.Connection, case_number: int
                               ) -> list[tuple[int, str | None, int | None, bytes | None,
                                               str | None]]:
     """(message id, body, outbox id, raw, kind) of other cases' outgoing mail that
-    may carry an earlier-case warning."""
-    return conn.execute(
+    may carry an earlier-case warning. Read whole and looked at here: a sealed body
+    cannot be searched by SQL (a purge's cost, not a report's)."""
+    found = conn.execute(
         "SELECT m.id, m.body, m.outbox_id, o.raw, o.kind FROM messages m"
         " LEFT JOIN outbox o ON o.id=m.outbox_id WHERE m.direction='out' AND"
-        " m.case_number<>? AND m.body LIKE '%earlier cases%'", (case_number,)).fetchall()
+        " m.case_number<>? AND o.role LIKE 's%'", (case_number,)).fetchall()
+    return [r for r in found if r[1] and "earlier cases" in r[1]]
 
 
 def rewrite_message(conn: sqlite3.Connection, message_id: int, body: str) -> None:
-    conn.execute("UPDATE messages SET body=? WHERE id=?", (body, message_id))
+    number = value(conn, "SELECT case_number FROM messages WHERE id=?", (message_id,))
+    conn.execute("UPDATE messages SET body=? WHERE id=?",
+                 (seal(conn, case_key(conn, number), body), message_id))
 
 
 def expunge_case(conn: sqlite3.Connection, case_number: int, inbound_ids: list[str],
@@ -238,7 +267,11 @@ def expunge_case(conn: sqlite3.Connection, case_number: int, inbound_ids: list[s
     """Remove every name, address and text of the case; keep number, dates, outcome.
 
     `inbound_ids`: the Message-IDs of its incoming mail, whose duplicate copies are
-    stored without a case."""
+    stored without a case. Its keys are destroyed first (crypto-shredding): every copy
+    of what they sealed, in old backups too, can no longer be read."""
+    mids = [blind(conn, MID, m) or "" for m in inbound_ids]
+    destroy_keys(conn, case_key_ids(conn, case_number, mids))
+    forget_case_key(conn, case_number)
     conn.execute("DELETE FROM people WHERE case_number=?", (case_number,))
     conn.execute("DELETE FROM messages WHERE case_number=?", (case_number,))
     conn.execute("DELETE FROM held WHERE case_number=?", (case_number,))
@@ -247,10 +280,10 @@ def expunge_case(conn: sqlite3.Connection, case_number: int, inbound_ids: list[s
     conn.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
                  " WHERE case_number=?", (case_number,))
     conn.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
-                 " error=NULL WHERE case_number=?", (case_number,))
+                 " mid_bi=NULL, error=NULL WHERE case_number=?", (case_number,))
     conn.executemany("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL,"
-                     " message_id=NULL, error=NULL WHERE case_number IS NULL AND"
-                     " message_id=?", [(m,) for m in inbound_ids])
+                     " message_id=NULL, mid_bi=NULL, error=NULL WHERE case_number IS NULL"
+                     " AND mid_bi=?", [(m,) for m in mids])
     # Mail still waiting would go out with nothing in it: it is cancelled, not sent.
     conn.execute("UPDATE outbox SET raw=NULL, recipients='[]', mailbox=NULL, subject=NULL,"
                  " sender='',"
@@ -259,8 +292,9 @@ def expunge_case(conn: sqlite3.Connection, case_number: int, inbound_ids: list[s
     conn.execute("UPDATE cases SET subject=NULL, when_text=NULL, where_text=NULL,"
                  " summary=NULL, action=NULL, others=NULL, received_by=NULL,"
                  " handlers='[]', recused='[]', named='[]', included='[]',"
-                 " report_text=NULL, root_message_id=NULL,"
-                 " accused_side=NULL, purged=? WHERE number=?", (iso(now), case_number))
+                 " report_text=NULL, root_message_id=NULL, accused_side=NULL,"
+                 " forged_sender=NULL, response=NULL, public_summary=NULL,"
+                 " purged=? WHERE number=?", (iso(now), case_number))
 
 
 def _case_from_row(r: dict[str, Any], people: list[dict[str, Any]]) -> Case:

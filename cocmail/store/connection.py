@@ -28,6 +28,14 @@ from ..clock import parse_iso
 from ..core.errors import UserError
 from ..secret_file import touch_private
 from .migrations import LATEST, SchemaError, apply, pending, refuse_newer, version_of
+from .sealed import (
+    SealedConnection,
+    Sealer,
+    plaintext_values,
+    seal_everything,
+    sealed_with,
+    unsealing_rows,
+)
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -125,19 +133,57 @@ def _waiting_for_writer(statement: Callable[[], T]) -> T:
         delay = min(delay * 2, 0.002)
 
 
-class Store:
-    """One SQLite database. Thread-safe by a lock: the daemon's threads share it."""
+def sealed_database(path: Path) -> str | None:
+    """The id of the key store the database at `path` is sealed with; None when it is
+    not sealed (or not there yet). Read-only: asked before the key store is opened."""
+    if not path.exists() or path.stat().st_size == 0:
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+        try:
+            if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
+                return None
+            return sealed_with(conn)
+        finally:
+            conn.close()
+    except sqlite3.Error as e:
+        raise StoreError(f"cannot open database {path}: {e}") from e
 
-    def __init__(self, path: Path, *, synchronous: str = "FULL"):
+
+def unsealed_count(path: Path) -> int:
+    """How many personal values in the database at `path` are in plaintext (read-only)."""
+    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+    try:
+        return plaintext_values(conn)
+    finally:
+        conn.close()
+
+
+class Store:
+    """One SQLite database. Thread-safe by a lock: the daemon's threads share it.
+
+    With a `keyring` (keyring.py), personal data is sealed as it is written and
+    unsealed as it is read (store/sealed.py), and a database not yet sealed is sealed
+    when it is opened."""
+
+    def __init__(self, path: Path, *, synchronous: str = "FULL",
+                 keyring: Sealer | None = None):
         self.path = path
         try:
             path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
             touch_private(path)
             conn = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None,
-                                   timeout=0)  # waits in _waiting_for_writer
+                                   timeout=0,  # waits in _waiting_for_writer
+                                   factory=SealedConnection)
         except (OSError, sqlite3.Error) as e:
             raise StoreError(f"cannot open database {path}: {e}") from e
+        assert isinstance(conn, SealedConnection)
+        conn.keyring = keyring
+        if keyring is not None:
+            conn.row_factory = unsealing_rows(keyring)
         self.conn = conn
+        self.keyring = keyring
+        self.just_sealed = False  # sealed on this opening: the caller seals its files too
         self.lock = threading.RLock()
         _waiting_for_writer(lambda: conn.execute("PRAGMA journal_mode=WAL"))
         if synchronous not in ("FULL", "NORMAL"):
@@ -146,6 +192,8 @@ class Store:
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA secure_delete=ON")  # purged names must not linger in free pages
         self._migrate()
+        if keyring is not None:
+            self._seal(keyring)
         for suffix in ("-wal", "-shm"):
             p = Path(str(path) + suffix)
             if p.exists():
@@ -176,6 +224,31 @@ class Store:
                     continue
                 apply(c, target)
 
+    def _seal(self, keyring: Sealer) -> None:
+        """Seal a database written in plaintext (an upgrade, or `[storage] encryption`
+        turned on), verify that no plaintext value is left, then remove the plaintext
+        copies: the `before-v<N>` copies of earlier upgrades and the free pages and WAL
+        frames that held the old values. A database sealed with another key store is
+        refused: its records could not be read."""
+        have = self.read(sealed_with)
+        if have == keyring.store_id:
+            return
+        if have is not None:
+            raise StoreError(f"{self.path} is sealed with another key store than the one in"
+                             f" {self.path.parent}: restore the cocmail.keys that belongs"
+                             " to it (README, \"Keys and backups\")")
+        with self.tx() as c:
+            if sealed_with(c) is None:  # another process may have sealed it meanwhile
+                seal_everything(c, keyring.store_id)
+                left = plaintext_values(c)
+                if left:
+                    raise StoreError(f"sealing {self.path} left {left} values in"
+                                     " plaintext: nothing was changed")
+        for copy in self.path.parent.glob(f"{self.path.name}.before-v*"):
+            copy.unlink(missing_ok=True)  # plaintext: the sealed database replaces it
+        self.compact()
+        self.just_sealed = True
+
     def _schema_version(self) -> int:
         try:
             return self.read(version_of)
@@ -185,6 +258,8 @@ class Store:
     def close(self) -> None:
         with self.lock:
             self.conn.close()
+            if self.keyring is not None:
+                self.keyring.close()
 
     @contextmanager
     def tx(self) -> Iterator[sqlite3.Connection]:

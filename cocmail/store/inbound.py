@@ -15,6 +15,17 @@ from typing import Any
 from ..clock import iso
 from ..core.message import body_sha256, quick_message_id, sha256_hex
 from .connection import rows, value
+from .sealed import (
+    HASH,
+    MID,
+    blind,
+    case_key,
+    destroy_keys,
+    inbound_key,
+    row_key,
+    row_key_ids,
+    seal,
+)
 
 MAX_ATTEMPTS = 3
 
@@ -45,11 +56,19 @@ class Arrived:
 def add_inbound(conn: sqlite3.Connection, mail: Arrived) -> int | None:
     """Store raw mail; the new row's id, None when this IMAP (folder, uidvalidity,
     uid) is on file already."""
+    if mail.folder is not None and value(
+            conn, "SELECT 1 FROM inbound WHERE folder=? AND uidvalidity=? AND uid=?",
+            (mail.folder, mail.uidvalidity, mail.uid)):
+        return None  # on file already (asked first: a key is not spent on it)
+    kid = row_key(conn, None)  # a key of its own, until its case adopts it
     cur = conn.execute(
         "INSERT OR IGNORE INTO inbound(received_at, source, folder, uidvalidity, uid,"
-        " message_id, raw_sha256, body_sha256, size, raw) VALUES (?,?,?,?,?,?,?,?,?,?)",
+        " message_id, raw_sha256, body_sha256, size, raw, mid_bi)"
+        " VALUES (?,?,?,?,?,?,?,?,?,?,?)",
         (mail.received_at, mail.source, mail.folder, mail.uidvalidity, mail.uid,
-         mail.message_id, mail.raw_sha256, mail.body_sha256, mail.size, mail.raw))
+         seal(conn, kid, mail.message_id), blind(conn, HASH, mail.raw_sha256),
+         blind(conn, HASH, mail.body_sha256), mail.size, seal(conn, kid, mail.raw),
+         blind(conn, MID, mail.message_id)))
     return int(cur.lastrowid) if cur.rowcount else None
 
 
@@ -84,7 +103,8 @@ def quarantine_now(conn: sqlite3.Connection, inbound_id: int, reason: str) -> bo
     """Quarantine a pending message; False when another process already took it."""
     cur = conn.execute("UPDATE inbound SET state='quarantined', error=?, attempts=?"
                        " WHERE id=? AND state='pending'",
-                       (reason, MAX_ATTEMPTS, inbound_id))
+                       (seal(conn, inbound_key(conn, inbound_id, None), reason),
+                        MAX_ATTEMPTS, inbound_id))
     return cur.rowcount == 1
 
 
@@ -100,6 +120,8 @@ def mark_inbound(conn: sqlite3.Connection, inbound_id: int, state: str, *, at: d
                  sender: str | None = None, error: str | None = None,
                  drop_raw: bool = False) -> None:
     """Record what became of the message (processed `at`)."""
+    kid = inbound_key(conn, inbound_id, case_number)
+    subject, sender, error = (seal(conn, kid, v) for v in (subject, sender, error))
     conn.execute(
         "UPDATE inbound SET state=?, case_number=?, subject=?, sender=?, error=?,"
         " processed_at=?" + (", raw=NULL" if drop_raw else "") + " WHERE id=?",
@@ -112,12 +134,14 @@ def earlier_copy(conn: sqlite3.Connection, inbound_id: int, message_id: str | No
     or the same bytes when it has no Message-ID)."""
     done = "state IN ('done','duplicate','ignored','machine','quarantined')"
     if message_id:
-        row = conn.execute(f"SELECT id FROM inbound WHERE id<>? AND message_id=? AND"
+        row = conn.execute(f"SELECT id FROM inbound WHERE id<>? AND mid_bi=? AND"
                            f" body_sha256=? AND {done} LIMIT 1",
-                           (inbound_id, message_id, body_sha)).fetchone()
+                           (inbound_id, blind(conn, MID, message_id),
+                            blind(conn, HASH, body_sha))).fetchone()
     else:
         row = conn.execute(f"SELECT id FROM inbound WHERE id<>? AND raw_sha256=? AND"
-                           f" {done} LIMIT 1", (inbound_id, raw_sha)).fetchone()
+                           f" {done} LIMIT 1",
+                           (inbound_id, blind(conn, HASH, raw_sha))).fetchone()
     return int(row[0]) if row else None
 
 
@@ -125,7 +149,8 @@ def count_failure(conn: sqlite3.Connection, inbound_id: int, reason: str) -> boo
     """Count one failed attempt at a pending message; True when that was the last
     one allowed (it is now quarantined, and the caller queues the notice in `conn`)."""
     cur = conn.execute("UPDATE inbound SET attempts=attempts+1, error=? WHERE id=?"
-                       " AND state='pending'", (reason, inbound_id))
+                       " AND state='pending'",
+                       (seal(conn, inbound_key(conn, inbound_id, None), reason), inbound_id))
     if cur.rowcount == 0:
         return False  # another process recorded it meanwhile
     attempts = conn.execute("SELECT attempts FROM inbound WHERE id=?",
@@ -150,13 +175,25 @@ def inbound_counts(conn: sqlite3.Connection) -> list[dict[str, Any]]:
 
 def expunge_unmatched_inbound(conn: sqlite3.Connection, refs: list[str]) -> None:
     """Empty mail set aside without a case (quarantined before it was matched) whose
-    raw text holds one of `refs` (Message-IDs, the subject tag)."""
-    conn.executemany(
-        "UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
-        " error=NULL, state=CASE WHEN state IN ('quarantined', 'pending')"
-        " THEN 'expunged' ELSE state END"
-        " WHERE case_number IS NULL AND raw IS NOT NULL AND instr(raw, ?) > 0",
-        [(ref.encode(),) for ref in dict.fromkeys(refs)])
+    raw text holds one of `refs` (Message-IDs, the subject tag). Looked at here, not
+    by SQL: sealed text cannot be searched (the few mails kept aside, at a purge)."""
+    wanted = [ref.encode() for ref in dict.fromkeys(refs)]
+    ids = [r[0] for r in conn.execute("SELECT id, raw FROM inbound WHERE case_number IS NULL"
+                                      " AND raw IS NOT NULL").fetchall()
+           if r[1] is not None and any(ref in r[1] for ref in wanted)]
+    _empty_inbound(conn, ids, "state=CASE WHEN state IN ('quarantined', 'pending')"
+                   " THEN 'expunged' ELSE state END")
+
+
+def _empty_inbound(conn: sqlite3.Connection, ids: list[int], also: str = "") -> None:
+    """Empty these inbound rows, their keys destroyed first."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        where = f"id IN ({','.join('?' * len(chunk))})"
+        destroy_keys(conn, row_key_ids(conn, "inbound", where, tuple(chunk)))
+        conn.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL,"
+                     " message_id=NULL, mid_bi=NULL, error=NULL"
+                     f"{', ' + also if also else ''} WHERE {where}", tuple(chunk))
 
 
 # ------------------------------------------------------------ machine mail
@@ -178,14 +215,16 @@ def machine_mail_count(conn: sqlite3.Connection, start: datetime, end: datetime)
 def expunge_machine_mail(conn: sqlite3.Connection, before: datetime) -> int:
     """Empty machine mail received before `before`, and its audit lines' sender and
     reason (the lines and their times stay, for counts)."""
-    cur = conn.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL,"
-                       " message_id=NULL, error=NULL WHERE state IN ('machine',"
-                       " 'ignored') AND case_number IS NULL AND raw IS NOT NULL"
-                       " AND received_at < ?", (iso(before),))
-    conn.execute("UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
-                 " WHERE case_number IS NULL AND action IN ('machine mail', 'ignored')"
-                 " AND at < ?", (iso(before),))
-    return cur.rowcount
+    ids = [r[0] for r in conn.execute(
+        "SELECT id FROM inbound WHERE state IN ('machine', 'ignored') AND case_number IS NULL"
+        " AND raw IS NOT NULL AND received_at < ?", (iso(before),)).fetchall()]
+    _empty_inbound(conn, ids)
+    lines = ("case_number IS NULL AND action IN ('machine mail', 'ignored') AND at < ?"
+             " AND actor<>'(expunged)'")
+    destroy_keys(conn, row_key_ids(conn, "audit", lines, (iso(before),)))
+    conn.execute(f"UPDATE audit SET actor='(expunged)', detail=NULL, message_id=NULL"
+                 f" WHERE {lines}", (iso(before),))
+    return len(ids)
 
 
 # ------------------------------------------------------------ held commands
@@ -204,9 +243,11 @@ def held_entry(conn: sqlite3.Connection, nonce: str, case_number: int
 def hold(conn: sqlite3.Connection, *, nonce: str, case_number: int, staff_email: str,
          commands: str, body: str, inbound_id: int, at: datetime) -> None:
     """Keep commands of an unauthenticated staff mail until `#confirm`."""
+    kid = case_key(conn, case_number)
     conn.execute("INSERT INTO held(nonce, case_number, staff_email, commands, body,"
                  " inbound_id, created) VALUES (?,?,?,?,?,?,?)",
-                 (nonce, case_number, staff_email, commands, body, inbound_id, iso(at)))
+                 (nonce, case_number, seal(conn, kid, staff_email), seal(conn, kid, commands),
+                  seal(conn, kid, body), inbound_id, iso(at)))
 
 
 def use_held(conn: sqlite3.Connection, nonce: str, at: datetime) -> bool:

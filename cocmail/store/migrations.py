@@ -285,9 +285,38 @@ def _v16(conn: sqlite3.Connection) -> None:
             conn.execute(f"ALTER TABLE cases ADD COLUMN {column} TEXT")
 
 
+def _v17(conn: sqlite3.Connection) -> None:
+    """Sealed records (issue 27, store/sealed.py): blind indexes for the look-ups that
+    compared plaintext (addresses and names of reported people, Message-IDs), and the
+    data key of each case (`case_keys`: key ids only; the keys are in cocmail.keys).
+
+    The indexes that held plaintext go. The blind-index columns hold the normalised text
+    itself while a store is not sealed, so the look-ups are the same either way. The
+    sealing of existing rows runs right after this migration, when the store has a
+    keyring (Store._seal): it needs the keys, which a migration is not given.
+    """
+    for table, column in (("people", "email_bi"), ("people", "name_bi"),
+                          ("inbound", "mid_bi"), ("messages", "mid_bi")):
+        if column not in _columns(conn, table):
+            _add_column(conn, table, column, "TEXT")
+    conn.execute("UPDATE people SET email_bi=lower(email), name_bi=norm_name")
+    conn.execute("UPDATE inbound SET mid_bi=message_id")
+    conn.execute("UPDATE messages SET mid_bi=message_id")
+    for old in ("people_email", "people_norm", "people_email_lower", "inbound_mid",
+                "messages_mid"):
+        conn.execute(f"DROP INDEX IF EXISTS {old}")
+    conn.execute("CREATE INDEX IF NOT EXISTS people_email_bi ON people(email_bi)")
+    conn.execute("CREATE INDEX IF NOT EXISTS people_name_bi ON people(name_bi)")
+    conn.execute("CREATE INDEX IF NOT EXISTS inbound_mid_bi ON inbound(mid_bi)")
+    conn.execute("CREATE INDEX IF NOT EXISTS messages_mid_bi ON messages(mid_bi)")
+    conn.execute("CREATE TABLE IF NOT EXISTS case_keys (case_number INTEGER PRIMARY KEY,"
+                 " key_id BLOB NOT NULL)")
+
+
 MIGRATIONS: tuple[Callable[[sqlite3.Connection], None], ...] = (_v1, _v2, _v3, _v4, _v5, _v6,
                                                                  _v7, _v8, _v9, _v10, _v11,
-                                                                 _v12, _v13, _v14, _v15, _v16)
+                                                                 _v12, _v13, _v14, _v15, _v16,
+                                                                 _v17)
 LATEST = len(MIGRATIONS)
 
 

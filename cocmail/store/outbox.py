@@ -18,6 +18,7 @@ from ..clock import iso, parse_iso
 from ..core.model import normalise_address
 from .connection import rows, value
 from .migrations import single_mailbox
+from .sealed import MAILBOX, blind, row_key, seal
 
 
 def enqueue(conn: sqlite3.Connection, *, case_number: int | None, kind: str,
@@ -25,12 +26,14 @@ def enqueue(conn: sqlite3.Connection, *, case_number: int | None, kind: str,
             subject: str, raw: bytes, now: datetime, not_before: datetime | None = None
             ) -> int:
     """Queue a composed mail, due at `not_before` (not before `now`); its row id."""
+    kid = row_key(conn, case_number)
     cur = conn.execute(
         "INSERT INTO outbox(created, case_number, kind, role, message_id, sender, recipients,"
         " mailbox, subject, raw, next_attempt) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-        (iso(now), case_number, kind, role, message_id, sender, json.dumps(recipients),
-         single_mailbox(recipients), subject, raw,
-         iso(max(not_before or now, now))))
+        (iso(now), case_number, kind, role, message_id, sender,
+         seal(conn, kid, json.dumps(recipients)),
+         blind(conn, MAILBOX, single_mailbox(recipients)), seal(conn, kid, subject),
+         seal(conn, kid, raw), iso(max(not_before or now, now))))
     return int(cur.lastrowid or 0)
 
 
@@ -101,12 +104,19 @@ def outbox_sent(conn: sqlite3.Connection, outbox_id: int, at: datetime) -> None:
 def outbox_retry(conn: sqlite3.Connection, outbox_id: int, error: str,
                  next_attempt: datetime) -> None:
     conn.execute("UPDATE outbox SET attempts=attempts+1, last_error=?, next_attempt=?,"
-                 " claimed_by=NULL WHERE id=?", (error, iso(next_attempt), outbox_id))
+                 " claimed_by=NULL WHERE id=?",
+                 (_sealed_error(conn, outbox_id, error), iso(next_attempt), outbox_id))
 
 
 def outbox_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
     conn.execute("UPDATE outbox SET state='failed', attempts=attempts+1, last_error=?,"
-                 " claimed_by=NULL WHERE id=?", (error, outbox_id))
+                 " claimed_by=NULL WHERE id=?",
+                 (_sealed_error(conn, outbox_id, error), outbox_id))
+
+
+def _sealed_error(conn: sqlite3.Connection, outbox_id: int, error: str) -> Any:
+    """A server's answer may name the recipient: sealed like the mail it is about."""
+    return seal(conn, stored_key(conn, outbox_id), error)
 
 
 def outbox_due_again(conn: sqlite3.Connection, now: datetime, *, ids: list[int] | None = None,
@@ -122,10 +132,13 @@ def outbox_due_again(conn: sqlite3.Connection, now: datetime, *, ids: list[int] 
         params += ids
     elif failed:
         where.append("state='failed'")
-    else:
-        where.append("state='pending' AND last_error LIKE ? ESCAPE '\\'")
-        params.append(error_prefix.replace("%", "\\%").replace("_", "\\_") + "%"
-                      if error_prefix else "%")
+    else:  # the error is sealed: compared here, not by SQL
+        waiting = [r["id"] for r in rows(
+            conn, "SELECT id, last_error FROM outbox WHERE state='pending' AND raw IS NOT"
+            " NULL AND claimed_by IS NULL AND last_error IS NOT NULL")
+            if (r["last_error"] or "").startswith(error_prefix or "")]
+        where.append(f"state='pending' AND id IN ({','.join('?' * len(waiting))})")
+        params += waiting
     cur = conn.execute("UPDATE outbox SET attempts=CASE WHEN state='failed' THEN 0"
                        " ELSE attempts END, state='pending', next_attempt=? WHERE "
                        + " AND ".join(where) + " RETURNING id", (iso(now), *params))
@@ -139,17 +152,20 @@ def acks_since(conn: sqlite3.Connection, email: str, since: datetime) -> int:
     reach one inbox and share one limit (the `mailbox` column, schema 8).
     """
     return int(value(conn, "SELECT count(*) FROM outbox WHERE kind='ack' AND mailbox=?"
-                     " AND created>=?", (normalise_address(email), iso(since))))
+                     " AND created>=?",
+                     (blind(conn, MAILBOX, normalise_address(email)), iso(since))))
 
 
 def noticed_since(conn: sqlite3.Connection, case_number: int, subject_suffix: str,
                   since: datetime) -> frozenset[str]:
     """Addresses that got a staff_relay on the case since `since` whose subject ends
     in `subject_suffix` (lower-cased): who was already told of automatic mail."""
-    found = rows(conn, "SELECT recipients FROM outbox WHERE case_number=? AND"
-                 " kind='staff_relay' AND created>=? AND subject LIKE ?",
-                 (case_number, iso(since), "%" + subject_suffix))
-    return frozenset(a.lower() for r in found for a in json.loads(r["recipients"]))
+    found = rows(conn, "SELECT recipients, subject FROM outbox WHERE case_number=? AND"
+                 " kind='staff_relay' AND created>=?", (case_number, iso(since)))
+    suffix = subject_suffix.lower()  # as LIKE compared it: ASCII case folded
+    return frozenset(a.lower() for r in found
+                     if (r["subject"] or "").lower().endswith(suffix)
+                     for a in json.loads(r["recipients"] or "[]"))
 
 
 def cancel_pending(conn: sqlite3.Connection, case_number: int,
@@ -158,12 +174,13 @@ def cancel_pending(conn: sqlite3.Connection, case_number: int,
     just recused must not get what was queued before). Returns how many."""
     if not addresses:
         return 0
-    marks = ",".join("?" * len(addresses))
-    cur = conn.execute(
-        f"UPDATE outbox SET state='cancelled' WHERE case_number=? AND state='pending'"
-        f" AND recipients COLLATE NOCASE IN ({marks})",
-        (case_number, *(json.dumps([a]) for a in addresses)))
-    return cur.rowcount
+    wanted = {json.dumps([a]).lower() for a in addresses}
+    ids = [r["id"] for r in rows(conn, "SELECT id, recipients FROM outbox WHERE"
+                                 " case_number=? AND state='pending'", (case_number,))
+           if (r["recipients"] or "").lower() in wanted]
+    for oid in ids:
+        conn.execute("UPDATE outbox SET state='cancelled' WHERE id=?", (oid,))
+    return len(ids)
 
 
 def cancel_staff_mail_except(conn: sqlite3.Connection, sids: frozenset[int]) -> int:
@@ -182,7 +199,27 @@ def outbox_ids_of_case(conn: sqlite3.Connection, case_number: int) -> list[int]:
 
 
 def rewrite_outbox_raw(conn: sqlite3.Connection, outbox_id: int, raw: bytes) -> None:
-    conn.execute("UPDATE outbox SET raw=? WHERE id=?", (raw, outbox_id))
+    number = value(conn, "SELECT case_number FROM outbox WHERE id=?", (outbox_id,))
+    conn.execute("UPDATE outbox SET raw=? WHERE id=?",
+                 (seal(conn, row_key(conn, number) if number is not None else
+                       stored_key(conn, outbox_id), raw), outbox_id))
+
+
+def stored_raw(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:
+    """The mail as it is stored (sealed when the store is): what the spool keeps."""
+    cur = conn.cursor()
+    cur.row_factory = None
+    row = cur.execute("SELECT raw FROM outbox WHERE id=?", (outbox_id,)).fetchone()
+    return row[0] if row else None
+
+
+def stored_key(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:
+    """The key the row's mail was sealed with (None: not sealed)."""
+    from .sealed import MAGIC_SQL
+
+    row = conn.execute(f"SELECT substr(raw, 5, 16) FROM outbox WHERE id=? AND"
+                       f" substr(raw, 1, 3)={MAGIC_SQL}", (outbox_id,)).fetchone()
+    return bytes(row[0]) if row else None
 
 
 # ------------------------------------------------------------ views (CLI, demo)
@@ -201,18 +238,21 @@ def outbox_raw(conn: sqlite3.Connection) -> list[dict[str, Any]]:
     return rows(conn, "SELECT id, raw FROM outbox ORDER BY id")
 
 
+def outbox_mail(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:
+    """One outgoing mail as queued (unsealed by the connection); None: no such mail."""
+    return value(conn, "SELECT raw FROM outbox WHERE id=?", (outbox_id,))
+
+
 def mail_to(conn: sqlite3.Connection, case_number: int, address: str, *,
             kind: str | None = None) -> list[dict[str, Any]]:
     """Message-ID and subject of the case's outgoing mail to `address` (of `kind`),
     oldest first: what a staff member's mail client would reply to."""
-    sql = ("SELECT message_id, subject FROM outbox WHERE case_number=? AND"
-           " recipients LIKE ? ESCAPE '\\'")
-    params: tuple[Any, ...] = (case_number, f"%{_like_escape(address)}%")
+    sql = "SELECT message_id, subject, recipients FROM outbox WHERE case_number=?"
+    params: tuple[Any, ...] = (case_number,)
     if kind is not None:
         sql += " AND kind=?"
         params += (kind,)
-    return rows(conn, sql + " ORDER BY id", params)
-
-
-def _like_escape(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    needle = address.lower()  # as LIKE compared it: ASCII case folded
+    return [{"message_id": r["message_id"], "subject": r["subject"]}
+            for r in rows(conn, sql + " ORDER BY id", params)
+            if needle in (r["recipients"] or "").lower()]

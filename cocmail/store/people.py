@@ -15,6 +15,7 @@ from typing import Any
 from ..config import StaffConfig
 from ..core.model import Roster, StaffMember
 from .connection import rows, value
+from .sealed import EMAIL, NAME, blind
 
 _IN_CHUNK = 500  # values per IN (...) list: far below SQLite's limit on parameters
 # Accused people of live cases other than `?`, with what a repeat-offender warning shows.
@@ -43,7 +44,7 @@ def is_on_case(conn: sqlite3.Connection, number: int, email: str) -> bool:
     email = email.lower()
     found = conn.execute("SELECT email FROM people WHERE case_number=? AND email IS NOT"
                          " NULL", (number,)).fetchall()
-    return any(r[0].lower() == email for r in found)
+    return any((r[0] or "").lower() == email for r in found)
 
 
 def people_on_file(conn: sqlite3.Connection) -> list[dict[str, Any]]:
@@ -82,19 +83,23 @@ def accused_matching(conn: sqlite3.Connection, exclude_case: int, email: str | N
     this normalised name, in case order (then people order)."""
     found: list[dict[str, Any]] = []
     if email:
-        found += rows(conn, f"{_ACCUSED} AND lower(p.email)=?", (exclude_case, email.lower()))
+        found += rows(conn, f"{_ACCUSED} AND p.email_bi=?",
+                      (exclude_case, blind(conn, EMAIL, email.lower())))
     if norm_name:
-        found += rows(conn, f"{_ACCUSED} AND p.norm_name=?", (exclude_case, norm_name))
+        found += rows(conn, f"{_ACCUSED} AND p.name_bi=?",
+                      (exclude_case, blind(conn, NAME, norm_name)))
     return _in_case_order(found)
 
 
 def accused_named(conn: sqlite3.Connection, exclude_case: int, emails: AbstractSet[str],
                   norm_names: AbstractSet[str]) -> list[dict[str, Any]]:
     """Accused people of other live cases whose address is one of `emails`
-    (lower-cased) or whose normalised name is one of `norm_names`."""
+    (lower-cased) or whose normalised name is one of `norm_names`, by their blind
+    indexes (store/sealed.py)."""
     found: list[dict[str, Any]] = []
-    for column, values in (("lower(p.email)", sorted(emails)),
-                           ("p.norm_name", sorted(norm_names))):
+    for column, values in (("p.email_bi", sorted(str(blind(conn, EMAIL, e)) for e in emails)),
+                           ("p.name_bi", sorted(str(blind(conn, NAME, n))
+                                                for n in norm_names))):
         for start in range(0, len(values), _IN_CHUNK):
             chunk = values[start:start + _IN_CHUNK]
             found += rows(conn, f"{_ACCUSED} AND {column} IN ({','.join('?' * len(chunk))})",

@@ -13,6 +13,7 @@ from datetime import datetime
 from ..clock import iso, parse_iso
 from ..core.effects import Proposal, mail_from_json, mail_to_json
 from .connection import required_time, rows, value
+from .sealed import case_key, seal
 
 
 # ------------------------------------------------------------ proposals
@@ -31,19 +32,23 @@ def proposals(conn: sqlite3.Connection, case_number: int) -> tuple[Proposal, ...
 
 
 def add_proposal(conn: sqlite3.Connection, p: Proposal, inbound_id: int) -> None:
+    kid = case_key(conn, p.case)
     conn.execute("INSERT INTO proposals(nonce, case_number, kind, proposed_by, proposed_at,"
                  " target, mails, facts, inbound_id, state) VALUES (?,?,?,?,?,?,?,?,?,?)",
-                 (p.nonce, p.case, p.kind, p.proposed_by, iso(p.proposed_at), p.target,
-                  json.dumps([mail_to_json(m) for m in p.mails]), p.facts, inbound_id,
-                  "waiting"))
+                 (p.nonce, p.case, p.kind, p.proposed_by, iso(p.proposed_at),
+                  seal(conn, kid, p.target),
+                  seal(conn, kid, json.dumps([mail_to_json(m) for m in p.mails])),
+                  seal(conn, kid, p.facts), inbound_id, "waiting"))
 
 
 def decide_proposal(conn: sqlite3.Connection, nonce: str, state: str, by: str,
                     at: datetime, reason: str | None) -> bool:
     """Mark a waiting proposal approved or rejected; False if it no longer waits."""
+    number = value(conn, "SELECT case_number FROM proposals WHERE nonce=?", (nonce,))
+    kid = case_key(conn, number) if number is not None else None
     cur = conn.execute("UPDATE proposals SET state=?, decided_by=?, decided_at=?, reason=?"
                        " WHERE nonce=? AND state='waiting'",
-                       (state, by, iso(at), reason, nonce))
+                       (state, by, iso(at), seal(conn, kid, reason), nonce))
     return cur.rowcount == 1
 
 

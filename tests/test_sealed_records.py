@@ -1,0 +1,286 @@
+"""Sealed records (issue 27): personal data encrypted at rest, keys apart from the data,
+a purge that no copy survives.
+
+A canary (a reporter's unique name, address, sentence and attachment bytes) goes in
+through the real `cocmail ingest`; it must then be absent, in any encoding a file could
+hold it in, from every file under the storage dir (database, WAL, spool, key files),
+from every backup file, while `cocmail cases show` reads it back. After a purge and the
+key backups' rotation, a data backup made before the purge, restored with today's keys,
+shows every other case and nothing of the purged one.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import quopri
+import shutil
+import sqlite3
+from datetime import timedelta
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+
+from cocmail.clock import utcnow
+from cocmail.keyring import Keyring, KeyStoreError
+from cocmail.store import Store
+from cocmail.store import cases as cases_db
+from testsupport.apps import Clock, Desk
+from testsupport.helpers import body_of, make_config, spool
+from testsupport.process import cocmail
+
+NAME = "Quillonbrask Vextermine"
+ADDRESS = "quillon.vextermine@canary-reporter.example"
+SENTENCE = "the ochre walrus hummed beside the fountain until midnight"
+ATTACHMENT = b"\x89CANARY\x00attachment-bytes-7f3a9c-\xff\xfe-quillonbrask-evidence\x01"
+CANARIES = (NAME.encode(), ADDRESS.encode(), SENTENCE.encode(), ATTACHMENT)
+
+
+def encodings(canary: bytes) -> list[bytes]:
+    """The canary as a file could hold it: plain, base64 at each of the three
+    alignments (the middle of the encoded run, whatever precedes it), quoted-printable,
+    UTF-16 both ways."""
+    forms = [canary, quopri.encodestring(canary).rstrip(b"\n")]
+    for pad in range(3):
+        encoded = base64.b64encode(b"\0" * pad + canary)
+        forms.append(encoded[4:-4])  # the part that does not depend on its neighbours
+    try:
+        text = canary.decode()
+        forms += [text.encode("utf-16-le"), text.encode("utf-16-be")]
+    except UnicodeDecodeError:
+        pass
+    return forms
+
+
+def found_in(paths: list[Path]) -> list[str]:
+    """Each (file, canary) where any encoding of a canary appears."""
+    hits = []
+    for path in paths:
+        data = path.read_bytes()
+        for canary in CANARIES:
+            if any(form.lower() in data.lower() for form in encodings(canary)):
+                hits.append(f"{path.name}: {canary[:20]!r}")
+    return hits
+
+
+def every_file(*dirs: Path) -> list[Path]:
+    return sorted(p for d in dirs for p in d.rglob("*") if p.is_file())
+
+
+def report_mail() -> bytes:
+    msg = EmailMessage()
+    msg["From"] = f"{NAME} <{ADDRESS}>"
+    msg["To"] = "conduct@example.org"
+    msg["Subject"] = "Something happened at the party"
+    msg["Message-ID"] = "<canary-report-1@canary-reporter.example>"
+    msg.set_content(f"Hello,\n\nLast night {SENTENCE}, and then a man followed me.\n\n"
+                    f"-- \n{NAME}\n")
+    msg.add_attachment(ATTACHMENT, maintype="application", subtype="octet-stream",
+                       filename="evidence.bin")
+    return msg.as_bytes()
+
+
+@pytest.fixture
+def installation(tmp_path: Path) -> Path:
+    make_config(tmp_path)
+    return tmp_path / "cocmail.toml"
+
+
+def test_a_canary_is_nowhere_on_disk_and_cases_show_reads_it_back(installation: Path,
+                                                                  tmp_path: Path) -> None:
+    stored = cocmail(installation, "ingest", stdin=report_mail())
+    assert stored.code == 0, stored.err
+    backup = tmp_path / "backup"
+    made = cocmail(installation, "backup", str(backup))
+    assert made.code == 0, made.err
+    data = tmp_path / "data"
+
+    files = every_file(data, backup)
+    names = {p.name for p in files}
+    assert {"cocmail.db", "cocmail.keys", "cocmail.kek"} <= names
+    assert any(p.parent.name == "spool" for p in files)  # mail was written there
+    assert {p.name for p in backup.iterdir()} >= {"cocmail.db", "cocmail.keys"}
+    # The test can see a canary where one is: the staff's copy of the attachment, saved.
+    shown = cocmail(installation, "cases", "show", "1")
+    assert shown.code == 0, shown.err
+    assert NAME in shown.out and ADDRESS in shown.out and SENTENCE in shown.out
+    out = tmp_path / "saved"
+    assert cocmail(installation, "cases", "attachments", "1", "-o", str(out)).code == 0
+    assert found_in(every_file(out))  # plaintext on purpose, outside the storage dir
+    files = every_file(data, backup)  # as the commands left them (WAL, index files)
+    assert found_in(files) == []
+    full = cocmail(installation, "cases", "show", "1", "--json").json()
+    assert SENTENCE in full["report"] and full["reporter"]["email"] == ADDRESS
+    for mode in (p.stat().st_mode & 0o777 for p in files):
+        assert mode == 0o600
+    check = cocmail(installation, "check")
+    assert "sealed: yes" in check.out
+
+
+def test_equal_names_are_not_equal_ciphertexts(tmp_path: Path) -> None:
+    desk = Desk(tmp_path)
+    try:
+        for who in ("Eve <eve@a.example>", "Zed <zed@b.example>"):
+            n = desk.report(who, "Something happened.\n")
+            desk.staff("ana@example.org", n, "#accused Dorian Example <dorian@x.example>\n")
+        conn = sqlite3.connect(desk.cfg.storage.db_path)
+        names = [r[0] for r in conn.execute("SELECT name FROM people WHERE role='accused'")]
+        blind = [r[0] for r in conn.execute("SELECT email_bi FROM people WHERE role='accused'")]
+        conn.close()
+        assert len(names) == 2 and names[0] != names[1]
+        assert all(isinstance(v, bytes) and b"Dorian" not in v for v in names)
+        assert blind[0] == blind[1] and "dorian" not in blind[0]  # a keyed index, equal
+        # ...and the repeat-offender warning still finds the earlier case through it.
+        assert any("EARLIER" in body_of(m) for m in desk.sent())
+    finally:
+        desk.close()
+
+
+def test_purged_case_cannot_be_read_from_an_older_backup(tmp_path: Path) -> None:
+    # `cocmail purge` reads the wall clock: the cases are made three years ago.
+    desk = Desk(tmp_path, clock=Clock(utcnow() - timedelta(days=3 * 365)))
+    gone = desk.report(f"{NAME} <{ADDRESS}>", f"{SENTENCE}.\n")
+    desk.staff_new_mail("ana@example.org", gone, "#accused Zibblewump <z@x.example>\n"
+                                                 "#action Warned\n#outcome warning\n#close\n")
+    kept = desk.report("Zed <zed@a.example>", "Keeper was violent.\n")
+    desk.staff_new_mail("ana@example.org", kept, "#accused Keeper Person <k@x.example>\n"
+                                                 "#action Banned\n#outcome ban\n#close\n")
+    old = tmp_path / "backup-before"
+    desk.cli("backup", str(old))
+    assert desk.cli("purge").strip() == f"expunged 1 case(s): #{gone}"
+    desk.cli("keys", "rotate")
+    (old / "cocmail.keys").unlink()  # the key backups' window has passed
+    desk.close()
+
+    data = desk.cfg.storage.dir
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{data / 'cocmail.db'}{suffix}").unlink(missing_ok=True)
+    shutil.copy(old / "cocmail.db", data / "cocmail.db")  # restored, with today's keys
+    desk.restart()
+    try:
+        shown = desk.cli("cases", "show", str(gone))
+        assert NAME not in shown and SENTENCE not in shown and "expunged" in shown
+        keeper = json.loads(desk.cli("cases", "show", str(kept), "--json"))
+        assert keeper["accused"][0]["name"] == "Keeper Person"
+        assert NAME not in desk.cli("people")
+        assert found_in(every_file(data, old)) == []
+    finally:
+        desk.close()
+
+
+def test_rotation_rewraps_every_key_and_cases_stay_readable(tmp_path: Path) -> None:
+    desk = Desk(tmp_path)
+    n = desk.report(f"{NAME} <{ADDRESS}>", f"{SENTENCE}.\n")
+    desk.close()
+    kek = desk.cfg.storage.kek_path
+    before = kek.read_text()
+    desk.cli("keys", "rotate")
+    assert kek.read_text() != before and len(kek.read_text().splitlines()) == 1
+    # A copy of the old key store with the old KEK file's content gone: no key opens.
+    desk.restart()
+    try:
+        case = desk.app.store.read(cases_db.load_case, n)
+        assert case is not None and case.reporter is not None
+        assert case.reporter.name == NAME
+    finally:
+        desk.close()
+
+
+def test_a_lost_key_store_stops_cocmail_with_one_line(installation: Path,
+                                                      tmp_path: Path) -> None:
+    assert cocmail(installation, "ingest", stdin=report_mail()).code == 0
+    db = tmp_path / "data" / "cocmail.db"
+    (tmp_path / "data" / "cocmail.keys").unlink()
+    size = db.stat().st_size
+    for args in (("run", "--once"), ("cases", "list")):
+        result = cocmail(installation, *args)
+        assert result.code != 0
+        lines = [line for line in result.err.splitlines() if line.strip()]
+        assert len(lines) == 1 and "key store" in lines[0] and "missing" in lines[0]
+    assert not (tmp_path / "data" / "cocmail.keys").exists()  # no new key store beside it
+    assert db.stat().st_size == size
+    check = cocmail(installation, "check")
+    assert "FAIL  sealed" in check.out
+
+
+def test_a_lost_key_encryption_key_stops_cocmail(installation: Path, tmp_path: Path) -> None:
+    assert cocmail(installation, "ingest", stdin=report_mail()).code == 0
+    (tmp_path / "data" / "cocmail.kek").unlink()
+    result = cocmail(installation, "cases", "list")
+    assert result.code != 0 and "key-encryption key" in result.err
+
+
+def test_a_plaintext_database_is_sealed_on_upgrade(tmp_path: Path) -> None:
+    cfg = make_config(tmp_path)
+    plain = Store(cfg.storage.db_path)  # as cocmail before issue 27 kept it
+    desk_cfg = tmp_path / "cocmail.toml"
+    plain.close()
+    off = desk_cfg.read_text().replace('[storage]\n', '[storage]\nencryption = false\n')
+    desk_cfg.write_text(off)
+    assert cocmail(desk_cfg, "ingest", stdin=report_mail()).code == 0
+    assert found_in([cfg.storage.db_path])  # plaintext, as before
+    copy = cfg.storage.dir / "cocmail.db.before-v16"
+    shutil.copy(cfg.storage.db_path, copy)  # an earlier upgrade's copy, plaintext
+    assert "sealed: no" in cocmail(desk_cfg, "check").out
+
+    desk_cfg.write_text(off.replace("encryption = false\n", ""))
+    assert "sealed: not yet" in cocmail(desk_cfg, "check").out
+    shown = cocmail(desk_cfg, "cases", "show", "1")
+    assert shown.code == 0 and NAME in shown.out
+    assert not copy.exists()  # the plaintext copy went once the sealed store was verified
+    assert found_in(every_file(cfg.storage.dir)) == []
+    assert "sealed: yes" in cocmail(desk_cfg, "check").out
+    # Turning encryption off again is refused: the records need their keys.
+    desk_cfg.write_text(off)
+    refused = cocmail(desk_cfg, "cases", "list")
+    assert refused.code != 0 and "sealed" in refused.err
+
+
+def test_a_tampered_value_is_refused_not_misread(tmp_path: Path) -> None:
+    keyring = Keyring.open(tmp_path, must_exist=False)
+    try:
+        kid = keyring.new_key_id()
+        sealed = keyring.seal(kid, "Dorian Example")
+        assert keyring.unseal(sealed) == "Dorian Example"
+        other = keyring.new_key_id()
+        moved = sealed[:4] + other + sealed[20:]  # the same ciphertext under another key
+        for bad in (sealed[:-1] + bytes([sealed[-1] ^ 1]), moved):
+            with pytest.raises(Exception, match="") as e:
+                keyring.unseal(bad)
+            assert type(e.value).__name__ == "InvalidTag"
+        assert keyring.seal(kid, "Dorian Example") != sealed  # a fresh nonce each time
+        assert keyring.blind("name", "dorian example") == keyring.blind("name",
+                                                                        "dorian example")
+        keyring.destroy([kid])
+        assert keyring.unseal(sealed) is None
+    finally:
+        keyring.close()
+    with pytest.raises(KeyStoreError, match="missing"):
+        (tmp_path / "cocmail.keys").unlink()
+        Keyring.open(tmp_path, must_exist=True)
+
+
+def test_repeat_offenders_and_check_attendees_work_across_events(tmp_path: Path) -> None:
+    desk = Desk(tmp_path)
+    n = desk.report("Eve <eve@a.example>", "Something happened.\n")
+    desk.staff("ana@example.org", n, "#accused Dorian Example <dorian@x.example>\n"
+                                     "#action Banned\n#outcome ban\n")
+    desk.close()
+    config = Path(desk.cfg.source)
+    config.write_text(config.read_text().replace("Example Conf 2027", "Example Conf 2028"))
+    later = Desk(tmp_path)
+    try:
+        m = later.report("Zed <zed@b.example>", "Again, the same man.\n")
+        later.new()
+        later.staff("ben@example.org", m, "#accused dorian example\n")
+        assert any("EARLIER" in body_of(msg) and f"#{n}" in body_of(msg)
+                   for msg in later.new())
+        attendees = tmp_path / "attendees.csv"
+        attendees.write_text("name,email\nSomeone Else,someone@y.example\n"
+                             "D. Example,DORIAN@x.example\n")
+        found = later.cli("check-attendees", str(attendees))
+        assert "dorian@x.example" in found.lower() and f"#{n}" in found
+    finally:
+        later.close()
+    assert spool(later.cfg)
