@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 from pathlib import Path
 
+from testsupport.helpers import unsealed_connection
 from testsupport.servers import Dovecot, Received, SmtpSink
 
 REPO = Path(__file__).resolve().parent.parent  # the checkout under test: `cocmail run` there
@@ -263,7 +264,7 @@ def _header_ids(value: object) -> list[str]:
 
 def count_outcome(figures: Figures, db: Path, received: list[Received]) -> None:
     """Fill `figures` from the database and what the SMTP server received."""
-    conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True)
+    conn = unsealed_connection(db)
     try:
         roots = Counter(row[0] for row in conn.execute("SELECT root_message_id FROM cases"))
         outbox = {row[0]: row[1] for row in conn.execute(
