@@ -222,7 +222,7 @@ def _secret(cfg: Config) -> tuple[str, bool, str]:
 
 def _sealed(cfg: Config) -> tuple[str, bool, str]:
     """Whether the store is sealed (issue 27), and whether its keys are there."""
-    from .keyring import KeyStoreError, keyring_for
+    from .keyring import KeyStoreError, inspect_key_store
     from .store import StoreError
     from .store.connection import sealed_database, unsealed_count
 
@@ -237,18 +237,15 @@ def _sealed(cfg: Config) -> tuple[str, bool, str]:
                                 " opens it (every record encrypted, plaintext copies removed)"
                     if st.db_path.exists() else f"{st.db_path.name} will be sealed from its"
                     f" first record; keys in {st.keys_path}")
-        keyring = keyring_for(st)
-        assert keyring is not None
-        try:
-            if keyring.store_id != sealed:
-                return (name, False, f"{st.keys_path} is not the key store "
-                                     f"{st.db_path.name} was sealed with: restore its own")
-            keys = keyring.key_count()
-        finally:
-            keyring.close()
+        store_id, keys = inspect_key_store(st)
+        if store_id != sealed:
+            return (name, False, f"{st.keys_path} is not the key store "
+                                 f"{st.db_path.name} was sealed with: restore its own")
         left = unsealed_count(st.db_path)
     except (KeyStoreError, StoreError) as e:
         return (name, False, str(e))
+    except (sqlite3.Error, OSError) as e:  # a full disk, a file this user cannot read
+        return (name, False, f"cannot read the key store {st.keys_path}: {e}")
     if left:
         return (name, False, f"{left} personal values in {st.db_path.name} are in plaintext:"
                              " run cocmail once to seal them")

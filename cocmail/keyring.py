@@ -109,11 +109,7 @@ class Keyring:
         keys_path, kek_path = storage_dir / "cocmail.keys", storage_dir / "cocmail.kek"
         if not keys_path.exists():
             if must_exist:
-                raise KeyStoreError(
-                    f"the key store {keys_path} is missing and the database is sealed with"
-                    " it: restore cocmail.keys from your key backup (README, \"Keys and"
-                    " backups\"); cocmail will not write new data beside records it"
-                    " cannot read")
+                raise KeyStoreError(_lost(keys_path))
             return cls._create(keys_path, kek_path)
         conn = keystore.connect(keys_path)
         keks = {**keystore.embedded_keks(conn), **read_kek_file(kek_path)}
@@ -121,10 +117,7 @@ class Keyring:
         missing = sorted(needed - set(keks))
         if missing:
             conn.close()
-            raise KeyStoreError(
-                f"the key-encryption key for {keys_path} is missing ({kek_path} does not"
-                " hold it): restore cocmail.kek, or the key backup made with it; cocmail"
-                " will not write new data beside records it cannot read")
+            raise KeyStoreError(_lost_kek(keys_path, kek_path))
         current = next(iter(read_kek_file(kek_path)), None) or sorted(needed)[0]
         if current not in keks:
             current = sorted(needed)[0]
@@ -281,9 +274,38 @@ class Keyring:
         return "bi:" + mac.hexdigest()[:40]
 
 
+def _lost(keys_path: Path) -> str:
+    return (f"the key store {keys_path} is missing and the database is sealed with it:"
+            " restore cocmail.keys from your key backup (README, \"Keys and backups\");"
+            " cocmail will not write new data beside records it cannot read")
+
+
+def _lost_kek(keys_path: Path, kek_path: Path) -> str:
+    return (f"the key-encryption key for {keys_path} is missing ({kek_path} does not hold"
+            " it): restore cocmail.kek, or the key backup made with it; cocmail will not"
+            " write new data beside records it cannot read")
+
+
 def _wrap(kek: bytes, kid: bytes, key: bytes) -> bytes:
     nonce = os.urandom(NONCE_BYTES)
     return nonce + _aesgcm(kek).encrypt(nonce, key, kid)
+
+
+def inspect_key_store(storage: StorageConfig) -> tuple[str, int]:
+    """(the key store's id, how many keys it holds), read-only, after checking that its
+    KEK is there; KeyStoreError says what is missing (`cocmail check`)."""
+    if not storage.keys_path.exists():
+        raise KeyStoreError(_lost(storage.keys_path))
+    conn = keystore.read_only(storage.keys_path)
+    try:
+        store_id, count = keystore.store_id(conn) or "", keystore.key_count(conn)
+        missing = keystore.kek_ids(conn) - set(keystore.embedded_keks(conn)) - set(
+            read_kek_file(storage.kek_path))
+    finally:
+        conn.close()
+    if missing:
+        raise KeyStoreError(_lost_kek(storage.keys_path, storage.kek_path))
+    return store_id, count
 
 
 def keyring_for(storage: StorageConfig) -> Keyring | None:
