@@ -21,6 +21,7 @@ from email.message import EmailMessage
 from pathlib import Path
 
 import pytest
+from cryptography.exceptions import InvalidTag
 
 from cocmail.clock import utcnow
 from cocmail.keyring import Keyring, KeyStoreError
@@ -246,9 +247,8 @@ def test_a_tampered_value_is_refused_not_misread(tmp_path: Path) -> None:
         other = keyring.new_key_id()
         moved = sealed[:4] + other + sealed[20:]  # the same ciphertext under another key
         for bad in (sealed[:-1] + bytes([sealed[-1] ^ 1]), moved):
-            with pytest.raises(Exception, match="") as e:
+            with pytest.raises(InvalidTag):
                 keyring.unseal(bad)
-            assert type(e.value).__name__ == "InvalidTag"
         assert keyring.seal(kid, "Dorian Example") != sealed  # a fresh nonce each time
         assert keyring.blind("name", "dorian example") == keyring.blind("name",
                                                                         "dorian example")
