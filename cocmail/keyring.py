@@ -40,7 +40,7 @@ from .store.sealed import HEADER, MAGIC, is_sealed, key_id_of
 KEY_BYTES = 32           # AES-256
 NONCE_BYTES = 12         # AES-GCM's standard nonce
 KEY_ID_BYTES = 16
-POOL = 32                # data keys made (and made durable) in one key-store write
+POOL = 32                # at most this many data keys made (made durable) in one write
 INDEX_KEY_ID = b"blind-index-key!"  # 16 bytes, like every key id
 # The format is store/sealed.py's (MAGIC, type, key id, nonce, ciphertext and tag); its
 # first 20 bytes are authenticated as associated data, so a value cannot be moved
@@ -96,6 +96,9 @@ class Keyring:
         self.lock = threading.RLock()
         self._ciphers: dict[bytes, object] = {}
         self._pool: list[bytes] = []
+        # Keys made at the next refill: 2 first (an `ingest` run needs two: its mail's and
+        # its case's), doubling up to POOL for a daemon, so short runs leave few spares.
+        self._batch = 2
         self._index_key = self._unwrap(INDEX_KEY_ID)
         if self._index_key is None:
             raise KeyStoreError(f"{keys_path} has no index key: it is damaged; restore it"
@@ -112,15 +115,15 @@ class Keyring:
                 raise KeyStoreError(_lost(keys_path))
             return cls._create(keys_path, kek_path)
         conn = keystore.connect(keys_path)
-        keks = {**keystore.embedded_keks(conn), **read_kek_file(kek_path)}
+        on_file = read_kek_file(kek_path)
+        keks = {**keystore.embedded_keks(conn), **on_file}
         needed = keystore.kek_ids(conn)
-        missing = sorted(needed - set(keks))
-        if missing:
+        if not needed or needed - set(keks):
             conn.close()
             raise KeyStoreError(_lost_kek(keys_path, kek_path))
-        current = next(iter(read_kek_file(kek_path)), None) or sorted(needed)[0]
-        if current not in keks:
-            current = sorted(needed)[0]
+        # New keys go under the KEK file's first key; a restored key backup without the
+        # file keeps using the KEK it carries (until `keys rotate` writes a new file).
+        current = next(iter(on_file), None) or min(needed)
         return cls(keys_path, kek_path, conn, keks, current)
 
     @classmethod
@@ -142,14 +145,16 @@ class Keyring:
 
     # ------------------------------------------------------------ keys
     def new_key_id(self) -> bytes:
-        """A fresh data key's id. Keys are made POOL at a time and written (durably) to
-        the key store before any is handed out, so a value is never sealed under a key
-        that is not on disk, and a report costs no key-store write of its own. The KEK
+        """A fresh data key's id. Keys are made a batch at a time and written (durably)
+        to the key store before any is handed out, so a value is never sealed under a key
+        that is not on disk, and a daemon's report costs no key-store write of its own. The KEK
         file is read under the key store's write lock: a `keys rotate` in another
         process either re-wraps these keys or has already named its new KEK."""
         with self.lock:
             if not self._pool:
-                made = [(os.urandom(KEY_ID_BYTES), os.urandom(KEY_BYTES)) for _ in range(POOL)]
+                made = [(os.urandom(KEY_ID_BYTES), os.urandom(KEY_BYTES))
+                        for _ in range(self._batch)]
+                self._batch = min(self._batch * 2, POOL)
                 with keystore.write_lock(self.conn):
                     self._reload_keks()
                     kek = self.keks[self.current]
