@@ -21,7 +21,6 @@ Files, in the storage dir, mode 0600:
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import os
 import secrets
@@ -274,9 +273,9 @@ class Keyring:
         """A keyed blind index of `text` for look-ups by equality: equal inputs give equal
         indexes, and without the index key nobody can tell what they index."""
         assert self._index_key is not None
-        mac = hmac.new(self._index_key, f"{purpose}\0{text}".encode("utf-8", "surrogatepass"),
-                       hashlib.sha256)
-        return "bi:" + mac.hexdigest()[:40]
+        mac = hmac.digest(self._index_key,
+                          f"{purpose}\0{text}".encode("utf-8", "surrogatepass"), "sha256")
+        return "bi:" + mac[:20].hex()
 
 
 def _lost(keys_path: Path) -> str:
