@@ -247,7 +247,11 @@ class Keyring:
         """A copy of the key store at `target` (0600) that carries its KEK with it, so
         one key backup file restores on its own (README, "Keys and backups")."""
         with self.lock:
-            keystore.backup(self.conn, target, self.keks)
+            for _ in range(3):  # a `keys rotate` elsewhere may change the KEK meanwhile
+                self._reload_keks()
+                if keystore.backup(self.conn, target, self.keks):
+                    return
+        raise KeyStoreError("the keys were being rotated during the backup: run it again")
 
     # ------------------------------------------------------------ values
     def seal(self, kid: bytes, v: str | bytes) -> bytes:

@@ -141,8 +141,9 @@ def compact(conn: sqlite3.Connection) -> None:
     checkpoint(conn)
 
 
-def backup(conn: sqlite3.Connection, target: Path, keks: dict[str, bytes]) -> None:
-    """A self-contained copy at `target` (0600): the keys, and the KEKs they need."""
+def backup(conn: sqlite3.Connection, target: Path, keks: dict[str, bytes]) -> bool:
+    """A self-contained copy at `target` (0600): the keys, and the KEKs they need.
+    False (nothing written) when a key in the copy is wrapped by none of `keks`."""
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
@@ -153,9 +154,14 @@ def backup(conn: sqlite3.Connection, target: Path, keks: dict[str, bytes]) -> No
             dest.execute(_EMBEDDED)
             dest.executemany("INSERT OR REPLACE INTO keks VALUES (?,?)", list(keks.items()))
         dest.execute("PRAGMA journal_mode=DELETE")
+        whole = not kek_ids(dest) - set(keks)  # a rotation may have run meanwhile
     finally:
         dest.close()
+    if not whole:
+        tmp.unlink()
+        return False
     os.replace(tmp, target)
+    return True
 
 
 def read_only(path: Path) -> sqlite3.Connection:
