@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from testsupport.helpers import STAFF_TOML, body_of, parse
+from testsupport.helpers import STAFF_TOML, body_of, parse, read_spooled
 from testsupport.process import cocmail
 from testsupport.servers import Dovecot, ImapUser, SmtpSink
 
@@ -63,8 +63,9 @@ def report(authres: list[str], n: int = 1, frm: str = FORGED) -> bytes:
 
 
 def spool(cfg: Path) -> list[EmailMessage]:
-    return [parse(p.read_bytes()) for p in sorted((cfg.parent / "data" / "spool")
-                                                  .glob("*.eml"))]
+    """The mails in the spool, unsealed (issue 27: the spool is sealed like the store)."""
+    return [parse(raw) for raw in read_spooled(sorted((cfg.parent / "data" / "spool")
+                                                      .glob("*.eml")))]
 
 
 def ingest(cfg: Path, raw: bytes) -> None:

@@ -273,8 +273,9 @@ def test_a_blackberry_10_html_reply_leaves_the_original_out_of_the_note(desk: De
     stored = desk.app.store.read(cases_db.load_case, case)
     assert stored is not None and (stored.summary, stored.when) == ("grabbed an arm",
                                                                    "Friday 22:00")
-    (kept,) = desk.app.store.query(
-        "SELECT body FROM messages WHERE message_id='bb10-1@example.org'")
+    # message_id is sealed (issue 27): SQL cannot filter on it, so compare after reading
+    (kept,) = [r for r in desk.app.store.query("SELECT message_id, body FROM messages")
+               if r["message_id"] == "bb10-1@example.org"]
     assert kept["body"] == SAID
     (relay,) = to(desk.new(), "ben@example.org")
     text = body_of(relay)

@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cocmail.core.safe_text import markdown_text, safe_json, shown, without_links
-from testsupport.helpers import STAFF_TOML, parse
+from testsupport.helpers import STAFF_TOML, parse, read_spooled
 from testsupport.process import Run, cocmail, cocmail_argv, cocmail_env
 
 ESC_NAME = "Eve \x1b]0;pwned\x07\x1b[2J\x9b31m Mal\u202eloiv\u202c"  # OSC, CSI, C1 CSI, RLO
@@ -74,7 +74,9 @@ def raw_mail(frm: str, subject: str, body: str, message_id: str,
 
 
 def spool(cfg: Path) -> list:
-    return [parse(p.read_bytes()) for p in sorted((cfg.parent / "data" / "spool").glob("*.eml"))]
+    """The mails in the spool, unsealed (issue 27: the spool is sealed like the store)."""
+    return [parse(raw) for raw in read_spooled(sorted((cfg.parent / "data" / "spool")
+                                                      .glob("*.eml")))]
 
 
 def clean(run: Run) -> str:

@@ -26,7 +26,7 @@ from cocmail.core.case import Case, Person
 from cocmail.core.transparency import STAT_KEYS, count, report_context
 from cocmail.core.vocabulary import Outcome
 from cocmail.transparency import render_report
-from testsupport.helpers import body_of, mail, parse
+from testsupport.helpers import body_of, mail, parse, read_spooled
 from testsupport.process import cocmail
 
 STAFF = """
@@ -76,8 +76,9 @@ class Conference:
         return self.tmp / "cocmail.toml"
 
     def spool(self) -> list:
-        return [parse(p.read_bytes()) for p in sorted((self.tmp / "data" / "spool")
-                                                      .glob("*.eml"))]
+        """The mails in the spool, unsealed (issue 27: the spool is sealed like the store)."""
+        return [parse(raw) for raw in read_spooled(sorted((self.tmp / "data" / "spool")
+                                                          .glob("*.eml")))]
 
     def ingest(self, raw: bytes) -> None:
         result = cocmail(self.config, "ingest", "-", stdin=raw)
