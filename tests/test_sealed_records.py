@@ -284,3 +284,23 @@ def test_repeat_offenders_and_check_attendees_work_across_events(tmp_path: Path)
     finally:
         later.close()
     assert spool(later.cfg)
+
+
+def test_a_rotation_while_the_daemon_runs_loses_no_key(tmp_path: Path) -> None:
+    """`cocmail keys rotate` in one process while the daemon's keyring makes keys in
+    another: every key stays readable afterwards, with the one KEK left on file."""
+    daemon = Keyring.open(tmp_path, must_exist=False)
+    before = daemon.seal(daemon.new_key_id(), "sealed before the rotation")
+    cli = Keyring.open(tmp_path, must_exist=True)
+    assert cli.rotate() >= 2
+    cli.close()
+    for _ in range(40):  # past the daemon's spare keys: a refill after the rotation
+        after = daemon.seal(daemon.new_key_id(), "sealed after the rotation")
+    daemon.close()
+    fresh = Keyring.open(tmp_path, must_exist=True)
+    try:
+        assert fresh.unseal(before) == "sealed before the rotation"
+        assert fresh.unseal(after) == "sealed after the rotation"
+        assert len((tmp_path / "cocmail.kek").read_text().splitlines()) == 1
+    finally:
+        fresh.close()
