@@ -117,7 +117,7 @@ def open_app(cfg: Config, clock: Callable[[], datetime] = utcnow) -> App:
     secret = load_or_create_secret(cfg.storage.secret_path)
     store = Store(cfg.storage.db_path, keyring=keyring_for(cfg.storage))
     store.write(cases_db.file_cases_under, event_row(cfg), clock())
-    forget_shredded_cases(store, clock())
+    forget_shredded_cases(store, clock(), cfg.storage.spool_dir)
     if store.just_sealed:
         seal_spool(store, cfg.storage.spool_dir)
     pipeline = Pipeline(cfg, store, secret, clock=clock)

@@ -13,29 +13,62 @@ looked.
 from __future__ import annotations
 
 import logging
+import sqlite3
 from datetime import datetime
 from pathlib import Path
 
+from .core.retention import rebuilt, without_case
+from .keyring import KeyStoreError
 from .store import Store
 from .store import cases as cases_db
 from .store import outbox as outbox_db
-from .store.sealed import cases_without_keys, is_sealed, set_shredded_seen, shredded_seen
+from .store.sealed import (
+    cases_without_keys,
+    is_sealed,
+    newest_case_key,
+    set_shredded_seen,
+    shredded_seen,
+)
 
 log = logging.getLogger(__name__)
 
 
-def forget_shredded_cases(store: Store, now: datetime) -> list[int]:
-    """Expunge the live cases whose keys are gone; their numbers."""
+def scrub_other_cases(c: sqlite3.Connection, number: int, spool: Path) -> None:
+    """Earlier-case warnings about case `number` in other cases' mails: cut everywhere
+    (a purge, and a case whose keys a purge destroyed after a restored backup's time)."""
+    for mid, body, outbox_id, raw, _kind in cases_db.mail_naming_earlier_cases(c, number):
+        scrubbed = without_case(body or "", number)
+        if scrubbed == body:
+            continue
+        cases_db.rewrite_message(c, mid, scrubbed)
+        if raw is None or outbox_id is None:
+            continue
+        outbox_db.rewrite_outbox_raw(c, outbox_id, rebuilt(raw, scrubbed))
+        for copy in spool.glob(f"{outbox_id:06d}-*.eml") if spool.is_dir() else ():
+            copy.write_bytes(outbox_db.stored_raw(c, outbox_id) or b"")  # as stored
+
+
+def forget_shredded_cases(store: Store, now: datetime, spool: Path) -> list[int]:
+    """Expunge the live cases whose keys are gone, and cut the earlier-case warnings
+    about them from the other cases' mail, as their purge did; their numbers."""
     keyring = store.keyring
     if keyring is None:
         return []
-    mark = keyring.shredded()
-    if store.read(shredded_seen) == mark:
+    mark, seen = keyring.shredded(), store.read(shredded_seen)
+    newest = store.read(newest_case_key)
+    if mark < seen or (mark == seen and newest is not None and not keyring.has_key(newest)):
+        raise KeyStoreError(
+            f"{keyring.keys_path} is older than the database (it lacks keys the database"
+            " uses): restore the key backup made with this data backup or after it (README,"
+            " \"Keys and backups\"); cocmail will not write new data beside records it"
+            " cannot read")
+    if mark == seen:
         return []
     have = keyring.key_ids()
     with store.tx() as c:
         gone = cases_without_keys(c, have)
         for number in gone:
+            scrub_other_cases(c, number, spool)
             cases_db.expunge_case(c, number, [], now)
         set_shredded_seen(c, mark)
     for number in gone:

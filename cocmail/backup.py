@@ -71,8 +71,11 @@ def _backup_keys(cfg: Config, directory: Path) -> Path | None:
     one key backup restores on its own, and deleting it after the key window is what
     makes a purged case unreadable in every older data backup."""
     from .keyring import keyring_for
+    from .store.connection import sealed_database
 
-    keyring = keyring_for(cfg.storage) if cfg.storage.keys_path.exists() else None
+    if sealed_database(cfg.storage.db_path) is None and not cfg.storage.keys_path.exists():
+        return None  # nothing sealed, no keys: a plaintext installation
+    keyring = keyring_for(cfg.storage)  # a sealed database without its keys: refused
     if keyring is None:
         return None
     target = directory / cfg.storage.keys_path.name

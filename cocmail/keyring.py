@@ -114,6 +114,11 @@ class Keyring:
                 raise KeyStoreError(_lost(keys_path))
             return cls._create(keys_path, kek_path)
         conn = keystore.connect(keys_path)
+        if keystore.store_id(conn) is None:  # another process is making it right now
+            conn.close()
+            if must_exist:
+                raise KeyStoreError(f"{keys_path} is empty: restore it from your key backup")
+            return cls._create(keys_path, kek_path)
         on_file = read_kek_file(kek_path)
         keks = {**keystore.embedded_keks(conn), **on_file}
         needed = keystore.kek_ids(conn)

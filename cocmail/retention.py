@@ -22,11 +22,11 @@ the built-in templates' wording ("- <person>: case N, ..." and "#N (outcome)").
 from __future__ import annotations
 
 import logging
-import sqlite3
 from datetime import datetime, timedelta
 from pathlib import Path
 
 from .app import App
+from .at_rest import scrub_other_cases
 from .clock import parse_iso
 from .core.case import Case
 from .core.people import normalise_name
@@ -34,7 +34,6 @@ from .core.retention import (
     KEPT_OUTCOMES,
     Related,
     is_due,
-    rebuilt,
     references,
     retention_days,
     without_case,
@@ -74,22 +73,6 @@ def _spool_files(spool: Path, outbox_ids: list[int]) -> list[Path]:
     return [p for oid in outbox_ids for p in spool.glob(f"{oid:06d}-*.eml")]
 
 
-def _scrub_other_cases(c: sqlite3.Connection, number: int, spool: Path) -> None:
-    """Earlier-case warnings about case `number` in other cases' mails: cut everywhere."""
-    for mid, body, outbox_id, raw, kind in cases_db.mail_naming_earlier_cases(c, number):
-        scrubbed = without_case(body or "", number)
-        if scrubbed == body:
-            continue
-        cases_db.rewrite_message(c, mid, scrubbed)
-        if raw is None or outbox_id is None:
-            continue
-        new_raw = rebuilt(raw, scrubbed)
-        outbox_db.rewrite_outbox_raw(c, outbox_id, new_raw)
-        copy = spool / f"{outbox_id:06d}-{kind}.eml"
-        if copy.exists():  # as the store keeps it: sealed when the store is
-            copy.write_bytes(outbox_db.stored_raw(c, outbox_id) or b"")
-
-
 def expunge(app: App, number: int, now: datetime) -> None:
     """Remove every name, address and text of case `number`; keep its anonymous shape."""
     store, spool = app.store, app.cfg.storage.spool_dir
@@ -100,7 +83,7 @@ def expunge(app: App, number: int, now: datetime) -> None:
         # answers one of the case's mails, or names its tag, belongs to the case.
         inbound_db.expunge_unmatched_inbound(c, references(inbound_ids, recorded_ids,
                                                            app.cfg.inbox.subject_tag, number))
-        _scrub_other_cases(c, number, spool)
+        scrub_other_cases(c, number, spool)
         cases_db.expunge_case(c, number, inbound_ids, now)
     for path in _spool_files(spool, outbox_ids):
         path.unlink(missing_ok=True)

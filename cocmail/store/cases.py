@@ -252,8 +252,8 @@ def mail_naming_earlier_cases(conn: sqlite3.Connection, case_number: int
     found = conn.execute(
         "SELECT m.id, m.body, m.outbox_id, o.raw, o.kind FROM messages m"
         " LEFT JOIN outbox o ON o.id=m.outbox_id WHERE m.direction='out' AND"
-        " m.case_number<>? AND o.role LIKE 's%'", (case_number,)).fetchall()
-    return [r for r in found if r[1] and "earlier cases" in r[1]]
+        " m.case_number<>?", (case_number,)).fetchall()
+    return [r for r in found if r[1] and "earlier cases" in r[1].lower()]  # as LIKE did
 
 
 def rewrite_message(conn: sqlite3.Connection, message_id: int, body: str) -> None:

@@ -57,7 +57,8 @@ def write_lock(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
         yield conn
         conn.execute("COMMIT")
     except BaseException:
-        conn.execute("ROLLBACK")
+        if conn.in_transaction:  # a full disk's COMMIT has rolled back already; a second
+            conn.execute("ROLLBACK")  # ROLLBACK would hide "database or disk is full"
         raise
 
 

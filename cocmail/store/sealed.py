@@ -49,6 +49,8 @@ class Sealer(Protocol):
 
     def shredded(self) -> int: ...
     def key_ids(self) -> set[bytes]: ...
+    def has_key(self, kid: bytes) -> bool: ...
+    keys_path: Any
     def new_key_id(self) -> bytes: ...
     def seal(self, kid: bytes, v: str | bytes) -> bytes: ...
     def unseal(self, v: bytes) -> str | bytes | None: ...
@@ -191,6 +193,15 @@ def shredded_seen(conn: sqlite3.Connection) -> int:
 
 def set_shredded_seen(conn: sqlite3.Connection, mark: int) -> None:
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('shredded_seen', ?)", (str(mark),))
+
+
+def newest_case_key(conn: sqlite3.Connection) -> bytes | None:
+    """The key of the newest live case: missing from the key store, the keys are older
+    than the data (a key backup restored with a newer data backup)."""
+    row = conn.execute("SELECT k.key_id FROM case_keys k JOIN cases c ON"
+                       " c.number=k.case_number WHERE c.purged IS NULL"
+                       " ORDER BY k.case_number DESC LIMIT 1").fetchone()
+    return bytes(row[0]) if row else None
 
 
 def cases_without_keys(conn: sqlite3.Connection, have: set[bytes]) -> list[int]:
