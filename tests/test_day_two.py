@@ -23,6 +23,7 @@ import pytest
 from cocmail.app import open_app
 from cocmail.clock import iso
 from cocmail.config import Config, load_config
+from cocmail.keyring import keyring_for
 from cocmail.store import Store
 from cocmail.store import inbound as inbound_db
 from testsupport.helpers import make_config, own_names, spool
@@ -510,7 +511,9 @@ def test_a_full_disk_is_named_in_one_line_and_backed_off(tmp_path: Path,
     cfg = tmp_path / "cocmail.toml"
     cfg.write_text(cfg.read_text().replace(str(tmp_path / "data"), str(small_disk / "data")))
     loaded = load_config(cfg)
-    store = Store(loaded.storage.db_path)
+    # Sealed as cocmail stores them (issue 27), with the storage dir's key store.
+    loaded.storage.dir.mkdir(mode=0o700, parents=True)
+    store = Store(loaded.storage.db_path, keyring=keyring_for(loaded.storage))
     for n in range(1, 7):  # waiting when the daemon starts, ~100 KB each
         store.write(inbound_db.add_inbound,
                     inbound_db.Arrived.of(big_report(n), "ingest", datetime.now(UTC)))

@@ -29,7 +29,7 @@ from cocmail.config import ConfigError
 from cocmail.core.evidence import safe_name, size_text
 from cocmail.retention import purge_due
 from testsupport.apps import Clock, Desk
-from testsupport.helpers import body_of, make_config
+from testsupport.helpers import body_of, make_config, read_spooled, unsealed_connection
 from testsupport.process import cocmail
 
 T0 = datetime(2027, 6, 1, 8, 0, tzinfo=UTC)
@@ -254,15 +254,31 @@ def test_a_purge_removes_the_files(desk: Desk) -> None:
                       "#action None\n#outcome not-a-violation\n#close\n") == "done"
     db = desk.cfg.storage.db_path
     marker = base64.b64encode(PDF[:57])  # the first line of the PDF as mail carries it
-    assert marker in db.read_bytes() + Path(str(db) + "-wal").read_bytes()
+    assert marker in _unsealed_tables(db)  # sealed (issue 27): seen with the keys
     assert purge_due(desk.app, T0 + timedelta(days=3 * 366)) == [1]
     desk.restart()  # the WAL checkpointed into the file
     wal = Path(str(db) + "-wal")
     assert marker not in db.read_bytes() + (wal.read_bytes() if wal.exists() else b"")
+    assert marker not in _unsealed_tables(db)
+    spooled = sorted(desk.cfg.storage.spool_dir.glob("*.eml"))
     assert not any(marker in p.read_bytes() for p in desk.cfg.storage.spool_dir.glob("*"))
+    assert not any(marker in raw for raw in read_spooled(spooled))
     listed = cocmail(Path(desk.cfg.source), "cases", "attachments", "1")
     assert listed.code == 0 and listed.out.strip() == "case #1 has no attachments"
     assert json.loads(desk.cli("cases", "show", "1", "--json"))["attachments"] == []
+
+
+def _unsealed_tables(db: Path) -> bytes:
+    """Every value of every table, read with the storage dir's keys (issue 27: the
+    file's bytes hold only sealed values), through a connection of its own."""
+    conn = unsealed_connection(db)
+    try:
+        tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        return b"\n".join(v if isinstance(v, bytes) else str(v).encode("utf-8", "replace")
+                          for t in tables for row in conn.execute(f'SELECT * FROM "{t}"')
+                          for v in row)
+    finally:
+        conn.close()
 
 
 @pytest.mark.parametrize(("name", "safe"), [

@@ -67,6 +67,7 @@ def test_a_database_from_before_migration_7_still_recognises_names(tmp_path: Pat
     path = tmp_path / "db.sqlite"
     _store_with_history(path, 3).close()
     old = sqlite3.connect(path)  # back to schema 6: no name_words, no new indexes
+    _back_to_16(old)
     for index in ("people_email_lower", "people_accused_words", "cases_status",
                   "cases_opened", "cases_closed", "cases_dsf_due"):
         old.execute(f"DROP INDEX {index}")
@@ -79,6 +80,23 @@ def test_a_database_from_before_migration_7_still_recognises_names(tmp_path: Pat
     hits = StoreHistory(store).mentioned("Someone called number2 PERSON did it.", 999)
     assert [(h["case"], h["person"]) for h in hits] == [(2, "Person Number2 <P2@Example.org>")]
     store.close()
+
+
+def _back_to_16(db: sqlite3.Connection) -> None:
+    """Undo migration 17 (sealed records): no blind-index columns, no case keys, the
+    plaintext indexes of migrations 1 and 7 back."""
+    for index in ("people_email_bi", "people_name_bi", "inbound_mid_bi", "messages_mid_bi"):
+        db.execute(f"DROP INDEX {index}")
+    for table, column in (("people", "email_bi"), ("people", "name_bi"),
+                          ("inbound", "mid_bi"), ("messages", "mid_bi")):
+        db.execute(f"ALTER TABLE {table} DROP COLUMN {column}")
+    db.execute("DROP TABLE case_keys")
+    db.execute("CREATE INDEX people_email ON people(email)")
+    db.execute("CREATE INDEX people_norm ON people(norm_name)")
+    db.execute("CREATE INDEX people_email_lower ON people(lower(email))")
+    db.execute("CREATE INDEX inbound_mid ON inbound(message_id)")
+    db.execute("CREATE INDEX messages_mid ON messages(message_id)")
+    db.execute("UPDATE meta SET value='16' WHERE key='schema_version'")
 
 
 def _back_to_7(db: sqlite3.Connection) -> None:

@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 
 from cocmail.render import TEMPLATE_NAMES
+from testsupport.helpers import read_spooled
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -137,9 +138,10 @@ def test_installed_ingest_acknowledges_a_report(installed: Installed) -> None:
     assert check.returncode == 0, check.stdout.decode() + check.stderr.decode()
     out = installed.run("--config", cfg, "ingest", "-", stdin=report)
     assert out.returncode == 0, out.stderr.decode()
-    spool = conf / "data" / "spool"
-    mails = [message_from_bytes(p.read_bytes(), policy=default_policy)
-             for p in sorted(spool.glob("*.eml"))]
+    spool = sorted((conf / "data" / "spool").glob("*.eml"))
+    # Sealed like the store (issue 27): read with the storage dir's keys.
+    assert spool and not any(b"eve@attendee.example" in p.read_bytes() for p in spool)
+    mails = [message_from_bytes(raw, policy=default_policy) for raw in read_spooled(spool)]
     acks = [m for m in mails if m["To"] and "eve@attendee.example" in str(m["To"])]
     assert len(acks) == 1
     assert "[CoC #1]" in str(acks[0]["Subject"])

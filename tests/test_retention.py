@@ -24,7 +24,7 @@ from cocmail.retention import due_cases, purge_due, without_case
 from cocmail.store import cases as cases_db
 from cocmail.views import stats
 from testsupport.apps import Clock, Desk
-from testsupport.helpers import body_of, mail
+from testsupport.helpers import body_of, mail, read_spooled, unsealed_connection
 
 T0 = datetime(2027, 6, 1, 8, 0, tzinfo=UTC)
 CANARIES = ("Quokkafrob", "quokka.frob@canary-mail.example", "canary-mail.example", "Zibblewump",
@@ -80,10 +80,12 @@ def test_sanction_extra_days_bounds_how_long_a_ban_is_kept(tmp_path: Path) -> No
         desk.close()
 
 
-def dump(db: Path) -> str:
+def dump(db: Path, *, sealed: bool = False) -> str:
     """Every row of every table (indexes are built from these) as one text, via a new
-    connection, so nothing cached in the app's connection can hide a row."""
-    conn = sqlite3.connect(db)
+    connection, so nothing cached in the app's connection can hide a row. Read with the
+    storage dir's keys as they are now (issue 27: what anyone holding the keys can read),
+    or, `sealed`, the values as stored."""
+    conn = sqlite3.connect(db) if sealed else unsealed_connection(db)
     try:
         tables = [r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type='table'")]
         parts = []
@@ -102,15 +104,20 @@ def unfold(text: str) -> str:
 
 
 def traces(desk: Desk) -> dict[str, list[str]]:
-    """Which canaries appear in the tables, the database file, the WAL and the spool."""
+    """Which canaries appear in the tables, the database file, the WAL and the spool.
+    The tables and the spool are read with the storage dir's keys ("tables", "spool
+    unsealed"): since issue 27 the files' bytes hold no plaintext, so what the keys
+    can still read is where a canary could be left."""
     db = desk.cfg.storage.db_path
     wal = Path(str(db) + "-wal")
+    spooled = sorted(desk.cfg.storage.spool_dir.glob("*.eml"))
     places = {
         "tables": unfold(dump(db)),
         "db file": unfold(db.read_bytes().decode("latin-1")),
         "wal": unfold(wal.read_bytes().decode("latin-1")) if wal.exists() else "",
-        "spool": unfold("\n".join(p.read_bytes().decode("latin-1")
-                                  for p in desk.cfg.storage.spool_dir.glob("*.eml"))),
+        "spool": unfold("\n".join(p.read_bytes().decode("latin-1") for p in spooled)),
+        "spool unsealed": unfold("\n".join(raw.decode("latin-1")
+                                           for raw in read_spooled(spooled))),
     }
     return {place: [c for c in CANARIES if c.lower() in text.lower()]
             for place, text in places.items()}
@@ -147,12 +154,14 @@ def test_purge_leaves_no_trace_of_a_canary_anywhere(desk: Desk) -> None:
     kept = decided(desk, "Keeper Person <keeper@x.example>", "ban")
     before = traces(desk)
     assert set(before["tables"]) == set(CANARIES)  # the test can see them where they are
-    assert set(before["spool"]) == set(CANARIES)
-    assert set(before["db file"]) | set(before["wal"]) == set(CANARIES)
+    assert set(before["spool unsealed"]) == set(CANARIES)
+    # Sealed (issue 27): the files' bytes never held them, before the purge either.
+    assert before["db file"] == before["wal"] == before["spool"] == []
     counts = stats(desk.app)
 
     assert purge_due(desk.app, T0 + timedelta(days=731)) == [canary]
-    assert traces(desk) == {"tables": [], "db file": [], "wal": [], "spool": []}
+    assert traces(desk) == {"tables": [], "db file": [], "wal": [], "spool": [],
+                            "spool unsealed": []}
     assert stats(desk.app) == counts  # the anonymous counts stay
     assert counts["periods"]["2027"]["reports"] == 2
     assert counts["periods"]["2027"]["warnings"] == 1
@@ -166,9 +175,10 @@ def test_purge_leaves_no_trace_of_a_canary_anywhere(desk: Desk) -> None:
 def test_dry_run_lists_and_changes_nothing(desk: Desk) -> None:
     n = canary_case(desk)
     db = desk.cfg.storage.db_path
-    before = dump(db)
+    before, stored = dump(db), dump(db, sealed=True)
     assert purge_due(desk.app, T0 + timedelta(days=800), dry_run=True) == [n]
-    assert dump(db) == before
+    assert dump(db) == before  # every key is still there
+    assert dump(db, sealed=True) == stored  # and nothing was rewritten
     assert traces(desk)["tables"] == list(CANARIES)
 
 
@@ -268,11 +278,12 @@ def test_purge_takes_every_copy_outside_the_case_too(tmp_path: Path) -> None:
                                              "#outcome ban\n#close\n")
         warned = [body_of(m) for m in desk.sent() if f"[CoC #{later}]" in str(m["Subject"])]
         assert any(f"case {canary}, closed" in text for text in warned)
-        assert "zibble@canary-accused.example" in traces(desk)["spool"]
+        assert "zibble@canary-accused.example" in traces(desk)["spool unsealed"]
 
         assert purge_due(desk.app, T0 + timedelta(days=731)) == [canary]
         # Only the later case's own report still names him, as its reporter wrote it.
-        assert all(set(found) <= {"Zibblewump"} for found in traces(desk).values())
+        after = traces(desk)
+        assert all(set(found) <= {"Zibblewump"} for found in after.values()), after
         for m in desk.sent():
             assert f"case {canary}, closed" not in body_of(m)
             assert f"#{canary} (warning)" not in body_of(m)

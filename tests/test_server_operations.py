@@ -22,8 +22,10 @@ from pathlib import Path
 
 import pytest
 
+from cocmail.keyring import Keyring
 from cocmail.store import migrations
-from testsupport.helpers import FLOOD_OFF, make_config, own_names
+from cocmail.store.sealed import HASH
+from testsupport.helpers import FLOOD_OFF, make_config, own_names, unsealed_connection
 from testsupport.process import ROOT, cocmail
 from testsupport.process import cocmail_env as _env
 from testsupport.servers import SmtpSink, free_port, wait_until
@@ -256,7 +258,8 @@ def test_backup_while_the_daemon_runs_is_complete_and_restores(tmp_path: Path) -
     finally:
         stop(daemon)
     bk = tmp_path / "bk"
-    assert sorted(p.name for p in bk.iterdir()) == ["cocmail.db", "secret.key"]
+    # The data, the secret key and the key store (issue 27), as separate files.
+    assert sorted(p.name for p in bk.iterdir()) == ["cocmail.db", "cocmail.keys", "secret.key"]
     for p in bk.iterdir():
         assert stat.S_IMODE(p.stat().st_mode) == 0o600
     assert stat.S_IMODE(bk.stat().st_mode) == 0o700
@@ -264,15 +267,25 @@ def test_backup_while_the_daemon_runs_is_complete_and_restores(tmp_path: Path) -
     assert alone.execute("SELECT count(*) FROM cases").fetchone()[0] == 3
     alone.close()
     assert (bk / "secret.key").read_bytes() == (tmp_path / "data" / "secret.key").read_bytes()
-    # Restore as the README says: both files into an empty storage dir.
+    # Restore as the README says: every file into an empty storage dir (the key backup
+    # carries the key-encryption key it needs: no cocmail.kek goes with it).
     restored = tmp_path / "restored"
     restored.mkdir()
     make_config(restored)
     (restored / "data").mkdir(mode=0o700)
     for name in ("cocmail.db", "secret.key"):
         shutil.copy2(bk / name, restored / "data" / name)
+    # Without its keys the sealed database is refused, never written beside.
+    refused = cocmail(restored / "cocmail.toml", "cases", "list", "--json")
+    assert refused.code != 0 and "cocmail.keys" in refused.err, refused.err
+    assert sorted(p.name for p in (restored / "data").iterdir()) == ["cocmail.db", "secret.key"]
+    shutil.copy2(bk / "cocmail.keys", restored / "data" / "cocmail.keys")
     listed = cocmail(restored / "cocmail.toml", "cases", "list", "--json")
     assert [c["number"] for c in listed.json()] == [1, 2, 3]
+    back = unsealed_connection(restored / "data" / "cocmail.db")
+    subjects = {r[0] for r in back.execute("SELECT subject FROM cases")}
+    back.close()
+    assert subjects == {"Report 1", "Report 2", "Report 3"}  # read with the restored keys
     again = cocmail(cfg, "backup", str(bk))
     assert again.code != 0 and "exists already" in again.err
 
@@ -290,8 +303,7 @@ def test_first_release_database_upgrades_with_every_row(tmp_path: Path) -> None:
     tables = [r[0] for r in before.execute(
         "SELECT name FROM sqlite_master WHERE type='table' ORDER BY name")]
     counts = {t: before.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in tables}
-    rows = {t: sorted(map(repr, before.execute(f"SELECT * FROM {t}"))) for t in tables
-            if t != "meta"}
+    rows = {t: before.execute(f"SELECT * FROM {t}").fetchall() for t in tables if t != "meta"}
     before.close()
     assert counts["cases"] == 1 and counts["outbox"] > 0
 
@@ -301,24 +313,47 @@ def test_first_release_database_upgrades_with_every_row(tmp_path: Path) -> None:
     assert shown.code == 0, shown.err
     assert shown.json()["number"] == 1
 
-    after = sqlite3.connect(data / "cocmail.db")
+    # Sealed on opening (issue 27): the values are read back with the storage dir's keys.
+    after = unsealed_connection(data / "cocmail.db")
     assert after.execute("SELECT value FROM meta WHERE key='schema_version'"
                          ).fetchone()[0] == str(migrations.LATEST)
     # Schema 9 fills in the anonymous counts of every live case (the first release
-    # wrote them only when `stats` ran): the one table that may gain rows.
+    # wrote them only when `stats` ran): the one table that may gain rows, with `meta`,
+    # which gains the id of the key store the database is sealed with.
     assert counts["stats"] == 0
     assert after.execute("SELECT count(*) FROM stats").fetchone()[0] == counts["cases"]
+    assert dict(after.execute("SELECT key, value FROM meta").fetchall()) == {
+        "schema_version": str(migrations.LATEST), "sealed_with": _key_store_id(data)}
     for t in tables:
-        if t != "stats":
+        if t not in ("stats", "meta"):
             assert after.execute(f"SELECT count(*) FROM {t}").fetchone()[0] == counts[t], t
-    for t, old in rows.items():
-        if t == "stats":
-            continue
-        cols = [c[1] for c in before_columns(t)]
-        new = sorted(map(repr, after.execute(f"SELECT {', '.join(cols)} FROM {t}")))
-        assert new == old, t
-    kept = data / f"cocmail.db.before-v{migrations.LATEST}"
-    assert kept.exists() and stat.S_IMODE(kept.stat().st_mode) == 0o600
+    # The hashes that find a duplicate mail are kept as keyed blind indexes of themselves.
+    keyring = Keyring.open(data, must_exist=True)
+    try:
+        for t, old in rows.items():
+            if t == "stats":
+                continue
+            cols = [c[1] for c in before_columns(t)]
+            if t == "inbound":
+                old = [tuple(keyring.blind(HASH, v) if c in ("raw_sha256", "body_sha256")
+                             else v for c, v in zip(cols, row, strict=True)) for row in old]
+            new = sorted(map(repr, after.execute(f"SELECT {', '.join(cols)} FROM {t}")))
+            assert new == sorted(map(repr, old)), t
+    finally:
+        keyring.close()
+    after.close()
+    # The copy kept before the upgrade held every report in plaintext: once the upgraded
+    # database is sealed (and read back whole above), it is deleted.
+    assert not list(data.glob("cocmail.db.before-v*"))
+
+
+def _key_store_id(storage: Path) -> str | None:
+    keys = sqlite3.connect(f"file:{storage / 'cocmail.keys'}?mode=ro", uri=True)
+    try:
+        row = keys.execute("SELECT value FROM meta WHERE key='store_id'").fetchone()
+        return row[0] if row else None
+    finally:
+        keys.close()
 
 
 def before_columns(table: str) -> list[tuple]:
