@@ -142,11 +142,16 @@ def test_purged_case_cannot_be_read_from_an_older_backup(tmp_path: Path) -> None
     # `cocmail purge` reads the wall clock: the cases are made three years ago.
     desk = Desk(tmp_path, clock=Clock(utcnow() - timedelta(days=3 * 365)))
     gone = desk.report(f"{NAME} <{ADDRESS}>", f"{SENTENCE}.\n")
-    desk.staff_new_mail("ana@example.org", gone, "#accused Zibblewump <z@x.example>\n"
+    desk.staff_new_mail("ana@example.org", gone, "#accused Zibble Wumpkin <z@x.example>\n"
                                                  "#action Warned\n#outcome warning\n#close\n")
-    kept = desk.report("Zed <zed@a.example>", "Keeper was violent.\n")
+    # The next report names him in passing: its staff mail warns of case `gone`.
+    kept = desk.report("Zed <zed@a.example>", "Keeper was violent, Zibble Wumpkin too.\n")
     desk.staff_new_mail("ana@example.org", kept, "#accused Keeper Person <k@x.example>\n"
                                                  "#action Banned\n#outcome ban\n#close\n")
+    warned = "SELECT body FROM messages WHERE case_number=? AND body LIKE '%z@x.example%'"
+    assert [m for m in desk.app.store.query("SELECT body FROM messages WHERE case_number=?",
+                                            (kept,)) if "z@x.example" in (m["body"] or "")]
+    assert desk.app.store.query(warned, (kept,)) == []  # sealed: SQL cannot see it
     old = tmp_path / "backup-before"
     desk.cli("backup", str(old))
     assert desk.cli("purge").strip() == f"expunged 1 case(s): #{gone}"
@@ -166,6 +171,11 @@ def test_purged_case_cannot_be_read_from_an_older_backup(tmp_path: Path) -> None
         assert keeper["accused"][0]["name"] == "Keeper Person"
         assert NAME not in desk.cli("people")
         assert found_in(every_file(data, old)) == []
+        # The kept case's staff mail warned about the purged case: that warning went too,
+        # as the purge cut it from the live database.
+        assert not [m for m in desk.app.store.query(
+            "SELECT body FROM messages WHERE case_number=?", (kept,))
+            if "z@x.example" in (m["body"] or "")]
     finally:
         desk.close()
 
@@ -304,3 +314,26 @@ def test_a_rotation_while_the_daemon_runs_loses_no_key(tmp_path: Path) -> None:
         assert len((tmp_path / "cocmail.kek").read_text().splitlines()) == 1
     finally:
         fresh.close()
+
+
+def test_keys_older_than_the_data_are_refused(tmp_path: Path) -> None:
+    desk = Desk(tmp_path)
+    desk.report("Eve <eve@a.example>", "First.\n")
+    keys = tmp_path / "keys-then"
+    desk.cli("backup", str(keys))
+    desk.report(f"{NAME} <{ADDRESS}>", f"{SENTENCE}.\n")  # its key is newer than the backup
+    desk.close()
+    shutil.copy(keys / "cocmail.keys", desk.cfg.storage.keys_path)
+    for suffix in ("-wal", "-shm"):
+        Path(f"{desk.cfg.storage.keys_path}{suffix}").unlink(missing_ok=True)
+    with pytest.raises(KeyStoreError, match="older than the database"):
+        desk.restart()
+
+
+def test_a_backup_without_the_key_store_is_refused(tmp_path: Path) -> None:
+    desk = Desk(tmp_path)
+    desk.report("Eve <eve@a.example>", "First.\n")
+    desk.close()
+    desk.cfg.storage.keys_path.unlink()
+    made = cocmail(Path(desk.cfg.source), "backup", str(tmp_path / "b"))
+    assert made.code != 0 and "key store" in made.err
