@@ -14,6 +14,7 @@ process's write) or `Store.write` / `Store.tx` (one write transaction).
 
 from __future__ import annotations
 
+import logging
 import os
 import sqlite3
 import threading
@@ -39,6 +40,7 @@ from .sealed import (
 
 T = TypeVar("T")
 P = ParamSpec("P")
+log = logging.getLogger("cocmail.store")
 BUSY_TIMEOUT = 30.0  # seconds a write waits for another connection (a CLI command, the courier)
 
 
@@ -237,8 +239,13 @@ class Store:
             raise StoreError(f"{self.path} is sealed with another key store than the one in"
                              f" {self.path.parent}: restore the cocmail.keys that belongs"
                              " to it (README, \"Keys and backups\")")
+        todo = 0
         with self.tx() as c:
             if sealed_with(c) is None:  # another process may have sealed it meanwhile
+                todo = plaintext_values(c)
+                if todo:  # a long run on a big database: say what it is doing
+                    log.info("sealing %s: encrypting its %d personal values, once",
+                             self.path.name, todo)
                 seal_everything(c, keyring.store_id)
                 left = plaintext_values(c)
                 if left:
@@ -246,7 +253,8 @@ class Store:
                                      " plaintext: nothing was changed")
         for copy in self.path.parent.glob(f"{self.path.name}.before-v*"):
             copy.unlink(missing_ok=True)  # plaintext: the sealed database replaces it
-        self.compact()
+        if todo:  # the old values' pages and WAL frames go (a new database has none)
+            self.compact()
         self.just_sealed = True
 
     def _schema_version(self) -> int:

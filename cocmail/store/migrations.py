@@ -299,7 +299,11 @@ def _v17(conn: sqlite3.Connection) -> None:
                           ("inbound", "mid_bi"), ("messages", "mid_bi")):
         if column not in _columns(conn, table):
             _add_column(conn, table, column, "TEXT")
-    conn.execute("UPDATE people SET email_bi=lower(email), name_bi=norm_name")
+    # Lower-cased as the look-ups lower an address (Python's str.lower, not SQLite's
+    # ASCII-only lower()).
+    conn.executemany("UPDATE people SET email_bi=?, name_bi=norm_name WHERE id=?",
+                     [(email.lower() if isinstance(email, str) else None, pid)
+                      for pid, email in conn.execute("SELECT id, email FROM people")])
     conn.execute("UPDATE inbound SET mid_bi=message_id")
     conn.execute("UPDATE messages SET mid_bi=message_id")
     for old in ("people_email", "people_norm", "people_email_lower", "inbound_mid",
