@@ -18,7 +18,7 @@ from ..clock import iso, parse_iso
 from ..core.model import normalise_address
 from .connection import rows, value
 from .migrations import single_mailbox
-from .sealed import MAILBOX, blind, row_key, seal
+from .sealed import MAILBOX, blind, row_key, seal, stored_key
 
 
 def enqueue(conn: sqlite3.Connection, *, case_number: int | None, kind: str,
@@ -116,7 +116,7 @@ def outbox_failed(conn: sqlite3.Connection, outbox_id: int, error: str) -> None:
 
 def _sealed_error(conn: sqlite3.Connection, outbox_id: int, error: str) -> Any:
     """A server's answer may name the recipient: sealed like the mail it is about."""
-    return seal(conn, stored_key(conn, outbox_id), error)
+    return seal(conn, stored_key(conn, "outbox", outbox_id), error)
 
 
 def outbox_due_again(conn: sqlite3.Connection, now: datetime, *, ids: list[int] | None = None,
@@ -202,7 +202,7 @@ def rewrite_outbox_raw(conn: sqlite3.Connection, outbox_id: int, raw: bytes) -> 
     number = value(conn, "SELECT case_number FROM outbox WHERE id=?", (outbox_id,))
     conn.execute("UPDATE outbox SET raw=? WHERE id=?",
                  (seal(conn, row_key(conn, number) if number is not None else
-                       stored_key(conn, outbox_id), raw), outbox_id))
+                       stored_key(conn, "outbox", outbox_id), raw), outbox_id))
 
 
 def stored_raw(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:
@@ -211,15 +211,6 @@ def stored_raw(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:
     cur.row_factory = None
     row = cur.execute("SELECT raw FROM outbox WHERE id=?", (outbox_id,)).fetchone()
     return row[0] if row else None
-
-
-def stored_key(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:
-    """The key the row's mail was sealed with (None: not sealed)."""
-    from .sealed import MAGIC_SQL
-
-    row = conn.execute(f"SELECT substr(raw, 5, 16) FROM outbox WHERE id=? AND"
-                       f" substr(raw, 1, 3)={MAGIC_SQL}", (outbox_id,)).fetchone()
-    return bytes(row[0]) if row else None
 
 
 # ------------------------------------------------------------ views (CLI, demo)

@@ -180,9 +180,14 @@ def inbound_key(conn: sqlite3.Connection, inbound_id: int, case_number: int | No
         return None
     if case_number is not None:
         return case_key(conn, case_number)
-    row = conn.execute("SELECT substr(raw, 5, 16) FROM inbound WHERE id=? AND"
-                       f" substr(raw, 1, 3)={MAGIC_SQL}", (inbound_id,)).fetchone()
-    return bytes(row[0]) if row is not None else row_key(conn, None)
+    return stored_key(conn, "inbound", inbound_id) or row_key(conn, None)
+
+
+def stored_key(conn: sqlite3.Connection, table: str, row_id: int) -> bytes | None:
+    """The key a row's mail (`raw`, inbound or outbox) was sealed with; None: not sealed."""
+    row = conn.execute(f"SELECT substr(raw, 5, 16) FROM {table} WHERE id=? AND"
+                       f" substr(raw, 1, 3)={MAGIC_SQL}", (row_id,)).fetchone()
+    return bytes(row[0]) if row is not None else None
 
 
 def shredded_seen(conn: sqlite3.Connection) -> int:
