@@ -26,6 +26,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections import OrderedDict
 from collections.abc import Iterable
 from pathlib import Path
 
@@ -40,6 +41,7 @@ KEY_BYTES = 32           # AES-256
 NONCE_BYTES = 12         # AES-GCM's standard nonce
 KEY_ID_BYTES = 16
 POOL = 32                # at most this many data keys made (made durable) in one write
+CIPHERS_KEPT = 256       # ciphers of recently used keys kept ready (see Keyring)
 INDEX_KEY_ID = b"blind-index-key!"  # 16 bytes, like every key id
 # The format is store/sealed.py's (MAGIC, type, key id, nonce, ciphertext and tag); its
 # first 20 bytes are authenticated as associated data, so a value cannot be moved
@@ -93,7 +95,11 @@ class Keyring:
         self.keks, self.current = keks, current
         self.store_id: str = keystore.store_id(conn) or ""
         self.lock = threading.RLock()
-        self._ciphers: dict[bytes, object] = {}
+        # The ciphers of the keys used lately (each holds an OpenSSL context, ~3 KB: a
+        # backlog of thousands of cases must not keep one per case), and the keys made
+        # but not yet handed out.
+        self._ciphers: OrderedDict[bytes, object] = OrderedDict()
+        self._fresh: dict[bytes, bytes] = {}
         self._pool: list[bytes] = []
         # Keys made at the next refill: 2 first (an `ingest` run needs two: its mail's and
         # its case's), doubling up to POOL for a daemon, so short runs leave few spares.
@@ -164,8 +170,7 @@ class Keyring:
                     kek = self.keks[self.current]
                     keystore.add_keys(self.conn, [(kid, self.current, _wrap(kek, kid, key))
                                                   for kid, key in made])
-                for kid, key in made:
-                    self._ciphers[kid] = _aesgcm(key)
+                self._fresh.update(made)
                 self._pool = [kid for kid, _ in made]
             return self._pool.pop()
 
@@ -192,11 +197,15 @@ class Keyring:
     def _cipher(self, kid: bytes):  # type: ignore[no-untyped-def]
         with self.lock:
             cipher = self._ciphers.get(kid)
-            if cipher is None:
-                key = self._unwrap(kid)
-                if key is None:
-                    return None  # destroyed: its case was purged
-                cipher = self._ciphers[kid] = _aesgcm(key)
+            if cipher is not None:
+                self._ciphers.move_to_end(kid)
+                return cipher
+            key = self._fresh.pop(kid, None) or self._unwrap(kid)
+            if key is None:
+                return None  # destroyed: its case was purged
+            cipher = self._ciphers[kid] = _aesgcm(key)
+            if len(self._ciphers) > CIPHERS_KEPT:
+                self._ciphers.popitem(last=False)
             return cipher
 
     def destroy(self, key_ids: Iterable[bytes]) -> int:
@@ -208,6 +217,7 @@ class Keyring:
                 gone = keystore.delete_keys(self.conn, ids)
             for k in ids:
                 self._ciphers.pop(k, None)
+                self._fresh.pop(k, None)
             keystore.checkpoint(self.conn)  # the deleted keys leave the WAL too
         return gone
 
