@@ -21,11 +21,14 @@ from .core.retention import rebuilt, without_case
 from .keyring import KeyStoreError
 from .store import Store
 from .store import cases as cases_db
+from .store import inbound as inbound_db
 from .store import outbox as outbox_db
 from .store.sealed import (
     cases_without_keys,
     is_sealed,
     newest_case_key,
+    newest_mail_key,
+    rows_without_keys,
     set_shredded_seen,
     shredded_seen,
 )
@@ -55,8 +58,9 @@ def forget_shredded_cases(store: Store, now: datetime, spool: Path) -> list[int]
     if keyring is None:
         return []
     mark, seen = keyring.shredded(), store.read(shredded_seen)
-    newest = store.read(newest_case_key)
-    if mark < seen or (mark == seen and newest is not None and not keyring.has_key(newest)):
+    newest = [k for k in (store.read(newest_case_key), store.read(newest_mail_key, "inbound"),
+                          store.read(newest_mail_key, "outbox")) if k is not None]
+    if mark < seen or (mark == seen and not all(keyring.has_key(k) for k in newest)):
         raise KeyStoreError(
             f"{keyring.keys_path} is older than the database (it lacks keys the database"
             " uses): restore the key backup made with this data backup or after it (README,"
@@ -70,11 +74,49 @@ def forget_shredded_cases(store: Store, now: datetime, spool: Path) -> list[int]
         for number in gone:
             scrub_other_cases(c, number, spool)
             cases_db.expunge_case(c, number, [], now)
+        # Mail of no case (kept aside, quarantined, notices) under a destroyed key: it
+        # can never be read or processed again, and must not block the queue.
+        inbound_db.expunge_inbound(c, rows_without_keys(c, "inbound", have))
+        lost_mail = rows_without_keys(c, "outbox", have)
+        outbox_db.shred_mail(c, lost_mail)
         set_shredded_seen(c, mark)
+    remove_spooled(spool, lost_mail)
     for number in gone:
         log.warning("case #%d: its keys were destroyed by a purge after this database's"
                     " backup was made; expunged", number)
     return gone
+
+
+def remove_spooled(spool: Path, outbox_ids: list[int]) -> None:
+    """The spool files of these outgoing mails."""
+    if spool.is_dir():
+        for oid in outbox_ids:
+            for path in spool.glob(f"{oid:06d}-*.eml"):
+                path.unlink(missing_ok=True)
+
+
+def mail_naming_case(store: Store, number: int) -> list[int]:
+    """Outgoing mail on no case (digests, flood summaries, notices) that names case
+    `number` (`#N`, `case N`): a purge shreds it with the case, since its text may
+    carry the case's subject or people."""
+    import email
+    import re
+    from email.policy import default
+
+    mention = re.compile(rf"(?:#|\bcase\s+){number}(?!\d)", re.IGNORECASE)
+    found = []
+    for oid, raw in store.read(outbox_db.caseless_mail):
+        msg = email.message_from_bytes(raw, policy=default)
+        texts = [str(msg["Subject"] or "")]
+        for part in msg.walk():
+            if part.get_content_maintype() == "text":
+                try:
+                    texts.append(part.get_content())
+                except (LookupError, ValueError):
+                    texts.append(raw.decode("utf-8", "replace"))
+        if any(mention.search(t) for t in texts):
+            found.append(oid)
+    return found
 
 
 def seal_spool(store: Store, spool: Path) -> int:

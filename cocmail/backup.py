@@ -38,6 +38,7 @@ def make_backup(cfg: Config, directory: Path) -> Backup:
     db = cfg.storage.db_path
     if not db.exists():
         raise BackupError(f"there is no database at {db} to back up")
+    _keys_there(cfg)  # before anything is written: no data backup without its keys
     directory.mkdir(mode=0o700, parents=True, exist_ok=True)
     target = directory / db.name
     if target.exists():
@@ -64,6 +65,17 @@ def make_backup(cfg: Config, directory: Path) -> Backup:
             f.flush()
             os.fsync(f.fileno())
     return Backup(target, secret, int(cases), _backup_keys(cfg, directory))
+
+
+def _keys_there(cfg: Config) -> None:
+    from .keyring import keyring_for
+    from .store.connection import sealed_database
+
+    if sealed_database(cfg.storage.db_path) is None:
+        return  # a plaintext database: no keys to need (and none made here)
+    keyring = keyring_for(cfg.storage)  # refuses a sealed database without its keys
+    if keyring is not None:
+        keyring.close()
 
 
 def _backup_keys(cfg: Config, directory: Path) -> Path | None:

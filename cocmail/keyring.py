@@ -27,7 +27,8 @@ import secrets
 import sqlite3
 import threading
 from collections import OrderedDict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from .config_sections import StorageConfig
@@ -161,6 +162,8 @@ class Keyring:
         file is read under the key store's write lock: a `keys rotate` in another
         process either re-wraps these keys or has already named its new KEK."""
         with self.lock:
+            if not self.keys_path.exists():  # deleted under a running daemon: refuse, as
+                raise KeyStoreError(_lost(self.keys_path))  # a start without it would
             if not self._pool:
                 made = [(os.urandom(KEY_ID_BYTES), os.urandom(KEY_BYTES))
                         for _ in range(self._batch)]
@@ -188,11 +191,20 @@ class Keyring:
         kek_id, wrapped = found
         if kek_id not in self.keks:
             self._reload_keks()  # rotated by another process since this one started
+        return self._open_wrapped(kid, kek_id, wrapped)
+
+    def _open_wrapped(self, kid: bytes, kek_id: str, wrapped: bytes) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
         kek = self.keks.get(kek_id)
         if kek is None:
-            raise KeyStoreError(f"{self.keys_path}: a key is wrapped by a key-encryption"
-                                f" key {self.kek_path} does not hold")
-        return _aesgcm(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], kid)
+            raise KeyStoreError(_lost_kek(self.keys_path, self.kek_path))
+        try:
+            return _aesgcm(kek).decrypt(wrapped[:NONCE_BYTES], wrapped[NONCE_BYTES:], kid)
+        except InvalidTag:
+            raise KeyStoreError(f"{self.kek_path} does not open the keys in {self.keys_path}"
+                                " (damaged, or another installation's): restore it, or the"
+                                " key backup made with it") from None
 
     def _cipher(self, kid: bytes):  # type: ignore[no-untyped-def]
         with self.lock:
@@ -239,7 +251,8 @@ class Keyring:
         """Re-wrap every key under a new KEK and destroy the old one (`cocmail keys
         rotate`). Crash-safe: the KEK file names the new KEK first and keeps the old one
         until every key is re-wrapped. Returns how many keys were re-wrapped."""
-        with self.lock:
+        with self.lock, _exclusive(self.keys_path.with_name("cocmail.keys.lock")):
+            # One rotation at a time: two would each keep only their own new KEK.
             self._reload_keks()
             new_id, new_key = secrets.token_hex(8), os.urandom(KEY_BYTES)
             both = {new_id: new_key, **self.keks}
@@ -248,8 +261,7 @@ class Keyring:
                 self.keks = {**keystore.embedded_keks(self.conn), **read_kek_file(self.kek_path)}
                 rewrapped = []
                 for kid, kek_id, wrapped in keystore.all_keys(self.conn):
-                    key = _aesgcm(self.keks[kek_id]).decrypt(wrapped[:NONCE_BYTES],
-                                                             wrapped[NONCE_BYTES:], kid)
+                    key = self._open_wrapped(kid, kek_id, wrapped)
                     rewrapped.append((kid, new_id, _wrap(new_key, kid, key)))
                 keystore.rewrap(self.conn, rewrapped)
                 keystore.drop_embedded_keks(self.conn)
@@ -297,6 +309,19 @@ class Keyring:
         return "bi:" + mac[:20].hex()
 
 
+@contextmanager
+def _exclusive(lock_path: Path) -> Iterator[None]:
+    """An exclusive lock on `lock_path` (made 0600), held by one process at a time."""
+    import fcntl
+
+    fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _lost(keys_path: Path) -> str:
     return (f"the key store {keys_path} is missing and the database is sealed with it:"
             " restore cocmail.keys from your key backup (README, \"Keys and backups\");"
@@ -319,15 +344,28 @@ def inspect_key_store(storage: StorageConfig) -> tuple[str, int]:
     KEK is there; KeyStoreError says what is missing (`cocmail check`)."""
     if not storage.keys_path.exists():
         raise KeyStoreError(_lost(storage.keys_path))
+    from cryptography.exceptions import InvalidTag
+
     conn = keystore.read_only(storage.keys_path)
     try:
         store_id, count = keystore.store_id(conn) or "", keystore.key_count(conn)
-        missing = keystore.kek_ids(conn) - set(keystore.embedded_keks(conn)) - set(
-            read_kek_file(storage.kek_path))
+        keks = {**keystore.embedded_keks(conn), **read_kek_file(storage.kek_path)}
+        missing = keystore.kek_ids(conn) - set(keks)
+        index = keystore.wrapped_key(conn, INDEX_KEY_ID)
     finally:
         conn.close()
     if missing:
         raise KeyStoreError(_lost_kek(storage.keys_path, storage.kek_path))
+    if index is None:
+        raise KeyStoreError(f"{storage.keys_path} is empty or damaged: restore it from your"
+                            " key backup")
+    try:  # the KEK really opens the keys (a damaged file may keep the right id)
+        _aesgcm(keks[index[0]]).decrypt(index[1][:NONCE_BYTES], index[1][NONCE_BYTES:],
+                                        INDEX_KEY_ID)
+    except InvalidTag:
+        raise KeyStoreError(f"{storage.kek_path} does not open the keys in"
+                            f" {storage.keys_path} (damaged, or another installation's)"
+                            ) from None
     return store_id, count
 
 

@@ -376,6 +376,10 @@ class Pipeline:
     def _domain_key(self, identity: Any) -> str:
         """The sending domain as the arrivals table keeps it: a keyed hash, so the
         database holds no list of who wrote in (the summary reads it off the case)."""
+        keyring = self.store.keyring
+        if keyring is not None:  # under the key store's index key, not secret.key, which
+            # goes with every data backup (issue 27)
+            return keyring.blind("flood-domain", sender_domain(identity))
         domain = sender_domain(identity).encode()
         return hmac.new(self.secret, b"flood-domain\0" + domain, hashlib.sha256).hexdigest()[:32]
 

@@ -26,7 +26,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 from .app import App
-from .at_rest import scrub_other_cases
+from .at_rest import mail_naming_case, remove_spooled, scrub_other_cases
 from .clock import parse_iso
 from .core.case import Case
 from .core.people import normalise_name
@@ -77,7 +77,9 @@ def expunge(app: App, number: int, now: datetime) -> None:
     """Remove every name, address and text of case `number`; keep its anonymous shape."""
     store, spool = app.store, app.cfg.storage.spool_dir
     outbox_ids = store.read(outbox_db.outbox_ids_of_case, number)
+    naming = mail_naming_case(store, number)  # digests, flood summaries: on no case
     with store.tx() as c:
+        outbox_db.shred_mail(c, naming)
         inbound_ids, recorded_ids = cases_db.case_mail_ids(c, number)
         # Mail set aside before it was matched (quarantined, so without a case) that
         # answers one of the case's mails, or names its tag, belongs to the case.
@@ -87,6 +89,7 @@ def expunge(app: App, number: int, now: datetime) -> None:
         cases_db.expunge_case(c, number, inbound_ids, now)
     for path in _spool_files(spool, outbox_ids):
         path.unlink(missing_ok=True)
+    remove_spooled(spool, naming)
     log.info("case #%d expunged", number)
 
 
@@ -106,6 +109,7 @@ def purge_due(app: App, now: datetime, *, dry_run: bool = False, daily: bool = F
     for n in numbers:
         expunge(app, n, now)
     expunge_machine_mail(app.store, now)  # issue 23: strangers' auto-replies, after 90 days
+    app.store.write(outbox_db.forget_ack_mailboxes, now - timedelta(days=2))
     app.store.write(proposals_db.record_purge, now)
     if numbers:
         app.store.compact()

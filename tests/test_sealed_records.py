@@ -337,3 +337,86 @@ def test_a_backup_without_the_key_store_is_refused(tmp_path: Path) -> None:
     desk.cfg.storage.keys_path.unlink()
     made = cocmail(Path(desk.cfg.source), "backup", str(tmp_path / "b"))
     assert made.code != 0 and "key store" in made.err
+
+
+def test_two_rotations_at_once_keep_every_key(tmp_path: Path) -> None:
+    """Two `keys rotate` at the same moment (a timer and an admin): each waits for the
+    other, and the KEK every key is wrapped with stays on file."""
+    import threading
+
+    first = Keyring.open(tmp_path, must_exist=False)
+    sealed = [first.seal(first.new_key_id(), f"value {i}") for i in range(40)]
+    rings = [Keyring.open(tmp_path, must_exist=True) for _ in range(2)]
+    errors: list[BaseException] = []
+
+    def rotate(ring: Keyring) -> None:
+        try:
+            for _ in range(5):
+                ring.rotate()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=rotate, args=(ring,)) for ring in rings]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for ring in (first, *rings):
+        ring.close()
+    assert errors == []
+    fresh = Keyring.open(tmp_path, must_exist=True)
+    try:
+        assert [fresh.unseal(v) for v in sealed] == [f"value {i}" for i in range(40)]
+    finally:
+        fresh.close()
+
+
+def test_a_key_store_deleted_under_a_running_daemon_stops_new_records(tmp_path: Path) -> None:
+    ring = Keyring.open(tmp_path, must_exist=False)
+    try:
+        ring.new_key_id()
+        (tmp_path / "cocmail.keys").unlink()
+        with pytest.raises(KeyStoreError, match="missing"):
+            ring.new_key_id()
+    finally:
+        ring.close()
+
+
+def test_a_damaged_key_encryption_key_is_one_clear_line(installation: Path,
+                                                        tmp_path: Path) -> None:
+    assert cocmail(installation, "ingest", stdin=report_mail()).code == 0
+    kek = tmp_path / "data" / "cocmail.kek"
+    kid, _ = kek.read_text().split()
+    kek.write_text(f"{kid} {'00' * 32}\n")  # the right id, the wrong key
+    listed = cocmail(installation, "cases", "list")
+    assert listed.code != 0 and "does not open the keys" in listed.err
+    assert "InvalidTag" not in listed.err
+    assert "FAIL  sealed" in cocmail(installation, "check").out
+
+
+def test_a_purge_shreds_mail_of_no_case_that_names_the_case(tmp_path: Path) -> None:
+    """A flood summary or a digest lists cases by number and subject: purging a case
+    takes such a mail with it (its text could name the case's people)."""
+    from cocmail.retention import purge_due
+    from cocmail.store import outbox as outbox_db
+
+    desk = Desk(tmp_path, clock=Clock(utcnow() - timedelta(days=3 * 365)))
+    try:
+        gone = desk.report(f"{NAME} <{ADDRESS}>", f"{SENTENCE}.\n", subject="Glimmerquaff")
+        desk.staff_new_mail("ana@example.org", gone, "#accused Zibble Wumpkin <z@x.example>\n"
+                                                     "#action Warned\n#outcome warning\n"
+                                                     "#close\n")
+        summary = (b"From: conduct@example.org\nTo: ana@example.org\nSubject: Held mail\n\n"
+                   b"Case " + str(gone).encode() + b": Glimmerquaff\n")
+        oid = desk.app.store.write(outbox_db.enqueue, case_number=None, kind="flood_summary",
+                                   role="s1", message_id="<summary-1@example.org>",
+                                   sender="conduct@example.org", recipients=["ana@example.org"],
+                                   subject="Held mail", raw=summary, now=desk.clock())
+        desk.app.outbox.deliver_due()
+        assert b"Glimmerquaff" in (desk.app.store.read(outbox_db.outbox_mail, oid) or b"")
+        assert list(desk.cfg.storage.spool_dir.glob(f"{oid:06d}-*.eml"))
+        assert purge_due(desk.app, utcnow()) == [gone]
+        assert desk.app.store.read(outbox_db.outbox_mail, oid) is None
+        assert not list(desk.cfg.storage.spool_dir.glob(f"{oid:06d}-*.eml"))
+    finally:
+        desk.close()

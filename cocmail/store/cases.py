@@ -131,10 +131,19 @@ def save_case(conn: sqlite3.Connection, case: Case) -> None:
                      (case.number, p.role, seal(conn, kid, p.name), seal(conn, kid, p.email),
                       seal(conn, kid, norm), len(norm.split()) if norm else None,
                       p.until.isoformat() if p.until else None,
-                      blind(conn, EMAIL, p.email.lower() if p.email else None),
-                      blind(conn, NAME, norm or None)))
+                      *_indexes(conn, p.role, p.email, norm)))
     # Its anonymous counts, in the same transaction: `stats` never lags behind.
     conn.execute(STATS_SYNC.format(only=" AND c.number=?"), (case.number,))
+
+
+def _indexes(conn: sqlite3.Connection, role: str, email: str | None, norm: str
+             ) -> tuple[str | None, str | None]:
+    """The blind indexes of a person on a case: only a reported person's, which the
+    repeat-offender look-ups need; a reporter's or a witness's would only link cases."""
+    if role != "accused":
+        return None, None
+    return (blind(conn, EMAIL, email.lower() if email else None),
+            blind(conn, NAME, norm or None))
 
 
 def audit(conn: sqlite3.Connection, case_number: int | None, actor: str, action: str,

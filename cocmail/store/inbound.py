@@ -178,9 +178,13 @@ def expunge_unmatched_inbound(conn: sqlite3.Connection, refs: list[str]) -> None
     raw text holds one of `refs` (Message-IDs, the subject tag). Looked at here, not
     by SQL: sealed text cannot be searched (the few mails kept aside, at a purge)."""
     wanted = [ref.encode() for ref in dict.fromkeys(refs)]
-    ids = [r[0] for r in conn.execute("SELECT id, raw FROM inbound WHERE case_number IS NULL"
-                                      " AND raw IS NOT NULL").fetchall()
-           if r[1] is not None and any(ref in r[1] for ref in wanted)]
+    expunge_inbound(conn, [r[0] for r in conn.execute(
+        "SELECT id, raw FROM inbound WHERE case_number IS NULL AND raw IS NOT NULL"
+        ).fetchall() if r[1] is not None and any(ref in r[1] for ref in wanted)])
+
+
+def expunge_inbound(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """Empty these inbound rows (their keys destroyed); waiting ones are done with."""
     _empty_inbound(conn, ids, "state=CASE WHEN state IN ('quarantined', 'pending')"
                    " THEN 'expunged' ELSE state END")
 

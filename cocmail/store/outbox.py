@@ -18,7 +18,7 @@ from ..clock import iso, parse_iso
 from ..core.model import normalise_address
 from .connection import rows, value
 from .migrations import single_mailbox
-from .sealed import MAILBOX, blind, row_key, seal, stored_key
+from .sealed import MAILBOX, blind, destroy_keys, row_key, row_key_ids, seal, stored_key
 
 
 def enqueue(conn: sqlite3.Connection, *, case_number: int | None, kind: str,
@@ -145,6 +145,13 @@ def outbox_due_again(conn: sqlite3.Connection, now: datetime, *, ids: list[int] 
     return sorted(row[0] for row in cur.fetchall())
 
 
+def forget_ack_mailboxes(conn: sqlite3.Connection, before: datetime) -> None:
+    """Drop the mailbox index of acknowledgements older than the limit's day: kept
+    longer, it would only link the reports one person sent over the years."""
+    conn.execute("UPDATE outbox SET mailbox=NULL WHERE kind='ack' AND mailbox IS NOT NULL"
+                 " AND created<?", (iso(before),))
+
+
 def acks_since(conn: sqlite3.Connection, email: str, since: datetime) -> int:
     """Acknowledgements sent since `since` to `email` or any plus-tagged form of it.
 
@@ -203,6 +210,25 @@ def rewrite_outbox_raw(conn: sqlite3.Connection, outbox_id: int, raw: bytes) -> 
     conn.execute("UPDATE outbox SET raw=? WHERE id=?",
                  (seal(conn, row_key(conn, number) if number is not None else
                        stored_key(conn, "outbox", outbox_id), raw), outbox_id))
+
+
+def caseless_mail(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
+    """(id, raw) of outgoing mail on no case still holding its text (digests, flood
+    summaries, notices), to find the ones that name a purged case."""
+    return [(int(r[0]), r[1]) for r in conn.execute(
+        "SELECT id, raw FROM outbox WHERE case_number IS NULL AND raw IS NOT NULL"
+        ).fetchall() if r[1] is not None]
+
+
+def shred_mail(conn: sqlite3.Connection, ids: list[int]) -> None:
+    """Empty these outgoing mails, their keys destroyed first; unsent ones are cancelled."""
+    for start in range(0, len(ids), 500):
+        chunk = ids[start:start + 500]
+        where = f"id IN ({','.join('?' * len(chunk))})"
+        destroy_keys(conn, row_key_ids(conn, "outbox", where, tuple(chunk)))
+        conn.execute("UPDATE outbox SET raw=NULL, recipients='[]', mailbox=NULL,"
+                     " subject=NULL, last_error=NULL, state=CASE WHEN state='pending'"
+                     f" THEN 'cancelled' ELSE state END WHERE {where}", tuple(chunk))
 
 
 def stored_raw(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:

@@ -18,13 +18,15 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any, Protocol
 
-# Every column that holds personal data or what people wrote. Staff addresses
-# (handlers, recused, received_by, staff_ids) and the words of the procedure (status,
+# Every column that holds personal data or what people wrote. Staff addresses that
+# say nothing of a case (handlers, received_by, staff_ids) and the words of the procedure (status,
 # outcome, kinds, roles, event names) stay plain: the SQL that selects cases reads them.
 SEALED: dict[str, tuple[str, ...]] = {
     "cases": ("subject", "when_text", "where_text", "summary", "action", "others",
               "report_text", "root_message_id", "accused_side", "forged_sender", "response",
-              "public_summary"),
+              "public_summary",
+              # Members a case names or excluded: who a report is about, often.
+              "named", "recused", "included"),
     "people": ("name", "email", "norm_name"),
     "messages": ("sender", "recipients", "subject", "message_id", "body"),
     "inbound": ("raw", "subject", "sender", "message_id", "error"),
@@ -209,6 +211,21 @@ def newest_case_key(conn: sqlite3.Connection) -> bytes | None:
     return bytes(row[0]) if row else None
 
 
+def rows_without_keys(conn: sqlite3.Connection, table: str, have: set[bytes]) -> list[int]:
+    """Ids of `table`'s rows (inbound, outbox) whose mail is sealed under a key that is
+    gone: a purge destroyed it after the backup this database was restored from."""
+    return [int(r[0]) for r in conn.execute(
+        f"SELECT id, substr(raw, 5, 16) FROM {table} WHERE substr(raw, 1, 3)={MAGIC_SQL}"
+        ).fetchall() if bytes(r[1]) not in have]
+
+
+def newest_mail_key(conn: sqlite3.Connection, table: str) -> bytes | None:
+    """The key of `table`'s newest sealed mail (see newest_case_key)."""
+    row = conn.execute(f"SELECT substr(raw, 5, 16) FROM {table} WHERE"
+                       f" substr(raw, 1, 3)={MAGIC_SQL} ORDER BY id DESC LIMIT 1").fetchone()
+    return bytes(row[0]) if row else None
+
+
 def cases_without_keys(conn: sqlite3.Connection, have: set[bytes]) -> list[int]:
     """Live cases whose key is no longer in the key store: purged after the backup this
     database was restored from. They are expunged, never shown half-readable."""
@@ -243,6 +260,12 @@ def seal_everything(conn: sqlite3.Connection, store_id: str) -> int:
     many values it sealed."""
     keyring = keyring_of(conn)
     assert keyring is not None
+    # What a purge by an older cocmail left of its cases (it kept a few columns): gone,
+    # not sealed under a key that would outlive the purge.
+    lists = ("named", "recused", "included")
+    conn.execute("UPDATE cases SET " + ", ".join(
+        f"{c}='[]'" if c in lists else f"{c}=NULL" for c in SEALED["cases"])
+        + " WHERE purged IS NOT NULL")
     sealed = 0
     plain = conn.cursor()
     plain.row_factory = None  # the values as stored
@@ -259,10 +282,12 @@ def seal_everything(conn: sqlite3.Connection, store_id: str) -> int:
             sets = ", ".join(f"{c}=?" for c in columns)
             conn.execute(f"UPDATE {table} SET {sets} WHERE rowid=?", (*new, rowid))
     # The blind indexes, from the values (unsealed by the row factory).
-    for pid, email, norm in conn.execute("SELECT id, email, norm_name FROM people").fetchall():
+    for pid, role, email, norm in conn.execute(
+            "SELECT id, role, email, norm_name FROM people").fetchall():
+        accused = role == "accused"  # the only look-ups by person (cases._indexes)
         conn.execute("UPDATE people SET email_bi=?, name_bi=? WHERE id=?",
-                     (blind(conn, EMAIL, email.lower() if email else None),
-                      blind(conn, NAME, norm or None), pid))
+                     (blind(conn, EMAIL, email.lower()) if accused and email else None,
+                      blind(conn, NAME, norm) if accused and norm else None, pid))
     for table in ("inbound", "messages"):
         for rid, mid in conn.execute(f"SELECT id, message_id FROM {table}").fetchall():
             conn.execute(f"UPDATE {table} SET mid_bi=? WHERE id=?",
