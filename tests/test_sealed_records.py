@@ -420,3 +420,29 @@ def test_a_purge_shreds_mail_of_no_case_that_names_the_case(tmp_path: Path) -> N
         assert not list(desk.cfg.storage.spool_dir.glob(f"{oid:06d}-*.eml"))
     finally:
         desk.close()
+
+
+def test_mail_whose_key_a_purge_destroyed_is_emptied_not_retried(tmp_path: Path) -> None:
+    """A restored data backup can hold mail stored (not yet processed, or quarantined)
+    under a key a purge destroyed since: it is emptied on opening, so it never blocks
+    the worker, which would retry it forever."""
+    from cocmail.store import inbound as inbound_db
+    from testsupport.helpers import mail
+
+    desk = Desk(tmp_path)
+    try:
+        waiting = desk.app.add_inbound(mail(f"{NAME} <{ADDRESS}>", "Help", f"{SENTENCE}.\n",
+                                            message_id="<waiting-1@canary.example>"), "test")
+        assert waiting is not None
+        kid = desk.app.store.scalar("SELECT substr(raw, 5, 16) FROM inbound WHERE id=?",
+                                    (waiting,))
+        assert desk.app.store.keyring is not None
+        desk.app.store.keyring.destroy([bytes(kid)])  # as a purge after the backup did
+        desk.restart()
+        row = desk.app.store.read(inbound_db.inbound, waiting)
+        assert row is not None and row["raw"] is None and row["state"] == "expunged"
+        assert desk.app.store.read(inbound_db.pending_inbound) == []
+        n = desk.report("Zed <zed@b.example>", "Another report.\n")  # the queue moves on
+        assert n >= 1
+    finally:
+        desk.close()
