@@ -70,12 +70,15 @@ def required_time(text: str | None, what: str) -> datetime:
     return at
 
 
-def backup_database(conn: sqlite3.Connection, target: Path) -> None:
+def backup_database(conn: sqlite3.Connection, target: Path, *,
+                    finish: Callable[[sqlite3.Connection], bool] | None = None) -> bool:
     """A consistent copy of the open database `conn` at `target` (mode 0600).
 
     SQLite's online backup API copies page by page under a read transaction, so the
     copy holds everything committed, WAL included, while the daemon goes on writing.
     Written to a temporary name and renamed, so a half-written copy never looks whole.
+    `finish` may complete the copy before it is renamed, or refuse it (False: nothing
+    is written, and False is returned).
     """
     tmp = target.with_name(f".{target.name}.tmp")
     tmp.unlink(missing_ok=True)
@@ -83,10 +86,15 @@ def backup_database(conn: sqlite3.Connection, target: Path) -> None:
     dest = sqlite3.connect(str(tmp))
     try:
         conn.backup(dest)
+        whole = finish(dest) if finish is not None else True
         dest.execute("PRAGMA journal_mode=DELETE")
     finally:
         dest.close()
+    if not whole:
+        tmp.unlink()
+        return False
     os.replace(tmp, target)
+    return True
 
 
 def check_copy(path: Path) -> tuple[str, int]:

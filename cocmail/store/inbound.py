@@ -25,6 +25,7 @@ from .sealed import (
     row_key,
     row_key_ids,
     seal,
+    shred_rows,
 )
 
 MAX_ATTEMPTS = 3
@@ -191,13 +192,8 @@ def expunge_inbound(conn: sqlite3.Connection, ids: list[int]) -> None:
 
 def _empty_inbound(conn: sqlite3.Connection, ids: list[int], also: str = "") -> None:
     """Empty these inbound rows, their keys destroyed first."""
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        where = f"id IN ({','.join('?' * len(chunk))})"
-        destroy_keys(conn, row_key_ids(conn, "inbound", where, tuple(chunk)))
-        conn.execute("UPDATE inbound SET raw=NULL, subject=NULL, sender=NULL,"
-                     " message_id=NULL, mid_bi=NULL, error=NULL"
-                     f"{', ' + also if also else ''} WHERE {where}", tuple(chunk))
+    shred_rows(conn, "inbound", ids, "raw=NULL, subject=NULL, sender=NULL, message_id=NULL,"
+               " mid_bi=NULL, error=NULL" + (f", {also}" if also else ""))
 
 
 # ------------------------------------------------------------ machine mail

@@ -145,24 +145,16 @@ def compact(conn: sqlite3.Connection) -> None:
 def backup(conn: sqlite3.Connection, target: Path, keks: dict[str, bytes]) -> bool:
     """A self-contained copy at `target` (0600): the keys, and the KEKs they need.
     False (nothing written) when a key in the copy is wrapped by none of `keks`."""
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.unlink(missing_ok=True)
-    os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
-    dest = sqlite3.connect(str(tmp))
-    try:
-        conn.backup(dest)
+    from .connection import backup_database
+
+    def embed(dest: sqlite3.Connection) -> bool:
         with dest:
             dest.execute(_EMBEDDED)
             dest.executemany("INSERT OR REPLACE INTO keks VALUES (?,?)", list(keks.items()))
-        dest.execute("PRAGMA journal_mode=DELETE")
-        whole = not kek_ids(dest) - set(keks)  # a rotation may have run meanwhile
-    finally:
-        dest.close()
-    if not whole:
-        tmp.unlink()
-        return False
-    os.replace(tmp, target)
-    return True
+        return not kek_ids(dest) - set(keks)  # a rotation may have run meanwhile
+
+    return backup_database(conn, target, finish=embed)
+
 
 
 def read_only(path: Path) -> sqlite3.Connection:

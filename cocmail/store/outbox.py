@@ -18,7 +18,7 @@ from ..clock import iso, parse_iso
 from ..core.model import normalise_address
 from .connection import rows, value
 from .migrations import single_mailbox
-from .sealed import MAILBOX, blind, destroy_keys, row_key, row_key_ids, seal, stored_key
+from .sealed import MAILBOX, blind, row_key, seal, shred_rows, stored_key
 
 
 def enqueue(conn: sqlite3.Connection, *, case_number: int | None, kind: str,
@@ -222,13 +222,9 @@ def caseless_mail(conn: sqlite3.Connection) -> list[tuple[int, bytes]]:
 
 def shred_mail(conn: sqlite3.Connection, ids: list[int]) -> None:
     """Empty these outgoing mails, their keys destroyed first; unsent ones are cancelled."""
-    for start in range(0, len(ids), 500):
-        chunk = ids[start:start + 500]
-        where = f"id IN ({','.join('?' * len(chunk))})"
-        destroy_keys(conn, row_key_ids(conn, "outbox", where, tuple(chunk)))
-        conn.execute("UPDATE outbox SET raw=NULL, recipients='[]', mailbox=NULL,"
-                     " subject=NULL, last_error=NULL, state=CASE WHEN state='pending'"
-                     f" THEN 'cancelled' ELSE state END WHERE {where}", tuple(chunk))
+    shred_rows(conn, "outbox", ids, "raw=NULL, recipients='[]', mailbox=NULL, subject=NULL,"
+               " last_error=NULL, state=CASE WHEN state='pending' THEN 'cancelled'"
+               " ELSE state END")
 
 
 def stored_raw(conn: sqlite3.Connection, outbox_id: int) -> bytes | None:

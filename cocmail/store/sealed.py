@@ -165,6 +165,16 @@ def destroy_keys(conn: sqlite3.Connection, ids: set[bytes]) -> None:
         keyring.destroy(ids)
 
 
+def shred_rows(conn: sqlite3.Connection, table: str, ids: list[int], emptied: str) -> None:
+    """Empty these rows of `table` (`emptied`: the SET clause), the keys that sealed
+    anything in them destroyed first."""
+    for start in range(0, len(ids), 500):
+        chunk = tuple(ids[start:start + 500])
+        where = f"id IN ({','.join('?' * len(chunk))})"
+        destroy_keys(conn, row_key_ids(conn, table, where, chunk))
+        conn.execute(f"UPDATE {table} SET {emptied} WHERE {where}", chunk)
+
+
 def row_key_ids(conn: sqlite3.Connection, table: str, where: str, params: tuple[Any, ...]
                 ) -> set[bytes]:
     """The keys that sealed anything in `table`'s rows matching `where`."""
