@@ -167,3 +167,47 @@ def test_a_key_is_made_where_the_file_system_has_no_hard_links(tmp_path: Path,
     assert len(key) == 64 and secret_file.load_or_create_secret(path) == key
     assert sorted(p.name for p in path.parent.iterdir()) == ["secret.key"]
     assert path.stat().st_mode & 0o777 == 0o600
+
+
+def test_a_new_database_half_migrated_by_another_process_gets_no_copy(tmp_path: Path) -> None:
+    """Two processes start on a new storage dir: the second finds the schema part way
+    (the first migrates it, a transaction per version). With no mail or case in it, it
+    is not copied to `before-v<N>`: two processes copying at once failed "disk I/O"."""
+    import sqlite3
+
+    from cocmail.store.migrations import apply
+
+    db = tmp_path / "cocmail.db"
+    conn = sqlite3.connect(db, isolation_level=None)
+    apply(conn, 1)
+    conn.close()
+    Store(db).close()
+    assert not list(tmp_path.glob("cocmail.db.before-v*"))
+
+
+def test_two_copies_of_one_database_at_once_both_succeed(tmp_path: Path) -> None:
+    import sqlite3
+    import threading
+
+    from cocmail.store import backup_database
+
+    store = Store(tmp_path / "cocmail.db")
+    errors: list[BaseException] = []
+
+    def copy() -> None:
+        try:
+            src = sqlite3.connect(tmp_path / "cocmail.db")
+            for _ in range(20):
+                (tmp_path / "copy.db").unlink(missing_ok=True)
+                backup_database(src, tmp_path / "copy.db")
+            src.close()
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+
+    threads = [threading.Thread(target=copy) for _ in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    store.close()
+    assert errors == []

@@ -80,7 +80,9 @@ def backup_database(conn: sqlite3.Connection, target: Path, *,
     `finish` may complete the copy before it is renamed, or refuse it (False: nothing
     is written, and False is returned).
     """
-    tmp = target.with_name(f".{target.name}.tmp")
+    # A name of this process's own: another process making the same copy at the same
+    # moment must not unlink the file this one is writing (it then fails "disk I/O").
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
     os.close(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600))
     dest = sqlite3.connect(str(tmp))
@@ -106,6 +108,13 @@ def check_copy(path: Path) -> tuple[str, int]:
         return ok, int(copy.execute("SELECT count(*) FROM cases").fetchone()[0])
     finally:
         copy.close()
+
+
+def _holds_data(conn: sqlite3.Connection) -> bool:
+    """Whether the database holds any mail or case: a new database that another process
+    is migrating right now (its version between 0 and the latest) needs no copy."""
+    return bool(value(conn, "SELECT EXISTS (SELECT 1 FROM inbound) OR EXISTS"
+                            " (SELECT 1 FROM cases)"))
 
 
 def writable_schema_version(conn: sqlite3.Connection) -> int:
@@ -223,7 +232,7 @@ class Store:
             raise StoreError(str(e)) from None
         todo = pending(version)
         kept = self.path.with_name(f"{self.path.name}.before-v{LATEST}")
-        if todo and version > 0 and not kept.exists():
+        if todo and version > 0 and not kept.exists() and self.read(_holds_data):
             # Never replaced: a second process opening the same old database at the same
             # moment must not overwrite the copy with an already upgraded one.
             backup_database(self.conn, kept)
