@@ -446,3 +446,13 @@ def test_mail_whose_key_a_purge_destroyed_is_emptied_not_retried(tmp_path: Path)
         assert n >= 1
     finally:
         desk.close()
+
+
+def test_check_creates_no_file_in_the_storage_dir(installation: Path, tmp_path: Path) -> None:
+    """`cocmail check` may run as root on the service user's storage dir: a `-shm` file
+    it made would be root's, and the daemon could not open its own database."""
+    assert cocmail(installation, "ingest", stdin=report_mail()).code == 0
+    data = tmp_path / "data"
+    before = sorted(p.name for p in data.iterdir())
+    assert "sealed: yes" in cocmail(installation, "check").out
+    assert sorted(p.name for p in data.iterdir()) == before

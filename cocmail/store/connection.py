@@ -152,13 +152,21 @@ def _waiting_for_writer(statement: Callable[[], T]) -> T:
         delay = min(delay * 2, 0.002)
 
 
+def read_only(path: Path) -> sqlite3.Connection:
+    """A look at a WAL database that writes nothing, not even SQLite's `-shm` (`cocmail
+    check` may run as root on the service user's files): without a `-wal` file the main
+    file holds everything, and is opened immutable."""
+    immutable = "" if Path(f"{path}-wal").exists() else "&immutable=1"
+    return sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True, timeout=BUSY_TIMEOUT)
+
+
 def sealed_database(path: Path) -> str | None:
     """The id of the key store the database at `path` is sealed with; None when it is
     not sealed (or not there yet). Read-only: asked before the key store is opened."""
     if not path.exists() or path.stat().st_size == 0:
         return None
     try:
-        conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+        conn = read_only(path)
         try:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
                 return None
@@ -171,7 +179,7 @@ def sealed_database(path: Path) -> str | None:
 
 def unsealed_count(path: Path) -> int:
     """How many personal values in the database at `path` are in plaintext (read-only)."""
-    conn = sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
+    conn = read_only(path)
     try:
         return plaintext_values(conn)
     finally:

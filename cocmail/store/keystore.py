@@ -160,4 +160,6 @@ def backup(conn: sqlite3.Connection, target: Path, keks: dict[str, bytes]) -> bo
 def read_only(path: Path) -> sqlite3.Connection:
     """A look at the key store that creates and changes nothing (`cocmail check`, which
     may run as root on a storage dir the service user owns)."""
-    return sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=5)
+    from .connection import read_only as look
+
+    return look(path)
