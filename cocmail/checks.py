@@ -228,7 +228,7 @@ def _sealed(cfg: Config) -> tuple[str, bool, str]:
 
     st, name = cfg.storage, "sealed"
     try:
-        sealed = sealed_database(st.db_path)
+        sealed = sealed_database(st.db_path, look=True)
         if not st.encryption:
             return (name, True, "no: [storage] encryption = false, reports are stored in"
                                 " plaintext")

@@ -160,19 +160,23 @@ def read_only(path: Path) -> sqlite3.Connection:
     return sqlite3.connect(f"file:{path}?mode=ro{immutable}", uri=True, timeout=BUSY_TIMEOUT)
 
 
-def sealed_database(path: Path) -> str | None:
+def sealed_database(path: Path, *, look: bool = False) -> str | None:
     """The id of the key store the database at `path` is sealed with; None when it is
-    not sealed (or not there yet). Read-only: asked before the key store is opened."""
+    not sealed (or not there yet). Read-only: asked before the key store is opened;
+    with `look` (`cocmail check`), through `read_only`, which creates no file."""
     if not path.exists() or path.stat().st_size == 0:
         return None
     try:
-        conn = read_only(path)
+        conn = read_only(path) if look else sqlite3.connect(
+            f"file:{path}?mode=ro", uri=True, timeout=BUSY_TIMEOUT)
         try:
             if not conn.execute("SELECT 1 FROM sqlite_master WHERE name='meta'").fetchone():
                 return None
             return sealed_with(conn)
         finally:
             conn.close()
+    except sqlite3.OperationalError:
+        raise  # a full disk, a lock: named as such by the caller (errors.as_operational)
     except sqlite3.Error as e:
         raise StoreError(f"cannot open database {path}: {e}") from e
 
