@@ -64,8 +64,8 @@ def forget_shredded_cases(store: Store, now: datetime, spool: Path) -> list[int]
         raise KeyStoreError(
             f"{keyring.keys_path} is older than the database (it lacks keys the database"
             " uses): restore the key backup made with this data backup or after it (README,"
-            " \"Keys and backups\"); cocmail will not write new data beside records it"
-            " cannot read")
+            " \"Keys and backups\"); if there is none, `cocmail keys accept-loss` expunges"
+            " the records it cannot open")
     if mark == seen:
         return []
     have = keyring.key_ids()

@@ -172,6 +172,31 @@ def keys_group() -> None:
     """The keys that seal the records (README, "Keys and backups")."""
 
 
+@command(keys_group, "accept-loss")
+def keys_accept_loss(state: State) -> None:
+    """After key loss: expunge the records whose keys no key backup holds, so cocmail
+    can start again (README, "When the keys are lost")."""
+    from .keyring import keyring_for
+    from .store import Store
+    from .store.sealed import accept_lost_keys
+
+    cfg = state.cfg()
+    keyring = keyring_for(cfg.storage)
+    if keyring is None:
+        raise UserError("[storage] encryption = false: there are no keys to lose")
+    store = Store(cfg.storage.db_path, keyring=keyring)
+    try:
+        store.write(accept_lost_keys)
+    finally:
+        store.close()
+    from .store import cases as cases_db
+
+    app = state.app()  # opening expunges what lost its key, and logs each case
+    left = app.store.read(cases_db.case_numbers, include_closed=True)
+    click.echo(f"the records of {cfg.storage.db_path} whose keys are lost are expunged;"
+               f" {len(left)} case(s) remain", err=True)
+
+
 @command(keys_group, "rotate")
 def keys_rotate(state: State) -> None:
     """Re-wrap every case key under a new key-encryption key; the old one is destroyed."""

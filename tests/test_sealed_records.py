@@ -328,6 +328,15 @@ def test_keys_older_than_the_data_are_refused(tmp_path: Path) -> None:
         Path(f"{desk.cfg.storage.keys_path}{suffix}").unlink(missing_ok=True)
     with pytest.raises(KeyStoreError, match="older than the database"):
         desk.restart()
+    # No newer key backup exists: the team accepts the loss of what it cannot open.
+    assert cocmail(Path(desk.cfg.source), "keys", "accept-loss").code == 0
+    desk.restart()
+    try:
+        listed = json.loads(desk.cli("cases", "list", "--all", "--json"))
+        assert [c["number"] for c in listed] == [1]  # the newer case 2 lost its key
+        assert "expunged" in desk.cli("cases", "show", "2")
+    finally:
+        desk.close()
 
 
 def test_a_backup_without_the_key_store_is_refused(tmp_path: Path) -> None:

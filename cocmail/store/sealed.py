@@ -208,6 +208,12 @@ def shredded_seen(conn: sqlite3.Connection) -> int:
     return int(row[0]) if row else 0
 
 
+def accept_lost_keys(conn: sqlite3.Connection) -> None:
+    """Make the next opening expunge whatever lost its key (`cocmail keys accept-loss`):
+    the database is marked as having seen fewer shreddings than any key store has."""
+    set_shredded_seen(conn, -1)
+
+
 def set_shredded_seen(conn: sqlite3.Connection, mark: int) -> None:
     conn.execute("INSERT OR REPLACE INTO meta VALUES ('shredded_seen', ?)", (str(mark),))
 
